@@ -1,0 +1,153 @@
+//! The edge of the program: turns the command line into a run, prints what the user sees of
+//! earlyexit itself (errors, stop messages, the `--json` summary) and picks the exit code.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cli::{self, Cli, CliError, Invocation};
+use crate::config::{OutputMode, Settings};
+use crate::duration::format_duration;
+use crate::matcher::Matcher;
+use crate::observer::NoObserver;
+use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
+use crate::watch;
+
+/// Runs earlyexit with these arguments and returns the process exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    match cli::parse(args) {
+        Ok(Invocation::Run(cli)) => run(&cli),
+        Ok(Invocation::Telemetry(_)) => {
+            eprintln!("earlyexit: the telemetry tools are not part of this build yet");
+            exit_code::USAGE
+        }
+        Err(CliError::Informational(text)) => {
+            print!("{text}");
+            0
+        }
+        Err(CliError::Invalid(message)) => {
+            eprintln!("earlyexit: {message}");
+            exit_code::USAGE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> i32 {
+    let settings = Settings::from_cli(cli);
+    if cli.command.is_empty() && settings.patterns.is_empty() && cli.timeout.is_none() {
+        return usage_error(
+            &settings,
+            "nothing to do: give a PATTERN, a COMMAND or both",
+        );
+    }
+    let matcher = match Matcher::new(&settings.patterns) {
+        Ok(matcher) => matcher,
+        Err(error) => return usage_error(&settings, &error.to_string()),
+    };
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    match watch::run(&settings, &matcher, &execution_id, &mut NoObserver) {
+        Ok(outcome) => {
+            report(&settings, &outcome, &execution_id);
+            outcome.exit_code
+        }
+        Err(error) => usage_error(&settings, &error.to_string()),
+    }
+}
+
+/// One line on stderr (unless `-q`), and with `--json` the summary as well, then exit code 3.
+fn usage_error(settings: &Settings, message: &str) -> i32 {
+    if settings.output != OutputMode::Quiet {
+        eprintln!("earlyexit: {message}");
+    }
+    if settings.output == OutputMode::Json {
+        let outcome = Outcome {
+            exit_code: exit_code::USAGE,
+            reason: ExitReason::Error,
+            command_exit_code: None,
+            pid: None,
+            match_count: 0,
+            duration: Duration::ZERO,
+            statistics: Statistics::default(),
+            stopped_command: false,
+        };
+        let mut summary = summary(settings, &outcome, "");
+        summary["error"] = json!(message);
+        println!("{summary}");
+    }
+    exit_code::USAGE
+}
+
+fn report(settings: &Settings, outcome: &Outcome, execution_id: &str) {
+    match settings.output {
+        OutputMode::Quiet => {}
+        OutputMode::Json => println!("{}", summary(settings, outcome, execution_id)),
+        OutputMode::PassThrough => {
+            if let Some(message) = stop_message(settings, outcome) {
+                eprintln!("earlyexit: {message}");
+            }
+        }
+    }
+}
+
+/// Why the output ended early, when earlyexit ended it; nothing when the command simply ran out.
+fn stop_message(settings: &Settings, outcome: &Outcome) -> Option<String> {
+    let timeouts = &settings.timeouts;
+    let shown = |d: Option<Duration>| d.map(format_duration).unwrap_or_default();
+    let patterns = &settings.patterns;
+    let quoted = |p: &Option<String>| p.as_deref().map(|p| format!(" '{p}'")).unwrap_or_default();
+    let message = match outcome.reason {
+        ExitReason::Timeout => format!("timed out after {}", shown(timeouts.overall)),
+        ExitReason::IdleTimeout => format!("no output for {} (idle timeout)", shown(timeouts.idle)),
+        ExitReason::FirstOutputTimeout => {
+            format!(
+                "no output within {} (first-output timeout)",
+                shown(timeouts.first_output)
+            )
+        }
+        ExitReason::Match if outcome.stopped_command => {
+            format!("pattern{} matched", quoted(&patterns.pattern))
+        }
+        ExitReason::SuccessPattern if outcome.stopped_command => {
+            format!("success pattern{} matched", quoted(&patterns.success))
+        }
+        ExitReason::ErrorPattern if outcome.stopped_command => {
+            format!("error pattern{} matched", quoted(&patterns.error))
+        }
+        _ => return None,
+    };
+    let ending = if outcome.stopped_command {
+        "; stopped the command"
+    } else {
+        ""
+    };
+    Some(format!("{message}{ending}"))
+}
+
+/// The `--json` object; its keys are fixed by DESIGN.md.
+fn summary(settings: &Settings, outcome: &Outcome, execution_id: &str) -> serde_json::Value {
+    let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    let statistics = &outcome.statistics;
+    json!({
+        "exit_code": outcome.exit_code,
+        "exit_reason": outcome.reason.as_str(),
+        "command_exit_code": outcome.command_exit_code,
+        "match_count": outcome.match_count,
+        "duration_seconds": outcome.duration.as_secs_f64(),
+        "pattern": settings.patterns.pattern,
+        "command": settings.command_line(),
+        "execution_id": execution_id,
+        "trace_id": serde_json::Value::Null,
+        "timeouts": {
+            "overall": seconds(settings.timeouts.overall),
+            "idle": seconds(settings.timeouts.idle),
+            "first_output": seconds(settings.timeouts.first_output),
+        },
+        "statistics": {
+            "lines_processed": statistics.lines_processed,
+            "bytes_processed": statistics.bytes_processed,
+            "time_to_first_output": seconds(statistics.time_to_first_output),
+            "time_to_first_match": seconds(statistics.time_to_first_match),
+        },
+    })
+}

@@ -1,0 +1,160 @@
+//! One [`Settings`] value holds every resolved choice for a run, so that the rest of the
+//! program never looks at flags, defaults or the environment again.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use crate::cli::Cli;
+
+/// Lines of context after the deciding match, unless `--delay-exit-after-lines` says otherwise.
+pub const DEFAULT_DELAY_EXIT_LINES: u64 = 100;
+/// Time of context after the deciding match in command mode, unless `-A` says otherwise.
+pub const DEFAULT_DELAY_EXIT_COMMAND: Duration = Duration::from_secs(10);
+
+/// Where the watched bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Run this program with these arguments.
+    Command {
+        program: OsString,
+        args: Vec<OsString>,
+    },
+    /// Read standard input (pipe mode).
+    Stdin,
+}
+
+/// Which of the command's streams are matched; both are always passed through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchedStreams {
+    Both,
+    StdoutOnly,
+    StderrOnly,
+}
+
+/// What earlyexit itself prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// Pass the command's output through, with short messages of our own on stderr.
+    PassThrough,
+    /// Print nothing at all.
+    Quiet,
+    /// Print only the JSON summary at the end.
+    Json,
+}
+
+/// The patterns and how they are to be matched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatternSettings {
+    pub pattern: Option<String>,
+    pub success: Option<String>,
+    pub error: Option<String>,
+    pub excludes: Vec<String>,
+    pub ignore_case: bool,
+    pub invert: bool,
+    pub whole_word: bool,
+    pub whole_line: bool,
+    pub max_count: u64,
+}
+
+impl PatternSettings {
+    /// True when nothing is watched for and only the timeouts can end the run early.
+    pub fn is_empty(&self) -> bool {
+        self.pattern.is_none() && self.success.is_none() && self.error.is_none()
+    }
+}
+
+/// The three ways a run can hang; `None` is off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeouts {
+    pub overall: Option<Duration>,
+    pub idle: Option<Duration>,
+    pub first_output: Option<Duration>,
+}
+
+/// Every resolved choice for one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub source: Source,
+    pub patterns: PatternSettings,
+    pub timeouts: Timeouts,
+    pub delay_exit: Duration,
+    pub delay_exit_lines: u64,
+    pub watched: WatchedStreams,
+    pub output: OutputMode,
+    pub unix_exit_codes: bool,
+    pub kill_after: Duration,
+    pub pty: bool,
+}
+
+impl Settings {
+    /// Applies the defaults that depend on the mode (pipe mode stops at once after a match).
+    pub fn from_cli(cli: &Cli) -> Settings {
+        let mut command = cli.command.iter().cloned();
+        let source = match command.next() {
+            Some(program) => Source::Command {
+                program,
+                args: command.collect(),
+            },
+            None => Source::Stdin,
+        };
+        let default_delay = match source {
+            Source::Command { .. } => DEFAULT_DELAY_EXIT_COMMAND,
+            Source::Stdin => Duration::ZERO,
+        };
+        let off_when_zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+        Settings {
+            source,
+            patterns: PatternSettings {
+                pattern: cli.pattern.clone(),
+                success: cli.success_pattern.clone(),
+                error: cli.error_pattern.clone(),
+                excludes: cli.exclude.clone(),
+                ignore_case: cli.ignore_case,
+                invert: cli.invert_match,
+                whole_word: cli.word_regexp,
+                whole_line: cli.line_regexp,
+                max_count: cli.max_count,
+            },
+            timeouts: Timeouts {
+                overall: off_when_zero(cli.timeout),
+                idle: off_when_zero(cli.idle_timeout),
+                first_output: off_when_zero(cli.first_output_timeout),
+            },
+            delay_exit: cli.delay_exit.unwrap_or(default_delay),
+            delay_exit_lines: cli
+                .delay_exit_after_lines
+                .unwrap_or(DEFAULT_DELAY_EXIT_LINES),
+            watched: if cli.stdout_only {
+                WatchedStreams::StdoutOnly
+            } else if cli.stderr_only {
+                WatchedStreams::StderrOnly
+            } else {
+                WatchedStreams::Both
+            },
+            output: if cli.json {
+                OutputMode::Json
+            } else if cli.quiet {
+                OutputMode::Quiet
+            } else {
+                OutputMode::PassThrough
+            },
+            unix_exit_codes: cli.unix_exit_codes,
+            kill_after: cli.kill_after,
+            pty: cli.pty,
+        }
+    }
+
+    /// The command line as one display string (arguments are not quoted).
+    pub fn command_line(&self) -> Option<String> {
+        match &self.source {
+            Source::Command { program, args } => Some(
+                std::iter::once(program)
+                    .chain(args)
+                    .map(|word| word.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            Source::Stdin => None,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! earlyexit: run a command, show its output live, and stop it the moment an error pattern
+//! appears or it hangs.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod matcher;
+pub mod observer;
+pub mod outcome;
+pub mod watch;

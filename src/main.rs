@@ -1,0 +1,5 @@
+//! `earlyexit` and its short name `ee`: the same program.
+
+fn main() {
+    std::process::exit(earlyexit::app::main(std::env::args_os().collect()));
+}

@@ -1,0 +1,73 @@
+//! The seam between the wrapper and whoever wants to know about a run (telemetry, tests).
+//!
+//! The wrapper knows nothing about sinks: it reports the start, each match and the end here.
+//! Implementations must return quickly: they run on the thread that forwards the command's
+//! output, so anything slow belongs on a thread of their own.
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::Settings;
+use crate::matcher::MatchKind;
+use crate::outcome::Outcome;
+
+/// The stream a line came from; the names are the telemetry's `earlyexit.match.stream`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamName {
+    Stdout,
+    Stderr,
+    Stdin,
+}
+
+impl StreamName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamName::Stdout => "stdout",
+            StreamName::Stderr => "stderr",
+            StreamName::Stdin => "stdin",
+        }
+    }
+}
+
+/// The beginning of a run, reported once the command has been spawned.
+#[derive(Debug)]
+pub struct RunStart<'a> {
+    pub execution_id: &'a str,
+    pub started_at: SystemTime,
+    pub settings: &'a Settings,
+    pub pid: Option<u32>,
+}
+
+/// One line that matched a pattern.
+#[derive(Debug)]
+pub struct MatchEvent<'a> {
+    /// 1 for the first match of the run.
+    pub number: u64,
+    pub kind: MatchKind,
+    /// Time since the start of the run.
+    pub offset: Duration,
+    pub stream: StreamName,
+    /// 1-based line number within its stream.
+    pub line_number: u64,
+    /// The line without its terminator, at most the line buffer's size.
+    pub line: &'a [u8],
+}
+
+/// Receives the events of one run.
+pub trait RunObserver {
+    /// Extra environment variables for the child (for example `TRACEPARENT`).
+    fn child_environment(&mut self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn on_start(&mut self, start: &RunStart<'_>);
+    fn on_match(&mut self, event: &MatchEvent<'_>);
+    fn on_end(&mut self, outcome: &Outcome);
+}
+
+/// An observer that ignores everything, for runs without telemetry.
+pub struct NoObserver;
+
+impl RunObserver for NoObserver {
+    fn on_start(&mut self, _: &RunStart<'_>) {}
+    fn on_match(&mut self, _: &MatchEvent<'_>) {}
+    fn on_end(&mut self, _: &Outcome) {}
+}

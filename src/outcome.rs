@@ -1,0 +1,93 @@
+//! How a run ended: the one value that decides the exit code, the `--json` summary and the
+//! telemetry record.
+
+use std::time::Duration;
+
+use crate::matcher::MatchKind;
+
+/// Exit codes that scripts rely on (DESIGN.md, "Command line").
+pub mod exit_code {
+    pub const MATCH: i32 = 0;
+    pub const NO_MATCH: i32 = 1;
+    pub const TIMEOUT: i32 = 2;
+    pub const USAGE: i32 = 3;
+}
+
+/// Why the run ended; the names are those of `--json`'s `exit_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    Match,
+    NoMatch,
+    /// No pattern was given and the command ran to its end: the command's own status is used.
+    Completed,
+    SuccessPattern,
+    ErrorPattern,
+    Timeout,
+    IdleTimeout,
+    FirstOutputTimeout,
+    /// SIGINT, SIGTERM, SIGHUP, or our own stdout closed (a broken pipe).
+    Interrupted,
+    Error,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Match => "match",
+            ExitReason::NoMatch => "no_match",
+            ExitReason::Completed => "completed",
+            ExitReason::SuccessPattern => "success_pattern",
+            ExitReason::ErrorPattern => "error_pattern",
+            ExitReason::Timeout => "timeout",
+            ExitReason::IdleTimeout => "idle_timeout",
+            ExitReason::FirstOutputTimeout => "first_output_timeout",
+            ExitReason::Interrupted => "interrupted",
+            ExitReason::Error => "error",
+        }
+    }
+
+    /// The reason a match of this kind gives when it decides the run.
+    pub fn for_match(kind: MatchKind) -> ExitReason {
+        match kind {
+            MatchKind::Pattern => ExitReason::Match,
+            MatchKind::Success => ExitReason::SuccessPattern,
+            MatchKind::Error => ExitReason::ErrorPattern,
+        }
+    }
+
+    pub fn is_timeout(self) -> bool {
+        matches!(
+            self,
+            ExitReason::Timeout | ExitReason::IdleTimeout | ExitReason::FirstOutputTimeout
+        )
+    }
+}
+
+/// Counters gathered while the output streamed past.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statistics {
+    /// Complete lines seen on the watched streams.
+    pub lines_processed: u64,
+    /// Bytes read from all streams.
+    pub bytes_processed: u64,
+    pub time_to_first_output: Option<Duration>,
+    pub time_to_first_match: Option<Duration>,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// What earlyexit exits with (after `--unix-exit-codes`).
+    pub exit_code: i32,
+    pub reason: ExitReason,
+    /// The command's own status: its exit code, or 128 + the signal that ended it. `None` in
+    /// pipe mode, and when the process could not be reaped.
+    pub command_exit_code: Option<i32>,
+    /// The child's pid, if a command was run.
+    pub pid: Option<u32>,
+    pub match_count: u64,
+    pub duration: Duration,
+    pub statistics: Statistics,
+    /// True when earlyexit stopped the command (match, timeout, signal) rather than it ending.
+    pub stopped_command: bool,
+}

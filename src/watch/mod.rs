@@ -1,0 +1,517 @@
+//! The wrapper: runs the command (or reads standard input), passes its output through, matches
+//! it line by line, and decides when and how the run ends.
+//!
+//! Everything happens on one thread around one `poll`: the command's two streams, a self-pipe
+//! for signals, and the nearest timer. One thread means the order of events is the order in
+//! which they are handled, so a match, a timeout and a signal can never race each other.
+
+mod child;
+mod lines;
+mod output;
+mod signals;
+
+use std::io;
+use std::ops::ControlFlow;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+pub use lines::MAX_LINE_BYTES;
+
+use crate::config::{OutputMode, Settings, Source, WatchedStreams};
+use crate::matcher::{MatchKind, Matcher};
+use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
+use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
+use child::Child;
+use lines::{LineHandler, LineSplitter};
+use signals::{poll_timeout, SignalWatcher};
+
+/// Bytes read from a stream at a time.
+const READ_CHUNK: usize = 128 * 1024;
+/// How long output still arriving after the command exited is read (a grandchild may hold the
+/// pipe open for ever; we never wait for its end of file).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
+/// The exit code when our own stdout is closed under us, as if SIGPIPE had ended us.
+const BROKEN_PIPE_EXIT: i32 = 128 + 13;
+
+/// A run that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("{}", spawn_message(program, source))]
+    Spawn { program: String, source: io::Error },
+    #[error("cannot set up the run: {0}")]
+    Setup(#[from] io::Error),
+}
+
+fn spawn_message(program: &str, source: &io::Error) -> String {
+    match source.kind() {
+        io::ErrorKind::NotFound => format!("command not found: {program}"),
+        io::ErrorKind::PermissionDenied => {
+            format!("cannot execute '{program}': permission denied")
+        }
+        _ => format!("cannot run '{program}': {source}"),
+    }
+}
+
+/// Runs one watch to its end and reports it to `observer`.
+pub fn run(
+    settings: &Settings,
+    matcher: &Matcher,
+    execution_id: &str,
+    observer: &mut dyn RunObserver,
+) -> Result<Outcome, WatchError> {
+    let signals = SignalWatcher::install()?;
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let forward = settings.output == OutputMode::PassThrough;
+    let watches = |name: StreamName| {
+        !matches!(
+            (settings.watched, name),
+            (WatchedStreams::StdoutOnly, StreamName::Stderr)
+                | (WatchedStreams::StderrOnly, StreamName::Stdout)
+        )
+    };
+    let (child, inputs) = match &settings.source {
+        Source::Command { program, args } => {
+            let environment = observer.child_environment();
+            let spawned = child::spawn(program, args, settings.pty, &environment)?;
+            let inputs = vec![
+                Input::new(
+                    StreamName::Stdout,
+                    spawned.stdout,
+                    forward,
+                    watches(StreamName::Stdout),
+                ),
+                Input::new(
+                    StreamName::Stderr,
+                    spawned.stderr,
+                    forward,
+                    watches(StreamName::Stderr),
+                ),
+            ];
+            (Some(spawned.child), inputs)
+        }
+        Source::Stdin => {
+            let stdin = io::stdin().as_fd().try_clone_to_owned()?;
+            (
+                None,
+                vec![Input::new(StreamName::Stdin, stdin, forward, true)],
+            )
+        }
+    };
+    observer.on_start(&RunStart {
+        execution_id,
+        started_at,
+        settings,
+        pid: child.as_ref().map(|c| c.pid.as_raw() as u32),
+    });
+    let mut runner = Runner {
+        settings,
+        signals,
+        child,
+        inputs,
+        progress: Progress {
+            start,
+            last_output: start,
+            matcher,
+            observer,
+            max_count: settings.patterns.max_count,
+            delay_exit: settings.delay_exit,
+            delay_exit_lines: settings.delay_exit_lines,
+            match_count: 0,
+            pattern_matches: 0,
+            decision: None,
+            statistics: Statistics::default(),
+        },
+        stop: None,
+        buffer: vec![0; READ_CHUNK],
+    };
+    runner.run_loop();
+    let outcome = runner.finish();
+    runner.progress.observer.on_end(&outcome);
+    Ok(outcome)
+}
+
+/// Why earlyexit ended the run before the input did.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// A match decided the run and its context (delay) is over.
+    Decided,
+    Timeout(ExitReason),
+    Signal(i32),
+    BrokenPipe,
+}
+
+/// A match that decides the run; the run goes on for the delay, then stops.
+#[derive(Debug)]
+struct Decision {
+    reason: ExitReason,
+    at: Instant,
+    lines_left: u64,
+}
+
+/// One stream we read: the command's stdout or stderr, or our stdin.
+struct Input {
+    name: StreamName,
+    fd: OwnedFd,
+    forward: bool,
+    watched: bool,
+    open: bool,
+    splitter: LineSplitter,
+    line_number: u64,
+}
+
+impl Input {
+    fn new(name: StreamName, fd: OwnedFd, forward: bool, watched: bool) -> Input {
+        Input {
+            name,
+            fd,
+            forward,
+            watched,
+            open: true,
+            splitter: LineSplitter::default(),
+            line_number: 0,
+        }
+    }
+
+    /// Our stream that mirrors this one: the command's stderr goes to our stderr.
+    fn write_through(&self, bytes: &[u8]) -> io::Result<()> {
+        match self.name {
+            StreamName::Stderr => output::write_all(io::stderr().as_fd(), bytes),
+            StreamName::Stdout | StreamName::Stdin => {
+                output::write_all(io::stdout().as_fd(), bytes)
+            }
+        }
+    }
+}
+
+/// What the line handler updates: counters, the decision and the observer.
+struct Progress<'a> {
+    start: Instant,
+    last_output: Instant,
+    matcher: &'a Matcher,
+    observer: &'a mut dyn RunObserver,
+    max_count: u64,
+    delay_exit: Duration,
+    delay_exit_lines: u64,
+    match_count: u64,
+    pattern_matches: u64,
+    decision: Option<Decision>,
+    statistics: Statistics,
+}
+
+impl Progress<'_> {
+    /// Records a match; returns true when it is the deciding one and no context follows it.
+    fn record_match(
+        &mut self,
+        kind: MatchKind,
+        stream: StreamName,
+        line_number: u64,
+        line: &[u8],
+    ) -> bool {
+        let now = Instant::now();
+        let offset = now - self.start;
+        self.match_count += 1;
+        self.statistics.time_to_first_match.get_or_insert(offset);
+        self.observer.on_match(&MatchEvent {
+            number: self.match_count,
+            kind,
+            offset,
+            stream,
+            line_number,
+            line,
+        });
+        if self.decision.is_some() {
+            return false;
+        }
+        if kind == MatchKind::Pattern {
+            self.pattern_matches += 1;
+            if self.pattern_matches < self.max_count {
+                return false;
+            }
+        }
+        self.decision = Some(Decision {
+            reason: ExitReason::for_match(kind),
+            at: now,
+            lines_left: self.delay_exit_lines,
+        });
+        self.delay_exit.is_zero() || self.delay_exit_lines == 0
+    }
+}
+
+/// Feeds one stream's lines into [`Progress`].
+struct StreamLines<'p, 'a> {
+    progress: &'p mut Progress<'a>,
+    stream: StreamName,
+    watched: bool,
+    line_number: &'p mut u64,
+}
+
+impl LineHandler for StreamLines<'_, '_> {
+    fn wants_lines(&mut self, block: &[u8]) -> bool {
+        self.progress.decision.is_some()
+            || (self.watched && self.progress.matcher.may_match_any(block))
+    }
+
+    fn skipped_lines(&mut self, count: u64) {
+        *self.line_number += count;
+        if self.watched {
+            self.progress.statistics.lines_processed += count;
+        }
+    }
+
+    fn line(&mut self, line: &[u8], _end: usize) -> ControlFlow<()> {
+        *self.line_number += 1;
+        let decided_before = self.progress.decision.is_some();
+        let mut stop_now = false;
+        if self.watched {
+            self.progress.statistics.lines_processed += 1;
+            if let Some(kind) = self.progress.matcher.classify(line) {
+                stop_now = self
+                    .progress
+                    .record_match(kind, self.stream, *self.line_number, line);
+            }
+        }
+        if decided_before {
+            if let Some(decision) = &mut self.progress.decision {
+                decision.lines_left = decision.lines_left.saturating_sub(1);
+                stop_now = decision.lines_left == 0;
+            }
+        }
+        if stop_now {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+struct Runner<'a> {
+    settings: &'a Settings,
+    signals: SignalWatcher,
+    child: Option<Child>,
+    inputs: Vec<Input>,
+    progress: Progress<'a>,
+    stop: Option<Stop>,
+    buffer: Vec<u8>,
+}
+
+impl Runner<'_> {
+    fn run_loop(&mut self) {
+        while self.stop.is_none() {
+            if let Some(signal) = self.signals.take_terminating() {
+                self.stop = Some(Stop::Signal(signal));
+                break;
+            }
+            let inputs_open = self.inputs.iter().any(|input| input.open);
+            let command_done = self.child.as_ref().is_some_and(|c| c.status.is_some());
+            if command_done {
+                self.drain_after_exit();
+                break;
+            }
+            if !inputs_open && self.child.is_none() {
+                break;
+            }
+            self.wait_and_read();
+            self.check_timers();
+        }
+    }
+
+    fn wait_and_read(&mut self) {
+        let timeout = match self.next_deadline() {
+            Some(deadline) => poll_timeout(deadline.saturating_duration_since(Instant::now())),
+            None => PollTimeout::NONE,
+        };
+        let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        let open: Vec<usize> = (0..self.inputs.len())
+            .filter(|&i| self.inputs[i].open)
+            .collect();
+        fds.extend(
+            open.iter()
+                .map(|&i| PollFd::new(self.inputs[i].fd.as_fd(), PollFlags::POLLIN)),
+        );
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
+        drop(fds);
+        if ready[0] {
+            self.signals.drain();
+            if let Some(child) = &mut self.child {
+                child.reap();
+            }
+        }
+        for (&input, _) in open.iter().zip(&ready[1..]).filter(|(_, &ready)| ready) {
+            if self.stop.is_some() {
+                break;
+            }
+            self.read_once(input);
+        }
+    }
+
+    /// Reads one chunk from an input; returns false when nothing was there.
+    fn read_once(&mut self, index: usize) -> bool {
+        let input = &mut self.inputs[index];
+        let count = match nix::unistd::read(&input.fd, &mut self.buffer) {
+            Ok(0) | Err(Errno::EIO) => {
+                input.open = false;
+                input.splitter.finish(&mut StreamLines {
+                    progress: &mut self.progress,
+                    stream: input.name,
+                    watched: input.watched,
+                    line_number: &mut input.line_number,
+                });
+                return false;
+            }
+            Ok(count) => count,
+            Err(Errno::EAGAIN | Errno::EINTR) => return false,
+            Err(_) => {
+                input.open = false;
+                return false;
+            }
+        };
+        let now = Instant::now();
+        let statistics = &mut self.progress.statistics;
+        statistics.bytes_processed += count as u64;
+        statistics
+            .time_to_first_output
+            .get_or_insert(now - self.progress.start);
+        self.progress.last_output = now;
+        let chunk = &self.buffer[..count];
+        let flow = input.splitter.feed(
+            chunk,
+            &mut StreamLines {
+                progress: &mut self.progress,
+                stream: input.name,
+                watched: input.watched,
+                line_number: &mut input.line_number,
+            },
+        );
+        let end = match flow {
+            ControlFlow::Continue(()) => count,
+            ControlFlow::Break(end) => {
+                self.stop = Some(Stop::Decided);
+                end
+            }
+        };
+        if input.forward {
+            if let Err(error) = input.write_through(&chunk[..end]) {
+                if error.kind() == io::ErrorKind::BrokenPipe {
+                    self.stop.get_or_insert(Stop::BrokenPipe);
+                }
+            }
+        }
+        true
+    }
+
+    /// The command has exited: pass on what it wrote before, without waiting for end of file.
+    fn drain_after_exit(&mut self) {
+        let give_up = Instant::now() + DRAIN_AFTER_EXIT;
+        for index in 0..self.inputs.len() {
+            while self.inputs[index].open && self.stop.is_none() && Instant::now() < give_up {
+                if !self.read_once(index) {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let progress = &self.progress;
+        let timeouts = &self.settings.timeouts;
+        let decision = progress
+            .decision
+            .as_ref()
+            .map(|decision| decision.at + progress.delay_exit);
+        let overall = timeouts.overall.map(|t| progress.start + t);
+        let first_output = timeouts
+            .first_output
+            .filter(|_| progress.statistics.time_to_first_output.is_none())
+            .map(|t| progress.start + t);
+        let idle = timeouts.idle.map(|t| progress.last_output + t);
+        [decision, overall, first_output, idle]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn check_timers(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        let progress = &self.progress;
+        let timeouts = &self.settings.timeouts;
+        let expired = |deadline: Option<Instant>| deadline.is_some_and(|d| now >= d);
+        self.stop = if expired(
+            progress
+                .decision
+                .as_ref()
+                .map(|d| d.at + progress.delay_exit),
+        ) {
+            Some(Stop::Decided)
+        } else if expired(timeouts.overall.map(|t| progress.start + t)) {
+            Some(Stop::Timeout(ExitReason::Timeout))
+        } else if progress.statistics.time_to_first_output.is_none()
+            && expired(timeouts.first_output.map(|t| progress.start + t))
+        {
+            Some(Stop::Timeout(ExitReason::FirstOutputTimeout))
+        } else if expired(timeouts.idle.map(|t| progress.last_output + t)) {
+            Some(Stop::Timeout(ExitReason::IdleTimeout))
+        } else {
+            None
+        };
+    }
+
+    /// Ends the command if we stopped it, and turns the run into its [`Outcome`].
+    fn finish(&mut self) -> Outcome {
+        let mut stopped_command = false;
+        if let Some(child) = &mut self.child {
+            child.reap();
+            let decided = self.progress.decision.is_some();
+            if self.stop.is_some() || decided {
+                stopped_command = child.status.is_none();
+                child.terminate_group(self.settings.kill_after, &mut self.signals);
+            }
+        }
+        let command_exit_code = self.child.as_ref().and_then(|c| c.status);
+        let decision = self.progress.decision.as_ref().map(|d| d.reason);
+        let (reason, code) = match (self.stop, decision) {
+            (Some(Stop::Signal(signal)), _) => (ExitReason::Interrupted, 128 + signal),
+            (Some(Stop::BrokenPipe), _) => (ExitReason::Interrupted, BROKEN_PIPE_EXIT),
+            (Some(Stop::Timeout(reason)), _) => (reason, exit_code::TIMEOUT),
+            (_, Some(reason)) => (reason, self.pattern_exit_code(reason)),
+            (_, None) if self.progress.matcher.is_active() => (
+                ExitReason::NoMatch,
+                self.pattern_exit_code(ExitReason::NoMatch),
+            ),
+            (_, None) => (ExitReason::Completed, command_exit_code.unwrap_or(0)),
+        };
+        let progress = &self.progress;
+        Outcome {
+            exit_code: code,
+            reason,
+            command_exit_code,
+            pid: self.child.as_ref().map(|c| c.pid.as_raw() as u32),
+            match_count: progress.match_count,
+            duration: progress.start.elapsed(),
+            statistics: progress.statistics.clone(),
+            stopped_command,
+        }
+    }
+
+    fn pattern_exit_code(&self, reason: ExitReason) -> i32 {
+        let code = match reason {
+            ExitReason::Match | ExitReason::SuccessPattern => exit_code::MATCH,
+            _ => exit_code::NO_MATCH,
+        };
+        if self.settings.unix_exit_codes {
+            1 - code
+        } else {
+            code
+        }
+    }
+}
