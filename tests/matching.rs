@@ -1,0 +1,243 @@
+//! The matching options: -i -v -w -x -m -X -s -e --stdout --stderr, and the exit codes they give.
+
+mod common;
+use common::*;
+
+#[test]
+fn ignore_case() {
+    assert_eq!(run_with_input(&["error"], b"ERROR\n").code, 1);
+    assert_eq!(run_with_input(&["-i", "error"], b"ERROR\n").code, 0);
+    let error_pattern = run_with_input(&["--json", "-i", "-e", "fatal"], b"FATAL\n");
+    assert_eq!(error_pattern.json()["exit_reason"], "error_pattern");
+    assert_eq!(
+        run_with_input(&["-i", "-X", "ok", "error"], b"ERROR OK\n").code,
+        1
+    );
+}
+
+#[test]
+fn invert_counts_lines_that_do_not_match() {
+    let run = run_with_input(&["-v", "ok"], b"ok 1\nok 2\nbad\nok 3\n");
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout_text(), "ok 1\nok 2\nbad\n");
+    assert_eq!(run_with_input(&["-v", "ok"], b"ok 1\nok 2\n").code, 1);
+}
+
+#[test]
+fn whole_words_and_whole_lines() {
+    assert_eq!(
+        run_with_input(&["-w", "error"], b"errors\nterror\n").code,
+        1
+    );
+    assert_eq!(
+        run_with_input(&["-w", "error"], b"errors\nan error.\n").code,
+        0
+    );
+    assert_eq!(
+        run_with_input(&["-x", "done"], b"not done\ndone!\n").code,
+        1
+    );
+    assert_eq!(
+        run_with_input(&["-x", "done"], b"not done\r\ndone\r\n").code,
+        0
+    );
+}
+
+#[test]
+fn max_count_stops_at_the_nth_match() {
+    let run = run(&mut earlyexit(&[
+        "-m",
+        "2",
+        "-A",
+        "0",
+        "E",
+        "--",
+        "sh",
+        "-c",
+        "echo E1; echo x; echo E2; echo after; sleep 30",
+    ]));
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout_text(), "E1\nx\nE2\n");
+    assert!(run.elapsed.as_secs() < 5);
+}
+
+#[test]
+fn excluded_lines_never_count() {
+    let input = b"Error: expected in test\nError: real\n";
+    let run = run_with_input(&["--json", "-X", "expected", "-X", "skip", "Error"], input);
+    assert_eq!(run.code, 0);
+    assert_eq!(run.json()["match_count"], 1);
+    assert_eq!(
+        run_with_input(&["-X", "expected", "Error"], b"Error: expected\n").code,
+        1
+    );
+}
+
+#[test]
+fn success_pattern_exits_0_and_error_pattern_exits_1() {
+    let script = "echo starting; echo 'Listening on 8080'; sleep 30";
+    let ok = run(&mut earlyexit(&[
+        "-A",
+        "0",
+        "-s",
+        "Listening",
+        "-e",
+        "EADDRINUSE",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
+    assert_eq!(ok.code, 0);
+    assert!(ok.elapsed.as_secs() < 5);
+    let script = "echo starting; echo 'Error: EADDRINUSE' >&2; sleep 30";
+    let failed = run(&mut earlyexit(&[
+        "--json",
+        "-A",
+        "0",
+        "-s",
+        "Listening",
+        "-e",
+        "EADDRINUSE",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
+    assert_eq!(failed.code, 1);
+    assert_eq!(failed.json()["exit_reason"], "error_pattern");
+}
+
+#[test]
+fn only_the_chosen_stream_is_watched_but_both_pass_through() {
+    let script = "echo Error >&2; echo out";
+    let stdout_only = run(&mut earlyexit(&[
+        "--stdout", "Error", "--", "sh", "-c", script,
+    ]));
+    assert_eq!(stdout_only.code, 1);
+    assert_eq!(stdout_only.stderr_text(), "Error\n");
+    assert_eq!(stdout_only.stdout_text(), "out\n");
+    let stderr_only = run(&mut earlyexit(&[
+        "--stderr", "-A", "0", "Error", "--", "sh", "-c", script,
+    ]));
+    assert_eq!(stderr_only.code, 0);
+}
+
+#[test]
+fn unix_exit_codes_swap_0_and_1() {
+    assert_eq!(run_with_input(&["--unix-exit-codes", "x"], b"x\n").code, 1);
+    assert_eq!(run_with_input(&["--unix-exit-codes", "x"], b"y\n").code, 0);
+}
+
+#[test]
+fn delay_exit_by_time_shows_the_context_after_the_match() {
+    let run = run(&mut earlyexit(&[
+        "-A",
+        "1s",
+        "Error",
+        "--",
+        "sh",
+        "-c",
+        "echo Error; echo '  at frame 1'; sleep 0.2; echo '  at frame 2'; sleep 30; echo never",
+    ]));
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout_text(), "Error\n  at frame 1\n  at frame 2\n");
+    assert!(
+        run.elapsed.as_secs_f64() >= 0.9 && run.elapsed.as_secs() < 5,
+        "{:?}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn delay_exit_by_lines_cuts_after_exactly_n_lines() {
+    let run = run(&mut earlyexit(&[
+        "--delay-exit-after-lines",
+        "2",
+        "Error",
+        "--",
+        "sh",
+        "-c",
+        "echo Error; echo t1; echo t2; echo t3; sleep 30",
+    ]));
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout_text(), "Error\nt1\nt2\n");
+    assert!(run.elapsed.as_secs() < 5);
+    let piped = run_with_input(
+        &["-A", "10s", "--delay-exit-after-lines", "1", "E"],
+        b"a\nE\nb\nc\n",
+    );
+    assert_eq!(piped.stdout_text(), "a\nE\nb\n");
+}
+
+#[test]
+fn command_that_ends_during_the_delay_keeps_the_match_exit_code() {
+    let run = run(&mut earlyexit(&[
+        "Error",
+        "--",
+        "sh",
+        "-c",
+        "echo Error; echo bye; exit 5",
+    ]));
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout_text(), "Error\nbye\n");
+    assert!(
+        run.elapsed.as_secs() < 5,
+        "the 10 s default delay must end with the command"
+    );
+}
+
+#[test]
+fn quiet_prints_nothing() {
+    let run = run(&mut earlyexit(&[
+        "-q",
+        "-A",
+        "0",
+        "Error",
+        "--",
+        "sh",
+        "-c",
+        "echo x; echo Error >&2; sleep 30",
+    ]));
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.is_empty() && run.stderr.is_empty(), "{run:?}");
+    let bad = run_with_input(&["-q", "-t", "0.3", "nothing"], b"");
+    assert!(bad.stderr.is_empty());
+}
+
+#[test]
+fn json_summary_replaces_the_output() {
+    let run = run(&mut earlyexit(&[
+        "--json",
+        "-A",
+        "0",
+        "-t",
+        "1m",
+        "Error",
+        "--",
+        "sh",
+        "-c",
+        "echo line1; echo Error; exit 3",
+    ]));
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.stdout.iter().filter(|&&b| b == b'\n').count(),
+        1,
+        "one JSON line only"
+    );
+    let json = run.json();
+    assert_eq!(json["exit_code"], 0);
+    assert_eq!(json["exit_reason"], "match");
+    assert_eq!(json["match_count"], 1);
+    assert_eq!(json["pattern"], "Error");
+    assert_eq!(json["command"], "sh -c echo line1; echo Error; exit 3");
+    assert_eq!(json["timeouts"]["overall"], 60.0);
+    assert_eq!(json["statistics"]["lines_processed"], 2);
+    assert_eq!(json["statistics"]["bytes_processed"], 12);
+    assert!(json["statistics"]["time_to_first_match"].as_f64().unwrap() >= 0.0);
+    assert_eq!(json["execution_id"].as_str().unwrap().len(), 36);
+    for key in ["command_exit_code", "duration_seconds", "trace_id"] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(run.stderr_text(), "");
+}

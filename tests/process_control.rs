@@ -1,0 +1,172 @@
+//! Timeouts, signals and the process group: nothing of a stopped run survives, and earlyexit
+//! never waits for a pipe that a grandchild holds open.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// A shell that prints its pid (the group id) and waits on a background sleep.
+const TREE: &str = "echo $$; sleep 300 & wait";
+
+#[test]
+fn timeout_kills_the_whole_tree() {
+    let run = run(&mut earlyexit(&["-t", "1s", "--", "sh", "-c", TREE]));
+    assert_eq!(run.code, 2);
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+    assert!(
+        group_is_gone(run.first_line_pid()),
+        "a process of the group survived"
+    );
+    assert_eq!(
+        run.stderr_text(),
+        "earlyexit: timed out after 1s; stopped the command\n"
+    );
+}
+
+#[test]
+fn match_kills_the_whole_tree() {
+    let script = "echo $$; echo FATAL; sleep 300 & wait";
+    let run = run(&mut earlyexit(&[
+        "-A", "0", "FATAL", "--", "sh", "-c", script,
+    ]));
+    assert_eq!(run.code, 0);
+    assert!(run.elapsed < Duration::from_secs(5));
+    assert!(group_is_gone(run.first_line_pid()));
+}
+
+#[test]
+fn idle_timeout_fires_after_silence() {
+    let run = run(&mut earlyexit(&[
+        "--json",
+        "-I",
+        "0.5",
+        "--",
+        "sh",
+        "-c",
+        "echo $$; echo tick; sleep 300",
+    ]));
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["exit_reason"], "idle_timeout");
+    assert!(run.elapsed >= Duration::from_millis(450) && run.elapsed < Duration::from_secs(5));
+}
+
+#[test]
+fn idle_timer_restarts_with_each_output() {
+    // Output every 0.2 s for 1.2 s never leaves 0.6 s of silence.
+    let script = "for i in 1 2 3 4 5 6; do echo $i; sleep 0.2; done";
+    let run = run(&mut earlyexit(&["-I", "0.6s", "--", "sh", "-c", script]));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+}
+
+#[test]
+fn first_output_timeout_fires_only_before_the_first_output() {
+    let silent = run(&mut earlyexit(&[
+        "--json", "-F", "300ms", "--", "sleep", "30",
+    ]));
+    assert_eq!(silent.code, 2);
+    assert_eq!(silent.json()["exit_reason"], "first_output_timeout");
+    let talkative = run(&mut earlyexit(&[
+        "-F",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; sleep 1.5",
+    ]));
+    assert_eq!(talkative.code, 0);
+}
+
+#[test]
+fn timeouts_fire_in_pipe_mode_while_the_read_blocks() {
+    let mut child = earlyexit(&["--json", "-I", "0.3", "x"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let output = {
+        let _held_open = child.stdin.take();
+        let status = child.wait().unwrap();
+        (status, start.elapsed())
+    };
+    assert_eq!(output.0.code(), Some(2));
+    assert!(output.1 < Duration::from_secs(5));
+}
+
+/// Starts `earlyexit` on the tree, waits for the tree's pid, and sends `signal` to earlyexit.
+fn signal_run(signal: Signal) -> (i32, i32, Duration) {
+    let mut child = earlyexit(&["NEVER", "--", "sh", "-c", TREE])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let pgid: i32 = line.trim().parse().unwrap();
+    let start = Instant::now();
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), pgid, start.elapsed())
+}
+
+#[test]
+fn sigint_exits_130_and_leaves_no_survivor() {
+    let (code, pgid, elapsed) = signal_run(Signal::SIGINT);
+    assert_eq!(code, 130);
+    assert!(elapsed < Duration::from_secs(5));
+    assert!(group_is_gone(pgid));
+}
+
+#[test]
+fn sigterm_exits_143_and_leaves_no_survivor() {
+    let (code, pgid, _) = signal_run(Signal::SIGTERM);
+    assert_eq!(code, 143);
+    assert!(group_is_gone(pgid));
+}
+
+#[test]
+fn sighup_stops_the_group_too() {
+    let (code, pgid, _) = signal_run(Signal::SIGHUP);
+    assert_eq!(code, 129);
+    assert!(group_is_gone(pgid));
+}
+
+#[test]
+fn kill_after_escalates_to_sigkill_for_a_tree_that_ignores_sigterm() {
+    let script = "trap '' TERM; echo $$; while :; do sleep 0.1; done";
+    let run = run(&mut earlyexit(&[
+        "-t", "0.3", "-k", "0.5s", "--", "sh", "-c", script,
+    ]));
+    assert_eq!(run.code, 2);
+    assert!(group_is_gone(run.first_line_pid()));
+    assert!(
+        run.elapsed >= Duration::from_millis(750),
+        "SIGKILL came before the grace: {:?}",
+        run.elapsed
+    );
+    assert!(run.elapsed < Duration::from_secs(4), "{:?}", run.elapsed);
+}
+
+#[test]
+fn a_grandchild_holding_the_pipe_does_not_keep_earlyexit_waiting() {
+    let script = "echo $$; sleep 300 & echo started";
+    let run = run(&mut earlyexit(&[
+        "-t", "60", "NEVER", "--", "sh", "-c", script,
+    ]));
+    let pgid = run.first_line_pid();
+    kill_group(pgid);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "waited for the grandchild: {:?}",
+        run.elapsed
+    );
+    assert!(run.stdout_text().ends_with("started\n"));
+}
