@@ -59,7 +59,7 @@ fn settings(args: &[&str]) -> Settings {
 fn start_each_match_and_end_reach_the_observer() {
     let settings = settings(&[
         "-m", "2", "-A", "0", "-e", "FATAL", "Error", "--", "sh", "-c",
-        "echo ok; echo mark=$EARLYEXIT_TEST_MARK >&2; echo Error one >&2; echo fine; echo Error two; sleep 30",
+        "echo ok; echo mark=$EARLYEXIT_TEST_MARK >&2; echo Error one >&2; sleep 0.2; echo fine; echo Error two; sleep 30",
     ]);
     let matcher = Matcher::new(&settings.patterns).unwrap();
     let mut recorder = Recorder::default();
