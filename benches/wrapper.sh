@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Wrapper benchmarks (issue 2), with hyperfine:
+#   1. throughput: `earlyexit NEVERMATCH -- cat FILE` on a 100 MB log, output to /dev/null,
+#      against the pipeline it replaces, `cat FILE | tee /dev/null | grep -m1 NEVERMATCH`;
+#   2. overhead per run: `earlyexit -A 0 X -- true` against `true` alone.
+# Prints each command's median and spread (min..max, stddev) and the ratios.
+# Usage: benches/wrapper.sh [RESULTS_DIR]   (builds the release binary first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=${1:-target/bench-results}
+mkdir -p "$results"
+command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+cargo build --release --quiet
+ee=$PWD/target/release/earlyexit
+
+log=$results/build-100mb.log
+if [ ! -s "$log" ]; then
+    # A build log's shape: timestamps, levels, paths, numbers; about 100 MB.
+    python3 - "$log" <<'PY'
+import random, sys
+random.seed(7)
+levels = ["INFO", "DEBUG", "WARN", "TRACE"]
+words = "compiling linking resolving fetching module crate target object cache hit miss test passed".split()
+with open(sys.argv[1], "w") as out:
+    size, n = 0, 0
+    while size < 100 * 1000 * 1000:
+        line = "2026-11-28T12:%02d:%02d.%03dZ %-5s [worker-%d] %s src/%s/%s.rs:%d took %dms\n" % (
+            n // 60000 % 60, n // 1000 % 60, n % 1000, random.choice(levels), n % 8,
+            " ".join(random.choices(words, k=random.randint(3, 12))),
+            random.choice(words), random.choice(words), random.randint(1, 999), random.randint(0, 5000))
+        out.write(line)
+        size += len(line)
+        n += 1
+PY
+fi
+
+summarise() {
+    python3 - "$@" <<'PY'
+import json, statistics, sys
+for path in sys.argv[1:]:
+    for r in json.load(open(path))["results"]:
+        t = r["times"]
+        print("%-70s median %8.2f ms  min %8.2f  max %8.2f  stddev %6.2f  (n=%d)" % (
+            r["command"][:70], statistics.median(t) * 1e3, min(t) * 1e3, max(t) * 1e3,
+            statistics.stdev(t) * 1e3, len(t)))
+    res = json.load(open(path))["results"]
+    if len(res) == 2:
+        a, b = (statistics.median(r["times"]) for r in res)
+        print("  ratio first/second: %.3f   difference: %+.3f ms" % (a / b, (a - b) * 1e3))
+PY
+}
+
+hyperfine --style basic -i --warmup 3 --runs 20 --export-json "$results/throughput.json" \
+    "$ee NEVERMATCH -- cat $log > /dev/null" \
+    "cat $log | tee /dev/null | grep -m1 NEVERMATCH" >/dev/null
+# The same binary linked statically (no dynamic loader at start-up), for comparison.
+triple=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$triple"
+ee_static=$PWD/target/$triple/release/earlyexit
+hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead.json" \
+    "$ee -A 0 X -- true" \
+    "true" >/dev/null
+hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead-static.json" \
+    "$ee_static -A 0 X -- true" \
+    "true" >/dev/null
+hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead-timeout.json" \
+    "timeout 10 true" \
+    "true" >/dev/null
+echo "== throughput (100 MB log)"; summarise "$results/throughput.json"
+echo "== overhead per run"; summarise "$results/overhead.json"
+echo "== overhead per run, static build"; summarise "$results/overhead-static.json"
+echo "== reference: GNU timeout, the smallest possible fork+exec wrapper"; summarise "$results/overhead-timeout.json"
