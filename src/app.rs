@@ -12,6 +12,7 @@ use crate::duration::format_duration;
 use crate::matcher::Matcher;
 use crate::observer::NoObserver;
 use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
+use crate::telemetry::Telemetry;
 use crate::watch;
 
 /// Runs earlyexit with these arguments and returns the process exit code.
@@ -34,29 +35,60 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 fn run(cli: &Cli) -> i32 {
-    let settings = Settings::from_cli(cli);
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = match Settings::resolve(cli, &env) {
+        Ok(settings) => settings,
+        Err(error) => {
+            if !cli.quiet {
+                eprintln!("earlyexit: {error}");
+            }
+            return exit_code::USAGE;
+        }
+    };
     if cli.command.is_empty() && settings.patterns.is_empty() && cli.timeout.is_none() {
         return usage_error(
             &settings,
+            None,
             "nothing to do: give a PATTERN, a COMMAND or both",
         );
     }
     let matcher = match Matcher::new(&settings.patterns) {
         Ok(matcher) => matcher,
-        Err(error) => return usage_error(&settings, &error.to_string()),
+        Err(error) => return usage_error(&settings, None, &error.to_string()),
     };
     let execution_id = uuid::Uuid::new_v4().to_string();
-    match watch::run(&settings, &matcher, &execution_id, &mut NoObserver) {
+    let mut telemetry = Telemetry::start(&settings, &execution_id, &env);
+    let result = match &mut telemetry {
+        Some(observer) => watch::run(&settings, &matcher, &execution_id, observer),
+        None => watch::run(&settings, &matcher, &execution_id, &mut NoObserver),
+    };
+    let trace_id = telemetry.as_ref().map(|t| t.trace_id().to_string());
+    let code = match result {
         Ok(outcome) => {
-            report(&settings, &outcome, &execution_id);
+            report(&settings, &outcome, &execution_id, trace_id.as_deref());
             outcome.exit_code
         }
-        Err(error) => usage_error(&settings, &error.to_string()),
+        Err(error) => {
+            let message = error.to_string();
+            if let Some(telemetry) = &mut telemetry {
+                telemetry.record_failure(&message);
+            }
+            usage_error(&settings, trace_id.as_deref(), &message)
+        }
+    };
+    if let Some(telemetry) = telemetry {
+        let lines = telemetry.finish();
+        if settings.output != OutputMode::Quiet {
+            for line in lines {
+                eprintln!("earlyexit: {line}");
+            }
+        }
     }
+    code
 }
 
 /// One line on stderr (unless `-q`), and with `--json` the summary as well, then exit code 3.
-fn usage_error(settings: &Settings, message: &str) -> i32 {
+fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i32 {
     if settings.output != OutputMode::Quiet {
         eprintln!("earlyexit: {message}");
     }
@@ -71,17 +103,17 @@ fn usage_error(settings: &Settings, message: &str) -> i32 {
             statistics: Statistics::default(),
             stopped_command: false,
         };
-        let mut summary = summary(settings, &outcome, "");
+        let mut summary = summary(settings, &outcome, "", trace_id);
         summary["error"] = json!(message);
         println!("{summary}");
     }
     exit_code::USAGE
 }
 
-fn report(settings: &Settings, outcome: &Outcome, execution_id: &str) {
+fn report(settings: &Settings, outcome: &Outcome, execution_id: &str, trace_id: Option<&str>) {
     match settings.output {
         OutputMode::Quiet => {}
-        OutputMode::Json => println!("{}", summary(settings, outcome, execution_id)),
+        OutputMode::Json => println!("{}", summary(settings, outcome, execution_id, trace_id)),
         OutputMode::PassThrough => {
             if let Some(message) = stop_message(settings, outcome) {
                 eprintln!("earlyexit: {message}");
@@ -125,7 +157,12 @@ fn stop_message(settings: &Settings, outcome: &Outcome) -> Option<String> {
 }
 
 /// The `--json` object; its keys are fixed by DESIGN.md.
-fn summary(settings: &Settings, outcome: &Outcome, execution_id: &str) -> serde_json::Value {
+fn summary(
+    settings: &Settings,
+    outcome: &Outcome,
+    execution_id: &str,
+    trace_id: Option<&str>,
+) -> serde_json::Value {
     let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
     let statistics = &outcome.statistics;
     json!({
@@ -137,7 +174,7 @@ fn summary(settings: &Settings, outcome: &Outcome, execution_id: &str) -> serde_
         "pattern": settings.patterns.pattern,
         "command": settings.command_line(),
         "execution_id": execution_id,
-        "trace_id": serde_json::Value::Null,
+        "trace_id": trace_id,
         "timeouts": {
             "overall": seconds(settings.timeouts.overall),
             "idle": seconds(settings.timeouts.idle),

@@ -136,6 +136,26 @@ pub struct Cli {
     /// Give the command a pseudo-terminal as stdout, so it prints each line at once
     #[arg(long = "pty")]
     pub pty: bool,
+
+    /// Where this run's telemetry goes: sqlite, file or none
+    #[arg(
+        long = "telemetry-backend",
+        value_name = "BACKEND",
+        help_heading = "Telemetry"
+    )]
+    pub telemetry_backend: Option<String>,
+
+    /// Record nothing for this run
+    #[arg(long = "no-telemetry", help_heading = "Telemetry")]
+    pub no_telemetry: bool,
+
+    /// Print on stderr, as JSON lines, what telemetry would write, and write nothing
+    #[arg(long = "telemetry-dry-run", help_heading = "Telemetry")]
+    pub telemetry_dry_run: bool,
+
+    /// Read this config file instead of ~/.earlyexit/config.yaml (or $EARLYEXIT_CONFIG)
+    #[arg(long = "config", value_name = "PATH", help_heading = "Telemetry")]
+    pub config: Option<std::path::PathBuf>,
 }
 
 /// What the user asked for, once the command line is understood.

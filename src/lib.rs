@@ -8,4 +8,5 @@ pub mod duration;
 pub mod matcher;
 pub mod observer;
 pub mod outcome;
+pub mod telemetry;
 pub mod watch;

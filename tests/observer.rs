@@ -50,7 +50,7 @@ fn settings(args: &[&str]) -> Settings {
         .map(OsString::from)
         .collect();
     match cli::parse(args).unwrap() {
-        Invocation::Run(cli) => Settings::from_cli(&cli),
+        Invocation::Run(cli) => Settings::resolve(&cli, &|name| std::env::var(name).ok()).unwrap(),
         Invocation::Telemetry(_) => unreachable!(),
     }
 }

@@ -42,10 +42,11 @@ impl Run {
     }
 }
 
-/// The earlyexit binary with these arguments, stdin closed.
+/// The earlyexit binary with these arguments, stdin closed, telemetry off (the telemetry
+/// tests use [`Home`] instead).
 pub fn earlyexit(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_earlyexit"));
-    command.args(args).stdin(Stdio::null());
+    command.args(args).stdin(Stdio::null()).env("EARLYEXIT_NO_TELEMETRY", "1");
     command
 }
 
@@ -66,6 +67,7 @@ pub fn run_with_input(args: &[&str], input: &[u8]) -> Run {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_earlyexit"))
         .args(args)
+        .env("EARLYEXIT_NO_TELEMETRY", "1")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,10 +1,14 @@
 //! One [`Settings`] value holds every resolved choice for a run, so that the rest of the
 //! program never looks at flags, defaults or the environment again.
 
+pub mod file;
+pub mod telemetry;
+
 use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::cli::Cli;
+pub use telemetry::{ConfigError, TelemetryFlags, TelemetrySettings};
 
 /// Lines of context after the deciding match, unless `--delay-exit-after-lines` says otherwise.
 pub const DEFAULT_DELAY_EXIT_LINES: u64 = 100;
@@ -72,7 +76,7 @@ pub struct Timeouts {
 }
 
 /// Every resolved choice for one run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub source: Source,
     pub patterns: PatternSettings,
@@ -84,11 +88,24 @@ pub struct Settings {
     pub unix_exit_codes: bool,
     pub kill_after: Duration,
     pub pty: bool,
+    pub telemetry: TelemetrySettings,
 }
 
 impl Settings {
-    /// Applies the defaults that depend on the mode (pipe mode stops at once after a match).
-    pub fn from_cli(cli: &Cli) -> Settings {
+    /// Resolves every setting of a run: the command line, and for telemetry also the config
+    /// file and the environment (`env` looks a variable up). Pipe mode stops at once after a
+    /// match unless `-A` says otherwise.
+    pub fn resolve(
+        cli: &Cli,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let flags = TelemetryFlags {
+            config: cli.config.clone(),
+            backend: cli.telemetry_backend.clone(),
+            no_telemetry: cli.no_telemetry,
+            dry_run: cli.telemetry_dry_run,
+        };
+        let telemetry = TelemetrySettings::resolve(&flags, env)?;
         let mut command = cli.command.iter().cloned();
         let source = match command.next() {
             Some(program) => Source::Command {
@@ -102,7 +119,7 @@ impl Settings {
             Source::Stdin => Duration::ZERO,
         };
         let off_when_zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
-        Settings {
+        Ok(Settings {
             source,
             patterns: PatternSettings {
                 pattern: cli.pattern.clone(),
@@ -141,7 +158,8 @@ impl Settings {
             unix_exit_codes: cli.unix_exit_codes,
             kill_after: cli.kill_after,
             pty: cli.pty,
-        }
+            telemetry,
+        })
     }
 
     /// The command line as one display string (arguments are not quoted).

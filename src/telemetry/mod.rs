@@ -1,0 +1,438 @@
+//! Telemetry: every run becomes one OpenTelemetry span with one `earlyexit.match` event per
+//! match, exported through one batch span processor to a fan-out over the configured sinks.
+//!
+//! [`Telemetry`] is a [`RunObserver`]. While the command runs it only stores what it is told
+//! (the match lines are copied, nothing is scrubbed or written); all the work happens after the
+//! command has ended, so telemetry never slows the output on its way to the terminal.
+
+pub mod attributes;
+pub mod detect;
+pub mod privacy;
+pub mod record;
+pub mod sinks;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{
+    Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, Span};
+use opentelemetry_sdk::Resource;
+use sha2::{Digest, Sha256};
+
+use crate::config::telemetry::Backend;
+use crate::config::{Settings, Source};
+use crate::matcher::MatchKind;
+use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
+use crate::outcome::{ExitReason, Outcome};
+use attributes as attr;
+use privacy::Detail;
+use sinks::{DeliveryReport, DryRunSink, Fanout, JsonlSink, Sink, SqliteSink};
+
+/// How long earlyexit waits at exit for the sinks, in all.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+/// Match events kept per run; `earlyexit.match_count` still counts every match.
+pub const MAX_MATCH_EVENTS: u32 = 1000;
+
+/// A match as the wrapper reported it, kept until the run ends.
+struct PendingMatch {
+    number: u64,
+    kind: MatchKind,
+    offset: Duration,
+    stream: StreamName,
+    line_number: u64,
+    line: Vec<u8>,
+}
+
+/// The telemetry of one run.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+    span: Span,
+    report: Arc<DeliveryReport>,
+    started_at: SystemTime,
+    trace_id: String,
+    child_environment: Vec<(String, String)>,
+    matches: Vec<PendingMatch>,
+    scrub_pii: bool,
+    debug: bool,
+}
+
+impl Telemetry {
+    /// Starts the run's span, or returns `None` when telemetry is off (then no file is touched
+    /// and no thread started).
+    pub fn start(
+        settings: &Settings,
+        execution_id: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Telemetry> {
+        let config = &settings.telemetry;
+        if !config.is_active() {
+            return None;
+        }
+        let local_detail = if config.anonymize {
+            Detail::Minimal
+        } else {
+            Detail::Full
+        };
+        let sink = match config.backend {
+            Backend::Sqlite => Sink::Sqlite(SqliteSink::new(
+                config.sqlite.path.clone(),
+                config.sqlite.wal_mode,
+                config.sqlite.retention_days,
+                local_detail,
+            )),
+            Backend::File => Sink::Jsonl(JsonlSink::new(
+                config.file.path.clone(),
+                config.file.rotate_size_mb,
+                config.file.compression,
+                local_detail,
+            )),
+            Backend::None => return None,
+        };
+        let sinks = if config.dry_run {
+            vec![Sink::DryRun(DryRunSink::new(sink.name(), local_detail))]
+        } else {
+            vec![sink]
+        };
+        let (fanout, report) = Fanout::new(sinks);
+        let processor = BatchSpanProcessor::builder(fanout).build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .with_resource(resource(env))
+            .with_max_events_per_span(MAX_MATCH_EVENTS)
+            .build();
+        let tracer = provider.tracer_with_scope(
+            InstrumentationScope::builder("earlyexit")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
+        let started_at = SystemTime::now();
+        let (name, attributes) = start_attributes(settings, execution_id, config.scrub_pii, env);
+        let span = tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(started_at)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &parent_context(env));
+        let context = span.span_context().clone();
+        let mut child_environment = vec![(
+            "TRACEPARENT".to_string(),
+            format!(
+                "00-{}-{}-{:02x}",
+                context.trace_id(),
+                context.span_id(),
+                context.trace_flags().to_u8()
+            ),
+        )];
+        let trace_state = context.trace_state().header();
+        if !trace_state.is_empty() {
+            child_environment.push(("TRACESTATE".to_string(), trace_state));
+        }
+        Some(Telemetry {
+            provider,
+            span,
+            report,
+            started_at,
+            trace_id: context.trace_id().to_string(),
+            child_environment,
+            matches: Vec::new(),
+            scrub_pii: config.scrub_pii,
+            debug: config.debug,
+        })
+    }
+
+    /// The run's trace id, for `--json`.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// Records a run that could not start (exit code 3).
+    pub fn record_failure(&mut self, message: &str) {
+        self.span.set_attributes([
+            KeyValue::new(attr::EXIT_CODE, i64::from(crate::outcome::exit_code::USAGE)),
+            KeyValue::new(attr::EXIT_REASON, ExitReason::Error.as_str()),
+            KeyValue::new(attr::MATCH_COUNT, 0),
+            KeyValue::new(attr::TOTAL_RUNTIME, 0.0),
+            KeyValue::new(attr::LINES_PROCESSED, 0),
+            KeyValue::new(attr::BYTES_PROCESSED, 0),
+        ]);
+        self.span.set_status(Status::error(self.free_text(message)));
+    }
+
+    /// Ends the span, waits (at most [`SHUTDOWN_DEADLINE`]) for the sinks, and returns the
+    /// lines to show the user: one warning if anything failed, and with `telemetry.debug` a
+    /// line per delivery.
+    pub fn finish(mut self) -> Vec<String> {
+        self.span.end();
+        let shutdown = self.provider.shutdown_with_timeout(SHUTDOWN_DEADLINE);
+        let deliveries = self.report.deliveries();
+        let mut lines = Vec::new();
+        if self.debug {
+            for delivery in &deliveries {
+                lines.push(format!(
+                    "telemetry: {}: {} span(s) in {:.2} ms: {}",
+                    delivery.sink,
+                    delivery.spans,
+                    delivery.elapsed.as_secs_f64() * 1000.0,
+                    delivery.error.as_deref().unwrap_or("ok")
+                ));
+            }
+        }
+        let mut failures: Vec<String> = deliveries
+            .iter()
+            .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.sink)))
+            .collect();
+        if deliveries.is_empty() {
+            if let Err(error) = shutdown {
+                failures.push(format!(
+                    "not delivered within {}s ({error})",
+                    SHUTDOWN_DEADLINE.as_secs()
+                ));
+            }
+        }
+        if !failures.is_empty() {
+            lines.push(format!("telemetry not recorded: {}", failures.join("; ")));
+        }
+        lines
+    }
+
+    fn free_text(&self, text: &str) -> String {
+        if self.scrub_pii {
+            privacy::scrub(text)
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+impl RunObserver for Telemetry {
+    fn child_environment(&mut self) -> Vec<(String, String)> {
+        self.child_environment.clone()
+    }
+
+    fn on_start(&mut self, start: &RunStart<'_>) {
+        if let Some(pid) = start.pid {
+            self.span
+                .set_attribute(KeyValue::new(attr::PROCESS_PID, i64::from(pid)));
+        }
+    }
+
+    fn on_match(&mut self, event: &MatchEvent<'_>) {
+        if self.matches.len() < MAX_MATCH_EVENTS as usize {
+            let keep = event.line.len().min(attr::MAX_MATCH_LINE_BYTES);
+            self.matches.push(PendingMatch {
+                number: event.number,
+                kind: event.kind,
+                offset: event.offset,
+                stream: event.stream,
+                line_number: event.line_number,
+                line: event.line[..keep].to_vec(),
+            });
+        }
+    }
+
+    fn on_end(&mut self, outcome: &Outcome) {
+        for pending in std::mem::take(&mut self.matches) {
+            let line = self.free_text(&String::from_utf8_lossy(&pending.line));
+            self.span.add_event_with_timestamp(
+                attr::MATCH_EVENT,
+                self.started_at + pending.offset,
+                vec![
+                    KeyValue::new(attr::MATCH_NUMBER, pending.number as i64),
+                    KeyValue::new(attr::MATCH_OFFSET, pending.offset.as_secs_f64()),
+                    KeyValue::new(attr::MATCH_STREAM, pending.stream.as_str()),
+                    KeyValue::new(attr::MATCH_LINE_NUMBER, pending.line_number as i64),
+                    KeyValue::new(attr::MATCH_KIND, match_kind_name(pending.kind)),
+                    KeyValue::new(attr::MATCH_LINE, truncate(line, attr::MAX_MATCH_LINE_BYTES)),
+                ],
+            );
+        }
+        let statistics = &outcome.statistics;
+        let mut attributes = vec![
+            KeyValue::new(attr::EXIT_CODE, i64::from(outcome.exit_code)),
+            KeyValue::new(attr::EXIT_REASON, outcome.reason.as_str()),
+            KeyValue::new(attr::MATCH_COUNT, outcome.match_count as i64),
+            KeyValue::new(attr::TOTAL_RUNTIME, outcome.duration.as_secs_f64()),
+            KeyValue::new(attr::LINES_PROCESSED, statistics.lines_processed as i64),
+            KeyValue::new(attr::BYTES_PROCESSED, statistics.bytes_processed as i64),
+        ];
+        if let Some(code) = outcome.command_exit_code {
+            attributes.push(KeyValue::new(attr::PROCESS_EXIT_CODE, i64::from(code)));
+        }
+        if let Some(t) = statistics.time_to_first_output {
+            attributes.push(KeyValue::new(attr::TIME_TO_FIRST_OUTPUT, t.as_secs_f64()));
+        }
+        if let Some(t) = statistics.time_to_first_match {
+            attributes.push(KeyValue::new(attr::TIME_TO_FIRST_MATCH, t.as_secs_f64()));
+        }
+        self.span.set_attributes(attributes);
+        if let Some(description) = error_status(outcome) {
+            self.span.set_status(Status::error(description));
+        }
+        self.span
+            .end_with_timestamp(self.started_at + outcome.duration);
+    }
+}
+
+/// DESIGN.md's status rule: a match that stopped the command is the tool working (Unset);
+/// a timeout, an error pattern, or a command that ran to its end and failed is an Error.
+fn error_status(outcome: &Outcome) -> Option<String> {
+    match outcome.reason {
+        reason if reason.is_timeout() => Some(format!(
+            "{} after {:.1}s",
+            reason.as_str(),
+            outcome.duration.as_secs_f64()
+        )),
+        ExitReason::ErrorPattern => Some("error pattern matched".into()),
+        _ => match outcome.command_exit_code {
+            Some(code) if code != 0 && !outcome.stopped_command => {
+                Some(format!("command exited with {code}"))
+            }
+            _ => None,
+        },
+    }
+}
+
+fn match_kind_name(kind: MatchKind) -> &'static str {
+    match kind {
+        MatchKind::Pattern => "pattern",
+        MatchKind::Success => "success",
+        MatchKind::Error => "error",
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary.
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// sha256 hex of the command line as one string (words joined by single spaces).
+pub fn command_hash(command_line: &str) -> String {
+    Sha256::digest(command_line.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The span name and the attributes known before the command starts.
+fn start_attributes(
+    settings: &Settings,
+    execution_id: &str,
+    scrub_pii: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (String, Vec<KeyValue>) {
+    let scrub = |text: &str| {
+        if scrub_pii {
+            privacy::scrub(text)
+        } else {
+            text.to_string()
+        }
+    };
+    let working_directory = std::env::current_dir().unwrap_or_default();
+    let mut attributes = vec![
+        KeyValue::new(attr::EXECUTION_ID, execution_id.to_string()),
+        KeyValue::new(
+            attr::COMMAND_HASH,
+            command_hash(&settings.command_line().unwrap_or_default()),
+        ),
+        KeyValue::new(attr::PROJECT_TYPE, detect::project_type(&working_directory)),
+        KeyValue::new(
+            attr::PROCESS_WORKING_DIRECTORY,
+            scrub(&working_directory.display().to_string()),
+        ),
+    ];
+    if let Some(pattern) = &settings.patterns.pattern {
+        attributes.push(KeyValue::new(attr::PATTERN, pattern.clone()));
+    }
+    let name = match &settings.source {
+        Source::Command { program, args } => {
+            let executable = Path::new(program)
+                .file_name()
+                .map_or_else(|| program.to_string_lossy(), |n| n.to_string_lossy())
+                .into_owned();
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            attributes.push(KeyValue::new(
+                attr::COMMAND_CATEGORY,
+                detect::command_category(&executable, &args),
+            ));
+            let mut words = vec![program.to_string_lossy().into_owned()];
+            words.extend(args);
+            let words = if scrub_pii {
+                privacy::scrub_args(&words)
+            } else {
+                words
+            };
+            let words: Vec<StringValue> = words.into_iter().map(StringValue::from).collect();
+            attributes.push(KeyValue::new(
+                attr::PROCESS_COMMAND_ARGS,
+                Value::Array(Array::String(words)),
+            ));
+            attributes.push(KeyValue::new(
+                attr::PROCESS_EXECUTABLE_NAME,
+                executable.clone(),
+            ));
+            executable
+        }
+        Source::Stdin => {
+            attributes.push(KeyValue::new(attr::COMMAND_CATEGORY, "other"));
+            "stdin".to_string()
+        }
+    };
+    if let Some(ci) = detect::ci_run(env) {
+        attributes.push(KeyValue::new(attr::CICD_SYSTEM, ci.system));
+        if let Some(pipeline) = ci.pipeline_name {
+            attributes.push(KeyValue::new(attr::CICD_PIPELINE_NAME, pipeline));
+        }
+        if let Some(run_id) = ci.run_id {
+            attributes.push(KeyValue::new(attr::CICD_PIPELINE_RUN_ID, run_id));
+        }
+    }
+    (name, attributes)
+}
+
+/// The context in `TRACEPARENT`/`TRACESTATE`, which CI systems set; the run's span becomes its
+/// child. An invalid header is ignored (the run starts a new trace).
+fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Context {
+    let mut carrier = HashMap::new();
+    for (variable, header) in [("TRACEPARENT", "traceparent"), ("TRACESTATE", "tracestate")] {
+        if let Some(value) = env(variable) {
+            carrier.insert(header.to_string(), value);
+        }
+    }
+    let context = TraceContextPropagator::new().extract(&carrier);
+    if context.span().span_context().is_valid() {
+        context
+    } else {
+        opentelemetry::Context::new()
+    }
+}
+
+/// `service.name` is `earlyexit` unless `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`)
+/// names another; the SDK's default detectors read those.
+fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
+    let mut builder = Resource::builder()
+        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    let named_by_user = env("OTEL_SERVICE_NAME").is_some()
+        || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="));
+    if !named_by_user {
+        builder = builder.with_service_name("earlyexit");
+    }
+    builder.build()
+}

@@ -1,0 +1,180 @@
+//! The one conversion from a finished span to the flat records that the SQLite, file and HTTP
+//! sinks store: one execution and one match record per `earlyexit.match` event, with the
+//! seed's field names, at the detail level the sink keeps.
+
+use opentelemetry::{KeyValue, Value};
+use opentelemetry_sdk::trace::SpanData;
+use serde::Serialize;
+use serde_json::json;
+
+use super::attributes as attr;
+use super::privacy::Detail;
+
+/// One run, as a row of `executions`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutionRecord {
+    pub execution_id: String,
+    /// When the run started, RFC 3339 UTC with milliseconds.
+    pub timestamp: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub command_hash: String,
+    pub executable: Option<String>,
+    pub pattern: Option<String>,
+    pub exit_code: i64,
+    pub exit_reason: String,
+    pub command_exit_code: Option<i64>,
+    /// Seconds.
+    pub total_runtime: f64,
+    pub time_to_first_output: Option<f64>,
+    pub time_to_first_match: Option<f64>,
+    pub match_count: i64,
+    pub lines_processed: i64,
+    pub bytes_processed: i64,
+    pub project_type: String,
+    pub command_category: String,
+    pub ci_system: Option<String>,
+    pub pipeline_name: Option<String>,
+    pub pipeline_run_id: Option<String>,
+    /// True when this record was reduced to minimal detail.
+    pub anonymized: bool,
+    /// Full detail only: the scrubbed command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Full detail only: the scrubbed working directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+}
+
+/// One matching line, as a row of `match_events`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchRecord {
+    pub execution_id: String,
+    pub match_number: i64,
+    /// Seconds since the start of the run.
+    pub timestamp_offset: f64,
+    pub stream_source: String,
+    pub line_number: i64,
+    pub match_kind: String,
+    /// Full detail only: the scrubbed line, at most 1 KiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line_content: Option<String>,
+}
+
+/// A run with its matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub execution: ExecutionRecord,
+    pub matches: Vec<MatchRecord>,
+}
+
+fn find<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
+    match find(attributes, key)? {
+        Value::Array(array) => Some(array.to_string()),
+        value => Some(value.as_str().into_owned()),
+    }
+}
+
+fn integer(attributes: &[KeyValue], key: &str) -> Option<i64> {
+    match find(attributes, key)? {
+        Value::I64(i) => Some(*i),
+        Value::F64(f) => Some(*f as i64),
+        _ => None,
+    }
+}
+
+fn float(attributes: &[KeyValue], key: &str) -> Option<f64> {
+    match find(attributes, key)? {
+        Value::F64(f) => Some(*f),
+        Value::I64(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+/// Joins `process.command_args` back into one line for the flat record.
+fn command_line(attributes: &[KeyValue]) -> Option<String> {
+    match find(attributes, attr::PROCESS_COMMAND_ARGS)? {
+        Value::Array(opentelemetry::Array::String(args)) => Some(
+            args.iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        other => Some(other.as_str().into_owned()),
+    }
+}
+
+impl RunRecord {
+    /// Converts an earlyexit span; `None` for any other span.
+    pub fn from_span(span: &SpanData, detail: Detail) -> Option<RunRecord> {
+        let a = &span.attributes;
+        let execution_id = text(a, attr::EXECUTION_ID)?;
+        let full = detail == Detail::Full;
+        let parent = span.parent_span_id;
+        let execution = ExecutionRecord {
+            execution_id: execution_id.clone(),
+            timestamp: humantime::format_rfc3339_millis(span.start_time).to_string(),
+            trace_id: span.span_context.trace_id().to_string(),
+            span_id: span.span_context.span_id().to_string(),
+            parent_span_id: (parent != opentelemetry::trace::SpanId::INVALID)
+                .then(|| parent.to_string()),
+            command_hash: text(a, attr::COMMAND_HASH).unwrap_or_default(),
+            executable: text(a, attr::PROCESS_EXECUTABLE_NAME),
+            pattern: text(a, attr::PATTERN),
+            exit_code: integer(a, attr::EXIT_CODE).unwrap_or_default(),
+            exit_reason: text(a, attr::EXIT_REASON).unwrap_or_default(),
+            command_exit_code: integer(a, attr::PROCESS_EXIT_CODE),
+            total_runtime: float(a, attr::TOTAL_RUNTIME).unwrap_or_default(),
+            time_to_first_output: float(a, attr::TIME_TO_FIRST_OUTPUT),
+            time_to_first_match: float(a, attr::TIME_TO_FIRST_MATCH),
+            match_count: integer(a, attr::MATCH_COUNT).unwrap_or_default(),
+            lines_processed: integer(a, attr::LINES_PROCESSED).unwrap_or_default(),
+            bytes_processed: integer(a, attr::BYTES_PROCESSED).unwrap_or_default(),
+            project_type: text(a, attr::PROJECT_TYPE).unwrap_or_else(|| "unknown".into()),
+            command_category: text(a, attr::COMMAND_CATEGORY).unwrap_or_else(|| "other".into()),
+            ci_system: text(a, attr::CICD_SYSTEM),
+            pipeline_name: text(a, attr::CICD_PIPELINE_NAME),
+            pipeline_run_id: text(a, attr::CICD_PIPELINE_RUN_ID),
+            anonymized: !full,
+            command: command_line(a).filter(|_| full),
+            working_directory: text(a, attr::PROCESS_WORKING_DIRECTORY).filter(|_| full),
+        };
+        let matches = span
+            .events
+            .iter()
+            .filter(|event| event.name == attr::MATCH_EVENT)
+            .map(|event| {
+                let e = &event.attributes;
+                MatchRecord {
+                    execution_id: execution_id.clone(),
+                    match_number: integer(e, attr::MATCH_NUMBER).unwrap_or_default(),
+                    timestamp_offset: float(e, attr::MATCH_OFFSET).unwrap_or_default(),
+                    stream_source: text(e, attr::MATCH_STREAM).unwrap_or_default(),
+                    line_number: integer(e, attr::MATCH_LINE_NUMBER).unwrap_or_default(),
+                    match_kind: text(e, attr::MATCH_KIND).unwrap_or_else(|| "pattern".into()),
+                    line_content: text(e, attr::MATCH_LINE).filter(|_| full),
+                }
+            })
+            .collect();
+        Some(RunRecord { execution, matches })
+    }
+
+    /// The HTTP API's event envelopes: one `execution`, then one `match_event` per match.
+    pub fn envelopes(&self) -> Vec<serde_json::Value> {
+        std::iter::once(json!({"type": "execution", "data": self.execution}))
+            .chain(
+                self.matches
+                    .iter()
+                    .map(|m| json!({"type": "match_event", "data": m})),
+            )
+            .collect()
+    }
+}

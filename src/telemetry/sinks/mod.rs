@@ -1,0 +1,137 @@
+//! The sinks, each a `SpanExporter` of its own, and the fan-out that puts them behind the one
+//! batch span processor.
+//!
+//! `SpanExporter::export` returns `impl Future`, so exporters cannot be boxed as `dyn`; the
+//! fan-out holds an enum of the sinks instead. It never fails the batch: each sink's success
+//! or failure is counted in a [`DeliveryReport`], because the SDK drops a failed batch and
+//! `shutdown()` reports Ok even then.
+
+mod dry_run;
+mod jsonl;
+mod sqlite;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+
+pub use dry_run::DryRunSink;
+pub use jsonl::JsonlSink;
+pub use sqlite::SqliteSink;
+
+/// One destination for spans.
+#[derive(Debug)]
+pub enum Sink {
+    Sqlite(SqliteSink),
+    Jsonl(JsonlSink),
+    DryRun(DryRunSink),
+}
+
+impl Sink {
+    /// The sink's name in messages and in `telemetry status`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sink::Sqlite(_) => "sqlite",
+            Sink::Jsonl(_) => "file",
+            Sink::DryRun(sink) => sink.stands_for(),
+        }
+    }
+
+    async fn export_to(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        match self {
+            Sink::Sqlite(sink) => sink.export(batch).await,
+            Sink::Jsonl(sink) => sink.export(batch).await,
+            Sink::DryRun(sink) => sink.export(batch).await,
+        }
+    }
+
+    fn set_resource_of(&mut self, resource: &Resource) {
+        match self {
+            Sink::Sqlite(sink) => sink.set_resource(resource),
+            Sink::Jsonl(sink) => sink.set_resource(resource),
+            Sink::DryRun(sink) => sink.set_resource(resource),
+        }
+    }
+}
+
+/// What happened to one export of one sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub sink: &'static str,
+    pub spans: usize,
+    pub elapsed: Duration,
+    /// The error, in one line, if the export failed.
+    pub error: Option<String>,
+}
+
+/// Every delivery of a run, shared between the exporter thread and the caller.
+#[derive(Debug, Default)]
+pub struct DeliveryReport {
+    deliveries: Mutex<Vec<Delivery>>,
+}
+
+impl DeliveryReport {
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.deliveries
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+
+    fn record(&self, delivery: Delivery) {
+        if let Ok(mut deliveries) = self.deliveries.lock() {
+            deliveries.push(delivery);
+        }
+    }
+}
+
+/// Exports every batch to every sink, local sinks first (they come first in `sinks`).
+#[derive(Debug)]
+pub struct Fanout {
+    sinks: Vec<Sink>,
+    report: Arc<DeliveryReport>,
+}
+
+impl Fanout {
+    pub fn new(sinks: Vec<Sink>) -> (Fanout, Arc<DeliveryReport>) {
+        let report = Arc::new(DeliveryReport::default());
+        (
+            Fanout {
+                sinks,
+                report: Arc::clone(&report),
+            },
+            report,
+        )
+    }
+}
+
+impl SpanExporter for Fanout {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        for sink in &self.sinks {
+            let start = Instant::now();
+            let spans = batch.len();
+            let result = sink.export_to(batch.clone()).await;
+            self.report.record(Delivery {
+                sink: sink.name(),
+                spans,
+                elapsed: start.elapsed(),
+                error: result.err().map(|e| one_line(&e.to_string())),
+            });
+        }
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        for sink in &mut self.sinks {
+            sink.set_resource_of(resource);
+        }
+    }
+}
+
+/// Error texts from the SDK and SQLite can span lines; a warning must be one.
+fn one_line(text: &str) -> String {
+    let text = text.strip_prefix("Operation failed: ").unwrap_or(text);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,437 @@
+//! The SQLite database: schema and migrations, writes from the sink, and the queries behind
+//! `earlyexit telemetry stats|export|prune|clear`. The same tables are written by the local
+//! sink and by the reference HTTP receiver, so every tool reads either file.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+
+use super::record::{ExecutionRecord, MatchRecord, RunRecord};
+
+/// How long a write waits for another process's lock before it gives up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Retention runs at most this often.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
+/// Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE executions (
+    execution_id         TEXT PRIMARY KEY,
+    timestamp            TEXT NOT NULL,
+    trace_id             TEXT NOT NULL,
+    span_id              TEXT NOT NULL,
+    parent_span_id       TEXT,
+    command_hash         TEXT NOT NULL,
+    executable           TEXT,
+    pattern              TEXT,
+    exit_code            INTEGER NOT NULL,
+    exit_reason          TEXT NOT NULL,
+    command_exit_code    INTEGER,
+    total_runtime        REAL NOT NULL,
+    time_to_first_output REAL,
+    time_to_first_match  REAL,
+    match_count          INTEGER NOT NULL,
+    lines_processed      INTEGER NOT NULL,
+    bytes_processed      INTEGER NOT NULL,
+    project_type         TEXT NOT NULL,
+    command_category     TEXT NOT NULL,
+    ci_system            TEXT,
+    pipeline_name        TEXT,
+    pipeline_run_id      TEXT,
+    anonymized           INTEGER NOT NULL,
+    command              TEXT,
+    working_directory    TEXT
+);
+CREATE INDEX executions_by_timestamp ON executions (timestamp);
+CREATE INDEX executions_by_command_hash ON executions (command_hash);
+CREATE INDEX executions_by_project_type ON executions (project_type, total_runtime);
+CREATE INDEX executions_by_exit_reason ON executions (exit_reason);
+CREATE INDEX executions_by_pattern ON executions (pattern);
+CREATE TABLE match_events (
+    id               INTEGER PRIMARY KEY,
+    execution_id     TEXT NOT NULL REFERENCES executions (execution_id) ON DELETE CASCADE,
+    match_number     INTEGER NOT NULL,
+    timestamp_offset REAL NOT NULL,
+    stream_source    TEXT NOT NULL,
+    line_number      INTEGER NOT NULL,
+    match_kind       TEXT NOT NULL,
+    line_content     TEXT,
+    UNIQUE (execution_id, match_number)
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create {}: {source}", path.display())]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: written by a newer earlyexit (schema {found}, this build knows {SCHEMA_VERSION})", path.display())]
+    TooNew { path: PathBuf, found: i64 },
+}
+
+/// An open telemetry database.
+#[derive(Debug)]
+pub struct Store {
+    connection: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens or creates the database, creating its directory, and brings the schema up to date.
+    pub fn open(path: &Path, wal_mode: bool) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Directory {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let connection = Connection::open(path).map_err(|source| sqlite_error(path, source))?;
+        let mut store = Store {
+            connection,
+            path: path.to_path_buf(),
+        };
+        store.configure(wal_mode)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens a database that must already exist (the telemetry commands never create one).
+    pub fn open_existing(path: &Path) -> Result<Option<Store>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(path, flags)
+            .map_err(|source| sqlite_error(path, source))?;
+        let mut store = Store {
+            connection,
+            path: path.to_path_buf(),
+        };
+        store.configure(false)?;
+        store.migrate()?;
+        Ok(Some(store))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, source: rusqlite::Error) -> StoreError {
+        sqlite_error(&self.path, source)
+    }
+
+    fn configure(&mut self, wal_mode: bool) -> Result<(), StoreError> {
+        self.connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| self.error(e))?;
+        let pragmas = if wal_mode {
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+        } else {
+            "PRAGMA foreign_keys = ON;"
+        };
+        self.connection
+            .execute_batch(pragmas)
+            .map_err(|e| self.error(e))
+    }
+
+    fn migrate(&mut self) -> Result<(), StoreError> {
+        let version = self.schema_version()?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+            });
+        }
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        // Another process may have migrated while we waited for the lock.
+        let version: i64 = transaction
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| sqlite_error(&path, e))?;
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            transaction
+                .execute_batch(migration)
+                .map_err(|e| sqlite_error(&path, e))?;
+            transaction
+                .pragma_update(None, "user_version", index as i64 + 1)
+                .map_err(|e| sqlite_error(&path, e))?;
+        }
+        transaction.commit().map_err(|e| sqlite_error(&path, e))
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Writes runs in one transaction. A run already stored (same `execution_id`) is left as
+    /// it is, so writing twice is harmless.
+    pub fn insert(&mut self, runs: &[RunRecord]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        insert_runs(&transaction, runs).map_err(|e| sqlite_error(&path, e))?;
+        transaction.commit().map_err(|e| sqlite_error(&path, e))
+    }
+
+    /// Deletes runs that started before `cutoff`; returns how many.
+    pub fn prune_before(&mut self, cutoff: SystemTime) -> Result<usize, StoreError> {
+        let cutoff = humantime::format_rfc3339_millis(cutoff).to_string();
+        self.connection
+            .execute("DELETE FROM executions WHERE timestamp < ?1", [cutoff])
+            .map_err(|e| self.error(e))
+    }
+
+    /// Applies `retention_days` if it has not run in the last day.
+    pub fn apply_retention(
+        &mut self,
+        retention_days: u32,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        let last: Option<String> = self
+            .connection
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_prune'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        let due = last
+            .and_then(|text| humantime::parse_rfc3339(&text).ok())
+            .is_none_or(|last| now.duration_since(last).unwrap_or_default() >= PRUNE_INTERVAL);
+        if !due {
+            return Ok(());
+        }
+        let cutoff = now - Duration::from_secs(u64::from(retention_days) * 86400);
+        self.prune_before(cutoff)?;
+        let stamp = humantime::format_rfc3339_millis(now).to_string();
+        self.connection
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_prune', ?1)",
+                [stamp],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Deletes every run; returns how many.
+    pub fn clear(&mut self) -> Result<usize, StoreError> {
+        self.connection
+            .execute("DELETE FROM executions", [])
+            .map_err(|e| self.error(e))
+    }
+
+    pub fn count(&self, table: Table) -> Result<i64, StoreError> {
+        let sql = match table {
+            Table::Executions => "SELECT count(*) FROM executions",
+            Table::MatchEvents => "SELECT count(*) FROM match_events",
+        };
+        self.connection
+            .query_row(sql, [], |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Runs (with their matches) that started at or after `since`, oldest first.
+    pub fn runs_since(&self, since: Option<SystemTime>) -> Result<Vec<RunRecord>, StoreError> {
+        let since = since.map_or_else(String::new, |t| {
+            humantime::format_rfc3339_millis(t).to_string()
+        });
+        let mut statement = self
+            .connection
+            .prepare(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions WHERE timestamp >= ?1 ORDER BY timestamp, execution_id"
+            ))
+            .map_err(|e| self.error(e))?;
+        let executions = statement
+            .query_map([since], execution_from_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.error(e))?;
+        let mut matches = self
+            .connection
+            .prepare(
+                "SELECT execution_id, match_number, timestamp_offset, stream_source, line_number, match_kind, line_content
+                 FROM match_events WHERE execution_id = ?1 ORDER BY match_number",
+            )
+            .map_err(|e| self.error(e))?;
+        executions
+            .into_iter()
+            .map(|execution| {
+                let records = matches
+                    .query_map([&execution.execution_id], |row| {
+                        Ok(MatchRecord {
+                            execution_id: row.get(0)?,
+                            match_number: row.get(1)?,
+                            timestamp_offset: row.get(2)?,
+                            stream_source: row.get(3)?,
+                            line_number: row.get(4)?,
+                            match_kind: row.get(5)?,
+                            line_content: row.get(6)?,
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| self.error(e))?;
+                Ok(RunRecord {
+                    execution,
+                    matches: records,
+                })
+            })
+            .collect()
+    }
+
+    /// Rows of a query whose columns are (label, count), for the stats listings.
+    pub fn tally(&self, sql: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut statement = self.connection.prepare(sql).map_err(|e| self.error(e))?;
+        statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    row.get(1)?,
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
+    /// All run times in seconds, sorted, for percentiles.
+    pub fn runtimes(&self) -> Result<Vec<f64>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT total_runtime FROM executions ORDER BY total_runtime")
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// The two tables that hold data.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    Executions,
+    MatchEvents,
+}
+
+const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, parent_span_id, command_hash, \
+    executable, pattern, exit_code, exit_reason, command_exit_code, total_runtime, time_to_first_output, \
+    time_to_first_match, match_count, lines_processed, bytes_processed, project_type, command_category, \
+    ci_system, pipeline_name, pipeline_run_id, anonymized, command, working_directory";
+
+fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
+    Ok(ExecutionRecord {
+        execution_id: row.get(0)?,
+        timestamp: row.get(1)?,
+        trace_id: row.get(2)?,
+        span_id: row.get(3)?,
+        parent_span_id: row.get(4)?,
+        command_hash: row.get(5)?,
+        executable: row.get(6)?,
+        pattern: row.get(7)?,
+        exit_code: row.get(8)?,
+        exit_reason: row.get(9)?,
+        command_exit_code: row.get(10)?,
+        total_runtime: row.get(11)?,
+        time_to_first_output: row.get(12)?,
+        time_to_first_match: row.get(13)?,
+        match_count: row.get(14)?,
+        lines_processed: row.get(15)?,
+        bytes_processed: row.get(16)?,
+        project_type: row.get(17)?,
+        command_category: row.get(18)?,
+        ci_system: row.get(19)?,
+        pipeline_name: row.get(20)?,
+        pipeline_run_id: row.get(21)?,
+        anonymized: row.get(22)?,
+        command: row.get(23)?,
+        working_directory: row.get(24)?,
+    })
+}
+
+fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::Result<()> {
+    let mut execution = transaction.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO executions ({EXECUTION_COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+    ))?;
+    let mut event = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO match_events
+         (execution_id, match_number, timestamp_offset, stream_source, line_number, match_kind, line_content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for run in runs {
+        let e = &run.execution;
+        let inserted = execution.execute(params![
+            e.execution_id,
+            e.timestamp,
+            e.trace_id,
+            e.span_id,
+            e.parent_span_id,
+            e.command_hash,
+            e.executable,
+            e.pattern,
+            e.exit_code,
+            e.exit_reason,
+            e.command_exit_code,
+            e.total_runtime,
+            e.time_to_first_output,
+            e.time_to_first_match,
+            e.match_count,
+            e.lines_processed,
+            e.bytes_processed,
+            e.project_type,
+            e.command_category,
+            e.ci_system,
+            e.pipeline_name,
+            e.pipeline_run_id,
+            e.anonymized,
+            e.command,
+            e.working_directory,
+        ])?;
+        if inserted == 0 {
+            continue;
+        }
+        for m in &run.matches {
+            event.execute(params![
+                m.execution_id,
+                m.match_number,
+                m.timestamp_offset,
+                m.stream_source,
+                m.line_number,
+                m.match_kind,
+                m.line_content,
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
