@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cli::{self, Cli, CliError, Invocation};
+use crate::commands;
 use crate::config::{OutputMode, Settings};
 use crate::duration::format_duration;
 use crate::matcher::Matcher;
@@ -19,10 +20,7 @@ use crate::watch;
 pub fn main(args: Vec<OsString>) -> i32 {
     match cli::parse(args) {
         Ok(Invocation::Run(cli)) => run(&cli),
-        Ok(Invocation::Telemetry(_)) => {
-            eprintln!("earlyexit: the telemetry tools are not part of this build yet");
-            exit_code::USAGE
-        }
+        Ok(Invocation::Telemetry(args)) => commands::main(args),
         Err(CliError::Informational(text)) => {
             print!("{text}");
             0

@@ -197,7 +197,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
 }
 
 /// Clap's errors are several lines with usage; we promise one line that names the problem.
-fn first_line_of(error: &clap::Error) -> String {
+pub(crate) fn first_line_of(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
     let line = rendered
         .lines()

@@ -46,7 +46,10 @@ impl Run {
 /// tests use [`Home`] instead).
 pub fn earlyexit(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_earlyexit"));
-    command.args(args).stdin(Stdio::null()).env("EARLYEXIT_NO_TELEMETRY", "1");
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .env("EARLYEXIT_NO_TELEMETRY", "1");
     command
 }
 

@@ -1,0 +1,364 @@
+//! `earlyexit telemetry status|stats|export|prune|clear`: the tools around the SQLite database.
+//! They read the same settings as a run (config file, environment, `--config`) and never
+//! create a database that does not exist.
+
+use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::telemetry::Backend;
+use crate::config::{TelemetryFlags, TelemetrySettings};
+use crate::duration::{format_duration, parse_duration};
+use crate::outcome::exit_code;
+use crate::telemetry::store::{Store, StoreError, Table};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "earlyexit telemetry",
+    about = "Inspect and manage the runs earlyexit has recorded"
+)]
+struct TelemetryCli {
+    /// Read this config file instead of ~/.earlyexit/config.yaml (or $EARLYEXIT_CONFIG)
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: TelemetryCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum TelemetryCommand {
+    /// The backend in force, where data goes, which file or variable set each setting, row counts
+    Status {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs, matches, exit reasons, project types, run times, frequent patterns and commands
+    Stats {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the recorded runs as JSON Lines in the HTTP API's event envelope
+    Export {
+        /// Only runs that started within D (7d, 12h) or since a date (2026-11-01, RFC 3339)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+    },
+    /// Delete runs older than D
+    Prune {
+        /// Age of the oldest run to keep (30d, 12h)
+        #[arg(long, value_name = "D", value_parser = parse_duration)]
+        older_than: Duration,
+    },
+    /// Delete every recorded run (asks first)
+    Clear {
+        /// Do not ask
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// A telemetry command that failed; `Display` is the one line shown.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs `earlyexit telemetry ARGS...` and returns the exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let argv = std::iter::once(OsString::from("earlyexit telemetry")).chain(args);
+    let cli = match TelemetryCli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(error) if error.use_stderr() => {
+            eprintln!("earlyexit: {}", crate::cli::first_line_of(&error));
+            return exit_code::USAGE;
+        }
+        Err(help) => {
+            print!("{}", help.render());
+            return 0;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let flags = TelemetryFlags {
+        config: cli.config.clone(),
+        ..TelemetryFlags::default()
+    };
+    let settings = match TelemetrySettings::resolve(&flags, &env) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("earlyexit: {error}");
+            return exit_code::USAGE;
+        }
+    };
+    let result = match cli.command {
+        TelemetryCommand::Status { json } => status(&settings, json),
+        TelemetryCommand::Stats { json } => stats(&settings, json),
+        TelemetryCommand::Export { since } => export(&settings, since.as_deref()),
+        TelemetryCommand::Prune { older_than } => prune(&settings, older_than),
+        TelemetryCommand::Clear { yes } => clear(&settings, yes),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(CommandError::Usage(message)) => {
+            eprintln!("earlyexit: {message}");
+            exit_code::USAGE
+        }
+        Err(error) => {
+            eprintln!("earlyexit: {error}");
+            1
+        }
+    }
+}
+
+fn open(settings: &TelemetrySettings) -> Result<Option<Store>, CommandError> {
+    Ok(Store::open_existing(&settings.sqlite.path)?)
+}
+
+fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandError> {
+    let destination = match settings.backend {
+        Backend::Sqlite => Some(settings.sqlite.path.display().to_string()),
+        Backend::File => Some(settings.file.path.display().to_string()),
+        Backend::None => None,
+    };
+    let store = open(settings)?;
+    let counts = match &store {
+        Some(store) => Some((
+            store.count(Table::Executions)?,
+            store.count(Table::MatchEvents)?,
+            store.schema_version()?,
+        )),
+        None => None,
+    };
+    let described = settings.describe();
+    if as_json {
+        let settings_json: serde_json::Map<String, serde_json::Value> = described
+            .iter()
+            .map(|(key, value, origin)| {
+                (
+                    key.to_string(),
+                    json!({"value": value, "source": origin.to_string()}),
+                )
+            })
+            .collect();
+        let summary = json!({
+            "enabled": settings.is_active(),
+            "backend": settings.backend.as_str(),
+            "destination": destination,
+            "config_file": settings.config_file.as_ref().map(|p| p.display().to_string()),
+            "database": {
+                "path": settings.sqlite.path.display().to_string(),
+                "exists": counts.is_some(),
+                "executions": counts.map(|c| c.0),
+                "match_events": counts.map(|c| c.1),
+                "schema_version": counts.map(|c| c.2),
+            },
+            "settings": settings_json,
+        });
+        println!("{summary}");
+        return Ok(());
+    }
+    let state = if settings.is_active() {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    println!("telemetry: {state}, backend {}", settings.backend.as_str());
+    if let Some(destination) = &destination {
+        println!("writes to: {destination}");
+    }
+    match counts {
+        Some((runs, matches, schema)) => println!(
+            "database: {} ({runs} runs, {matches} match events, schema {schema})",
+            settings.sqlite.path.display()
+        ),
+        None => println!(
+            "database: {} (not created yet)",
+            settings.sqlite.path.display()
+        ),
+    }
+    match &settings.config_file {
+        Some(path) => println!("config file: {}", path.display()),
+        None => println!("config file: none read"),
+    }
+    println!("settings:");
+    let width = described.iter().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    let value_width = described.iter().map(|(_, v, _)| v.len()).max().unwrap_or(0);
+    for (key, value, origin) in described {
+        println!("  {key:width$}  {value:value_width$}  ({origin})");
+    }
+    Ok(())
+}
+
+/// The value at the given fraction of a sorted list (nearest rank).
+fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (fraction * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+fn stats(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandError> {
+    let Some(store) = open(settings)? else {
+        if as_json {
+            println!(
+                "{}",
+                json!({"runs": 0, "database": settings.sqlite.path.display().to_string()})
+            );
+        } else {
+            println!(
+                "no runs recorded yet ({} does not exist)",
+                settings.sqlite.path.display()
+            );
+        }
+        return Ok(());
+    };
+    let runs = store.count(Table::Executions)?;
+    let matches = store.count(Table::MatchEvents)?;
+    let by_reason = store
+        .tally("SELECT exit_reason, count(*) AS n FROM executions GROUP BY 1 ORDER BY n DESC, 1")?;
+    let by_project = store.tally(
+        "SELECT project_type, count(*) AS n FROM executions GROUP BY 1 ORDER BY n DESC, 1",
+    )?;
+    let patterns = store.tally(
+        "SELECT pattern, count(*) AS n FROM executions WHERE pattern IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10",
+    )?;
+    let commands = store.tally(
+        "SELECT coalesce(max(command), executable || ' (' || substr(command_hash, 1, 12) || ')'), count(*) AS n
+         FROM executions GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10",
+    )?;
+    let runtimes = store.runtimes()?;
+    let (p50, p95) = (percentile(&runtimes, 0.50), percentile(&runtimes, 0.95));
+    if as_json {
+        let pairs = |rows: &[(String, i64)]| -> Vec<serde_json::Value> {
+            rows.iter()
+                .map(|(label, n)| json!({"value": label, "count": n}))
+                .collect()
+        };
+        println!(
+            "{}",
+            json!({
+                "runs": runs,
+                "match_events": matches,
+                "by_exit_reason": pairs(&by_reason),
+                "by_project_type": pairs(&by_project),
+                "runtime_p50": p50,
+                "runtime_p95": p95,
+                "top_patterns": pairs(&patterns),
+                "top_commands": pairs(&commands),
+            })
+        );
+        return Ok(());
+    }
+    let list = |rows: &[(String, i64)]| {
+        rows.iter()
+            .map(|(label, n)| format!("{label} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let seconds = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |s| format!("{s:.2}s"));
+    println!("runs: {runs}, match events: {matches}");
+    println!("by exit reason: {}", list(&by_reason));
+    println!("by project type: {}", list(&by_project));
+    println!("run time: p50 {}, p95 {}", seconds(p50), seconds(p95));
+    println!("most frequent patterns:");
+    for (pattern, n) in &patterns {
+        println!("  {n:6}  {pattern}");
+    }
+    println!("most frequent commands:");
+    for (command, n) in &commands {
+        println!("  {n:6}  {command}");
+    }
+    Ok(())
+}
+
+/// `7d` means the last seven days; `2026-11-01` or an RFC 3339 time means since then.
+fn parse_since(text: &str) -> Result<SystemTime, CommandError> {
+    if let Ok(age) = parse_duration(text) {
+        return Ok(SystemTime::now() - age);
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .or_else(|_| humantime::parse_rfc3339(&full))
+        .map_err(|_| {
+            CommandError::Usage(format!(
+                "invalid --since '{text}': expected a duration (7d) or a date (2026-11-01)"
+            ))
+        })
+}
+
+fn export(settings: &TelemetrySettings, since: Option<&str>) -> Result<(), CommandError> {
+    let since = since.map(parse_since).transpose()?;
+    let Some(store) = open(settings)? else {
+        return Ok(());
+    };
+    let mut out = std::io::stdout().lock();
+    for run in store.runs_since(since)? {
+        for envelope in run.envelopes() {
+            if writeln!(out, "{envelope}").is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn prune(settings: &TelemetrySettings, older_than: Duration) -> Result<(), CommandError> {
+    let Some(mut store) = open(settings)? else {
+        println!(
+            "nothing to prune ({} does not exist)",
+            settings.sqlite.path.display()
+        );
+        return Ok(());
+    };
+    let removed = store.prune_before(SystemTime::now() - older_than)?;
+    println!(
+        "removed {removed} run(s) older than {}",
+        format_duration(older_than)
+    );
+    Ok(())
+}
+
+fn clear(settings: &TelemetrySettings, yes: bool) -> Result<(), CommandError> {
+    let Some(mut store) = open(settings)? else {
+        println!(
+            "nothing to clear ({} does not exist)",
+            settings.sqlite.path.display()
+        );
+        return Ok(());
+    };
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(CommandError::Usage(
+                "telemetry clear needs --yes when there is no terminal to ask on".into(),
+            ));
+        }
+        let runs = store.count(Table::Executions)?;
+        eprint!(
+            "Delete all {runs} recorded runs from {}? [y/N] ",
+            store.path().display()
+        );
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            println!("nothing deleted");
+            return Ok(());
+        }
+    }
+    let removed = store.clear()?;
+    println!("deleted {removed} run(s) from {}", store.path().display());
+    Ok(())
+}
