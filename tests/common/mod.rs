@@ -109,3 +109,94 @@ pub fn group_is_gone(pgid: i32) -> bool {
 pub fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
+
+/// A temporary HOME for telemetry tests: earlyexit runs in a clean environment (PATH and HOME
+/// only, so that neither the developer's config nor CI's variables leak in) and writes to
+/// `HOME/.earlyexit`. Removed on drop.
+pub struct Home {
+    pub dir: std::path::PathBuf,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "earlyexit-home-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Home { dir }
+    }
+
+    /// earlyexit with these arguments, in this home, working directory = the home.
+    pub fn earlyexit(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_earlyexit"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.dir)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        self.dir.join(".earlyexit")
+    }
+
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.state_dir().join("telemetry.db")
+    }
+
+    pub fn jsonl_path(&self) -> std::path::PathBuf {
+        self.state_dir().join("telemetry.jsonl")
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.db_path()).expect("the database exists")
+    }
+
+    /// Writes `~/.earlyexit/config.yaml`.
+    pub fn write_config(&self, text: &str) -> std::path::PathBuf {
+        std::fs::create_dir_all(self.state_dir()).unwrap();
+        let path = self.state_dir().join("config.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Rows of a one-column-per-field query, as strings (NULL → "NULL").
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let connection = self.db();
+        let mut statement = connection.prepare(sql).unwrap();
+        let columns = statement.column_count();
+        statement
+            .query_map([], |row| {
+                (0..columns)
+                    .map(|i| {
+                        Ok(match row.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                            rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                            rusqlite::types::ValueRef::Text(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                            rusqlite::types::ValueRef::Blob(b) => format!("{b:?}"),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
