@@ -1,0 +1,132 @@
+//! Where telemetry settings come from: defaults < config file < EARLYEXIT_* environment <
+//! flags; bad config stops the run before the command starts; disabled means nothing written.
+
+mod common;
+use common::*;
+
+#[test]
+fn config_file_chooses_backend_and_paths_with_expansion() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: file\n  file:\n    path: ~/logs/${TEAM}.jsonl\n");
+    let run = run(home.earlyexit(&["--", "true"]).env("TEAM", "qa"));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert!(home.dir.join("logs/qa.jsonl").exists());
+    assert!(!home.db_path().exists());
+}
+
+#[test]
+fn environment_beats_the_file_and_flags_beat_the_environment() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: file\n");
+    run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_TELEMETRY_BACKEND", "sqlite"));
+    assert!(home.db_path().exists() && !home.jsonl_path().exists());
+    std::fs::remove_dir_all(home.state_dir()).unwrap();
+    home.write_config("telemetry:\n  backend: file\n");
+    run(home
+        .earlyexit(&["--telemetry-backend", "none", "--", "true"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "sqlite"));
+    assert!(!home.db_path().exists() && !home.jsonl_path().exists());
+}
+
+#[test]
+fn environment_variables_set_nested_keys() {
+    let home = Home::new();
+    let custom = home.dir.join("custom.db");
+    run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_TELEMETRY_SQLITE_PATH", &custom));
+    assert!(custom.exists());
+    assert!(!home.db_path().exists());
+}
+
+#[test]
+fn earlyexit_config_and_the_config_flag_name_other_files() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: none\n");
+    let other = home.dir.join("other.yaml");
+    std::fs::write(&other, "telemetry:\n  sqlite:\n    path: ~/from-env.db\n").unwrap();
+    let flagged = home.dir.join("flagged.yaml");
+    std::fs::write(&flagged, "telemetry:\n  sqlite:\n    path: ~/from-flag.db\n").unwrap();
+    run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_CONFIG", &other));
+    assert!(home.dir.join("from-env.db").exists());
+    run(home
+        .earlyexit(&["--config", flagged.to_str().unwrap(), "--", "true"])
+        .env("EARLYEXIT_CONFIG", &other));
+    assert!(home.dir.join("from-flag.db").exists());
+}
+
+/// Runs with a config file and expects exit 3, one line naming `names`, and the command not run.
+fn assert_config_error(config: &str, names: &[&str]) {
+    let home = Home::new();
+    let path = home.write_config(config);
+    let marker = home.dir.join("ran");
+    let run = run(&mut home.earlyexit(&["--", "touch", marker.to_str().unwrap()]));
+    assert_eq!(run.code, 3, "{config:?}: {}", run.stderr_text());
+    let stderr = run.stderr_text();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    for name in names {
+        assert!(stderr.contains(name), "{stderr:?} does not name {name:?}");
+    }
+    assert!(!marker.exists(), "the command ran despite the bad config");
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    assert_config_error("telemetry:\n  backend: sqlite\n  sqlite:\n    pth: x.db\n", &[":4:", "telemetry.sqlite.pth"]);
+    assert_config_error("telemetri:\n  backend: sqlite\n", &[":2:", "telemetri.backend"]);
+}
+
+#[test]
+fn wrong_type_names_file_line_and_key() {
+    assert_config_error("telemetry:\n  enabled: sometimes\n", &[":2:", "telemetry.enabled", "sometimes"]);
+    assert_config_error("telemetry:\n  sqlite:\n    retention_days: soon\n", &[":3:", "retention_days"]);
+    assert_config_error("telemetry:\n  backend: carrier-pigeon\n", &[":2:", "carrier-pigeon"]);
+}
+
+#[test]
+fn yaml_that_does_not_parse_names_file_and_line() {
+    assert_config_error("telemetry:\n  backend: [sqlite\n", &["invalid YAML"]);
+}
+
+#[test]
+fn a_named_config_file_that_is_missing_is_an_error() {
+    let home = Home::new();
+    let run = run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_CONFIG", home.dir.join("nope.yaml")));
+    assert_eq!(run.code, 3);
+    assert!(run.stderr_text().contains("nope.yaml"));
+}
+
+#[test]
+fn a_bad_environment_value_names_the_variable() {
+    let home = Home::new();
+    let run = run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_TELEMETRY_BACKEND", "carrier-pigeon"));
+    assert_eq!(run.code, 3);
+    assert!(run.stderr_text().contains("EARLYEXIT_TELEMETRY_BACKEND"), "{}", run.stderr_text());
+}
+
+#[test]
+fn every_way_of_disabling_writes_nothing() {
+    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+        (&["--no-telemetry"], &[], ""),
+        (&[], &[("EARLYEXIT_NO_TELEMETRY", "1")], ""),
+        (&[], &[("OTEL_SDK_DISABLED", "true")], ""),
+        (&[], &[], "telemetry:\n  enabled: false\n"),
+        (&["--telemetry-backend", "none"], &[], ""),
+    ];
+    for (flags, env, config) in cases {
+        let home = Home::new();
+        if !config.is_empty() {
+            home.write_config(config);
+        }
+        let mut args: Vec<&str> = flags.to_vec();
+        args.extend(["--json", "-A", "0", "x", "--", "echo", "x"]);
+        let mut command = home.earlyexit(&args);
+        command.envs(env.iter().copied());
+        let run = run(&mut command);
+        assert_eq!(run.code, 0, "{flags:?} {env:?}: {}", run.stderr_text());
+        assert!(run.json()["trace_id"].is_null());
+        let left: Vec<_> = std::fs::read_dir(home.state_dir())
+            .map(|d| d.map(|e| e.unwrap().file_name()).filter(|n| n != "config.yaml").collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{flags:?} {env:?} {config:?} left {left:?}");
+    }
+}
