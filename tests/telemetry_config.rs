@@ -18,7 +18,9 @@ fn config_file_chooses_backend_and_paths_with_expansion() {
 fn environment_beats_the_file_and_flags_beat_the_environment() {
     let home = Home::new();
     home.write_config("telemetry:\n  backend: file\n");
-    run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_TELEMETRY_BACKEND", "sqlite"));
+    run(home
+        .earlyexit(&["--", "true"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "sqlite"));
     assert!(home.db_path().exists() && !home.jsonl_path().exists());
     std::fs::remove_dir_all(home.state_dir()).unwrap();
     home.write_config("telemetry:\n  backend: file\n");
@@ -32,7 +34,9 @@ fn environment_beats_the_file_and_flags_beat_the_environment() {
 fn environment_variables_set_nested_keys() {
     let home = Home::new();
     let custom = home.dir.join("custom.db");
-    run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_TELEMETRY_SQLITE_PATH", &custom));
+    run(home
+        .earlyexit(&["--", "true"])
+        .env("EARLYEXIT_TELEMETRY_SQLITE_PATH", &custom));
     assert!(custom.exists());
     assert!(!home.db_path().exists());
 }
@@ -44,8 +48,14 @@ fn earlyexit_config_and_the_config_flag_name_other_files() {
     let other = home.dir.join("other.yaml");
     std::fs::write(&other, "telemetry:\n  sqlite:\n    path: ~/from-env.db\n").unwrap();
     let flagged = home.dir.join("flagged.yaml");
-    std::fs::write(&flagged, "telemetry:\n  sqlite:\n    path: ~/from-flag.db\n").unwrap();
-    run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_CONFIG", &other));
+    std::fs::write(
+        &flagged,
+        "telemetry:\n  sqlite:\n    path: ~/from-flag.db\n",
+    )
+    .unwrap();
+    run(home
+        .earlyexit(&["--", "true"])
+        .env("EARLYEXIT_CONFIG", &other));
     assert!(home.dir.join("from-env.db").exists());
     run(home
         .earlyexit(&["--config", flagged.to_str().unwrap(), "--", "true"])
@@ -71,15 +81,30 @@ fn assert_config_error(config: &str, names: &[&str]) {
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    assert_config_error("telemetry:\n  backend: sqlite\n  sqlite:\n    pth: x.db\n", &[":4:", "telemetry.sqlite.pth"]);
-    assert_config_error("telemetri:\n  backend: sqlite\n", &[":2:", "telemetri.backend"]);
+    assert_config_error(
+        "telemetry:\n  backend: sqlite\n  sqlite:\n    pth: x.db\n",
+        &[":4:", "telemetry.sqlite.pth"],
+    );
+    assert_config_error(
+        "telemetri:\n  backend: sqlite\n",
+        &[":2:", "telemetri.backend"],
+    );
 }
 
 #[test]
 fn wrong_type_names_file_line_and_key() {
-    assert_config_error("telemetry:\n  enabled: sometimes\n", &[":2:", "telemetry.enabled", "sometimes"]);
-    assert_config_error("telemetry:\n  sqlite:\n    retention_days: soon\n", &[":3:", "retention_days"]);
-    assert_config_error("telemetry:\n  backend: carrier-pigeon\n", &[":2:", "carrier-pigeon"]);
+    assert_config_error(
+        "telemetry:\n  enabled: sometimes\n",
+        &[":2:", "telemetry.enabled", "sometimes"],
+    );
+    assert_config_error(
+        "telemetry:\n  sqlite:\n    retention_days: soon\n",
+        &[":3:", "retention_days"],
+    );
+    assert_config_error(
+        "telemetry:\n  backend: carrier-pigeon\n",
+        &[":2:", "carrier-pigeon"],
+    );
 }
 
 #[test]
@@ -90,7 +115,9 @@ fn yaml_that_does_not_parse_names_file_and_line() {
 #[test]
 fn a_named_config_file_that_is_missing_is_an_error() {
     let home = Home::new();
-    let run = run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_CONFIG", home.dir.join("nope.yaml")));
+    let run = run(home
+        .earlyexit(&["--", "true"])
+        .env("EARLYEXIT_CONFIG", home.dir.join("nope.yaml")));
     assert_eq!(run.code, 3);
     assert!(run.stderr_text().contains("nope.yaml"));
 }
@@ -98,9 +125,15 @@ fn a_named_config_file_that_is_missing_is_an_error() {
 #[test]
 fn a_bad_environment_value_names_the_variable() {
     let home = Home::new();
-    let run = run(home.earlyexit(&["--", "true"]).env("EARLYEXIT_TELEMETRY_BACKEND", "carrier-pigeon"));
+    let run = run(home
+        .earlyexit(&["--", "true"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "carrier-pigeon"));
     assert_eq!(run.code, 3);
-    assert!(run.stderr_text().contains("EARLYEXIT_TELEMETRY_BACKEND"), "{}", run.stderr_text());
+    assert!(
+        run.stderr_text().contains("EARLYEXIT_TELEMETRY_BACKEND"),
+        "{}",
+        run.stderr_text()
+    );
 }
 
 #[test]
@@ -125,8 +158,15 @@ fn every_way_of_disabling_writes_nothing() {
         assert_eq!(run.code, 0, "{flags:?} {env:?}: {}", run.stderr_text());
         assert!(run.json()["trace_id"].is_null());
         let left: Vec<_> = std::fs::read_dir(home.state_dir())
-            .map(|d| d.map(|e| e.unwrap().file_name()).filter(|n| n != "config.yaml").collect())
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name())
+                    .filter(|n| n != "config.yaml")
+                    .collect()
+            })
             .unwrap_or_default();
-        assert!(left.is_empty(), "{flags:?} {env:?} {config:?} left {left:?}");
+        assert!(
+            left.is_empty(),
+            "{flags:?} {env:?} {config:?} left {left:?}"
+        );
     }
 }

@@ -12,7 +12,15 @@ use std::time::Duration;
 /// The same command with and without telemetry gives the same exit code and stdout; with
 /// telemetry, stderr is exactly one warning line naming the sink.
 fn assert_one_warning(home: &Home, configure: impl Fn(&mut Command), sink: &str, reason: &str) {
-    let args = ["-A", "0", "Error", "--", "sh", "-c", "echo ok; echo Error; sleep 5"];
+    let args = [
+        "-A",
+        "0",
+        "Error",
+        "--",
+        "sh",
+        "-c",
+        "echo ok; echo Error; sleep 5",
+    ];
     let mut baseline = home.earlyexit(&[&["--no-telemetry"][..], &args].concat());
     let expected = run(&mut baseline);
     let mut command = home.earlyexit(&args);
@@ -21,11 +29,23 @@ fn assert_one_warning(home: &Home, configure: impl Fn(&mut Command), sink: &str,
     assert_eq!(faulty.code, expected.code);
     assert_eq!(faulty.stdout, expected.stdout);
     let stderr = faulty.stderr_text();
-    let warning = stderr.strip_prefix(&expected.stderr_text()).unwrap_or(&stderr);
+    let warning = stderr
+        .strip_prefix(&expected.stderr_text())
+        .unwrap_or(&stderr);
     assert_eq!(warning.lines().count(), 1, "{stderr}");
-    assert!(warning.starts_with(&format!("earlyexit: telemetry not recorded: {sink}: ")), "{warning}");
-    assert!(warning.to_lowercase().contains(reason), "{warning:?} does not say {reason:?}");
-    assert!(faulty.elapsed < Duration::from_secs(5), "{:?}", faulty.elapsed);
+    assert!(
+        warning.starts_with(&format!("earlyexit: telemetry not recorded: {sink}: ")),
+        "{warning}"
+    );
+    assert!(
+        warning.to_lowercase().contains(reason),
+        "{warning:?} does not say {reason:?}"
+    );
+    assert!(
+        faulty.elapsed < Duration::from_secs(5),
+        "{:?}",
+        faulty.elapsed
+    );
 }
 
 #[test]
@@ -51,7 +71,11 @@ fn read_only_database() {
     let home = Home::new();
     run(&mut home.earlyexit(&["--", "true"]));
     for entry in std::fs::read_dir(home.state_dir()).unwrap() {
-        std::fs::set_permissions(entry.unwrap().path(), std::fs::Permissions::from_mode(0o444)).unwrap();
+        std::fs::set_permissions(
+            entry.unwrap().path(),
+            std::fs::Permissions::from_mode(0o444),
+        )
+        .unwrap();
     }
     std::fs::set_permissions(home.state_dir(), std::fs::Permissions::from_mode(0o555)).unwrap();
     // Root writes anyway; run as an ordinary user then.
@@ -85,7 +109,9 @@ fn full_disk_for_the_file_sink() {
     assert_one_warning(
         &home,
         |command| {
-            command.env("EARLYEXIT_TELEMETRY_BACKEND", "file").env("EARLYEXIT_TELEMETRY_FILE_PATH", "/dev/full");
+            command
+                .env("EARLYEXIT_TELEMETRY_BACKEND", "file")
+                .env("EARLYEXIT_TELEMETRY_FILE_PATH", "/dev/full");
         },
         "file",
         "no space left",
@@ -100,8 +126,15 @@ fn full_disk_for_the_sqlite_sink() {
         // SAFETY: setrlimit and signal are async-signal-safe.
         unsafe {
             command.pre_exec(|| {
-                nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE, 4096, 4096)?;
-                nix::sys::signal::signal(nix::sys::signal::Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn)?;
+                nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_FSIZE,
+                    4096,
+                    4096,
+                )?;
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGXFSZ,
+                    nix::sys::signal::SigHandler::SigIgn,
+                )?;
                 Ok(())
             });
         }

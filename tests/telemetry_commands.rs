@@ -1,0 +1,220 @@
+//! `earlyexit telemetry status|stats|export|prune|clear` against databases real runs wrote.
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+
+/// Two matching runs and one that matches nothing, in a Rust project.
+fn home_with_runs() -> Home {
+    let home = Home::new();
+    std::fs::write(home.dir.join("Cargo.toml"), "").unwrap();
+    assert_eq!(
+        run(&mut home.earlyexit(&["Error", "--", "sh", "-c", "echo Error a"])).code,
+        0
+    );
+    let two = run(&mut home.earlyexit(&[
+        "-m",
+        "2",
+        "Error",
+        "--",
+        "sh",
+        "-c",
+        "echo Error b; echo Error c",
+    ]));
+    assert_eq!(two.code, 0);
+    assert_eq!(
+        run(&mut home.earlyexit(&["panic", "--", "sh", "-c", "echo fine"])).code,
+        1
+    );
+    home
+}
+
+fn plant_old_run(home: &Home) {
+    home.db()
+        .execute(
+            "INSERT INTO executions (execution_id, timestamp, trace_id, span_id, command_hash, exit_code, exit_reason,
+             total_runtime, match_count, lines_processed, bytes_processed, project_type, command_category, anonymized)
+             VALUES ('old', '2020-01-01T00:00:00.000Z', 't', 's', 'h', 2, 'timeout', 60.0, 0, 0, 0, 'nodejs', 'test', 0)",
+            [],
+        )
+        .unwrap();
+}
+
+#[test]
+fn status_shows_backend_destination_origins_and_counts() {
+    let home = home_with_runs();
+    home.write_config("telemetry:\n  debug: false\n  sqlite:\n    retention_days: 30\n");
+    let run = run(home
+        .earlyexit(&["telemetry", "status"])
+        .env("EARLYEXIT_TELEMETRY_ANONYMIZE", "false"));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    let text = run.stdout_text();
+    assert!(
+        text.contains("telemetry: enabled, backend sqlite"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("writes to: {}", home.db_path().display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("(3 runs, 3 match events, schema 1)"),
+        "{text}"
+    );
+    let line_of = |key: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        line_of("telemetry.sqlite.retention_days").contains("30")
+            && line_of("telemetry.sqlite.retention_days").contains("config.yaml:4")
+    );
+    assert!(line_of("telemetry.anonymize").contains("$EARLYEXIT_TELEMETRY_ANONYMIZE"));
+    assert!(line_of("telemetry.backend").contains("(default)"));
+
+    let json = run_json(&home, &["telemetry", "status", "--json"]);
+    assert_eq!(json["database"]["executions"], 3);
+    assert_eq!(
+        json["settings"]["telemetry.sqlite.retention_days"]["value"],
+        "30"
+    );
+}
+
+fn run_json(home: &Home, args: &[&str]) -> serde_json::Value {
+    let run = run(&mut home.earlyexit(args));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    run.json()
+}
+
+#[test]
+fn status_never_creates_the_database() {
+    let home = Home::new();
+    let run = run(&mut home.earlyexit(&["telemetry", "status"]));
+    assert_eq!(run.code, 0);
+    assert!(run.stdout_text().contains("not created yet"));
+    assert!(!home.db_path().exists());
+}
+
+#[test]
+fn stats_counts_runs_reasons_projects_runtimes_patterns_and_commands() {
+    let home = home_with_runs();
+    plant_old_run(&home);
+    let json = run_json(&home, &["telemetry", "stats", "--json"]);
+    assert_eq!(json["runs"], 4);
+    assert_eq!(json["match_events"], 3);
+    assert_eq!(
+        json["by_exit_reason"][0],
+        serde_json::json!({"value": "match", "count": 2})
+    );
+    assert_eq!(
+        json["by_project_type"][0],
+        serde_json::json!({"value": "rust", "count": 3})
+    );
+    assert_eq!(
+        json["top_patterns"][0],
+        serde_json::json!({"value": "Error", "count": 2})
+    );
+    assert_eq!(json["runtime_p95"], 60.0);
+    assert!(json["runtime_p50"].as_f64().unwrap() < 5.0);
+    assert_eq!(json["top_commands"].as_array().unwrap().len(), 4);
+    let text = run(&mut home.earlyexit(&["telemetry", "stats"])).stdout_text();
+    assert!(text.contains("runs: 4, match events: 3"), "{text}");
+    assert!(
+        text.contains("by exit reason: match 2, no_match 1, timeout 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn export_prints_the_envelope_and_honours_since() {
+    let home = home_with_runs();
+    plant_old_run(&home);
+    let all = run(&mut home.earlyexit(&["telemetry", "export"])).stdout_text();
+    let lines: Vec<serde_json::Value> = all
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.iter().filter(|l| l["type"] == "execution").count(), 4);
+    assert_eq!(
+        lines.iter().filter(|l| l["type"] == "match_event").count(),
+        3
+    );
+    assert_eq!(lines[0]["data"]["execution_id"], "old", "oldest first");
+    let recent =
+        run(&mut home.earlyexit(&["telemetry", "export", "--since", "2021-01-01"])).stdout_text();
+    assert_eq!(
+        recent
+            .lines()
+            .filter(|l| l.contains("\"type\":\"execution\""))
+            .count(),
+        3
+    );
+    let last_day =
+        run(&mut home.earlyexit(&["telemetry", "export", "--since", "1d"])).stdout_text();
+    assert_eq!(last_day, recent);
+    let bad = run(&mut home.earlyexit(&["telemetry", "export", "--since", "yesterday-ish"]));
+    assert_eq!(bad.code, 3);
+    assert!(bad.stderr_text().contains("yesterday-ish"));
+}
+
+#[test]
+fn prune_removes_only_older_runs() {
+    let home = home_with_runs();
+    plant_old_run(&home);
+    let run = run(&mut home.earlyexit(&["telemetry", "prune", "--older-than", "30d"]));
+    assert_eq!(run.code, 0);
+    assert_eq!(run.stdout_text(), "removed 1 run(s) older than 30d\n");
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["3"]]);
+}
+
+#[test]
+fn clear_needs_yes_without_a_terminal() {
+    let home = home_with_runs();
+    let refused = run(&mut home.earlyexit(&["telemetry", "clear"]));
+    assert_eq!(refused.code, 3);
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["3"]]);
+    let cleared = run(&mut home.earlyexit(&["telemetry", "clear", "--yes"]));
+    assert_eq!(cleared.code, 0);
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["0"]]);
+    assert_eq!(home.query("SELECT count(*) FROM match_events"), [["0"]]);
+}
+
+/// Runs `telemetry clear` with a terminal on stdin and answers its question.
+fn clear_answering(home: &Home, answer: &str) -> String {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = home
+        .earlyexit(&["telemetry", "clear"])
+        .stdin(Stdio::from(pty.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(answer.as_bytes()).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    stderr
+}
+
+#[test]
+fn clear_asks_on_a_terminal() {
+    let home = home_with_runs();
+    let question = clear_answering(&home, "n\n");
+    assert!(
+        question.contains("Delete all 3 recorded runs"),
+        "{question}"
+    );
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["3"]]);
+    clear_answering(&home, "y\n");
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["0"]]);
+}
