@@ -136,9 +136,12 @@ fn a_bad_environment_value_names_the_variable() {
     );
 }
 
+/// Flags, environment variables and a config file that together should disable telemetry.
+type DisablingCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn every_way_of_disabling_writes_nothing() {
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    let cases: [DisablingCase; 5] = [
         (&["--no-telemetry"], &[], ""),
         (&[], &[("EARLYEXIT_NO_TELEMETRY", "1")], ""),
         (&[], &[("OTEL_SDK_DISABLED", "true")], ""),
