@@ -59,6 +59,10 @@ pub struct Telemetry {
     started_at: SystemTime,
     trace_id: String,
     child_environment: Vec<(String, String)>,
+    /// Free texts kept until the end, when they are scrubbed: scrubbing before the command
+    /// starts would delay it.
+    command_words: Vec<String>,
+    working_directory: String,
     matches: Vec<PendingMatch>,
     scrub_pii: bool,
     debug: bool,
@@ -114,7 +118,8 @@ impl Telemetry {
                 .build(),
         );
         let started_at = SystemTime::now();
-        let (name, attributes) = start_attributes(settings, execution_id, config.scrub_pii, env);
+        let working_directory = std::env::current_dir().unwrap_or_default();
+        let (name, attributes) = start_attributes(settings, execution_id, &working_directory, env);
         let span = tracer
             .span_builder(name)
             .with_kind(SpanKind::Internal)
@@ -142,6 +147,14 @@ impl Telemetry {
             started_at,
             trace_id: context.trace_id().to_string(),
             child_environment,
+            command_words: match &settings.source {
+                Source::Command { program, args } => std::iter::once(program)
+                    .chain(args)
+                    .map(|word| word.to_string_lossy().into_owned())
+                    .collect(),
+                Source::Stdin => Vec::new(),
+            },
+            working_directory: working_directory.display().to_string(),
             matches: Vec::new(),
             scrub_pii: config.scrub_pii,
             debug: config.debug,
@@ -239,6 +252,23 @@ impl RunObserver for Telemetry {
     }
 
     fn on_end(&mut self, outcome: &Outcome) {
+        let working_directory = self.free_text(&self.working_directory);
+        self.span.set_attribute(KeyValue::new(
+            attr::PROCESS_WORKING_DIRECTORY,
+            working_directory,
+        ));
+        if !self.command_words.is_empty() {
+            let words = if self.scrub_pii {
+                privacy::scrub_args(&self.command_words)
+            } else {
+                self.command_words.clone()
+            };
+            let words: Vec<StringValue> = words.into_iter().map(StringValue::from).collect();
+            self.span.set_attribute(KeyValue::new(
+                attr::PROCESS_COMMAND_ARGS,
+                Value::Array(Array::String(words)),
+            ));
+        }
         for pending in std::mem::take(&mut self.matches) {
             let line = self.free_text(&String::from_utf8_lossy(&pending.line));
             self.span.add_event_with_timestamp(
@@ -328,32 +358,21 @@ pub fn command_hash(command_line: &str) -> String {
         .collect()
 }
 
-/// The span name and the attributes known before the command starts.
+/// The span name and the attributes known before the command starts (free texts, which must
+/// be scrubbed, come at the end).
 fn start_attributes(
     settings: &Settings,
     execution_id: &str,
-    scrub_pii: bool,
+    working_directory: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (String, Vec<KeyValue>) {
-    let scrub = |text: &str| {
-        if scrub_pii {
-            privacy::scrub(text)
-        } else {
-            text.to_string()
-        }
-    };
-    let working_directory = std::env::current_dir().unwrap_or_default();
     let mut attributes = vec![
         KeyValue::new(attr::EXECUTION_ID, execution_id.to_string()),
         KeyValue::new(
             attr::COMMAND_HASH,
             command_hash(&settings.command_line().unwrap_or_default()),
         ),
-        KeyValue::new(attr::PROJECT_TYPE, detect::project_type(&working_directory)),
-        KeyValue::new(
-            attr::PROCESS_WORKING_DIRECTORY,
-            scrub(&working_directory.display().to_string()),
-        ),
+        KeyValue::new(attr::PROJECT_TYPE, detect::project_type(working_directory)),
     ];
     if let Some(pattern) = &settings.patterns.pattern {
         attributes.push(KeyValue::new(attr::PATTERN, pattern.clone()));
@@ -371,18 +390,6 @@ fn start_attributes(
             attributes.push(KeyValue::new(
                 attr::COMMAND_CATEGORY,
                 detect::command_category(&executable, &args),
-            ));
-            let mut words = vec![program.to_string_lossy().into_owned()];
-            words.extend(args);
-            let words = if scrub_pii {
-                privacy::scrub_args(&words)
-            } else {
-                words
-            };
-            let words: Vec<StringValue> = words.into_iter().map(StringValue::from).collect();
-            attributes.push(KeyValue::new(
-                attr::PROCESS_COMMAND_ARGS,
-                Value::Array(Array::String(words)),
             ));
             attributes.push(KeyValue::new(
                 attr::PROCESS_EXECUTABLE_NAME,

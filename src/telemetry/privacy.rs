@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 
 /// How much of a run a sink keeps (the seed's "Anonymization Levels").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,90 +17,180 @@ pub enum Detail {
 
 const REDACTED: &str = "[REDACTED]";
 
-/// Rules applied in order; each replaces what it finds. Keep the key formats before the
-/// generic rules, so that a token inside `token=ghp_...` is caught by both.
-static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-    let rules: &[(&str, &'static str)] = &[
-        // Private key blocks.
-        (
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
-            REDACTED,
-        ),
-        // Well-known key formats: GitHub, AWS access key ids, Slack, OpenAI-style, Google.
-        (
-            r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
-            REDACTED,
-        ),
-        (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
-        (r"\bxox[abposr]-[A-Za-z0-9-]{10,}", REDACTED),
-        (r"\bsk-[A-Za-z0-9_-]{20,}", REDACTED),
-        (r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
-        // JSON Web Tokens.
-        (
-            r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
-            REDACTED,
-        ),
-        // Authorization headers.
-        (
-            r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*",
-            "$1 [REDACTED]",
-        ),
-        // Credentials in URLs: scheme://user:password@host.
-        (
-            r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@",
-            "${1}[REDACTED]@",
-        ),
-        // key=value and key: value secrets.
-        (
-            r#"(?i)\b([a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|credentials?)["']?\s*[=:]\s*)["']?[^\s"'&;,]+"#,
-            "${1}[REDACTED]",
-        ),
-        // `--password hunter2` style options.
-        (
-            r"(?i)(--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key)\s+)[^\s-][^\s]*",
-            "${1}[REDACTED]",
-        ),
-        // E-mail addresses.
-        (
-            r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-            "[EMAIL]",
-        ),
-        // IPv4 and IPv6 addresses.
-        (
-            r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b",
-            "[IP]",
-        ),
-        (
-            r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}\b",
-            "[IP]",
-        ),
-    ];
-    rules
-        .iter()
-        .map(|(pattern, replacement)| {
-            (
-                Regex::new(pattern).expect("scrub rules compile"),
-                *replacement,
+/// One scrubbing rule. The regex is compiled only the first time a text passes `could_match`,
+/// a cheap test for the rule's literal parts: compiling all rules costs about 1.7 ms, which
+/// every run would pay for texts such as `cargo test` that contain nothing to scrub.
+struct Rule {
+    /// Checked against the text lowercased (ASCII).
+    could_match: fn(&[u8]) -> bool,
+    regex: LazyLock<Regex>,
+    replacement: &'static str,
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    memchr::memmem::find(haystack, needle.as_bytes()).is_some()
+}
+
+/// Words that name a secret in `key=value` text and in `--option value` arguments.
+const SECRET_WORDS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credential",
+];
+
+fn names_a_secret(text: &[u8]) -> bool {
+    SECRET_WORDS.iter().any(|word| contains(text, word))
+}
+
+/// Compiled without Unicode classes: every rule is about ASCII text, and Unicode-aware `\b`
+/// and `\s` take far longer to compile.
+fn ascii_regex(pattern: &str) -> Regex {
+    RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+        .expect("scrub rules compile")
+}
+
+/// Applied in order. Key formats come before the generic rules, so that a token inside
+/// `token=ghp_...` is caught by both.
+static RULES: [Rule; 14] = [
+    // Private key blocks.
+    Rule {
+        could_match: |t| contains(t, "private key"),
+        regex: LazyLock::new(|| {
+            ascii_regex(
+                r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
             )
-        })
-        .collect()
-});
+        }),
+        replacement: REDACTED,
+    },
+    // Well-known key formats: GitHub, AWS access key ids, Slack, OpenAI-style, Google.
+    Rule {
+        could_match: |t| contains(t, "gh") || contains(t, "github_pat_"),
+        regex: LazyLock::new(|| {
+            ascii_regex(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")
+        }),
+        replacement: REDACTED,
+    },
+    Rule {
+        could_match: |t| contains(t, "akia") || contains(t, "asia"),
+        regex: LazyLock::new(|| ascii_regex(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+        replacement: REDACTED,
+    },
+    Rule {
+        could_match: |t| contains(t, "xox"),
+        regex: LazyLock::new(|| ascii_regex(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+        replacement: REDACTED,
+    },
+    Rule {
+        could_match: |t| contains(t, "sk-"),
+        regex: LazyLock::new(|| ascii_regex(r"\bsk-[A-Za-z0-9_-]{20,}")),
+        replacement: REDACTED,
+    },
+    Rule {
+        could_match: |t| contains(t, "aiza"),
+        regex: LazyLock::new(|| ascii_regex(r"\bAIza[0-9A-Za-z_-]{35}")),
+        replacement: REDACTED,
+    },
+    // JSON Web Tokens.
+    Rule {
+        could_match: |t| contains(t, "eyj"),
+        regex: LazyLock::new(|| {
+            ascii_regex(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+        }),
+        replacement: REDACTED,
+    },
+    // Authorization headers.
+    Rule {
+        could_match: |t| contains(t, "bearer") || contains(t, "basic") || contains(t, "token"),
+        regex: LazyLock::new(|| {
+            ascii_regex(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*")
+        }),
+        replacement: "$1 [REDACTED]",
+    },
+    // Credentials in URLs: scheme://user:password@host.
+    Rule {
+        could_match: |t| contains(t, "://") && contains(t, "@"),
+        regex: LazyLock::new(|| ascii_regex(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")),
+        replacement: "${1}[REDACTED]@",
+    },
+    // key=value and key: value secrets.
+    Rule {
+        could_match: |t| (contains(t, "=") || contains(t, ":")) && names_a_secret(t),
+        regex: LazyLock::new(|| {
+            ascii_regex(
+                r#"(?i)\b([a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|credentials?)["']?\s*[=:]\s*)["']?[^\s"'&;,]+"#,
+            )
+        }),
+        replacement: "${1}[REDACTED]",
+    },
+    // `--password hunter2` style options.
+    Rule {
+        could_match: |t| contains(t, "-") && names_a_secret(t),
+        regex: LazyLock::new(|| {
+            ascii_regex(
+                r"(?i)(--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key)\s+)[^\s-][^\s]*",
+            )
+        }),
+        replacement: "${1}[REDACTED]",
+    },
+    // E-mail addresses.
+    Rule {
+        could_match: |t| contains(t, "@"),
+        regex: LazyLock::new(|| {
+            ascii_regex(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+        }),
+        replacement: "[EMAIL]",
+    },
+    // IPv4 and IPv6 addresses.
+    Rule {
+        could_match: |t| {
+            t.windows(3)
+                .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit())
+        },
+        regex: LazyLock::new(|| {
+            ascii_regex(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
+        }),
+        replacement: "[IP]",
+    },
+    Rule {
+        could_match: |t| {
+            t.windows(2)
+                .any(|w| w[0].is_ascii_hexdigit() && w[1] == b':')
+        },
+        regex: LazyLock::new(|| {
+            ascii_regex(
+                r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}\b",
+            )
+        }),
+        replacement: "[IP]",
+    },
+];
 
 /// Option names whose next argument is a secret (`--password hunter2`).
 static SECRET_OPTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)^--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key)$")
-        .expect("compiles")
+    ascii_regex(r"(?i)^--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key)$")
 });
 
 /// Removes secrets and personal data from a text.
 pub fn scrub(text: &str) -> String {
-    let mut current = Cow::Borrowed(text);
-    for (regex, replacement) in RULES.iter() {
-        if let Cow::Owned(replaced) = regex.replace_all(&current, *replacement) {
+    let mut current = Cow::Borrowed(text.as_bytes());
+    for rule in &RULES {
+        if !(rule.could_match)(&current.to_ascii_lowercase()) {
+            continue;
+        }
+        if let Cow::Owned(replaced) = rule
+            .regex
+            .replace_all(&current, rule.replacement.as_bytes())
+        {
             current = Cow::Owned(replaced);
         }
     }
-    current.into_owned()
+    String::from_utf8_lossy(&current).into_owned()
 }
 
 /// Scrubs command arguments one by one, and also the argument after a secret-bearing option.
@@ -113,7 +203,10 @@ pub fn scrub_args(args: &[String]) -> Vec<String> {
             } else {
                 scrub(arg)
             };
-            previous_was_secret_option = SECRET_OPTION.is_match(arg);
+            let lowercase = arg.to_ascii_lowercase();
+            previous_was_secret_option = arg.starts_with('-')
+                && names_a_secret(lowercase.as_bytes())
+                && SECRET_OPTION.is_match(arg.as_bytes());
             scrubbed
         })
         .collect()
