@@ -15,7 +15,7 @@ use super::record::{ExecutionRecord, MatchRecord, RunRecord};
 /// How long a write waits for another process's lock before it gives up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The write-ahead log is folded into the database once it grows past this size.
-const WAL_CHECKPOINT_BYTES: u64 = 256 * 1024;
+const WAL_CHECKPOINT_BYTES: u64 = 1024 * 1024;
 /// Retention runs at most this often.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
