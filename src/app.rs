@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::cli::{self, Cli, CliError, Invocation};
 use crate::commands;
 use crate::config::{OutputMode, Settings};
+use crate::consent;
 use crate::duration::format_duration;
 use crate::matcher::Matcher;
 use crate::observer::NoObserver;
@@ -34,7 +35,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 
 fn run(cli: &Cli) -> i32 {
     let env = |name: &str| std::env::var(name).ok();
-    let settings = match Settings::resolve(cli, &env) {
+    let mut settings = match Settings::resolve(cli, &env) {
         Ok(settings) => settings,
         Err(error) => {
             if !cli.quiet {
@@ -54,6 +55,17 @@ fn run(cli: &Cli) -> i32 {
         Ok(matcher) => matcher,
         Err(error) => return usage_error(&settings, None, &error.to_string()),
     };
+    let quiet = settings.output == OutputMode::Quiet;
+    if consent::settle_remote(&mut settings.telemetry, quiet).is_err() {
+        return usage_error(
+            &settings,
+            None,
+            "remote telemetry is not configured; nothing was run",
+        );
+    }
+    if let Some(hint) = consent::ci_hint(&settings.telemetry, &env).filter(|_| !quiet) {
+        eprintln!("earlyexit: {hint}");
+    }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let mut telemetry = Telemetry::start(&settings, &execution_id, &env);
     let result = match &mut telemetry {

@@ -137,7 +137,7 @@ pub struct Cli {
     #[arg(long = "pty")]
     pub pty: bool,
 
-    /// Where this run's telemetry goes: sqlite, file or none
+    /// Where this run's telemetry goes: sqlite, file, http, hybrid or none
     #[arg(
         long = "telemetry-backend",
         value_name = "BACKEND",
@@ -148,6 +148,10 @@ pub struct Cli {
     /// Record nothing for this run
     #[arg(long = "no-telemetry", help_heading = "Telemetry")]
     pub no_telemetry: bool,
+
+    /// Also send this run to the HTTP endpoint, whatever the backend
+    #[arg(long = "telemetry-remote", help_heading = "Telemetry")]
+    pub telemetry_remote: bool,
 
     /// Print on stderr, as JSON lines, what telemetry would write, and write nothing
     #[arg(long = "telemetry-dry-run", help_heading = "Telemetry")]

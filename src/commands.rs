@@ -10,10 +10,12 @@ use std::time::{Duration, SystemTime};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::telemetry::Backend;
+use crate::config::telemetry::{AuthHeader, Backend, Secret};
 use crate::config::{TelemetryFlags, TelemetrySettings};
 use crate::duration::{format_duration, parse_duration};
 use crate::outcome::exit_code;
+use crate::telemetry::remote::{self, Endpoint, PostError};
+use crate::telemetry::sinks::send_backlog;
 use crate::telemetry::store::{Store, StoreError, Table};
 
 #[derive(Parser, Debug)]
@@ -62,6 +64,70 @@ enum TelemetryCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Send every run waiting in the outbox (hybrid mode) to the HTTP endpoint
+    Sync,
+    /// Check the HTTP endpoint: reachable? key accepted? how long?
+    TestHttp(EndpointArgs),
+    /// Send one synthetic execution, marked as a test, to the HTTP endpoint
+    SendTest(EndpointArgs),
+    /// Deliver a request body from stdin (the detached half of `fire_and_forget`)
+    #[command(hide = true)]
+    Deliver {
+        #[command(flatten)]
+        endpoint: EndpointArgs,
+        #[arg(long, value_parser = parse_duration, default_value = "2s")]
+        timeout: Duration,
+        #[arg(long, default_value_t = 3)]
+        retries: u32,
+    },
+}
+
+/// An endpoint given on the command line; each part falls back to the settings.
+#[derive(clap::Args, Debug)]
+struct EndpointArgs {
+    /// The endpoint URL [default: telemetry.http.endpoint / $EARLYEXIT_TELEMETRY_ENDPOINT]
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// The API key [default: telemetry.http.api_key / $EARLYEXIT_TELEMETRY_API_KEY]
+    #[arg(long, value_name = "KEY")]
+    api_key: Option<String>,
+    /// bearer (Authorization: Bearer KEY) or x-api-key (X-API-Key: KEY)
+    #[arg(long, value_name = "HEADER")]
+    auth_header: Option<String>,
+}
+
+impl EndpointArgs {
+    fn resolve(&self, settings: &TelemetrySettings) -> Result<Endpoint, CommandError> {
+        let url = self
+            .endpoint
+            .clone()
+            .or_else(|| settings.http.endpoint.clone())
+            .ok_or_else(|| {
+                CommandError::Usage(
+                    "no endpoint: give --endpoint URL or set EARLYEXIT_TELEMETRY_ENDPOINT".into(),
+                )
+            })?;
+        let auth_header = match self.auth_header.as_deref() {
+            None => settings.http.auth_header,
+            Some("bearer") => AuthHeader::Bearer,
+            Some("x-api-key") => AuthHeader::ApiKey,
+            Some(other) => {
+                return Err(CommandError::Usage(format!(
+                    "--auth-header: expected bearer or x-api-key, found '{other}'"
+                )))
+            }
+        };
+        let api_key = self
+            .api_key
+            .clone()
+            .map(Secret::new)
+            .or_else(|| settings.http.api_key.clone());
+        Ok(Endpoint {
+            url,
+            auth_header,
+            api_key,
+        })
+    }
 }
 
 /// A telemetry command that failed; `Display` is the one line shown.
@@ -71,6 +137,10 @@ enum CommandError {
     Usage(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Post(#[from] PostError),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Runs `earlyexit telemetry ARGS...` and returns the exit code.
@@ -105,6 +175,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
         TelemetryCommand::Export { since } => export(&settings, since.as_deref()),
         TelemetryCommand::Prune { older_than } => prune(&settings, older_than),
         TelemetryCommand::Clear { yes } => clear(&settings, yes),
+        TelemetryCommand::Sync => sync(&settings),
+        TelemetryCommand::TestHttp(endpoint) => test_http(&settings, &endpoint),
+        TelemetryCommand::SendTest(endpoint) => send_test(&settings, &endpoint),
+        TelemetryCommand::Deliver {
+            endpoint,
+            timeout,
+            retries,
+        } => deliver(&settings, &endpoint, timeout, retries),
     };
     match result {
         Ok(()) => 0,
@@ -124,17 +202,34 @@ fn open(settings: &TelemetrySettings) -> Result<Option<Store>, CommandError> {
 }
 
 fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandError> {
-    let destination = match settings.backend {
-        Backend::Sqlite => Some(settings.sqlite.path.display().to_string()),
+    let endpoint = Endpoint::from_settings(&settings.http).map(|e| e.display());
+    let local = match settings.backend {
         Backend::File => Some(settings.file.path.display().to_string()),
-        Backend::None => None,
+        _ if settings.writes_locally() => Some(settings.sqlite.path.display().to_string()),
+        _ => None,
     };
+    let remote = if settings.sends_remotely() {
+        Some(
+            endpoint
+                .clone()
+                .unwrap_or_else(|| "(no endpoint configured)".into()),
+        )
+    } else {
+        None
+    };
+    let destination = [local, remote]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let destination = (!destination.is_empty()).then_some(destination);
     let store = open(settings)?;
     let counts = match &store {
         Some(store) => Some((
             store.count(Table::Executions)?,
             store.count(Table::MatchEvents)?,
             store.schema_version()?,
+            store.count(Table::Outbox)?,
         )),
         None => None,
     };
@@ -160,6 +255,7 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
                 "executions": counts.map(|c| c.0),
                 "match_events": counts.map(|c| c.1),
                 "schema_version": counts.map(|c| c.2),
+                "outbox": counts.map(|c| c.3),
             },
             "settings": settings_json,
         });
@@ -176,8 +272,8 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
         println!("writes to: {destination}");
     }
     match counts {
-        Some((runs, matches, schema)) => println!(
-            "database: {} ({runs} runs, {matches} match events, schema {schema})",
+        Some((runs, matches, schema, outbox)) => println!(
+            "database: {} ({runs} runs, {matches} match events, schema {schema}, {outbox} waiting for the endpoint)",
             settings.sqlite.path.display()
         ),
         None => println!(
@@ -360,5 +456,130 @@ fn clear(settings: &TelemetrySettings, yes: bool) -> Result<(), CommandError> {
     }
     let removed = store.clear()?;
     println!("deleted {removed} run(s) from {}", store.path().display());
+    Ok(())
+}
+
+fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
+    let endpoint = EndpointArgs {
+        endpoint: None,
+        api_key: None,
+        auth_header: None,
+    }
+    .resolve(settings)?;
+    let Some(mut store) = open(settings)? else {
+        println!(
+            "nothing to send ({} does not exist)",
+            settings.sqlite.path.display()
+        );
+        return Ok(());
+    };
+    // All of it, however long that takes: each request still has its own timeout.
+    let mut sent = 0;
+    loop {
+        let deadline = std::time::Instant::now() + settings.http.timeout;
+        let report = send_backlog(
+            &mut store,
+            &endpoint,
+            settings.http.batch_size,
+            settings.http.retry_attempts,
+            deadline,
+            !settings.remote_detail_full,
+        )
+        .map_err(CommandError::Failed)?;
+        sent += report.sent;
+        if report.left == 0 || report.sent == 0 {
+            println!(
+                "sent {sent} run(s) to {}; {} left",
+                endpoint.display(),
+                report.left
+            );
+            return Ok(());
+        }
+    }
+}
+
+fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), CommandError> {
+    let endpoint = args.resolve(settings)?;
+    let body = remote::request_body(Vec::new(), true).to_string();
+    let deadline = std::time::Instant::now() + settings.http.timeout;
+    match remote::post(&endpoint, body.as_bytes(), deadline, 0) {
+        Ok(accepted) => {
+            println!(
+                "{}: reachable, key accepted (HTTP {}) in {:.1} ms",
+                endpoint.display(),
+                accepted.status,
+                accepted.elapsed.as_secs_f64() * 1000.0
+            );
+            Ok(())
+        }
+        Err(PostError::Rejected {
+            status: 401 | 403,
+            endpoint: url,
+            ..
+        }) => Err(CommandError::Failed(format!(
+            "{url}: reachable, but the key was not accepted"
+        ))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), CommandError> {
+    let endpoint = args.resolve(settings)?;
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let event = json!({
+        "type": "execution",
+        "data": {
+            "execution_id": execution_id,
+            "timestamp": now,
+            "command_hash": crate::telemetry::command_hash("earlyexit telemetry send-test"),
+            "pattern": "earlyexit-send-test",
+            "exit_code": 0,
+            "exit_reason": "test",
+            "total_runtime": 0.0,
+            "match_count": 0,
+            "project_type": "unknown",
+            "command_category": "test",
+            "test": true,
+        },
+    });
+    let body = remote::request_body(vec![event], true).to_string();
+    let deadline = std::time::Instant::now() + settings.http.timeout;
+    let accepted = remote::post(
+        &endpoint,
+        body.as_bytes(),
+        deadline,
+        settings.http.retry_attempts,
+    )?;
+    println!(
+        "sent test execution {execution_id} to {} (HTTP {}, received {})",
+        endpoint.display(),
+        accepted.status,
+        accepted
+            .received
+            .map_or_else(|| "?".to_string(), |r| r.to_string())
+    );
+    for warning in accepted.warnings {
+        println!("warning: {warning}");
+    }
+    Ok(())
+}
+
+fn deliver(
+    settings: &TelemetrySettings,
+    args: &EndpointArgs,
+    timeout: Duration,
+    retries: u32,
+) -> Result<(), CommandError> {
+    let endpoint = args.resolve(settings)?;
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)
+        .map_err(|e| CommandError::Failed(e.to_string()))?;
+    remote::post(
+        &endpoint,
+        &body,
+        std::time::Instant::now() + timeout,
+        retries,
+    )?;
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod consent;
 pub mod duration;
 pub mod matcher;
 pub mod observer;

@@ -104,6 +104,7 @@ impl Settings {
             backend: cli.telemetry_backend.clone(),
             no_telemetry: cli.no_telemetry,
             dry_run: cli.telemetry_dry_run,
+            remote: cli.telemetry_remote,
         };
         let telemetry = TelemetrySettings::resolve(&flags, env)?;
         let mut command = cli.command.iter().cloned();

@@ -7,6 +7,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::duration::{format_duration, parse_duration};
 
 use super::file::{self, FileError};
 
@@ -15,6 +18,9 @@ use super::file::{self, FileError};
 pub enum Backend {
     Sqlite,
     File,
+    Http,
+    /// SQLite, plus the HTTP endpoint when the user opted in.
+    Hybrid,
     None,
 }
 
@@ -23,6 +29,8 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::File => "file",
+            Backend::Http => "http",
+            Backend::Hybrid => "hybrid",
             Backend::None => "none",
         }
     }
@@ -31,12 +39,76 @@ impl Backend {
         match text {
             "sqlite" => Ok(Backend::Sqlite),
             "file" => Ok(Backend::File),
+            "http" => Ok(Backend::Http),
+            "hybrid" => Ok(Backend::Hybrid),
             "none" => Ok(Backend::None),
             other => Err(format!(
-                "unknown backend '{other}' (expected sqlite, file or none)"
+                "unknown backend '{other}' (expected sqlite, file, http, hybrid or none)"
             )),
         }
     }
+}
+
+/// A value that must never be shown: its `Debug` and `Display` say only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// How the API key is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthHeader {
+    /// `Authorization: Bearer KEY`
+    Bearer,
+    /// `X-API-Key: KEY`
+    ApiKey,
+}
+
+/// The seed's `http:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    pub endpoint: Option<String>,
+    pub api_key: Option<Secret>,
+    /// The environment variable that holds the key (`api_key_env`).
+    pub api_key_env: Option<String>,
+    pub auth_header: AuthHeader,
+    /// Executions per request when a backlog is sent.
+    pub batch_size: usize,
+    /// How often the batch processor flushes while a run is still going.
+    pub flush_interval: Duration,
+    /// The whole delivery budget after the command has ended.
+    pub timeout: Duration,
+    pub retry_attempts: u32,
+    /// Accepted for compatibility with the seed: earlyexit never blocks the command on the
+    /// network, whatever this says.
+    pub asynchronous: bool,
+    /// Hand delivery to a detached process and exit at once.
+    pub fire_and_forget: bool,
+    /// The user has agreed to remote telemetry (needed by hybrid).
+    pub opt_in: bool,
+}
+
+/// The seed's `hybrid:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HybridSettings {
+    pub local: bool,
+    pub remote: bool,
+    pub local_primary: bool,
 }
 
 /// Compression of rotated JSON Lines files.
@@ -92,6 +164,14 @@ pub struct TelemetrySettings {
     pub anonymize: bool,
     pub scrub_pii: bool,
     pub debug: bool,
+    pub http: HttpSettings,
+    pub hybrid: HybridSettings,
+    /// Remote sinks send full (scrubbed) detail instead of the minimal set.
+    pub remote_detail_full: bool,
+    /// `--telemetry-remote`: this run also sends to the HTTP endpoint.
+    pub remote_once: bool,
+    /// In CI with a local backend, say once that the http backend exists.
+    pub ci_hint: bool,
     /// Print what would be written instead of writing it.
     pub dry_run: bool,
     /// The config file that was read, if any.
@@ -106,6 +186,7 @@ pub struct TelemetryFlags {
     pub backend: Option<String>,
     pub no_telemetry: bool,
     pub dry_run: bool,
+    pub remote: bool,
 }
 
 /// A setting that cannot be used; `Display` is the one line the user sees.
@@ -203,6 +284,139 @@ const KEYS: &[Key] = &[
         },
     },
     Key {
+        name: "telemetry.http.endpoint",
+        apply: |s, v| {
+            if !(v.starts_with("http://") || v.starts_with("https://")) {
+                return Err(format!("expected an http:// or https:// URL, found '{v}'"));
+            }
+            s.http.endpoint = Some(v.to_string());
+            Ok(())
+        },
+        show: |s| s.http.endpoint.clone().unwrap_or_default(),
+    },
+    Key {
+        name: "telemetry.http.api_key",
+        apply: |s, v| {
+            s.http.api_key = (!v.is_empty()).then(|| Secret(v.to_string()));
+            Ok(())
+        },
+        show: |s| {
+            if s.http.api_key.is_some() {
+                "[set]".into()
+            } else {
+                String::new()
+            }
+        },
+    },
+    Key {
+        name: "telemetry.http.api_key_env",
+        apply: |s, v| {
+            s.http.api_key_env = (!v.is_empty()).then(|| v.to_string());
+            Ok(())
+        },
+        show: |s| s.http.api_key_env.clone().unwrap_or_default(),
+    },
+    Key {
+        name: "telemetry.http.auth_header",
+        apply: |s, v| {
+            s.http.auth_header = match v.to_ascii_lowercase().as_str() {
+                "bearer" | "authorization" => AuthHeader::Bearer,
+                "x-api-key" | "api_key" | "api-key" => AuthHeader::ApiKey,
+                _ => return Err(format!("expected bearer or x-api-key, found '{v}'")),
+            };
+            Ok(())
+        },
+        show: |s| match s.http.auth_header {
+            AuthHeader::Bearer => "bearer".into(),
+            AuthHeader::ApiKey => "x-api-key".into(),
+        },
+    },
+    Key {
+        name: "telemetry.http.batch_size",
+        apply: |s, v| {
+            s.http.batch_size = v
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("expected a positive whole number, found '{v}'"))?;
+            Ok(())
+        },
+        show: |s| s.http.batch_size.to_string(),
+    },
+    Key {
+        name: "telemetry.http.flush_interval",
+        apply: |s, v| set_duration(&mut s.http.flush_interval, v),
+        show: |s| format_duration(s.http.flush_interval),
+    },
+    Key {
+        name: "telemetry.http.timeout",
+        apply: |s, v| set_duration(&mut s.http.timeout, v),
+        show: |s| format_duration(s.http.timeout),
+    },
+    Key {
+        name: "telemetry.http.retry_attempts",
+        apply: |s, v| {
+            s.http.retry_attempts = v
+                .parse()
+                .map_err(|_| format!("expected a whole number, found '{v}'"))?;
+            Ok(())
+        },
+        show: |s| s.http.retry_attempts.to_string(),
+    },
+    Key {
+        name: "telemetry.http.async",
+        apply: |s, v| set_bool(&mut s.http.asynchronous, v),
+        show: |s| s.http.asynchronous.to_string(),
+    },
+    Key {
+        name: "telemetry.http.fire_and_forget",
+        apply: |s, v| set_bool(&mut s.http.fire_and_forget, v),
+        show: |s| s.http.fire_and_forget.to_string(),
+    },
+    Key {
+        name: "telemetry.http.opt_in",
+        apply: |s, v| set_bool(&mut s.http.opt_in, v),
+        show: |s| s.http.opt_in.to_string(),
+    },
+    Key {
+        name: "telemetry.hybrid.local",
+        apply: |s, v| set_bool(&mut s.hybrid.local, v),
+        show: |s| s.hybrid.local.to_string(),
+    },
+    Key {
+        name: "telemetry.hybrid.remote",
+        apply: |s, v| set_bool(&mut s.hybrid.remote, v),
+        show: |s| s.hybrid.remote.to_string(),
+    },
+    Key {
+        name: "telemetry.hybrid.local_primary",
+        apply: |s, v| set_bool(&mut s.hybrid.local_primary, v),
+        show: |s| s.hybrid.local_primary.to_string(),
+    },
+    Key {
+        name: "telemetry.remote_detail",
+        apply: |s, v| {
+            s.remote_detail_full = match v {
+                "full" => true,
+                "minimal" => false,
+                _ => return Err(format!("expected minimal or full, found '{v}'")),
+            };
+            Ok(())
+        },
+        show: |s| {
+            if s.remote_detail_full {
+                "full".into()
+            } else {
+                "minimal".into()
+            }
+        },
+    },
+    Key {
+        name: "telemetry.ci_hint",
+        apply: |s, v| set_bool(&mut s.ci_hint, v),
+        show: |s| s.ci_hint.to_string(),
+    },
+    Key {
         name: "telemetry.anonymize",
         apply: |s, v| set_bool(&mut s.anonymize, v),
         show: |s| s.anonymize.to_string(),
@@ -233,6 +447,11 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+fn set_duration(target: &mut Duration, value: &str) -> Result<(), String> {
+    *target = parse_duration(value).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 fn set_path(target: &mut PathBuf, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("expected a path, found nothing".into());
@@ -247,7 +466,33 @@ pub fn environment_variable(key: &str) -> String {
     format!("EARLYEXIT_{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
+/// The seed's shorter names, which win over the derived ones.
+const ENVIRONMENT_ALIASES: &[(&str, &str)] = &[
+    ("EARLYEXIT_TELEMETRY_ENDPOINT", "telemetry.http.endpoint"),
+    ("EARLYEXIT_TELEMETRY_API_KEY", "telemetry.http.api_key"),
+];
+
 impl TelemetrySettings {
+    /// True when this run sends to the HTTP endpoint: the http backend, hybrid with the user's
+    /// agreement, or `--telemetry-remote`.
+    pub fn sends_remotely(&self) -> bool {
+        match self.backend {
+            Backend::Http => true,
+            Backend::Hybrid => self.hybrid.remote && (self.http.opt_in || self.remote_once),
+            Backend::Sqlite | Backend::File => self.remote_once,
+            Backend::None => false,
+        }
+    }
+
+    /// True when this run writes to a local sink.
+    pub fn writes_locally(&self) -> bool {
+        match self.backend {
+            Backend::Sqlite | Backend::File => true,
+            Backend::Hybrid => self.hybrid.local,
+            Backend::Http | Backend::None => false,
+        }
+    }
+
     fn defaults(home: &Path) -> TelemetrySettings {
         let dir = home.join(".earlyexit");
         TelemetrySettings {
@@ -266,6 +511,27 @@ impl TelemetrySettings {
             anonymize: false,
             scrub_pii: true,
             debug: false,
+            http: HttpSettings {
+                endpoint: None,
+                api_key: None,
+                api_key_env: None,
+                auth_header: AuthHeader::Bearer,
+                batch_size: 10,
+                flush_interval: Duration::from_secs(5),
+                timeout: Duration::from_secs(2),
+                retry_attempts: 3,
+                asynchronous: true,
+                fire_and_forget: false,
+                opt_in: false,
+            },
+            hybrid: HybridSettings {
+                local: true,
+                remote: true,
+                local_primary: true,
+            },
+            remote_detail_full: false,
+            remote_once: false,
+            ci_hint: true,
             dry_run: false,
             config_file: None,
             origins: Vec::new(),
@@ -320,8 +586,15 @@ impl TelemetrySettings {
             }
         }
 
-        for key in KEYS {
-            let variable = environment_variable(key.name);
+        let variables = KEYS
+            .iter()
+            .map(|key| (environment_variable(key.name), key))
+            .chain(ENVIRONMENT_ALIASES.iter().filter_map(|(variable, name)| {
+                KEYS.iter()
+                    .find(|k| k.name == *name)
+                    .map(|key| (variable.to_string(), key))
+            }));
+        for (variable, key) in variables {
             if let Some(value) = env(&variable) {
                 (key.apply)(&mut settings, &expand(&value)).map_err(|message| {
                     ConfigError::Value {
@@ -360,7 +633,13 @@ impl TelemetrySettings {
             settings.enabled = false;
             settings.set_origin("telemetry.enabled", Origin::Flag("--no-telemetry"));
         }
+        if settings.http.api_key.is_none() {
+            if let Some(variable) = &settings.http.api_key_env {
+                settings.http.api_key = env(variable).filter(|v| !v.is_empty()).map(Secret);
+            }
+        }
         settings.dry_run = flags.dry_run;
+        settings.remote_once = flags.remote;
         Ok(settings)
     }
 

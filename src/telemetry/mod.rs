@@ -9,6 +9,7 @@ pub mod attributes;
 pub mod detect;
 pub mod privacy;
 pub mod record;
+pub mod remote;
 pub mod sinks;
 pub mod store;
 
@@ -23,7 +24,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, Span};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span};
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 
@@ -34,10 +35,14 @@ use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
 use crate::outcome::{ExitReason, Outcome};
 use attributes as attr;
 use privacy::Detail;
-use sinks::{DeliveryReport, DryRunSink, Fanout, JsonlSink, Sink, SqliteSink};
+use remote::Endpoint;
+use sinks::{
+    DeliveryReport, DryRunSink, Fanout, HttpDelivery, HttpSink, JsonlSink, Sink, SqliteSink,
+};
 
-/// How long earlyexit waits at exit for the sinks, in all.
-pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+/// How long earlyexit waits at exit for the local sinks (a locked database is waited on for
+/// `store::BUSY_TIMEOUT`); a remote sink adds its own `http.timeout`.
+pub const LOCAL_DEADLINE: Duration = Duration::from_secs(3);
 /// Match events kept per run; `earlyexit.match_count` still counts every match.
 pub const MAX_MATCH_EVENTS: u32 = 1000;
 
@@ -66,6 +71,8 @@ pub struct Telemetry {
     matches: Vec<PendingMatch>,
     scrub_pii: bool,
     debug: bool,
+    /// How long `finish` waits for the sinks.
+    deadline: Duration,
 }
 
 impl Telemetry {
@@ -80,33 +87,19 @@ impl Telemetry {
         if !config.is_active() {
             return None;
         }
-        let local_detail = if config.anonymize {
-            Detail::Minimal
-        } else {
-            Detail::Full
-        };
-        let sink = match config.backend {
-            Backend::Sqlite => Sink::Sqlite(SqliteSink::new(
-                config.sqlite.path.clone(),
-                config.sqlite.wal_mode,
-                config.sqlite.retention_days,
-                local_detail,
-            )),
-            Backend::File => Sink::Jsonl(JsonlSink::new(
-                config.file.path.clone(),
-                config.file.rotate_size_mb,
-                config.file.compression,
-                local_detail,
-            )),
-            Backend::None => return None,
-        };
-        let sinks = if config.dry_run {
-            vec![Sink::DryRun(DryRunSink::new(sink.name(), local_detail))]
-        } else {
-            vec![sink]
-        };
+        let sinks = sinks_for(settings);
+        if sinks.is_empty() {
+            return None;
+        }
+        let deadline = shutdown_deadline(settings);
         let (fanout, report) = Fanout::new(sinks);
-        let processor = BatchSpanProcessor::builder(fanout).build();
+        let processor = BatchSpanProcessor::builder(fanout)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_scheduled_delay(config.http.flush_interval)
+                    .build(),
+            )
+            .build();
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
             .with_resource(resource(env))
@@ -158,6 +151,7 @@ impl Telemetry {
             matches: Vec::new(),
             scrub_pii: config.scrub_pii,
             debug: config.debug,
+            deadline,
         })
     }
 
@@ -184,7 +178,7 @@ impl Telemetry {
     /// line per delivery.
     pub fn finish(mut self) -> Vec<String> {
         self.span.end();
-        let shutdown = self.provider.shutdown_with_timeout(SHUTDOWN_DEADLINE);
+        let shutdown = self.provider.shutdown_with_timeout(self.deadline);
         let deliveries = self.report.deliveries();
         let mut lines = Vec::new();
         if self.debug {
@@ -196,6 +190,12 @@ impl Telemetry {
                     delivery.elapsed.as_secs_f64() * 1000.0,
                     delivery.error.as_deref().unwrap_or("ok")
                 ));
+                lines.extend(
+                    delivery
+                        .notes
+                        .iter()
+                        .map(|note| format!("telemetry: {}: {note}", delivery.sink)),
+                );
             }
         }
         let mut failures: Vec<String> = deliveries
@@ -205,8 +205,8 @@ impl Telemetry {
         if deliveries.is_empty() {
             if let Err(error) = shutdown {
                 failures.push(format!(
-                    "not delivered within {}s ({error})",
-                    SHUTDOWN_DEADLINE.as_secs()
+                    "not delivered within {} ({error})",
+                    crate::duration::format_duration(self.deadline)
                 ));
             }
         }
@@ -309,6 +309,85 @@ impl RunObserver for Telemetry {
         self.span
             .end_with_timestamp(self.started_at + outcome.duration);
     }
+}
+
+/// The sinks of a run, local first: SQLite or the file, then the HTTP endpoint. With
+/// `--telemetry-dry-run` each is replaced by a stand-in that prints instead.
+fn sinks_for(settings: &Settings) -> Vec<Sink> {
+    let config = &settings.telemetry;
+    let local_detail = if config.anonymize {
+        Detail::Minimal
+    } else {
+        Detail::Full
+    };
+    let remote_detail = if config.remote_detail_full {
+        Detail::Full
+    } else {
+        Detail::Minimal
+    };
+    let mut sinks = Vec::new();
+    if config.writes_locally() {
+        sinks.push(match (config.backend, config.dry_run) {
+            (Backend::File, false) => Sink::Jsonl(JsonlSink::new(
+                config.file.path.clone(),
+                config.file.rotate_size_mb,
+                config.file.compression,
+                local_detail,
+            )),
+            (Backend::File, true) => Sink::DryRun(DryRunSink::local("file", local_detail)),
+            (_, false) => Sink::Sqlite(SqliteSink::new(
+                config.sqlite.path.clone(),
+                config.sqlite.wal_mode,
+                config.sqlite.retention_days,
+                local_detail,
+            )),
+            (_, true) => Sink::DryRun(DryRunSink::local("sqlite", local_detail)),
+        });
+    }
+    if config.sends_remotely() {
+        if let Some(endpoint) = Endpoint::from_settings(&config.http) {
+            let hybrid_outbox = config.backend == Backend::Hybrid && config.hybrid.local;
+            let delivery = if config.http.fire_and_forget {
+                HttpDelivery::Detached
+            } else if hybrid_outbox {
+                HttpDelivery::Outbox {
+                    path: config.sqlite.path.clone(),
+                    wal_mode: config.sqlite.wal_mode,
+                }
+            } else {
+                HttpDelivery::Direct
+            };
+            sinks.push(if config.dry_run {
+                Sink::DryRun(DryRunSink::http(endpoint, remote_detail))
+            } else {
+                Sink::Http(HttpSink::new(
+                    endpoint,
+                    config.http.timeout,
+                    config.http.retry_attempts,
+                    config.http.batch_size,
+                    remote_detail,
+                    delivery,
+                ))
+            });
+        }
+    }
+    sinks
+}
+
+fn shutdown_deadline(settings: &Settings) -> Duration {
+    let config = &settings.telemetry;
+    let local = if config.writes_locally() {
+        LOCAL_DEADLINE
+    } else {
+        Duration::ZERO
+    };
+    let remote = if config.sends_remotely() {
+        config.http.timeout
+    } else {
+        Duration::ZERO
+    };
+    // A little slack so that a sink that gives up exactly at its deadline is still counted.
+    local + remote + Duration::from_millis(100)
 }
 
 /// DESIGN.md's status rule: a match that stopped the command is the tool working (Unset);

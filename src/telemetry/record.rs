@@ -4,14 +4,16 @@
 
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::attributes as attr;
 use super::privacy::Detail;
 
-/// One run, as a row of `executions`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One run, as a row of `executions`. Also what the reference receiver reads from a request,
+/// so fields a client may leave out have defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ExecutionRecord {
     pub execution_id: String,
     /// When the run started, RFC 3339 UTC with milliseconds.
@@ -48,7 +50,8 @@ pub struct ExecutionRecord {
 }
 
 /// One matching line, as a row of `match_events`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MatchRecord {
     pub execution_id: String,
     pub match_number: i64,

@@ -21,7 +21,8 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
 /// Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE executions (
     execution_id         TEXT PRIMARY KEY,
     timestamp            TEXT NOT NULL,
@@ -66,7 +67,17 @@ CREATE TABLE match_events (
     UNIQUE (execution_id, match_number)
 );
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"];
+",
+    r"
+CREATE TABLE outbox (
+    execution_id TEXT PRIMARY KEY,
+    created      TEXT NOT NULL,
+    events       TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+",
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -270,8 +281,11 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes every run; returns how many.
+    /// Deletes every run and whatever waits in the outbox; returns how many runs.
     pub fn clear(&mut self) -> Result<usize, StoreError> {
+        self.connection
+            .execute("DELETE FROM outbox", [])
+            .map_err(|e| self.error(e))?;
         self.connection
             .execute("DELETE FROM executions", [])
             .map_err(|e| self.error(e))
@@ -281,6 +295,7 @@ impl Store {
         let sql = match table {
             Table::Executions => "SELECT count(*) FROM executions",
             Table::MatchEvents => "SELECT count(*) FROM match_events",
+            Table::Outbox => "SELECT count(*) FROM outbox",
         };
         self.connection
             .query_row(sql, [], |row| row.get(0))
@@ -361,11 +376,94 @@ impl Store {
     }
 }
 
-/// The two tables that hold data.
+/// A run waiting in the outbox for the remote endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub execution_id: String,
+    /// Its event envelopes, at the remote detail level.
+    pub events: Vec<serde_json::Value>,
+}
+
+impl Store {
+    /// Queues runs for the remote endpoint (hybrid mode). A run already queued stays as it is.
+    pub fn enqueue(&mut self, runs: &[(String, Vec<serde_json::Value>)]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let created = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        for (execution_id, events) in runs {
+            transaction
+                .execute(
+                    "INSERT OR IGNORE INTO outbox (execution_id, created, events) VALUES (?1, ?2, ?3)",
+                    params![execution_id, created, serde_json::Value::from(events.clone()).to_string()],
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+        }
+        transaction.commit().map_err(|e| sqlite_error(&path, e))
+    }
+
+    /// The oldest queued runs, at most `limit`.
+    pub fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT execution_id, events FROM outbox ORDER BY created, execution_id LIMIT ?1",
+            )
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([limit as i64], |row| {
+                let events: String = row.get(1)?;
+                Ok(Pending {
+                    execution_id: row.get(0)?,
+                    events: serde_json::from_str::<Vec<serde_json::Value>>(&events)
+                        .unwrap_or_default(),
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Removes runs the endpoint has accepted.
+    pub fn delivered(&mut self, execution_ids: &[String]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction()
+            .map_err(|e| sqlite_error(&path, e))?;
+        for id in execution_ids {
+            transaction
+                .execute("DELETE FROM outbox WHERE execution_id = ?1", [id])
+                .map_err(|e| sqlite_error(&path, e))?;
+        }
+        transaction.commit().map_err(|e| sqlite_error(&path, e))
+    }
+
+    /// Notes a failed attempt for these runs.
+    pub fn delivery_failed(
+        &mut self,
+        execution_ids: &[String],
+        error: &str,
+    ) -> Result<(), StoreError> {
+        for id in execution_ids {
+            self.connection
+                .execute(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE execution_id = ?1",
+                    params![id, error],
+                )
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The tables that hold data.
 #[derive(Debug, Clone, Copy)]
 pub enum Table {
     Executions,
     MatchEvents,
+    Outbox,
 }
 
 const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, parent_span_id, command_hash, \

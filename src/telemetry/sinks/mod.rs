@@ -7,6 +7,7 @@
 //! `shutdown()` reports Ok even then.
 
 mod dry_run;
+mod http;
 mod jsonl;
 mod sqlite;
 
@@ -18,6 +19,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 pub use dry_run::DryRunSink;
+pub use http::{send_backlog, BacklogReport, HttpDelivery, HttpSink};
 pub use jsonl::JsonlSink;
 pub use sqlite::SqliteSink;
 
@@ -26,6 +28,7 @@ pub use sqlite::SqliteSink;
 pub enum Sink {
     Sqlite(SqliteSink),
     Jsonl(JsonlSink),
+    Http(HttpSink),
     DryRun(DryRunSink),
 }
 
@@ -35,6 +38,7 @@ impl Sink {
         match self {
             Sink::Sqlite(_) => "sqlite",
             Sink::Jsonl(_) => "file",
+            Sink::Http(_) => "http",
             Sink::DryRun(sink) => sink.stands_for(),
         }
     }
@@ -43,7 +47,16 @@ impl Sink {
         match self {
             Sink::Sqlite(sink) => sink.export(batch).await,
             Sink::Jsonl(sink) => sink.export(batch).await,
+            Sink::Http(sink) => sink.export(batch).await,
             Sink::DryRun(sink) => sink.export(batch).await,
+        }
+    }
+
+    /// What the sink wants shown with `telemetry.debug` after an export.
+    fn take_notes(&self) -> Vec<String> {
+        match self {
+            Sink::Http(sink) => sink.take_notes(),
+            _ => Vec::new(),
         }
     }
 
@@ -51,6 +64,7 @@ impl Sink {
         match self {
             Sink::Sqlite(sink) => sink.set_resource(resource),
             Sink::Jsonl(sink) => sink.set_resource(resource),
+            Sink::Http(sink) => sink.set_resource(resource),
             Sink::DryRun(sink) => sink.set_resource(resource),
         }
     }
@@ -64,6 +78,8 @@ pub struct Delivery {
     pub elapsed: Duration,
     /// The error, in one line, if the export failed.
     pub error: Option<String>,
+    /// Details for `telemetry.debug` (what the endpoint answered).
+    pub notes: Vec<String>,
 }
 
 /// Every delivery of a run, shared between the exporter thread and the caller.
@@ -118,6 +134,7 @@ impl SpanExporter for Fanout {
                 spans,
                 elapsed: start.elapsed(),
                 error: result.err().map(|e| one_line(&e.to_string())),
+                notes: sink.take_notes(),
             });
         }
         Ok(())

@@ -1,0 +1,306 @@
+//! Sending to the team's HTTP endpoint (the seed's `POST /api/v1/events`): the request body,
+//! authentication, and retries within a deadline. Used by the HTTP sink, by the detached
+//! deliverer of `fire_and_forget`, and by `telemetry test-http|send-test|sync`.
+//!
+//! The API key goes into one header and nowhere else: no error message, log line or dry-run
+//! print contains it, and endpoints are shown without any `user:password@` part.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use crate::config::telemetry::{AuthHeader, HttpSettings, Secret};
+
+/// The version of the HTTP API this client speaks.
+pub const API_VERSION: &str = "1.0";
+/// First retry delay; each retry doubles it, plus up to as much again of jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(5);
+/// The longest wait a `Retry-After` may ask for (still bounded by the deadline).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Where and how to post.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub auth_header: AuthHeader,
+    pub api_key: Option<Secret>,
+}
+
+impl Endpoint {
+    /// The endpoint of the settings, if one is configured.
+    pub fn from_settings(http: &HttpSettings) -> Option<Endpoint> {
+        http.endpoint.as_ref().map(|url| Endpoint {
+            url: url.clone(),
+            auth_header: http.auth_header,
+            api_key: http.api_key.clone(),
+        })
+    }
+
+    /// The URL without credentials, for messages.
+    pub fn display(&self) -> String {
+        redact_userinfo(&self.url)
+    }
+
+    /// The authentication header as it would be sent, with the key redacted.
+    pub fn redacted_header(&self) -> Option<(&'static str, String)> {
+        self.api_key.as_ref().map(|_| match self.auth_header {
+            AuthHeader::Bearer => ("Authorization", "Bearer [REDACTED]".to_string()),
+            AuthHeader::ApiKey => ("X-API-Key", "[REDACTED]".to_string()),
+        })
+    }
+}
+
+fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at))
+            if at > scheme_end && !url[scheme_end + 3..at].contains('/') =>
+        {
+            format!("{}[REDACTED]@{}", &url[..scheme_end + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The request body for these event envelopes.
+pub fn request_body(events: Vec<serde_json::Value>, anonymized: bool) -> serde_json::Value {
+    let platform = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    json!({
+        "api_version": API_VERSION,
+        "events": events,
+        "client": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "platform": platform,
+            "anonymized": anonymized,
+        },
+    })
+}
+
+/// The endpoint accepted the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    pub status: u16,
+    /// The response's `received`, when it said.
+    pub received: Option<u64>,
+    pub warnings: Vec<String>,
+    pub attempts: u32,
+    pub elapsed: Duration,
+}
+
+/// Why a delivery failed; `Display` is one line without the key.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PostError {
+    #[error("{endpoint} answered {status}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Rejected {
+        endpoint: String,
+        status: u16,
+        reason: Option<String>,
+    },
+    #[error("{endpoint} still failing after {attempts} attempt(s): {last}")]
+    GaveUp {
+        endpoint: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("{endpoint} did not answer within {}", crate::duration::format_duration(*budget))]
+    TimedOut { endpoint: String, budget: Duration },
+}
+
+/// One attempt's result, before the retry policy looks at it.
+enum Attempt {
+    Done(Accepted),
+    /// Worth retrying, after at least this long.
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    Fatal(PostError),
+}
+
+/// Posts `body`, retrying connection errors, 429 and 5xx up to `retries` times with
+/// exponential backoff and jitter (or the server's `Retry-After`), never past `deadline`.
+pub fn post(
+    endpoint: &Endpoint,
+    body: &[u8],
+    deadline: Instant,
+    retries: u32,
+) -> Result<Accepted, PostError> {
+    let start = Instant::now();
+    let budget = deadline.saturating_duration_since(start);
+    let mut attempts = 0;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(PostError::TimedOut {
+                endpoint: endpoint.display(),
+                budget,
+            });
+        }
+        attempts += 1;
+        let (reason, after) = match attempt(endpoint, body, remaining, budget) {
+            Attempt::Done(mut accepted) => {
+                accepted.attempts = attempts;
+                accepted.elapsed = start.elapsed();
+                return Ok(accepted);
+            }
+            Attempt::Fatal(error) => return Err(error),
+            Attempt::Retry { reason, after } => (reason, after),
+        };
+        let give_up = || PostError::GaveUp {
+            endpoint: endpoint.display(),
+            attempts,
+            last: reason.clone(),
+        };
+        if attempts > retries {
+            return Err(give_up());
+        }
+        let delay = after.unwrap_or_else(|| backoff(attempts));
+        if Instant::now() + delay >= deadline {
+            return Err(give_up());
+        }
+        std::thread::sleep(delay);
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = BACKOFF_BASE * 2u32.saturating_pow(attempt - 1);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    base + base.mul_f64(f64::from(nanos % 1000) / 1000.0)
+}
+
+fn attempt(endpoint: &Endpoint, body: &[u8], remaining: Duration, budget: Duration) -> Attempt {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(remaining))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut request = agent
+        .post(&endpoint.url)
+        .header("Content-Type", "application/json")
+        .header(
+            "User-Agent",
+            concat!("earlyexit/", env!("CARGO_PKG_VERSION")),
+        );
+    if let Some(key) = &endpoint.api_key {
+        request = match endpoint.auth_header {
+            AuthHeader::Bearer => {
+                request.header("Authorization", format!("Bearer {}", key.expose()))
+            }
+            AuthHeader::ApiKey => request.header("X-API-Key", key.expose()),
+        };
+    }
+    let mut response = match request.send(body) {
+        Ok(response) => response,
+        Err(ureq::Error::Timeout(_)) => {
+            return Attempt::Fatal(PostError::TimedOut {
+                endpoint: endpoint.display(),
+                budget,
+            });
+        }
+        Err(error) => {
+            return Attempt::Retry {
+                reason: one_line(&error.to_string(), endpoint),
+                after: None,
+            };
+        }
+    };
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    match status {
+        200..=299 => Attempt::Done(Accepted {
+            status,
+            received: answer["received"].as_u64(),
+            warnings: answer["warnings"]
+                .as_array()
+                .map(|w| {
+                    w.iter()
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            attempts: 0,
+            elapsed: Duration::ZERO,
+        }),
+        429 | 500..=599 => Attempt::Retry {
+            reason: format!("HTTP {status}"),
+            after: retry_after,
+        },
+        _ => {
+            let reason = answer["error"]
+                .as_str()
+                .or_else(|| answer["message"].as_str())
+                .map(|r| one_line(r, endpoint))
+                .or_else(|| {
+                    (!text.trim().is_empty())
+                        .then(|| one_line(&text.chars().take(200).collect::<String>(), endpoint))
+                });
+            Attempt::Fatal(PostError::Rejected {
+                endpoint: endpoint.display(),
+                status,
+                reason,
+            })
+        }
+    }
+}
+
+/// One line, and never the key (a server could echo it back).
+fn one_line(text: &str, endpoint: &Endpoint) -> String {
+    let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    line = line.replace(&endpoint.url, &endpoint.display());
+    if let Some(key) = &endpoint.api_key {
+        if !key.expose().is_empty() {
+            line = line.replace(key.expose(), "[REDACTED]");
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_never_shown() {
+        assert_eq!(
+            redact_userinfo("https://u:p@host/api/v1/events"),
+            "https://[REDACTED]@host/api/v1/events"
+        );
+        assert_eq!(
+            redact_userinfo("http://127.0.0.1:9/api/v1/events"),
+            "http://127.0.0.1:9/api/v1/events"
+        );
+        assert_eq!(redact_userinfo("http://host/a@b"), "http://host/a@b");
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter() {
+        assert!(backoff(1) >= BACKOFF_BASE && backoff(1) <= BACKOFF_BASE * 2);
+        assert!(backoff(3) >= BACKOFF_BASE * 4);
+    }
+
+    #[test]
+    fn the_body_has_the_seed_shape() {
+        let body = request_body(vec![json!({"type": "execution", "data": {}})], true);
+        assert_eq!(body["api_version"], "1.0");
+        assert_eq!(body["client"]["anonymized"], true);
+        assert_eq!(body["events"].as_array().unwrap().len(), 1);
+    }
+}
