@@ -128,7 +128,14 @@ pub fn post(
     retries: u32,
 ) -> Result<Accepted, PostError> {
     let start = Instant::now();
-    let budget = deadline.saturating_duration_since(start);
+    // For messages: the budget as configured, not less the microseconds spent getting here.
+    let budget = Duration::from_millis(
+        deadline
+            .saturating_duration_since(start)
+            .as_millis()
+            .div_ceil(10) as u64
+            * 10,
+    );
     let mut attempts = 0;
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
