@@ -14,7 +14,10 @@ use crate::config::telemetry::{AuthHeader, HttpSettings, Secret};
 /// The version of the HTTP API this client speaks.
 pub const API_VERSION: &str = "1.0";
 /// First retry delay; each retry doubles it, plus up to as much again of jitter.
-const BACKOFF_BASE: Duration = Duration::from_millis(5);
+const BACKOFF_BASE: Duration = Duration::from_millis(2);
+/// Kept back from each request's timeout for what follows it (closing the connection, shutting
+/// down), so that the whole delivery ends within the configured budget.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(25);
 /// The longest wait a `Retry-After` may ask for (still bounded by the deadline).
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -138,7 +141,9 @@ pub fn post(
     );
     let mut attempts = 0;
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(DEADLINE_MARGIN);
         if remaining.is_zero() {
             return Err(PostError::TimedOut {
                 endpoint: endpoint.display(),

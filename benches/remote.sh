@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Remote telemetry benchmarks (issue 4), with hyperfine against the reference receiver on
+# loopback: time added at exit by the http backend compared with --no-telemetry, and the
+# deadline cases (endpoint refusing connections, fire_and_forget to an endpoint that never
+# answers).
+# Usage: benches/remote.sh [RESULTS_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+results=${1:-target/bench-results}
+mkdir -p "$results"
+command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+cargo build --release --quiet --bin earlyexit --example http_receiver
+ee=$PWD/target/release/earlyexit
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+
+EARLYEXIT_RECEIVER_API_KEY=bench-key target/release/examples/http_receiver \
+    --listen 127.0.0.1:0 --db "$work/receiver.db" > "$work/receiver.out" &
+for _ in $(seq 50); do [ -s "$work/receiver.out" ] && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$work/receiver.out")
+refused="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')/api/v1/events"
+# A server that accepts and never answers.
+python3 - "$work/silent.port" <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(512)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held = []
+end = time.time() + 600
+while time.time() < end:
+    conn, _ = s.accept(); held.append(conn)
+PY
+for _ in $(seq 50); do [ -s "$work/silent.port" ] && break; sleep 0.1; done
+silent="http://127.0.0.1:$(cat "$work/silent.port")/api/v1/events"
+
+export HOME=$work EARLYEXIT_TELEMETRY_API_KEY=bench-key
+run() { hyperfine --style basic -i -N --warmup 20 --runs "$1" --export-json "$results/$2.json" "${@:3}" >/dev/null; }
+run 300 remote-http \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$url $ee --telemetry-backend http -A 0 X -- true" \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$url $ee --no-telemetry -A 0 X -- true"
+run 100 remote-refused \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$refused $ee --telemetry-backend http -A 0 X -- true" \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$refused $ee --no-telemetry -A 0 X -- true"
+run 100 remote-fire-and-forget \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$silent EARLYEXIT_TELEMETRY_HTTP_FIRE_AND_FORGET=true $ee --telemetry-backend http -A 0 X -- true" \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$silent $ee --no-telemetry -A 0 X -- true"
+hyperfine --style basic -i -N --runs 5 --export-json "$results/remote-silent.json" \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$silent $ee --telemetry-backend http -A 0 X -- true" \
+    "env EARLYEXIT_TELEMETRY_ENDPOINT=$silent $ee --no-telemetry -A 0 X -- true" >/dev/null
+
+python3 - "$results" <<'PY'
+import json, statistics, sys
+for name, label in [("remote-http", "http backend, receiver on loopback"),
+                    ("remote-refused", "endpoint refusing connections"),
+                    ("remote-fire-and-forget", "fire_and_forget, endpoint never answers"),
+                    ("remote-silent", "endpoint never answers (timeout 2s)")]:
+    res = json.load(open(f"{sys.argv[1]}/{name}.json"))["results"]
+    (a, b) = (r["times"] for r in res)
+    print("%-42s %7.2f ms (min %6.2f, max %7.2f, sd %5.2f) vs %5.2f ms: added %+7.2f ms median (n=%d)" % (
+        label, statistics.median(a) * 1e3, min(a) * 1e3, max(a) * 1e3, statistics.stdev(a) * 1e3,
+        statistics.median(b) * 1e3, (statistics.median(a) - statistics.median(b)) * 1e3, len(a)))
+PY
+echo "executions at the receiver: $(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from executions').fetchone()[0])" "$work/receiver.db")"
