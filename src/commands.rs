@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::config::telemetry::{AuthHeader, Backend, Secret};
+use crate::config::telemetry::{AuthHeader, Backend, Remote, Secret};
 use crate::config::{TelemetryFlags, TelemetrySettings};
 use crate::duration::{format_duration, parse_duration};
 use crate::outcome::exit_code;
@@ -208,14 +208,14 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
         _ if settings.writes_locally() => Some(settings.sqlite.path.display().to_string()),
         _ => None,
     };
-    let remote = if settings.sends_remotely() {
-        Some(
+    let remote = match settings.remote() {
+        Some(Remote::Http) => Some(
             endpoint
                 .clone()
                 .unwrap_or_else(|| "(no endpoint configured)".into()),
-        )
-    } else {
-        None
+        ),
+        Some(Remote::Otlp) => Some(format!("OTLP {}", settings.otlp.traces_url())),
+        None => None,
     };
     let destination = [local, remote]
         .into_iter()

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::config::telemetry::{Backend, TelemetrySettings};
+use crate::config::telemetry::{Backend, Remote, TelemetrySettings};
 use crate::telemetry::detect;
 
 /// The seed's explanation, shown when remote telemetry is asked for but not configured.
@@ -36,7 +36,9 @@ pub struct Declined;
 /// to continue without telemetry (yes: telemetry is off for this run; no: `Declined`). Without
 /// a terminal it never waits: the run continues with local telemetry only.
 pub fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Declined> {
-    if !settings.is_active() || !settings.sends_remotely() || settings.http.endpoint.is_some() {
+    let http_without_endpoint =
+        settings.remote() == Some(Remote::Http) && settings.http.endpoint.is_none();
+    if !settings.is_active() || !http_without_endpoint {
         return Ok(());
     }
     let mut stderr = std::io::stderr().lock();

@@ -19,8 +19,10 @@ pub enum Backend {
     Sqlite,
     File,
     Http,
-    /// SQLite, plus the HTTP endpoint when the user opted in.
+    /// SQLite, plus the remote (HTTP or OTLP) when the user opted in.
     Hybrid,
+    /// An OpenTelemetry Collector (or any OTLP endpoint).
+    Otlp,
     None,
 }
 
@@ -31,6 +33,7 @@ impl Backend {
             Backend::File => "file",
             Backend::Http => "http",
             Backend::Hybrid => "hybrid",
+            Backend::Otlp => "otlp",
             Backend::None => "none",
         }
     }
@@ -41,9 +44,10 @@ impl Backend {
             "file" => Ok(Backend::File),
             "http" => Ok(Backend::Http),
             "hybrid" => Ok(Backend::Hybrid),
+            "otlp" => Ok(Backend::Otlp),
             "none" => Ok(Backend::None),
             other => Err(format!(
-                "unknown backend '{other}' (expected sqlite, file, http, hybrid or none)"
+                "unknown backend '{other}' (expected sqlite, file, http, hybrid, otlp or none)"
             )),
         }
     }
@@ -109,6 +113,102 @@ pub struct HybridSettings {
     pub local: bool,
     pub remote: bool,
     pub local_primary: bool,
+    /// Which remote hybrid mode (and `--telemetry-remote`) sends to.
+    pub remote_backend: Remote,
+}
+
+/// A remote destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remote {
+    Http,
+    Otlp,
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    HttpProtobuf,
+}
+
+/// The `otlp:` section, overlaid by the standard `OTEL_EXPORTER_OTLP_*` variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpSettings {
+    /// The base endpoint (like `OTEL_EXPORTER_OTLP_ENDPOINT`): `/v1/traces` is appended for
+    /// HTTP/protobuf.
+    pub endpoint: Option<String>,
+    /// The traces endpoint, used as it is (like `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub traces_endpoint: Option<String>,
+    pub protocol: OtlpProtocol,
+    /// Headers sent with every export; values may be credentials.
+    pub headers: Vec<(String, Secret)>,
+    pub timeout: Duration,
+    pub gzip: bool,
+    /// A PEM file of private CA certificates for https endpoints.
+    pub certificate: Option<PathBuf>,
+    /// `OTEL_TRACES_EXPORTER=none`.
+    pub disabled: bool,
+}
+
+impl OtlpSettings {
+    /// The URL spans are sent to.
+    pub fn traces_url(&self) -> String {
+        if let Some(url) = &self.traces_endpoint {
+            return url.clone();
+        }
+        match (self.protocol, &self.endpoint) {
+            (OtlpProtocol::Grpc, Some(base)) => base.clone(),
+            (OtlpProtocol::Grpc, None) => "http://localhost:4317".into(),
+            (OtlpProtocol::HttpProtobuf, Some(base)) => {
+                format!("{}/v1/traces", base.trim_end_matches('/'))
+            }
+            (OtlpProtocol::HttpProtobuf, None) => "http://localhost:4318/v1/traces".into(),
+        }
+    }
+}
+
+/// `k1=v1,k2=v2` with percent-encoded values, as in `OTEL_EXPORTER_OTLP_HEADERS`.
+fn parse_headers(text: &str) -> Result<Vec<(String, Secret)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').ok_or_else(|| {
+                format!(
+                    "expected name=value pairs separated by commas, found '{}'",
+                    pair.split('=').next().unwrap_or("")
+                )
+            })?;
+            Ok((
+                name.trim().to_string(),
+                Secret(percent_decode(value.trim())),
+            ))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Compression of rotated JSON Lines files.
@@ -166,6 +266,7 @@ pub struct TelemetrySettings {
     pub debug: bool,
     pub http: HttpSettings,
     pub hybrid: HybridSettings,
+    pub otlp: OtlpSettings,
     /// Remote sinks send full (scrubbed) detail instead of the minimal set.
     pub remote_detail_full: bool,
     /// `--telemetry-remote`: this run also sends to the HTTP endpoint.
@@ -394,6 +495,98 @@ const KEYS: &[Key] = &[
         show: |s| s.hybrid.local_primary.to_string(),
     },
     Key {
+        name: "telemetry.hybrid.remote_backend",
+        apply: |s, v| {
+            s.hybrid.remote_backend = match v {
+                "http" => Remote::Http,
+                "otlp" => Remote::Otlp,
+                _ => return Err(format!("expected http or otlp, found '{v}'")),
+            };
+            Ok(())
+        },
+        show: |s| match s.hybrid.remote_backend {
+            Remote::Http => "http".into(),
+            Remote::Otlp => "otlp".into(),
+        },
+    },
+    Key {
+        name: "telemetry.otlp.endpoint",
+        apply: |s, v| set_url(&mut s.otlp.endpoint, v),
+        show: |s| s.otlp.endpoint.clone().unwrap_or_default(),
+    },
+    Key {
+        name: "telemetry.otlp.traces_endpoint",
+        apply: |s, v| set_url(&mut s.otlp.traces_endpoint, v),
+        show: |s| s.otlp.traces_endpoint.clone().unwrap_or_default(),
+    },
+    Key {
+        name: "telemetry.otlp.protocol",
+        apply: |s, v| {
+            s.otlp.protocol = match v {
+                "grpc" => OtlpProtocol::Grpc,
+                "http/protobuf" => OtlpProtocol::HttpProtobuf,
+                _ => return Err(format!("expected grpc or http/protobuf, found '{v}'")),
+            };
+            Ok(())
+        },
+        show: |s| match s.otlp.protocol {
+            OtlpProtocol::Grpc => "grpc".into(),
+            OtlpProtocol::HttpProtobuf => "http/protobuf".into(),
+        },
+    },
+    Key {
+        name: "telemetry.otlp.headers",
+        apply: |s, v| {
+            s.otlp.headers = parse_headers(v)?;
+            Ok(())
+        },
+        show: |s| {
+            s.otlp
+                .headers
+                .iter()
+                .map(|(name, _)| format!("{name}=[REDACTED]"))
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+    },
+    Key {
+        name: "telemetry.otlp.timeout",
+        apply: |s, v| set_duration(&mut s.otlp.timeout, v),
+        show: |s| format_duration(s.otlp.timeout),
+    },
+    Key {
+        name: "telemetry.otlp.compression",
+        apply: |s, v| {
+            s.otlp.gzip = match v {
+                "gzip" => true,
+                "none" | "" => false,
+                _ => return Err(format!("expected gzip or none, found '{v}'")),
+            };
+            Ok(())
+        },
+        show: |s| {
+            if s.otlp.gzip {
+                "gzip".into()
+            } else {
+                "none".into()
+            }
+        },
+    },
+    Key {
+        name: "telemetry.otlp.certificate",
+        apply: |s, v| {
+            s.otlp.certificate = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+        show: |s| {
+            s.otlp
+                .certificate
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        },
+    },
+    Key {
         name: "telemetry.remote_detail",
         apply: |s, v| {
             s.remote_detail_full = match v {
@@ -452,6 +645,16 @@ fn set_duration(target: &mut Duration, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn set_url(target: &mut Option<String>, value: &str) -> Result<(), String> {
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(format!(
+            "expected an http:// or https:// URL, found '{value}'"
+        ));
+    }
+    *target = Some(value.to_string());
+    Ok(())
+}
+
 fn set_path(target: &mut PathBuf, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("expected a path, found nothing".into());
@@ -466,22 +669,81 @@ pub fn environment_variable(key: &str) -> String {
     format!("EARLYEXIT_{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
-/// The seed's shorter names, which win over the derived ones.
+/// Other names for keys, which win over the derived ones: the seed's shorter names, and the
+/// standard OpenTelemetry variables a user of any other OpenTelemetry tool already sets (the
+/// traces-specific ones after the generic ones, so that they win).
 const ENVIRONMENT_ALIASES: &[(&str, &str)] = &[
     ("EARLYEXIT_TELEMETRY_ENDPOINT", "telemetry.http.endpoint"),
     ("EARLYEXIT_TELEMETRY_API_KEY", "telemetry.http.api_key"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "telemetry.otlp.endpoint"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "telemetry.otlp.protocol"),
+    ("OTEL_EXPORTER_OTLP_HEADERS", "telemetry.otlp.headers"),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "telemetry.otlp.timeout"),
+    (
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "telemetry.otlp.compression",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "telemetry.otlp.certificate",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "telemetry.otlp.traces_endpoint",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "telemetry.otlp.protocol",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "telemetry.otlp.headers",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "telemetry.otlp.timeout",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "telemetry.otlp.compression",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        "telemetry.otlp.certificate",
+    ),
 ];
 
+/// The OpenTelemetry variables give timeouts in milliseconds.
+fn from_standard_units(variable: &str, value: String) -> String {
+    if variable.starts_with("OTEL_")
+        && variable.ends_with("_TIMEOUT")
+        && value.chars().all(|c| c.is_ascii_digit())
+    {
+        format!("{value}ms")
+    } else {
+        value
+    }
+}
+
 impl TelemetrySettings {
-    /// True when this run sends to the HTTP endpoint: the http backend, hybrid with the user's
-    /// agreement, or `--telemetry-remote`.
+    /// Where this run sends remotely, if anywhere: the http or otlp backend, hybrid with the
+    /// user's agreement, or `--telemetry-remote` (both to `hybrid.remote_backend`).
+    pub fn remote(&self) -> Option<Remote> {
+        let remote = match self.backend {
+            Backend::Http => Some(Remote::Http),
+            Backend::Otlp => Some(Remote::Otlp),
+            Backend::Hybrid if self.hybrid.remote && (self.http.opt_in || self.remote_once) => {
+                Some(self.hybrid.remote_backend)
+            }
+            Backend::Sqlite | Backend::File if self.remote_once => Some(self.hybrid.remote_backend),
+            _ => None,
+        };
+        remote.filter(|r| !(*r == Remote::Otlp && self.otlp.disabled))
+    }
+
+    /// True when this run sends anywhere remote.
     pub fn sends_remotely(&self) -> bool {
-        match self.backend {
-            Backend::Http => true,
-            Backend::Hybrid => self.hybrid.remote && (self.http.opt_in || self.remote_once),
-            Backend::Sqlite | Backend::File => self.remote_once,
-            Backend::None => false,
-        }
+        self.remote().is_some()
     }
 
     /// True when this run writes to a local sink.
@@ -489,7 +751,7 @@ impl TelemetrySettings {
         match self.backend {
             Backend::Sqlite | Backend::File => true,
             Backend::Hybrid => self.hybrid.local,
-            Backend::Http | Backend::None => false,
+            Backend::Http | Backend::Otlp | Backend::None => false,
         }
     }
 
@@ -528,6 +790,17 @@ impl TelemetrySettings {
                 local: true,
                 remote: true,
                 local_primary: true,
+                remote_backend: Remote::Http,
+            },
+            otlp: OtlpSettings {
+                endpoint: None,
+                traces_endpoint: None,
+                protocol: OtlpProtocol::Grpc,
+                headers: Vec::new(),
+                timeout: Duration::from_secs(2),
+                gzip: false,
+                certificate: None,
+                disabled: false,
             },
             remote_detail_full: false,
             remote_once: false,
@@ -595,7 +868,7 @@ impl TelemetrySettings {
                     .map(|key| (variable.to_string(), key))
             }));
         for (variable, key) in variables {
-            if let Some(value) = env(&variable) {
+            if let Some(value) = env(&variable).map(|v| from_standard_units(&variable, v)) {
                 (key.apply)(&mut settings, &expand(&value)).map_err(|message| {
                     ConfigError::Value {
                         origin: variable.clone(),
@@ -632,6 +905,9 @@ impl TelemetrySettings {
         if flags.no_telemetry {
             settings.enabled = false;
             settings.set_origin("telemetry.enabled", Origin::Flag("--no-telemetry"));
+        }
+        if env("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("none")) {
+            settings.otlp.disabled = true;
         }
         if settings.http.api_key.is_none() {
             if let Some(variable) = &settings.http.api_key_env {

@@ -28,7 +28,7 @@ use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 
-use crate::config::telemetry::Backend;
+use crate::config::telemetry::{Backend, Remote};
 use crate::config::{Settings, Source};
 use crate::matcher::MatchKind;
 use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
@@ -37,7 +37,8 @@ use attributes as attr;
 use privacy::Detail;
 use remote::Endpoint;
 use sinks::{
-    DeliveryReport, DryRunSink, Fanout, HttpDelivery, HttpSink, JsonlSink, Sink, SqliteSink,
+    DeliveryReport, DryRunSink, Fanout, HttpDelivery, HttpSink, JsonlSink, OtlpSink, Sink,
+    SqliteSink,
 };
 
 /// How long earlyexit waits at exit for the local sinks (a locked database is waited on for
@@ -344,32 +345,40 @@ fn sinks_for(settings: &Settings) -> Vec<Sink> {
             (_, true) => Sink::DryRun(DryRunSink::local("sqlite", local_detail)),
         });
     }
-    if config.sends_remotely() {
-        if let Some(endpoint) = Endpoint::from_settings(&config.http) {
-            let hybrid_outbox = config.backend == Backend::Hybrid && config.hybrid.local;
-            let delivery = if config.http.fire_and_forget {
-                HttpDelivery::Detached
-            } else if hybrid_outbox {
-                HttpDelivery::Outbox {
-                    path: config.sqlite.path.clone(),
-                    wal_mode: config.sqlite.wal_mode,
-                }
-            } else {
-                HttpDelivery::Direct
-            };
-            sinks.push(if config.dry_run {
-                Sink::DryRun(DryRunSink::http(endpoint, remote_detail))
-            } else {
-                Sink::Http(HttpSink::new(
-                    endpoint,
-                    config.http.timeout,
-                    config.http.retry_attempts,
-                    config.http.batch_size,
-                    remote_detail,
-                    delivery,
-                ))
-            });
+    match config.remote() {
+        Some(Remote::Http) => {
+            if let Some(endpoint) = Endpoint::from_settings(&config.http) {
+                let hybrid_outbox = config.backend == Backend::Hybrid && config.hybrid.local;
+                let delivery = if config.http.fire_and_forget {
+                    HttpDelivery::Detached
+                } else if hybrid_outbox {
+                    HttpDelivery::Outbox {
+                        path: config.sqlite.path.clone(),
+                        wal_mode: config.sqlite.wal_mode,
+                    }
+                } else {
+                    HttpDelivery::Direct
+                };
+                sinks.push(if config.dry_run {
+                    Sink::DryRun(DryRunSink::http(endpoint, remote_detail))
+                } else {
+                    Sink::Http(HttpSink::new(
+                        endpoint,
+                        config.http.timeout,
+                        config.http.retry_attempts,
+                        config.http.batch_size,
+                        remote_detail,
+                        delivery,
+                    ))
+                });
+            }
         }
+        Some(Remote::Otlp) => sinks.push(if config.dry_run {
+            Sink::DryRun(DryRunSink::local("otlp", remote_detail))
+        } else {
+            Sink::Otlp(Box::new(OtlpSink::new(&config.otlp, remote_detail)))
+        }),
+        None => {}
     }
     sinks
 }
@@ -513,8 +522,20 @@ fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Contex
 /// `service.name` is `earlyexit` unless `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`)
 /// names another; the SDK's default detectors read those.
 fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
-    let mut builder = Resource::builder()
-        .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+    let os_type = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let mut builder = Resource::builder().with_attributes([
+        KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+        KeyValue::new("os.type", os_type),
+        KeyValue::new("host.arch", host_arch),
+    ]);
     let named_by_user = env("OTEL_SERVICE_NAME").is_some()
         || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="));
     if !named_by_user {

@@ -9,6 +9,7 @@
 mod dry_run;
 mod http;
 mod jsonl;
+mod otlp;
 mod sqlite;
 
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use opentelemetry_sdk::Resource;
 pub use dry_run::DryRunSink;
 pub use http::{send_backlog, BacklogReport, HttpDelivery, HttpSink};
 pub use jsonl::JsonlSink;
+pub use otlp::OtlpSink;
 pub use sqlite::SqliteSink;
 
 /// One destination for spans.
@@ -29,6 +31,8 @@ pub enum Sink {
     Sqlite(SqliteSink),
     Jsonl(JsonlSink),
     Http(HttpSink),
+    /// Boxed: the exporter is large, and a run has at most one.
+    Otlp(Box<OtlpSink>),
     DryRun(DryRunSink),
 }
 
@@ -39,6 +43,7 @@ impl Sink {
             Sink::Sqlite(_) => "sqlite",
             Sink::Jsonl(_) => "file",
             Sink::Http(_) => "http",
+            Sink::Otlp(_) => "otlp",
             Sink::DryRun(sink) => sink.stands_for(),
         }
     }
@@ -48,6 +53,7 @@ impl Sink {
             Sink::Sqlite(sink) => sink.export(batch).await,
             Sink::Jsonl(sink) => sink.export(batch).await,
             Sink::Http(sink) => sink.export(batch).await,
+            Sink::Otlp(sink) => sink.export(batch).await,
             Sink::DryRun(sink) => sink.export(batch).await,
         }
     }
@@ -65,6 +71,7 @@ impl Sink {
             Sink::Sqlite(sink) => sink.set_resource(resource),
             Sink::Jsonl(sink) => sink.set_resource(resource),
             Sink::Http(sink) => sink.set_resource(resource),
+            Sink::Otlp(sink) => sink.set_resource(resource),
             Sink::DryRun(sink) => sink.set_resource(resource),
         }
     }

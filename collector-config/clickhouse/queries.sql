@@ -1,0 +1,51 @@
+-- The questions a team asks first, against both paths: the HTTP path's earlyexit_executions
+-- table (schema.sql) and the OTLP path's otel_traces table (written by the collector's
+-- ClickHouse exporter; span attributes are in the SpanAttributes map).
+
+-- 1. Failure rate by command (timeouts, error patterns and failing commands), last 30 days.
+SELECT command_hash, any(executable) AS executable, count() AS runs,
+       round(countIf(exit_reason IN ('timeout', 'idle_timeout', 'first_output_timeout', 'error_pattern')
+                     OR (exit_reason = 'no_match' AND command_exit_code != 0)) / count(), 3) AS failure_rate
+FROM earlyexit.earlyexit_executions FINAL
+WHERE timestamp > now() - INTERVAL 30 DAY
+GROUP BY command_hash ORDER BY failure_rate DESC, runs DESC LIMIT 20;
+
+SELECT SpanAttributes['earlyexit.command_hash'] AS command_hash, any(SpanName) AS executable, count() AS runs,
+       round(countIf(StatusCode = 'Error') / count(), 3) AS failure_rate
+FROM otel.otel_traces
+WHERE ServiceName = 'earlyexit' AND Timestamp > now() - INTERVAL 30 DAY
+GROUP BY command_hash ORDER BY failure_rate DESC, runs DESC LIMIT 20;
+
+-- 2. p95 run time by project type.
+SELECT project_type, count() AS runs, round(quantile(0.95)(total_runtime), 2) AS p95_seconds
+FROM earlyexit.earlyexit_executions FINAL
+GROUP BY project_type ORDER BY p95_seconds DESC;
+
+SELECT SpanAttributes['earlyexit.project_type'] AS project_type, count() AS runs,
+       round(quantile(0.95)(Duration) / 1e9, 2) AS p95_seconds
+FROM otel.otel_traces
+WHERE ServiceName = 'earlyexit'
+GROUP BY project_type ORDER BY p95_seconds DESC;
+
+-- 3. Most frequent matched patterns.
+SELECT pattern, sum(match_count) AS matches, count() AS runs
+FROM earlyexit.earlyexit_executions FINAL
+WHERE match_count > 0
+GROUP BY pattern ORDER BY matches DESC LIMIT 20;
+
+SELECT SpanAttributes['earlyexit.pattern'] AS pattern, count() AS matches
+FROM otel.otel_traces ARRAY JOIN Events.Name AS event
+WHERE ServiceName = 'earlyexit' AND event = 'earlyexit.match'
+GROUP BY pattern ORDER BY matches DESC LIMIT 20;
+
+-- 4. Slowest runs this week.
+SELECT timestamp, executable, pattern, exit_reason, total_runtime, execution_id
+FROM earlyexit.earlyexit_executions FINAL
+WHERE timestamp > toStartOfWeek(now())
+ORDER BY total_runtime DESC LIMIT 20;
+
+SELECT Timestamp, SpanName AS executable, SpanAttributes['earlyexit.pattern'] AS pattern,
+       SpanAttributes['earlyexit.exit_reason'] AS exit_reason, Duration / 1e9 AS seconds, TraceId
+FROM otel.otel_traces
+WHERE ServiceName = 'earlyexit' AND Timestamp > toStartOfWeek(now())
+ORDER BY Duration DESC LIMIT 20;

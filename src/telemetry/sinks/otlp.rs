@@ -1,0 +1,190 @@
+//! The OTLP sink: spans to any OpenTelemetry Collector, over gRPC (tonic) or HTTP/protobuf,
+//! through opentelemetry-otlp's own exporter.
+//!
+//! The gRPC exporter needs a multi-thread tokio runtime: it is built inside one, each export
+//! runs on it, and it lives as long as the sink. The HTTP exporter uses a blocking client and
+//! needs no runtime. Retries are kept short (the SDK's default retries for up to 10 s; a CLI
+//! has `otlp.timeout`, 2 s by default, for everything).
+
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry_otlp::{
+    Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+
+use crate::config::telemetry::{OtlpProtocol, OtlpSettings};
+use crate::telemetry::attributes::FULL_DETAIL_ONLY;
+use crate::telemetry::privacy::Detail;
+
+pub struct OtlpSink {
+    /// The exporter, or why it could not be built (reported at the first export).
+    exporter: Result<opentelemetry_otlp::SpanExporter, String>,
+    /// For gRPC: the runtime the exporter was built in and runs on.
+    runtime: Option<tokio::runtime::Runtime>,
+    detail: Detail,
+    url: String,
+}
+
+impl std::fmt::Debug for OtlpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpSink")
+            .field("url", &self.url)
+            .field("detail", &self.detail)
+            .finish()
+    }
+}
+
+fn retry_policy() -> RetryPolicy {
+    RetryPolicy::recommended()
+        .with_max_retries(2)
+        .with_initial_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(40))
+        .with_max_jitter(Duration::from_millis(5))
+}
+
+impl OtlpSink {
+    pub fn new(settings: &OtlpSettings, detail: Detail) -> OtlpSink {
+        let url = settings.traces_url();
+        let (exporter, runtime) = match settings.protocol {
+            OtlpProtocol::Grpc => match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => {
+                    let exporter = {
+                        let _entered = runtime.enter();
+                        grpc_exporter(settings, &url)
+                    };
+                    (exporter, Some(runtime))
+                }
+                Err(e) => (Err(format!("cannot start the gRPC runtime: {e}")), None),
+            },
+            OtlpProtocol::HttpProtobuf => (http_exporter(settings, &url), None),
+        };
+        OtlpSink {
+            exporter,
+            runtime,
+            detail,
+            url,
+        }
+    }
+}
+
+fn read_certificate(settings: &OtlpSettings) -> Result<Option<Vec<u8>>, String> {
+    settings
+        .certificate
+        .as_ref()
+        .map(|path| std::fs::read(path).map_err(|e| format!("certificate {}: {e}", path.display())))
+        .transpose()
+}
+
+fn grpc_exporter(
+    settings: &OtlpSettings,
+    url: &str,
+) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for (name, value) in &settings.headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| format!("invalid OTLP header name '{name}'"))?;
+        let value = value
+            .expose()
+            .parse()
+            .map_err(|_| format!("invalid value for OTLP header '{name}'"))?;
+        metadata.insert(key, value);
+    }
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(url)
+        .with_timeout(settings.timeout)
+        .with_retry_policy(retry_policy())
+        .with_metadata(metadata);
+    if settings.gzip {
+        builder = builder.with_compression(Compression::Gzip);
+    }
+    if url.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+        if let Some(pem) = read_certificate(settings)? {
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        builder = builder.with_tls_config(tls);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn http_exporter(
+    settings: &OtlpSettings,
+    url: &str,
+) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    let mut client = reqwest::blocking::Client::builder().timeout(settings.timeout);
+    if let Some(pem) = read_certificate(settings)? {
+        let certificate =
+            reqwest::Certificate::from_pem(&pem).map_err(|e| format!("certificate: {e}"))?;
+        client = client.add_root_certificate(certificate);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
+    let headers = settings
+        .headers
+        .iter()
+        .map(|(name, value)| (name.clone(), value.expose().to_string()))
+        .collect();
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(client)
+        .with_endpoint(url)
+        .with_protocol(Protocol::HttpBinary)
+        .with_timeout(settings.timeout)
+        .with_retry_policy(retry_policy())
+        .with_headers(headers);
+    if settings.gzip {
+        builder = builder.with_compression(Compression::Gzip);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+/// Removes what only full detail keeps, from the span and from its events.
+fn reduce(mut span: SpanData) -> SpanData {
+    let keep = |kv: &KeyValue| !FULL_DETAIL_ONLY.contains(&kv.key.as_str());
+    span.attributes.retain(keep);
+    for event in span.events.events.iter_mut() {
+        event.attributes.retain(keep);
+    }
+    span
+}
+
+impl SpanExporter for OtlpSink {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let exporter = self
+            .exporter
+            .as_ref()
+            .map_err(|e| OTelSdkError::InternalFailure(format!("{}: {e}", self.url)))?;
+        let batch = match self.detail {
+            Detail::Full => batch,
+            Detail::Minimal => batch.into_iter().map(reduce).collect(),
+        };
+        let result = match &self.runtime {
+            Some(runtime) => runtime.block_on(exporter.export(batch)),
+            None => exporter.export(batch).await,
+        };
+        result.map_err(|e| OTelSdkError::InternalFailure(format!("{}: {e}", self.url)))
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        if let Ok(exporter) = &mut self.exporter {
+            exporter.set_resource(resource);
+        }
+    }
+}
+
+impl Drop for OtlpSink {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its tasks; the channel's background task never ends.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
