@@ -1,0 +1,524 @@
+//! OTLP export against a real OpenTelemetry Collector: rotel, from PyPI, started on free
+//! loopback ports with its debug dump of received traces on stdout. The tests assert what the
+//! collector received. A collector that cannot be installed or started fails the test.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// `rotel-agent`, installed on first use into `target/rotel-venv` (or `$EARLYEXIT_TEST_ROTEL`).
+fn rotel_agent() -> PathBuf {
+    static AGENT: OnceLock<PathBuf> = OnceLock::new();
+    AGENT
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("EARLYEXIT_TEST_ROTEL") {
+                return PathBuf::from(path);
+            }
+            let target = Path::new(env!("CARGO_BIN_EXE_earlyexit"))
+                .ancestors()
+                .nth(2)
+                .unwrap()
+                .to_path_buf();
+            let venv = target.join("rotel-venv");
+            let find = || -> Option<PathBuf> {
+                let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+                lib.filter_map(Result::ok)
+                    .map(|python| python.path().join("site-packages/rotel/rotel-agent"))
+                    .find(|agent| agent.exists())
+            };
+            if let Some(agent) = find() {
+                return agent;
+            }
+            let lock = std::fs::File::create(target.join("rotel-venv.lock")).unwrap();
+            lock.lock().unwrap();
+            if find().is_none() {
+                let created = Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&venv)
+                    .status()
+                    .expect("python3 runs");
+                assert!(created.success(), "python3 -m venv failed");
+                let installed = Command::new(venv.join("bin/pip"))
+                    .args(["install", "--quiet", "--disable-pip-version-check", "rotel"])
+                    .status()
+                    .expect("pip runs");
+                assert!(installed.success(), "pip install rotel failed");
+            }
+            find().expect("rotel-agent is in the rotel package")
+        })
+        .clone()
+}
+
+/// A span as the collector printed it.
+#[derive(Debug, Default, Clone)]
+struct DumpedSpan {
+    fields: BTreeMap<String, String>,
+    attributes: BTreeMap<String, String>,
+    events: Vec<BTreeMap<String, String>>,
+    resource: BTreeMap<String, String>,
+}
+
+/// `     -> key: Str(value)` → (key, value)
+fn attribute(line: &str) -> Option<(String, String)> {
+    let rest = line.trim_start().strip_prefix("-> ")?;
+    let (key, value) = rest.split_once(": ")?;
+    let value = value
+        .split_once('(')
+        .map_or(value, |(_, v)| v.strip_suffix(')').unwrap_or(v));
+    Some((key.to_string(), value.to_string()))
+}
+
+fn parse_dump(text: &str) -> Vec<DumpedSpan> {
+    let mut spans = Vec::new();
+    let mut resource = BTreeMap::new();
+    let mut section = "";
+    let mut current: Option<DumpedSpan> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("ResourceSpans #") {
+            resource.clear();
+            section = "";
+        } else if trimmed == "Resource attributes:" {
+            section = "resource";
+        } else if trimmed.starts_with("Span #") {
+            spans.extend(current.take());
+            current = Some(DumpedSpan {
+                resource: resource.clone(),
+                ..DumpedSpan::default()
+            });
+            section = "span";
+        } else if trimmed == "Attributes:" {
+            section = "attributes";
+        } else if trimmed.starts_with("SpanEvent #") {
+            if let Some(span) = &mut current {
+                span.events.push(BTreeMap::new());
+            }
+            section = "event";
+        } else if let Some((key, value)) = attribute(line) {
+            match (section, &mut current) {
+                ("resource", _) => {
+                    resource.insert(key, value);
+                }
+                ("attributes", Some(span)) => {
+                    span.attributes.insert(key, value);
+                }
+                ("event", Some(span)) => {
+                    let key = key.trim_end_matches(':').to_string();
+                    span.events.last_mut().unwrap().insert(key, value);
+                }
+                _ => {}
+            }
+        } else if let (Some(span), Some((key, value))) = (&mut current, trimmed.split_once(':')) {
+            if section == "span" {
+                span.fields
+                    .insert(key.trim().to_string(), value.trim().to_string());
+            }
+        }
+    }
+    spans.extend(current);
+    spans
+}
+
+/// rotel on two free loopback ports, its stdout collected. Killed on drop.
+struct Collector {
+    child: Child,
+    grpc: String,
+    http: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let (grpc_port, http_port) = (closed_port(), closed_port());
+        let mut child = Command::new(rotel_agent())
+            .args([
+                "start",
+                "--otlp-grpc-endpoint",
+                &format!("127.0.0.1:{grpc_port}"),
+            ])
+            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http_port}")])
+            .args([
+                "--exporter",
+                "blackhole",
+                "--debug-log",
+                "traces",
+                "--debug-log-verbosity",
+                "detailed",
+            ])
+            .args(["--batch-timeout", "50ms"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rotel-agent starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let sink = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = stdout.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                sink.lock().unwrap().push_str(&text);
+            }
+        });
+        let until = Instant::now() + Duration::from_secs(20);
+        for port in [grpc_port, http_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(
+                    Instant::now() < until,
+                    "the collector did not start listening on {port}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Collector {
+            child,
+            grpc: format!("http://127.0.0.1:{grpc_port}"),
+            http: format!("http://127.0.0.1:{http_port}"),
+            output,
+        }
+    }
+
+    /// The span with this execution id, waiting up to 10 s for the collector to print it.
+    fn span(&self, execution_id: &str) -> DumpedSpan {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = strip_ansi(&self.output.lock().unwrap());
+            if let Some(span) = parse_dump(&text).into_iter().find(|s| {
+                s.attributes
+                    .get("earlyexit.execution_id")
+                    .map(String::as_str)
+                    == Some(execution_id)
+            }) {
+                return span;
+            }
+            assert!(Instant::now() < until, "no span {execution_id} in:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn span_count(&self) -> usize {
+        parse_dump(&strip_ansi(&self.output.lock().unwrap())).len()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+const SCRIPT: &str = "echo 'Error one'; echo 'Error two' >&2; exit 3";
+
+/// Runs earlyexit with the OTLP backend and returns its --json summary.
+fn run_otlp(home: &Home, env: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
+    let mut command =
+        home.earlyexit(&[&["--json", "--telemetry-backend", "otlp"][..], args].concat());
+    command.envs(env.iter().copied());
+    let run = run(&mut command);
+    assert_eq!(run.stderr_text(), "", "no warning expected");
+    run.json()
+}
+
+fn assert_full_span(span: &DumpedSpan, summary: &serde_json::Value) {
+    assert_eq!(span.fields["Name"], "sh");
+    assert_eq!(span.fields["Kind"], "SPAN_KIND_INTERNAL");
+    assert_eq!(
+        span.fields["Trace ID"],
+        summary["trace_id"].as_str().unwrap()
+    );
+    let a = &span.attributes;
+    assert_eq!(a["process.executable.name"], "sh");
+    assert_eq!(a["process.exit.code"], "3");
+    assert!(a["process.pid"].parse::<u32>().unwrap() > 0);
+    assert_eq!(a["earlyexit.exit_code"], "0");
+    assert_eq!(a["earlyexit.exit_reason"], "match");
+    assert_eq!(a["earlyexit.match_count"], "2");
+    assert_eq!(a["earlyexit.pattern"], "Error");
+    assert_eq!(a["earlyexit.command_hash"].len(), 64);
+    assert!(
+        !a.contains_key("process.command_args"),
+        "minimal detail on the wire by default"
+    );
+    assert_eq!(span.events.len(), 2, "{span:?}");
+    for (number, event) in span.events.iter().enumerate() {
+        assert_eq!(event["Name"], "earlyexit.match");
+        assert_eq!(event["earlyexit.match.number"], (number + 1).to_string());
+        assert!(event.contains_key("earlyexit.match.offset"));
+        assert!(event.contains_key("earlyexit.match.line_number"));
+        assert!(!event.contains_key("earlyexit.match.line"));
+    }
+    let streams: Vec<&str> = span
+        .events
+        .iter()
+        .map(|e| e["earlyexit.match.stream"].as_str())
+        .collect();
+    assert!(
+        streams.contains(&"stdout") && streams.contains(&"stderr"),
+        "{streams:?}"
+    );
+    let r = &span.resource;
+    assert_eq!(r["service.name"], "earlyexit");
+    assert_eq!(r["service.version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(r["os.type"], "linux");
+    assert!(r.contains_key("host.arch"));
+}
+
+#[test]
+fn grpc_delivers_the_span_with_its_events_and_resource() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let summary = run_otlp(
+        &home,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc)],
+        &["-m", "2", "Error", "--", "sh", "-c", SCRIPT],
+    );
+    let span = collector.span(summary["execution_id"].as_str().unwrap());
+    assert_full_span(&span, &summary);
+    // The command ran to its end and failed: an error, even though the match was found.
+    assert_eq!(span.fields["Status code"], "STATUS_CODE_ERROR");
+    assert_eq!(span.fields["Status message"], "command exited with 3");
+}
+
+#[test]
+fn http_protobuf_delivers_the_same_span() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.http.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+    ];
+    let summary = run_otlp(&home, &env, &["-m", "2", "Error", "--", "sh", "-c", SCRIPT]);
+    assert_full_span(
+        &collector.span(summary["execution_id"].as_str().unwrap()),
+        &summary,
+    );
+}
+
+#[test]
+fn an_incoming_traceparent_becomes_the_parent() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let parent = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace}-{parent}-01");
+    for endpoint in [
+        ("grpc", collector.grpc.as_str()),
+        ("http/protobuf", collector.http.as_str()),
+    ] {
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.1),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", endpoint.0),
+            ("TRACEPARENT", &traceparent),
+        ];
+        let summary = run_otlp(&home, &env, &["--", "true"]);
+        let span = collector.span(summary["execution_id"].as_str().unwrap());
+        assert_eq!(span.fields["Trace ID"], trace);
+        assert_eq!(span.fields["Parent ID"], parent);
+        assert_eq!(span.fields["Name"], "true");
+        assert_eq!(span.fields["Status code"], "STATUS_CODE_UNSET");
+    }
+}
+
+#[test]
+fn service_name_and_resource_attributes_from_the_environment() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc.as_str()),
+        ("OTEL_SERVICE_NAME", "ci-jobs"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging"),
+    ];
+    let summary = run_otlp(&home, &env, &["--", "true"]);
+    let span = collector.span(summary["execution_id"].as_str().unwrap());
+    assert_eq!(span.resource["service.name"], "ci-jobs");
+    assert_eq!(span.resource["deployment.environment"], "staging");
+}
+
+#[test]
+fn a_timeout_is_an_error_status() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let mut command = home.earlyexit(&[
+        "--json",
+        "--telemetry-backend",
+        "otlp",
+        "-t",
+        "0.3",
+        "--",
+        "sleep",
+        "5",
+    ]);
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc);
+    let run = run(&mut command);
+    assert_eq!(run.code, 2);
+    let span = collector.span(run.json()["execution_id"].as_str().unwrap());
+    assert_eq!(span.fields["Status code"], "STATUS_CODE_ERROR");
+    assert!(
+        span.fields["Status message"].starts_with("timeout"),
+        "{:?}",
+        span.fields
+    );
+}
+
+#[test]
+fn the_traces_endpoint_beats_the_generic_one_which_beats_the_config() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let nowhere = format!("http://127.0.0.1:{}", closed_port());
+    home.write_config(&format!(
+        "telemetry:\n  otlp:\n    endpoint: {nowhere}\n    protocol: http/protobuf\n"
+    ));
+    // The environment's protocol and endpoint win over the file's.
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ];
+    let summary = run_otlp(&home, &env, &["--", "true"]);
+    collector.span(summary["execution_id"].as_str().unwrap());
+    // The traces-specific endpoint wins over the generic one.
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", nowhere.as_str()),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            collector.grpc.as_str(),
+        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ];
+    let summary = run_otlp(&home, &env, &["--", "true"]);
+    collector.span(summary["execution_id"].as_str().unwrap());
+    // The file alone is used when nothing overrides it.
+    home.write_config(&format!(
+        "telemetry:\n  otlp:\n    endpoint: {}\n    protocol: http/protobuf\n",
+        collector.http
+    ));
+    let summary = run_otlp(&home, &[], &["--", "true"]);
+    collector.span(summary["execution_id"].as_str().unwrap());
+}
+
+#[test]
+fn otel_traces_exporter_none_sends_nothing() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc.as_str()),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ];
+    run_otlp(&home, &env, &["--", "true"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(collector.span_count(), 0);
+}
+
+#[test]
+fn hybrid_with_an_otlp_remote_keeps_sqlite_and_sends_the_span() {
+    let collector = Collector::start();
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: hybrid\n  hybrid:\n    remote_backend: otlp\n  http:\n    opt_in: true\n");
+    let mut command = home.earlyexit(&["--json", "--", "true"]);
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc);
+    let run = run(&mut command);
+    assert_eq!(run.stderr_text(), "");
+    let id = run.json()["execution_id"].as_str().unwrap().to_string();
+    collector.span(&id);
+    assert_eq!(home.query("SELECT execution_id FROM executions"), [[id]]);
+}
+
+fn deadline_case(endpoint: &str, protocol: &str, timeout_ms: &str) -> Run {
+    let home = Home::new();
+    let mut command = home.earlyexit(&[
+        "--telemetry-backend",
+        "otlp",
+        "-A",
+        "0",
+        "x",
+        "--",
+        "sh",
+        "-c",
+        "echo x; exit 0",
+    ]);
+    command
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", timeout_ms);
+    run(&mut command)
+}
+
+#[test]
+fn a_collector_that_refuses_connections_costs_one_line_and_little_time() {
+    for protocol in ["grpc", "http/protobuf"] {
+        let run = deadline_case(
+            &format!("http://127.0.0.1:{}", closed_port()),
+            protocol,
+            "2000",
+        );
+        assert_eq!(run.code, 0);
+        assert_eq!(run.stdout_text(), "x\n");
+        let stderr = run.stderr_text();
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("telemetry")).collect();
+        assert_eq!(warnings.len(), 1, "{protocol}: {}", run.stderr_text());
+        assert!(
+            warnings[0].starts_with("earlyexit: telemetry not recorded: otlp: "),
+            "{}",
+            warnings[0]
+        );
+        assert!(
+            run.elapsed < Duration::from_secs(1),
+            "{protocol}: {:?}",
+            run.elapsed
+        );
+    }
+}
+
+#[test]
+fn a_collector_that_never_answers_costs_at_most_the_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let _holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(8) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    for protocol in ["grpc", "http/protobuf"] {
+        let run = deadline_case(&endpoint, protocol, "1000");
+        assert_eq!(run.code, 0);
+        assert!(
+            run.elapsed < Duration::from_millis(2500),
+            "{protocol}: {:?}",
+            run.elapsed
+        );
+        let warnings = run
+            .stderr_text()
+            .lines()
+            .filter(|l| l.contains("telemetry not recorded"))
+            .count();
+        assert_eq!(warnings, 1, "{protocol}: {}", run.stderr_text());
+    }
+}
