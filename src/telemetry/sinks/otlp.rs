@@ -38,6 +38,17 @@ impl std::fmt::Debug for OtlpSink {
     }
 }
 
+/// Kept back from the exporter's timeout for shutting down, so that a collector that never
+/// answers costs no more than `otlp.timeout` in all.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(25);
+
+fn export_timeout(settings: &OtlpSettings) -> Duration {
+    settings
+        .timeout
+        .saturating_sub(DEADLINE_MARGIN)
+        .max(Duration::from_millis(1))
+}
+
 fn retry_policy() -> RetryPolicy {
     RetryPolicy::recommended()
         .with_max_retries(2)
@@ -100,7 +111,7 @@ fn grpc_exporter(
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(url)
-        .with_timeout(settings.timeout)
+        .with_timeout(export_timeout(settings))
         .with_retry_policy(retry_policy())
         .with_metadata(metadata);
     if settings.gzip {
@@ -120,7 +131,7 @@ fn http_exporter(
     settings: &OtlpSettings,
     url: &str,
 ) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    let mut client = reqwest::blocking::Client::builder().timeout(settings.timeout);
+    let mut client = reqwest::blocking::Client::builder().timeout(export_timeout(settings));
     if let Some(pem) = read_certificate(settings)? {
         let certificate =
             reqwest::Certificate::from_pem(&pem).map_err(|e| format!("certificate: {e}"))?;
@@ -137,7 +148,7 @@ fn http_exporter(
         .with_http_client(client)
         .with_endpoint(url)
         .with_protocol(Protocol::HttpBinary)
-        .with_timeout(settings.timeout)
+        .with_timeout(export_timeout(settings))
         .with_retry_policy(retry_policy())
         .with_headers(headers);
     if settings.gzip {
