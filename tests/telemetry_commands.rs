@@ -3,9 +3,6 @@
 mod common;
 use common::*;
 
-use std::io::{Read, Write};
-use std::process::Stdio;
-
 /// Two matching runs and one that matches nothing, in a Rust project.
 fn home_with_runs() -> Home {
     let home = Home::new();
@@ -185,24 +182,8 @@ fn clear_needs_yes_without_a_terminal() {
 
 /// Runs `telemetry clear` with a terminal on stdin and answers its question.
 fn clear_answering(home: &Home, answer: &str) -> String {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let mut child = home
-        .earlyexit(&["telemetry", "clear"])
-        .stdin(Stdio::from(pty.slave))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut master = std::fs::File::from(pty.master);
-    master.write_all(answer.as_bytes()).unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let (code, stderr) = answer_on_terminal(&mut home.earlyexit(&["telemetry", "clear"]), answer);
+    assert_eq!(code, 0);
     stderr
 }
 

@@ -168,30 +168,9 @@ impl Home {
         path
     }
 
-    /// Rows of a one-column-per-field query, as strings (NULL → "NULL").
+    /// Rows of a query on the local database, as strings.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        let connection = self.db();
-        let mut statement = connection.prepare(sql).unwrap();
-        let columns = statement.column_count();
-        statement
-            .query_map([], |row| {
-                (0..columns)
-                    .map(|i| {
-                        Ok(match row.get_ref(i)? {
-                            rusqlite::types::ValueRef::Null => "NULL".to_string(),
-                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
-                            rusqlite::types::ValueRef::Real(f) => f.to_string(),
-                            rusqlite::types::ValueRef::Text(t) => {
-                                String::from_utf8_lossy(t).into_owned()
-                            }
-                            rusqlite::types::ValueRef::Blob(b) => format!("{b:?}"),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        query_rows(&self.db_path(), sql)
     }
 }
 
@@ -286,23 +265,9 @@ impl Receiver {
             .collect()
     }
 
-    /// Rows of a query on the receiver's database.
+    /// Rows of a query on the receiver's database, as strings.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        let connection = rusqlite::Connection::open(&self.db).unwrap();
-        let mut statement = connection.prepare(sql).unwrap();
-        let columns = statement.column_count();
-        statement
-            .query_map([], |row| {
-                (0..columns)
-                    .map(|i| {
-                        row.get::<_, rusqlite::types::Value>(i)
-                            .map(|v| format!("{v:?}"))
-                    })
-                    .collect()
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        query_rows(&self.db, sql)
     }
 
     pub fn execution_count(&self) -> usize {
@@ -326,4 +291,52 @@ impl Drop for Receiver {
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// Rows of a query on a SQLite file, each value as a string (NULL as "NULL").
+pub fn query_rows(path: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
+    use rusqlite::types::ValueRef;
+    let connection = rusqlite::Connection::open(path).expect("the database exists");
+    let mut statement = connection.prepare(sql).unwrap();
+    let columns = statement.column_count();
+    statement
+        .query_map([], |row| {
+            (0..columns)
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        ValueRef::Null => "NULL".to_string(),
+                        ValueRef::Integer(n) => n.to_string(),
+                        ValueRef::Real(f) => f.to_string(),
+                        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                        ValueRef::Blob(b) => format!("{b:?}"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Runs `command` with a terminal on its stdin, types `answer`, and returns the exit code and
+/// what it printed on stderr.
+pub fn answer_on_terminal(command: &mut Command, answer: &str) -> (i32, String) {
+    use std::io::Read;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut child = command
+        .stdin(Stdio::from(pty.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(answer.as_bytes()).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (child.wait().unwrap().code().unwrap_or(-1), stderr)
 }
