@@ -1025,6 +1025,77 @@ mod tests {
     }
 
     #[test]
+    fn standard_otlp_variables_map_onto_the_otlp_section() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b,x-team=qa"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        let otlp = &settings.otlp;
+        assert_eq!(
+            otlp.protocol,
+            OtlpProtocol::HttpProtobuf,
+            "the traces variable wins"
+        );
+        assert_eq!(otlp.traces_url(), "http://generic:4318/v1/traces");
+        assert_eq!(
+            otlp.timeout,
+            Duration::from_millis(1500),
+            "OTEL timeouts are milliseconds"
+        );
+        assert!(otlp.gzip);
+        assert_eq!(otlp.certificate.as_deref(), Some(Path::new("/etc/ca.pem")));
+        let headers: Vec<(&str, &str)> = otlp
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        assert_eq!(headers, [("api-key", "a b"), ("x-team", "qa")]);
+        let shown = settings
+            .describe()
+            .into_iter()
+            .find(|(k, _, _)| *k == "telemetry.otlp.headers")
+            .unwrap();
+        assert_eq!(shown.1, "api-key=[REDACTED],x-team=[REDACTED]");
+        assert_eq!(
+            shown.2,
+            Origin::Environment("OTEL_EXPORTER_OTLP_HEADERS".into())
+        );
+    }
+
+    #[test]
+    fn the_traces_endpoint_is_used_as_given_and_the_default_depends_on_the_protocol() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://traces:9999/custom",
+            ),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        assert_eq!(settings.otlp.traces_url(), "http://traces:9999/custom");
+        let defaults =
+            TelemetrySettings::resolve(&TelemetryFlags::default(), &env_of(&[])).unwrap();
+        assert_eq!(defaults.otlp.traces_url(), "http://localhost:4317");
+        let exporter_off = TelemetrySettings::resolve(
+            &TelemetryFlags {
+                backend: Some("otlp".into()),
+                ..TelemetryFlags::default()
+            },
+            &env_of(&[("OTEL_TRACES_EXPORTER", "none")]),
+        )
+        .unwrap();
+        assert!(!exporter_off.sends_remotely());
+    }
+
+    #[test]
     fn bad_environment_value_names_the_variable() {
         let env = env_of(&[
             ("HOME", "/nonexistent-home"),
