@@ -3,6 +3,8 @@
 #   1. throughput: `earlyexit NEVERMATCH -- cat FILE` on a 100 MB log, output to /dev/null,
 #      against the pipeline it replaces, `cat FILE | tee /dev/null | grep -m1 NEVERMATCH`;
 #   2. overhead per run: `earlyexit -A 0 X -- true` against `true` alone.
+# Telemetry is off here (--no-telemetry): these figures are the wrapper's; benches/telemetry.sh
+# measures what telemetry adds.
 # Prints each command's median and spread (min..max, stddev) and the ratios.
 # Usage: benches/wrapper.sh [RESULTS_DIR]   (builds the release binary first)
 set -euo pipefail
@@ -51,17 +53,17 @@ PY
 }
 
 hyperfine --style basic -i --warmup 3 --runs 20 --export-json "$results/throughput.json" \
-    "$ee NEVERMATCH -- cat $log > /dev/null" \
+    "$ee --no-telemetry NEVERMATCH -- cat $log > /dev/null" \
     "cat $log | tee /dev/null | grep -m1 NEVERMATCH" >/dev/null
 # The same binary linked statically (no dynamic loader at start-up), for comparison.
 triple=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$triple"
 ee_static=$PWD/target/$triple/release/earlyexit
 hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead.json" \
-    "$ee -A 0 X -- true" \
+    "$ee --no-telemetry -A 0 X -- true" \
     "true" >/dev/null
 hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead-static.json" \
-    "$ee_static -A 0 X -- true" \
+    "$ee_static --no-telemetry -A 0 X -- true" \
     "true" >/dev/null
 hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead-timeout.json" \
     "timeout 10 true" \
