@@ -17,9 +17,10 @@ pub struct SqliteSink {
     wal_mode: bool,
     retention_days: u32,
     detail: Detail,
-    /// Opened on the first export, on the exporter's thread, so a run that records nothing
-    /// never touches the file.
-    store: Mutex<Option<Store>>,
+    /// Opened once, on the exporter's thread: early, while the command runs (see
+    /// `set_resource`), or at the first export. A failure to open is kept and reported at
+    /// the export, not tried again: a locked database must cost its busy timeout only once.
+    store: Mutex<Option<Result<Store, String>>>,
 }
 
 impl SqliteSink {
@@ -33,17 +34,30 @@ impl SqliteSink {
         }
     }
 
-    fn write(&self, runs: &[RunRecord]) -> Result<(), StoreError> {
+    /// Opens the database unless that was done (or tried) already.
+    fn open(&self) -> std::sync::MutexGuard<'_, Option<Result<Store, String>>> {
         let mut guard = self
             .store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if guard.is_none() {
-            *guard = Some(Store::open(&self.path, self.wal_mode)?);
+            *guard = Some(Store::open(&self.path, self.wal_mode).map_err(|e| e.to_string()));
         }
-        let store = guard.as_mut().expect("opened above");
-        store.insert(runs)?;
-        store.apply_retention(self.retention_days, SystemTime::now())
+        guard
+    }
+
+    fn write(&self, runs: &[RunRecord]) -> Result<(), String> {
+        let mut guard = self.open();
+        let store = guard
+            .as_mut()
+            .expect("opened above")
+            .as_mut()
+            .map_err(|e| e.clone())?;
+        let write = |store: &mut Store| -> Result<(), StoreError> {
+            store.insert(runs)?;
+            store.apply_retention(self.retention_days, SystemTime::now())
+        };
+        write(store).map_err(|e| e.to_string())
     }
 }
 
@@ -53,7 +67,13 @@ impl SpanExporter for SqliteSink {
             .iter()
             .filter_map(|span| RunRecord::from_span(span, self.detail))
             .collect();
-        self.write(&runs)
-            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
+        self.write(&runs).map_err(OTelSdkError::InternalFailure)
+    }
+
+    /// The SDK calls this once, on the exporter's thread, as the run starts: the one moment
+    /// before the first export. Opening the database here (about 0.6 ms, most of it SQLite
+    /// rebuilding the WAL index) overlaps with the command instead of following it.
+    fn set_resource(&mut self, _resource: &opentelemetry_sdk::Resource) {
+        drop(self.open());
     }
 }
