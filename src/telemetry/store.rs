@@ -98,6 +98,26 @@ pub enum StoreError {
     TooNew { path: PathBuf, found: i64 },
 }
 
+impl StoreError {
+    /// True when another connection held a lock.
+    fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite {
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error {
+                        code: rusqlite::ErrorCode::DatabaseBusy
+                            | rusqlite::ErrorCode::DatabaseLocked,
+                        ..
+                    },
+                    _,
+                ),
+                ..
+            }
+        )
+    }
+}
+
 /// An open telemetry database.
 #[derive(Debug)]
 pub struct Store {
@@ -121,9 +141,18 @@ impl Store {
             path: path.to_path_buf(),
             wal_mode,
         };
-        store.configure()?;
-        store.migrate()?;
-        Ok(store)
+        // Switching a new file to WAL and recovering a WAL left by another process take locks
+        // that SQLite does not always wait for (it answers "database is locked" at once when
+        // many processes open the file together), so retry within the busy timeout.
+        let give_up = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match store.configure().and_then(|()| store.migrate()) {
+                Err(error) if error.is_busy() && std::time::Instant::now() < give_up => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                result => return result.map(|()| store),
+            }
+        }
     }
 
     /// Opens a database that must already exist (the telemetry commands never create one).
