@@ -9,7 +9,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::telemetry::privacy::Detail;
 use crate::telemetry::record::RunRecord;
-use crate::telemetry::store::{Store, StoreError};
+use crate::telemetry::store::Store;
 
 #[derive(Debug)]
 pub struct SqliteSink {
@@ -53,11 +53,10 @@ impl SqliteSink {
             .expect("opened above")
             .as_mut()
             .map_err(|e| e.clone())?;
-        let write = |store: &mut Store| -> Result<(), StoreError> {
-            store.insert(runs)?;
-            store.apply_retention(self.retention_days, SystemTime::now())
-        };
-        write(store).map_err(|e| e.to_string())
+        store.insert(runs).map_err(|e| e.to_string())?;
+        // The run is stored; retention is housekeeping that the next run retries.
+        let _ = store.apply_retention(self.retention_days, SystemTime::now());
+        Ok(())
     }
 }
 
