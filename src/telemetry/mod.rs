@@ -2,8 +2,9 @@
 //! match, exported through one batch span processor to a fan-out over the configured sinks.
 //!
 //! [`Telemetry`] is a [`RunObserver`]. While the command runs it only stores what it is told
-//! (the match lines are copied, nothing is scrubbed or written); all the work happens after the
-//! command has ended, so telemetry never slows the output on its way to the terminal.
+//! (the match lines are copied, nothing is scrubbed or written), and the exporter thread opens
+//! the local database; everything else happens after the command has ended, so telemetry never
+//! slows the output on its way to the terminal.
 
 pub mod attributes;
 pub mod detect;
