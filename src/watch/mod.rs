@@ -419,22 +419,41 @@ impl Runner<'_> {
         }
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
+    /// Every timer that can end the run, with the stop it causes, in the order in which they
+    /// win when several have expired at once: a decided match first, then the timeouts.
+    fn deadlines(&self) -> [(Option<Instant>, Stop); 4] {
         let progress = &self.progress;
         let timeouts = &self.settings.timeouts;
-        let decision = progress
-            .decision
-            .as_ref()
-            .map(|decision| decision.at + progress.delay_exit);
-        let overall = timeouts.overall.map(|t| progress.start + t);
         let first_output = timeouts
             .first_output
-            .filter(|_| progress.statistics.time_to_first_output.is_none())
-            .map(|t| progress.start + t);
-        let idle = timeouts.idle.map(|t| progress.last_output + t);
-        [decision, overall, first_output, idle]
+            .filter(|_| progress.statistics.time_to_first_output.is_none());
+        [
+            (
+                progress
+                    .decision
+                    .as_ref()
+                    .map(|d| d.at + progress.delay_exit),
+                Stop::Decided,
+            ),
+            (
+                timeouts.overall.map(|t| progress.start + t),
+                Stop::Timeout(ExitReason::Timeout),
+            ),
+            (
+                first_output.map(|t| progress.start + t),
+                Stop::Timeout(ExitReason::FirstOutputTimeout),
+            ),
+            (
+                timeouts.idle.map(|t| progress.last_output + t),
+                Stop::Timeout(ExitReason::IdleTimeout),
+            ),
+        ]
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines()
             .into_iter()
-            .flatten()
+            .filter_map(|(deadline, _)| deadline)
             .min()
     }
 
@@ -443,27 +462,11 @@ impl Runner<'_> {
             return;
         }
         let now = Instant::now();
-        let progress = &self.progress;
-        let timeouts = &self.settings.timeouts;
-        let expired = |deadline: Option<Instant>| deadline.is_some_and(|d| now >= d);
-        self.stop = if expired(
-            progress
-                .decision
-                .as_ref()
-                .map(|d| d.at + progress.delay_exit),
-        ) {
-            Some(Stop::Decided)
-        } else if expired(timeouts.overall.map(|t| progress.start + t)) {
-            Some(Stop::Timeout(ExitReason::Timeout))
-        } else if progress.statistics.time_to_first_output.is_none()
-            && expired(timeouts.first_output.map(|t| progress.start + t))
-        {
-            Some(Stop::Timeout(ExitReason::FirstOutputTimeout))
-        } else if expired(timeouts.idle.map(|t| progress.last_output + t)) {
-            Some(Stop::Timeout(ExitReason::IdleTimeout))
-        } else {
-            None
-        };
+        self.stop = self
+            .deadlines()
+            .into_iter()
+            .find(|(deadline, _)| deadline.is_some_and(|d| now >= d))
+            .map(|(_, stop)| stop);
     }
 
     /// Ends the command if we stopped it, and turns the run into its [`Outcome`].
