@@ -39,7 +39,7 @@ fn command_mode_without_match_exits_1_with_all_output() {
 
 #[test]
 fn first_positional_is_the_pattern_even_without_double_dash() {
-    // `make` must not be mistaken for the command: "error" is the pattern, `sh` the command.
+    // No `--`: the first word, "error", is still the pattern, and `sh` starts the command.
     let run = run(&mut earlyexit(&[
         "-A",
         "0",

@@ -15,7 +15,7 @@ pub mod sinks;
 pub mod store;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -71,7 +71,7 @@ pub struct Telemetry {
     /// Free texts kept until the end, when they are scrubbed: scrubbing before the command
     /// starts would delay it.
     command_words: Vec<String>,
-    working_directory: String,
+    working_directory: PathBuf,
     matches: Vec<PendingMatch>,
     scrub_pii: bool,
     debug: bool,
@@ -120,7 +120,7 @@ impl Telemetry {
         );
         let started_at = SystemTime::now();
         let working_directory = std::env::current_dir().unwrap_or_default();
-        let (name, attributes) = start_attributes(settings, execution_id, &working_directory, env);
+        let (name, attributes) = start_attributes(settings, execution_id, env);
         let span = tracer
             .span_builder(name)
             .with_kind(SpanKind::Internal)
@@ -155,7 +155,7 @@ impl Telemetry {
                     .collect(),
                 Source::Stdin => Vec::new(),
             },
-            working_directory: working_directory.display().to_string(),
+            working_directory,
             matches: Vec::new(),
             scrub_pii: config.scrub_pii,
             debug: config.debug,
@@ -260,7 +260,11 @@ impl RunObserver for Telemetry {
     }
 
     fn on_end(&mut self, outcome: &Outcome) {
-        let working_directory = self.free_text(&self.working_directory);
+        self.span.set_attribute(KeyValue::new(
+            attr::PROJECT_TYPE,
+            detect::project_type(&self.working_directory),
+        ));
+        let working_directory = self.free_text(&self.working_directory.display().to_string());
         self.span.set_attribute(KeyValue::new(
             attr::PROCESS_WORKING_DIRECTORY,
             working_directory,
@@ -453,12 +457,12 @@ pub fn command_hash(command_line: &str) -> String {
         .collect()
 }
 
-/// The span name and the attributes known before the command starts (free texts, which must
-/// be scrubbed, come at the end).
+/// The span name and the attributes known before the command starts, all cheap (free texts,
+/// which must be scrubbed, and the project type, which takes a dozen file lookups,
+/// come at the end).
 fn start_attributes(
     settings: &Settings,
     execution_id: &str,
-    working_directory: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (String, Vec<KeyValue>) {
     let mut attributes = vec![
@@ -467,7 +471,6 @@ fn start_attributes(
             attr::COMMAND_HASH,
             command_hash(&settings.command_line().unwrap_or_default()),
         ),
-        KeyValue::new(attr::PROJECT_TYPE, detect::project_type(working_directory)),
     ];
     if let Some(pattern) = &settings.patterns.pattern {
         attributes.push(KeyValue::new(attr::PATTERN, pattern.clone()));
@@ -529,10 +532,6 @@ fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Contex
 /// `service.name` is `earlyexit` unless `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`)
 /// names another; the SDK's default detectors read those.
 fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
-    let os_type = match std::env::consts::OS {
-        "macos" => "darwin",
-        other => other,
-    };
     let host_arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -540,7 +539,7 @@ fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
     };
     let mut builder = Resource::builder().with_attributes([
         KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-        KeyValue::new("os.type", os_type),
+        KeyValue::new("os.type", detect::os_type()),
         KeyValue::new("host.arch", host_arch),
     ]);
     let named_by_user = env("OTEL_SERVICE_NAME").is_some()

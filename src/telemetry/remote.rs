@@ -66,16 +66,12 @@ fn redact_userinfo(url: &str) -> String {
 
 /// The request body for these event envelopes.
 pub fn request_body(events: Vec<serde_json::Value>, anonymized: bool) -> serde_json::Value {
-    let platform = match std::env::consts::OS {
-        "macos" => "darwin",
-        other => other,
-    };
     json!({
         "api_version": API_VERSION,
         "events": events,
         "client": {
             "version": env!("CARGO_PKG_VERSION"),
-            "platform": platform,
+            "platform": crate::telemetry::detect::os_type(),
             "anonymized": anonymized,
         },
     })

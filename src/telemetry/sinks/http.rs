@@ -106,30 +106,23 @@ impl HttpSink {
         let anonymized = self.detail == Detail::Minimal;
         match &self.delivery {
             HttpDelivery::Direct => {
-                let count = runs.len();
-                let events = runs.into_iter().flat_map(|(_, events)| events).collect();
-                let body = remote::request_body(events, anonymized).to_string();
                 let accepted = remote::post(
                     &self.endpoint,
-                    body.as_bytes(),
+                    request_text(&runs, anonymized).as_bytes(),
                     deadline,
                     self.retry_attempts,
                 )
                 .map_err(|e| e.to_string())?;
-                self.note_accepted(&accepted, count);
+                self.note_accepted(&accepted, runs.len());
                 Ok(())
             }
-            HttpDelivery::Detached => {
-                let events = runs.into_iter().flat_map(|(_, events)| events).collect();
-                let body = remote::request_body(events, anonymized).to_string();
-                spawn_deliverer(
-                    &self.endpoint,
-                    self.timeout,
-                    self.retry_attempts,
-                    body.as_bytes(),
-                )
-                .map_err(|e| format!("cannot start the background delivery: {e}"))
-            }
+            HttpDelivery::Detached => spawn_deliverer(
+                &self.endpoint,
+                self.timeout,
+                self.retry_attempts,
+                request_text(&runs, anonymized).as_bytes(),
+            )
+            .map_err(|e| format!("cannot start the background delivery: {e}")),
             HttpDelivery::Outbox { path, wal_mode } => {
                 let mut store = Store::open(path, *wal_mode).map_err(|e| e.to_string())?;
                 store.enqueue(&runs).map_err(|e| e.to_string())?;
@@ -148,6 +141,15 @@ impl HttpSink {
             }
         }
     }
+}
+
+/// The request body for these runs, all in one request.
+fn request_text(runs: &[(String, Vec<serde_json::Value>)], anonymized: bool) -> String {
+    let events = runs
+        .iter()
+        .flat_map(|(_, events)| events.iter().cloned())
+        .collect();
+    remote::request_body(events, anonymized).to_string()
 }
 
 /// Sends the outbox oldest first, `batch_size` runs a request, until it is empty, a request
