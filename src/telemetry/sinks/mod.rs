@@ -10,6 +10,7 @@ mod dry_run;
 mod http;
 mod jsonl;
 mod otlp;
+mod quick_ack;
 mod sqlite;
 
 use std::sync::{Arc, Mutex};
