@@ -11,8 +11,7 @@ command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install 
 [ -x target/rotel-venv/bin/pip ] || python3 -m venv target/rotel-venv
 target/rotel-venv/bin/pip install --quiet --disable-pip-version-check rotel
 agent=$(target/rotel-venv/bin/python -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
-cargo build --release --quiet --bin earlyexit
-ee=$PWD/target/release/earlyexit
+. benches/shipped-build.sh
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

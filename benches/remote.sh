@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 results=${1:-target/bench-results}
 mkdir -p "$results"
 command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
-cargo build --release --quiet --bin earlyexit --example http_receiver
-ee=$PWD/target/release/earlyexit
+cargo build --release --quiet --example http_receiver
+. benches/shipped-build.sh
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 

@@ -11,8 +11,7 @@ command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install 
 
 cargo bench --quiet --bench sqlite_sink 2>/dev/null | grep -E "^sqlite sink|time:" || true
 
-cargo build --release --quiet
-ee=$PWD/target/release/earlyexit
+. benches/shipped-build.sh
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT
 HOME=$home hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/telemetry-overhead.json" \

@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 results=${1:-target/bench-results}
 mkdir -p "$results"
 command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
-cargo build --release --quiet
-ee=$PWD/target/release/earlyexit
+. benches/shipped-build.sh
+# For comparison: the default build, dynamically linked, as plain `cargo install` makes it.
+cargo build --release --quiet --bin earlyexit
+ee_dynamic=$PWD/target/release/earlyexit
 
 log=$results/build-100mb.log
 if [ ! -s "$log" ]; then
@@ -55,20 +57,16 @@ PY
 hyperfine --style basic -i --warmup 3 --runs 20 --export-json "$results/throughput.json" \
     "$ee --no-telemetry NEVERMATCH -- cat $log > /dev/null" \
     "cat $log | tee /dev/null | grep -m1 NEVERMATCH" >/dev/null
-# The same binary linked statically (no dynamic loader at start-up), for comparison.
-triple=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$triple"
-ee_static=$PWD/target/$triple/release/earlyexit
-hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead.json" \
+hyperfine --style basic -i -N --warmup 100 --runs 2000 --export-json "$results/overhead.json" \
     "$ee --no-telemetry -A 0 X -- true" \
     "true" >/dev/null
-hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead-static.json" \
-    "$ee_static --no-telemetry -A 0 X -- true" \
+hyperfine --style basic -i -N --warmup 100 --runs 2000 --export-json "$results/overhead-dynamic.json" \
+    "$ee_dynamic --no-telemetry -A 0 X -- true" \
     "true" >/dev/null
 hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/overhead-timeout.json" \
     "timeout 10 true" \
     "true" >/dev/null
 echo "== throughput (100 MB log)"; summarise "$results/throughput.json"
-echo "== overhead per run"; summarise "$results/overhead.json"
-echo "== overhead per run, static build"; summarise "$results/overhead-static.json"
+echo "== overhead per run, the build the README installs"; summarise "$results/overhead.json"
+echo "== overhead per run, default dynamic build"; summarise "$results/overhead-dynamic.json"
 echo "== reference: GNU timeout, the smallest possible fork+exec wrapper"; summarise "$results/overhead-timeout.json"

@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
+use nix::errno::Errno;
+use nix::sys::signal::{signal, SigHandler, Signal};
 use serde_json::json;
 
 use crate::cli::{self, Cli, CliError, Invocation};
@@ -16,6 +18,30 @@ use crate::observer::NoObserver;
 use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
 use crate::telemetry::Telemetry;
 use crate::watch;
+
+/// The process entry point of both binaries, called from a C `main` in place of Rust's.
+///
+/// Rust's own start-up costs about 0.1 ms per run on our Linux machines (a tenth of the
+/// wrapper's budget): it reads /proc/self/maps to place a stack-overflow guard and sets up
+/// an alternate signal stack. We keep the two parts we rely on: fds 0 to 2 are open (so a
+/// pipe we create never lands on them), and SIGPIPE is ignored, so that a closed stdout is an
+/// error we handle (stop the command, exit 141) rather than a signal that kills us with the
+/// command still running. A stack overflow is then a plain SIGSEGV without Rust's message.
+pub fn enter() -> ! {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only reads the descriptor's flags; a closed one gives EBADF. The
+        // open takes the lowest free descriptor, `fd`, and leaves it open, without
+        // close-on-exec, so that the command inherits it as Rust's runtime would have.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 && Errno::last() == Errno::EBADF {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+    // SAFETY: nothing else runs yet, and SIG_IGN installs no handler code.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
+    std::process::exit(main(std::env::args_os().collect()))
+}
 
 /// Runs earlyexit with these arguments and returns the process exit code.
 pub fn main(args: Vec<OsString>) -> i32 {

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 
 use std::io::Read;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -172,4 +172,47 @@ fn a_gigabyte_without_newline_passes_through_in_bounded_memory() {
     // for earlyexit's.
     let max_rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap().max_rss();
     assert!(max_rss_kib < 64 * 1024, "earlyexit used {max_rss_kib} KiB");
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_with_141_and_stops_the_command() {
+    let mut child = earlyexit(&["NEVER", "--", "sh", "-c", "echo $$; exec yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    let n = stdout.read(&mut first).unwrap();
+    let pgid: i32 = String::from_utf8_lossy(&first[..n])
+        .lines()
+        .next()
+        .and_then(|line| line.trim().parse().ok())
+        .expect("the command's pid comes first");
+    drop(stdout);
+    let start = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(141),
+        "as if SIGPIPE had ended earlyexit"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(group_is_gone(pgid), "the command outlived its reader");
+}
+
+#[test]
+fn started_with_standard_descriptors_closed_the_command_gets_dev_null() {
+    // As Rust's runtime would: a closed stdin or stdout becomes /dev/null, which the command
+    // inherits, instead of a descriptor that our own pipes then take.
+    let script = r#"exec "$0" NEVER -- sh -c 'cat; echo out' <&- >&-"#;
+    let run = run(Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_earlyexit")])
+        .env("EARLYEXIT_NO_TELEMETRY", "1"));
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
+    assert_eq!(
+        run.stderr_text(),
+        "",
+        "cat read /dev/null and echo wrote to it"
+    );
 }

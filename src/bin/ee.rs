@@ -1,5 +1,13 @@
 //! `ee`: the short name of `earlyexit`.
+//!
+//! No Rust `fn main`: the C `main` below skips Rust's runtime start-up, which earlyexit does
+//! not need (see [`earlyexit::app::enter`]).
+#![no_main]
 
-fn main() {
-    std::process::exit(earlyexit::app::main(std::env::args_os().collect()));
+#[no_mangle]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    earlyexit::app::enter()
 }
