@@ -34,14 +34,21 @@ impl SqliteSink {
         }
     }
 
-    /// Opens the database unless that was done (or tried) already.
+    /// Opens the database unless that was done (or tried) already, and does all the work
+    /// that does not need the run's record: retention and compiling the inserts.
     fn open(&self) -> std::sync::MutexGuard<'_, Option<Result<Store, String>>> {
         let mut guard = self
             .store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if guard.is_none() {
-            *guard = Some(Store::open(&self.path, self.wal_mode).map_err(|e| e.to_string()));
+            let mut opened = Store::open(&self.path, self.wal_mode).map_err(|e| e.to_string());
+            if let Ok(store) = &mut opened {
+                // Housekeeping: a failure here shows again, and is reported, at the insert.
+                let _ = store.apply_retention(self.retention_days, SystemTime::now());
+                let _ = store.prepare_insert();
+            }
+            *guard = Some(opened);
         }
         guard
     }
@@ -53,10 +60,7 @@ impl SqliteSink {
             .expect("opened above")
             .as_mut()
             .map_err(|e| e.clone())?;
-        store.insert(runs).map_err(|e| e.to_string())?;
-        // The run is stored; retention is housekeeping that the next run retries.
-        let _ = store.apply_retention(self.retention_days, SystemTime::now());
-        Ok(())
+        store.insert(runs).map_err(|e| e.to_string())
     }
 }
 
