@@ -522,3 +522,200 @@ fn a_collector_that_never_answers_costs_at_most_the_timeout() {
         assert_eq!(warnings, 1, "{protocol}: {}", run.stderr_text());
     }
 }
+
+/// nginx terminating TLS in front of a collector (rotel has no TLS of its own), with a
+/// certificate for 127.0.0.1 from a private CA made with the openssl command. Stopped on drop.
+struct TlsFront {
+    nginx: Child,
+    dir: tempfile_dir::TempDir,
+    grpc: String,
+    http: String,
+}
+
+/// A directory removed on drop, without a crate for it.
+mod tempfile_dir {
+    pub struct TempDir(pub std::path::PathBuf);
+    impl TempDir {
+        pub fn new(name: &str) -> TempDir {
+            let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Runs the openssl command with these words (none of which contains a space).
+fn openssl(dir: &Path, words: &str) {
+    let output = Command::new("openssl")
+        .args(words.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command runs");
+    assert!(
+        output.status.success(),
+        "openssl {words}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl TlsFront {
+    fn start(collector: &Collector, name: &str) -> TlsFront {
+        let dir = tempfile_dir::TempDir::new(&format!("earlyexit-tls-{name}"));
+        let d = &dir.0;
+        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+        openssl(
+            d,
+            &format!("req -x509 {key} -keyout ca.key -out ca.pem -subj /CN=test-ca"),
+        );
+        openssl(
+            d,
+            &format!("req {key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"),
+        );
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+             -days 2 -extfile server.ext",
+        );
+        let (grpc_port, http_port) = (closed_port(), closed_port());
+        let upstream = |url: &str| url.trim_start_matches("http://").to_string();
+        let tls = format!(
+            "ssl_certificate {0}/server.pem; ssl_certificate_key {0}/server.key;",
+            d.display()
+        );
+        let config = format!(
+            "daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    server {{
+        listen 127.0.0.1:{grpc_port} ssl http2;
+        {tls}
+        location / {{ grpc_pass grpc://{grpc}; }}
+    }}
+    server {{
+        listen 127.0.0.1:{http_port} ssl;
+        {tls}
+        location / {{ proxy_pass http://{http}; }}
+    }}
+}}
+",
+            dir = d.display(),
+            grpc = upstream(&collector.grpc),
+            http = upstream(&collector.http),
+        );
+        std::fs::write(d.join("nginx.conf"), config).unwrap();
+        let nginx = Command::new("nginx")
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .arg("-e")
+            .arg(d.join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts (apt-get install nginx-light)");
+        let until = Instant::now() + Duration::from_secs(10);
+        for port in [grpc_port, http_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+                assert!(
+                    Instant::now() < until,
+                    "nginx is not listening on {port}: {log}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        TlsFront {
+            nginx,
+            grpc: format!("https://127.0.0.1:{grpc_port}"),
+            http: format!("https://127.0.0.1:{http_port}"),
+            dir,
+        }
+    }
+
+    fn ca(&self) -> String {
+        self.dir.0.join("ca.pem").display().to_string()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.nginx.kill();
+        let _ = self.nginx.wait();
+    }
+}
+
+#[test]
+fn https_with_a_private_ca_from_otel_exporter_otlp_certificate() {
+    let collector = Collector::start();
+    let front = TlsFront::start(&collector, "trusted");
+    let home = Home::new();
+    let ca = front.ca();
+    for (endpoint, protocol) in [(&front.grpc, "grpc"), (&front.http, "http/protobuf")] {
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
+        ];
+        let summary = run_otlp(&home, &env, &["-m", "2", "Error", "--", "sh", "-c", SCRIPT]);
+        assert_full_span(
+            &collector.span(summary["execution_id"].as_str().unwrap()),
+            &summary,
+        );
+    }
+}
+
+#[test]
+fn https_with_an_unknown_ca_costs_one_line_and_sends_nothing() {
+    let collector = Collector::start();
+    let front = TlsFront::start(&collector, "untrusted");
+    let home = Home::new();
+    for (endpoint, protocol) in [(&front.grpc, "grpc"), (&front.http, "http/protobuf")] {
+        let mut command = home.earlyexit(&[
+            "--telemetry-backend",
+            "otlp",
+            "-A",
+            "0",
+            "hello",
+            "--",
+            "echo",
+            "hello",
+        ]);
+        command.envs([
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+        ]);
+        let run = run(&mut command);
+        assert_eq!(run.code, 0, "the exit code is the run's");
+        assert_eq!(run.stdout_text(), "hello\n");
+        let stderr = run.stderr_text();
+        let warnings: Vec<_> = stderr
+            .lines()
+            .filter(|l| l.contains("telemetry not recorded"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{protocol}: {stderr}");
+        assert!(warnings[0].contains(endpoint.as_str()), "{stderr}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        collector.span_count(),
+        0,
+        "nothing passed the TLS handshake"
+    );
+}
