@@ -524,7 +524,8 @@ fn a_collector_that_never_answers_costs_at_most_the_timeout() {
 }
 
 /// nginx terminating TLS in front of a collector (rotel has no TLS of its own), with a
-/// certificate for 127.0.0.1 from a private CA made with the openssl command. Stopped on drop.
+/// certificate for 127.0.0.1 from a private CA made with the openssl command. One process (no
+/// workers that could outlive it), killed on drop.
 struct TlsFront {
     nginx: Child,
     dir: tempfile_dir::TempDir,
@@ -595,6 +596,7 @@ impl TlsFront {
         );
         let config = format!(
             "daemon off;
+master_process off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
 events {{}}
