@@ -153,6 +153,16 @@ impl SpanExporter for Fanout {
             sink.set_resource_of(resource);
         }
     }
+
+    /// The run is over and every export has returned.
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        for sink in &self.sinks {
+            if let Sink::Sqlite(sink) = sink {
+                sink.leave_open_for_exit();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Error texts from the SDK and SQLite can span lines; a warning must be one.
