@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Telemetry benchmarks (issue 3):
 #   1. criterion: the SQLite sink's export of one run with three match events (P50, P95);
-#   2. hyperfine: a whole `earlyexit -A 0 X -- true` with SQLite on against `--no-telemetry`.
+#   2. hyperfine: a whole `earlyexit -A 0 X -- true` with SQLite on against `--no-telemetry`,
+#      then the same with the two interleaved run by run (benches/interleaved.py), which
+#      drift on this virtual machine cannot bias.
 # Usage: benches/telemetry.sh [RESULTS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +30,5 @@ for r in res:
 a, b = (statistics.median(r["times"]) for r in res)
 print("  added by SQLite telemetry: %+.3f ms (median)" % ((a - b) * 1e3))
 PY
+benches/interleaved.py 2000 "shipped=$ee"
 echo "rows written: $(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from executions').fetchone()[0])" "$home/.earlyexit/telemetry.db")"

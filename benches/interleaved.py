@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""What telemetry adds to a run, measured with the runs interleaved.
+
+hyperfine times one command's runs in a block, then the next command's; on a virtual machine
+whose speed drifts over a minute, two blocks can differ by 0.1 ms for nothing. Here each
+iteration runs `earlyexit -A 0 X -- /bin/true` once with telemetry (SQLite, a fresh HOME) and
+once with --no-telemetry, for each binary given, so drift hits every variant alike. Used to
+compare builds: `interleaved.py 2000 old=path/to/earlyexit new=target/.../earlyexit`.
+
+Usage: benches/interleaved.py RUNS LABEL=BINARY [LABEL=BINARY ...]
+"""
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+
+def timed(path, args, env, stderr):
+    start = time.perf_counter_ns()
+    pid = os.posix_spawn(path, [path, *args], env, file_actions=[(os.POSIX_SPAWN_DUP2, stderr, 2)])
+    os.waitpid(pid, 0)
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+def main():
+    runs = int(sys.argv[1])
+    binaries = [arg.split("=", 1) for arg in sys.argv[2:]]
+    root = tempfile.mkdtemp(prefix="earlyexit-interleaved-")
+    stderr = os.open(os.devnull, os.O_WRONLY)
+    times = {}
+    try:
+        for _ in range(runs):
+            for label, path in binaries:
+                env = dict(os.environ, HOME=os.path.join(root, label))
+                os.makedirs(env["HOME"], exist_ok=True)
+                for variant, flags in (("telemetry", []), ("off", ["--no-telemetry"])):
+                    args = [*flags, "-A", "0", "X", "--", "/bin/true"]
+                    times.setdefault((label, variant), []).append(timed(path, args, env, stderr))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    for label, _ in binaries:
+        on, off = (times[(label, v)] for v in ("telemetry", "off"))
+        q = lambda t: statistics.quantiles(t, n=4)
+        print("%s: SQLite telemetry %.3f ms (IQR %.3f..%.3f), --no-telemetry %.3f ms (IQR %.3f..%.3f): "
+              "added %+.3f ms median (n=%d)" % (
+                  label, statistics.median(on), q(on)[0], q(on)[2], statistics.median(off),
+                  q(off)[0], q(off)[2], statistics.median(on) - statistics.median(off), runs))
+
+
+if __name__ == "__main__":
+    main()
