@@ -684,6 +684,28 @@ fn https_with_a_private_ca_from_otel_exporter_otlp_certificate() {
 }
 
 #[test]
+fn https_with_the_systems_roots() {
+    // SSL_CERT_FILE names the system's store for OpenSSL and for rustls-native-certs alike;
+    // here it holds only the test CA.
+    let collector = Collector::start();
+    let front = TlsFront::start(&collector, "system");
+    let home = Home::new();
+    let ca = front.ca();
+    for (endpoint, protocol) in [(&front.grpc, "grpc"), (&front.http, "http/protobuf")] {
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("SSL_CERT_FILE", ca.as_str()),
+        ];
+        let summary = run_otlp(&home, &env, &["-m", "2", "Error", "--", "sh", "-c", SCRIPT]);
+        assert_full_span(
+            &collector.span(summary["execution_id"].as_str().unwrap()),
+            &summary,
+        );
+    }
+}
+
+#[test]
 fn https_with_an_unknown_ca_costs_one_line_and_sends_nothing() {
     let collector = Collector::start();
     let front = TlsFront::start(&collector, "untrusted");

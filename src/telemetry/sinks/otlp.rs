@@ -114,7 +114,11 @@ fn grpc_exporter(
         .map_err(|e| format!("invalid OTLP endpoint '{url}': {e}"))?
         .timeout(export_timeout(settings));
     if url.starts_with("https://") {
-        let mut tls = tonic::transport::ClientTlsConfig::new().with_webpki_roots();
+        // The system's roots (as the HTTP client uses), and Mozilla's where the system has
+        // none; a private CA from `certificate` on top.
+        let mut tls = tonic::transport::ClientTlsConfig::new()
+            .with_native_roots()
+            .with_webpki_roots();
         if let Some(pem) = read_certificate(settings)? {
             tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
         }
