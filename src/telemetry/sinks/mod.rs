@@ -67,6 +67,16 @@ impl Sink {
         }
     }
 
+    fn shutdown_of(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Sink::Sqlite(sink) => sink.shutdown_with_timeout(timeout),
+            Sink::Jsonl(sink) => sink.shutdown_with_timeout(timeout),
+            Sink::Http(sink) => sink.shutdown_with_timeout(timeout),
+            Sink::Otlp(sink) => sink.shutdown_with_timeout(timeout),
+            Sink::DryRun(sink) => sink.shutdown_with_timeout(timeout),
+        }
+    }
+
     fn set_resource_of(&mut self, resource: &Resource) {
         match self {
             Sink::Sqlite(sink) => sink.set_resource(resource),
@@ -154,14 +164,15 @@ impl SpanExporter for Fanout {
         }
     }
 
-    /// The run is over and every export has returned.
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        for sink in &self.sinks {
-            if let Sink::Sqlite(sink) = sink {
-                sink.leave_open_for_exit();
-            }
-        }
-        Ok(())
+    /// The run is over and every export has returned. Like an export, a sink's failure here
+    /// does not stop the others.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let results: Vec<OTelSdkResult> = self
+            .sinks
+            .iter()
+            .map(|sink| sink.shutdown_of(timeout))
+            .collect();
+        results.into_iter().collect()
     }
 }
 

@@ -34,13 +34,17 @@ impl SqliteSink {
         }
     }
 
+    /// The store slot. A panic elsewhere while it was held leaves nothing half-written in it.
+    fn lock_store(&self) -> std::sync::MutexGuard<'_, Option<Result<Store, String>>> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Opens the database unless that was done (or tried) already, and does all the work
     /// that does not need the run's record: retention and compiling the inserts.
     fn open(&self) -> std::sync::MutexGuard<'_, Option<Result<Store, String>>> {
-        let mut guard = self
-            .store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.lock_store();
         if guard.is_none() {
             let mut opened = Store::open(&self.path, self.wal_mode).map_err(|e| e.to_string());
             if let Ok(store) = &mut opened {
@@ -51,19 +55,6 @@ impl SqliteSink {
             *guard = Some(opened);
         }
         guard
-    }
-
-    /// Called when the run is over: earlyexit exits next, and closing the connection would
-    /// only release what the exit releases (the locks, the shared-memory map, three file
-    /// descriptors) while the run waits about 40 µs for it. What was written is committed.
-    pub fn leave_open_for_exit(&self) {
-        let mut guard = self
-            .store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(Ok(store)) = guard.take() {
-            std::mem::forget(store);
-        }
     }
 
     fn write(&self, runs: &[RunRecord]) -> Result<(), String> {
@@ -91,5 +82,15 @@ impl SpanExporter for SqliteSink {
     /// rebuilding the WAL index) overlaps with the command instead of following it.
     fn set_resource(&mut self, _resource: &opentelemetry_sdk::Resource) {
         drop(self.open());
+    }
+
+    /// Called when the run is over: earlyexit exits next, and closing the connection would
+    /// only release what the exit releases (the locks, the shared-memory map, three file
+    /// descriptors) while the run waits about 40 µs for it. What was written is committed.
+    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
+        if let Some(Ok(store)) = self.lock_store().take() {
+            std::mem::forget(store);
+        }
+        Ok(())
     }
 }
