@@ -169,15 +169,8 @@ impl Collector {
                 sink.lock().unwrap().push_str(&text);
             }
         });
-        let until = Instant::now() + Duration::from_secs(20);
-        for port in [grpc_port, http_port] {
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(
-                    Instant::now() < until,
-                    "the collector did not start listening on {port}"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if let Err(port) = wait_until_listening(&[grpc_port, http_port], Duration::from_secs(20)) {
+            panic!("the collector did not start listening on {port}");
         }
         Collector {
             child,
@@ -215,6 +208,21 @@ impl Drop for Collector {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits until every port accepts connections on 127.0.0.1; the first one that does not
+/// within `limit` is the error.
+fn wait_until_listening(ports: &[u16], limit: Duration) -> Result<(), u16> {
+    let until = Instant::now() + limit;
+    for &port in ports {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > until {
+                return Err(port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
 }
 
 fn strip_ansi(text: &str) -> String {
@@ -528,27 +536,10 @@ fn a_collector_that_never_answers_costs_at_most_the_timeout() {
 /// workers that could outlive it), killed on drop.
 struct TlsFront {
     nginx: Child,
-    dir: tempfile_dir::TempDir,
+    /// The certificates, the configuration and the log: a temporary directory, removed on drop.
+    dir: Home,
     grpc: String,
     http: String,
-}
-
-/// A directory removed on drop, without a crate for it.
-mod tempfile_dir {
-    pub struct TempDir(pub std::path::PathBuf);
-    impl TempDir {
-        pub fn new(name: &str) -> TempDir {
-            let path = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Runs the openssl command with these words (none of which contains a space).
@@ -566,9 +557,9 @@ fn openssl(dir: &Path, words: &str) {
 }
 
 impl TlsFront {
-    fn start(collector: &Collector, name: &str) -> TlsFront {
-        let dir = tempfile_dir::TempDir::new(&format!("earlyexit-tls-{name}"));
-        let d = &dir.0;
+    fn start(collector: &Collector) -> TlsFront {
+        let dir = Home::new();
+        let d = &dir.dir;
         let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
         openssl(
             d,
@@ -632,16 +623,9 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts (apt-get install nginx-light)");
-        let until = Instant::now() + Duration::from_secs(10);
-        for port in [grpc_port, http_port] {
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
-                assert!(
-                    Instant::now() < until,
-                    "nginx is not listening on {port}: {log}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        if let Err(port) = wait_until_listening(&[grpc_port, http_port], Duration::from_secs(10)) {
+            let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
+            panic!("nginx is not listening on {port}: {log}");
         }
         TlsFront {
             nginx,
@@ -652,7 +636,12 @@ http {{
     }
 
     fn ca(&self) -> String {
-        self.dir.0.join("ca.pem").display().to_string()
+        self.dir.dir.join("ca.pem").display().to_string()
+    }
+
+    /// Each endpoint with its protocol.
+    fn endpoints(&self) -> [(&str, &str); 2] {
+        [(&self.grpc, "grpc"), (&self.http, "http/protobuf")]
     }
 }
 
@@ -663,17 +652,18 @@ impl Drop for TlsFront {
     }
 }
 
-#[test]
-fn https_with_a_private_ca_from_otel_exporter_otlp_certificate() {
+/// Runs over https with both protocols, `trust` naming a file that holds the test CA, and
+/// asserts that the collector received each run's span.
+fn assert_delivered_over_https(trust: &str) {
     let collector = Collector::start();
-    let front = TlsFront::start(&collector, "trusted");
+    let front = TlsFront::start(&collector);
     let home = Home::new();
     let ca = front.ca();
-    for (endpoint, protocol) in [(&front.grpc, "grpc"), (&front.http, "http/protobuf")] {
+    for (endpoint, protocol) in front.endpoints() {
         let env = [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.as_str()),
+            (trust, ca.as_str()),
         ];
         let summary = run_otlp(&home, &env, &["-m", "2", "Error", "--", "sh", "-c", SCRIPT]);
         assert_full_span(
@@ -681,36 +671,26 @@ fn https_with_a_private_ca_from_otel_exporter_otlp_certificate() {
             &summary,
         );
     }
+}
+
+#[test]
+fn https_with_a_private_ca_from_otel_exporter_otlp_certificate() {
+    assert_delivered_over_https("OTEL_EXPORTER_OTLP_CERTIFICATE");
 }
 
 #[test]
 fn https_with_the_systems_roots() {
     // SSL_CERT_FILE names the system's store for OpenSSL and for rustls-native-certs alike;
     // here it holds only the test CA.
-    let collector = Collector::start();
-    let front = TlsFront::start(&collector, "system");
-    let home = Home::new();
-    let ca = front.ca();
-    for (endpoint, protocol) in [(&front.grpc, "grpc"), (&front.http, "http/protobuf")] {
-        let env = [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-            ("SSL_CERT_FILE", ca.as_str()),
-        ];
-        let summary = run_otlp(&home, &env, &["-m", "2", "Error", "--", "sh", "-c", SCRIPT]);
-        assert_full_span(
-            &collector.span(summary["execution_id"].as_str().unwrap()),
-            &summary,
-        );
-    }
+    assert_delivered_over_https("SSL_CERT_FILE");
 }
 
 #[test]
 fn https_with_an_unknown_ca_costs_one_line_and_sends_nothing() {
     let collector = Collector::start();
-    let front = TlsFront::start(&collector, "untrusted");
+    let front = TlsFront::start(&collector);
     let home = Home::new();
-    for (endpoint, protocol) in [(&front.grpc, "grpc"), (&front.http, "http/protobuf")] {
+    for (endpoint, protocol) in front.endpoints() {
         let mut command = home.earlyexit(&[
             "--telemetry-backend",
             "otlp",
@@ -722,7 +702,7 @@ fn https_with_an_unknown_ca_costs_one_line_and_sends_nothing() {
             "hello",
         ]);
         command.envs([
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
         ]);
         let run = run(&mut command);
@@ -734,7 +714,7 @@ fn https_with_an_unknown_ca_costs_one_line_and_sends_nothing() {
             .filter(|l| l.contains("telemetry not recorded"))
             .collect();
         assert_eq!(warnings.len(), 1, "{protocol}: {stderr}");
-        assert!(warnings[0].contains(endpoint.as_str()), "{stderr}");
+        assert!(warnings[0].contains(endpoint), "{stderr}");
     }
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
