@@ -149,17 +149,17 @@ impl Store {
         // many processes open the file together), so retry within the busy timeout.
         let give_up = std::time::Instant::now() + BUSY_TIMEOUT;
         loop {
-            match store
-                .configure()
-                .and_then(|()| store.migrate())
-                .and_then(|()| store.checkpoint_if_large())
-            {
+            match store.configure().and_then(|()| store.migrate()) {
                 Err(error) if error.is_busy() && std::time::Instant::now() < give_up => {
                     std::thread::sleep(Duration::from_millis(2));
                 }
-                result => return result.map(|()| store),
+                Err(error) => return Err(error),
+                Ok(()) => break,
             }
         }
+        // Housekeeping, not part of opening: a fold that fails leaves the log for the next run.
+        let _ = store.checkpoint_if_large();
+        Ok(store)
     }
 
     /// Opens a database that must already exist (the telemetry commands never create one).
@@ -193,9 +193,9 @@ impl Store {
     /// In WAL mode a connection that closes last would checkpoint the log into the database
     /// and fsync both: milliseconds at the end of every run. Instead the log is left for the
     /// next process, which folds it in as it opens the database (while its command runs) once
-    /// it passes [`WAL_CHECKPOINT_BYTES`], so a run pays for a checkpoint only now and then. Commits in
-    /// WAL mode with `synchronous = NORMAL` survive a crash of earlyexit; a power cut may lose
-    /// the last runs but never corrupts the file.
+    /// it passes [`WAL_CHECKPOINT_BYTES`], so a run pays for a checkpoint only now and then.
+    /// Commits in WAL mode with `synchronous = NORMAL` survive a crash of earlyexit; a power
+    /// cut may lose the last runs but never corrupts the file.
     fn configure(&mut self) -> Result<(), StoreError> {
         self.connection
             .busy_timeout(BUSY_TIMEOUT)
