@@ -458,7 +458,7 @@ fn retention_removes_old_rows_at_most_once_a_day() {
 fn the_schema_is_versioned() {
     let home = Home::new();
     run(&mut home.earlyexit(&["--", "true"]));
-    assert_eq!(home.query("PRAGMA user_version"), [["2"]]);
+    assert_eq!(home.query("PRAGMA user_version"), [["3"]]);
     assert_eq!(home.query("PRAGMA journal_mode"), [["wal"]]);
     home.db().execute_batch("PRAGMA user_version = 99").unwrap();
     let run = run(&mut home.earlyexit(&["--", "true"]));

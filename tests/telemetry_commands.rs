@@ -57,7 +57,7 @@ fn status_shows_backend_destination_origins_and_counts() {
         "{text}"
     );
     assert!(
-        text.contains("(3 runs, 3 match events, schema 2, 0 waiting for the endpoint)"),
+        text.contains("(3 runs, 3 match events, schema 3, 0 waiting for the endpoint)"),
         "{text}"
     );
     let line_of = |key: &str| {
