@@ -366,6 +366,26 @@ fn traceparent_in_makes_a_child_span_and_the_command_gets_ours() {
 }
 
 #[test]
+fn an_unsampled_traceparent_still_records_the_run() {
+    let home = Home::new();
+    let parent_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let run = run(home
+        .earlyexit(&["--", "sh", "-c", "echo \"$TRACEPARENT\""])
+        .env(
+            "TRACEPARENT",
+            format!("00-{parent_trace}-00f067aa0ba902b7-00"),
+        ));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    let rows = home.query("SELECT trace_id, span_id FROM executions");
+    assert_eq!(rows.len(), 1, "the run was not recorded");
+    assert_eq!(rows[0][0], parent_trace);
+    assert_eq!(
+        run.stdout_text().trim(),
+        format!("00-{parent_trace}-{}-01", rows[0][1])
+    );
+}
+
+#[test]
 fn without_traceparent_a_new_trace_starts_and_the_child_still_gets_one() {
     let home = Home::new();
     let run = run(&mut home.earlyexit(&["--", "sh", "-c", "echo \"$TRACEPARENT\""]));

@@ -25,7 +25,9 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, Span,
+};
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 
@@ -110,6 +112,11 @@ impl Telemetry {
             )
             .build();
         let provider = SdkTracerProvider::builder()
+            // Every run is recorded. The SDK's default follows the parent's sampled flag, so
+            // a TRACEPARENT ending in -00 (or OTEL_TRACES_SAMPLER) dropped the run from the
+            // local database too; sampling is for a tracing backend's volume, and a run is
+            // one span.
+            .with_sampler(Sampler::AlwaysOn)
             .with_span_processor(processor)
             .with_resource(resource(env))
             .with_max_events_per_span(MAX_MATCH_EVENTS)
