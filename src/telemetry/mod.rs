@@ -21,12 +21,13 @@ use std::time::{Duration, SystemTime};
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{
-    Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+    Span as _, SpanId, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, Span,
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
+    SdkTracerProvider, Span, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
@@ -64,8 +65,10 @@ struct PendingMatch {
 
 /// The telemetry of one run.
 pub struct Telemetry {
-    provider: SdkTracerProvider,
-    span: Span,
+    /// What the span will be made of, until the command has started (see [`PendingSpan`]).
+    pending: Option<Box<PendingSpan>>,
+    /// Then the span, and the provider that exports it.
+    started: Option<StartedSpan>,
     report: Arc<DeliveryReport>,
     started_at: SystemTime,
     trace_id: String,
@@ -81,9 +84,95 @@ pub struct Telemetry {
     deadline: Duration,
 }
 
+/// Before the command starts, telemetry does only what the start needs: it chooses the span's
+/// ids (the command's `TRACEPARENT` names them) and starts the batch processor, whose thread
+/// opens the local database meanwhile. The provider and the span are made once the command
+/// runs: with the command's hash, 0.05 ms that its start no longer waits for.
+struct PendingSpan {
+    processor: BatchSpanProcessor,
+    resource: Resource,
+    ids: RunIds,
+    parent: opentelemetry::Context,
+    name: String,
+    attributes: Vec<KeyValue>,
+    command_line: Option<String>,
+}
+
+struct StartedSpan {
+    provider: SdkTracerProvider,
+    span: Span,
+}
+
+impl PendingSpan {
+    fn start(self, started_at: SystemTime) -> StartedSpan {
+        let provider = SdkTracerProvider::builder()
+            // Every run is recorded. The SDK's default follows the parent's sampled flag, so
+            // a TRACEPARENT ending in -00 (or OTEL_TRACES_SAMPLER) dropped the run from the
+            // local database too; sampling is for a tracing backend's volume, and a run is
+            // one span.
+            .with_sampler(Sampler::AlwaysOn)
+            .with_id_generator(self.ids)
+            .with_span_processor(self.processor)
+            .with_resource(self.resource)
+            .with_max_events_per_span(MAX_MATCH_EVENTS)
+            .build();
+        let tracer = provider.tracer_with_scope(
+            InstrumentationScope::builder("earlyexit")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        );
+        let mut attributes = self.attributes;
+        attributes.push(KeyValue::new(
+            attr::COMMAND_HASH,
+            command_hash(self.command_line.as_deref().unwrap_or_default()),
+        ));
+        let span = tracer
+            .span_builder(self.name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(started_at)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &self.parent);
+        StartedSpan { provider, span }
+    }
+}
+
+/// The run's span context, chosen before the span exists. The SDK asks its id generator for
+/// them as it makes the span (for a trace id only when there is no parent).
+#[derive(Debug, Clone, Copy)]
+struct RunIds {
+    trace_id: TraceId,
+    span_id: SpanId,
+}
+
+impl RunIds {
+    fn choose(parent: &opentelemetry::Context) -> RunIds {
+        let random = RandomIdGenerator::default();
+        let parent = parent.span();
+        let parent = parent.span_context();
+        RunIds {
+            trace_id: if parent.is_valid() {
+                parent.trace_id()
+            } else {
+                random.new_trace_id()
+            },
+            span_id: random.new_span_id(),
+        }
+    }
+}
+
+impl IdGenerator for RunIds {
+    fn new_trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.span_id
+    }
+}
+
 impl Telemetry {
-    /// Starts the run's span, or returns `None` when telemetry is off (then no file is touched
-    /// and no thread started).
+    /// Prepares the run's span, or returns `None` when telemetry is off (then no file is
+    /// touched and no thread started).
     pub fn start(
         settings: &Settings,
         execution_id: &str,
@@ -99,7 +188,7 @@ impl Telemetry {
         }
         let deadline = shutdown_deadline(settings);
         let (fanout, report) = Fanout::new(sinks);
-        let processor = BatchSpanProcessor::builder(fanout)
+        let mut processor = BatchSpanProcessor::builder(fanout)
             .with_batch_config(
                 // A run makes one span. The default queue of 2048 spans is allocated and
                 // touched up front: a third of a millisecond for nothing. A batch of one
@@ -111,50 +200,38 @@ impl Telemetry {
                     .build(),
             )
             .build();
-        let provider = SdkTracerProvider::builder()
-            // Every run is recorded. The SDK's default follows the parent's sampled flag, so
-            // a TRACEPARENT ending in -00 (or OTEL_TRACES_SAMPLER) dropped the run from the
-            // local database too; sampling is for a tracing backend's volume, and a run is
-            // one span.
-            .with_sampler(Sampler::AlwaysOn)
-            .with_span_processor(processor)
-            .with_resource(resource(env))
-            .with_max_events_per_span(MAX_MATCH_EVENTS)
-            .build();
-        let tracer = provider.tracer_with_scope(
-            InstrumentationScope::builder("earlyexit")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        );
+        // The thread opens the database when it has the resource; the provider would hand it
+        // over only once the command has started.
+        let resource = resource(env);
+        processor.set_resource(&resource);
         let started_at = SystemTime::now();
         let working_directory = std::env::current_dir().unwrap_or_default();
-        let (name, attributes) = start_attributes(settings, execution_id, env);
-        let span = tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_start_time(started_at)
-            .with_attributes(attributes)
-            .start_with_context(&tracer, &parent_context(env));
-        let context = span.span_context().clone();
+        let parent = parent_context(env);
+        let ids = RunIds::choose(&parent);
+        // Always sampled (`-01`): see `PendingSpan::start`.
         let mut child_environment = vec![(
             "TRACEPARENT".to_string(),
-            format!(
-                "00-{}-{}-{:02x}",
-                context.trace_id(),
-                context.span_id(),
-                context.trace_flags().to_u8()
-            ),
+            format!("00-{}-{}-01", ids.trace_id, ids.span_id),
         )];
-        let trace_state = context.trace_state().header();
+        let trace_state = parent.span().span_context().trace_state().header();
         if !trace_state.is_empty() {
             child_environment.push(("TRACESTATE".to_string(), trace_state));
         }
+        let (name, attributes) = start_attributes(settings, execution_id, env);
         Some(Telemetry {
-            provider,
-            span,
+            pending: Some(Box::new(PendingSpan {
+                processor,
+                resource,
+                ids,
+                parent,
+                name,
+                attributes,
+                command_line: settings.command_line(),
+            })),
+            started: None,
             report,
             started_at,
-            trace_id: context.trace_id().to_string(),
+            trace_id: ids.trace_id.to_string(),
             child_environment,
             command_words: match &settings.source {
                 Source::Command { program, args } => std::iter::once(program)
@@ -176,9 +253,20 @@ impl Telemetry {
         &self.trace_id
     }
 
+    /// The run's span, made the first time it is needed: as the command starts, or when it
+    /// could not start.
+    fn span(&mut self) -> &mut Span {
+        if let Some(pending) = self.pending.take() {
+            self.started = Some(pending.start(self.started_at));
+        }
+        &mut self.started.as_mut().expect("made above").span
+    }
+
     /// Records a run that could not start (exit code 3).
     pub fn record_failure(&mut self, message: &str) {
-        self.span.set_attributes([
+        let description = self.free_text(message);
+        let span = self.span();
+        span.set_attributes([
             KeyValue::new(attr::EXIT_CODE, i64::from(crate::outcome::exit_code::USAGE)),
             KeyValue::new(attr::EXIT_REASON, ExitReason::Error.as_str()),
             KeyValue::new(attr::MATCH_COUNT, 0),
@@ -186,15 +274,16 @@ impl Telemetry {
             KeyValue::new(attr::LINES_PROCESSED, 0),
             KeyValue::new(attr::BYTES_PROCESSED, 0),
         ]);
-        self.span.set_status(Status::error(self.free_text(message)));
+        span.set_status(Status::error(description));
     }
 
     /// Ends the span, waits (at most [`SHUTDOWN_DEADLINE`]) for the sinks, and returns the
     /// lines to show the user: one warning if anything failed, and with `telemetry.debug` a
     /// line per delivery.
     pub fn finish(mut self) -> Vec<String> {
-        self.span.end();
-        let shutdown = self.provider.shutdown_with_timeout(self.deadline);
+        self.span().end();
+        let provider = &self.started.as_ref().expect("made by span()").provider;
+        let shutdown = provider.shutdown_with_timeout(self.deadline);
         let deliveries = self.report.deliveries();
         let mut lines = Vec::new();
         if self.debug {
@@ -247,9 +336,9 @@ impl RunObserver for Telemetry {
     }
 
     fn on_start(&mut self, start: &RunStart<'_>) {
+        let span = self.span();
         if let Some(pid) = start.pid {
-            self.span
-                .set_attribute(KeyValue::new(attr::PROCESS_PID, i64::from(pid)));
+            span.set_attribute(KeyValue::new(attr::PROCESS_PID, i64::from(pid)));
         }
     }
 
@@ -268,44 +357,16 @@ impl RunObserver for Telemetry {
     }
 
     fn on_end(&mut self, outcome: &Outcome) {
-        self.span.set_attribute(KeyValue::new(
-            attr::PROJECT_TYPE,
-            detect::project_type(&self.working_directory),
-        ));
-        let working_directory = self.free_text(&self.working_directory.display().to_string());
-        self.span.set_attribute(KeyValue::new(
-            attr::PROCESS_WORKING_DIRECTORY,
-            working_directory,
-        ));
-        if !self.command_words.is_empty() {
-            let words = if self.scrub_pii {
-                privacy::scrub_args(&self.command_words)
-            } else {
-                self.command_words.clone()
-            };
-            let words: Vec<StringValue> = words.into_iter().map(StringValue::from).collect();
-            self.span.set_attribute(KeyValue::new(
-                attr::PROCESS_COMMAND_ARGS,
-                Value::Array(Array::String(words)),
-            ));
-        }
-        for pending in std::mem::take(&mut self.matches) {
-            let line = self.free_text(&String::from_utf8_lossy(&pending.line));
-            self.span.add_event_with_timestamp(
-                attr::MATCH_EVENT,
-                self.started_at + pending.offset,
-                vec![
-                    KeyValue::new(attr::MATCH_NUMBER, pending.number as i64),
-                    KeyValue::new(attr::MATCH_OFFSET, pending.offset.as_secs_f64()),
-                    KeyValue::new(attr::MATCH_STREAM, pending.stream.as_str()),
-                    KeyValue::new(attr::MATCH_LINE_NUMBER, pending.line_number as i64),
-                    KeyValue::new(attr::MATCH_KIND, match_kind_name(pending.kind)),
-                    KeyValue::new(attr::MATCH_LINE, truncate(line, attr::MAX_MATCH_LINE_BYTES)),
-                ],
-            );
-        }
         let statistics = &outcome.statistics;
         let mut attributes = vec![
+            KeyValue::new(
+                attr::PROJECT_TYPE,
+                detect::project_type(&self.working_directory),
+            ),
+            KeyValue::new(
+                attr::PROCESS_WORKING_DIRECTORY,
+                self.free_text(&self.working_directory.display().to_string()),
+            ),
             KeyValue::new(attr::EXIT_CODE, i64::from(outcome.exit_code)),
             KeyValue::new(attr::EXIT_REASON, outcome.reason.as_str()),
             KeyValue::new(attr::MATCH_COUNT, outcome.match_count as i64),
@@ -313,6 +374,18 @@ impl RunObserver for Telemetry {
             KeyValue::new(attr::LINES_PROCESSED, statistics.lines_processed as i64),
             KeyValue::new(attr::BYTES_PROCESSED, statistics.bytes_processed as i64),
         ];
+        if !self.command_words.is_empty() {
+            let words = if self.scrub_pii {
+                privacy::scrub_args(&self.command_words)
+            } else {
+                self.command_words.clone()
+            };
+            let words: Vec<StringValue> = words.into_iter().map(StringValue::from).collect();
+            attributes.push(KeyValue::new(
+                attr::PROCESS_COMMAND_ARGS,
+                Value::Array(Array::String(words)),
+            ));
+        }
         if let Some(code) = outcome.command_exit_code {
             attributes.push(KeyValue::new(attr::PROCESS_EXIT_CODE, i64::from(code)));
         }
@@ -322,12 +395,31 @@ impl RunObserver for Telemetry {
         if let Some(t) = statistics.time_to_first_match {
             attributes.push(KeyValue::new(attr::TIME_TO_FIRST_MATCH, t.as_secs_f64()));
         }
-        self.span.set_attributes(attributes);
-        if let Some(description) = error_status(outcome) {
-            self.span.set_status(Status::error(description));
+        let events: Vec<(SystemTime, Vec<KeyValue>)> = std::mem::take(&mut self.matches)
+            .into_iter()
+            .map(|pending| {
+                let line = self.free_text(&String::from_utf8_lossy(&pending.line));
+                let attributes = vec![
+                    KeyValue::new(attr::MATCH_NUMBER, pending.number as i64),
+                    KeyValue::new(attr::MATCH_OFFSET, pending.offset.as_secs_f64()),
+                    KeyValue::new(attr::MATCH_STREAM, pending.stream.as_str()),
+                    KeyValue::new(attr::MATCH_LINE_NUMBER, pending.line_number as i64),
+                    KeyValue::new(attr::MATCH_KIND, match_kind_name(pending.kind)),
+                    KeyValue::new(attr::MATCH_LINE, truncate(line, attr::MAX_MATCH_LINE_BYTES)),
+                ];
+                (self.started_at + pending.offset, attributes)
+            })
+            .collect();
+        let ended_at = self.started_at + outcome.duration;
+        let span = self.span();
+        span.set_attributes(attributes);
+        for (timestamp, attributes) in events {
+            span.add_event_with_timestamp(attr::MATCH_EVENT, timestamp, attributes);
         }
-        self.span
-            .end_with_timestamp(self.started_at + outcome.duration);
+        if let Some(description) = error_status(outcome) {
+            span.set_status(Status::error(description));
+        }
+        span.end_with_timestamp(ended_at);
     }
 }
 
@@ -473,13 +565,7 @@ fn start_attributes(
     execution_id: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (String, Vec<KeyValue>) {
-    let mut attributes = vec![
-        KeyValue::new(attr::EXECUTION_ID, execution_id.to_string()),
-        KeyValue::new(
-            attr::COMMAND_HASH,
-            command_hash(&settings.command_line().unwrap_or_default()),
-        ),
-    ];
+    let mut attributes = vec![KeyValue::new(attr::EXECUTION_ID, execution_id.to_string())];
     if let Some(pattern) = &settings.patterns.pattern {
         attributes.push(KeyValue::new(attr::PATTERN, pattern.clone()));
     }
