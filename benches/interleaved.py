@@ -44,9 +44,10 @@ def main():
         on, off = (times[(label, v)] for v in ("telemetry", "off"))
         q = lambda t: statistics.quantiles(t, n=4)
         print("%s: SQLite telemetry %.3f ms (IQR %.3f..%.3f), --no-telemetry %.3f ms (IQR %.3f..%.3f): "
-              "added %+.3f ms median (n=%d)" % (
+              "added %+.3f ms median, %+.3f ms mean (n=%d)" % (
                   label, statistics.median(on), q(on)[0], q(on)[2], statistics.median(off),
-                  q(off)[0], q(off)[2], statistics.median(on) - statistics.median(off), runs))
+                  q(off)[0], q(off)[2], statistics.median(on) - statistics.median(off),
+                  statistics.mean(on) - statistics.mean(off), runs))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ for r in res:
         r["command"].split("/")[-1][:55], statistics.median(t) * 1e3, min(t) * 1e3, max(t) * 1e3,
         statistics.stdev(t) * 1e3, len(t)))
 a, b = (statistics.median(r["times"]) for r in res)
-print("  added by SQLite telemetry: %+.3f ms (median)" % ((a - b) * 1e3))
+mean_a, mean_b = (statistics.mean(r["times"]) for r in res)
+print("  added by SQLite telemetry: %+.3f ms (median), %+.3f ms (mean)" % ((a - b) * 1e3, (mean_a - mean_b) * 1e3))
 PY
 benches/interleaved.py 2000 "shipped=$ee"
 echo "rows written: $(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from executions').fetchone()[0])" "$home/.earlyexit/telemetry.db")"
