@@ -7,7 +7,11 @@ iteration runs `earlyexit -A 0 X -- /bin/true` once with telemetry (SQLite, a fr
 once with --no-telemetry, for each binary given, so drift hits every variant alike. Used to
 compare builds: `interleaved.py 2000 old=path/to/earlyexit new=target/.../earlyexit`.
 
-Usage: benches/interleaved.py RUNS LABEL=BINARY [LABEL=BINARY ...]
+With `--block N` each mode runs N times in a row before the other takes over, as in a CI job
+or an agent's session that always records: it tells whether runs that follow runs of the same
+mode are faster (SQLite's code and the database warm in the CPU's caches). They were not.
+
+Usage: benches/interleaved.py [--block N] RUNS LABEL=BINARY [LABEL=BINARY ...]
 """
 import os
 import shutil
@@ -25,29 +29,34 @@ def timed(path, args, env, stderr):
 
 
 def main():
-    runs = int(sys.argv[1])
-    binaries = [arg.split("=", 1) for arg in sys.argv[2:]]
+    args = sys.argv[1:]
+    block = 1
+    if args[0] == "--block":
+        block, args = int(args[1]), args[2:]
+    runs = int(args[0])
+    binaries = [arg.split("=", 1) for arg in args[1:]]
     root = tempfile.mkdtemp(prefix="earlyexit-interleaved-")
     stderr = os.open(os.devnull, os.O_WRONLY)
     times = {}
     try:
-        for _ in range(runs):
+        for _ in range(0, runs, block):
             for label, path in binaries:
                 env = dict(os.environ, HOME=os.path.join(root, label))
                 os.makedirs(env["HOME"], exist_ok=True)
                 for variant, flags in (("telemetry", []), ("off", ["--no-telemetry"])):
                     args = [*flags, "-A", "0", "X", "--", "/bin/true"]
-                    times.setdefault((label, variant), []).append(timed(path, args, env, stderr))
+                    for _ in range(block):
+                        times.setdefault((label, variant), []).append(timed(path, args, env, stderr))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     for label, _ in binaries:
         on, off = (times[(label, v)] for v in ("telemetry", "off"))
         q = lambda t: statistics.quantiles(t, n=4)
         print("%s: SQLite telemetry %.3f ms (IQR %.3f..%.3f), --no-telemetry %.3f ms (IQR %.3f..%.3f): "
-              "added %+.3f ms median, %+.3f ms mean (n=%d)" % (
+              "added %+.3f ms median, %+.3f ms mean (n=%d, in blocks of %d)" % (
                   label, statistics.median(on), q(on)[0], q(on)[2], statistics.median(off),
                   q(off)[0], q(off)[2], statistics.median(on) - statistics.median(off),
-                  statistics.mean(on) - statistics.mean(off), runs))
+                  statistics.mean(on) - statistics.mean(off), len(on), block))
 
 
 if __name__ == "__main__":
