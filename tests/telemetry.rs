@@ -475,6 +475,22 @@ fn retention_removes_old_rows_at_most_once_a_day() {
 }
 
 #[test]
+fn zero_retention_days_keeps_every_run() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  sqlite:\n    retention_days: 0\n");
+    run(&mut home.earlyexit(&["--", "true"]));
+    home.db()
+        .execute(
+            "UPDATE executions SET timestamp = '2020-01-01T00:00:00.000Z'",
+            [],
+        )
+        .unwrap();
+    home.db().execute("DELETE FROM meta", []).unwrap();
+    run(&mut home.earlyexit(&["--", "true"]));
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["2"]]);
+}
+
+#[test]
 fn the_schema_is_versioned() {
     let home = Home::new();
     run(&mut home.earlyexit(&["--", "true"]));

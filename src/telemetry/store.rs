@@ -306,12 +306,16 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// Applies `retention_days` if it has not run in the last day.
+    /// Applies `retention_days` if it has not run in the last day. Zero keeps every run: read
+    /// literally it would empty the database once a day, which nobody asks for on purpose.
     pub fn apply_retention(
         &mut self,
         retention_days: u32,
         now: SystemTime,
     ) -> Result<(), StoreError> {
+        if retention_days == 0 {
+            return Ok(());
+        }
         let last: Option<String> = self
             .connection
             .query_row(
