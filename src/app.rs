@@ -55,8 +55,12 @@ pub fn enter() -> ! {
 pub fn main(args: Vec<OsString>) -> i32 {
     match cli::parse(args) {
         Ok(Invocation::Run(cli)) => run(&cli),
-        Ok(Invocation::Telemetry(args)) => commands::main(args),
+        Ok(Invocation::Telemetry(args)) => {
+            end_by_sigpipe_when_the_reader_goes();
+            commands::main(args)
+        }
         Err(CliError::Informational(text)) => {
+            end_by_sigpipe_when_the_reader_goes();
             print!("{text}");
             0
         }
@@ -65,6 +69,15 @@ pub fn main(args: Vec<OsString>) -> i32 {
             exit_code::USAGE
         }
     }
+}
+
+/// The reports and the help end as any filter does when their reader goes away
+/// (`earlyexit telemetry export | head`): killed by SIGPIPE, quietly, where `print!` would
+/// panic on the failed write. Only a run, which must stop its command first, handles a closed
+/// stdout itself (see [`enter`]).
+fn end_by_sigpipe_when_the_reader_goes() {
+    // SAFETY: SIG_DFL installs no handler code, and no other thread exists yet.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 fn run(cli: &Cli) -> i32 {

@@ -199,3 +199,32 @@ fn clear_asks_on_a_terminal() {
     clear_answering(&home, "y\n");
     assert_eq!(home.query("SELECT count(*) FROM executions"), [["0"]]);
 }
+
+#[test]
+fn a_report_whose_reader_went_away_ends_by_sigpipe_without_a_message() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let home = home_with_runs();
+    for args in [
+        &["telemetry", "export"][..],
+        &["telemetry", "status"],
+        &["telemetry", "stats"],
+        &["--help"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = home
+            .earlyexit(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.signal(),
+            Some(nix::sys::signal::Signal::SIGPIPE as i32),
+            "{args:?}: {:?}",
+            output.status
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{args:?}");
+    }
+}
