@@ -31,6 +31,23 @@ fn environment_beats_the_file_and_flags_beat_the_environment() {
 }
 
 #[test]
+fn without_home_the_password_database_names_the_home() {
+    let home = Home::new();
+    let config = home.write_config("");
+    let mut status = home.earlyexit(&["telemetry", "status", "--config"]);
+    status.arg(&config).env_remove("HOME");
+    let run = run(&mut status);
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap();
+    let expected = user.map_or("/".into(), |user| user.dir);
+    let line = format!(
+        "writes to: {}",
+        expected.join(".earlyexit/telemetry.db").display()
+    );
+    assert!(run.stdout_text().contains(&line), "{}", run.stdout_text());
+}
+
+#[test]
 fn environment_variables_set_nested_keys() {
     let home = Home::new();
     let custom = home.dir.join("custom.db");

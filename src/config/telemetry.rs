@@ -817,7 +817,13 @@ impl TelemetrySettings {
         flags: &TelemetryFlags,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<TelemetrySettings, ConfigError> {
-        let home = PathBuf::from(env("HOME").unwrap_or_else(|| "/".into()));
+        // Without HOME (a cron job, a service), the password database names the home, as it
+        // does for the shell; `/` is the last resort.
+        let home = env("HOME")
+            .filter(|home| !home.is_empty())
+            .map(PathBuf::from)
+            .or_else(std::env::home_dir)
+            .unwrap_or_else(|| PathBuf::from("/"));
         let expand = |value: &str| expand(value, &home, env);
         let mut settings = TelemetrySettings::defaults(&home);
 
