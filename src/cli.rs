@@ -2,7 +2,7 @@
 //!
 //! The rule: the first positional word is always the pattern, and the first positional word
 //! after it starts the command, whose arguments (options included) are never ours. Clap would
-//! happily assign `make` to PATTERN in `earlyexit -- make test`, so [`split_command_line`]
+//! happily assign `make` to PATTERN in `earlyexit -- make test`, so `split_command_line`
 //! cuts the command off before clap sees anything, using clap's own knowledge of which options
 //! take a value.
 

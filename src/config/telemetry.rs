@@ -1,7 +1,7 @@
 //! Telemetry settings: defaults < config file < `EARLYEXIT_*` environment < flags, with a record
 //! of where each value in force came from (shown by `earlyexit telemetry status`).
 //!
-//! Every setting is one row of [`KEYS`]: its dotted name in the file, the environment variable
+//! Every setting is one row of `KEYS`: its dotted name in the file, the environment variable
 //! derived from that name (`telemetry.sqlite.path` → `EARLYEXIT_TELEMETRY_SQLITE_PATH`), how to
 //! parse it and how to show it. File and environment values go through the same parser.
 
