@@ -45,6 +45,9 @@ enum TelemetryCommand {
         /// Print one JSON object instead of text
         #[arg(long)]
         json: bool,
+        /// Only runs that started within D (7d, 12h) or since a date (2026-11-01, RFC 3339)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
     },
     /// Print the recorded runs as JSON Lines in the HTTP API's event envelope
     Export {
@@ -171,7 +174,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     };
     let result = match cli.command {
         TelemetryCommand::Status { json } => status(&settings, json),
-        TelemetryCommand::Stats { json } => stats(&settings, json),
+        TelemetryCommand::Stats { json, since } => stats(&settings, json, since.as_deref()),
         TelemetryCommand::Export { since } => export(&settings, since.as_deref()),
         TelemetryCommand::Prune { older_than } => prune(&settings, older_than),
         TelemetryCommand::Clear { yes } => clear(&settings, yes),
@@ -303,7 +306,12 @@ fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-fn stats(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandError> {
+fn stats(
+    settings: &TelemetrySettings,
+    as_json: bool,
+    since: Option<&str>,
+) -> Result<(), CommandError> {
+    let since = since.map(parse_since).transpose()?;
     let Some(store) = open(settings)? else {
         if as_json {
             println!(
@@ -318,21 +326,36 @@ fn stats(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandError
         }
         return Ok(());
     };
-    let runs = store.count(Table::Executions)?;
-    let matches = store.count(Table::MatchEvents)?;
-    let by_reason = store
-        .tally("SELECT exit_reason, count(*) AS n FROM executions GROUP BY 1 ORDER BY n DESC, 1")?;
+    let by_reason = store.tally(
+        "SELECT exit_reason, count(*) AS n FROM executions WHERE timestamp >= ?1
+         GROUP BY 1 ORDER BY n DESC, 1",
+        since,
+    )?;
+    let runs: i64 = by_reason.iter().map(|(_, n)| n).sum();
+    let matches = store
+        .tally(
+            "SELECT 'match events', count(*) FROM match_events JOIN executions USING (execution_id)
+             WHERE timestamp >= ?1",
+            since,
+        )?
+        .first()
+        .map_or(0, |(_, n)| *n);
     let by_project = store.tally(
-        "SELECT project_type, count(*) AS n FROM executions GROUP BY 1 ORDER BY n DESC, 1",
+        "SELECT project_type, count(*) AS n FROM executions WHERE timestamp >= ?1
+         GROUP BY 1 ORDER BY n DESC, 1",
+        since,
     )?;
     let patterns = store.tally(
-        "SELECT pattern, count(*) AS n FROM executions WHERE pattern IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10",
+        "SELECT pattern, count(*) AS n FROM executions WHERE timestamp >= ?1 AND pattern IS NOT NULL
+         GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10",
+        since,
     )?;
     let commands = store.tally(
         "SELECT coalesce(max(command), executable || ' (' || substr(command_hash, 1, 12) || ')'), count(*) AS n
-         FROM executions GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10",
+         FROM executions WHERE timestamp >= ?1 GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10",
+        since,
     )?;
-    let runtimes = store.runtimes()?;
+    let runtimes = store.runtimes(since)?;
     let (p50, p95) = (percentile(&runtimes, 0.50), percentile(&runtimes, 0.95));
     if as_json {
         let pairs = |rows: &[(String, i64)]| -> Vec<serde_json::Value> {

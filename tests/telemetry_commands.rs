@@ -127,6 +127,37 @@ fn stats_counts_runs_reasons_projects_runtimes_patterns_and_commands() {
 }
 
 #[test]
+fn stats_since_counts_only_the_runs_of_that_period() {
+    let home = home_with_runs();
+    plant_old_run(&home);
+    home.db()
+        .execute(
+            "INSERT INTO match_events (execution_id, match_number, timestamp_offset, stream_source,
+             line_number, match_kind) VALUES ('old', 1, 0.5, 'stdout', 1, 'pattern')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        run_json(&home, &["telemetry", "stats", "--json"])["match_events"],
+        4
+    );
+    let week = run_json(&home, &["telemetry", "stats", "--json", "--since", "7d"]);
+    assert_eq!(week["runs"], 3);
+    assert_eq!(week["match_events"], 3);
+    assert_eq!(week["runtime_p95"].as_f64().map(|t| t < 5.0), Some(true));
+    assert!(!week["by_exit_reason"].to_string().contains("timeout"));
+    let text = run(&mut home.earlyexit(&["telemetry", "stats", "--since", "2021-01-01"]));
+    assert!(
+        text.stdout_text().contains("runs: 3, match events: 3"),
+        "{}",
+        text.stdout_text()
+    );
+    let bad = run(&mut home.earlyexit(&["telemetry", "stats", "--since", "soonish"]));
+    assert_eq!(bad.code, 3);
+    assert!(bad.stderr_text().contains("soonish"));
+}
+
+#[test]
 fn export_prints_the_envelope_and_honours_since() {
     let home = home_with_runs();
     plant_old_run(&home);

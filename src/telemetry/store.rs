@@ -366,9 +366,7 @@ impl Store {
 
     /// Runs (with their matches) that started at or after `since`, oldest first.
     pub fn runs_since(&self, since: Option<SystemTime>) -> Result<Vec<RunRecord>, StoreError> {
-        let since = since.map_or_else(String::new, |t| {
-            humantime::format_rfc3339_millis(t).to_string()
-        });
+        let since = time_bound(since);
         let mut statement = self
             .connection
             .prepare(&format!(
@@ -411,11 +409,16 @@ impl Store {
             .collect()
     }
 
-    /// Rows of a query whose columns are (label, count), for the stats listings.
-    pub fn tally(&self, sql: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    /// Rows of a query whose columns are (label, count), for the stats listings. The query
+    /// binds `?1` to the start of the period (`timestamp >= ?1`).
+    pub fn tally(
+        &self,
+        sql: &str,
+        since: Option<SystemTime>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut statement = self.connection.prepare(sql).map_err(|e| self.error(e))?;
         statement
-            .query_map([], |row| {
+            .query_map([time_bound(since)], |row| {
                 Ok((
                     row.get::<_, Option<String>>(0)?.unwrap_or_default(),
                     row.get(1)?,
@@ -425,17 +428,27 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// All run times in seconds, sorted, for percentiles.
-    pub fn runtimes(&self) -> Result<Vec<f64>, StoreError> {
+    /// The run times in seconds of the runs since then, sorted, for percentiles.
+    pub fn runtimes(&self, since: Option<SystemTime>) -> Result<Vec<f64>, StoreError> {
         let mut statement = self
             .connection
-            .prepare("SELECT total_runtime FROM executions ORDER BY total_runtime")
+            .prepare(
+                "SELECT total_runtime FROM executions WHERE timestamp >= ?1 ORDER BY total_runtime",
+            )
             .map_err(|e| self.error(e))?;
         statement
-            .query_map([], |row| row.get(0))
+            .query_map([time_bound(since)], |row| row.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.error(e))
     }
+}
+
+/// A period's start as the `timestamp` column spells it; no start is the empty string, which
+/// every timestamp follows.
+fn time_bound(since: Option<SystemTime>) -> String {
+    since.map_or_else(String::new, |t| {
+        humantime::format_rfc3339_millis(t).to_string()
+    })
 }
 
 /// A run waiting in the outbox for the remote endpoint.
