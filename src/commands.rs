@@ -327,32 +327,29 @@ fn stats(
         return Ok(());
     };
     let by_reason = store.tally(
-        "SELECT exit_reason, count(*) AS n FROM executions WHERE timestamp >= ?1
-         GROUP BY 1 ORDER BY n DESC, 1",
+        "SELECT exit_reason, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1",
         since,
     )?;
     let runs: i64 = by_reason.iter().map(|(_, n)| n).sum();
     let matches = store
         .tally(
-            "SELECT 'match events', count(*) FROM match_events JOIN executions USING (execution_id)
-             WHERE timestamp >= ?1",
+            "SELECT 'match events', count(*) FROM match_events JOIN runs USING (execution_id)",
             since,
         )?
         .first()
         .map_or(0, |(_, n)| *n);
     let by_project = store.tally(
-        "SELECT project_type, count(*) AS n FROM executions WHERE timestamp >= ?1
-         GROUP BY 1 ORDER BY n DESC, 1",
+        "SELECT project_type, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1",
         since,
     )?;
     let patterns = store.tally(
-        "SELECT pattern, count(*) AS n FROM executions WHERE timestamp >= ?1 AND pattern IS NOT NULL
+        "SELECT pattern, count(*) AS n FROM runs WHERE pattern IS NOT NULL
          GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10",
         since,
     )?;
     let commands = store.tally(
         "SELECT coalesce(max(command), executable || ' (' || substr(command_hash, 1, 12) || ')'), count(*) AS n
-         FROM executions WHERE timestamp >= ?1 GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10",
+         FROM runs GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10",
         since,
     )?;
     let runtimes = store.runtimes(since)?;

@@ -410,15 +410,16 @@ impl Store {
     }
 
     /// Rows of a query whose columns are (label, count), for the stats listings. The query
-    /// binds `?1` to the start of the period (`timestamp >= ?1`).
+    /// reads the runs of the period from `runs` (see `over_period`).
     pub fn tally(
         &self,
         sql: &str,
         since: Option<SystemTime>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut statement = self.connection.prepare(sql).map_err(|e| self.error(e))?;
+        let (sql, bound) = over_period(sql, since);
+        let mut statement = self.connection.prepare(&sql).map_err(|e| self.error(e))?;
         statement
-            .query_map([time_bound(since)], |row| {
+            .query_map(rusqlite::params_from_iter(bound), |row| {
                 Ok((
                     row.get::<_, Option<String>>(0)?.unwrap_or_default(),
                     row.get(1)?,
@@ -428,16 +429,12 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// The run times in seconds of the runs since then, sorted, for percentiles.
+    /// The run times in seconds of the period's runs, sorted, for percentiles.
     pub fn runtimes(&self, since: Option<SystemTime>) -> Result<Vec<f64>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare(
-                "SELECT total_runtime FROM executions WHERE timestamp >= ?1 ORDER BY total_runtime",
-            )
-            .map_err(|e| self.error(e))?;
+        let (sql, bound) = over_period("SELECT total_runtime FROM runs ORDER BY 1", since);
+        let mut statement = self.connection.prepare(&sql).map_err(|e| self.error(e))?;
         statement
-            .query_map([time_bound(since)], |row| row.get(0))
+            .query_map(rusqlite::params_from_iter(bound), |row| row.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.error(e))
     }
@@ -449,6 +446,23 @@ fn time_bound(since: Option<SystemTime>) -> String {
     since.map_or_else(String::new, |t| {
         humantime::format_rfc3339_millis(t).to_string()
     })
+}
+
+/// `sql` with `runs` defined as the runs that started since then, and the value to bind.
+/// Without a start, `runs` is the whole table: `timestamp >= ''` would lead SQLite through the
+/// time index row by row, which for rows out of time order (a receiver's file fed by many
+/// machines) took 0.9 s over 100,000 runs, against 0.2 s for a plain scan.
+fn over_period(sql: &str, since: Option<SystemTime>) -> (String, Option<String>) {
+    match since {
+        None => (
+            format!("WITH runs AS (SELECT * FROM executions) {sql}"),
+            None,
+        ),
+        Some(_) => (
+            format!("WITH runs AS (SELECT * FROM executions WHERE timestamp >= ?1) {sql}"),
+            Some(time_bound(since)),
+        ),
+    }
 }
 
 /// A run waiting in the outbox for the remote endpoint.
