@@ -331,13 +331,7 @@ fn stats(
         since,
     )?;
     let runs: i64 = by_reason.iter().map(|(_, n)| n).sum();
-    let matches = store
-        .tally(
-            "SELECT 'match events', count(*) FROM match_events JOIN runs USING (execution_id)",
-            since,
-        )?
-        .first()
-        .map_or(0, |(_, n)| *n);
+    let matches = store.match_events_count(since)?;
     let by_project = store.tally(
         "SELECT project_type, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1",
         since,

@@ -278,8 +278,8 @@ impl Telemetry {
     }
 
     /// Ends the span, waits for the sinks (at most [`LOCAL_DEADLINE`] plus a remote sink's
-    /// timeout), and returns the lines to show the user: one warning if anything failed, and with `telemetry.debug` a
-    /// line per delivery.
+    /// timeout), and returns the lines to show the user: one warning if anything failed, and
+    /// with `telemetry.debug` a line per delivery.
     pub fn finish(mut self) -> Vec<String> {
         self.span().end();
         let provider = &self.started.as_ref().expect("made by span()").provider;

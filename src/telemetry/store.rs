@@ -429,6 +429,17 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// How many match events the period's runs have.
+    pub fn match_events_count(&self, since: Option<SystemTime>) -> Result<i64, StoreError> {
+        let (sql, bound) = over_period(
+            "SELECT count(*) FROM match_events JOIN runs USING (execution_id)",
+            since,
+        );
+        self.connection
+            .query_row(&sql, rusqlite::params_from_iter(bound), |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
     /// The run times in seconds of the period's runs, sorted, for percentiles.
     pub fn runtimes(&self, since: Option<SystemTime>) -> Result<Vec<f64>, StoreError> {
         let (sql, bound) = over_period("SELECT total_runtime FROM runs ORDER BY 1", since);
