@@ -110,8 +110,12 @@ fn run(cli: &Cli) -> i32 {
             "remote telemetry is not configured; nothing was run",
         );
     }
-    if let Some(hint) = consent::ci_hint(&settings.telemetry, &env).filter(|_| !quiet) {
-        eprintln!("earlyexit: {hint}");
+    let notices = [
+        consent::remote_off_line(&settings.telemetry),
+        consent::ci_hint(&settings.telemetry, &env),
+    ];
+    for notice in notices.into_iter().flatten().filter(|_| !quiet) {
+        eprintln!("earlyexit: {notice}");
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let mut telemetry = Telemetry::start(&settings, &execution_id, &env);

@@ -14,8 +14,8 @@ use crate::config::telemetry::{AuthHeader, Backend, Remote, Secret};
 use crate::config::{TelemetryFlags, TelemetrySettings};
 use crate::duration::{format_duration, parse_duration};
 use crate::outcome::exit_code;
+use crate::telemetry::delivery::{Courier, DeliveryError, SenderLock, Transport};
 use crate::telemetry::remote::{self, Endpoint, PostError};
-use crate::telemetry::sinks::send_backlog;
 use crate::telemetry::store::{Store, StoreError, Table};
 
 #[derive(Parser, Debug)]
@@ -67,28 +67,23 @@ enum TelemetryCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Send every run waiting in the outbox (hybrid mode) to the HTTP endpoint
-    Sync,
+    /// Send every run waiting in the outbox to its remote (HTTP endpoint or OTLP collector)
+    Sync {
+        /// Run as the background sender of `http.async` (its stdin holds the sender lock)
+        #[arg(long, hide = true)]
+        background: bool,
+    },
     /// Check the HTTP endpoint: reachable? key accepted? how long?
     TestHttp(EndpointArgs),
     /// Send one synthetic execution, marked as a test, to the HTTP endpoint
     SendTest(EndpointArgs),
-    /// Deliver a request body from stdin (the detached half of `fire_and_forget`)
-    #[command(hide = true)]
-    Deliver {
-        #[command(flatten)]
-        endpoint: EndpointArgs,
-        #[arg(long, value_parser = parse_duration, default_value = "2s")]
-        timeout: Duration,
-        #[arg(long, default_value_t = 3)]
-        retries: u32,
-    },
 }
 
 /// An endpoint given on the command line; each part falls back to the settings.
 #[derive(clap::Args, Debug)]
 struct EndpointArgs {
-    /// The endpoint URL [default: telemetry.http.endpoint / $EARLYEXIT_TELEMETRY_ENDPOINT]
+    /// The endpoint URL; without a path, /api/v1/events there [default: telemetry.http.endpoint
+    /// / $EARLYEXIT_TELEMETRY_ENDPOINT]
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
     /// The API key [default: telemetry.http.api_key / $EARLYEXIT_TELEMETRY_API_KEY]
@@ -126,7 +121,7 @@ impl EndpointArgs {
             .map(Secret::new)
             .or_else(|| settings.http.api_key.clone());
         Ok(Endpoint {
-            url,
+            url: remote::events_url(&url),
             auth_header,
             api_key,
         })
@@ -142,6 +137,8 @@ enum CommandError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Post(#[from] PostError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
     #[error("{0}")]
     Failed(String),
 }
@@ -178,14 +175,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         TelemetryCommand::Export { since } => export(&settings, since.as_deref()),
         TelemetryCommand::Prune { older_than } => prune(&settings, older_than),
         TelemetryCommand::Clear { yes } => clear(&settings, yes),
-        TelemetryCommand::Sync => sync(&settings),
+        TelemetryCommand::Sync { background: false } => sync(&settings),
+        TelemetryCommand::Sync { background: true } => sync_in_background(&settings),
         TelemetryCommand::TestHttp(endpoint) => test_http(&settings, &endpoint),
         TelemetryCommand::SendTest(endpoint) => send_test(&settings, &endpoint),
-        TelemetryCommand::Deliver {
-            endpoint,
-            timeout,
-            retries,
-        } => deliver(&settings, &endpoint, timeout, retries),
     };
     match result {
         Ok(()) => 0,
@@ -473,13 +466,44 @@ fn clear(settings: &TelemetrySettings, yes: bool) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
-    let endpoint = EndpointArgs {
-        endpoint: None,
-        api_key: None,
-        auth_header: None,
+/// The remotes with something to send: those that have rows waiting, and the one configured.
+fn remotes_to_sync(
+    settings: &TelemetrySettings,
+    store: &Store,
+) -> Result<Vec<Remote>, CommandError> {
+    let mut remotes = Vec::new();
+    for remote in Remote::ALL {
+        let configured = match remote {
+            Remote::Http => settings.http.endpoint.is_some(),
+            Remote::Otlp => settings.remote() == Some(Remote::Otlp),
+        };
+        if configured || store.waiting(remote)? > 0 {
+            remotes.push(remote);
+        }
     }
-    .resolve(settings)?;
+    Ok(remotes)
+}
+
+/// Drains one remote's outbox: every batch no other sender holds, each within the timeout.
+fn drain(
+    settings: &TelemetrySettings,
+    store: &mut Store,
+    remote: Remote,
+) -> Result<(String, crate::telemetry::delivery::Drained), CommandError> {
+    let mut transport = Transport::of(remote, settings)?;
+    transport.set_resource(&crate::telemetry::resource(&|name| {
+        std::env::var(name).ok()
+    }));
+    let mut courier = Courier {
+        store,
+        transport: &transport,
+        batch_size: settings.http.batch_size,
+    };
+    let drained = futures_executor::block_on(courier.drain())?;
+    Ok((transport.destination(), drained))
+}
+
+fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
     let Some(mut store) = open(settings)? else {
         println!(
             "nothing to send ({} does not exist)",
@@ -487,26 +511,53 @@ fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
         );
         return Ok(());
     };
-    // All of it, however long that takes: each request still has its own timeout.
-    let mut sent = 0;
+    let remotes = remotes_to_sync(settings, &store)?;
+    if remotes.is_empty() {
+        println!("nothing to send: no remote is configured and the outbox is empty");
+        return Ok(());
+    }
+    let mut failures = Vec::new();
+    for remote in remotes {
+        let (destination, drained) = drain(settings, &mut store, remote)?;
+        println!(
+            "sent {} run(s) to {destination}; {} left",
+            drained.sent, drained.left
+        );
+        failures.extend(drained.error);
+    }
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(CommandError::Failed(failures.join("; "))),
+    }
+}
+
+/// The background sender of `http.async`: drains every remote while it holds the sender lock
+/// (its stdin), then lets go and looks once more, so that a run which committed a row while
+/// the lock was held, and so started no sender of its own, is never left waiting. A failed
+/// batch ends it: the rows wait for the next run or `telemetry sync`.
+fn sync_in_background(settings: &TelemetrySettings) -> Result<(), CommandError> {
+    let lock = SenderLock::inherited().map_err(|e| CommandError::Failed(e.to_string()))?;
+    let Some(mut store) = open(settings)? else {
+        return Ok(());
+    };
     loop {
-        let deadline = std::time::Instant::now() + settings.http.timeout;
-        let report = send_backlog(
-            &mut store,
-            &endpoint,
-            settings.http.batch_size,
-            settings.http.retry_attempts,
-            deadline,
-            !settings.remote_detail_full,
-        )
-        .map_err(CommandError::Failed)?;
-        sent += report.sent;
-        if report.left == 0 || report.sent == 0 {
-            println!(
-                "sent {sent} run(s) to {}; {} left",
-                endpoint.display(),
-                report.left
-            );
+        for remote in remotes_to_sync(settings, &store)? {
+            let (_, drained) = drain(settings, &mut store, remote)?;
+            if let Some(error) = drained.error {
+                return Err(CommandError::Failed(error));
+            }
+        }
+        lock.release()
+            .map_err(|e| CommandError::Failed(e.to_string()))?;
+        let mut waiting = 0;
+        for remote in Remote::ALL {
+            waiting += store.unclaimed(remote)?;
+        }
+        if waiting == 0
+            || !lock
+                .retake()
+                .map_err(|e| CommandError::Failed(e.to_string()))?
+        {
             return Ok(());
         }
     }
@@ -576,24 +627,5 @@ fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), Co
     for warning in accepted.warnings {
         println!("warning: {warning}");
     }
-    Ok(())
-}
-
-fn deliver(
-    settings: &TelemetrySettings,
-    args: &EndpointArgs,
-    timeout: Duration,
-    retries: u32,
-) -> Result<(), CommandError> {
-    let endpoint = args.resolve(settings)?;
-    let mut body = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::stdin(), &mut body)
-        .map_err(|e| CommandError::Failed(e.to_string()))?;
-    remote::post(
-        &endpoint,
-        &body,
-        std::time::Instant::now() + timeout,
-        retries,
-    )?;
     Ok(())
 }

@@ -1,10 +1,18 @@
 //! What earlyexit says before a run about where its telemetry goes: the seed's opt-in flow for
-//! a remote backend without an endpoint, and the one-line hint in CI.
+//! a remote backend without an endpoint, the question that `http.opt_in: true` asks once, the
+//! line that says why a configured remote does not send, and the one-line hint in CI.
+//!
+//! What counts as consent: configuring a remote (an endpoint, the otlp or hybrid backend,
+//! `--telemetry-remote`) is itself the user's act, so it sends. `http.opt_in: true` asks for
+//! more: an explicit "yes" on a terminal, remembered per destination in `remote-consent` next
+//! to the database. Remote sending is never off without a line that says so.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 
-use crate::config::telemetry::{Backend, Remote, TelemetrySettings};
+use crate::config::telemetry::{Backend, Remote, RemoteOff, TelemetrySettings};
 use crate::telemetry::detect;
+use crate::telemetry::remote::Endpoint;
 
 /// The seed's explanation, shown when remote telemetry is asked for but not configured.
 const EXPLANATION: &str = "\
@@ -32,13 +40,100 @@ Or use local-only telemetry:
 #[derive(Debug)]
 pub struct Declined;
 
+/// Where the destinations the user agreed to are remembered, one a line.
+fn consent_file(settings: &TelemetrySettings) -> PathBuf {
+    settings.sqlite.path.with_file_name("remote-consent")
+}
+
+/// Where the configured remote sends, as the user is shown it (never with credentials).
+fn destination(settings: &TelemetrySettings, remote: Remote) -> String {
+    match remote {
+        Remote::Http => Endpoint::from_settings(&settings.http)
+            .map(|endpoint| endpoint.display())
+            .unwrap_or_default(),
+        Remote::Otlp => format!(
+            "OTLP {}",
+            crate::telemetry::remote::redact_url(&settings.otlp.traces_url())
+        ),
+    }
+}
+
+fn has_agreed(settings: &TelemetrySettings, destination: &str) -> bool {
+    std::fs::read_to_string(consent_file(settings))
+        .is_ok_and(|text| text.lines().any(|line| line == destination))
+}
+
+fn remember_agreement(settings: &TelemetrySettings, destination: &str) -> std::io::Result<()> {
+    let path = consent_file(settings);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(file, "{destination}")
+}
+
+/// Settles `http.opt_in: true`: asks once on a terminal before the first remote send to a
+/// destination; without a terminal, or on "no", remote sending stays off for this run.
+fn settle_opt_in(settings: &mut TelemetrySettings) {
+    let Some(remote) = settings.remote() else {
+        return;
+    };
+    let destination = destination(settings, remote);
+    if !settings.http.opt_in || has_agreed(settings, &destination) {
+        return;
+    }
+    if std::io::stdin().is_terminal() {
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(
+            stderr,
+            "earlyexit: send telemetry (command hash, pattern, exit code, timings; no commands or \
+             output) to {destination}, now and from now on? [y/N] "
+        );
+        let _ = stderr.flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES") {
+            let _ = remember_agreement(settings, &destination);
+            return;
+        }
+    }
+    settings.remote_off = Some(RemoteOff::NoConsent);
+}
+
+/// The one line that says why a configured remote does not send, and how to turn it on.
+pub fn remote_off_line(settings: &TelemetrySettings) -> Option<String> {
+    let remote = settings.configured_remote()?;
+    if !settings.is_active() {
+        return None;
+    }
+    let destination = destination(settings, remote);
+    match settings.remote_off? {
+        RemoteOff::DoNotTrack => Some(format!(
+            "remote telemetry to {destination} is off because DO_NOT_TRACK is set; unset it to send"
+        )),
+        RemoteOff::NoConsent => Some(format!(
+            "remote telemetry to {destination} is off until you agree (http.opt_in): run \
+             earlyexit once on a terminal and answer yes, or set telemetry.http.opt_in: false"
+        )),
+    }
+}
+
 /// Runs the opt-in flow when a remote backend has no endpoint. On a terminal it asks whether
 /// to continue without telemetry (yes: telemetry is off for this run; no: `Declined`). Without
 /// a terminal it never waits: the run continues with local telemetry only.
+///
+/// Then, with a destination, it settles `http.opt_in` (see [`settle_opt_in`]).
 pub fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Declined> {
     let http_without_endpoint =
         settings.remote() == Some(Remote::Http) && settings.http.endpoint.is_none();
-    if !settings.is_active() || !http_without_endpoint {
+    if !settings.is_active() {
+        return Ok(());
+    }
+    if !http_without_endpoint {
+        settle_opt_in(settings);
         return Ok(());
     }
     let mut stderr = std::io::stderr().lock();
@@ -79,7 +174,7 @@ pub fn ci_hint(
 ) -> Option<String> {
     let local_only =
         settings.is_active() && settings.writes_locally() && !settings.sends_remotely();
-    if !settings.ci_hint || !local_only {
+    if !settings.ci_hint || !local_only || settings.remote_off.is_some() {
         return None;
     }
     detect::ci_run(env)?;

@@ -447,7 +447,7 @@ fn otel_traces_exporter_none_sends_nothing() {
 fn hybrid_with_an_otlp_remote_keeps_sqlite_and_sends_the_span() {
     let collector = Collector::start();
     let home = Home::new();
-    home.write_config("telemetry:\n  backend: hybrid\n  hybrid:\n    remote_backend: otlp\n  http:\n    opt_in: true\n");
+    home.write_config("telemetry:\n  backend: hybrid\n  hybrid:\n    remote_backend: otlp\n");
     let mut command = home.earlyexit(&["--json", "--", "true"]);
     command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc);
     let run = run(&mut command);
@@ -455,6 +455,52 @@ fn hybrid_with_an_otlp_remote_keeps_sqlite_and_sends_the_span() {
     let id = run.json()["execution_id"].as_str().unwrap().to_string();
     collector.span(&id);
     assert_eq!(home.query("SELECT execution_id FROM executions"), [[id]]);
+}
+
+#[test]
+fn hybrid_runs_while_the_collector_is_down_arrive_with_sync_as_the_same_spans() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: hybrid\n  hybrid:\n    remote_backend: otlp\n");
+    let down = format!("http://127.0.0.1:{}", closed_port());
+    for _ in 0..5 {
+        let run = run(home
+            .earlyexit(&["-A", "0", "Error", "--", "sh", "-c", SCRIPT])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &down));
+        assert_eq!(run.code, 0);
+        assert!(
+            run.stderr_text().contains("(1 run(s) kept in the outbox)")
+                || run.stderr_text().contains("run(s) kept in the outbox"),
+            "{}",
+            run.stderr_text()
+        );
+    }
+    assert_eq!(
+        home.query("SELECT count(*) FROM outbox WHERE remote = 'otlp'"),
+        [["5"]]
+    );
+    let collector = Collector::start();
+    let sync = run(home
+        .earlyexit(&["telemetry", "sync"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc));
+    assert_eq!(sync.code, 0, "{}", sync.stderr_text());
+    assert_eq!(
+        sync.stdout_text(),
+        format!("sent 5 run(s) to OTLP {}; 0 left\n", collector.grpc)
+    );
+    let recorded = home.query("SELECT execution_id, trace_id, span_id FROM executions");
+    assert_eq!(recorded.len(), 5);
+    for row in &recorded {
+        let span = collector.span(&row[0]);
+        assert_eq!(span.fields["Trace ID"], row[1]);
+        assert_eq!(span.fields["ID"], row[2]);
+        assert_eq!(
+            span.events.len(),
+            1,
+            "the match event comes along: {span:?}"
+        );
+        assert_eq!(span.resource["service.name"], "earlyexit");
+    }
+    assert_eq!(collector.span_count(), 5);
 }
 
 fn deadline_case(endpoint: &str, protocol: &str, timeout_ms: &str) -> Run {

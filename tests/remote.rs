@@ -57,9 +57,10 @@ fn the_request_has_the_seed_body_and_a_bearer_key() {
     assert_eq!(events[1]["data"]["match_number"], 1);
     assert_eq!(events[1]["data"]["stream_source"], "stdout");
     assert_eq!(receiver.execution_count(), 1);
-    assert!(
-        !home.db_path().exists(),
-        "the http backend keeps nothing locally"
+    assert_eq!(
+        home.query("SELECT (SELECT count(*) FROM executions), (SELECT count(*) FROM outbox)"),
+        [["0", "0"]],
+        "the http backend keeps no run locally, and its outbox only what is not yet delivered"
     );
 }
 
@@ -163,32 +164,103 @@ fn an_endpoint_that_refuses_connections_costs_little_and_one_line() {
     );
 }
 
-/// A server that accepts connections and never answers.
-fn silent_server() -> (String, std::thread::JoinHandle<()>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/api/v1/events", listener.local_addr().unwrap());
-    let handle = std::thread::spawn(move || {
-        let mut held = Vec::new();
-        listener.set_nonblocking(true).unwrap();
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            if let Ok((stream, _)) = listener.accept() {
-                held.push(stream);
+/// A server on loopback that accepts connections and never answers, until it is dropped
+/// (then its port is free for a receiver: the endpoint "answers again").
+struct SilentServer {
+    url: String,
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SilentServer {
+    fn start() -> SilentServer {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            listener.set_nonblocking(true).unwrap();
+            let until = Instant::now() + Duration::from_secs(60);
+            while !stopped.load(Ordering::SeqCst) && Instant::now() < until {
+                if let Ok((stream, _)) = listener.accept() {
+                    held.push(stream);
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            std::thread::sleep(Duration::from_millis(5));
+        });
+        SilentServer {
+            url: format!("http://127.0.0.1:{port}/api/v1/events"),
+            port,
+            stop,
+            thread: Some(thread),
         }
-    });
-    (url, handle)
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits until `done` holds, for at most `limit`.
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// The execution ids in every request the receiver got, repeats included.
+fn received_execution_ids(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .requests()
+        .iter()
+        .flat_map(|r| {
+            let body: serde_json::Value =
+                serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
+            body["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["type"] == "execution")
+                .map(|e| e["data"]["execution_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Asserts that the receiver got each of `count` runs exactly once.
+fn assert_each_once(receiver: &Receiver, count: usize) {
+    let ids = received_execution_ids(receiver);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (count, count),
+        "each run delivered exactly once"
+    );
 }
 
 #[test]
 fn an_endpoint_that_never_answers_costs_at_most_the_timeout() {
     let home = Home::new();
     home.write_config("telemetry:\n  http:\n    timeout: 1s\n");
-    let (url, _server) = silent_server();
+    let server = SilentServer::start();
     let run = run(&mut remote(
         &home,
-        &url,
+        &server.url,
         &[&RUN[..], &["echo Error"]].concat(),
     ));
     assert_eq!(run.code, 0);
@@ -204,44 +276,183 @@ fn an_endpoint_that_never_answers_costs_at_most_the_timeout() {
 }
 
 #[test]
-fn fire_and_forget_returns_at_once_and_delivers_afterwards() {
+fn async_runs_never_wait_for_a_silent_endpoint_and_arrive_once_it_answers() {
     let home = Home::new();
-    home.write_config("telemetry:\n  http:\n    fire_and_forget: true\n    timeout: 5s\n");
-    let (silent, _server) = silent_server();
-    let run_silent = run(&mut remote(
-        &home,
-        &silent,
-        &[&RUN[..], &["echo Error"]].concat(),
-    ));
-    assert_eq!(run_silent.code, 0);
-    assert!(
-        run_silent.elapsed < Duration::from_secs(1),
-        "{:?}",
-        run_silent.elapsed
-    );
-    assert_eq!(run_silent.stderr_text(), "");
-
-    let receiver = Receiver::start(&home, &[]);
-    let run = run(&mut remote(
-        &home,
-        &receiver.url,
-        &[&RUN[..], &["echo Error"]].concat(),
-    ));
-    assert_eq!(run.code, 0);
-    let until = Instant::now() + Duration::from_secs(5);
-    while receiver.execution_count() == 0 && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
+    home.write_config("telemetry:\n  backend: hybrid\n  http:\n    async: true\n    timeout: 1s\n");
+    let server = SilentServer::start();
+    for _ in 0..5 {
+        let run = run(&mut hybrid(&home, &server.url));
+        assert_eq!(run.code, 0);
+        assert_eq!(run.stderr_text(), "");
+        assert!(
+            run.elapsed < Duration::from_millis(800),
+            "{:?}",
+            run.elapsed
+        );
     }
-    assert_eq!(
-        receiver.execution_count(),
-        1,
-        "the detached delivery arrived"
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["5"]]);
+    let port = server.port;
+    drop(server);
+    let receiver = Receiver::start_on(&home, port, &[]);
+    // The next run's background sender finds the five waiting, once the failed sender's
+    // claim has lapsed; until then `sync` sees them held.
+    let until = Instant::now() + Duration::from_secs(10);
+    while receiver.execution_count() < 6 && Instant::now() < until {
+        run(&mut hybrid(&home, &receiver.url));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let runs: usize = home.query("SELECT count(*) FROM executions")[0][0]
+        .parse()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || receiver
+        .execution_count()
+        == runs));
+    assert!(wait_for(Duration::from_secs(5), || home
+        .query("SELECT count(*) FROM outbox")
+        == [["0"]]));
+    assert_each_once(&receiver, runs);
+}
+
+#[test]
+fn fire_and_forget_is_the_async_path_and_keeps_what_fails() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: hybrid\n  http:\n    fire_and_forget: true\n");
+    let refused = format!("http://127.0.0.1:{}/api/v1/events", closed_port());
+    let run = run(&mut hybrid(&home, &refused));
+    assert_eq!((run.code, run.stderr_text()), (0, String::new()));
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            home.query("SELECT attempts > 0 FROM outbox") == [["1"]]
+        }),
+        "the failed send is kept in the outbox: {:?}",
+        home.query("SELECT * FROM outbox")
     );
-    let request = &receiver.requests()[0];
+    let receiver = Receiver::start(&home, &[]);
+    let sync = common::run(&mut remote(&home, &receiver.url, &["telemetry", "sync"]));
+    assert_eq!(sync.code, 0, "{}", sync.stderr_text());
+    assert_each_once(&receiver, 1);
     assert_eq!(
-        request["headers"]["authorization"],
+        receiver.requests()[0]["headers"]["authorization"],
         format!("Bearer {RECEIVER_KEY}")
     );
+}
+
+#[test]
+fn a_hundred_async_runs_at_once_start_one_sender_and_arrive_once() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: hybrid\n  http:\n    async: true\n");
+    let receiver = Receiver::start(&home, &[]);
+    let children: Vec<_> = (0..100)
+        .map(|_| {
+            hybrid(&home, &receiver.url)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+    assert!(wait_for(Duration::from_secs(10), || {
+        home.query("SELECT count(*) FROM outbox") == [["0"]]
+    }));
+    assert_each_once(&receiver, 100);
+    let requests = receiver.requests().len();
+    assert!(
+        requests <= 100 / 10 + 10,
+        "one sender sends in batches of 10: {requests} requests"
+    );
+}
+
+#[test]
+fn sixty_four_hybrid_runs_at_once_send_each_run_once() {
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let children: Vec<_> = (0..64)
+        .map(|_| {
+            hybrid(&home, &receiver.url)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    }
+    assert_each_once(&receiver, 64);
+    let requests = receiver.requests().len();
+    assert!(requests <= 64 + 64 / 10, "{requests} requests");
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+}
+
+/// Twenty runs queued while the endpoint refused them.
+fn twenty_queued(home: &Home) -> u16 {
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}/api/v1/events");
+    for _ in 0..20 {
+        run(&mut hybrid(home, &url));
+    }
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["20"]]);
+    port
+}
+
+#[test]
+fn three_syncs_at_once_send_each_queued_run_once() {
+    let home = Home::new();
+    let port = twenty_queued(&home);
+    let receiver = Receiver::start_on(&home, port, &[]);
+    let syncs: Vec<_> = (0..3)
+        .map(|_| {
+            remote(&home, &receiver.url, &["telemetry", "sync"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for sync in syncs {
+        assert_eq!(sync.wait_with_output().unwrap().status.code(), Some(0));
+    }
+    assert_each_once(&receiver, 20);
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+}
+
+#[test]
+fn a_sender_killed_mid_send_loses_nothing() {
+    let home = Home::new();
+    twenty_queued(&home);
+    let server = SilentServer::start();
+    let mut sender = remote(&home, &server.url, &["telemetry", "sync"])
+        .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "2s")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || {
+        home.query("SELECT count(*) FROM outbox WHERE claimed_by IS NOT NULL") == [["10"]]
+    }));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sender.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    sender.wait().unwrap();
+    let port = server.port;
+    drop(server);
+    let receiver = Receiver::start_on(&home, port, &[]);
+    let url = receiver.url.clone();
+    let early = run(&mut remote(&home, &url, &["telemetry", "sync"]));
+    assert_eq!(
+        early.stdout_text(),
+        format!("sent 10 run(s) to {url}; 10 left\n"),
+        "the dead sender's claim still holds its ten"
+    );
+    assert!(wait_for(Duration::from_secs(8), || {
+        run(&mut remote(&home, &url, &["telemetry", "sync"]));
+        home.query("SELECT count(*) FROM outbox") == [["0"]]
+    }));
+    assert_each_once(&receiver, 20);
 }
 
 #[test]
@@ -312,13 +523,11 @@ fn other_4xx_are_not_retried_and_say_why() {
 }
 
 fn hybrid(home: &Home, url: &str) -> Command {
-    let mut command = remote(
+    remote(
         home,
         url,
         &["--telemetry-backend", "hybrid", "x", "--", "echo", "x"],
-    );
-    command.env("EARLYEXIT_TELEMETRY_HTTP_OPT_IN", "true");
-    command
+    )
 }
 
 #[test]
@@ -395,19 +604,71 @@ fn a_later_hybrid_run_sends_the_backlog_itself() {
 }
 
 #[test]
-fn hybrid_needs_opt_in_or_telemetry_remote() {
+fn the_seeds_hybrid_block_with_an_endpoint_sends() {
     let home = Home::new();
     let receiver = Receiver::start(&home, &[]);
-    let args = ["--telemetry-backend", "hybrid", "--", "true"];
-    run(&mut remote(&home, &receiver.url, &args));
+    home.write_config(&format!(
+        "telemetry:\n  backend: hybrid\n  hybrid:\n    local: true\n    remote: true\n    \
+         local_primary: true\n  http:\n    endpoint: {}\n",
+        receiver.url
+    ));
+    let run = run(home
+        .earlyexit(&["--", "true"])
+        .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY));
+    assert_eq!(run.stderr_text(), "");
+    assert_eq!(receiver.execution_count(), 1);
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["1"]]);
+}
+
+#[test]
+fn opt_in_asks_once_on_a_terminal_and_says_so_without_one() {
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let command = |home: &Home| {
+        let mut command = hybrid(home, &receiver.url);
+        command.env("EARLYEXIT_TELEMETRY_HTTP_OPT_IN", "true");
+        command
+    };
+    let without_terminal = run(&mut command(&home));
+    assert_eq!(without_terminal.code, 0);
+    assert_eq!(
+        without_terminal.stderr_text(),
+        format!(
+            "earlyexit: remote telemetry to {} is off until you agree (http.opt_in): run \
+             earlyexit once on a terminal and answer yes, or set telemetry.http.opt_in: false\n",
+            receiver.url
+        )
+    );
     assert_eq!(receiver.requests().len(), 0);
     assert_eq!(home.query("SELECT count(*) FROM executions"), [["1"]]);
-    run(&mut remote(
-        &home,
-        &receiver.url,
-        &[&["--telemetry-remote"][..], &args].concat(),
-    ));
+
+    let (code, stderr) = answer_on_terminal(&mut command(&home), "n\n");
+    assert_eq!(code, 0);
+    assert!(stderr.contains("[y/N]"), "{stderr}");
+    assert_eq!(receiver.requests().len(), 0, "no means nothing is sent");
+
+    let (code, stderr) = answer_on_terminal(&mut command(&home), "y\n");
+    assert_eq!(code, 0, "{stderr}");
     assert_eq!(receiver.execution_count(), 1);
+    let asked_again = run(&mut command(&home));
+    assert_eq!(asked_again.stderr_text(), "", "the answer is remembered");
+    assert_eq!(receiver.execution_count(), 2);
+}
+
+#[test]
+fn do_not_track_turns_remote_sending_off_and_says_so() {
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let run = run(hybrid(&home, &receiver.url).env("DO_NOT_TRACK", "1"));
+    assert_eq!(run.code, 0);
+    assert!(
+        run.stderr_text()
+            .contains("is off because DO_NOT_TRACK is set"),
+        "{}",
+        run.stderr_text()
+    );
+    assert_eq!(receiver.requests().len(), 0);
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["1"]]);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::duration::{format_duration, parse_duration};
+use crate::telemetry::privacy::Detail;
 
 use super::file::{self, FileError};
 
@@ -98,12 +99,12 @@ pub struct HttpSettings {
     /// The whole delivery budget after the command has ended.
     pub timeout: Duration,
     pub retry_attempts: u32,
-    /// Accepted for compatibility with the seed: earlyexit never blocks the command on the
-    /// network, whatever this says.
+    /// Commit the run to the outbox and exit at once; one background sender delivers.
     pub asynchronous: bool,
-    /// Hand delivery to a detached process and exit at once.
+    /// The seed's CI spelling of the same: identical to `asynchronous`.
     pub fire_and_forget: bool,
-    /// The user has agreed to remote telemetry (needed by hybrid).
+    /// The seed's "require explicit opt-in": ask once, on a terminal, before the first remote
+    /// send; until the user agrees, remote sending is off (and a line says so).
     pub opt_in: bool,
 }
 
@@ -122,6 +123,28 @@ pub struct HybridSettings {
 pub enum Remote {
     Http,
     Otlp,
+}
+
+impl Remote {
+    pub const ALL: [Remote; 2] = [Remote::Http, Remote::Otlp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Remote::Http => "http",
+            Remote::Otlp => "otlp",
+        }
+    }
+}
+
+impl std::str::FromStr for Remote {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Remote, String> {
+        Remote::ALL
+            .into_iter()
+            .find(|remote| remote.as_str() == text)
+            .ok_or_else(|| format!("expected http or otlp, found '{text}'"))
+    }
 }
 
 /// The OTLP transport.
@@ -271,6 +294,9 @@ pub struct TelemetrySettings {
     pub remote_detail_full: bool,
     /// `--telemetry-remote`: this run also sends to the HTTP endpoint.
     pub remote_once: bool,
+    /// Why remote sending is off although a remote is configured: `DO_NOT_TRACK`, or no
+    /// consent yet where `http.opt_in` asks for it. Said in one line at the start of a run.
+    pub remote_off: Option<RemoteOff>,
     /// In CI with a local backend, say once that the http backend exists.
     pub ci_hint: bool,
     /// Print what would be written instead of writing it.
@@ -278,6 +304,15 @@ pub struct TelemetrySettings {
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     origins: Vec<(&'static str, Origin)>,
+}
+
+/// Why remote sending is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteOff {
+    /// `DO_NOT_TRACK` is set (to anything but empty or 0).
+    DoNotTrack,
+    /// `http.opt_in: true` and the user has not agreed yet.
+    NoConsent,
 }
 
 /// The telemetry options given on the command line.
@@ -497,17 +532,10 @@ const KEYS: &[Key] = &[
     Key {
         name: "telemetry.hybrid.remote_backend",
         apply: |s, v| {
-            s.hybrid.remote_backend = match v {
-                "http" => Remote::Http,
-                "otlp" => Remote::Otlp,
-                _ => return Err(format!("expected http or otlp, found '{v}'")),
-            };
+            s.hybrid.remote_backend = v.parse()?;
             Ok(())
         },
-        show: |s| match s.hybrid.remote_backend {
-            Remote::Http => "http".into(),
-            Remote::Otlp => "otlp".into(),
-        },
+        show: |s| s.hybrid.remote_backend.as_str().into(),
     },
     Key {
         name: "telemetry.otlp.endpoint",
@@ -640,6 +668,15 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
+/// An opt-out variable as people write them: set to anything but empty, `0`, `false`, `no`
+/// or `off` means yes (`EARLYEXIT_NO_TELEMETRY=Y`, `=2`, `=please`).
+fn says_yes(value: &str) -> bool {
+    !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "false" | "no" | "off"
+    )
+}
+
 fn set_duration(target: &mut Duration, value: &str) -> Result<(), String> {
     *target = parse_duration(value).map_err(|e| e.to_string())?;
     Ok(())
@@ -726,19 +763,43 @@ fn from_standard_units(variable: &str, value: String) -> String {
 }
 
 impl TelemetrySettings {
-    /// Where this run sends remotely, if anywhere: the http or otlp backend, hybrid with the
-    /// user's agreement, or `--telemetry-remote` (both to `hybrid.remote_backend`).
+    /// Where this run sends remotely, if anywhere: the http or otlp backend, hybrid, or
+    /// `--telemetry-remote` (both to `hybrid.remote_backend`), unless [`RemoteOff`] holds.
     pub fn remote(&self) -> Option<Remote> {
+        self.configured_remote()
+            .filter(|_| self.remote_off.is_none())
+    }
+
+    /// The remote the configuration asks for, whether or not it may send now.
+    pub fn configured_remote(&self) -> Option<Remote> {
         let remote = match self.backend {
             Backend::Http => Some(Remote::Http),
             Backend::Otlp => Some(Remote::Otlp),
-            Backend::Hybrid if self.hybrid.remote && (self.http.opt_in || self.remote_once) => {
+            Backend::Hybrid if self.hybrid.remote || self.remote_once => {
                 Some(self.hybrid.remote_backend)
             }
             Backend::Sqlite | Backend::File if self.remote_once => Some(self.hybrid.remote_backend),
             _ => None,
         };
         remote.filter(|r| !(*r == Remote::Otlp && self.otlp.disabled))
+    }
+
+    /// What local sinks keep: full detail unless `anonymize`.
+    pub fn local_detail(&self) -> Detail {
+        if self.anonymize {
+            Detail::Minimal
+        } else {
+            Detail::Full
+        }
+    }
+
+    /// What remote sinks send: minimal detail unless `remote_detail: full`.
+    pub fn remote_detail(&self) -> Detail {
+        if self.remote_detail_full {
+            Detail::Full
+        } else {
+            Detail::Minimal
+        }
     }
 
     /// True when this run sends anywhere remote.
@@ -782,7 +843,7 @@ impl TelemetrySettings {
                 flush_interval: Duration::from_secs(5),
                 timeout: Duration::from_secs(2),
                 retry_attempts: 3,
-                asynchronous: true,
+                asynchronous: false,
                 fire_and_forget: false,
                 opt_in: false,
             },
@@ -804,6 +865,7 @@ impl TelemetrySettings {
             },
             remote_detail_full: false,
             remote_once: false,
+            remote_off: None,
             ci_hint: true,
             dry_run: false,
             config_file: None,
@@ -885,20 +947,20 @@ impl TelemetrySettings {
             }
         }
         let disabled_by = [
-            (
-                "EARLYEXIT_NO_TELEMETRY",
-                env("EARLYEXIT_NO_TELEMETRY").and_then(|v| parse_bool(&v)),
-            ),
-            (
-                "OTEL_SDK_DISABLED",
-                env("OTEL_SDK_DISABLED").map(|v| v.eq_ignore_ascii_case("true")),
-            ),
+            ("EARLYEXIT_NO_TELEMETRY", says_yes as fn(&str) -> bool),
+            // The OpenTelemetry specification: only `true`, in any case, disables.
+            ("OTEL_SDK_DISABLED", |value| {
+                value.trim().eq_ignore_ascii_case("true")
+            }),
         ];
-        for (variable, disabled) in disabled_by {
-            if disabled == Some(true) {
+        for (variable, disables) in disabled_by {
+            if env(variable).is_some_and(|value| disables(&value)) {
                 settings.enabled = false;
                 settings.set_origin("telemetry.enabled", Origin::Environment(variable.into()));
             }
+        }
+        if env("DO_NOT_TRACK").is_some_and(|value| says_yes(&value)) {
+            settings.remote_off = Some(RemoteOff::DoNotTrack);
         }
 
         if let Some(backend) = &flags.backend {

@@ -7,12 +7,14 @@
 //! slows the output on its way to the terminal.
 
 pub mod attributes;
+pub mod delivery;
 pub mod detect;
 pub mod privacy;
 pub mod record;
 pub mod remote;
 pub mod sinks;
 pub mod store;
+pub mod stored_span;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,12 +40,9 @@ use crate::matcher::MatchKind;
 use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
 use crate::outcome::{ExitReason, Outcome};
 use attributes as attr;
-use privacy::Detail;
+use delivery::Transport;
 use remote::Endpoint;
-use sinks::{
-    DeliveryReport, DryRunSink, Fanout, HttpDelivery, HttpSink, JsonlSink, OtlpSink, Sink,
-    SqliteSink,
-};
+use sinks::{DeliveryReport, DryRunSink, Fanout, JsonlSink, RemoteSink, Sink, SqliteSink, Waiting};
 
 /// How long earlyexit waits at exit for the local sinks (a locked database is waited on for
 /// `store::BUSY_TIMEOUT`); a remote sink adds its own `http.timeout`.
@@ -423,20 +422,12 @@ impl RunObserver for Telemetry {
     }
 }
 
-/// The sinks of a run, local first: SQLite or the file, then the HTTP endpoint. With
+/// The sinks of a run, local first: SQLite or the file, then the remote. With
 /// `--telemetry-dry-run` each is replaced by a stand-in that prints instead.
 fn sinks_for(settings: &Settings) -> Vec<Sink> {
     let config = &settings.telemetry;
-    let local_detail = if config.anonymize {
-        Detail::Minimal
-    } else {
-        Detail::Full
-    };
-    let remote_detail = if config.remote_detail_full {
-        Detail::Full
-    } else {
-        Detail::Minimal
-    };
+    let local_detail = config.local_detail();
+    let remote_detail = config.remote_detail();
     let mut sinks = Vec::new();
     if config.writes_locally() {
         sinks.push(match (config.backend, config.dry_run) {
@@ -456,61 +447,54 @@ fn sinks_for(settings: &Settings) -> Vec<Sink> {
             (_, true) => Sink::DryRun(DryRunSink::local("sqlite", local_detail)),
         });
     }
-    match config.remote() {
-        Some(Remote::Http) => {
-            if let Some(endpoint) = Endpoint::from_settings(&config.http) {
-                let hybrid_outbox = config.backend == Backend::Hybrid && config.hybrid.local;
-                let delivery = if config.http.fire_and_forget {
-                    HttpDelivery::Detached
-                } else if hybrid_outbox {
-                    HttpDelivery::Outbox {
-                        path: config.sqlite.path.clone(),
-                        wal_mode: config.sqlite.wal_mode,
-                    }
-                } else {
-                    HttpDelivery::Direct
-                };
-                sinks.push(if config.dry_run {
-                    Sink::DryRun(DryRunSink::http(endpoint, remote_detail))
-                } else {
-                    Sink::Http(HttpSink::new(
-                        endpoint,
-                        config.http.timeout,
-                        config.http.retry_attempts,
-                        config.http.batch_size,
-                        remote_detail,
-                        delivery,
-                    ))
-                });
-            }
+    let Some(remote) = config.remote() else {
+        return sinks;
+    };
+    if config.dry_run {
+        match remote {
+            Remote::Http => sinks.extend(
+                Endpoint::from_settings(&config.http)
+                    .map(|endpoint| Sink::DryRun(DryRunSink::http(endpoint, remote_detail))),
+            ),
+            Remote::Otlp => sinks.push(Sink::DryRun(DryRunSink::local("otlp", remote_detail))),
         }
-        Some(Remote::Otlp) => sinks.push(if config.dry_run {
-            Sink::DryRun(DryRunSink::local("otlp", remote_detail))
+        return sinks;
+    }
+    // Without an endpoint the HTTP remote has nowhere to go; `consent` has said so already.
+    if let Ok(transport) = Transport::of(remote, config) {
+        let waiting = if config.http.asynchronous || config.http.fire_and_forget {
+            Waiting::Background {
+                config: config.config_file.clone(),
+            }
         } else {
-            Sink::Otlp(Box::new(OtlpSink::new(&config.otlp, remote_detail)))
-        }),
-        None => {}
+            Waiting::Wait
+        };
+        sinks.push(Sink::Remote(Box::new(RemoteSink::new(
+            transport,
+            remote_detail,
+            config.sqlite.path.clone(),
+            config.sqlite.wal_mode,
+            config.http.batch_size,
+            waiting,
+        ))));
     }
     sinks
 }
 
+/// How long `finish` waits: the local database (the remote sink's outbox is in it too), then
+/// the remote's own timeout.
 fn shutdown_deadline(settings: &Settings) -> Duration {
     let config = &settings.telemetry;
-    let local = if config.writes_locally() {
-        LOCAL_DEADLINE
-    } else {
-        Duration::ZERO
-    };
-    let remote = if config.sends_remotely() {
-        config.http.timeout
-    } else {
-        Duration::ZERO
+    let remote = match config.remote() {
+        Some(Remote::Http) => config.http.timeout,
+        Some(Remote::Otlp) => config.otlp.timeout,
+        None => Duration::ZERO,
     };
     // A little slack so that a sink that gives up exactly at its deadline is still counted.
-    local + remote + Duration::from_millis(100)
+    LOCAL_DEADLINE + remote + Duration::from_millis(100)
 }
 
-/// DESIGN.md's status rule: a match that stopped the command is the tool working (Unset);
+/// The status rule: a match that stopped the command is the tool working (Unset);
 /// a timeout, an error pattern, or a command that ran to its end and failed is an Error.
 fn error_status(outcome: &Outcome) -> Option<String> {
     match outcome.reason {
@@ -625,7 +609,7 @@ fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Contex
 
 /// `service.name` is `earlyexit` unless `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`)
 /// names another; the SDK's default detectors read those.
-fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
+pub fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
     let host_arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",

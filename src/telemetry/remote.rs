@@ -13,6 +13,8 @@ use crate::config::telemetry::{AuthHeader, HttpSettings, Secret};
 
 /// The version of the HTTP API this client speaks.
 pub const API_VERSION: &str = "1.0";
+/// The path of the seed's API, for an endpoint given as a base URL (`http://host:8080`).
+pub const EVENTS_PATH: &str = "/api/v1/events";
 /// First retry delay; each retry doubles it, plus up to as much again of jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(2);
 /// Kept back from each request's timeout for what follows it (closing the connection, shutting
@@ -33,15 +35,15 @@ impl Endpoint {
     /// The endpoint of the settings, if one is configured.
     pub fn from_settings(http: &HttpSettings) -> Option<Endpoint> {
         http.endpoint.as_ref().map(|url| Endpoint {
-            url: url.clone(),
+            url: events_url(url),
             auth_header: http.auth_header,
             api_key: http.api_key.clone(),
         })
     }
 
-    /// The URL without credentials, for messages.
+    /// The URL without credentials or query string, for messages and for anything stored.
     pub fn display(&self) -> String {
-        redact_userinfo(&self.url)
+        redact_url(&self.url)
     }
 
     /// The authentication header as it would be sent, with the key redacted.
@@ -53,14 +55,39 @@ impl Endpoint {
     }
 }
 
-fn redact_userinfo(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme_end), Some(at))
-            if at > scheme_end && !url[scheme_end + 3..at].contains('/') =>
-        {
-            format!("{}[REDACTED]@{}", &url[..scheme_end + 3], &url[at + 1..])
-        }
-        _ => url.to_string(),
+/// The URL with any `user:password@` and any query string replaced by `[REDACTED]`: both
+/// are where credentials hide in an endpoint (`?token=…`).
+pub fn redact_url(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((base, _)) => (base, "?[REDACTED]"),
+        None => (url, ""),
+    };
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find('/')
+        .map_or(url.len(), |i| authority_start + i);
+    let shown = match url[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}[REDACTED]@{}",
+            &url[..authority_start],
+            &url[authority_start + at + 1..]
+        ),
+        None => url.to_string(),
+    };
+    shown + query
+}
+
+/// An endpoint given without a path (`http://host:8080` or `http://host:8080/`) means the
+/// seed's `/api/v1/events` there; one with a path is used as it is.
+pub fn events_url(url: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    match base[authority_start.min(base.len())..].find('/') {
+        Some(slash) if base.len() > authority_start + slash + 1 => url.to_string(),
+        _ => format!("{}{EVENTS_PATH}{query}", base.trim_end_matches('/')),
     }
 }
 
@@ -288,14 +315,36 @@ mod tests {
     #[test]
     fn credentials_in_the_url_are_never_shown() {
         assert_eq!(
-            redact_userinfo("https://u:p@host/api/v1/events"),
+            redact_url("https://u:p@host/api/v1/events"),
             "https://[REDACTED]@host/api/v1/events"
         );
         assert_eq!(
-            redact_userinfo("http://127.0.0.1:9/api/v1/events"),
+            redact_url("http://127.0.0.1:9/api/v1/events"),
             "http://127.0.0.1:9/api/v1/events"
         );
-        assert_eq!(redact_userinfo("http://host/a@b"), "http://host/a@b");
+        assert_eq!(redact_url("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            redact_url("https://u:p@host/x?token=abc&team=1"),
+            "https://[REDACTED]@host/x?[REDACTED]"
+        );
+        assert_eq!(redact_url("https://h?k=v"), "https://h?[REDACTED]");
+    }
+
+    #[test]
+    fn a_base_url_means_the_events_path() {
+        assert_eq!(
+            events_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/api/v1/events"
+        );
+        assert_eq!(
+            events_url("http://127.0.0.1:8080/"),
+            "http://127.0.0.1:8080/api/v1/events"
+        );
+        assert_eq!(
+            events_url("https://h?token=x"),
+            "https://h/api/v1/events?token=x"
+        );
+        assert_eq!(events_url("https://h/earlyexit"), "https://h/earlyexit");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use rusqlite::{
 };
 
 use super::record::{ExecutionRecord, MatchRecord, RunRecord};
+use crate::config::telemetry::Remote;
 
 /// How long a write waits for another process's lock before it gives up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -90,6 +91,15 @@ DROP INDEX executions_by_command_hash;
 DROP INDEX executions_by_project_type;
 DROP INDEX executions_by_exit_reason;
 DROP INDEX executions_by_pattern;
+",
+    // The outbox of every remote: which remote a row is for (its `events` column holds the
+    // HTTP API's envelopes, or for OTLP the stored span), and the claim of the sender that
+    // holds it (a token and the wall-clock millisecond when the claim lapses).
+    r"
+ALTER TABLE outbox ADD COLUMN remote TEXT NOT NULL DEFAULT 'http';
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX outbox_by_remote ON outbox (remote, created);
 ",
 ];
 
@@ -476,85 +486,147 @@ fn over_period(sql: &str, since: Option<SystemTime>) -> (String, Option<String>)
     }
 }
 
-/// A run waiting in the outbox for the remote endpoint.
+/// A run waiting in the outbox, as a sender claimed it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pending {
+pub struct Queued {
     pub execution_id: String,
-    /// Its event envelopes, at the remote detail level.
-    pub events: Vec<serde_json::Value>,
+    /// What the remote is sent: the HTTP API's envelopes (a JSON list), or the stored span.
+    pub payload: String,
+}
+
+/// Rows one sender holds until it has sent them or its claim lapses.
+#[derive(Debug)]
+pub struct Claim {
+    token: String,
+    pub rows: Vec<Queued>,
+}
+
+impl Claim {
+    pub fn execution_ids(&self) -> impl Iterator<Item = &str> {
+        self.rows.iter().map(|row| row.execution_id.as_str())
+    }
+}
+
+/// Milliseconds since the epoch: claims are compared across processes, so by the wall clock.
+fn epoch_millis(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Store {
-    /// Queues runs for the remote endpoint (hybrid mode). A run already queued stays as it is.
-    pub fn enqueue(&mut self, runs: &[(String, Vec<serde_json::Value>)]) -> Result<(), StoreError> {
+    /// Commits runs to the outbox of `remote`, before any network I/O. A run already queued
+    /// stays as it is.
+    pub fn enqueue(&mut self, remote: Remote, runs: &[(String, String)]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let created = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite_error(&path, e))?;
-        for (execution_id, events) in runs {
-            transaction
-                .execute(
-                    "INSERT OR IGNORE INTO outbox (execution_id, created, events) VALUES (?1, ?2, ?3)",
-                    params![execution_id, created, serde_json::Value::from(events.clone()).to_string()],
+        {
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (execution_id, created, events, remote) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(|e| sqlite_error(&path, e))?;
+            for (execution_id, payload) in runs {
+                insert
+                    .execute(params![execution_id, created, payload, remote.as_str()])
+                    .map_err(|e| sqlite_error(&path, e))?;
+            }
         }
         transaction.commit().map_err(|e| sqlite_error(&path, e))
     }
 
-    /// The oldest queued runs, at most `limit`.
-    pub fn pending(&self, limit: usize) -> Result<Vec<Pending>, StoreError> {
-        let mut statement = self
+    /// Claims up to `limit` rows of `remote` that no live claim holds, `first` before the
+    /// others and then the oldest, until `until`. The select and the update are one write
+    /// transaction, so two senders never hold the same row.
+    pub fn claim(
+        &mut self,
+        remote: Remote,
+        first: Option<&str>,
+        limit: usize,
+        until: SystemTime,
+    ) -> Result<Claim, StoreError> {
+        let path = self.path.clone();
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = epoch_millis(SystemTime::now());
+        let transaction = self
             .connection
-            .prepare(
-                "SELECT execution_id, events FROM outbox ORDER BY created, execution_id LIMIT ?1",
-            )
-            .map_err(|e| self.error(e))?;
-        statement
-            .query_map([limit as i64], |row| {
-                let events: String = row.get(1)?;
-                Ok(Pending {
-                    execution_id: row.get(0)?,
-                    events: serde_json::from_str::<Vec<serde_json::Value>>(&events)
-                        .unwrap_or_default(),
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        let rows = {
+            let mut select = transaction
+                .prepare_cached(
+                    "SELECT execution_id, events FROM outbox
+                     WHERE remote = ?1 AND claimed_until <= ?2
+                     ORDER BY execution_id IS ?3 DESC, created, execution_id LIMIT ?4",
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            let rows = select
+                .query_map(params![remote.as_str(), now, first, limit as i64], |row| {
+                    Ok(Queued {
+                        execution_id: row.get(0)?,
+                        payload: row.get(1)?,
+                    })
                 })
-            })
-            .and_then(|rows| rows.collect())
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| sqlite_error(&path, e))?;
+            let mut mark = transaction
+                .prepare_cached(
+                    "UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 WHERE execution_id = ?3",
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            for row in &rows {
+                mark.execute(params![token, epoch_millis(until), row.execution_id])
+                    .map_err(|e| sqlite_error(&path, e))?;
+            }
+            rows
+        };
+        transaction.commit().map_err(|e| sqlite_error(&path, e))?;
+        Ok(Claim { token, rows })
+    }
+
+    /// Removes the rows of a claim once the remote has accepted them.
+    pub fn delivered(&mut self, claim: &Claim) -> Result<(), StoreError> {
+        self.connection
+            .execute("DELETE FROM outbox WHERE claimed_by = ?1", [&claim.token])
+            .map_err(|e| self.error(e))
+            .map(drop)
+    }
+
+    /// Releases the rows of a claim that failed, noting the error, for the next sender.
+    pub fn delivery_failed(&mut self, claim: &Claim, error: &str) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, claimed_by = NULL,
+                 claimed_until = 0 WHERE claimed_by = ?1",
+                params![claim.token, error],
+            )
+            .map_err(|e| self.error(e))
+            .map(drop)
+    }
+
+    /// Rows of `remote` waiting, claimed or not.
+    pub fn waiting(&self, remote: Remote) -> Result<i64, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE remote = ?1",
+                [remote.as_str()],
+                |row| row.get(0),
+            )
             .map_err(|e| self.error(e))
     }
 
-    /// Removes runs the endpoint has accepted.
-    pub fn delivered(&mut self, execution_ids: &[String]) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let transaction = self
-            .connection
-            .transaction()
-            .map_err(|e| sqlite_error(&path, e))?;
-        for id in execution_ids {
-            transaction
-                .execute("DELETE FROM outbox WHERE execution_id = ?1", [id])
-                .map_err(|e| sqlite_error(&path, e))?;
-        }
-        transaction.commit().map_err(|e| sqlite_error(&path, e))
-    }
-
-    /// Notes a failed attempt for these runs.
-    pub fn delivery_failed(
-        &mut self,
-        execution_ids: &[String],
-        error: &str,
-    ) -> Result<(), StoreError> {
-        for id in execution_ids {
-            self.connection
-                .execute(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE execution_id = ?1",
-                    params![id, error],
-                )
-                .map_err(|e| self.error(e))?;
-        }
-        Ok(())
+    /// Rows of `remote` waiting that no live claim holds.
+    pub fn unclaimed(&self, remote: Remote) -> Result<i64, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE remote = ?1 AND claimed_until <= ?2",
+                params![remote.as_str(), epoch_millis(SystemTime::now())],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.error(e))
     }
 }
 

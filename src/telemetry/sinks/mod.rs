@@ -7,10 +7,10 @@
 //! `shutdown()` reports Ok even then.
 
 mod dry_run;
-mod http;
 mod jsonl;
 mod otlp;
 mod quick_ack;
+mod remote;
 mod sqlite;
 
 use std::sync::{Arc, Mutex};
@@ -21,9 +21,9 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 pub use dry_run::DryRunSink;
-pub use http::{send_backlog, BacklogReport, HttpDelivery, HttpSink};
 pub use jsonl::JsonlSink;
 pub use otlp::OtlpSink;
+pub use remote::{RemoteSink, Waiting};
 pub use sqlite::SqliteSink;
 
 /// One destination for spans.
@@ -31,9 +31,8 @@ pub use sqlite::SqliteSink;
 pub enum Sink {
     Sqlite(SqliteSink),
     Jsonl(JsonlSink),
-    Http(HttpSink),
-    /// Boxed: the exporter is large, and a run has at most one.
-    Otlp(Box<OtlpSink>),
+    /// Boxed: the OTLP exporter is large, and a run has at most one remote.
+    Remote(Box<RemoteSink>),
     DryRun(DryRunSink),
 }
 
@@ -43,8 +42,7 @@ impl Sink {
         match self {
             Sink::Sqlite(_) => "sqlite",
             Sink::Jsonl(_) => "file",
-            Sink::Http(_) => "http",
-            Sink::Otlp(_) => "otlp",
+            Sink::Remote(sink) => sink.name(),
             Sink::DryRun(sink) => sink.stands_for(),
         }
     }
@@ -53,8 +51,7 @@ impl Sink {
         match self {
             Sink::Sqlite(sink) => sink.export(batch).await,
             Sink::Jsonl(sink) => sink.export(batch).await,
-            Sink::Http(sink) => sink.export(batch).await,
-            Sink::Otlp(sink) => sink.export(batch).await,
+            Sink::Remote(sink) => sink.export(batch).await,
             Sink::DryRun(sink) => sink.export(batch).await,
         }
     }
@@ -62,7 +59,7 @@ impl Sink {
     /// What the sink wants shown with `telemetry.debug` after an export.
     fn take_notes(&self) -> Vec<String> {
         match self {
-            Sink::Http(sink) => sink.take_notes(),
+            Sink::Remote(sink) => sink.take_notes(),
             _ => Vec::new(),
         }
     }
@@ -71,8 +68,7 @@ impl Sink {
         match self {
             Sink::Sqlite(sink) => sink.shutdown_with_timeout(timeout),
             Sink::Jsonl(sink) => sink.shutdown_with_timeout(timeout),
-            Sink::Http(sink) => sink.shutdown_with_timeout(timeout),
-            Sink::Otlp(sink) => sink.shutdown_with_timeout(timeout),
+            Sink::Remote(sink) => sink.shutdown_with_timeout(timeout),
             Sink::DryRun(sink) => sink.shutdown_with_timeout(timeout),
         }
     }
@@ -81,8 +77,7 @@ impl Sink {
         match self {
             Sink::Sqlite(sink) => sink.set_resource(resource),
             Sink::Jsonl(sink) => sink.set_resource(resource),
-            Sink::Http(sink) => sink.set_resource(resource),
-            Sink::Otlp(sink) => sink.set_resource(resource),
+            Sink::Remote(sink) => sink.set_resource(resource),
             Sink::DryRun(sink) => sink.set_resource(resource),
         }
     }

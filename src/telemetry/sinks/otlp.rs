@@ -1,5 +1,6 @@
-//! The OTLP sink: spans to any OpenTelemetry Collector, over gRPC (tonic) or HTTP/protobuf,
-//! through opentelemetry-otlp's own exporter.
+//! The OTLP transport: spans to any OpenTelemetry Collector, over gRPC (tonic) or
+//! HTTP/protobuf, through opentelemetry-otlp's own exporter. A run's span reaches it through
+//! the outbox (see `telemetry::delivery`), already reduced to the remote detail level.
 //!
 //! The gRPC exporter needs a multi-thread tokio runtime: it is built inside one, each export
 //! runs on it, and it lives as long as the sink. The HTTP exporter uses a blocking client and
@@ -8,17 +9,14 @@
 
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
 use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{OtlpProtocol, OtlpSettings};
-use crate::telemetry::attributes::FULL_DETAIL_ONLY;
-use crate::telemetry::privacy::Detail;
+use crate::telemetry::remote::redact_url;
 
 use super::quick_ack;
 
@@ -27,15 +25,14 @@ pub struct OtlpSink {
     exporter: Result<opentelemetry_otlp::SpanExporter, String>,
     /// For gRPC: the runtime the exporter was built in and runs on.
     runtime: Option<tokio::runtime::Runtime>,
-    detail: Detail,
     url: String,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for OtlpSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtlpSink")
-            .field("url", &self.url)
-            .field("detail", &self.detail)
+            .field("url", &self.display_url())
             .finish()
     }
 }
@@ -60,7 +57,7 @@ fn retry_policy() -> RetryPolicy {
 }
 
 impl OtlpSink {
-    pub fn new(settings: &OtlpSettings, detail: Detail) -> OtlpSink {
+    pub fn new(settings: &OtlpSettings) -> OtlpSink {
         let url = settings.traces_url();
         let (exporter, runtime) = match settings.protocol {
             OtlpProtocol::Grpc => match tokio::runtime::Builder::new_multi_thread()
@@ -82,8 +79,35 @@ impl OtlpSink {
         OtlpSink {
             exporter,
             runtime,
-            detail,
             url,
+            timeout: settings.timeout,
+        }
+    }
+
+    /// The traces URL without credentials or query string, for messages.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// The whole budget of one export.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Exports these spans as they are; the error in one line.
+    pub async fn export_spans(&self, batch: Vec<SpanData>) -> Result<(), String> {
+        let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", self.display_url());
+        let exporter = self.exporter.as_ref().map_err(|e| failed(e))?;
+        let result = match &self.runtime {
+            Some(runtime) => runtime.block_on(exporter.export(batch)),
+            None => exporter.export(batch).await,
+        };
+        result.map_err(|e| failed(&e))
+    }
+
+    pub fn set_resource(&mut self, resource: &Resource) {
+        if let Ok(exporter) = &mut self.exporter {
+            exporter.set_resource(resource);
         }
     }
 }
@@ -111,7 +135,7 @@ fn grpc_exporter(
         metadata.insert(key, value);
     }
     let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| format!("invalid OTLP endpoint '{url}': {e}"))?
+        .map_err(|e| format!("invalid OTLP endpoint '{}': {e}", redact_url(url)))?
         .timeout(export_timeout(settings));
     if url.starts_with("https://") {
         // The system's roots (as the HTTP client uses), and Mozilla's where the system has
@@ -174,40 +198,6 @@ fn http_exporter(
         builder = builder.with_compression(Compression::Gzip);
     }
     builder.build().map_err(|e| e.to_string())
-}
-
-/// Removes what only full detail keeps, from the span and from its events.
-fn reduce(mut span: SpanData) -> SpanData {
-    let keep = |kv: &KeyValue| !FULL_DETAIL_ONLY.contains(&kv.key.as_str());
-    span.attributes.retain(keep);
-    for event in span.events.events.iter_mut() {
-        event.attributes.retain(keep);
-    }
-    span
-}
-
-impl SpanExporter for OtlpSink {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let exporter = self
-            .exporter
-            .as_ref()
-            .map_err(|e| OTelSdkError::InternalFailure(format!("{}: {e}", self.url)))?;
-        let batch = match self.detail {
-            Detail::Full => batch,
-            Detail::Minimal => batch.into_iter().map(reduce).collect(),
-        };
-        let result = match &self.runtime {
-            Some(runtime) => runtime.block_on(exporter.export(batch)),
-            None => exporter.export(batch).await,
-        };
-        result.map_err(|e| OTelSdkError::InternalFailure(format!("{}: {e}", self.url)))
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        if let Ok(exporter) = &mut self.exporter {
-            exporter.set_resource(resource);
-        }
-    }
 }
 
 impl Drop for OtlpSink {

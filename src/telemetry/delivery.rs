@@ -1,0 +1,392 @@
+//! The one delivery path for every remote, the HTTP API and OTLP alike.
+//!
+//! **Commit, then send.** A run's remote copy is committed to the outbox table of the local
+//! database before any network I/O. **Claim, then send.** A sender claims a batch of rows in
+//! one write transaction, with a lease that lapses shortly after its own deadline, sends the
+//! batch, and deletes the rows only once the remote has accepted them; on failure it releases
+//! them for the next sender. So two senders never hold the same row, and a sender that dies
+//! mid-send loses nothing: its rows become claimable again when the lease lapses.
+//!
+//! A run either waits for its own row's delivery (within the remote's timeout, and sends any
+//! backlog in the same time) or, with `http.async` / `http.fire_and_forget`, hands the outbox
+//! to one detached `earlyexit telemetry sync --background`, which holds the outbox's sender
+//! lock: a hundred runs started together start one sender.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
+
+use crate::config::telemetry::{Remote, TelemetrySettings};
+use crate::telemetry::attributes::{self as attr, FULL_DETAIL_ONLY};
+use crate::telemetry::privacy::Detail;
+use crate::telemetry::record::RunRecord;
+use crate::telemetry::remote::{self, Endpoint};
+use crate::telemetry::sinks::OtlpSink;
+use crate::telemetry::store::{Queued, Store, StoreError};
+use crate::telemetry::stored_span::StoredSpan;
+
+/// How long a claim outlives its sender's deadline, so that a sender that is merely slow to
+/// record its result never sees its rows taken by another.
+const CLAIM_MARGIN: Duration = Duration::from_secs(2);
+
+/// How a remote is reached.
+#[derive(Debug)]
+pub enum Transport {
+    Http(HttpTransport),
+    /// Boxed: the exporter is large, and a process has at most one.
+    Otlp(Box<OtlpSink>),
+}
+
+/// The HTTP API: `POST /api/v1/events`.
+#[derive(Debug)]
+pub struct HttpTransport {
+    pub endpoint: Endpoint,
+    pub timeout: Duration,
+    pub retry_attempts: u32,
+    /// The request's `client.anonymized`.
+    pub anonymized: bool,
+}
+
+/// Why a remote cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("no endpoint: give --endpoint URL or set EARLYEXIT_TELEMETRY_ENDPOINT")]
+    NoEndpoint,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Transport {
+    /// The transport of `remote` as the settings configure it.
+    pub fn of(remote: Remote, settings: &TelemetrySettings) -> Result<Transport, DeliveryError> {
+        match remote {
+            Remote::Http => {
+                let endpoint =
+                    Endpoint::from_settings(&settings.http).ok_or(DeliveryError::NoEndpoint)?;
+                Ok(Transport::Http(HttpTransport {
+                    endpoint,
+                    timeout: settings.http.timeout,
+                    retry_attempts: settings.http.retry_attempts,
+                    anonymized: settings.remote_detail() == Detail::Minimal,
+                }))
+            }
+            Remote::Otlp => Ok(Transport::Otlp(Box::new(OtlpSink::new(&settings.otlp)))),
+        }
+    }
+
+    pub fn remote(&self) -> Remote {
+        match self {
+            Transport::Http(_) => Remote::Http,
+            Transport::Otlp(_) => Remote::Otlp,
+        }
+    }
+
+    /// Where it sends, for messages: never with credentials or a query string.
+    pub fn destination(&self) -> String {
+        match self {
+            Transport::Http(http) => http.endpoint.display(),
+            Transport::Otlp(otlp) => format!("OTLP {}", otlp.display_url()),
+        }
+    }
+
+    /// The whole budget of one send.
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Transport::Http(http) => http.timeout,
+            Transport::Otlp(otlp) => otlp.timeout(),
+        }
+    }
+
+    pub fn set_resource(&mut self, resource: &Resource) {
+        if let Transport::Otlp(otlp) = self {
+            otlp.set_resource(resource);
+        }
+    }
+
+    /// A run's outbox row: its execution id, and what this remote is sent, at `detail`.
+    pub fn payload(&self, span: &SpanData, detail: Detail) -> Option<(String, String)> {
+        match self {
+            Transport::Http(_) => {
+                let run = RunRecord::from_span(span, detail)?;
+                let envelopes = serde_json::Value::from(run.envelopes()).to_string();
+                Some((run.execution.execution_id, envelopes))
+            }
+            Transport::Otlp(_) => {
+                let execution_id = span
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == attr::EXECUTION_ID)?
+                    .value
+                    .as_str()
+                    .into_owned();
+                let span = match detail {
+                    Detail::Full => span.clone(),
+                    Detail::Minimal => reduce(span.clone()),
+                };
+                Some((execution_id, StoredSpan::of(&span).to_json()))
+            }
+        }
+    }
+
+    /// Sends these rows in one request; on success, lines for `telemetry.debug`.
+    pub async fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, String> {
+        match self {
+            Transport::Http(http) => http.send(rows, deadline),
+            Transport::Otlp(otlp) => {
+                let spans = rows
+                    .iter()
+                    .map(|row| StoredSpan::from_json(&row.payload)?.into_span_data())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                otlp.export_spans(spans).await?;
+                Ok(Vec::new())
+            }
+        }
+    }
+}
+
+/// Removes what only full detail keeps, from the span and from its events.
+fn reduce(mut span: SpanData) -> SpanData {
+    let keep = |kv: &opentelemetry::KeyValue| !FULL_DETAIL_ONLY.contains(&kv.key.as_str());
+    span.attributes.retain(keep);
+    for event in span.events.events.iter_mut() {
+        event.attributes.retain(keep);
+    }
+    span
+}
+
+impl HttpTransport {
+    fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, String> {
+        let events = rows
+            .iter()
+            .flat_map(|row| {
+                serde_json::from_str::<Vec<serde_json::Value>>(&row.payload).unwrap_or_default()
+            })
+            .collect();
+        let body = remote::request_body(events, self.anonymized).to_string();
+        let accepted = remote::post(
+            &self.endpoint,
+            body.as_bytes(),
+            deadline,
+            self.retry_attempts,
+        )
+        .map_err(|e| e.to_string())?;
+        let shown = self.endpoint.display();
+        let mut notes = vec![format!(
+            "{shown} accepted {} run(s) (HTTP {}, received {}, {} attempt(s), {:.1} ms)",
+            rows.len(),
+            accepted.status,
+            accepted
+                .received
+                .map_or_else(|| "?".to_string(), |r| r.to_string()),
+            accepted.attempts,
+            accepted.elapsed.as_secs_f64() * 1000.0
+        )];
+        notes.extend(
+            accepted
+                .warnings
+                .iter()
+                .map(|warning| format!("{shown} warns: {warning}")),
+        );
+        Ok(notes)
+    }
+}
+
+/// What one claimed batch came to.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// Nothing was left to claim.
+    Empty,
+    Sent {
+        execution_ids: Vec<String>,
+        notes: Vec<String>,
+    },
+    Failed {
+        execution_ids: Vec<String>,
+        error: String,
+    },
+}
+
+/// Claims batches of one remote's outbox rows and sends them.
+pub struct Courier<'a> {
+    pub store: &'a mut Store,
+    pub transport: &'a Transport,
+    pub batch_size: usize,
+}
+
+impl Courier<'_> {
+    /// Claims up to a batch (`first` ahead of the rest), sends it by `deadline`, and deletes
+    /// or releases it.
+    pub async fn send_batch(
+        &mut self,
+        first: Option<&str>,
+        deadline: Instant,
+    ) -> Result<BatchOutcome, StoreError> {
+        let lease = deadline.saturating_duration_since(Instant::now()) + CLAIM_MARGIN;
+        let claim = self.store.claim(
+            self.transport.remote(),
+            first,
+            self.batch_size,
+            SystemTime::now() + lease,
+        )?;
+        if claim.rows.is_empty() {
+            return Ok(BatchOutcome::Empty);
+        }
+        let execution_ids: Vec<String> = claim.execution_ids().map(str::to_string).collect();
+        match self.transport.send(&claim.rows, deadline).await {
+            Ok(notes) => {
+                self.store.delivered(&claim)?;
+                Ok(BatchOutcome::Sent {
+                    execution_ids,
+                    notes,
+                })
+            }
+            Err(error) => {
+                self.store.delivery_failed(&claim, &error)?;
+                Ok(BatchOutcome::Failed {
+                    execution_ids,
+                    error,
+                })
+            }
+        }
+    }
+
+    /// A run's delivery: its own row first, then as much of the backlog as fits before
+    /// `deadline`. Errs only when the run's own row failed (with the error and how many runs
+    /// wait); a backlog batch that fails just stays for later.
+    pub async fn deliver_run(
+        &mut self,
+        execution_id: &str,
+        deadline: Instant,
+    ) -> Result<Vec<String>, String> {
+        let mut notes = Vec::new();
+        let mut first = Some(execution_id);
+        while Instant::now() < deadline {
+            match self
+                .send_batch(first, deadline)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                BatchOutcome::Empty => break,
+                BatchOutcome::Sent {
+                    notes: sent_notes, ..
+                } => notes.extend(sent_notes),
+                BatchOutcome::Failed {
+                    execution_ids,
+                    error,
+                } => {
+                    if first.is_some() && execution_ids.iter().any(|id| id == execution_id) {
+                        let waiting = self.store.waiting(self.transport.remote()).unwrap_or(0);
+                        return Err(format!("{error} ({waiting} run(s) kept in the outbox)"));
+                    }
+                    break;
+                }
+            }
+            first = None;
+        }
+        Ok(notes)
+    }
+
+    /// Sends everything that no other sender holds, batch after batch, each within the
+    /// remote's timeout, until the outbox is empty or a batch fails.
+    pub async fn drain(&mut self) -> Result<Drained, StoreError> {
+        let mut sent = 0;
+        let mut error = None;
+        loop {
+            let deadline = Instant::now() + self.transport.timeout();
+            match self.send_batch(None, deadline).await? {
+                BatchOutcome::Empty => break,
+                BatchOutcome::Sent { execution_ids, .. } => sent += execution_ids.len(),
+                BatchOutcome::Failed { error: e, .. } => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok(Drained {
+            sent,
+            left: self.store.waiting(self.transport.remote())?,
+            error,
+        })
+    }
+}
+
+/// The result of draining one remote's outbox.
+#[derive(Debug)]
+pub struct Drained {
+    pub sent: usize,
+    pub left: i64,
+    pub error: Option<String>,
+}
+
+/// The lock that one background sender of this database holds while it runs.
+fn sender_lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".sender-lock");
+    PathBuf::from(name)
+}
+
+/// Starts `earlyexit telemetry sync --background` for this database unless a sender holds
+/// its lock already (then that sender will find the rows just committed). The lock is taken
+/// here and handed over as the sender's standard input, so that between the check and the
+/// sender's start no second run can start another. Returns whether a sender was started.
+pub fn start_background_sender(database: &Path, config: Option<&Path>) -> io::Result<bool> {
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sender_lock_path(database))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(false),
+        Err(TryLockError::Error(error)) => return Err(error),
+    }
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["telemetry", "sync", "--background"]);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .stdin(Stdio::from(lock))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Out of the terminal's foreground group: a Ctrl-C meant for the next command in the
+        // shell does not stop the delivery of this one.
+        .process_group(0)
+        .spawn()?;
+    Ok(true)
+}
+
+/// The background sender's side of the lock: its standard input.
+pub struct SenderLock(File);
+
+impl SenderLock {
+    /// The lock this process was started with.
+    pub fn inherited() -> io::Result<SenderLock> {
+        use std::os::fd::AsFd;
+        Ok(SenderLock(File::from(
+            io::stdin().as_fd().try_clone_to_owned()?,
+        )))
+    }
+
+    /// Lets go of the lock; the caller then looks for rows committed by runs that found it
+    /// held, and takes it again with [`SenderLock::retake`] if there are any.
+    pub fn release(&self) -> io::Result<()> {
+        self.0.unlock()
+    }
+
+    /// Takes the lock again; false when another sender has it now.
+    pub fn retake(&self) -> io::Result<bool> {
+        match self.0.try_lock() {
+            Ok(()) => Ok(true),
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(error)) => Err(error),
+        }
+    }
+}
