@@ -22,7 +22,7 @@ use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use earlyexit::telemetry::record::{ExecutionRecord, MatchRecord, RunRecord};
+use earlyexit::telemetry::record::RunRecord;
 use earlyexit::telemetry::store::Store;
 use serde_json::json;
 
@@ -128,50 +128,6 @@ fn error(request: tiny_http::Request, status: u16, message: &str) {
         json!({"status": "error", "error": message}),
         None,
     );
-}
-
-/// Turns the envelopes into runs; what cannot be used becomes a warning.
-fn runs_of(events: &[serde_json::Value]) -> (Vec<RunRecord>, usize, Vec<String>) {
-    let mut runs: BTreeMap<String, RunRecord> = BTreeMap::new();
-    let mut matches = Vec::new();
-    let mut warnings = Vec::new();
-    let mut received = 0;
-    for (index, event) in events.iter().enumerate() {
-        let data = event["data"].clone();
-        match event["type"].as_str() {
-            Some("execution") => match serde_json::from_value::<ExecutionRecord>(data) {
-                Ok(execution) if !execution.execution_id.is_empty() => {
-                    received += 1;
-                    runs.insert(
-                        execution.execution_id.clone(),
-                        RunRecord {
-                            execution,
-                            matches: Vec::new(),
-                        },
-                    );
-                }
-                Ok(_) => warnings.push(format!("event {index}: execution without execution_id")),
-                Err(e) => warnings.push(format!("event {index}: invalid execution: {e}")),
-            },
-            Some("match_event") => match serde_json::from_value::<MatchRecord>(data) {
-                Ok(m) => matches.push((index, m)),
-                Err(e) => warnings.push(format!("event {index}: invalid match_event: {e}")),
-            },
-            other => warnings.push(format!("event {index}: unknown type {other:?}")),
-        }
-    }
-    for (index, m) in matches {
-        match runs.get_mut(&m.execution_id) {
-            Some(run) => {
-                received += 1;
-                run.matches.push(m);
-            }
-            None => warnings.push(format!(
-                "event {index}: match_event for an execution not in this request"
-            )),
-        }
-    }
-    (runs.into_values().collect(), received, warnings)
 }
 
 fn record(path: &PathBuf, request: &tiny_http::Request, body: &[u8]) {
@@ -308,7 +264,8 @@ fn main() {
             error(request, 400, "events must be a list");
             continue;
         };
-        let (runs, received, warnings) = runs_of(events);
+        let envelopes = RunRecord::from_envelopes(events);
+        let (runs, received, warnings) = (envelopes.runs, envelopes.received, envelopes.warnings);
         if let Err(e) = store.insert(&runs) {
             error(request, 503, &format!("storage unavailable: {e}"));
             continue;

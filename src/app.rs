@@ -111,6 +111,7 @@ fn run(cli: &Cli) -> i32 {
         );
     }
     let notices = [
+        settings.telemetry.unreadable_config.clone(),
         consent::remote_off_line(&settings.telemetry),
         consent::ci_hint(&settings.telemetry, &env),
     ];

@@ -55,6 +55,13 @@ enum TelemetryCommand {
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
     },
+    /// Load `telemetry export` output (plain or gzip) into the local database, skipping runs it
+    /// already has: merge a team's exports into one database
+    Import {
+        /// JSON Lines files written by `telemetry export` (`-` for stdin)
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// Delete runs older than D
     Prune {
         /// Age of the oldest run to keep (30d, 12h)
@@ -163,7 +170,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
         ..TelemetryFlags::default()
     };
     let settings = match TelemetrySettings::resolve(&flags, &env) {
-        Ok(settings) => settings,
+        Ok(settings) => {
+            if let Some(warning) = &settings.unreadable_config {
+                eprintln!("earlyexit: {warning}");
+            }
+            settings
+        }
         Err(error) => {
             eprintln!("earlyexit: {error}");
             return exit_code::USAGE;
@@ -173,6 +185,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         TelemetryCommand::Status { json } => status(&settings, json),
         TelemetryCommand::Stats { json, since } => stats(&settings, json, since.as_deref()),
         TelemetryCommand::Export { since } => export(&settings, since.as_deref()),
+        TelemetryCommand::Import { files } => import(&settings, &files),
         TelemetryCommand::Prune { older_than } => prune(&settings, older_than),
         TelemetryCommand::Clear { yes } => clear(&settings, yes),
         TelemetryCommand::Sync { background: false } => sync(&settings),
@@ -210,7 +223,10 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
                 .clone()
                 .unwrap_or_else(|| "(no endpoint configured)".into()),
         ),
-        Some(Remote::Otlp) => Some(format!("OTLP {}", settings.otlp.traces_url())),
+        Some(Remote::Otlp) => Some(format!(
+            "OTLP {}",
+            remote::redact_url(&settings.otlp.traces_url())
+        )),
         None => None,
     };
     let destination = [local, remote]
@@ -227,6 +243,10 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
             store.schema_version()?,
             store.count(Table::Outbox)?,
         )),
+        None => None,
+    };
+    let last_error = match &store {
+        Some(store) => store.last_delivery_error()?,
         None => None,
     };
     let described = settings.describe();
@@ -252,6 +272,7 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
                 "match_events": counts.map(|c| c.1),
                 "schema_version": counts.map(|c| c.2),
                 "outbox": counts.map(|c| c.3),
+                "last_delivery_error": last_error,
             },
             "settings": settings_json,
         });
@@ -269,13 +290,16 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
     }
     match counts {
         Some((runs, matches, schema, outbox)) => println!(
-            "database: {} ({runs} runs, {matches} match events, schema {schema}, {outbox} waiting for the endpoint)",
+            "database: {} ({runs} runs, {matches} match events, schema {schema}, {outbox} waiting to be sent)",
             settings.sqlite.path.display()
         ),
         None => println!(
             "database: {} (not created yet)",
             settings.sqlite.path.display()
         ),
+    }
+    if let Some(error) = &last_error {
+        println!("last delivery error: {error}");
     }
     match &settings.config_file {
         Some(path) => println!("config file: {}", path.display()),
@@ -416,6 +440,64 @@ fn export(settings: &TelemetrySettings, since: Option<&str>) -> Result<(), Comma
             }
         }
     }
+    Ok(())
+}
+
+/// The envelopes of one export file, plain or gzip (by its first two bytes), each line one
+/// JSON object; a line that is not names the file and line.
+fn read_export(path: &std::path::Path) -> Result<Vec<serde_json::Value>, CommandError> {
+    use std::io::Read;
+    let failed = |message: String| CommandError::Failed(format!("{}: {message}", path.display()));
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut bytes))
+    }
+    .map_err(|e| failed(e.to_string()))?;
+    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .map_err(|e| failed(format!("not a readable gzip file: {e}")))?;
+        text
+    } else {
+        String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".into()))?
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .filter(|envelope| envelope["type"].is_string() && envelope["data"].is_object())
+                .ok_or_else(|| {
+                    CommandError::Failed(format!(
+                        "{}:{}: not an event envelope ({{\"type\": …, \"data\": {{…}}}})",
+                        path.display(),
+                        index + 1
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn import(settings: &TelemetrySettings, files: &[PathBuf]) -> Result<(), CommandError> {
+    let mut envelopes = Vec::new();
+    for path in files {
+        envelopes.extend(read_export(path)?);
+    }
+    let read = crate::telemetry::record::RunRecord::from_envelopes(&envelopes);
+    for warning in &read.warnings {
+        eprintln!("earlyexit: import: {warning}");
+    }
+    let mut store = Store::open(&settings.sqlite.path, settings.sqlite.wal_mode)?;
+    let added = store.insert(&read.runs)?;
+    println!(
+        "imported {added} run(s) into {} ({} already there)",
+        settings.sqlite.path.display(),
+        read.runs.len() - added
+    );
     Ok(())
 }
 

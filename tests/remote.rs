@@ -936,3 +936,72 @@ fn the_receiver_answers_errors_properly_and_ignores_repeats() {
     );
     assert_eq!(receiver.query("SELECT count(*) FROM match_events"), [["1"]]);
 }
+
+#[test]
+fn credentials_and_query_strings_of_an_endpoint_are_never_shown_or_stored() {
+    let home = Home::new();
+    let url = format!(
+        "http://admin:pa55w0rd@127.0.0.1:{}/api/v1/events?token=s3cr3t-t0ken",
+        closed_port()
+    );
+    let failed = run(&mut hybrid(&home, &url));
+    let status = run(&mut remote(&home, &url, &["telemetry", "status"]));
+    let status_json = run(&mut remote(&home, &url, &["telemetry", "status", "--json"]));
+    let stored = home.query("SELECT last_error FROM outbox");
+    let shown = [
+        failed.stderr_text(),
+        status.stdout_text(),
+        status_json.stdout_text(),
+        format!("{stored:?}"),
+    ];
+    for text in &shown {
+        for secret in ["admin", "pa55w0rd", "s3cr3t-t0ken"] {
+            assert!(!text.contains(secret), "{secret} shown in {text}");
+        }
+    }
+    assert!(
+        failed.stderr_text().contains("[REDACTED]@127.0.0.1"),
+        "{}",
+        failed.stderr_text()
+    );
+    assert!(
+        status.stdout_text().contains("/api/v1/events?[REDACTED]"),
+        "{}",
+        status.stdout_text()
+    );
+    assert!(
+        status.stdout_text().contains("last delivery error: "),
+        "{}",
+        status.stdout_text()
+    );
+}
+
+#[test]
+fn an_endpoint_without_a_path_means_the_events_path() {
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let base = receiver.url.trim_end_matches("/api/v1/events").to_string();
+    let checked = run(&mut home.earlyexit(&[
+        "telemetry",
+        "test-http",
+        "--endpoint",
+        &base,
+        "--api-key",
+        RECEIVER_KEY,
+    ]));
+    assert_eq!(checked.code, 0, "{}", checked.stderr_text());
+    assert!(checked
+        .stdout_text()
+        .contains("reachable, key accepted (HTTP 200)"));
+    let sent = run(&mut remote(
+        &home,
+        &base,
+        &[&RUN[..], &["echo Error"]].concat(),
+    ));
+    assert_eq!(sent.stderr_text(), "");
+    assert_eq!(receiver.execution_count(), 1);
+    assert!(receiver
+        .requests()
+        .iter()
+        .all(|request| request["path"] == "/api/v1/events"));
+}

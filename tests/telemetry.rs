@@ -494,7 +494,7 @@ fn zero_retention_days_keeps_every_run() {
 fn the_schema_is_versioned() {
     let home = Home::new();
     run(&mut home.earlyexit(&["--", "true"]));
-    assert_eq!(home.query("PRAGMA user_version"), [["3"]]);
+    assert_eq!(home.query("PRAGMA user_version"), [["4"]]);
     assert_eq!(home.query("PRAGMA journal_mode"), [["wal"]]);
     home.db().execute_batch("PRAGMA user_version = 99").unwrap();
     let run = run(&mut home.earlyexit(&["--", "true"]));
@@ -504,4 +504,41 @@ fn the_schema_is_versioned() {
         "{}",
         run.stderr_text()
     );
+}
+
+#[test]
+fn rotation_under_two_hundred_runs_at_once_loses_none() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: file\n  file:\n    rotate_size_mb: 0.01\n");
+    let mut children = Vec::new();
+    for batch in 0..4 {
+        children.extend((0..50).map(|i| {
+            home.earlyexit(&["-A", "0", "x", "--", "echo", &format!("x {batch} {i}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        }));
+    }
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("telemetry"), "{stderr}");
+    }
+    let mut executions = Vec::new();
+    for entry in std::fs::read_dir(home.state_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                let envelope: serde_json::Value = serde_json::from_str(line).unwrap();
+                if envelope["type"] == "execution" {
+                    executions.push(envelope["data"]["execution_id"].to_string());
+                }
+            }
+        }
+    }
+    executions.sort();
+    executions.dedup();
+    assert_eq!(executions.len(), 200);
 }

@@ -57,7 +57,7 @@ fn status_shows_backend_destination_origins_and_counts() {
         "{text}"
     );
     assert!(
-        text.contains("(3 runs, 3 match events, schema 3, 0 waiting for the endpoint)"),
+        text.contains("(3 runs, 3 match events, schema 4, 0 waiting to be sent)"),
         "{text}"
     );
     let line_of = |key: &str| {
@@ -258,4 +258,77 @@ fn a_report_whose_reader_went_away_ends_by_sigpipe_without_a_message() {
         );
         assert_eq!(String::from_utf8_lossy(&output.stderr), "", "{args:?}");
     }
+}
+
+#[test]
+fn import_merges_members_exports_plain_and_gzip_and_skips_runs_it_has() {
+    use std::io::Write;
+    let alice = home_with_runs();
+    let bob = home_with_runs();
+    let team = Home::new();
+    let alice_export = team.dir.join("alice.jsonl");
+    std::fs::write(
+        &alice_export,
+        run(&mut alice.earlyexit(&["telemetry", "export"])).stdout,
+    )
+    .unwrap();
+    let bob_export = team.dir.join("bob.jsonl.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&bob_export).unwrap(),
+        flate2::Compression::default(),
+    );
+    encoder
+        .write_all(&run(&mut bob.earlyexit(&["telemetry", "export"])).stdout)
+        .unwrap();
+    encoder.finish().unwrap();
+
+    let args = |files: &[&std::path::Path]| {
+        let mut args = vec!["telemetry".to_string(), "import".to_string()];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        args
+    };
+    let imported = run(&mut team.earlyexit(
+        &args(&[&alice_export, &bob_export])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
+    assert_eq!(imported.code, 0, "{}", imported.stderr_text());
+    assert_eq!(
+        imported.stdout_text(),
+        format!(
+            "imported 6 run(s) into {} (0 already there)\n",
+            team.db_path().display()
+        )
+    );
+    let again = run(&mut team.earlyexit(
+        &args(&[&alice_export])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    ));
+    assert!(
+        again.stdout_text().starts_with("imported 0 run(s)"),
+        "{}",
+        again.stdout_text()
+    );
+    assert_eq!(
+        team.query("SELECT count(*), count(DISTINCT execution_id) FROM executions"),
+        [["6", "6"]]
+    );
+    assert_eq!(team.query("SELECT count(*) FROM match_events"), [["6"]]);
+    let team_stats = run(&mut team.earlyexit(&["telemetry", "stats", "--json"])).json();
+    assert_eq!(team_stats["runs"], 6);
+
+    let broken = team.dir.join("broken.jsonl");
+    std::fs::write(&broken, "{\"type\":\"execution\",\"data\":{}}\nnot json\n").unwrap();
+    let failed = run(&mut team.earlyexit(&["telemetry", "import", broken.to_str().unwrap()]));
+    assert_eq!(failed.code, 1);
+    assert_eq!(
+        failed.stderr_text(),
+        format!(
+            "earlyexit: {}:2: not an event envelope ({{\"type\": …, \"data\": {{…}}}})\n",
+            broken.display()
+        )
+    );
 }

@@ -158,9 +158,12 @@ type DisablingCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
 #[test]
 fn every_way_of_disabling_writes_nothing() {
-    let cases: [DisablingCase; 5] = [
+    let cases: [DisablingCase; 8] = [
         (&["--no-telemetry"], &[], ""),
         (&[], &[("EARLYEXIT_NO_TELEMETRY", "1")], ""),
+        (&[], &[("EARLYEXIT_NO_TELEMETRY", "Y")], ""),
+        (&[], &[("EARLYEXIT_NO_TELEMETRY", "y")], ""),
+        (&[], &[("EARLYEXIT_NO_TELEMETRY", "2")], ""),
         (&[], &[("OTEL_SDK_DISABLED", "true")], ""),
         (&[], &[], "telemetry:\n  enabled: false\n"),
         (&["--telemetry-backend", "none"], &[], ""),
@@ -189,4 +192,46 @@ fn every_way_of_disabling_writes_nothing() {
             "{flags:?} {env:?} {config:?} left {left:?}"
         );
     }
+}
+
+#[test]
+fn empty_zero_false_no_and_off_leave_telemetry_on() {
+    for value in ["", "0", "false", "No", "OFF"] {
+        let home = Home::new();
+        run(home
+            .earlyexit(&["--", "true"])
+            .env("EARLYEXIT_NO_TELEMETRY", value));
+        assert_eq!(
+            home.query("SELECT count(*) FROM executions"),
+            [["1"]],
+            "EARLYEXIT_NO_TELEMETRY={value:?}"
+        );
+    }
+}
+
+#[test]
+fn an_unset_variable_in_the_config_is_an_error_that_names_it() {
+    assert_config_error(
+        "telemetry:\n  sqlite:\n    path: ${EARLYEXIT_TEST_UNSET}/x/t.db\n",
+        &[
+            ":3:",
+            "telemetry.sqlite.path",
+            "${EARLYEXIT_TEST_UNSET} is not set",
+        ],
+    );
+    assert_config_error(
+        "telemetry:\n  sqlite:\n    path: ${EARLYEXIT_TEST_UNSET/t.db\n",
+        &[":3:", "unclosed '${'"],
+    );
+}
+
+#[test]
+fn a_default_in_the_config_stands_in_for_an_unset_variable() {
+    let home = Home::new();
+    home.write_config(
+        "telemetry:\n  sqlite:\n    path: ${EARLYEXIT_TEST_UNSET:-~/fallback}/t.db\n",
+    );
+    let run = run(&mut home.earlyexit(&["--", "true"]));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert!(home.dir.join("fallback/t.db").exists());
 }

@@ -141,3 +141,111 @@ fn full_disk_for_the_sqlite_sink() {
     };
     assert_one_warning(&home, limited, "sqlite", "disk");
 }
+
+/// A home or config the run cannot read: the command runs as without telemetry, and one line
+/// says why telemetry is off.
+fn assert_runs_with_telemetry_off(home: &Home, reason: &str) {
+    let marker = home.dir.join("ran");
+    let run = run(&mut home.earlyexit(&["--", "touch", marker.to_str().unwrap()]));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert!(marker.exists(), "the command ran");
+    let stderr = run.stderr_text();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("earlyexit: config file ")
+            && stderr.contains(reason)
+            && stderr.contains("telemetry is off for this run"),
+        "{stderr}"
+    );
+    assert!(run.elapsed < Duration::from_secs(5), "{:?}", run.elapsed);
+}
+
+#[test]
+fn a_home_whose_earlyexit_directory_is_a_file_still_runs_the_command() {
+    let home = Home::new();
+    std::fs::write(home.state_dir(), "not a directory").unwrap();
+    assert_runs_with_telemetry_off(&home, "Not a directory");
+}
+
+#[test]
+fn a_config_that_links_to_an_endless_device_or_a_fifo_is_not_read() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.state_dir()).unwrap();
+    let config = home.state_dir().join("config.yaml");
+    std::os::unix::fs::symlink("/dev/zero", &config).unwrap();
+    assert_runs_with_telemetry_off(&home, "not a regular file");
+    std::fs::remove_file(&config).unwrap();
+    nix::unistd::mkfifo(&config, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    assert_runs_with_telemetry_off(&home, "not a regular file");
+}
+
+#[test]
+fn a_config_over_one_mebibyte_is_not_read() {
+    let home = Home::new();
+    home.write_config(&format!("# {}\n", "x".repeat(1 << 20)));
+    assert_runs_with_telemetry_off(&home, "larger than 1 MiB");
+}
+
+#[test]
+fn a_record_cut_short_by_a_full_disk_is_cut_back_to_the_last_whole_line() {
+    let home = Home::new();
+    let limit = 6000_u64;
+    let limited = move |command: &mut Command| {
+        // SAFETY: setrlimit and signal are async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_FSIZE,
+                    limit,
+                    limit,
+                )?;
+                nix::sys::signal::signal(
+                    nix::sys::signal::Signal::SIGXFSZ,
+                    nix::sys::signal::SigHandler::SigIgn,
+                )?;
+                Ok(())
+            });
+        }
+    };
+    let args = [
+        "--telemetry-backend",
+        "file",
+        "-A",
+        "0",
+        "-m",
+        "20",
+        "E",
+        "--",
+        "sh",
+        "-c",
+    ];
+    let script = "for i in $(seq 20); do echo E$i; done";
+    let mut whole_runs = 0;
+    loop {
+        let mut command = home.earlyexit(&[&args[..], &[script]].concat());
+        limited(&mut command);
+        let run = run(&mut command);
+        assert_eq!(run.code, 0);
+        if run.stderr_text().contains("telemetry") {
+            assert!(
+                run.stderr_text().contains("telemetry not recorded: file:"),
+                "{}",
+                run.stderr_text()
+            );
+            break;
+        }
+        whole_runs += 1;
+        assert!(whole_runs < 20, "the limit was never reached");
+    }
+    let text = std::fs::read_to_string(home.jsonl_path()).unwrap();
+    assert!(text.ends_with('\n'), "the file ends on a whole line");
+    assert_eq!(text.lines().count(), whole_runs * 21);
+    // Room again: the next record starts on a line of its own.
+    run(&mut home.earlyexit(&[&args[..], &["echo E"]].concat()));
+    let text = std::fs::read_to_string(home.jsonl_path()).unwrap();
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("every line is whole JSON");
+    }
+    assert_eq!(text.lines().count(), whole_runs * 21 + 2);
+    assert!(whole_runs >= 1);
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::duration::{format_duration, parse_duration};
 use crate::telemetry::privacy::Detail;
+use crate::telemetry::remote::redact_url;
 
 use super::file::{self, FileError};
 
@@ -303,6 +304,8 @@ pub struct TelemetrySettings {
     pub dry_run: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Why the config file could not be read, when telemetry is off for that reason.
+    pub unreadable_config: Option<String>,
     origins: Vec<(&'static str, Origin)>,
 }
 
@@ -428,7 +431,13 @@ const KEYS: &[Key] = &[
             s.http.endpoint = Some(v.to_string());
             Ok(())
         },
-        show: |s| s.http.endpoint.clone().unwrap_or_default(),
+        show: |s| {
+            s.http
+                .endpoint
+                .as_deref()
+                .map(redact_url)
+                .unwrap_or_default()
+        },
     },
     Key {
         name: "telemetry.http.api_key",
@@ -540,12 +549,24 @@ const KEYS: &[Key] = &[
     Key {
         name: "telemetry.otlp.endpoint",
         apply: |s, v| set_url(&mut s.otlp.endpoint, v),
-        show: |s| s.otlp.endpoint.clone().unwrap_or_default(),
+        show: |s| {
+            s.otlp
+                .endpoint
+                .as_deref()
+                .map(redact_url)
+                .unwrap_or_default()
+        },
     },
     Key {
         name: "telemetry.otlp.traces_endpoint",
         apply: |s, v| set_url(&mut s.otlp.traces_endpoint, v),
-        show: |s| s.otlp.traces_endpoint.clone().unwrap_or_default(),
+        show: |s| {
+            s.otlp
+                .traces_endpoint
+                .as_deref()
+                .map(redact_url)
+                .unwrap_or_default()
+        },
     },
     Key {
         name: "telemetry.otlp.protocol",
@@ -869,6 +890,7 @@ impl TelemetrySettings {
             ci_hint: true,
             dry_run: false,
             config_file: None,
+            unreadable_config: None,
             origins: Vec::new(),
         }
     }
@@ -891,23 +913,33 @@ impl TelemetrySettings {
 
         let (config_path, explicit) = match (&flags.config, env("EARLYEXIT_CONFIG")) {
             (Some(path), _) => (path.clone(), true),
-            (None, Some(path)) if !path.is_empty() => (PathBuf::from(expand(&path)), true),
+            (None, Some(path)) if !path.is_empty() => {
+                let path = expand(&path).map_err(|message| ConfigError::Value {
+                    origin: "EARLYEXIT_CONFIG".into(),
+                    message,
+                })?;
+                (PathBuf::from(path), true)
+            }
             _ => (home.join(".earlyexit").join("config.yaml"), false),
         };
-        match std::fs::read_to_string(&config_path) {
+        match read_config(&config_path) {
             Ok(text) => {
                 for entry in file::parse(&config_path, &text)? {
                     let file_error = |message: String| FileError {
                         path: config_path.clone(),
                         line: entry.line,
-                        message,
+                        message: format!("{}: {message}", entry.key),
                     };
-                    let key = KEYS
-                        .iter()
-                        .find(|k| k.name == entry.key)
-                        .ok_or_else(|| file_error(format!("unknown key '{}'", entry.key)))?;
-                    (key.apply)(&mut settings, &expand(&entry.value))
-                        .map_err(|message| file_error(format!("{}: {message}", entry.key)))?;
+                    let key =
+                        KEYS.iter()
+                            .find(|k| k.name == entry.key)
+                            .ok_or_else(|| FileError {
+                                path: config_path.clone(),
+                                line: entry.line,
+                                message: format!("unknown key '{}'", entry.key),
+                            })?;
+                    (key.apply)(&mut settings, &expand(&entry.value).map_err(file_error)?)
+                        .map_err(file_error)?;
                     settings.set_origin(
                         key.name,
                         Origin::File {
@@ -919,11 +951,25 @@ impl TelemetrySettings {
                 settings.config_file = Some(config_path);
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => {}
-            Err(source) => {
+            // A file named on purpose that is not there is a mistake to stop at; so is text
+            // that is not UTF-8 (broken content, like invalid YAML).
+            Err(source)
+                if source.kind() == std::io::ErrorKind::NotFound
+                    || source.kind() == std::io::ErrorKind::InvalidData =>
+            {
                 return Err(ConfigError::Read {
                     path: config_path,
                     source,
                 })
+            }
+            // A home or a file that cannot be read is a fault of the machine, not of the run:
+            // the command runs, with telemetry off and one line that says why.
+            Err(source) => {
+                settings.enabled = false;
+                settings.unreadable_config = Some(format!(
+                    "config file {}: {source}; telemetry is off for this run",
+                    config_path.display()
+                ));
             }
         }
 
@@ -937,12 +983,12 @@ impl TelemetrySettings {
             }));
         for (variable, key) in variables {
             if let Some(value) = env(&variable).map(|v| from_standard_units(&variable, v)) {
-                (key.apply)(&mut settings, &expand(&value)).map_err(|message| {
-                    ConfigError::Value {
-                        origin: variable.clone(),
-                        message,
-                    }
-                })?;
+                let value_error = |message| ConfigError::Value {
+                    origin: variable.clone(),
+                    message,
+                };
+                (key.apply)(&mut settings, &expand(&value).map_err(value_error)?)
+                    .map_err(value_error)?;
                 settings.set_origin(key.name, Origin::Environment(variable));
             }
         }
@@ -1012,27 +1058,77 @@ impl TelemetrySettings {
     }
 }
 
-/// Expands `${VAR}` anywhere and a leading `~`. An unset variable expands to nothing, as in a
-/// shell.
-fn expand(value: &str, home: &Path, env: &dyn Fn(&str) -> Option<String>) -> String {
+/// The largest config file read: a real one is a few hundred bytes.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The config file's text. It must be a regular file of at most [`MAX_CONFIG_BYTES`], opened
+/// without blocking: a link to a FIFO would otherwise wait forever, one to `/dev/zero` would
+/// grow without bound.
+fn read_config(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let too_large = || std::io::Error::other("larger than 1 MiB");
+    if metadata.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` anywhere, and a leading `~`. Unlike a shell, an
+/// unset variable without a default is an error that names it: an empty expansion turned
+/// `${UNSET}/x/t.db` into a directory at the filesystem root. An unclosed `${` is an error too.
+fn expand(
+    value: &str,
+    home: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("${") {
         let Some(length) = rest[start + 2..].find('}') else {
-            break;
+            return Err(format!(
+                "unclosed '${{' in '{value}' (write ${{NAME}} or ${{NAME:-default}})"
+            ));
         };
         out.push_str(&rest[..start]);
-        out.push_str(&env(&rest[start + 2..start + 2 + length]).unwrap_or_default());
+        let inside = &rest[start + 2..start + 2 + length];
+        let (name, default) = match inside.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inside, None),
+        };
+        match (env(name), default) {
+            (Some(found), Some(default)) if found.is_empty() => out.push_str(default),
+            (Some(found), _) => out.push_str(&found),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => {
+                return Err(format!(
+                    "${{{name}}} is not set (write ${{{name}:-default}} for a fallback)"
+                ))
+            }
+        }
         rest = &rest[start + 3 + length..];
     }
     out.push_str(rest);
     if out == "~" {
-        return home.display().to_string();
+        return Ok(home.display().to_string());
     }
-    match out.strip_prefix("~/") {
+    Ok(match out.strip_prefix("~/") {
         Some(tail) => home.join(tail).display().to_string(),
         None => out,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -1064,9 +1160,19 @@ mod tests {
     fn expansion_of_home_and_variables() {
         let env = env_of(&[("TEAM", "qa")]);
         let home = Path::new("/home/u");
-        assert_eq!(expand("~/x/${TEAM}.db", home, &env), "/home/u/x/qa.db");
-        assert_eq!(expand("${MISSING}x", home, &env), "x");
-        assert_eq!(expand("a${unclosed", home, &env), "a${unclosed");
+        assert_eq!(
+            expand("~/x/${TEAM}.db", home, &env).unwrap(),
+            "/home/u/x/qa.db"
+        );
+        assert_eq!(expand("${MISSING:-/tmp}/x", home, &env).unwrap(), "/tmp/x");
+        assert_eq!(expand("${TEAM:-none}", home, &env).unwrap(), "qa");
+        assert_eq!(
+            expand("${MISSING}/x", home, &env).unwrap_err(),
+            "${MISSING} is not set (write ${MISSING:-default} for a fallback)"
+        );
+        assert!(expand("a${unclosed", home, &env)
+            .unwrap_err()
+            .starts_with("unclosed '${'"));
     }
 
     #[test]

@@ -31,6 +31,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     memchr::memmem::find(haystack, needle.as_bytes()).is_some()
 }
 
+/// The end of an option name whose value is a secret: `--password`, `--db-pass`, `--auth`.
+const SECRET_OPTION_WORDS: &str = "(?:password|passwd|pass|secret|token|api-?key|access-?key|auth)";
+
 /// Words that name a secret in `key=value` text and in `--option value` arguments.
 const SECRET_WORDS: &[&str] = &[
     "pass",
@@ -57,7 +60,7 @@ fn ascii_regex(pattern: &str) -> Regex {
 
 /// Applied in order. Key formats come before the generic rules, so that a token inside
 /// `token=ghp_...` is caught by both.
-static RULES: [Rule; 14] = [
+static RULES: [Rule; 19] = [
     // Private key blocks.
     Rule {
         could_match: |t| contains(t, "private key"),
@@ -91,6 +94,17 @@ static RULES: [Rule; 14] = [
         regex: LazyLock::new(|| ascii_regex(r"\bsk-[A-Za-z0-9_-]{20,}")),
         replacement: REDACTED,
     },
+    // Stripe secret, restricted and publishable keys; GitLab personal access tokens.
+    Rule {
+        could_match: |t| contains(t, "k_live_") || contains(t, "k_test_"),
+        regex: LazyLock::new(|| ascii_regex(r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{10,}")),
+        replacement: REDACTED,
+    },
+    Rule {
+        could_match: |t| contains(t, "glpat-"),
+        regex: LazyLock::new(|| ascii_regex(r"\bglpat-[A-Za-z0-9_-]{20,}")),
+        replacement: REDACTED,
+    },
     Rule {
         could_match: |t| contains(t, "aiza"),
         regex: LazyLock::new(|| ascii_regex(r"\bAIza[0-9A-Za-z_-]{35}")),
@@ -104,7 +118,15 @@ static RULES: [Rule; 14] = [
         }),
         replacement: REDACTED,
     },
-    // Authorization headers.
+    // An Authorization header, whatever its scheme (`token x`, `Bearer x`, a bare key).
+    Rule {
+        could_match: |t| contains(t, "authorization"),
+        regex: LazyLock::new(|| {
+            ascii_regex(r#"(?i)\b(authorization["']?\s*[:=]\s*)(?:[A-Za-z]+\s+)?[^\s"',;]+"#)
+        }),
+        replacement: "${1}[REDACTED]",
+    },
+    // Authorization schemes elsewhere in a text.
     Rule {
         could_match: |t| contains(t, "bearer") || contains(t, "basic") || contains(t, "token"),
         regex: LazyLock::new(|| {
@@ -132,10 +154,22 @@ static RULES: [Rule; 14] = [
     Rule {
         could_match: |t| contains(t, "-") && names_a_secret(t),
         regex: LazyLock::new(|| {
-            ascii_regex(
-                r"(?i)(--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key)\s+)[^\s-][^\s]*",
-            )
+            ascii_regex(&format!(
+                r"(?i)(--?[a-z0-9-]*{SECRET_OPTION_WORDS}\s+)[^\s-][^\s]*"
+            ))
         }),
+        replacement: "${1}[REDACTED]",
+    },
+    // `curl -u user:password` and `--user user:password`: the user stays.
+    Rule {
+        could_match: |t| contains(t, "-u") && contains(t, ":"),
+        regex: LazyLock::new(|| ascii_regex(r"(\s(?:-u|--user)[\s=]*[^\s:]+:)[^\s@]+")),
+        replacement: "${1}[REDACTED]",
+    },
+    // `mysql -pSECRET`: the MySQL clients take the password glued to `-p`.
+    Rule {
+        could_match: |t| contains(t, "mysql") || contains(t, "mariadb"),
+        regex: LazyLock::new(|| ascii_regex(r"(?i)(\b(?:mysql\w*|mariadb\w*)\b[^\n]*?\s-p)[^\s]+")),
         replacement: "${1}[REDACTED]",
     },
     // E-mail addresses.
@@ -171,14 +205,58 @@ static RULES: [Rule; 14] = [
     },
 ];
 
-/// Option names whose next argument is a secret (`--password hunter2`).
+/// Option names whose next argument is a secret (`--password hunter2`, `curl -u user:pw`).
 static SECRET_OPTION: LazyLock<Regex> = LazyLock::new(|| {
-    ascii_regex(r"(?i)^--?[a-z0-9-]*(?:password|passwd|secret|token|api-?key|access-?key)$")
+    ascii_regex(&format!(
+        r"(?i)^(?:--?[a-z0-9-]*{SECRET_OPTION_WORDS}|-u|--user)$"
+    ))
 });
+
+/// Runs of 13 to 19 digits, spaced or dashed in groups, that may be a payment card number.
+static CARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b\d(?:[ -]?\d){12,18}\b"));
+
+/// The Luhn checksum that every card number passes (and most other digit runs fail).
+fn passes_luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(d - b'0');
+            match (i % 2 == 1, d * 2) {
+                (false, _) => d,
+                (true, doubled) if doubled > 9 => doubled - 9,
+                (true, doubled) => doubled,
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn scrub_card_numbers(text: &[u8]) -> Cow<'_, [u8]> {
+    if text.iter().filter(|b| b.is_ascii_digit()).count() < 13 {
+        return Cow::Borrowed(text);
+    }
+    CARD_NUMBER.replace_all(text, |found: &regex::bytes::Captures<'_>| {
+        let digits: Vec<u8> = found[0]
+            .iter()
+            .copied()
+            .filter(u8::is_ascii_digit)
+            .collect();
+        if passes_luhn(&digits) {
+            b"[CARD]".to_vec()
+        } else {
+            found[0].to_vec()
+        }
+    })
+}
 
 /// Removes secrets and personal data from a text.
 pub fn scrub(text: &str) -> String {
-    let mut current = Cow::Borrowed(text.as_bytes());
+    let mut current = match scrub_card_numbers(text.as_bytes()) {
+        Cow::Borrowed(_) => Cow::Borrowed(text.as_bytes()),
+        Cow::Owned(scrubbed) => Cow::Owned(scrubbed),
+    };
     for rule in &RULES {
         if !(rule.could_match)(&current.to_ascii_lowercase()) {
             continue;
@@ -193,19 +271,28 @@ pub fn scrub(text: &str) -> String {
     String::from_utf8_lossy(&current).into_owned()
 }
 
-/// Scrubs command arguments one by one, and also the argument after a secret-bearing option.
+/// Scrubs command arguments one by one, and also the argument after a secret-bearing option,
+/// and for the MySQL clients a password glued to `-p`.
 pub fn scrub_args(args: &[String]) -> Vec<String> {
+    let mysql_client = args.first().is_some_and(|program| {
+        let name = program.rsplit('/').next().unwrap_or(program);
+        name.starts_with("mysql") || name.starts_with("mariadb")
+    });
     let mut previous_was_secret_option = false;
     args.iter()
         .map(|arg| {
+            let glued_password = mysql_client && arg.len() > 2 && arg.starts_with("-p");
             let scrubbed = if previous_was_secret_option {
                 REDACTED.to_string()
+            } else if glued_password {
+                format!("-p{REDACTED}")
             } else {
                 scrub(arg)
             };
             let lowercase = arg.to_ascii_lowercase();
-            previous_was_secret_option = arg.starts_with('-')
-                && names_a_secret(lowercase.as_bytes())
+            previous_was_secret_option = !glued_password
+                && arg.starts_with('-')
+                && (names_a_secret(lowercase.as_bytes()) || arg == "-u" || arg == "--user")
                 && SECRET_OPTION.is_match(arg.as_bytes());
             scrubbed
         })
@@ -239,6 +326,33 @@ mod tests {
             ),
             ("mysql --password hunter2 db", "hunter2"),
             ("api_key: \"abc123xyz\"", "abc123xyz"),
+            (
+                "charge with sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+                "4eC39HqLyjWDarjtT1zdp7dc",
+            ),
+            (
+                "restricted rk_test_51Habcdefghijklmnop",
+                "51Habcdefghijklmnop",
+            ),
+            (
+                "export AWS_ACCESS_KEY_ID=ASIAY34FZKBOKMUTVV7A",
+                "ASIAY34FZKBOKMUTVV7A",
+            ),
+            ("key ASIAY34FZKBOKMUTVV7A in use", "ASIAY34FZKBOKMUTVV7A"),
+            (
+                "git push with glpat-xK9mQ2vL8nR4tY6wZ1aB",
+                "glpat-xK9mQ2vL8nR4tY6wZ1aB",
+            ),
+            ("paid with 4111 1111 1111 1111 today", "4111 1111 1111 1111"),
+            ("card 4111-1111-1111-1111", "4111-1111-1111-1111"),
+            ("card 5555555555554444.", "5555555555554444"),
+            ("curl -u admin:pw1x https://h/x", "pw1x"),
+            ("curl --user admin:pw1x https://h/x", "pw1x"),
+            ("mysql -uroot -pSECRETpw db", "SECRETpw"),
+            ("tool --pass hunter2x", "hunter2x"),
+            ("tool --auth hunter2x", "hunter2x"),
+            ("curl -H 'Authorization: token x1y2'", "x1y2"),
+            ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
         ];
         for (text, secret) in cases {
             let scrubbed = scrub(text);
@@ -248,8 +362,32 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text_alone() {
-        let text = "cargo test --release -- parser::tests (3 passed in 1.25s)";
-        assert_eq!(scrub(text), text);
+        for text in [
+            "cargo test --release -- parser::tests (3 passed in 1.25s)",
+            "build 1234567890123 took 20261128120455 ms",
+            "git log --author bob --user-agent x",
+        ] {
+            assert_eq!(scrub(text), text);
+        }
+    }
+
+    #[test]
+    fn arguments_after_secret_options_and_glued_mysql_passwords() {
+        let scrubbed =
+            |words: &[&str]| scrub_args(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            scrubbed(&["curl", "-u", "admin:pw", "https://h"]),
+            ["curl", "-u", "[REDACTED]", "https://h"]
+        );
+        assert_eq!(
+            scrubbed(&["mysql", "-uroot", "-pSECRET", "db"]),
+            ["mysql", "-uroot", "-p[REDACTED]", "db"]
+        );
+        assert_eq!(
+            scrubbed(&["tool", "--pass", "x", "--auth", "y"]),
+            ["tool", "--pass", "[REDACTED]", "--auth", "[REDACTED]"]
+        );
+        assert_eq!(scrubbed(&["mkdir", "-p", "dir"]), ["mkdir", "-p", "dir"]);
     }
 
     #[test]

@@ -154,13 +154,14 @@ pub fn post(
     retries: u32,
 ) -> Result<Accepted, PostError> {
     let start = Instant::now();
-    // For messages: the budget as configured, not less the microseconds spent getting here.
+    // For messages: the budget as configured (in tenths of a second), not less the
+    // milliseconds a run spent committing to the outbox before it got here.
     let budget = Duration::from_millis(
         deadline
             .saturating_duration_since(start)
             .as_millis()
-            .div_ceil(10) as u64
-            * 10,
+            .div_ceil(100) as u64
+            * 100,
     );
     let mut attempts = 0;
     loop {

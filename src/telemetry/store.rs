@@ -296,16 +296,17 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
-    /// Writes runs in one transaction. A run already stored (same `execution_id`) is left as
-    /// it is, so writing twice is harmless.
-    pub fn insert(&mut self, runs: &[RunRecord]) -> Result<(), StoreError> {
+    /// Writes runs in one transaction and returns how many were new. A run already stored
+    /// (same `execution_id`) is left as it is, so writing twice is harmless.
+    pub fn insert(&mut self, runs: &[RunRecord]) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite_error(&path, e))?;
-        insert_runs(&transaction, runs).map_err(|e| sqlite_error(&path, e))?;
-        transaction.commit().map_err(|e| sqlite_error(&path, e))
+        let inserted = insert_runs(&transaction, runs).map_err(|e| sqlite_error(&path, e))?;
+        transaction.commit().map_err(|e| sqlite_error(&path, e))?;
+        Ok(inserted)
     }
 
     /// Deletes runs that started before `cutoff`; returns how many.
@@ -607,6 +608,19 @@ impl Store {
             .map(drop)
     }
 
+    /// The error of the most recent failed delivery of a row still waiting.
+    pub fn last_delivery_error(&self) -> Result<Option<String>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT last_error FROM outbox WHERE last_error IS NOT NULL
+                 ORDER BY attempts DESC, created DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
     /// Rows of `remote` waiting, claimed or not.
     pub fn waiting(&self, remote: Remote) -> Result<i64, StoreError> {
         self.connection
@@ -692,7 +706,8 @@ const INSERT_MATCH: &str = "INSERT OR IGNORE INTO match_events
     (execution_id, match_number, timestamp_offset, stream_source, line_number, match_kind, line_content)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
-fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::Result<()> {
+fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::Result<usize> {
+    let mut new_runs = 0;
     let mut execution = transaction.prepare_cached(&insert_execution_sql())?;
     let mut event = transaction.prepare_cached(INSERT_MATCH)?;
     for run in runs {
@@ -727,6 +742,7 @@ fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::R
         if inserted == 0 {
             continue;
         }
+        new_runs += 1;
         for m in &run.matches {
             event.execute(params![
                 m.execution_id,
@@ -739,7 +755,7 @@ fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::R
             ])?;
         }
     }
-    Ok(())
+    Ok(new_runs)
 }
 
 fn sqlite_error(path: &Path, source: rusqlite::Error) -> StoreError {
@@ -768,7 +784,9 @@ mod tests {
                  exit_code, exit_reason, total_runtime, match_count, lines_processed,
                  bytes_processed, project_type, command_category, anonymized)
              VALUES ('kept', '2026-01-01T00:00:00.000Z', 't', 's', 'h', 0, 'completed', 0.5,
-                 0, 0, 0, 'rust', 'build', 0);",
+                 0, 0, 0, 'rust', 'build', 0);
+             INSERT INTO outbox (execution_id, created, events)
+             VALUES ('queued', '2026-01-01T00:00:00.000Z', '[]');",
         )
         .unwrap();
         drop(old);
@@ -794,6 +812,20 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, "executions_by_timestamp");
+        let mut store = store;
+        let claim = store
+            .claim(
+                Remote::Http,
+                None,
+                10,
+                SystemTime::now() + Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(
+            claim.execution_ids().collect::<Vec<_>>(),
+            ["queued"],
+            "a row queued before schema 4 is an HTTP row, free to claim"
+        );
         drop(store);
         std::fs::remove_dir_all(directory).unwrap();
     }

@@ -43,6 +43,8 @@ impl JsonlSink {
     }
 
     /// Appends `bytes` (whole lines), rotating first if they would push the file past the limit.
+    /// The record is written whole or not at all: after a short or failed write (a full disk)
+    /// the file is cut back to where it ended, so the next record starts on a line of its own.
     fn append(&self, bytes: &[u8]) -> io::Result<()> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
@@ -53,7 +55,13 @@ impl JsonlSink {
                 .append(true)
                 .open(&self.path)?;
             file.lock()?;
-            let current = std::fs::metadata(&self.path)?;
+            // Another run may have rotated the file between our open and our lock: the path
+            // then names another file, or none yet. Start over on whatever it names now.
+            let current = match std::fs::metadata(&self.path) {
+                Ok(current) => current,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            };
             let ours = file.metadata()?;
             if (current.dev(), current.ino()) != (ours.dev(), ours.ino()) {
                 continue;
@@ -62,8 +70,10 @@ impl JsonlSink {
                 self.rotate()?;
                 continue;
             }
-            file.write_all(bytes)?;
-            return Ok(());
+            return file.write_all(bytes).inspect_err(|_| {
+                // Best effort: if even this fails, the torn tail is what the disk allowed.
+                let _ = file.set_len(ours.len());
+            });
         }
     }
 
@@ -79,9 +89,21 @@ impl JsonlSink {
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy()))
             .unwrap_or_default();
-        let rotated = self
-            .path
-            .with_file_name(format!("{stem}.{stamp}{extension}"));
+        // Two rotations within one millisecond would share a name, and the second rename
+        // would replace the first file: a counter keeps them apart. Rotations are serialised
+        // by the lock on the current file, so the name checked is still free at the rename.
+        let rotated = (0..)
+            .map(|n| {
+                let counter = if n == 0 {
+                    String::new()
+                } else {
+                    format!("-{n}")
+                };
+                self.path
+                    .with_file_name(format!("{stem}.{stamp}{counter}{extension}"))
+            })
+            .find(|name| !name.exists() && !gzipped_name(name).exists())
+            .expect("some counter is free");
         std::fs::rename(&self.path, &rotated)?;
         if self.compression == Compression::Gzip {
             gzip(&rotated)?;
@@ -90,11 +112,15 @@ impl JsonlSink {
     }
 }
 
+fn gzipped_name(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".gz");
+    PathBuf::from(name)
+}
+
 fn gzip(path: &Path) -> io::Result<()> {
-    let mut gzipped_name = path.as_os_str().to_owned();
-    gzipped_name.push(".gz");
     let mut input = File::open(path)?;
-    let output = File::create(&gzipped_name)?;
+    let output = File::create(gzipped_name(path))?;
     let mut encoder = GzEncoder::new(output, flate2::Compression::default());
     io::copy(&mut input, &mut encoder)?;
     encoder.finish()?.sync_all()?;

@@ -64,7 +64,7 @@ impl SqliteSink {
             .expect("opened above")
             .as_mut()
             .map_err(|e| e.clone())?;
-        store.insert(runs).map_err(|e| e.to_string())
+        store.insert(runs).map(drop).map_err(|e| e.to_string())
     }
 }
 
