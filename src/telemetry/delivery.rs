@@ -350,9 +350,11 @@ pub fn start_background_sender(database: &Path, config: Option<&Path>) -> io::Re
     let mut command = Command::new(std::env::current_exe()?);
     command.args(["telemetry", "sync", "--background"]);
     if let Some(config) = config {
-        command.arg("--config").arg(config);
+        command.arg("--config").arg(std::path::absolute(config)?);
     }
     command
+        // A sender that outlives the run must not keep its working directory busy.
+        .current_dir("/")
         .stdin(Stdio::from(lock))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

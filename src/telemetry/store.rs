@@ -99,7 +99,7 @@ DROP INDEX executions_by_pattern;
 ALTER TABLE outbox ADD COLUMN remote TEXT NOT NULL DEFAULT 'http';
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX outbox_by_remote ON outbox (remote, created);
+CREATE INDEX outbox_by_remote ON outbox (remote, created, execution_id);
 ",
 ];
 
@@ -193,10 +193,13 @@ impl Store {
             .map_err(|source| sqlite_error(path, source))?;
         // Its journal mode is whatever the file says; closing this rare connection may
         // checkpoint, which is fine for a command.
+        let journal_mode: String = connection
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .map_err(|source| sqlite_error(path, source))?;
         let mut store = Store {
             connection,
             path: path.to_path_buf(),
-            wal_mode: false,
+            wal_mode: journal_mode.eq_ignore_ascii_case("wal"),
         };
         store.configure()?;
         store.migrate()?;
@@ -557,22 +560,43 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite_error(&path, e))?;
         let rows = {
+            // The oldest first, in the order of the outbox's index, so that a claim reads only
+            // the rows it takes (and those that others hold); `first` is looked up by its key.
             let mut select = transaction
                 .prepare_cached(
                     "SELECT execution_id, events FROM outbox
                      WHERE remote = ?1 AND claimed_until <= ?2
-                     ORDER BY execution_id IS ?3 DESC, created, execution_id LIMIT ?4",
+                     ORDER BY created, execution_id LIMIT ?3",
                 )
                 .map_err(|e| sqlite_error(&path, e))?;
-            let rows = select
-                .query_map(params![remote.as_str(), now, first, limit as i64], |row| {
-                    Ok(Queued {
-                        execution_id: row.get(0)?,
-                        payload: row.get(1)?,
-                    })
+            let mut select_first = transaction
+                .prepare_cached(
+                    "SELECT execution_id, events FROM outbox
+                     WHERE remote = ?1 AND claimed_until <= ?2 AND execution_id = ?3",
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            let queued = |row: &rusqlite::Row<'_>| {
+                Ok(Queued {
+                    execution_id: row.get(0)?,
+                    payload: row.get(1)?,
                 })
+            };
+            let mut rows = match first {
+                Some(first) => select_first
+                    .query_map(params![remote.as_str(), now, first], queued)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| sqlite_error(&path, e))?,
+                None => Vec::new(),
+            };
+            let others = select
+                .query_map(params![remote.as_str(), now, limit as i64], queued)
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| sqlite_error(&path, e))?;
+            for row in others {
+                if rows.len() < limit && Some(row.execution_id.as_str()) != first {
+                    rows.push(row);
+                }
+            }
             let mut mark = transaction
                 .prepare_cached(
                     "UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 WHERE execution_id = ?3",
