@@ -29,15 +29,7 @@ start_receiver() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # 1. async against an endpoint that accepts and never answers.
-python3 - "$work/silent.port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(512)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-held = []
-end = time.time() + 900
-while time.time() < end:
-    conn, _ = s.accept(); held.append(conn)
-PY
+benches/silent-server.py "$work/silent.port" &
 for _ in $(seq 50); do [ -s "$work/silent.port" ] && break; sleep 0.1; done
 silent="http://127.0.0.1:$(cat "$work/silent.port")/api/v1/events"
 mkdir -p "$work/async"

@@ -20,15 +20,7 @@ for _ in $(seq 50); do [ -s "$work/receiver.out" ] && break; sleep 0.1; done
 url=$(sed -n 's/^listening on //p' "$work/receiver.out")
 refused="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')/api/v1/events"
 # A server that accepts and never answers.
-python3 - "$work/silent.port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(512)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-held = []
-end = time.time() + 600
-while time.time() < end:
-    conn, _ = s.accept(); held.append(conn)
-PY
+benches/silent-server.py "$work/silent.port" &
 for _ in $(seq 50); do [ -s "$work/silent.port" ] && break; sleep 0.1; done
 silent="http://127.0.0.1:$(cat "$work/silent.port")/api/v1/events"
 

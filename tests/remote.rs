@@ -562,29 +562,7 @@ fn hybrid_runs_during_an_outage_are_sent_once_by_later_runs_and_sync() {
         again.stdout_text(),
         format!("sent 0 run(s) to {url}; 0 left\n")
     );
-    let sent_ids: Vec<String> = receiver
-        .requests()
-        .iter()
-        .flat_map(|r| {
-            let body: serde_json::Value =
-                serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
-            body["events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e["type"] == "execution")
-                .map(|e| e["data"]["execution_id"].to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut unique = sent_ids.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(
-        (sent_ids.len(), unique.len()),
-        (20, 20),
-        "each execution delivered exactly once"
-    );
+    assert_each_once(&receiver, 20);
 }
 
 #[test]

@@ -118,27 +118,31 @@ fn full_disk_for_the_file_sink() {
     );
 }
 
+/// Makes every write of `command` past `bytes` into a file fail as on a full disk: short,
+/// then EFBIG (with SIGXFSZ ignored, as the limit would otherwise kill the process).
+fn limit_file_size(command: &mut Command, bytes: u64) {
+    // SAFETY: setrlimit and signal are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::resource::setrlimit(
+                nix::sys::resource::Resource::RLIMIT_FSIZE,
+                bytes,
+                bytes,
+            )?;
+            nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGXFSZ,
+                nix::sys::signal::SigHandler::SigIgn,
+            )?;
+            Ok(())
+        });
+    }
+}
+
 #[test]
 fn full_disk_for_the_sqlite_sink() {
     let home = Home::new();
     // A file size limit makes every write past 4 KiB fail as a full disk would (EFBIG).
-    let limited = |command: &mut Command| {
-        // SAFETY: setrlimit and signal are async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                nix::sys::resource::setrlimit(
-                    nix::sys::resource::Resource::RLIMIT_FSIZE,
-                    4096,
-                    4096,
-                )?;
-                nix::sys::signal::signal(
-                    nix::sys::signal::Signal::SIGXFSZ,
-                    nix::sys::signal::SigHandler::SigIgn,
-                )?;
-                Ok(())
-            });
-        }
-    };
+    let limited = |command: &mut Command| limit_file_size(command, 4096);
     assert_one_warning(&home, limited, "sqlite", "disk");
 }
 
@@ -189,24 +193,7 @@ fn a_config_over_one_mebibyte_is_not_read() {
 #[test]
 fn a_record_cut_short_by_a_full_disk_is_cut_back_to_the_last_whole_line() {
     let home = Home::new();
-    let limit = 6000_u64;
-    let limited = move |command: &mut Command| {
-        // SAFETY: setrlimit and signal are async-signal-safe.
-        unsafe {
-            command.pre_exec(move || {
-                nix::sys::resource::setrlimit(
-                    nix::sys::resource::Resource::RLIMIT_FSIZE,
-                    limit,
-                    limit,
-                )?;
-                nix::sys::signal::signal(
-                    nix::sys::signal::Signal::SIGXFSZ,
-                    nix::sys::signal::SigHandler::SigIgn,
-                )?;
-                Ok(())
-            });
-        }
-    };
+    let limited = |command: &mut Command| limit_file_size(command, 6000);
     let args = [
         "--telemetry-backend",
         "file",
