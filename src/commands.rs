@@ -629,13 +629,15 @@ fn sync_in_background(settings: &TelemetrySettings) -> Result<(), CommandError> 
                 return Err(CommandError::Failed(error));
             }
         }
+        // Runs started together commit over some milliseconds: waiting a moment for them
+        // sends them in full batches, and lets them find this sender still running.
+        std::thread::sleep(SENDER_LINGER);
+        if unclaimed(&store)? > 0 {
+            continue;
+        }
         lock.release()
             .map_err(|e| CommandError::Failed(e.to_string()))?;
-        let mut waiting = 0;
-        for remote in Remote::ALL {
-            waiting += store.unclaimed(remote)?;
-        }
-        if waiting == 0
+        if unclaimed(&store)? == 0
             || !lock
                 .retake()
                 .map_err(|e| CommandError::Failed(e.to_string()))?
@@ -643,6 +645,18 @@ fn sync_in_background(settings: &TelemetrySettings) -> Result<(), CommandError> 
             return Ok(());
         }
     }
+}
+
+/// How long the background sender waits, once the outbox is empty, for more runs to commit.
+const SENDER_LINGER: Duration = Duration::from_millis(200);
+
+/// Rows of every remote that no sender holds.
+fn unclaimed(store: &Store) -> Result<i64, CommandError> {
+    let mut waiting = 0;
+    for remote in Remote::ALL {
+        waiting += store.unclaimed(remote)?;
+    }
+    Ok(waiting)
 }
 
 fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), CommandError> {
