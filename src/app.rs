@@ -59,6 +59,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
             end_by_sigpipe_when_the_reader_goes();
             commands::main(args)
         }
+        Ok(Invocation::Generate(kind)) => {
+            end_by_sigpipe_when_the_reader_goes();
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &kind.render());
+            0
+        }
         Err(CliError::Informational(text)) => {
             end_by_sigpipe_when_the_reader_goes();
             print!("{text}");

@@ -160,6 +160,41 @@ pub struct Cli {
     /// Read this config file instead of ~/.earlyexit/config.yaml (or $EARLYEXIT_CONFIG)
     #[arg(long = "config", value_name = "PATH", help_heading = "Telemetry")]
     pub config: Option<std::path::PathBuf>,
+
+    /// Print a shell completion script or the man page, and exit
+    #[arg(long = "generate", value_name = "KIND", exclusive = true)]
+    pub generate: Option<Generate>,
+}
+
+/// What `--generate` prints (ripgrep's interface).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generate {
+    CompleteBash,
+    CompleteZsh,
+    CompleteFish,
+    Man,
+}
+
+impl Generate {
+    /// The script or page, for `earlyexit` and its short name `ee`.
+    pub fn render(self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let shell = match self {
+            Generate::CompleteBash => clap_complete::Shell::Bash,
+            Generate::CompleteZsh => clap_complete::Shell::Zsh,
+            Generate::CompleteFish => clap_complete::Shell::Fish,
+            Generate::Man => {
+                clap_mangen::Man::new(Cli::command())
+                    .render(&mut out)
+                    .expect("writing to memory");
+                return out;
+            }
+        };
+        for name in ["earlyexit", "ee"] {
+            clap_complete::generate(shell, &mut Cli::command(), name, &mut out);
+        }
+        out
+    }
 }
 
 /// What the user asked for, once the command line is understood.
@@ -169,6 +204,8 @@ pub enum Invocation {
     Run(Box<Cli>),
     /// `earlyexit telemetry ...`: the words after `telemetry`.
     Telemetry(Vec<OsString>),
+    /// `--generate KIND`.
+    Generate(Generate),
 }
 
 /// A command line that cannot be run; `Display` is the one line shown to the user.
@@ -193,6 +230,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
         }
         _ => CliError::Invalid(first_line_of(&error)),
     })?;
+    if let Some(kind) = cli.generate {
+        return Ok(Invocation::Generate(kind));
+    }
     cli.command = split.command;
     if let Some(pattern) = cli.pattern_option.take() {
         cli.pattern = Some(pattern);

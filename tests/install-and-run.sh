@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests run as real peers, when it is missing,
+# then runs the whole suite (`cargo test`, with any arguments given here).
+#
+#   python3 -m venv + pip     rotel (the OpenTelemetry Collector of the OTLP tests) and chdb
+#                             (the ClickHouse engine of the collector-config test), in
+#                             target/test-venv
+#   nginx, openssl            a TLS front with a private CA (and client certificates)
+#   sh, perl                  child processes of the wrapper tests
+#   bash, man                 load the generated completion, render the generated man page
+#
+# Debian packages are installed with apt-get, which needs root (CI runs as root); elsewhere
+# the script says what to install and stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=()
+command -v nginx >/dev/null || packages+=(nginx-light)
+command -v openssl >/dev/null || packages+=(openssl)
+command -v perl >/dev/null || packages+=(perl)
+command -v man >/dev/null || packages+=(man-db)
+command -v python3 >/dev/null || packages+=(python3)
+# Debian's python3 creates a venv with pip only when python3-venv (ensurepip) is in.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
+if [ ${#packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "tests/install-and-run.sh: please install ${packages[*]} (Debian names) and run again" >&2
+        exit 1
+    fi
+    echo "installing ${packages[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+venv=target/test-venv
+if [ ! -x "$venv/bin/pip" ]; then
+    echo "creating $venv"
+    python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check rotel chdb
+export EARLYEXIT_TEST_ROTEL
+EARLYEXIT_TEST_ROTEL=$(find "$venv/lib" -path '*/site-packages/rotel/rotel-agent' | head -n 1)
+export EARLYEXIT_TEST_PYTHON=$PWD/$venv/bin/python
+
+cargo test "$@"
