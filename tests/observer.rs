@@ -51,7 +51,7 @@ fn settings(args: &[&str]) -> Settings {
         .collect();
     match cli::parse(args).unwrap() {
         Invocation::Run(cli) => Settings::resolve(&cli, &|name| std::env::var(name).ok()).unwrap(),
-        Invocation::Telemetry(_) => unreachable!(),
+        other => unreachable!("{other:?}"),
     }
 }
 
