@@ -503,6 +503,38 @@ fn hybrid_runs_while_the_collector_is_down_arrive_with_sync_as_the_same_spans() 
     assert_eq!(collector.span_count(), 5);
 }
 
+#[test]
+fn otel_traces_exporter_otlp_selects_the_collector() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let run = run(home
+        .earlyexit(&["--json", "--", "true"])
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc));
+    assert_eq!(run.stderr_text(), "");
+    let id = run.json()["execution_id"].as_str().unwrap().to_string();
+    collector.span(&id);
+    assert_eq!(
+        home.query("SELECT (SELECT count(*) FROM executions), (SELECT count(*) FROM outbox)"),
+        [["0", "0"]],
+        "the otlp backend keeps no local history"
+    );
+    let status = common::run(
+        home.earlyexit(&["telemetry", "status"])
+            .env("OTEL_TRACES_EXPORTER", "otlp"),
+    );
+    assert!(
+        status
+            .stdout_text()
+            .lines()
+            .any(|line| line.starts_with("  telemetry.backend")
+                && line.contains("otlp")
+                && line.contains("$OTEL_TRACES_EXPORTER")),
+        "{}",
+        status.stdout_text()
+    );
+}
+
 fn deadline_case(endpoint: &str, protocol: &str, timeout_ms: &str) -> Run {
     let home = Home::new();
     let mut command = home.earlyexit(&[

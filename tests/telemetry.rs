@@ -542,3 +542,31 @@ fn rotation_under_two_hundred_runs_at_once_loses_none() {
     executions.dedup();
     assert_eq!(executions.len(), 200);
 }
+
+#[test]
+fn otel_traces_exporter_console_prints_the_span_on_stderr_beside_the_database() {
+    let home = Home::new();
+    let run = run(home
+        .earlyexit(&["--json", "-A", "0", "Err", "--", "sh", "-c", "echo Err"])
+        .env("OTEL_TRACES_EXPORTER", "console"));
+    assert_eq!(run.code, 0);
+    let stderr = run.stderr_text();
+    let summary = run.json();
+    assert!(stderr.starts_with("Span sh\n"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "  trace id: {}\n",
+            summary["trace_id"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("    earlyexit.exit_reason: match\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("  event earlyexit.match at +"), "{stderr}");
+    assert_eq!(
+        home.query("SELECT execution_id FROM executions"),
+        [[summary["execution_id"].as_str().unwrap()]]
+    );
+}

@@ -170,7 +170,7 @@ pub struct OtlpSettings {
     pub gzip: bool,
     /// A PEM file of private CA certificates for https endpoints.
     pub certificate: Option<PathBuf>,
-    /// `OTEL_TRACES_EXPORTER=none`.
+    /// `OTEL_TRACES_EXPORTER=none`: nothing goes to a collector.
     pub disabled: bool,
 }
 
@@ -302,6 +302,8 @@ pub struct TelemetrySettings {
     pub ci_hint: bool,
     /// Print what would be written instead of writing it.
     pub dry_run: bool,
+    /// `OTEL_TRACES_EXPORTER=console`: also print each span on stderr.
+    pub console: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Why the config file could not be read, when telemetry is off for that reason.
@@ -889,6 +891,7 @@ impl TelemetrySettings {
             remote_off: None,
             ci_hint: true,
             dry_run: false,
+            console: false,
             config_file: None,
             unreadable_config: None,
             origins: Vec::new(),
@@ -1008,6 +1011,9 @@ impl TelemetrySettings {
         if env("DO_NOT_TRACK").is_some_and(|value| says_yes(&value)) {
             settings.remote_off = Some(RemoteOff::DoNotTrack);
         }
+        if let Some(exporters) = env("OTEL_TRACES_EXPORTER") {
+            settings.apply_traces_exporters(&exporters);
+        }
 
         if let Some(backend) = &flags.backend {
             settings.backend = Backend::parse(backend).map_err(|message| ConfigError::Value {
@@ -1019,9 +1025,6 @@ impl TelemetrySettings {
         if flags.no_telemetry {
             settings.enabled = false;
             settings.set_origin("telemetry.enabled", Origin::Flag("--no-telemetry"));
-        }
-        if env("OTEL_TRACES_EXPORTER").is_some_and(|v| v.trim().eq_ignore_ascii_case("none")) {
-            settings.otlp.disabled = true;
         }
         if settings.http.api_key.is_none() {
             if let Some(variable) = &settings.http.api_key_env {
@@ -1035,7 +1038,37 @@ impl TelemetrySettings {
 
     /// True when a run records anything at all.
     pub fn is_active(&self) -> bool {
-        self.enabled && self.backend != Backend::None
+        self.enabled && (self.backend != Backend::None || self.console)
+    }
+
+    /// `OTEL_TRACES_EXPORTER`, a comma-separated list as the SDKs read it: `otlp` sends to the
+    /// collector (the backend becomes otlp, or hybrid's remote does, unless an earlyexit
+    /// variable or the file chose the backend), `console` also prints each span on stderr,
+    /// `none` sends nothing to a collector. Other exporters are not earlyexit's.
+    fn apply_traces_exporters(&mut self, exporters: &str) {
+        let origin = Origin::Environment("OTEL_TRACES_EXPORTER".into());
+        for exporter in exporters.split(',').map(|e| e.trim().to_ascii_lowercase()) {
+            match exporter.as_str() {
+                "none" => self.otlp.disabled = true,
+                "console" => self.console = true,
+                "otlp" if self.origin_of("telemetry.backend") == Origin::Default => {
+                    self.backend = Backend::Otlp;
+                    self.set_origin("telemetry.backend", origin.clone());
+                }
+                "otlp" if self.backend == Backend::Hybrid => {
+                    self.hybrid.remote_backend = Remote::Otlp;
+                    self.set_origin("telemetry.hybrid.remote_backend", origin.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn origin_of(&self, key: &str) -> Origin {
+        self.origins
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(Origin::Default, |(_, o)| o.clone())
     }
 
     fn set_origin(&mut self, key: &'static str, origin: Origin) {
@@ -1046,14 +1079,7 @@ impl TelemetrySettings {
     /// Every setting with its value and where that value came from, in a stable order.
     pub fn describe(&self) -> Vec<(&'static str, String, Origin)> {
         KEYS.iter()
-            .map(|key| {
-                let origin = self
-                    .origins
-                    .iter()
-                    .find(|(k, _)| *k == key.name)
-                    .map_or(Origin::Default, |(_, o)| o.clone());
-                (key.name, (key.show)(self), origin)
-            })
+            .map(|key| (key.name, (key.show)(self), self.origin_of(key.name)))
             .collect()
     }
 }

@@ -23,8 +23,8 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{Remote, TelemetrySettings};
-use crate::telemetry::attributes::{self as attr, FULL_DETAIL_ONLY};
-use crate::telemetry::privacy::Detail;
+use crate::telemetry::attributes as attr;
+use crate::telemetry::privacy::{self, Detail};
 use crate::telemetry::record::RunRecord;
 use crate::telemetry::remote::{self, Endpoint};
 use crate::telemetry::sinks::OtlpSink;
@@ -125,10 +125,7 @@ impl Transport {
                     .value
                     .as_str()
                     .into_owned();
-                let span = match detail {
-                    Detail::Full => span.clone(),
-                    Detail::Minimal => reduce(span.clone()),
-                };
+                let span = privacy::at_detail(span.clone(), detail);
                 Some((execution_id, StoredSpan::of(&span).to_json()))
             }
         }
@@ -149,16 +146,6 @@ impl Transport {
             }
         }
     }
-}
-
-/// Removes what only full detail keeps, from the span and from its events.
-fn reduce(mut span: SpanData) -> SpanData {
-    let keep = |kv: &opentelemetry::KeyValue| !FULL_DETAIL_ONLY.contains(&kv.key.as_str());
-    span.attributes.retain(keep);
-    for event in span.events.events.iter_mut() {
-        event.attributes.retain(keep);
-    }
-    span
 }
 
 impl HttpTransport {

@@ -42,7 +42,10 @@ use crate::outcome::{ExitReason, Outcome};
 use attributes as attr;
 use delivery::Transport;
 use remote::Endpoint;
-use sinks::{DeliveryReport, DryRunSink, Fanout, JsonlSink, RemoteSink, Sink, SqliteSink, Waiting};
+use sinks::{
+    ConsoleSink, DeliveryReport, DryRunSink, Fanout, JsonlSink, RemoteSink, Sink, SqliteSink,
+    Waiting,
+};
 
 /// How long earlyexit waits at exit for the local sinks (a locked database is waited on for
 /// `store::BUSY_TIMEOUT`); a remote sink adds its own `http.timeout`.
@@ -446,6 +449,9 @@ fn sinks_for(settings: &Settings) -> Vec<Sink> {
             )),
             (_, true) => Sink::DryRun(DryRunSink::local("sqlite", local_detail)),
         });
+    }
+    if config.console {
+        sinks.push(Sink::Console(ConsoleSink::new(local_detail)));
     }
     let Some(remote) = config.remote() else {
         return sinks;

@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use opentelemetry_sdk::trace::SpanData;
 use regex::bytes::{Regex, RegexBuilder};
+
+use super::attributes::FULL_DETAIL_ONLY;
 
 /// How much of a run a sink keeps (the seed's "Anonymization Levels").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +19,19 @@ pub enum Detail {
 }
 
 const REDACTED: &str = "[REDACTED]";
+
+/// The span as a sink at `detail` keeps it: at minimal detail without what only full detail
+/// keeps, on the span and on its events.
+pub fn at_detail(mut span: SpanData, detail: Detail) -> SpanData {
+    if detail == Detail::Minimal {
+        let keep = |kv: &opentelemetry::KeyValue| !FULL_DETAIL_ONLY.contains(&kv.key.as_str());
+        span.attributes.retain(keep);
+        for event in span.events.events.iter_mut() {
+            event.attributes.retain(keep);
+        }
+    }
+    span
+}
 
 /// One scrubbing rule. The regex is compiled only the first time a text passes `could_match`,
 /// a cheap test for the rule's literal parts: compiling all rules costs about 1.7 ms, which

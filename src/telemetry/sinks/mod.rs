@@ -6,6 +6,7 @@
 //! or failure is counted in a [`DeliveryReport`], because the SDK drops a failed batch and
 //! `shutdown()` reports Ok even then.
 
+mod console;
 mod dry_run;
 mod jsonl;
 mod otlp;
@@ -20,6 +21,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
+pub use console::ConsoleSink;
 pub use dry_run::DryRunSink;
 pub use jsonl::JsonlSink;
 pub use otlp::OtlpSink;
@@ -34,6 +36,7 @@ pub enum Sink {
     /// Boxed: the OTLP exporter is large, and a run has at most one remote.
     Remote(Box<RemoteSink>),
     DryRun(DryRunSink),
+    Console(ConsoleSink),
 }
 
 impl Sink {
@@ -44,6 +47,7 @@ impl Sink {
             Sink::Jsonl(_) => "file",
             Sink::Remote(sink) => sink.name(),
             Sink::DryRun(sink) => sink.stands_for(),
+            Sink::Console(_) => "console",
         }
     }
 
@@ -53,6 +57,7 @@ impl Sink {
             Sink::Jsonl(sink) => sink.export(batch).await,
             Sink::Remote(sink) => sink.export(batch).await,
             Sink::DryRun(sink) => sink.export(batch).await,
+            Sink::Console(sink) => sink.export(batch).await,
         }
     }
 
@@ -70,6 +75,7 @@ impl Sink {
             Sink::Jsonl(sink) => sink.shutdown_with_timeout(timeout),
             Sink::Remote(sink) => sink.shutdown_with_timeout(timeout),
             Sink::DryRun(sink) => sink.shutdown_with_timeout(timeout),
+            Sink::Console(sink) => sink.shutdown_with_timeout(timeout),
         }
     }
 
@@ -79,6 +85,7 @@ impl Sink {
             Sink::Jsonl(sink) => sink.set_resource(resource),
             Sink::Remote(sink) => sink.set_resource(resource),
             Sink::DryRun(sink) => sink.set_resource(resource),
+            Sink::Console(sink) => sink.set_resource(resource),
         }
     }
 }
