@@ -27,7 +27,19 @@ use crate::watch;
 /// pipe we create never lands on them), and SIGPIPE is ignored, so that a closed stdout is an
 /// error we handle (stop the command, exit 141) rather than a signal that kills us with the
 /// command still running. A stack overflow is then a plain SIGSEGV without Rust's message.
-pub fn enter() -> ! {
+///
+/// The arguments come from `argv` itself: only glibc also hands them to Rust's std, so
+/// `std::env::args_os` would be empty under musl or on the BSDs.
+///
+/// # Safety
+/// `argv` must hold `argc` valid NUL-terminated strings, as the C runtime gives `main`.
+pub unsafe fn enter(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> ! {
+    use std::os::unix::ffi::OsStringExt;
+    let args: Vec<OsString> = (0..usize::try_from(argc).unwrap_or(0))
+        // SAFETY: the caller promises `argc` valid strings in `argv`.
+        .map(|i| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) })
+        .map(|arg| OsString::from_vec(arg.to_bytes().to_vec()))
+        .collect();
     for fd in 0..3 {
         // SAFETY: F_GETFD only reads the descriptor's flags; a closed one gives EBADF. The
         // open takes the lowest free descriptor, `fd`, and leaves it open, without
@@ -48,7 +60,7 @@ pub fn enter() -> ! {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
-    std::process::exit(main(std::env::args_os().collect()))
+    std::process::exit(main(args))
 }
 
 /// Runs earlyexit with these arguments and returns the process exit code.

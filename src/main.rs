@@ -5,9 +5,7 @@
 #![no_main]
 
 #[no_mangle]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
-    earlyexit::app::enter()
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
+    // SAFETY: the C runtime passes main `argc` valid NUL-terminated strings in `argv`.
+    unsafe { earlyexit::app::enter(argc, argv) }
 }

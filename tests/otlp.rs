@@ -355,6 +355,60 @@ fn an_incoming_traceparent_becomes_the_parent() {
 }
 
 #[test]
+fn ci_runs_carry_the_registrys_cicd_and_vcs_names_at_their_detail() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let ci = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc.as_str()),
+        ("GITLAB_CI", "true"),
+        ("CI_PIPELINE_NAME", "nightly"),
+        ("CI_PIPELINE_ID", "991"),
+        (
+            "CI_PIPELINE_URL",
+            "https://gitlab.example/team/app/-/pipelines/991",
+        ),
+        ("CI_COMMIT_REF_NAME", "feature/login"),
+        ("CI_COMMIT_SHA", "89abcdef"),
+        (
+            "CI_PROJECT_URL",
+            "https://ci-token:s3cr3t@gitlab.example/team/app",
+        ),
+    ];
+    let minimal = run_otlp(&home, &ci, &["--", "true"]);
+    let a = collector
+        .span(minimal["execution_id"].as_str().unwrap())
+        .attributes;
+    assert_eq!(a["earlyexit.ci.system"], "gitlab_ci");
+    assert_eq!(a["cicd.pipeline.name"], "nightly");
+    assert_eq!(a["cicd.pipeline.run.id"], "991");
+    assert_eq!(a["vcs.ref.head.revision"], "89abcdef");
+    for full_only in [
+        "vcs.ref.head.name",
+        "vcs.repository.url.full",
+        "cicd.pipeline.run.url.full",
+    ] {
+        assert!(!a.contains_key(full_only), "{full_only} at minimal detail");
+    }
+    let full = run_otlp(
+        &home,
+        &[&ci[..], &[("EARLYEXIT_TELEMETRY_REMOTE_DETAIL", "full")]].concat(),
+        &["--", "true"],
+    );
+    let a = collector
+        .span(full["execution_id"].as_str().unwrap())
+        .attributes;
+    assert_eq!(a["vcs.ref.head.name"], "feature/login");
+    assert_eq!(
+        a["vcs.repository.url.full"],
+        "https://gitlab.example/team/app"
+    );
+    assert_eq!(
+        a["cicd.pipeline.run.url.full"],
+        "https://gitlab.example/team/app/-/pipelines/991"
+    );
+}
+
+#[test]
 fn service_name_and_resource_attributes_from_the_environment() {
     let collector = Collector::start();
     let home = Home::new();

@@ -405,10 +405,25 @@ fn ci_runs_carry_the_pipeline() {
         .env("CI", "true")
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_WORKFLOW", "build")
-        .env("GITHUB_RUN_ID", "77"));
+        .env("GITHUB_RUN_ID", "77")
+        .env("GITHUB_SERVER_URL", "https://github.example")
+        .env("GITHUB_REPOSITORY", "team/app")
+        .env("GITHUB_REF_NAME", "main")
+        .env("GITHUB_SHA", "0123abcd"));
     assert_eq!(
-        home.query("SELECT ci_system, pipeline_name, pipeline_run_id FROM executions"),
-        [["github_actions", "build", "77"]]
+        home.query(
+            "SELECT ci_system, pipeline_name, pipeline_run_id, pipeline_run_url, vcs_ref,
+             vcs_revision, vcs_repository_url FROM executions"
+        ),
+        [[
+            "github_actions",
+            "build",
+            "77",
+            "https://github.example/team/app/actions/runs/77",
+            "main",
+            "0123abcd",
+            "https://github.example/team/app"
+        ]]
     );
 }
 

@@ -25,6 +25,10 @@ CREATE TABLE IF NOT EXISTS earlyexit.earlyexit_executions (
     ci_system            LowCardinality(Nullable(String)),
     pipeline_name        Nullable(String),
     pipeline_run_id      Nullable(String),
+    pipeline_run_url     Nullable(String),
+    vcs_ref              Nullable(String),
+    vcs_revision         Nullable(String),
+    vcs_repository_url   Nullable(String),
     anonymized           Bool
 ) ENGINE = ReplacingMergeTree   -- a resent execution_id collapses into one row
 ORDER BY (timestamp, command_hash, execution_id)

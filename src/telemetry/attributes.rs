@@ -1,5 +1,12 @@
 //! The names of the span's attributes and events: the contract with every backend, so they live
-//! here once. The `process.*` and `cicd.*` names are OpenTelemetry semantic conventions.
+//! here once. The `process.*`, `cicd.*` and `vcs.*` names come from the OpenTelemetry
+//! semantic-conventions registry through its crate (registry version in [`SEMCONV_SCHEMA_URL`]);
+//! the rest are earlyexit's own, in the `earlyexit.` namespace.
+
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+/// The registry version the names follow.
+pub const SEMCONV_SCHEMA_URL: &str = opentelemetry_semantic_conventions::SCHEMA_URL;
 
 pub const EXECUTION_ID: &str = "earlyexit.execution_id";
 pub const COMMAND_HASH: &str = "earlyexit.command_hash";
@@ -15,17 +22,25 @@ pub const BYTES_PROCESSED: &str = "earlyexit.bytes_processed";
 pub const PROJECT_TYPE: &str = "earlyexit.project_type";
 pub const COMMAND_CATEGORY: &str = "earlyexit.command_category";
 
-pub const PROCESS_EXIT_CODE: &str = "process.exit.code";
-pub const PROCESS_EXECUTABLE_NAME: &str = "process.executable.name";
-pub const PROCESS_PID: &str = "process.pid";
 /// Full detail only, scrubbed.
-pub const PROCESS_COMMAND_ARGS: &str = "process.command_args";
+pub use semconv::PROCESS_COMMAND_ARGS;
+pub use semconv::PROCESS_EXECUTABLE_NAME;
+pub use semconv::PROCESS_EXIT_CODE;
+pub use semconv::PROCESS_PID;
 /// Full detail only, scrubbed.
-pub const PROCESS_WORKING_DIRECTORY: &str = "process.working_directory";
+pub use semconv::PROCESS_WORKING_DIRECTORY;
 
-pub const CICD_SYSTEM: &str = "cicd.system";
-pub const CICD_PIPELINE_NAME: &str = "cicd.pipeline.name";
-pub const CICD_PIPELINE_RUN_ID: &str = "cicd.pipeline.run.id";
+/// The CI system's name: the registry has no attribute for it, so it is earlyexit's own.
+pub const CI_SYSTEM: &str = "earlyexit.ci.system";
+pub use semconv::CICD_PIPELINE_NAME;
+pub use semconv::CICD_PIPELINE_RUN_ID;
+/// Full detail only: it names the repository.
+pub use semconv::CICD_PIPELINE_RUN_URL_FULL;
+/// Full detail only: a branch name is free text.
+pub use semconv::VCS_REF_HEAD_NAME;
+pub use semconv::VCS_REF_HEAD_REVISION;
+/// Full detail only, credentials stripped.
+pub use semconv::VCS_REPOSITORY_URL_FULL;
 
 /// The event recorded for each matching line.
 pub const MATCH_EVENT: &str = "earlyexit.match";
@@ -42,5 +57,11 @@ pub const MATCH_LINE: &str = "earlyexit.match.line";
 pub const MAX_MATCH_LINE_BYTES: usize = 1024;
 
 /// The attributes that only full detail keeps.
-pub const FULL_DETAIL_ONLY: &[&str] =
-    &[PROCESS_COMMAND_ARGS, PROCESS_WORKING_DIRECTORY, MATCH_LINE];
+pub const FULL_DETAIL_ONLY: &[&str] = &[
+    PROCESS_COMMAND_ARGS,
+    PROCESS_WORKING_DIRECTORY,
+    MATCH_LINE,
+    CICD_PIPELINE_RUN_URL_FULL,
+    VCS_REF_HEAD_NAME,
+    VCS_REPOSITORY_URL_FULL,
+];

@@ -119,66 +119,178 @@ pub fn os_type() -> &'static str {
     }
 }
 
-/// A CI system, recognised by its variables.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A CI run, as its system's variables describe it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CiRun {
     pub system: &'static str,
     pub pipeline_name: Option<String>,
     pub run_id: Option<String>,
+    /// The run's page, credentials stripped.
+    pub run_url: Option<String>,
+    /// The branch (or tag) being built.
+    pub ref_name: Option<String>,
+    /// The commit being built.
+    pub revision: Option<String>,
+    /// The repository, credentials stripped.
+    pub repository_url: Option<String>,
 }
 
-/// (system, the variable that identifies it, pipeline name variable, run id variable)
-const CI_SYSTEMS: &[(&str, &str, &str, &str)] = &[
-    (
-        "github_actions",
-        "GITHUB_ACTIONS",
-        "GITHUB_WORKFLOW",
-        "GITHUB_RUN_ID",
-    ),
-    (
-        "gitlab_ci",
-        "GITLAB_CI",
-        "CI_PIPELINE_NAME",
-        "CI_PIPELINE_ID",
-    ),
-    ("jenkins", "JENKINS_URL", "JOB_NAME", "BUILD_ID"),
-    (
-        "circleci",
-        "CIRCLECI",
-        "CIRCLE_WORKFLOW_ID",
-        "CIRCLE_BUILD_NUM",
-    ),
-    (
-        "buildkite",
-        "BUILDKITE",
-        "BUILDKITE_PIPELINE_SLUG",
-        "BUILDKITE_BUILD_ID",
-    ),
-    (
-        "azure_pipelines",
-        "TF_BUILD",
-        "BUILD_DEFINITIONNAME",
-        "BUILD_BUILDID",
-    ),
-    ("travis", "TRAVIS", "TRAVIS_REPO_SLUG", "TRAVIS_BUILD_ID"),
+/// Looks a variable up; empty and `false` count as unset.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A CI system: its name, the variable that identifies it, and how to read its run.
+struct CiSystem {
+    name: &'static str,
+    marker: &'static str,
+    read: fn(Lookup<'_>) -> CiRun,
+}
+
+/// What the systems document for their jobs' environments.
+const CI_SYSTEMS: &[CiSystem] = &[
+    CiSystem {
+        name: "github_actions",
+        marker: "GITHUB_ACTIONS",
+        read: |v| {
+            let repository = v("GITHUB_SERVER_URL")
+                .zip(v("GITHUB_REPOSITORY"))
+                .map(|(server, repository)| format!("{server}/{repository}"));
+            CiRun {
+                pipeline_name: v("GITHUB_WORKFLOW"),
+                run_url: repository
+                    .as_ref()
+                    .zip(v("GITHUB_RUN_ID"))
+                    .map(|(repository, id)| format!("{repository}/actions/runs/{id}")),
+                run_id: v("GITHUB_RUN_ID"),
+                ref_name: v("GITHUB_HEAD_REF").or_else(|| v("GITHUB_REF_NAME")),
+                revision: v("GITHUB_SHA"),
+                repository_url: repository,
+                ..CiRun::default()
+            }
+        },
+    },
+    CiSystem {
+        name: "gitlab_ci",
+        marker: "GITLAB_CI",
+        read: |v| CiRun {
+            pipeline_name: v("CI_PIPELINE_NAME").or_else(|| v("CI_PROJECT_PATH")),
+            run_id: v("CI_PIPELINE_ID"),
+            run_url: v("CI_PIPELINE_URL"),
+            ref_name: v("CI_COMMIT_REF_NAME"),
+            revision: v("CI_COMMIT_SHA"),
+            repository_url: v("CI_PROJECT_URL"),
+            ..CiRun::default()
+        },
+    },
+    CiSystem {
+        name: "jenkins",
+        marker: "JENKINS_URL",
+        read: |v| CiRun {
+            pipeline_name: v("JOB_NAME"),
+            run_id: v("BUILD_ID"),
+            run_url: v("BUILD_URL"),
+            ref_name: v("BRANCH_NAME").or_else(|| v("GIT_BRANCH")),
+            revision: v("GIT_COMMIT"),
+            repository_url: v("GIT_URL"),
+            ..CiRun::default()
+        },
+    },
+    CiSystem {
+        name: "circleci",
+        marker: "CIRCLECI",
+        read: |v| CiRun {
+            pipeline_name: v("CIRCLE_WORKFLOW_ID"),
+            run_id: v("CIRCLE_BUILD_NUM"),
+            run_url: v("CIRCLE_BUILD_URL"),
+            ref_name: v("CIRCLE_BRANCH").or_else(|| v("CIRCLE_TAG")),
+            revision: v("CIRCLE_SHA1"),
+            repository_url: v("CIRCLE_REPOSITORY_URL"),
+            ..CiRun::default()
+        },
+    },
+    CiSystem {
+        name: "buildkite",
+        marker: "BUILDKITE",
+        read: |v| CiRun {
+            pipeline_name: v("BUILDKITE_PIPELINE_SLUG"),
+            run_id: v("BUILDKITE_BUILD_ID"),
+            run_url: v("BUILDKITE_BUILD_URL"),
+            ref_name: v("BUILDKITE_BRANCH"),
+            revision: v("BUILDKITE_COMMIT"),
+            repository_url: v("BUILDKITE_REPO"),
+            ..CiRun::default()
+        },
+    },
+    CiSystem {
+        name: "azure_pipelines",
+        marker: "TF_BUILD",
+        read: |v| CiRun {
+            pipeline_name: v("BUILD_DEFINITIONNAME"),
+            run_url: v("SYSTEM_COLLECTIONURI")
+                .zip(v("SYSTEM_TEAMPROJECT"))
+                .zip(v("BUILD_BUILDID"))
+                .map(|((collection, project), id)| {
+                    format!("{collection}{project}/_build/results?buildId={id}")
+                }),
+            run_id: v("BUILD_BUILDID"),
+            ref_name: v("BUILD_SOURCEBRANCHNAME"),
+            revision: v("BUILD_SOURCEVERSION"),
+            repository_url: v("BUILD_REPOSITORY_URI"),
+            ..CiRun::default()
+        },
+    },
+    CiSystem {
+        name: "travis",
+        marker: "TRAVIS",
+        read: |v| CiRun {
+            pipeline_name: v("TRAVIS_REPO_SLUG"),
+            run_id: v("TRAVIS_BUILD_ID"),
+            run_url: v("TRAVIS_BUILD_WEB_URL"),
+            ref_name: v("TRAVIS_BRANCH"),
+            revision: v("TRAVIS_COMMIT"),
+            ..CiRun::default()
+        },
+    },
 ];
 
-/// The CI run this process is part of, if any (`CI=true` alone gives a generic one).
-pub fn ci_run(env: &dyn Fn(&str) -> Option<String>) -> Option<CiRun> {
-    let set = |name: &str| env(name).filter(|v| !v.is_empty() && v != "false");
-    for (system, marker, name, run_id) in CI_SYSTEMS {
-        if set(marker).is_some() {
-            return Some(CiRun {
-                system,
-                pipeline_name: set(name),
-                run_id: set(run_id),
-            });
-        }
+/// A URL without any `user:password@`: CI systems put tokens there (`https://x-token:…@`).
+fn without_credentials(url: String) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find('/')
+        .map_or(url.len(), |i| authority_start + i);
+    match url[authority_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}{}",
+            &url[..authority_start],
+            &url[authority_start + at + 1..]
+        ),
+        None => url,
     }
-    set("CI").map(|_| CiRun {
-        system: "generic",
-        pipeline_name: None,
-        run_id: None,
+}
+
+/// The CI run this process is part of, if any (`CI=true` alone gives a generic one).
+pub fn ci_run(env: Lookup<'_>) -> Option<CiRun> {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty() && v != "false");
+    let run = match CI_SYSTEMS
+        .iter()
+        .find(|system| set(system.marker).is_some())
+    {
+        Some(system) => CiRun {
+            system: system.name,
+            ..(system.read)(&set)
+        },
+        None => {
+            set("CI")?;
+            CiRun {
+                system: "generic",
+                ..CiRun::default()
+            }
+        }
+    };
+    Some(CiRun {
+        run_url: run.run_url.map(without_credentials),
+        repository_url: run.repository_url.map(without_credentials),
+        ..run
     })
 }
 
@@ -233,5 +345,49 @@ mod tests {
             "generic"
         );
         assert!(ci_run(&|_: &str| None).is_none());
+    }
+
+    #[test]
+    fn the_run_and_the_commit_from_each_systems_variables() {
+        let github = |name: &str| {
+            Some(
+                match name {
+                    "GITHUB_ACTIONS" => "true",
+                    "GITHUB_SERVER_URL" => "https://github.example",
+                    "GITHUB_REPOSITORY" => "team/app",
+                    "GITHUB_RUN_ID" => "42",
+                    "GITHUB_REF_NAME" => "main",
+                    "GITHUB_SHA" => "abc123",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let run = ci_run(&github).unwrap();
+        assert_eq!(
+            run.run_url.as_deref(),
+            Some("https://github.example/team/app/actions/runs/42")
+        );
+        assert_eq!(run.ref_name.as_deref(), Some("main"));
+        assert_eq!(run.revision.as_deref(), Some("abc123"));
+        assert_eq!(
+            run.repository_url.as_deref(),
+            Some("https://github.example/team/app")
+        );
+        let jenkins = |name: &str| {
+            Some(
+                match name {
+                    "JENKINS_URL" => "https://ci.example/",
+                    "GIT_URL" => "https://deploy:t0ken@git.example/team/app.git",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        assert_eq!(
+            ci_run(&jenkins).unwrap().repository_url.as_deref(),
+            Some("https://git.example/team/app.git"),
+            "credentials in the URL are stripped"
+        );
     }
 }

@@ -121,6 +121,7 @@ impl PendingSpan {
         let tracer = provider.tracer_with_scope(
             InstrumentationScope::builder("earlyexit")
                 .with_version(env!("CARGO_PKG_VERSION"))
+                .with_schema_url(attr::SEMCONV_SCHEMA_URL)
                 .build(),
         );
         let mut attributes = self.attributes;
@@ -585,12 +586,19 @@ fn start_attributes(
         }
     };
     if let Some(ci) = detect::ci_run(env) {
-        attributes.push(KeyValue::new(attr::CICD_SYSTEM, ci.system));
-        if let Some(pipeline) = ci.pipeline_name {
-            attributes.push(KeyValue::new(attr::CICD_PIPELINE_NAME, pipeline));
-        }
-        if let Some(run_id) = ci.run_id {
-            attributes.push(KeyValue::new(attr::CICD_PIPELINE_RUN_ID, run_id));
+        attributes.push(KeyValue::new(attr::CI_SYSTEM, ci.system));
+        let described = [
+            (attr::CICD_PIPELINE_NAME, ci.pipeline_name),
+            (attr::CICD_PIPELINE_RUN_ID, ci.run_id),
+            (attr::CICD_PIPELINE_RUN_URL_FULL, ci.run_url),
+            (attr::VCS_REF_HEAD_NAME, ci.ref_name),
+            (attr::VCS_REF_HEAD_REVISION, ci.revision),
+            (attr::VCS_REPOSITORY_URL_FULL, ci.repository_url),
+        ];
+        for (name, value) in described {
+            if let Some(value) = value {
+                attributes.push(KeyValue::new(name, value));
+            }
         }
     }
     (name, attributes)

@@ -41,6 +41,16 @@ pub struct ExecutionRecord {
     pub ci_system: Option<String>,
     pub pipeline_name: Option<String>,
     pub pipeline_run_id: Option<String>,
+    /// Full detail only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_run_url: Option<String>,
+    /// Full detail only: the branch or tag built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vcs_ref: Option<String>,
+    pub vcs_revision: Option<String>,
+    /// Full detail only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vcs_repository_url: Option<String>,
     /// True when this record was reduced to minimal detail.
     pub anonymized: bool,
     /// Full detail only: the scrubbed command line.
@@ -145,9 +155,13 @@ impl RunRecord {
             bytes_processed: integer(a, attr::BYTES_PROCESSED).unwrap_or_default(),
             project_type: text(a, attr::PROJECT_TYPE).unwrap_or_else(|| "unknown".into()),
             command_category: text(a, attr::COMMAND_CATEGORY).unwrap_or_else(|| "other".into()),
-            ci_system: text(a, attr::CICD_SYSTEM),
+            ci_system: text(a, attr::CI_SYSTEM),
             pipeline_name: text(a, attr::CICD_PIPELINE_NAME),
             pipeline_run_id: text(a, attr::CICD_PIPELINE_RUN_ID),
+            pipeline_run_url: text(a, attr::CICD_PIPELINE_RUN_URL_FULL).filter(|_| full),
+            vcs_ref: text(a, attr::VCS_REF_HEAD_NAME).filter(|_| full),
+            vcs_revision: text(a, attr::VCS_REF_HEAD_REVISION),
+            vcs_repository_url: text(a, attr::VCS_REPOSITORY_URL_FULL).filter(|_| full),
             anonymized: !full,
             command: command_line(a).filter(|_| full),
             working_directory: text(a, attr::PROCESS_WORKING_DIRECTORY).filter(|_| full),

@@ -92,6 +92,7 @@ DROP INDEX executions_by_project_type;
 DROP INDEX executions_by_exit_reason;
 DROP INDEX executions_by_pattern;
 ",
+    // What CI systems tell of the run and the commit (`cicd.pipeline.run.url.full`, `vcs.*`).
     // The outbox of every remote: which remote a row is for (its `events` column holds the
     // HTTP API's envelopes, or for OTLP the stored span), and the claim of the sender that
     // holds it (a token and the wall-clock millisecond when the claim lapses).
@@ -100,6 +101,10 @@ ALTER TABLE outbox ADD COLUMN remote TEXT NOT NULL DEFAULT 'http';
 ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 ALTER TABLE outbox ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX outbox_by_remote ON outbox (remote, created, execution_id);
+ALTER TABLE executions ADD COLUMN pipeline_run_url TEXT;
+ALTER TABLE executions ADD COLUMN vcs_ref TEXT;
+ALTER TABLE executions ADD COLUMN vcs_revision TEXT;
+ALTER TABLE executions ADD COLUMN vcs_repository_url TEXT;
 ",
 ];
 
@@ -679,7 +684,8 @@ pub enum Table {
 const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, parent_span_id, command_hash, \
     executable, pattern, exit_code, exit_reason, command_exit_code, total_runtime, time_to_first_output, \
     time_to_first_match, match_count, lines_processed, bytes_processed, project_type, command_category, \
-    ci_system, pipeline_name, pipeline_run_id, anonymized, command, working_directory";
+    ci_system, pipeline_name, pipeline_run_id, anonymized, command, working_directory, \
+    pipeline_run_url, vcs_ref, vcs_revision, vcs_repository_url";
 
 fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     Ok(ExecutionRecord {
@@ -708,13 +714,18 @@ fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionReco
         anonymized: row.get(22)?,
         command: row.get(23)?,
         working_directory: row.get(24)?,
+        pipeline_run_url: row.get(25)?,
+        vcs_ref: row.get(26)?,
+        vcs_revision: row.get(27)?,
+        vcs_repository_url: row.get(28)?,
     })
 }
 
 fn insert_execution_sql() -> String {
     format!(
         "INSERT OR IGNORE INTO executions ({EXECUTION_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+         ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
     )
 }
 
@@ -762,6 +773,10 @@ fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::R
             e.anonymized,
             e.command,
             e.working_directory,
+            e.pipeline_run_url,
+            e.vcs_ref,
+            e.vcs_revision,
+            e.vcs_repository_url,
         ])?;
         if inserted == 0 {
             continue;

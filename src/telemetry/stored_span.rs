@@ -33,6 +33,8 @@ pub struct StoredSpan {
     status: StoredStatus,
     scope_name: String,
     scope_version: Option<String>,
+    #[serde(default)]
+    scope_schema_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -177,6 +179,7 @@ impl StoredSpan {
             },
             scope_name: span.instrumentation_scope.name().to_string(),
             scope_version: span.instrumentation_scope.version().map(str::to_string),
+            scope_schema_url: span.instrumentation_scope.schema_url().map(str::to_string),
         }
     }
 
@@ -215,6 +218,9 @@ impl StoredSpan {
         let mut scope = InstrumentationScope::builder(self.scope_name);
         if let Some(version) = self.scope_version {
             scope = scope.with_version(version);
+        }
+        if let Some(schema_url) = self.scope_schema_url {
+            scope = scope.with_schema_url(schema_url);
         }
         Ok(SpanData {
             span_context: SpanContext::new(
@@ -297,6 +303,7 @@ mod tests {
             status: Status::error("timeout after 2.5s"),
             instrumentation_scope: InstrumentationScope::builder("earlyexit")
                 .with_version("0.1.0")
+                .with_schema_url("https://opentelemetry.io/schemas/1.42.0")
                 .build(),
         };
         let text = StoredSpan::of(&span).to_json();
