@@ -855,3 +855,186 @@ fn https_with_an_unknown_ca_costs_one_line_and_sends_nothing() {
         "nothing passed the TLS handshake"
     );
 }
+
+/// `SPAN_KIND_INTERNAL` → `Internal`, `STATUS_CODE_ERROR` → `Error`: the exporter's spelling.
+fn exporter_word(dumped: &str, prefix: &str) -> String {
+    let word = dumped
+        .strip_prefix(prefix)
+        .unwrap_or(dumped)
+        .to_ascii_lowercase();
+    let mut letters = word.chars();
+    letters
+        .next()
+        .map(|first| first.to_ascii_uppercase().to_string() + letters.as_str())
+        .unwrap_or_default()
+}
+
+/// A span the collector received, as the ClickHouse check reads it.
+fn span_json(span: &DumpedSpan) -> serde_json::Value {
+    let events: Vec<serde_json::Value> = span
+        .events
+        .iter()
+        .map(|event| {
+            let attributes: BTreeMap<&String, &String> = event
+                .iter()
+                .filter(|(key, _)| {
+                    !["Name", "Timestamp", "DroppedAttributesCount"].contains(&key.as_str())
+                })
+                .collect();
+            serde_json::json!({
+                "name": event["Name"],
+                "time": event["Timestamp"],
+                "attributes": attributes,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "trace_id": span.fields["Trace ID"],
+        "span_id": span.fields["ID"],
+        "parent_span_id": span.fields["Parent ID"],
+        "name": span.fields["Name"],
+        "kind": exporter_word(&span.fields["Kind"], "SPAN_KIND_"),
+        "start": span.fields["Start time"],
+        "end": span.fields["End time"],
+        "status_code": exporter_word(&span.fields["Status code"], "STATUS_CODE_"),
+        "status_message": span.fields["Status message"],
+        "attributes": span.attributes,
+        "resource": span.resource,
+        "events": events,
+    })
+}
+
+/// The Python with chdb that tests/install-and-run.sh installs (`$EARLYEXIT_TEST_PYTHON`).
+fn chdb_python() -> PathBuf {
+    let python = std::env::var("EARLYEXIT_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python")
+        });
+    assert!(
+        python.exists(),
+        "{} is missing: run the tests with tests/install-and-run.sh (it installs chdb)",
+        python.display()
+    );
+    python
+}
+
+/// Runs tests/clickhouse_check.py with these queries; its answers, or its error.
+fn clickhouse_answers(
+    dir: &Path,
+    queries: &Path,
+    export: &[u8],
+    spans: &serde_json::Value,
+) -> Result<Vec<Vec<serde_json::Value>>, String> {
+    let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("collector-config/clickhouse");
+    std::fs::write(dir.join("export.jsonl"), export).unwrap();
+    std::fs::write(dir.join("spans.json"), spans.to_string()).unwrap();
+    let output = Command::new(chdb_python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clickhouse_check.py"))
+        .arg(sql.join("schema.sql"))
+        .arg(sql.join("otel_traces.sql"))
+        .arg(queries)
+        .arg(dir.join("export.jsonl"))
+        .arg(dir.join("spans.json"))
+        .output()
+        .expect("python runs");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&output.stdout).expect("the answers are JSON"))
+}
+
+#[test]
+fn the_shipped_clickhouse_sql_answers_what_the_runs_did() {
+    let collector = Collector::start();
+    let home = Home::new();
+    home.write_config("telemetry:\n  backend: hybrid\n  hybrid:\n    remote_backend: otlp\n");
+    let earlyexit = |args: &[&str], nap: &str| {
+        let run = run(home
+            .earlyexit(args)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc)
+            .env("NAP", nap));
+        assert!(
+            !run.stderr_text().contains("telemetry"),
+            "{}",
+            run.stderr_text()
+        );
+        run
+    };
+    // Two runs stopped at their match; two runs of another command that time out and one of
+    // it that ends by itself.
+    for _ in 0..2 {
+        earlyexit(
+            &["-A", "0", "Error", "--", "sh", "-c", "echo Error; sleep 5"],
+            "0",
+        );
+    }
+    let napping = ["NEVER", "--", "sh", "-c", "sleep ${NAP}"];
+    for _ in 0..2 {
+        let timed_out = earlyexit(&[&["-t", "0.3"][..], &napping].concat(), "5");
+        assert_eq!(timed_out.code, 2);
+    }
+    earlyexit(&napping, "0");
+
+    let recorded = home.query("SELECT execution_id, total_runtime FROM executions");
+    assert_eq!(recorded.len(), 5);
+    let spans: Vec<serde_json::Value> = recorded
+        .iter()
+        .map(|row| span_json(&collector.span(&row[0])))
+        .collect();
+    let export = run(&mut home.earlyexit(&["telemetry", "export"])).stdout;
+    let queries =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("collector-config/clickhouse/queries.sql");
+    let answers = clickhouse_answers(&home.dir, &queries, &export, &serde_json::json!(spans))
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(answers.len(), 8, "every query of queries.sql answered");
+
+    let slowest: f64 = recorded
+        .iter()
+        .map(|row| row[1].parse::<f64>().unwrap())
+        .fold(0.0, f64::max);
+    // 1. Failure rate: the napping command failed two runs of three; the other none.
+    for (answer, name) in [(&answers[0], "sh"), (&answers[1], "sh")] {
+        assert_eq!(answer.len(), 2, "{answer:?}");
+        assert_eq!(answer[0]["executable"], name);
+        assert_eq!(answer[0]["runs"].to_string().trim_matches('"'), "3");
+        assert_eq!(answer[0]["failure_rate"], 0.667, "{answer:?}");
+        assert_eq!(answer[1]["failure_rate"], 0.0, "{answer:?}");
+    }
+    // 2. p95 run time by project type: the five runs, near the slowest (the timeouts).
+    for answer in [&answers[2], &answers[3]] {
+        assert_eq!(answer.len(), 1, "{answer:?}");
+        assert_eq!(answer[0]["project_type"], "unknown");
+        assert_eq!(answer[0]["runs"].to_string().trim_matches('"'), "5");
+        let p95 = answer[0]["p95_seconds"].as_f64().unwrap();
+        assert!(
+            (p95 - slowest).abs() <= 0.02,
+            "p95 {p95} against slowest {slowest}"
+        );
+    }
+    // 3. Top patterns: Error, matched once in each of two runs.
+    assert_eq!(answers[4].len(), 1, "{:?}", answers[4]);
+    assert_eq!(answers[4][0]["pattern"], "Error");
+    assert_eq!(answers[4][0]["matches"].to_string().trim_matches('"'), "2");
+    assert_eq!(answers[5].len(), 1, "{:?}", answers[5]);
+    assert_eq!(answers[5][0]["pattern"], "Error");
+    assert_eq!(answers[5][0]["matches"].to_string().trim_matches('"'), "2");
+    // 4. Slowest runs this week: all five, a timeout first.
+    for (answer, reason) in [(&answers[6], "exit_reason"), (&answers[7], "exit_reason")] {
+        assert_eq!(answer.len(), 5, "{answer:?}");
+        assert_eq!(answer[0][reason], "timeout", "{answer:?}");
+    }
+
+    // A broken query fails the check, naming it.
+    let broken = home.dir.join("broken.sql");
+    std::fs::write(
+        &broken,
+        std::fs::read_to_string(&queries)
+            .unwrap()
+            .replacen("total_runtime", "total_run_time", 1),
+    )
+    .unwrap();
+    let error = clickhouse_answers(&home.dir, &broken, &export, &serde_json::json!(spans))
+        .expect_err("a query on a missing column fails");
+    assert!(error.contains("total_run_time"), "{error}");
+}
