@@ -131,6 +131,7 @@ impl EndpointArgs {
             url: remote::events_url(&url),
             auth_header,
             api_key,
+            trust: settings.http.trust.clone(),
         })
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::duration::{format_duration, parse_duration};
 use crate::telemetry::privacy::Detail;
 use crate::telemetry::remote::redact_url;
+use crate::telemetry::tls::Trust;
 
 use super::file::{self, FileError};
 
@@ -107,6 +108,8 @@ pub struct HttpSettings {
     /// The seed's "require explicit opt-in": ask once, on a terminal, before the first remote
     /// send; until the user agrees, remote sending is off (and a line says so).
     pub opt_in: bool,
+    /// A private CA and a client certificate for an https endpoint.
+    pub trust: Trust,
 }
 
 /// The seed's `hybrid:` section.
@@ -168,8 +171,9 @@ pub struct OtlpSettings {
     pub headers: Vec<(String, Secret)>,
     pub timeout: Duration,
     pub gzip: bool,
-    /// A PEM file of private CA certificates for https endpoints.
-    pub certificate: Option<PathBuf>,
+    /// A private CA (`certificate`) and a client certificate and key (`client_certificate`,
+    /// `client_key`) for https endpoints.
+    pub trust: Trust,
     /// `OTEL_TRACES_EXPORTER=none`: nothing goes to a collector.
     pub disabled: bool,
 }
@@ -526,6 +530,21 @@ const KEYS: &[Key] = &[
         show: |s| s.http.opt_in.to_string(),
     },
     Key {
+        name: "telemetry.http.ca_file",
+        apply: |s, v| set_file(&mut s.http.trust.ca_file, v),
+        show: |s| show_file(&s.http.trust.ca_file),
+    },
+    Key {
+        name: "telemetry.http.client_cert",
+        apply: |s, v| set_file(&mut s.http.trust.client_cert, v),
+        show: |s| show_file(&s.http.trust.client_cert),
+    },
+    Key {
+        name: "telemetry.http.client_key",
+        apply: |s, v| set_file(&mut s.http.trust.client_key, v),
+        show: |s| show_file(&s.http.trust.client_key),
+    },
+    Key {
         name: "telemetry.hybrid.local",
         apply: |s, v| set_bool(&mut s.hybrid.local, v),
         show: |s| s.hybrid.local.to_string(),
@@ -625,17 +644,18 @@ const KEYS: &[Key] = &[
     },
     Key {
         name: "telemetry.otlp.certificate",
-        apply: |s, v| {
-            s.otlp.certificate = (!v.is_empty()).then(|| PathBuf::from(v));
-            Ok(())
-        },
-        show: |s| {
-            s.otlp
-                .certificate
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        },
+        apply: |s, v| set_file(&mut s.otlp.trust.ca_file, v),
+        show: |s| show_file(&s.otlp.trust.ca_file),
+    },
+    Key {
+        name: "telemetry.otlp.client_certificate",
+        apply: |s, v| set_file(&mut s.otlp.trust.client_cert, v),
+        show: |s| show_file(&s.otlp.trust.client_cert),
+    },
+    Key {
+        name: "telemetry.otlp.client_key",
+        apply: |s, v| set_file(&mut s.otlp.trust.client_key, v),
+        show: |s| show_file(&s.otlp.trust.client_key),
     },
     Key {
         name: "telemetry.remote_detail",
@@ -715,6 +735,18 @@ fn set_url(target: &mut Option<String>, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An optional file: empty means none.
+fn set_file(target: &mut Option<PathBuf>, value: &str) -> Result<(), String> {
+    *target = (!value.is_empty()).then(|| PathBuf::from(value));
+    Ok(())
+}
+
+fn show_file(file: &Option<PathBuf>) -> String {
+    file.as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default()
+}
+
 fn set_path(target: &mut PathBuf, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("expected a path, found nothing".into());
@@ -748,6 +780,11 @@ const ENVIRONMENT_ALIASES: &[(&str, &str)] = &[
         "telemetry.otlp.certificate",
     ),
     (
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        "telemetry.otlp.client_certificate",
+    ),
+    ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "telemetry.otlp.client_key"),
+    (
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "telemetry.otlp.traces_endpoint",
     ),
@@ -770,6 +807,14 @@ const ENVIRONMENT_ALIASES: &[(&str, &str)] = &[
     (
         "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
         "telemetry.otlp.certificate",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        "telemetry.otlp.client_certificate",
+    ),
+    (
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+        "telemetry.otlp.client_key",
     ),
 ];
 
@@ -869,6 +914,7 @@ impl TelemetrySettings {
                 asynchronous: false,
                 fire_and_forget: false,
                 opt_in: false,
+                trust: Trust::default(),
             },
             hybrid: HybridSettings {
                 local: true,
@@ -883,7 +929,7 @@ impl TelemetrySettings {
                 headers: Vec::new(),
                 timeout: Duration::from_secs(2),
                 gzip: false,
-                certificate: None,
+                trust: Trust::default(),
                 disabled: false,
             },
             remote_detail_full: false,
@@ -1250,7 +1296,10 @@ mod tests {
             "OTEL timeouts are milliseconds"
         );
         assert!(otlp.gzip);
-        assert_eq!(otlp.certificate.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(
+            otlp.trust.ca_file.as_deref(),
+            Some(Path::new("/etc/ca.pem"))
+        );
         let headers: Vec<(&str, &str)> = otlp
             .headers
             .iter()

@@ -15,6 +15,7 @@ pub mod remote;
 pub mod sinks;
 pub mod store;
 pub mod stored_span;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

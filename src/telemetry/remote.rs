@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use crate::config::telemetry::{AuthHeader, HttpSettings, Secret};
+use crate::telemetry::tls::{self, Trust};
 
 /// The version of the HTTP API this client speaks.
 pub const API_VERSION: &str = "1.0";
@@ -29,6 +30,8 @@ pub struct Endpoint {
     pub url: String,
     pub auth_header: AuthHeader,
     pub api_key: Option<Secret>,
+    /// A private CA and a client certificate, for https.
+    pub trust: Trust,
 }
 
 impl Endpoint {
@@ -38,6 +41,7 @@ impl Endpoint {
             url: events_url(url),
             auth_header: http.auth_header,
             api_key: http.api_key.clone(),
+            trust: http.trust.clone(),
         })
     }
 
@@ -132,6 +136,8 @@ pub enum PostError {
     },
     #[error("{endpoint} did not answer within {}", crate::duration::format_duration(*budget))]
     TimedOut { endpoint: String, budget: Duration },
+    #[error("{endpoint}: {message}")]
+    Tls { endpoint: String, message: String },
 }
 
 /// One attempt's result, before the retry policy looks at it.
@@ -163,6 +169,20 @@ pub fn post(
             .div_ceil(100) as u64
             * 100,
     );
+    // Built once: the TLS configuration reads the system's store.
+    let tls = if endpoint.url.starts_with("https://") {
+        Some(
+            endpoint
+                .trust
+                .ureq_config()
+                .map_err(|error| PostError::Tls {
+                    endpoint: endpoint.display(),
+                    message: error.to_string(),
+                })?,
+        )
+    } else {
+        None
+    };
     let mut attempts = 0;
     loop {
         let remaining = deadline
@@ -175,7 +195,7 @@ pub fn post(
             });
         }
         attempts += 1;
-        let (reason, after) = match attempt(endpoint, body, remaining, budget) {
+        let (reason, after) = match attempt(endpoint, tls.as_ref(), body, remaining, budget) {
             Attempt::Done(mut accepted) => {
                 accepted.attempts = attempts;
                 accepted.elapsed = start.elapsed();
@@ -209,20 +229,16 @@ fn backoff(attempt: u32) -> Duration {
     base + base.mul_f64(f64::from(nanos % 1000) / 1000.0)
 }
 
-fn attempt(endpoint: &Endpoint, body: &[u8], remaining: Duration, budget: Duration) -> Attempt {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(remaining))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut request = agent
+fn attempt(
+    endpoint: &Endpoint,
+    tls: Option<&ureq::tls::TlsConfig>,
+    body: &[u8],
+    remaining: Duration,
+    budget: Duration,
+) -> Attempt {
+    let mut request = tls::agent(remaining, tls)
         .post(&endpoint.url)
-        .header("Content-Type", "application/json")
-        .header(
-            "User-Agent",
-            concat!("earlyexit/", env!("CARGO_PKG_VERSION")),
-        );
+        .header("Content-Type", "application/json");
     if let Some(key) = &endpoint.api_key {
         request = match endpoint.auth_header {
             AuthHeader::Bearer => {

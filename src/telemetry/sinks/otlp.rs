@@ -17,6 +17,7 @@ use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{OtlpProtocol, OtlpSettings};
 use crate::telemetry::remote::redact_url;
+use crate::telemetry::tls::{self, HttpClient, Trust};
 
 use super::quick_ack;
 
@@ -112,14 +113,6 @@ impl OtlpSink {
     }
 }
 
-fn read_certificate(settings: &OtlpSettings) -> Result<Option<Vec<u8>>, String> {
-    settings
-        .certificate
-        .as_ref()
-        .map(|path| std::fs::read(path).map_err(|e| format!("certificate {}: {e}", path.display())))
-        .transpose()
-}
-
 fn grpc_exporter(
     settings: &OtlpSettings,
     url: &str,
@@ -138,13 +131,22 @@ fn grpc_exporter(
         .map_err(|e| format!("invalid OTLP endpoint '{}': {e}", redact_url(url)))?
         .timeout(export_timeout(settings));
     if url.starts_with("https://") {
-        // The system's roots (as the HTTP client uses), and Mozilla's where the system has
-        // none; a private CA from `certificate` on top.
-        let mut tls = tonic::transport::ClientTlsConfig::new()
-            .with_native_roots()
-            .with_webpki_roots();
-        if let Some(pem) = read_certificate(settings)? {
+        // The trust policy of `tls`: the system's store (or SSL_CERT_FILE / SSL_CERT_DIR),
+        // Mozilla's roots only where the system has none, the configured CA on top, and the
+        // client certificate for mTLS.
+        let trust = &settings.trust;
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+        if !Trust::system_has_roots() {
+            tls = tls.with_webpki_roots();
+        }
+        if let Some(pem) = trust.ca_pem().map_err(|e| e.to_string())? {
             tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        if let Some(identity) = trust.pem_identity().map_err(|e| e.to_string())? {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                identity.certificate,
+                identity.key,
+            ));
         }
         endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
     }
@@ -165,22 +167,12 @@ fn http_exporter(
     settings: &OtlpSettings,
     url: &str,
 ) -> Result<opentelemetry_otlp::SpanExporter, String> {
-    // reqwest is built without a crypto provider of its own so that the binary carries one
-    // (ring, which tonic and ureq use too) instead of two; it asks for the process default.
-    // An error only means that a provider is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut client = reqwest::blocking::Client::builder().timeout(export_timeout(settings));
-    let private_ca = read_certificate(settings)?
-        .map(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| format!("certificate: {e}")))
-        .transpose()?;
-    client = if !url.starts_with("https://") {
-        // The system's roots are some 150 files, read as the client is built: milliseconds at
-        // the end of every run, for a plain-text endpoint that never uses them.
-        client.tls_certs_only([])
-    } else {
-        client.tls_certs_merge(private_ca)
-    };
-    let client = client.build().map_err(|e| e.to_string())?;
+    let tls = url
+        .starts_with("https://")
+        .then(|| settings.trust.ureq_config())
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let client = HttpClient(tls::agent(export_timeout(settings), tls.as_ref()));
     let headers = settings
         .headers
         .iter()

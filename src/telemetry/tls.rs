@@ -1,0 +1,179 @@
+//! One trust policy for every remote transport, and the one blocking HTTP client.
+//!
+//! Every transport (the HTTP API, OTLP over HTTP/protobuf and OTLP over gRPC) trusts the same
+//! certificates: the system's store, which `SSL_CERT_FILE` and `SSL_CERT_DIR` replace as they
+//! do for OpenSSL, plus a configured CA file (`http.ca_file`, `OTEL_EXPORTER_OTLP_CERTIFICATE`).
+//! Only where the system has no store at all do Mozilla's roots, built in, stand in for it.
+//! A client certificate and key (`http.client_cert`/`client_key`,
+//! `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`/`CLIENT_KEY`) are presented to servers that ask
+//! for one (mTLS).
+//!
+//! The HTTP API and OTLP/HTTP share one client, ureq: [`HttpClient`] adapts it to the OTLP
+//! exporter. gRPC stays on tonic, configured from the same [`Trust`].
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use opentelemetry_http::{Bytes, HttpError, Request, Response};
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+
+/// What a transport trusts and presents, as configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// A PEM file of CA certificates trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// A PEM file with the client certificate (and its chain), for mTLS.
+    pub client_cert: Option<PathBuf>,
+    /// The PEM file of the client certificate's private key.
+    pub client_key: Option<PathBuf>,
+}
+
+/// A certificate or key that cannot be used; `Display` is one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no PEM certificate in it", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("{}: no PEM private key in it", path.display())]
+    NoKey { path: PathBuf },
+    #[error("a client certificate needs both a certificate file and a key file")]
+    HalfIdentity,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>, TlsError> {
+    let certificates: Vec<Certificate<'static>> = ureq::tls::parse_pem(&read(path)?)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(certificate)) => Some(certificate),
+            _ => None,
+        })
+        .collect();
+    if certificates.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(certificates)
+}
+
+/// The PEM text of a client certificate and its key, both files checked.
+pub struct PemIdentity {
+    pub certificate: Vec<u8>,
+    pub key: Vec<u8>,
+}
+
+impl Trust {
+    /// The configured CA file's text, when there is one.
+    pub fn ca_pem(&self) -> Result<Option<Vec<u8>>, TlsError> {
+        self.ca_file
+            .as_deref()
+            .map(|path| certificates(path).and_then(|_| read(path)))
+            .transpose()
+    }
+
+    /// The client certificate and key as PEM, when both are configured.
+    pub fn pem_identity(&self) -> Result<Option<PemIdentity>, TlsError> {
+        match (&self.client_cert, &self.client_key) {
+            (None, None) => Ok(None),
+            (Some(certificate), Some(key)) => {
+                certificates(certificate)?;
+                let key_text = read(key)?;
+                if PrivateKey::from_pem(&key_text).is_err() {
+                    return Err(TlsError::NoKey { path: key.clone() });
+                }
+                Ok(Some(PemIdentity {
+                    certificate: read(certificate)?,
+                    key: key_text,
+                }))
+            }
+            _ => Err(TlsError::HalfIdentity),
+        }
+    }
+
+    /// Whether the system has a store of its own (or `SSL_CERT_FILE`/`SSL_CERT_DIR` name one).
+    pub fn system_has_roots() -> bool {
+        !rustls_native_certs::load_native_certs().certs.is_empty()
+    }
+
+    /// The TLS configuration of the ureq client.
+    pub fn ureq_config(&self) -> Result<TlsConfig, TlsError> {
+        let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
+            .certs
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+            .collect();
+        let system_has_roots = !roots.is_empty();
+        if let Some(path) = &self.ca_file {
+            roots.extend(certificates(path)?);
+        }
+        let roots = if system_has_roots || self.ca_file.is_some() {
+            RootCerts::new_with_certs(&roots)
+        } else {
+            RootCerts::WebPki
+        };
+        let client_cert = match self.pem_identity()? {
+            Some(identity) => {
+                let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&identity.certificate)
+                    .filter_map(|item| match item {
+                        Ok(PemItem::Certificate(certificate)) => Some(certificate),
+                        _ => None,
+                    })
+                    .collect();
+                let key = PrivateKey::from_pem(&identity.key).map_err(|_| TlsError::NoKey {
+                    path: self.client_key.clone().unwrap_or_default(),
+                })?;
+                Some(ClientCert::new_with_certs(&chain, key))
+            }
+            None => None,
+        };
+        Ok(TlsConfig::builder()
+            .root_certs(roots)
+            .client_cert(client_cert)
+            .build())
+    }
+}
+
+/// A ureq agent: no redirects, statuses returned rather than raised, the whole exchange
+/// within `timeout`, and `tls` (from [`Trust::ureq_config`]) for https. A plain-text endpoint
+/// passes none: building one reads the system's store, ~150 files, milliseconds it never needs.
+pub fn agent(timeout: Duration, tls: Option<&TlsConfig>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("earlyexit/", env!("CARGO_PKG_VERSION")));
+    if let Some(tls) = tls {
+        config = config.tls_config(tls.clone());
+    }
+    config.build().into()
+}
+
+/// The largest response body read (the OTLP exporter's own clients use the same limit).
+const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The OTLP/HTTP exporter's client: the same ureq as the HTTP API's. Blocking, which the
+/// batch processor's own thread is made for.
+#[derive(Debug)]
+pub struct HttpClient(pub ureq::Agent);
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for HttpClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let request = Request::from_parts(parts, body.to_vec());
+        let response = self.0.run(request)?;
+        let (parts, mut body) = response.into_parts();
+        let bytes = body.with_config().limit(MAX_RESPONSE_BYTES).read_to_vec()?;
+        Ok(Response::from_parts(parts, Bytes::from(bytes)))
+    }
+}
