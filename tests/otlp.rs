@@ -672,6 +672,8 @@ struct TlsFront {
     dir: Home,
     grpc: String,
     http: String,
+    /// The HTTP API, when a receiver stands behind the front.
+    api: Option<String>,
 }
 
 /// Runs the openssl command with these words (none of which contains a space).
@@ -690,6 +692,17 @@ fn openssl(dir: &Path, words: &str) {
 
 impl TlsFront {
     fn start(collector: &Collector) -> TlsFront {
+        TlsFront::start_with(collector, None, false)
+    }
+
+    /// With `receiver`, a third server in front of the HTTP API; with
+    /// `require_client_certificate`, every server asks for a client certificate signed by the
+    /// test CA and refuses the handshake without one (mTLS).
+    fn start_with(
+        collector: &Collector,
+        receiver: Option<&Receiver>,
+        require_client_certificate: bool,
+    ) -> TlsFront {
         let dir = Home::new();
         let d = &dir.dir;
         let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
@@ -711,12 +724,45 @@ impl TlsFront {
             "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
              -days 2 -extfile server.ext",
         );
-        let (grpc_port, http_port) = (closed_port(), closed_port());
-        let upstream = |url: &str| url.trim_start_matches("http://").to_string();
-        let tls = format!(
+        openssl(
+            d,
+            &format!("req {key} -keyout client.key -out client.csr -subj /CN=earlyexit-test"),
+        );
+        std::fs::write(
+            d.join("client.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem \
+             -days 2 -extfile client.ext",
+        );
+        let (grpc_port, http_port, api_port) = (closed_port(), closed_port(), closed_port());
+        let upstream = |url: &str| {
+            url.trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        let mut tls = format!(
             "ssl_certificate {0}/server.pem; ssl_certificate_key {0}/server.key;",
             d.display()
         );
+        if require_client_certificate {
+            tls += &format!(
+                " ssl_client_certificate {}/ca.pem; ssl_verify_client on;",
+                d.display()
+            );
+        }
+        let api_server = receiver.map_or_else(String::new, |receiver| {
+            format!(
+                "server {{ listen 127.0.0.1:{api_port} ssl; {tls} \
+                 location / {{ proxy_pass http://{}; }} }}",
+                upstream(&receiver.url)
+            )
+        });
         let config = format!(
             "daemon off;
 master_process off;
@@ -737,6 +783,7 @@ http {{
         {tls}
         location / {{ proxy_pass http://{http}; }}
     }}
+    {api_server}
 }}
 ",
             dir = d.display(),
@@ -755,7 +802,9 @@ http {{
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx starts (apt-get install nginx-light)");
-        if let Err(port) = wait_until_listening(&[grpc_port, http_port], Duration::from_secs(10)) {
+        let mut ports = vec![grpc_port, http_port];
+        ports.extend(receiver.map(|_| api_port));
+        if let Err(port) = wait_until_listening(&ports, Duration::from_secs(10)) {
             let log = std::fs::read_to_string(d.join("error.log")).unwrap_or_default();
             panic!("nginx is not listening on {port}: {log}");
         }
@@ -763,12 +812,17 @@ http {{
             nginx,
             grpc: format!("https://127.0.0.1:{grpc_port}"),
             http: format!("https://127.0.0.1:{http_port}"),
+            api: receiver.map(|_| format!("https://127.0.0.1:{api_port}/api/v1/events")),
             dir,
         }
     }
 
     fn ca(&self) -> String {
-        self.dir.dir.join("ca.pem").display().to_string()
+        self.file("ca.pem")
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.dir.dir.join(name).display().to_string()
     }
 
     /// Each endpoint with its protocol.
@@ -1037,4 +1091,107 @@ fn the_shipped_clickhouse_sql_answers_what_the_runs_did() {
     let error = clickhouse_answers(&home.dir, &broken, &export, &serde_json::json!(spans))
         .expect_err("a query on a missing column fails");
     assert!(error.contains("total_run_time"), "{error}");
+}
+
+/// Runs `true` with the HTTP API backend behind the front; the lines it printed on stderr.
+fn run_http_api(home: &Home, url: &str, env: &[(&str, String)]) -> String {
+    let mut command = home.earlyexit(&["--telemetry-backend", "http", "--", "true"]);
+    command
+        .env("EARLYEXIT_TELEMETRY_ENDPOINT", url)
+        .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let run = run(&mut command);
+    assert_eq!(run.code, 0);
+    run.stderr_text()
+}
+
+#[test]
+fn the_http_api_over_https_trusts_a_private_ca_and_ssl_cert_file_and_nothing_else() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let front = TlsFront::start_with(&collector, Some(&receiver), false);
+    let url = front.api.clone().unwrap();
+    for trust in ["EARLYEXIT_TELEMETRY_HTTP_CA_FILE", "SSL_CERT_FILE"] {
+        let stderr = run_http_api(&home, &url, &[(trust, front.ca())]);
+        assert_eq!(stderr, "", "{trust}");
+    }
+    assert_eq!(receiver.execution_count(), 2);
+    let untrusted = run_http_api(&home, &url, &[]);
+    assert_eq!(untrusted.lines().count(), 1, "{untrusted}");
+    assert!(
+        untrusted.starts_with("earlyexit: telemetry not recorded: http: ")
+            && untrusted.contains("(1 run(s) kept in the outbox)"),
+        "{untrusted}"
+    );
+    assert_eq!(receiver.execution_count(), 2);
+}
+
+#[test]
+fn mtls_is_accepted_with_a_client_certificate_and_refused_in_one_line_without() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let front = TlsFront::start_with(&collector, Some(&receiver), true);
+    for (endpoint, protocol) in front.endpoints() {
+        let base = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_string()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_string()),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", front.ca()),
+        ];
+        let identity = [
+            (
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                front.file("client.pem"),
+            ),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", front.file("client.key")),
+        ];
+        let mut with = home.earlyexit(&["--json", "--telemetry-backend", "otlp", "--", "true"]);
+        with.envs(base.iter().chain(&identity).map(|(k, v)| (*k, v.as_str())));
+        let accepted = run(&mut with);
+        assert_eq!(accepted.stderr_text(), "", "{protocol}");
+        collector.span(accepted.json()["execution_id"].as_str().unwrap());
+
+        let mut without = home.earlyexit(&["--json", "--telemetry-backend", "otlp", "--", "true"]);
+        without.envs(base.iter().map(|(k, v)| (*k, v.as_str())));
+        let refused = run(&mut without);
+        let stderr = refused.stderr_text();
+        assert_eq!(stderr.lines().count(), 1, "{protocol}: {stderr}");
+        assert!(
+            stderr.starts_with("earlyexit: telemetry not recorded: otlp: "),
+            "{protocol}: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let id = refused.json()["execution_id"].as_str().unwrap().to_string();
+        assert!(
+            !strip_ansi(&collector.output.lock().unwrap()).contains(&id),
+            "{protocol}: a refused handshake delivered the span"
+        );
+    }
+    let url = front.api.clone().unwrap();
+    let ca = ("EARLYEXIT_TELEMETRY_HTTP_CA_FILE", front.ca());
+    let accepted = run_http_api(
+        &home,
+        &url,
+        &[
+            ca.clone(),
+            (
+                "EARLYEXIT_TELEMETRY_HTTP_CLIENT_CERT",
+                front.file("client.pem"),
+            ),
+            (
+                "EARLYEXIT_TELEMETRY_HTTP_CLIENT_KEY",
+                front.file("client.key"),
+            ),
+        ],
+    );
+    assert_eq!(accepted, "");
+    assert_eq!(receiver.execution_count(), 1);
+    let refused = run_http_api(&home, &url, &[ca]);
+    assert_eq!(refused.lines().count(), 1, "{refused}");
+    assert!(
+        refused.starts_with("earlyexit: telemetry not recorded: http: "),
+        "{refused}"
+    );
+    assert_eq!(receiver.execution_count(), 1);
 }
