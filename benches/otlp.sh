@@ -17,14 +17,7 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 grpc=$(port); http=$(port); refused=$(port)
 "$agent" start --otlp-grpc-endpoint "127.0.0.1:$grpc" --otlp-http-endpoint "127.0.0.1:$http" --exporter blackhole > /dev/null 2>&1 &
-python3 - "$work/silent.port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(512)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-held = []
-while True:
-    conn, _ = s.accept(); held.append(conn)
-PY
+benches/silent-server.py "$work/silent.port" &
 sleep 1
 silent=$(cat "$work/silent.port")
 export HOME=$work
