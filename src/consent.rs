@@ -125,7 +125,7 @@ pub fn remote_off_line(settings: &TelemetrySettings) -> Option<String> {
 /// to continue without telemetry (yes: telemetry is off for this run; no: `Declined`). Without
 /// a terminal it never waits: the run continues with local telemetry only.
 ///
-/// Then, with a destination, it settles `http.opt_in` (see [`settle_opt_in`]).
+/// Then, with a destination, it settles `http.opt_in`: asked once on a terminal.
 pub fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Declined> {
     let http_without_endpoint =
         settings.remote() == Some(Remote::Http) && settings.http.endpoint.is_none();
