@@ -51,13 +51,18 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>, TlsError> {
-    let certificates: Vec<Certificate<'static>> = ureq::tls::parse_pem(&read(path)?)
+/// The certificates in PEM text, in order.
+fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
         .filter_map(|item| match item {
             Ok(PemItem::Certificate(certificate)) => Some(certificate),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>, TlsError> {
+    let certificates = pem_certificates(&read(path)?);
     if certificates.is_empty() {
         return Err(TlsError::NoCertificate {
             path: path.to_path_buf(),
@@ -123,12 +128,7 @@ impl Trust {
         };
         let client_cert = match self.pem_identity()? {
             Some(identity) => {
-                let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&identity.certificate)
-                    .filter_map(|item| match item {
-                        Ok(PemItem::Certificate(certificate)) => Some(certificate),
-                        _ => None,
-                    })
-                    .collect();
+                let chain = pem_certificates(&identity.certificate);
                 let key = PrivateKey::from_pem(&identity.key).map_err(|_| TlsError::NoKey {
                     path: self.client_key.clone().unwrap_or_default(),
                 })?;
