@@ -366,6 +366,7 @@ fn stats(
     )?;
     let runtimes = store.runtimes(since)?;
     let (p50, p95) = (percentile(&runtimes, 0.50), percentile(&runtimes, 0.95));
+    let savings = crate::telemetry::savings::estimate(&store.run_timings(since)?);
     if as_json {
         let pairs = |rows: &[(String, i64)]| -> Vec<serde_json::Value> {
             rows.iter()
@@ -383,6 +384,7 @@ fn stats(
                 "runtime_p95": p95,
                 "top_patterns": pairs(&patterns),
                 "top_commands": pairs(&commands),
+                "time_saved": savings,
             })
         );
         return Ok(());
@@ -406,7 +408,37 @@ fn stats(
     for (command, n) in &commands {
         println!("  {n:6}  {command}");
     }
+    print_savings(&savings);
     Ok(())
+}
+
+/// The time-saved lines of `stats`: the total, what it rests on, and each command.
+fn print_savings(savings: &crate::telemetry::savings::Savings) {
+    println!(
+        "time saved: {:.2}s by {} run(s) stopped early ({} more without an estimate: fewer than {} runs of the command ended on their own); hangs stopped: {} ({:.2}s allowed)",
+        savings.saved_seconds,
+        savings.estimated_runs,
+        savings.unknown_runs,
+        crate::telemetry::savings::MIN_COMPLETE_RUNS,
+        savings.hangs_stopped,
+        savings.hang_seconds,
+    );
+    if savings.by_command.is_empty() {
+        return;
+    }
+    println!("time saved by command:");
+    for command in &savings.by_command {
+        let saved = command
+            .saved_seconds
+            .map_or_else(|| "unknown".to_string(), |s| format!("{s:.2}s"));
+        let baseline = command
+            .complete_median_seconds
+            .map_or_else(String::new, |m| format!(", median {m:.2}s"));
+        println!(
+            "  {saved:>9}  {} ({} stopped early, {} hang(s); {} complete run(s){baseline})",
+            command.command, command.stopped_runs, command.hangs_stopped, command.complete_runs
+        );
+    }
 }
 
 /// `7d` means the last seven days; `2026-11-01` or an RFC 3339 time means since then.

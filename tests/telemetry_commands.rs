@@ -332,3 +332,84 @@ fn import_merges_members_exports_plain_and_gzip_and_skips_runs_it_has() {
         )
     );
 }
+
+#[test]
+fn stats_estimates_the_time_saved_from_real_runs() {
+    let home = Home::new();
+    let slow = "echo start; sleep 0.3; echo Error; sleep 1.7; echo done";
+    let few = "sleep 0.2; echo Error; sleep 1";
+    let mut runs: Vec<(Vec<&str>, i32)> = Vec::new();
+    for _ in 0..3 {
+        runs.push((vec!["NEVER", "--", "sh", "-c", slow], 1));
+    }
+    for _ in 0..2 {
+        runs.push((vec!["-A", "0", "Error", "--", "sh", "-c", slow], 0));
+    }
+    runs.push((vec!["NEVER", "--", "sh", "-c", few], 1));
+    runs.push((vec!["-A", "0", "Error", "--", "sh", "-c", few], 0));
+    runs.push((vec!["-t", "0.4", "--", "sh", "-c", "sleep 5"], 2));
+    let children: Vec<_> = runs
+        .iter()
+        .map(|(args, _)| {
+            home.earlyexit(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (mut child, (args, code)) in children.into_iter().zip(&runs) {
+        assert_eq!(child.wait().unwrap().code(), Some(*code), "{args:?}");
+    }
+    let runtimes = |sql: &str| -> Vec<f64> {
+        home.query(sql)
+            .into_iter()
+            .map(|row| row[0].parse().unwrap())
+            .collect()
+    };
+    let complete = runtimes(&format!(
+        "SELECT total_runtime FROM executions WHERE command LIKE '%{slow}%' AND NOT stopped_command ORDER BY 1"
+    ));
+    assert_eq!(complete.len(), 3);
+    assert!(complete.iter().all(|t| *t > 1.9), "{complete:?}");
+    let stopped = runtimes(&format!(
+        "SELECT total_runtime FROM executions WHERE command LIKE '%{slow}%' AND stopped_command"
+    ));
+    assert_eq!(stopped.len(), 2);
+    assert!(stopped.iter().all(|t| *t < 1.0), "{stopped:?}");
+    let expected: f64 = stopped.iter().map(|t| (complete[1] - t).max(0.0)).sum();
+    let hang = runtimes("SELECT total_runtime FROM executions WHERE exit_reason = 'timeout'");
+
+    let stats = run(&mut home.earlyexit(&["telemetry", "stats", "--json"])).json();
+    let saved = &stats["time_saved"];
+    assert_eq!(saved["saved_seconds"].as_f64().unwrap(), expected);
+    assert_eq!(saved["estimated_runs"], 2);
+    assert_eq!(saved["unknown_runs"], 1, "one complete run is too few");
+    assert_eq!(saved["hangs_stopped"], 1);
+    assert_eq!(saved["hang_seconds"].as_f64().unwrap(), hang[0]);
+    let first = &saved["by_command"][0];
+    assert_eq!(first["command"], format!("sh -c {slow}"));
+    assert_eq!(first["saved_seconds"].as_f64().unwrap(), expected);
+    assert_eq!(first["complete_runs"], 3);
+    assert_eq!(
+        first["complete_median_seconds"].as_f64().unwrap(),
+        complete[1]
+    );
+    let few_command = saved["by_command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["command"] == format!("sh -c {few}"))
+        .unwrap();
+    assert!(few_command["saved_seconds"].is_null());
+
+    let text = run(&mut home.earlyexit(&["telemetry", "stats"])).stdout_text();
+    assert!(
+        text.contains(&format!(
+            "time saved: {expected:.2}s by 2 run(s) stopped early (1 more without an estimate"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("hangs stopped: 1"), "{text}");
+    assert!(text.contains("  unknown  sh -c sleep 0.2"), "{text}");
+}

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS earlyexit.earlyexit_executions (
     time_to_first_output Nullable(Float32),
     time_to_first_match  Nullable(Float32),
     match_count          UInt32,
+    stopped_command      Nullable(Bool),
     lines_processed      UInt64,
     bytes_processed      UInt64,
     project_type         LowCardinality(String),

@@ -14,6 +14,9 @@ pub const PATTERN: &str = "earlyexit.pattern";
 pub const EXIT_CODE: &str = "earlyexit.exit_code";
 pub const EXIT_REASON: &str = "earlyexit.exit_reason";
 pub const MATCH_COUNT: &str = "earlyexit.match_count";
+/// True when earlyexit ended the command (a match, an error pattern, a timeout); false when
+/// the command ended by itself. What the time-saved estimate rests on.
+pub const STOPPED_COMMAND: &str = "earlyexit.stopped_command";
 pub const TOTAL_RUNTIME: &str = "earlyexit.total_runtime";
 pub const TIME_TO_FIRST_OUTPUT: &str = "earlyexit.time_to_first_output";
 pub const TIME_TO_FIRST_MATCH: &str = "earlyexit.time_to_first_match";

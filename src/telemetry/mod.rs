@@ -12,6 +12,7 @@ pub mod detect;
 pub mod privacy;
 pub mod record;
 pub mod remote;
+pub mod savings;
 pub mod sinks;
 pub mod store;
 pub mod stored_span;
@@ -374,6 +375,7 @@ impl RunObserver for Telemetry {
             KeyValue::new(attr::EXIT_CODE, i64::from(outcome.exit_code)),
             KeyValue::new(attr::EXIT_REASON, outcome.reason.as_str()),
             KeyValue::new(attr::MATCH_COUNT, outcome.match_count as i64),
+            KeyValue::new(attr::STOPPED_COMMAND, outcome.stopped_command),
             KeyValue::new(attr::TOTAL_RUNTIME, outcome.duration.as_secs_f64()),
             KeyValue::new(attr::LINES_PROCESSED, statistics.lines_processed as i64),
             KeyValue::new(attr::BYTES_PROCESSED, statistics.bytes_processed as i64),

@@ -34,6 +34,8 @@ pub struct ExecutionRecord {
     pub time_to_first_output: Option<f64>,
     pub time_to_first_match: Option<f64>,
     pub match_count: i64,
+    /// Whether earlyexit ended the command; unknown for runs recorded before it was kept.
+    pub stopped_command: Option<bool>,
     pub lines_processed: i64,
     pub bytes_processed: i64,
     pub project_type: String,
@@ -106,6 +108,13 @@ fn integer(attributes: &[KeyValue], key: &str) -> Option<i64> {
     }
 }
 
+fn boolean(attributes: &[KeyValue], key: &str) -> Option<bool> {
+    match find(attributes, key)? {
+        Value::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
 fn float(attributes: &[KeyValue], key: &str) -> Option<f64> {
     match find(attributes, key)? {
         Value::F64(f) => Some(*f),
@@ -151,6 +160,7 @@ impl RunRecord {
             time_to_first_output: float(a, attr::TIME_TO_FIRST_OUTPUT),
             time_to_first_match: float(a, attr::TIME_TO_FIRST_MATCH),
             match_count: integer(a, attr::MATCH_COUNT).unwrap_or_default(),
+            stopped_command: boolean(a, attr::STOPPED_COMMAND),
             lines_processed: integer(a, attr::LINES_PROCESSED).unwrap_or_default(),
             bytes_processed: integer(a, attr::BYTES_PROCESSED).unwrap_or_default(),
             project_type: text(a, attr::PROJECT_TYPE).unwrap_or_else(|| "unknown".into()),

@@ -11,6 +11,7 @@ use rusqlite::{
 };
 
 use super::record::{ExecutionRecord, MatchRecord, RunRecord};
+use super::savings::RunTiming;
 use crate::config::telemetry::Remote;
 
 /// How long a write waits for another process's lock before it gives up.
@@ -105,6 +106,7 @@ ALTER TABLE executions ADD COLUMN pipeline_run_url TEXT;
 ALTER TABLE executions ADD COLUMN vcs_ref TEXT;
 ALTER TABLE executions ADD COLUMN vcs_revision TEXT;
 ALTER TABLE executions ADD COLUMN vcs_repository_url TEXT;
+ALTER TABLE executions ADD COLUMN stopped_command INTEGER;
 ",
 ];
 
@@ -459,6 +461,33 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// Every run's command, outcome and duration, marked when it started in the period: what
+    /// the time-saved estimate reads (see `savings`).
+    pub fn run_timings(&self, since: Option<SystemTime>) -> Result<Vec<RunTiming>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT command_hash,
+                        coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash),
+                        exit_reason, stopped_command, total_runtime, timestamp >= ?1
+                 FROM executions",
+            )
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([time_bound(since)], |row| {
+                Ok(RunTiming {
+                    command_hash: row.get(0)?,
+                    label: row.get(1)?,
+                    exit_reason: row.get(2)?,
+                    stopped_command: row.get(3)?,
+                    runtime: row.get(4)?,
+                    in_period: row.get(5)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
     /// The run times in seconds of the period's runs, sorted, for percentiles.
     pub fn runtimes(&self, since: Option<SystemTime>) -> Result<Vec<f64>, StoreError> {
         let (sql, bound) = over_period("SELECT total_runtime FROM runs ORDER BY 1", since);
@@ -685,7 +714,7 @@ const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, par
     executable, pattern, exit_code, exit_reason, command_exit_code, total_runtime, time_to_first_output, \
     time_to_first_match, match_count, lines_processed, bytes_processed, project_type, command_category, \
     ci_system, pipeline_name, pipeline_run_id, anonymized, command, working_directory, \
-    pipeline_run_url, vcs_ref, vcs_revision, vcs_repository_url";
+    pipeline_run_url, vcs_ref, vcs_revision, vcs_repository_url, stopped_command";
 
 fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     Ok(ExecutionRecord {
@@ -718,6 +747,7 @@ fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionReco
         vcs_ref: row.get(26)?,
         vcs_revision: row.get(27)?,
         vcs_repository_url: row.get(28)?,
+        stopped_command: row.get(29)?,
     })
 }
 
@@ -725,7 +755,7 @@ fn insert_execution_sql() -> String {
     format!(
         "INSERT OR IGNORE INTO executions ({EXECUTION_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-         ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"
+         ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"
     )
 }
 
@@ -777,6 +807,7 @@ fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::R
             e.vcs_ref,
             e.vcs_revision,
             e.vcs_repository_url,
+            e.stopped_command,
         ])?;
         if inserted == 0 {
             continue;
