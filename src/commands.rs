@@ -16,6 +16,7 @@ use crate::duration::{format_duration, parse_duration};
 use crate::outcome::exit_code;
 use crate::telemetry::delivery::{Courier, DeliveryError, SenderLock, Transport};
 use crate::telemetry::remote::{self, Endpoint, PostError};
+use crate::telemetry::report::{self, percentile};
 use crate::telemetry::store::{Store, StoreError, Table};
 
 #[derive(Parser, Debug)]
@@ -48,6 +49,21 @@ enum TelemetryCommand {
         /// Only runs that started within D (7d, 12h) or since a date (2026-11-01, RFC 3339)
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
+    },
+    /// Write one self-contained HTML page: runs per day, time saved, failing commands, run
+    /// times, patterns, time to first match, each chart with its table
+    Report {
+        /// Only runs that started within D (30d, 12h) or since a date (2026-11-01, RFC 3339)
+        #[arg(long, value_name = "WHEN", default_value = "30d")]
+        since: String,
+        /// Where to write the page (`-` for stdout)
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            default_value = "earlyexit-report.html"
+        )]
+        output: PathBuf,
     },
     /// Print the recorded runs as JSON Lines in the HTTP API's event envelope
     Export {
@@ -186,6 +202,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         TelemetryCommand::Status { json } => status(&settings, json),
         TelemetryCommand::Stats { json, since } => stats(&settings, json, since.as_deref()),
         TelemetryCommand::Export { since } => export(&settings, since.as_deref()),
+        TelemetryCommand::Report { since, output } => write_report(&settings, &since, &output),
         TelemetryCommand::Import { files } => import(&settings, &files),
         TelemetryCommand::Prune { older_than } => prune(&settings, older_than),
         TelemetryCommand::Clear { yes } => clear(&settings, yes),
@@ -313,15 +330,6 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
         println!("  {key:width$}  {value:value_width$}  ({origin})");
     }
     Ok(())
-}
-
-/// The value at the given fraction of a sorted list (nearest rank).
-fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (fraction * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 fn stats(
@@ -458,6 +466,43 @@ fn parse_since(text: &str) -> Result<SystemTime, CommandError> {
                 "invalid --since '{text}': expected a duration (7d) or a date (2026-11-01)"
             ))
         })
+}
+
+fn write_report(
+    settings: &TelemetrySettings,
+    since: &str,
+    output: &std::path::Path,
+) -> Result<(), CommandError> {
+    let start = parse_since(since)?;
+    let Some(store) = open(settings)? else {
+        return Err(CommandError::Failed(format!(
+            "no runs recorded yet ({} does not exist)",
+            settings.sqlite.path.display()
+        )));
+    };
+    let runs = store.report_runs(Some(start))?;
+    let timings = store.run_timings(Some(start))?;
+    let period = format!(
+        "since {} (--since {since})",
+        humantime::format_rfc3339_seconds(start)
+    );
+    let database = settings.sqlite.path.display().to_string();
+    let page = report::render(
+        &report::Scope {
+            database: &database,
+            period: &period,
+        },
+        &runs,
+        &timings,
+    );
+    if output.as_os_str() == "-" {
+        let _ = std::io::stdout().lock().write_all(page.as_bytes());
+        return Ok(());
+    }
+    std::fs::write(output, page)
+        .map_err(|e| CommandError::Failed(format!("{}: {e}", output.display())))?;
+    println!("wrote {} ({} runs {period})", output.display(), runs.len());
+    Ok(())
 }
 
 fn export(settings: &TelemetrySettings, since: Option<&str>) -> Result<(), CommandError> {

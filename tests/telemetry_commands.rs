@@ -333,11 +333,15 @@ fn import_merges_members_exports_plain_and_gzip_and_skips_runs_it_has() {
     );
 }
 
-#[test]
-fn stats_estimates_the_time_saved_from_real_runs() {
+const SLOW: &str = "echo start; sleep 0.3; echo Error; sleep 1.7; echo done";
+const FEW: &str = "sleep 0.2; echo Error; sleep 1";
+
+/// Real runs with known outcomes, all at once: a command that completes in 2 s three times
+/// and is stopped at 0.3 s twice; one with a single complete run (too few for an estimate),
+/// stopped once; one timeout. Returns the home, the saving to expect and the hang's time.
+fn home_with_timed_runs() -> (Home, f64, f64) {
     let home = Home::new();
-    let slow = "echo start; sleep 0.3; echo Error; sleep 1.7; echo done";
-    let few = "sleep 0.2; echo Error; sleep 1";
+    let (slow, few) = (SLOW, FEW);
     let mut runs: Vec<(Vec<&str>, i32)> = Vec::new();
     for _ in 0..3 {
         runs.push((vec!["NEVER", "--", "sh", "-c", slow], 1));
@@ -379,21 +383,32 @@ fn stats_estimates_the_time_saved_from_real_runs() {
     assert!(stopped.iter().all(|t| *t < 1.0), "{stopped:?}");
     let expected: f64 = stopped.iter().map(|t| (complete[1] - t).max(0.0)).sum();
     let hang = runtimes("SELECT total_runtime FROM executions WHERE exit_reason = 'timeout'");
+    (home, expected, hang[0])
+}
 
+#[test]
+fn stats_estimates_the_time_saved_from_real_runs() {
+    let (home, expected, hang) = home_with_timed_runs();
+    let (slow, few) = (SLOW, FEW);
+    let complete_median: f64 = home.query(&format!(
+        "SELECT total_runtime FROM executions WHERE command LIKE '%{slow}%' AND NOT stopped_command ORDER BY 1 LIMIT 1 OFFSET 1"
+    ))[0][0]
+        .parse()
+        .unwrap();
     let stats = run(&mut home.earlyexit(&["telemetry", "stats", "--json"])).json();
     let saved = &stats["time_saved"];
     assert_eq!(saved["saved_seconds"].as_f64().unwrap(), expected);
     assert_eq!(saved["estimated_runs"], 2);
     assert_eq!(saved["unknown_runs"], 1, "one complete run is too few");
     assert_eq!(saved["hangs_stopped"], 1);
-    assert_eq!(saved["hang_seconds"].as_f64().unwrap(), hang[0]);
+    assert_eq!(saved["hang_seconds"].as_f64().unwrap(), hang);
     let first = &saved["by_command"][0];
     assert_eq!(first["command"], format!("sh -c {slow}"));
     assert_eq!(first["saved_seconds"].as_f64().unwrap(), expected);
     assert_eq!(first["complete_runs"], 3);
     assert_eq!(
         first["complete_median_seconds"].as_f64().unwrap(),
-        complete[1]
+        complete_median
     );
     let few_command = saved["by_command"]
         .as_array()
@@ -412,4 +427,67 @@ fn stats_estimates_the_time_saved_from_real_runs() {
     );
     assert!(text.contains("hangs stopped: 1"), "{text}");
     assert!(text.contains("  unknown  sh -c sleep 0.2"), "{text}");
+}
+
+#[test]
+fn the_report_is_one_page_with_every_chart_and_the_time_saved_in_its_tables() {
+    let (home, expected, hang) = home_with_timed_runs();
+    let page = run(&mut home.earlyexit(&["telemetry", "report", "--since", "7d", "-o", "-"]));
+    assert_eq!(page.code, 0, "{}", page.stderr_text());
+    let html = page.stdout_text();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains("<title>earlyexit report: since "), "{html}");
+    assert!(html.contains("(--since 7d)</title>"));
+    assert!(html.contains(&format!(
+        "Database <code>{}</code>",
+        home.db_path().display()
+    )));
+    assert!(html.contains(": 8 run(s)."), "eight runs in the period");
+    for loads in ["<script", "src=", "href=", "url(", "@import"] {
+        assert!(!html.contains(loads), "the page loads nothing: {loads}");
+    }
+    assert!(html.contains(&format!(
+        "{expected:.3} s saved by 2 run(s) stopped early; 1 more without an estimate"
+    )));
+    assert!(html.contains(&format!("1 hang(s) stopped after {hang:.3} s allowed")));
+    assert!(html.contains(&format!(
+        "<tr><td>sh -c {SLOW}</td><td>{expected:.3}</td><td>2</td><td>3</td><td>0</td><td>0.000</td></tr>"
+    )), "{html}");
+    assert!(html.contains(&format!("<tr><td>sh -c {FEW}</td><td>unknown</td>")));
+    for id in [
+        "time-saved-per-week",
+        "runs-per-day",
+        "failing-commands",
+        "durations",
+        "patterns",
+        "first-match",
+    ] {
+        let section = html
+            .split(&format!("<section id=\"{id}\">"))
+            .nth(1)
+            .unwrap();
+        let svg = section.split("</svg>").next().unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("<rect"),
+            "{id} has a drawn chart"
+        );
+        assert!(
+            section
+                .split("</section>")
+                .next()
+                .unwrap()
+                .contains("<table>"),
+            "{id}"
+        );
+    }
+    let written = home.dir.join("report.html");
+    let to_file =
+        run(&mut home.earlyexit(&["telemetry", "report", "-o", written.to_str().unwrap()]));
+    assert_eq!(to_file.code, 0);
+    assert!(to_file
+        .stdout_text()
+        .starts_with(&format!("wrote {} (8 runs since ", written.display())));
+    assert!(std::fs::read_to_string(&written)
+        .unwrap()
+        .contains("Time to first match"));
 }

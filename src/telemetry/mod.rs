@@ -12,6 +12,7 @@ pub mod detect;
 pub mod privacy;
 pub mod record;
 pub mod remote;
+pub mod report;
 pub mod savings;
 pub mod sinks;
 pub mod store;

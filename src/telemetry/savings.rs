@@ -28,6 +28,8 @@ pub struct RunTiming {
     pub stopped_command: Option<bool>,
     pub runtime: f64,
     pub in_period: bool,
+    /// When it started, RFC 3339.
+    pub timestamp: String,
 }
 
 impl RunTiming {
@@ -94,6 +96,24 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// The saving of each of the period's runs stopped early whose command has an estimate, with
+/// the run's start time: what the report adds up by week.
+pub fn per_run(runs: &[RunTiming]) -> Vec<(&str, f64)> {
+    let baselines: BTreeMap<String, f64> = estimate(runs)
+        .by_command
+        .into_iter()
+        .filter(|command| command.saved_seconds.is_some())
+        .filter_map(|command| Some((command.command_hash, command.complete_median_seconds?)))
+        .collect();
+    runs.iter()
+        .filter(|run| run.in_period && run.stopped_early())
+        .filter_map(|run| {
+            let median = baselines.get(&run.command_hash)?;
+            Some((run.timestamp.as_str(), (median - run.runtime).max(0.0)))
+        })
+        .collect()
+}
+
 /// Estimates the savings of these runs.
 pub fn estimate(runs: &[RunTiming]) -> Savings {
     let mut commands: BTreeMap<&str, Vec<&RunTiming>> = BTreeMap::new();
@@ -127,7 +147,7 @@ pub fn estimate(runs: &[RunTiming]) -> Savings {
                     stopped
                         .iter()
                         .map(|runtime| (baseline - runtime).max(0.0))
-                        .sum()
+                        .fold(0.0, |total, saved| total + saved)
                 });
             CommandSavings {
                 command: runs
@@ -142,7 +162,7 @@ pub fn estimate(runs: &[RunTiming]) -> Savings {
                 complete_runs,
                 complete_median_seconds: complete_median,
                 hangs_stopped: hangs.len(),
-                hang_seconds: hangs.iter().sum(),
+                hang_seconds: hangs.iter().fold(0.0, |total, t| total + t),
             }
         })
         .filter(|command| command.stopped_runs > 0 || command.hangs_stopped > 0)
@@ -155,7 +175,11 @@ pub fn estimate(runs: &[RunTiming]) -> Savings {
     });
     let estimated = |c: &&CommandSavings| c.saved_seconds.is_some();
     Savings {
-        saved_seconds: by_command.iter().filter_map(|c| c.saved_seconds).sum(),
+        // Folded from +0.0: an empty f64 sum is -0.0, shown as "-0.000".
+        saved_seconds: by_command
+            .iter()
+            .filter_map(|c| c.saved_seconds)
+            .fold(0.0, |total, s| total + s),
         estimated_runs: by_command
             .iter()
             .filter(estimated)
@@ -167,7 +191,9 @@ pub fn estimate(runs: &[RunTiming]) -> Savings {
             .map(|c| c.stopped_runs)
             .sum(),
         hangs_stopped: by_command.iter().map(|c| c.hangs_stopped).sum(),
-        hang_seconds: by_command.iter().map(|c| c.hang_seconds).sum(),
+        hang_seconds: by_command
+            .iter()
+            .fold(0.0, |total, c| total + c.hang_seconds),
         by_command,
     }
 }
@@ -184,6 +210,7 @@ mod tests {
             stopped_command: stopped,
             runtime,
             in_period: true,
+            timestamp: "2026-12-02T10:00:00.000Z".into(),
         }
     }
 

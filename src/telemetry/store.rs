@@ -11,6 +11,7 @@ use rusqlite::{
 };
 
 use super::record::{ExecutionRecord, MatchRecord, RunRecord};
+use super::report::ReportRun;
 use super::savings::RunTiming;
 use crate::config::telemetry::Remote;
 
@@ -469,7 +470,7 @@ impl Store {
             .prepare(
                 "SELECT command_hash,
                         coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash),
-                        exit_reason, stopped_command, total_runtime, timestamp >= ?1
+                        exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp
                  FROM executions",
             )
             .map_err(|e| self.error(e))?;
@@ -482,6 +483,37 @@ impl Store {
                     stopped_command: row.get(3)?,
                     runtime: row.get(4)?,
                     in_period: row.get(5)?,
+                    timestamp: row.get(6)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
+    /// The period's runs, oldest first, as the report reads them.
+    pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT command_hash,
+                        coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash),
+                        timestamp, exit_reason, command_exit_code, total_runtime,
+                        time_to_first_match, pattern, match_count
+                 FROM executions WHERE timestamp >= ?1 ORDER BY timestamp",
+            )
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([time_bound(since)], |row| {
+                Ok(ReportRun {
+                    command_hash: row.get(0)?,
+                    label: row.get(1)?,
+                    timestamp: row.get(2)?,
+                    exit_reason: row.get(3)?,
+                    command_exit_code: row.get(4)?,
+                    runtime: row.get(5)?,
+                    time_to_first_match: row.get(6)?,
+                    pattern: row.get(7)?,
+                    match_count: row.get(8)?,
                 })
             })
             .and_then(|rows| rows.collect())
