@@ -8,6 +8,7 @@
 #   nginx, openssl            a TLS front with a private CA (and client certificates)
 #   sh, perl                  child processes of the wrapper tests
 #   bash, man                 load the generated completion, render the generated man page
+#   chromium                  render `telemetry report` headless and take a screenshot
 #
 # Debian packages are installed with apt-get, which needs root (CI runs as root); elsewhere
 # the script says what to install and stops.
@@ -19,6 +20,7 @@ command -v nginx >/dev/null || packages+=(nginx-light)
 command -v openssl >/dev/null || packages+=(openssl)
 command -v perl >/dev/null || packages+=(perl)
 command -v man >/dev/null || packages+=(man-db)
+command -v chromium >/dev/null || packages+=(chromium)
 command -v python3 >/dev/null || packages+=(python3)
 # Debian's python3 creates a venv with pip only when python3-venv (ensurepip) is in.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)

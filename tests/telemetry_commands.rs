@@ -319,6 +319,11 @@ fn import_merges_members_exports_plain_and_gzip_and_skips_runs_it_has() {
     assert_eq!(team.query("SELECT count(*) FROM match_events"), [["6"]]);
     let team_stats = run(&mut team.earlyexit(&["telemetry", "stats", "--json"])).json();
     assert_eq!(team_stats["runs"], 6);
+    let team_report = run(&mut team.earlyexit(&["telemetry", "report", "-o", "-"])).stdout_text();
+    assert!(
+        team_report.contains(": 6 run(s)."),
+        "the team's report covers both members"
+    );
 
     let broken = team.dir.join("broken.jsonl");
     std::fs::write(&broken, "{\"type\":\"execution\",\"data\":{}}\nnot json\n").unwrap();
@@ -397,7 +402,12 @@ fn stats_estimates_the_time_saved_from_real_runs() {
         .unwrap();
     let stats = run(&mut home.earlyexit(&["telemetry", "stats", "--json"])).json();
     let saved = &stats["time_saved"];
-    assert_eq!(saved["saved_seconds"].as_f64().unwrap(), expected);
+    assert_eq!(
+        saved["saved_seconds"].as_f64().unwrap(),
+        expected,
+        "{saved:#} against the runs {:?}",
+        home.query("SELECT command, exit_reason, stopped_command, total_runtime FROM executions")
+    );
     assert_eq!(saved["estimated_runs"], 2);
     assert_eq!(saved["unknown_runs"], 1, "one complete run is too few");
     assert_eq!(saved["hangs_stopped"], 1);
@@ -490,4 +500,103 @@ fn the_report_is_one_page_with_every_chart_and_the_time_saved_in_its_tables() {
     assert!(std::fs::read_to_string(&written)
         .unwrap()
         .contains("Time to first match"));
+}
+
+/// Headless Chromium (Debian's package, which tests/install-and-run.sh installs) on `page`
+/// with these extra flags; its stdout and stderr.
+fn chromium(page: &std::path::Path, flags: &[&str]) -> (String, String) {
+    let profile = Home::new();
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.dir.display()))
+        .args(flags)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs (apt-get install chromium)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_report_renders_in_headless_chromium() {
+    let (home, expected, _) = home_with_timed_runs();
+    let page = home.dir.join("report.html");
+    let written = run(&mut home.earlyexit(&[
+        "telemetry",
+        "report",
+        "--since",
+        "7d",
+        "-o",
+        page.to_str().unwrap(),
+    ]));
+    assert_eq!(written.code, 0, "{}", written.stderr_text());
+
+    let (dom, log) = chromium(&page, &["--dump-dom"]);
+    for error in [
+        "Uncaught",
+        "SyntaxError",
+        "ERR_FILE_NOT_FOUND",
+        "Refused to load",
+    ] {
+        assert!(!log.contains(error), "{error} in the console:\n{log}");
+    }
+    let title = dom
+        .split("<title>")
+        .nth(1)
+        .unwrap()
+        .split("</title>")
+        .next()
+        .unwrap();
+    assert!(title.starts_with("earlyexit report: since "), "{title}");
+    assert!(title.ends_with("(--since 7d)"), "{title}");
+    let svgs: Vec<&str> = dom.split("<svg").skip(1).collect();
+    assert_eq!(svgs.len(), 6, "six charts in the rendered page");
+    for svg in svgs {
+        let chart = svg.split("</svg>").next().unwrap();
+        assert!(
+            chart.matches("<rect").count() >= 2,
+            "a chart with a bar besides its background: {chart:.200}"
+        );
+    }
+    assert!(dom.contains(&format!("{expected:.3} s saved by 2 run(s)")));
+
+    let screenshot = home.dir.join("report.png");
+    chromium(
+        &page,
+        &[
+            "--window-size=1280,1500",
+            &format!("--screenshot={}", screenshot.display()),
+        ],
+    );
+    let png = std::fs::read(&screenshot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (width, height) = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!((width, height), (1280, 1500));
+    assert!(
+        png.len() > 20_000,
+        "the page drew something: {} bytes",
+        png.len()
+    );
 }

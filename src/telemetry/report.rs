@@ -113,12 +113,16 @@ fn bar_chart(
             .margin(8)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0.0..labels.len().max(1) as f64, 0.0..(top * 1.1).max(1.0));
+            // Bar i is centred on x = i, where its label is.
+            .build_cartesian_2d(
+                -0.5..labels.len().max(1) as f64 - 0.5,
+                0.0..(top * 1.1).max(1.0),
+            );
         if let Ok(mut chart) = built {
             let shown = |x: &f64| {
                 labels
-                    .get(*x as usize)
-                    .filter(|_| x.fract() == 0.0)
+                    .get(x.round() as usize)
+                    .filter(|_| x.fract() == 0.0 && *x >= 0.0)
                     .map(|l| l.chars().take(14).collect())
                     .unwrap_or_default()
             };
@@ -137,9 +141,9 @@ fn bar_chart(
             for (index, (name, color, values)) in series.iter().enumerate() {
                 let bars = values.iter().enumerate().map(|(i, value)| {
                     let (x0, y0) = if stacked {
-                        (i as f64 + 0.1, base[i])
+                        (i as f64 - 0.4, base[i])
                     } else {
-                        (i as f64 + 0.1 + width * index as f64, 0.0)
+                        (i as f64 - 0.4 + width * index as f64, 0.0)
                     };
                     Rectangle::new([(x0, y0), (x0 + width, y0 + value)], color.filled())
                 });
