@@ -600,3 +600,22 @@ fn the_report_renders_in_headless_chromium() {
         png.len()
     );
 }
+
+#[test]
+fn the_report_shows_command_text_only_where_the_database_holds_it() {
+    let home = Home::new();
+    let private = "echo private-words; exit 1";
+    run(home
+        .earlyexit(&["NEVER", "--", "sh", "-c", private])
+        .env("EARLYEXIT_TELEMETRY_ANONYMIZE", "true"));
+    let hash: String = home.query("SELECT command_hash FROM executions")[0][0].clone();
+    let html = run(&mut home.earlyexit(&["telemetry", "report", "-o", "-"])).stdout_text();
+    assert!(
+        !html.contains("private-words"),
+        "minimal detail keeps no command text"
+    );
+    assert!(
+        html.contains(&format!("<td>sh ({})</td>", &hash[..12])),
+        "the executable and the start of the hash stand in for it"
+    );
+}
