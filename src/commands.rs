@@ -803,3 +803,29 @@ fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), Co
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_an_age_a_date_or_a_time() {
+        let age = SystemTime::now()
+            .duration_since(parse_since("7d").unwrap())
+            .unwrap();
+        assert!(
+            // The wall clock may step a little between the two readings.
+            age > Duration::from_secs(7 * 86400 - 1) && age < Duration::from_secs(7 * 86400 + 60),
+            "{age:?}"
+        );
+        assert_eq!(
+            parse_since("2026-11-01").unwrap(),
+            humantime::parse_rfc3339("2026-11-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_since("2026-11-01T12:30:00Z").unwrap(),
+            humantime::parse_rfc3339("2026-11-01T12:30:00Z").unwrap()
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
+}

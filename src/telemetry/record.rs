@@ -268,3 +268,125 @@ pub struct Envelopes {
     pub received: usize,
     pub warnings: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{Event, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+    use std::time::{Duration, SystemTime};
+
+    fn span() -> SpanData {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let mut events = SpanEvents::default();
+        events.events = vec![Event::new(
+            attr::MATCH_EVENT,
+            start + Duration::from_millis(250),
+            vec![
+                KeyValue::new(attr::MATCH_NUMBER, 1),
+                KeyValue::new(attr::MATCH_OFFSET, 0.25),
+                KeyValue::new(attr::MATCH_STREAM, "stderr"),
+                KeyValue::new(attr::MATCH_LINE_NUMBER, 7),
+                KeyValue::new(attr::MATCH_KIND, "error"),
+                KeyValue::new(attr::MATCH_LINE, "error: boom"),
+            ],
+            0,
+        )];
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+                SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+                TraceFlags::SAMPLED,
+                false,
+                Default::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: "make".into(),
+            start_time: start,
+            end_time: start + Duration::from_secs(2),
+            attributes: vec![
+                KeyValue::new(attr::EXECUTION_ID, "e-1"),
+                KeyValue::new(attr::COMMAND_HASH, "abc"),
+                KeyValue::new(attr::PATTERN, "error"),
+                KeyValue::new(attr::EXIT_CODE, 1),
+                KeyValue::new(attr::EXIT_REASON, "error_pattern"),
+                KeyValue::new(attr::MATCH_COUNT, 1),
+                KeyValue::new(attr::STOPPED_COMMAND, true),
+                KeyValue::new(attr::TOTAL_RUNTIME, 2.0),
+                KeyValue::new(attr::PROCESS_EXIT_CODE, 143),
+                KeyValue::new(
+                    attr::PROCESS_COMMAND_ARGS,
+                    Value::Array(opentelemetry::Array::String(vec![
+                        "make".into(),
+                        "-j4".into(),
+                    ])),
+                ),
+                KeyValue::new(attr::PROCESS_WORKING_DIRECTORY, "/src"),
+                KeyValue::new(attr::VCS_REF_HEAD_NAME, "main"),
+                KeyValue::new(attr::VCS_REF_HEAD_REVISION, "0123"),
+            ],
+            dropped_attributes_count: 0,
+            events,
+            links: SpanLinks::default(),
+            status: Status::error("error pattern matched"),
+            instrumentation_scope: InstrumentationScope::builder("earlyexit").build(),
+        }
+    }
+
+    #[test]
+    fn a_span_becomes_the_seeds_flat_record_at_full_detail() {
+        let run = RunRecord::from_span(&span(), Detail::Full).unwrap();
+        let e = &run.execution;
+        assert_eq!(e.execution_id, "e-1");
+        assert_eq!(e.timestamp, "2026-11-30T00:53:20.000Z");
+        assert_eq!(e.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(e.parent_span_id, None);
+        assert_eq!((e.exit_code, e.exit_reason.as_str()), (1, "error_pattern"));
+        assert_eq!(e.command_exit_code, Some(143));
+        assert_eq!(e.stopped_command, Some(true));
+        assert_eq!(e.total_runtime, 2.0);
+        assert_eq!(e.command.as_deref(), Some("make -j4"));
+        assert_eq!(e.working_directory.as_deref(), Some("/src"));
+        assert_eq!(e.vcs_ref.as_deref(), Some("main"));
+        assert_eq!(e.vcs_revision.as_deref(), Some("0123"));
+        assert!(!e.anonymized);
+        assert_eq!(run.matches.len(), 1);
+        let m = &run.matches[0];
+        assert_eq!((m.match_number, m.line_number), (1, 7));
+        assert_eq!(
+            (m.stream_source.as_str(), m.match_kind.as_str()),
+            ("stderr", "error")
+        );
+        assert_eq!(m.line_content.as_deref(), Some("error: boom"));
+    }
+
+    #[test]
+    fn minimal_detail_keeps_no_free_text() {
+        let run = RunRecord::from_span(&span(), Detail::Minimal).unwrap();
+        let e = &run.execution;
+        assert!(e.anonymized);
+        assert_eq!(
+            (e.command.as_ref(), e.working_directory.as_ref()),
+            (None, None)
+        );
+        assert_eq!(e.vcs_ref, None);
+        assert_eq!(e.vcs_revision.as_deref(), Some("0123"));
+        assert_eq!(run.matches[0].line_content, None);
+    }
+
+    #[test]
+    fn other_spans_are_not_runs_and_envelopes_come_back_as_runs() {
+        let mut other = span();
+        other
+            .attributes
+            .retain(|kv| kv.key.as_str() != attr::EXECUTION_ID);
+        assert!(RunRecord::from_span(&other, Detail::Full).is_none());
+        let run = RunRecord::from_span(&span(), Detail::Full).unwrap();
+        let read = RunRecord::from_envelopes(&run.envelopes());
+        assert_eq!((read.runs, read.received), (vec![run], 2));
+        assert!(read.warnings.is_empty());
+    }
+}
