@@ -137,13 +137,13 @@ pub struct Cli {
     #[arg(long = "pty")]
     pub pty: bool,
 
-    /// Where this run's telemetry goes: sqlite, file, http, hybrid or none
+    /// Where this run's telemetry goes
     #[arg(
         long = "telemetry-backend",
         value_name = "BACKEND",
         help_heading = "Telemetry"
     )]
-    pub telemetry_backend: Option<String>,
+    pub telemetry_backend: Option<crate::config::telemetry::Backend>,
 
     /// Record nothing for this run
     #[arg(long = "no-telemetry", help_heading = "Telemetry")]

@@ -112,9 +112,9 @@ struct EndpointArgs {
     /// The API key [default: telemetry.http.api_key / $EARLYEXIT_TELEMETRY_API_KEY]
     #[arg(long, value_name = "KEY")]
     api_key: Option<String>,
-    /// bearer (Authorization: Bearer KEY) or x-api-key (X-API-Key: KEY)
-    #[arg(long, value_name = "HEADER")]
-    auth_header: Option<String>,
+    /// How the key is sent [default: telemetry.http.auth_header]
+    #[arg(long, value_name = "HEADER", ignore_case = true)]
+    auth_header: Option<AuthHeader>,
 }
 
 impl EndpointArgs {
@@ -128,16 +128,7 @@ impl EndpointArgs {
                     "no endpoint: give --endpoint URL or set EARLYEXIT_TELEMETRY_ENDPOINT".into(),
                 )
             })?;
-        let auth_header = match self.auth_header.as_deref() {
-            None => settings.http.auth_header,
-            Some("bearer") => AuthHeader::Bearer,
-            Some("x-api-key") => AuthHeader::ApiKey,
-            Some(other) => {
-                return Err(CommandError::Usage(format!(
-                    "--auth-header: expected bearer or x-api-key, found '{other}'"
-                )))
-            }
-        };
+        let auth_header = self.auth_header.unwrap_or(settings.http.auth_header);
         let api_key = self
             .api_key
             .clone()

@@ -89,3 +89,42 @@ fn generate_takes_nothing_else_and_names_what_it_knows() {
     assert_eq!(bad.stderr_text().lines().count(), 1);
     assert!(bad.stderr_text().contains("complete-tcsh"));
 }
+
+#[test]
+fn choices_are_typed_and_the_help_lists_every_backend() {
+    let help = run(&mut earlyexit(&["--help"])).stdout_text();
+    let backends = help.split("--telemetry-backend <BACKEND>").nth(1).unwrap();
+    for name in ["sqlite", "file", "http", "hybrid", "otlp", "none"] {
+        assert!(
+            backends.contains(&format!("- {name}")),
+            "{name} missing from --help"
+        );
+    }
+    let bad = run(&mut earlyexit(&[
+        "--telemetry-backend",
+        "pigeon",
+        "--",
+        "true",
+    ]));
+    assert_eq!(bad.code, 3);
+    assert_eq!(bad.stderr_text().lines().count(), 1);
+    assert!(
+        bad.stderr_text().contains("'pigeon'"),
+        "{}",
+        bad.stderr_text()
+    );
+    let header = run(&mut earlyexit(&[
+        "telemetry",
+        "test-http",
+        "--endpoint",
+        "http://127.0.0.1:9",
+        "--auth-header",
+        "cookie",
+    ]));
+    assert_eq!(header.code, 3);
+    assert!(
+        header.stderr_text().contains("'cookie'"),
+        "{}",
+        header.stderr_text()
+    );
+}

@@ -101,7 +101,7 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let flags = TelemetryFlags {
             config: cli.config.clone(),
-            backend: cli.telemetry_backend.clone(),
+            backend: cli.telemetry_backend,
             no_telemetry: cli.no_telemetry,
             dry_run: cli.telemetry_dry_run,
             remote: cli.telemetry_remote,

@@ -16,16 +16,21 @@ use crate::telemetry::tls::Trust;
 
 use super::file::{self, FileError};
 
-/// Where telemetry goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where telemetry goes. Its spellings are clap's (`sqlite`, `file`, `http`, `hybrid`,
+/// `otlp`, `none`), for the flag, the file and the environment alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
+    /// The local SQLite database (the default)
     Sqlite,
+    /// JSON Lines in a local file
     File,
+    /// The team's HTTP endpoint (the seed's API)
     Http,
-    /// SQLite, plus the remote (HTTP or OTLP) when the user opted in.
+    /// SQLite, plus the remote (HTTP or OTLP)
     Hybrid,
-    /// An OpenTelemetry Collector (or any OTLP endpoint).
+    /// An OpenTelemetry Collector (or any OTLP endpoint)
     Otlp,
+    /// Record nothing
     None,
 }
 
@@ -40,19 +45,21 @@ impl Backend {
             Backend::None => "none",
         }
     }
+}
 
-    fn parse(text: &str) -> Result<Backend, String> {
-        match text {
-            "sqlite" => Ok(Backend::Sqlite),
-            "file" => Ok(Backend::File),
-            "http" => Ok(Backend::Http),
-            "hybrid" => Ok(Backend::Hybrid),
-            "otlp" => Ok(Backend::Otlp),
-            "none" => Ok(Backend::None),
-            other => Err(format!(
-                "unknown backend '{other}' (expected sqlite, file, http, hybrid, otlp or none)"
-            )),
-        }
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Backend, String> {
+        <Backend as clap::ValueEnum>::from_str(text, false).map_err(|_| {
+            format!("unknown backend '{text}' (expected sqlite, file, http, hybrid, otlp or none)")
+        })
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -77,13 +84,42 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// How the API key is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the API key is sent. One spelling set for the config, the environment and
+/// `--auth-header`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthHeader {
-    /// `Authorization: Bearer KEY`
+    /// Authorization: Bearer KEY
+    #[value(alias = "authorization")]
     Bearer,
-    /// `X-API-Key: KEY`
+    /// X-API-Key: KEY
+    #[value(name = "x-api-key", alias = "api-key", alias = "api_key")]
     ApiKey,
+}
+
+impl AuthHeader {
+    /// The header's name and value for this key.
+    pub fn header(self, key: &str) -> (&'static str, String) {
+        match self {
+            AuthHeader::Bearer => ("Authorization", format!("Bearer {key}")),
+            AuthHeader::ApiKey => ("X-API-Key", key.to_string()),
+        }
+    }
+}
+
+impl std::str::FromStr for AuthHeader {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<AuthHeader, String> {
+        <AuthHeader as clap::ValueEnum>::from_str(text, true)
+            .map_err(|_| format!("expected bearer or x-api-key, found '{text}'"))
+    }
+}
+
+impl fmt::Display for AuthHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
+        f.write_str(value.get_name())
+    }
 }
 
 /// The seed's `http:` section.
@@ -328,7 +364,7 @@ pub enum RemoteOff {
 #[derive(Debug, Clone, Default)]
 pub struct TelemetryFlags {
     pub config: Option<PathBuf>,
-    pub backend: Option<String>,
+    pub backend: Option<Backend>,
     pub no_telemetry: bool,
     pub dry_run: bool,
     pub remote: bool,
@@ -367,7 +403,7 @@ const KEYS: &[Key] = &[
     Key {
         name: "telemetry.backend",
         apply: |s, v| {
-            s.backend = Backend::parse(v)?;
+            s.backend = v.parse()?;
             Ok(())
         },
         show: |s| s.backend.as_str().into(),
@@ -470,17 +506,10 @@ const KEYS: &[Key] = &[
     Key {
         name: "telemetry.http.auth_header",
         apply: |s, v| {
-            s.http.auth_header = match v.to_ascii_lowercase().as_str() {
-                "bearer" | "authorization" => AuthHeader::Bearer,
-                "x-api-key" | "api_key" | "api-key" => AuthHeader::ApiKey,
-                _ => return Err(format!("expected bearer or x-api-key, found '{v}'")),
-            };
+            s.http.auth_header = v.parse()?;
             Ok(())
         },
-        show: |s| match s.http.auth_header {
-            AuthHeader::Bearer => "bearer".into(),
-            AuthHeader::ApiKey => "x-api-key".into(),
-        },
+        show: |s| s.http.auth_header.to_string(),
     },
     Key {
         name: "telemetry.http.batch_size",
@@ -1061,11 +1090,8 @@ impl TelemetrySettings {
             settings.apply_traces_exporters(&exporters);
         }
 
-        if let Some(backend) = &flags.backend {
-            settings.backend = Backend::parse(backend).map_err(|message| ConfigError::Value {
-                origin: "--telemetry-backend".into(),
-                message,
-            })?;
+        if let Some(backend) = flags.backend {
+            settings.backend = backend;
             settings.set_origin("telemetry.backend", Origin::Flag("--telemetry-backend"));
         }
         if flags.no_telemetry {
@@ -1256,7 +1282,7 @@ mod tests {
         let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
         assert_eq!(settings.backend, Backend::File);
         let flags = TelemetryFlags {
-            backend: Some("none".into()),
+            backend: Some(Backend::None),
             ..TelemetryFlags::default()
         };
         let settings = TelemetrySettings::resolve(&flags, &env).unwrap();
@@ -1335,7 +1361,7 @@ mod tests {
         assert_eq!(defaults.otlp.traces_url(), "http://localhost:4317");
         let exporter_off = TelemetrySettings::resolve(
             &TelemetryFlags {
-                backend: Some("otlp".into()),
+                backend: Some(Backend::Otlp),
                 ..TelemetryFlags::default()
             },
             &env_of(&[("OTEL_TRACES_EXPORTER", "none")]),

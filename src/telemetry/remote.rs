@@ -52,10 +52,9 @@ impl Endpoint {
 
     /// The authentication header as it would be sent, with the key redacted.
     pub fn redacted_header(&self) -> Option<(&'static str, String)> {
-        self.api_key.as_ref().map(|_| match self.auth_header {
-            AuthHeader::Bearer => ("Authorization", "Bearer [REDACTED]".to_string()),
-            AuthHeader::ApiKey => ("X-API-Key", "[REDACTED]".to_string()),
-        })
+        self.api_key
+            .as_ref()
+            .map(|_| self.auth_header.header("[REDACTED]"))
     }
 }
 
@@ -240,12 +239,8 @@ fn attempt(
         .post(&endpoint.url)
         .header("Content-Type", "application/json");
     if let Some(key) = &endpoint.api_key {
-        request = match endpoint.auth_header {
-            AuthHeader::Bearer => {
-                request.header("Authorization", format!("Bearer {}", key.expose()))
-            }
-            AuthHeader::ApiKey => request.header("X-API-Key", key.expose()),
-        };
+        let (name, value) = endpoint.auth_header.header(key.expose());
+        request = request.header(name, value);
     }
     let mut response = match request.send(body) {
         Ok(response) => response,
