@@ -37,18 +37,13 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 
-use crate::config::telemetry::{Backend, Remote};
+use crate::config::telemetry::Remote;
 use crate::config::{Settings, Source};
 use crate::matcher::MatchKind;
 use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
 use crate::outcome::{ExitReason, Outcome};
 use attributes as attr;
-use delivery::Transport;
-use remote::Endpoint;
-use sinks::{
-    ConsoleSink, DeliveryReport, DryRunSink, Fanout, JsonlSink, RemoteSink, Sink, SqliteSink,
-    Waiting,
-};
+use sinks::{DeliveryReport, Fanout};
 
 /// How long earlyexit waits at exit for the local sinks (a locked database is waited on for
 /// `store::BUSY_TIMEOUT`); a remote sink adds its own `http.timeout`.
@@ -188,7 +183,7 @@ impl Telemetry {
         if !config.is_active() {
             return None;
         }
-        let sinks = sinks_for(settings);
+        let sinks = sinks::for_run(&settings.telemetry);
         if sinks.is_empty() {
             return None;
         }
@@ -428,68 +423,6 @@ impl RunObserver for Telemetry {
         }
         span.end_with_timestamp(ended_at);
     }
-}
-
-/// The sinks of a run, local first: SQLite or the file, then the remote. With
-/// `--telemetry-dry-run` each is replaced by a stand-in that prints instead.
-fn sinks_for(settings: &Settings) -> Vec<Sink> {
-    let config = &settings.telemetry;
-    let local_detail = config.local_detail();
-    let remote_detail = config.remote_detail();
-    let mut sinks = Vec::new();
-    if config.writes_locally() {
-        sinks.push(match (config.backend, config.dry_run) {
-            (Backend::File, false) => Sink::Jsonl(JsonlSink::new(
-                config.file.path.clone(),
-                config.file.rotate_size_mb,
-                config.file.compression,
-                local_detail,
-            )),
-            (Backend::File, true) => Sink::DryRun(DryRunSink::local("file", local_detail)),
-            (_, false) => Sink::Sqlite(SqliteSink::new(
-                config.sqlite.path.clone(),
-                config.sqlite.wal_mode,
-                config.sqlite.retention_days,
-                local_detail,
-            )),
-            (_, true) => Sink::DryRun(DryRunSink::local("sqlite", local_detail)),
-        });
-    }
-    if config.console {
-        sinks.push(Sink::Console(ConsoleSink::new(local_detail)));
-    }
-    let Some(remote) = config.remote() else {
-        return sinks;
-    };
-    if config.dry_run {
-        match remote {
-            Remote::Http => sinks.extend(
-                Endpoint::from_settings(&config.http)
-                    .map(|endpoint| Sink::DryRun(DryRunSink::http(endpoint, remote_detail))),
-            ),
-            Remote::Otlp => sinks.push(Sink::DryRun(DryRunSink::local("otlp", remote_detail))),
-        }
-        return sinks;
-    }
-    // Without an endpoint the HTTP remote has nowhere to go; `consent` has said so already.
-    if let Ok(transport) = Transport::of(remote, config) {
-        let waiting = if config.http.asynchronous || config.http.fire_and_forget {
-            Waiting::Background {
-                config: config.config_file.clone(),
-            }
-        } else {
-            Waiting::Wait
-        };
-        sinks.push(Sink::Remote(Box::new(RemoteSink::new(
-            transport,
-            remote_detail,
-            config.sqlite.path.clone(),
-            config.sqlite.wal_mode,
-            config.http.batch_size,
-            waiting,
-        ))));
-    }
-    sinks
 }
 
 /// How long `finish` waits: the local database (the remote sink's outbox is in it too), then

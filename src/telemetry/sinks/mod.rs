@@ -21,12 +21,77 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
+use crate::config::telemetry::{Backend, Remote, TelemetrySettings};
+use crate::telemetry::delivery::Transport;
+use crate::telemetry::remote::Endpoint;
+
 pub use console::ConsoleSink;
 pub use dry_run::DryRunSink;
 pub use jsonl::JsonlSink;
 pub use otlp::OtlpSink;
 pub use remote::{RemoteSink, Waiting};
 pub use sqlite::SqliteSink;
+
+/// The sinks of a run, local first: SQLite or the file, then the remote. With
+/// `--telemetry-dry-run` each is replaced by a stand-in that prints instead.
+pub fn for_run(config: &TelemetrySettings) -> Vec<Sink> {
+    let local_detail = config.local_detail();
+    let remote_detail = config.remote_detail();
+    let mut sinks = Vec::new();
+    if config.writes_locally() {
+        sinks.push(match (config.backend, config.dry_run) {
+            (Backend::File, false) => Sink::Jsonl(JsonlSink::new(
+                config.file.path.clone(),
+                config.file.rotate_size_mb,
+                config.file.compression,
+                local_detail,
+            )),
+            (Backend::File, true) => Sink::DryRun(DryRunSink::local("file", local_detail)),
+            (_, false) => Sink::Sqlite(SqliteSink::new(
+                config.sqlite.path.clone(),
+                config.sqlite.wal_mode,
+                config.sqlite.retention_days,
+                local_detail,
+            )),
+            (_, true) => Sink::DryRun(DryRunSink::local("sqlite", local_detail)),
+        });
+    }
+    if config.console {
+        sinks.push(Sink::Console(ConsoleSink::new(local_detail)));
+    }
+    let Some(remote) = config.remote() else {
+        return sinks;
+    };
+    if config.dry_run {
+        match remote {
+            Remote::Http => sinks.extend(
+                Endpoint::from_settings(&config.http)
+                    .map(|endpoint| Sink::DryRun(DryRunSink::http(endpoint, remote_detail))),
+            ),
+            Remote::Otlp => sinks.push(Sink::DryRun(DryRunSink::local("otlp", remote_detail))),
+        }
+        return sinks;
+    }
+    // Without an endpoint the HTTP remote has nowhere to go; `consent` has said so already.
+    if let Ok(transport) = Transport::of(remote, config) {
+        let waiting = if config.http.asynchronous || config.http.fire_and_forget {
+            Waiting::Background {
+                config: config.config_file.clone(),
+            }
+        } else {
+            Waiting::Wait
+        };
+        sinks.push(Sink::Remote(Box::new(RemoteSink::new(
+            transport,
+            remote_detail,
+            config.sqlite.path.clone(),
+            config.sqlite.wal_mode,
+            config.http.batch_size,
+            waiting,
+        ))));
+    }
+    sinks
+}
 
 /// One destination for spans.
 #[derive(Debug)]
