@@ -1,8 +1,7 @@
 //! The conventions of a Rust command-line tool: shell completions that load in a real bash
 //! and a man page that `man` renders, both from `--generate` (ripgrep's interface).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::process::Command;
 

@@ -1,7 +1,6 @@
 //! Bad input: exit code 3 and one line that names the problem.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn assert_usage_error(args: &[&str], names: &str) {
     let run = run(&mut earlyexit(args));

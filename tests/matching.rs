@@ -1,7 +1,6 @@
 //! The matching options: -i -v -w -x -m -X -s -e --stdout --stderr, and the exit codes they give.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn ignore_case() {

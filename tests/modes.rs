@@ -1,7 +1,6 @@
 //! Command mode, pipe mode and no-pattern mode; the first positional word is the pattern.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn command_mode_match_stops_the_command_and_exits_0() {

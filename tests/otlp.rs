@@ -2,8 +2,7 @@
 //! loopback ports with its debug dump of received traces on stdout. The tests assert what the
 //! collector received. A collector that cannot be installed or started fails the test.
 
-mod common;
-use common::*;
+use crate::common::{self, *};
 
 use std::collections::BTreeMap;
 use std::io::Read;

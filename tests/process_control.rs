@@ -1,8 +1,7 @@
 //! Timeouts, signals and the process group: nothing of a stopped run survives, and earlyexit
 //! never waits for a pipe that a grandchild holds open.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

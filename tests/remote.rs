@@ -1,8 +1,7 @@
 //! Remote telemetry against the reference receiver on loopback: the exact request, privacy on
 //! the wire, deadlines, retries, hybrid mode's outbox, the opt-in flow and the tools.
 
-mod common;
-use common::*;
+use crate::common::{self, *};
 
 use std::process::Command;
 use std::time::{Duration, Instant};

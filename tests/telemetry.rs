@@ -1,8 +1,7 @@
 //! Local telemetry: the rows and lines real runs leave behind, configuration precedence,
 //! privacy, trace context, and the 64 runs that start at once.
 
-mod common;
-use common::*;
+use crate::common::{self, *};
 
 use std::io::Read;
 use std::process::Stdio;

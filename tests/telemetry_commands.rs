@@ -1,7 +1,6 @@
 //! `earlyexit telemetry status|stats|export|prune|clear` against databases real runs wrote.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Two matching runs and one that matches nothing, in a Rust project.
 fn home_with_runs() -> Home {

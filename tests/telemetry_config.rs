@@ -1,8 +1,7 @@
 //! Where telemetry settings come from: defaults < config file < EARLYEXIT_* environment <
 //! flags; bad config stops the run before the command starts; disabled means nothing written.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn config_file_chooses_backend_and_paths_with_expansion() {

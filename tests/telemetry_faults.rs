@@ -1,8 +1,7 @@
 //! A fault in telemetry never changes the command's output or exit code, and costs one
 //! warning line: a locked, corrupt, read-only or unreachable database, and a full disk.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

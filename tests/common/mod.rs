@@ -1,8 +1,6 @@
 //! Helpers shared by the integration tests: run the real binary, read what it printed, and
 //! check that no process of a run's group survived.
 
-#![allow(dead_code)]
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -185,7 +183,6 @@ impl Drop for Home {
 pub struct Receiver {
     child: std::process::Child,
     pub url: String,
-    pub port: u16,
     pub db: std::path::PathBuf,
     pub record: std::path::PathBuf,
 }
@@ -237,16 +234,9 @@ impl Receiver {
             .strip_prefix("listening on ")
             .expect("the receiver says where it listens")
             .to_string();
-        let port = url
-            .split(':')
-            .nth(2)
-            .and_then(|p| p.split('/').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap();
         Receiver {
             child,
             url,
-            port,
             db,
             record,
         }

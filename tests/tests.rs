@@ -1,0 +1,18 @@
+//! The integration tests: one binary, one module per area (as ripgrep's `tests/tests.rs`).
+//! Every test runs the real earlyexit binary against real peers; `common` has the helpers.
+
+mod common;
+
+mod conventions;
+mod errors;
+mod matching;
+mod modes;
+mod observer;
+mod otlp;
+mod passthrough;
+mod process_control;
+mod remote;
+mod telemetry;
+mod telemetry_commands;
+mod telemetry_config;
+mod telemetry_faults;
