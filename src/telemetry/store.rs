@@ -467,12 +467,11 @@ impl Store {
     pub fn run_timings(&self, since: Option<SystemTime>) -> Result<Vec<RunTiming>, StoreError> {
         let mut statement = self
             .connection
-            .prepare(
-                "SELECT command_hash,
-                        coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash),
+            .prepare(&format!(
+                "SELECT command_hash, {COMMAND_LABEL},
                         exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp
-                 FROM executions",
-            )
+                 FROM executions"
+            ))
             .map_err(|e| self.error(e))?;
         statement
             .query_map([time_bound(since)], |row| {
@@ -494,13 +493,12 @@ impl Store {
     pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
         let mut statement = self
             .connection
-            .prepare(
-                "SELECT command_hash,
-                        coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash),
+            .prepare(&format!(
+                "SELECT command_hash, {COMMAND_LABEL},
                         timestamp, exit_reason, command_exit_code, total_runtime,
                         time_to_first_match, pattern, match_count
-                 FROM executions WHERE timestamp >= ?1 ORDER BY timestamp",
-            )
+                 FROM executions WHERE timestamp >= ?1 ORDER BY timestamp"
+            ))
             .map_err(|e| self.error(e))?;
         statement
             .query_map([time_bound(since)], |row| {
@@ -741,6 +739,11 @@ pub enum Table {
     MatchEvents,
     Outbox,
 }
+
+/// A run's command as the database holds it: its text at full detail, else the executable and
+/// the start of the command hash (the report and the time-saved figures show this).
+const COMMAND_LABEL: &str =
+    "coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash)";
 
 const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, parent_span_id, command_hash, \
     executable, pattern, exit_code, exit_reason, command_exit_code, total_runtime, time_to_first_output, \
