@@ -134,12 +134,12 @@ impl EndpointArgs {
             .clone()
             .map(Secret::new)
             .or_else(|| settings.http.api_key.clone());
-        Ok(Endpoint {
-            url: remote::events_url(&url),
+        Ok(Endpoint::new(
+            &url,
             auth_header,
             api_key,
-            trust: settings.http.trust.clone(),
-        })
+            settings.http.trust.clone(),
+        ))
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use super::remote::without_userinfo;
+
 /// Marker files of project types, most specific first.
 const PROJECT_MARKERS: &[(&str, &str)] = &[
     ("Cargo.toml", "rust"),
@@ -252,22 +254,6 @@ const CI_SYSTEMS: &[CiSystem] = &[
     },
 ];
 
-/// A URL without any `user:password@`: CI systems put tokens there (`https://x-token:…@`).
-fn without_credentials(url: String) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[authority_start..]
-        .find('/')
-        .map_or(url.len(), |i| authority_start + i);
-    match url[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}{}",
-            &url[..authority_start],
-            &url[authority_start + at + 1..]
-        ),
-        None => url,
-    }
-}
-
 /// The CI run this process is part of, if any (`CI=true` alone gives a generic one).
 pub fn ci_run(env: Lookup<'_>) -> Option<CiRun> {
     let set = |name: &str| env(name).filter(|v| !v.is_empty() && v != "false");
@@ -288,8 +274,9 @@ pub fn ci_run(env: Lookup<'_>) -> Option<CiRun> {
         }
     };
     Some(CiRun {
-        run_url: run.run_url.map(without_credentials),
-        repository_url: run.repository_url.map(without_credentials),
+        // CI systems put tokens there (`https://x-token:…@`).
+        run_url: run.run_url.as_deref().map(without_userinfo),
+        repository_url: run.repository_url.as_deref().map(without_userinfo),
         ..run
     })
 }

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use crate::config::telemetry::{AuthHeader, HttpSettings, Secret};
+use std::sync::OnceLock;
+
+use ureq::tls::TlsConfig;
+
 use crate::telemetry::tls::{self, Trust};
 
 /// The version of the HTTP API this client speaks.
@@ -32,17 +36,53 @@ pub struct Endpoint {
     pub api_key: Option<Secret>,
     /// A private CA and a client certificate, for https.
     pub trust: Trust,
+    /// The TLS configuration made from `trust`, once: it reads the system's store (~150
+    /// files), which a `sync` of a thousand batches must not do a thousand times.
+    tls: OnceLock<Result<TlsConfig, String>>,
 }
 
 impl Endpoint {
+    /// The endpoint at `url`, or at the seed's path there when `url` has none.
+    pub fn new(
+        url: &str,
+        auth_header: AuthHeader,
+        api_key: Option<Secret>,
+        trust: Trust,
+    ) -> Endpoint {
+        Endpoint {
+            url: events_url(url),
+            auth_header,
+            api_key,
+            trust,
+            tls: OnceLock::new(),
+        }
+    }
+
     /// The endpoint of the settings, if one is configured.
     pub fn from_settings(http: &HttpSettings) -> Option<Endpoint> {
-        http.endpoint.as_ref().map(|url| Endpoint {
-            url: events_url(url),
-            auth_header: http.auth_header,
-            api_key: http.api_key.clone(),
-            trust: http.trust.clone(),
+        http.endpoint.as_ref().map(|url| {
+            Endpoint::new(
+                url,
+                http.auth_header,
+                http.api_key.clone(),
+                http.trust.clone(),
+            )
         })
+    }
+
+    /// The TLS configuration for an https endpoint, made the first time it is needed.
+    fn tls(&self) -> Result<Option<&TlsConfig>, PostError> {
+        if !self.url.starts_with("https://") {
+            return Ok(None);
+        }
+        self.tls
+            .get_or_init(|| self.trust.ureq_config().map_err(|e| e.to_string()))
+            .as_ref()
+            .map(Some)
+            .map_err(|message| PostError::Tls {
+                endpoint: self.display(),
+                message: message.clone(),
+            })
     }
 
     /// The URL without credentials or query string, for messages and for anything stored.
@@ -58,6 +98,25 @@ impl Endpoint {
     }
 }
 
+/// Where a URL's `user:password@` stands, `@` included, if it has one.
+fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let at = url[authority_start..authority_end].rfind('@')?;
+    Some(authority_start..authority_start + at + 1)
+}
+
+/// The URL without its `user:password@`: for attributes, which keep where a URL points and
+/// never how to log in there.
+pub fn without_userinfo(url: &str) -> String {
+    match userinfo(url) {
+        Some(range) => format!("{}{}", &url[..range.start], &url[range.end..]),
+        None => url.to_string(),
+    }
+}
+
 /// The URL with any `user:password@` and any query string replaced by `[REDACTED]`: both
 /// are where credentials hide in an endpoint (`?token=…`).
 pub fn redact_url(url: &str) -> String {
@@ -65,16 +124,8 @@ pub fn redact_url(url: &str) -> String {
         Some((base, _)) => (base, "?[REDACTED]"),
         None => (url, ""),
     };
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[authority_start..]
-        .find('/')
-        .map_or(url.len(), |i| authority_start + i);
-    let shown = match url[authority_start..authority_end].rfind('@') {
-        Some(at) => format!(
-            "{}[REDACTED]@{}",
-            &url[..authority_start],
-            &url[authority_start + at + 1..]
-        ),
+    let shown = match userinfo(url) {
+        Some(range) => format!("{}[REDACTED]@{}", &url[..range.start], &url[range.end..]),
         None => url.to_string(),
     };
     shown + query
@@ -168,20 +219,7 @@ pub fn post(
             .div_ceil(100) as u64
             * 100,
     );
-    // Built once: the TLS configuration reads the system's store.
-    let tls = if endpoint.url.starts_with("https://") {
-        Some(
-            endpoint
-                .trust
-                .ureq_config()
-                .map_err(|error| PostError::Tls {
-                    endpoint: endpoint.display(),
-                    message: error.to_string(),
-                })?,
-        )
-    } else {
-        None
-    };
+    let tls = endpoint.tls()?;
     let mut attempts = 0;
     loop {
         let remaining = deadline
@@ -194,7 +232,7 @@ pub fn post(
             });
         }
         attempts += 1;
-        let (reason, after) = match attempt(endpoint, tls.as_ref(), body, remaining, budget) {
+        let (reason, after) = match attempt(endpoint, tls, body, remaining, budget) {
             Attempt::Done(mut accepted) => {
                 accepted.attempts = attempts;
                 accepted.elapsed = start.elapsed();
@@ -230,7 +268,7 @@ fn backoff(attempt: u32) -> Duration {
 
 fn attempt(
     endpoint: &Endpoint,
-    tls: Option<&ureq::tls::TlsConfig>,
+    tls: Option<&TlsConfig>,
     body: &[u8],
     remaining: Duration,
     budget: Duration,
@@ -340,6 +378,15 @@ mod tests {
             "https://[REDACTED]@host/x?[REDACTED]"
         );
         assert_eq!(redact_url("https://h?k=v"), "https://h?[REDACTED]");
+        assert_eq!(
+            without_userinfo("https://ci:t0k@git.example/team/app.git"),
+            "https://git.example/team/app.git"
+        );
+        assert_eq!(
+            without_userinfo("https://git.example?mail=a@b"),
+            "https://git.example?mail=a@b",
+            "an @ past the host is not a login"
+        );
     }
 
     #[test]
