@@ -635,23 +635,27 @@ fn remotes_to_sync(
     Ok(remotes)
 }
 
-/// Drains one remote's outbox: every batch no other sender holds, each within the timeout.
-fn drain(
-    settings: &TelemetrySettings,
-    store: &mut Store,
-    remote: Remote,
-) -> Result<(String, crate::telemetry::delivery::Drained), CommandError> {
+/// The transport of one remote, with this process's resource for OTLP.
+fn transport(settings: &TelemetrySettings, remote: Remote) -> Result<Transport, CommandError> {
     let mut transport = Transport::of(remote, settings)?;
     transport.set_resource(&crate::telemetry::resource(&|name| {
         std::env::var(name).ok()
     }));
+    Ok(transport)
+}
+
+/// Drains one remote's outbox: every batch no other sender holds, each within the timeout.
+fn drain(
+    settings: &TelemetrySettings,
+    store: &mut Store,
+    transport: &Transport,
+) -> Result<crate::telemetry::delivery::Drained, CommandError> {
     let mut courier = Courier {
         store,
-        transport: &transport,
+        transport,
         batch_size: settings.http.batch_size,
     };
-    let drained = futures_executor::block_on(courier.drain())?;
-    Ok((transport.destination(), drained))
+    Ok(futures_executor::block_on(courier.drain())?)
 }
 
 fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
@@ -669,10 +673,13 @@ fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
     }
     let mut failures = Vec::new();
     for remote in remotes {
-        let (destination, drained) = drain(settings, &mut store, remote)?;
+        let transport = transport(settings, remote)?;
+        let drained = drain(settings, &mut store, &transport)?;
         println!(
-            "sent {} run(s) to {destination}; {} left",
-            drained.sent, drained.left
+            "sent {} run(s) to {}; {} left",
+            drained.sent,
+            transport.destination(),
+            drained.left
         );
         failures.extend(drained.error);
     }
@@ -691,9 +698,18 @@ fn sync_in_background(settings: &TelemetrySettings) -> Result<(), CommandError> 
     let Some(mut store) = open(settings)? else {
         return Ok(());
     };
+    // Built once each, when a remote first has rows: the OTLP exporter starts a runtime.
+    let mut transports: Vec<Transport> = Vec::new();
     loop {
         for remote in remotes_to_sync(settings, &store)? {
-            let (_, drained) = drain(settings, &mut store, remote)?;
+            let index = match transports.iter().position(|t| t.remote() == remote) {
+                Some(index) => index,
+                None => {
+                    transports.push(transport(settings, remote)?);
+                    transports.len() - 1
+                }
+            };
+            let drained = drain(settings, &mut store, &transports[index])?;
             if let Some(error) = drained.error {
                 return Err(CommandError::Failed(error));
             }
