@@ -235,3 +235,32 @@ fn a_record_cut_short_by_a_full_disk_is_cut_back_to_the_last_whole_line() {
     assert_eq!(text.lines().count(), whole_runs * 21 + 2);
     assert!(whole_runs >= 1);
 }
+
+#[test]
+fn a_full_disk_under_the_outbox_still_sends_the_run_directly_and_says_why_when_that_fails() {
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let mut command = home.earlyexit(&["--telemetry-backend", "http", "--", "true"]);
+    command
+        .env("EARLYEXIT_TELEMETRY_ENDPOINT", &receiver.url)
+        .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY);
+    limit_file_size(&mut command, 4096);
+    let sent = run(&mut command);
+    assert_eq!(sent.code, 0);
+    assert_eq!(sent.stderr_text(), "", "delivered without the outbox");
+    assert_eq!(receiver.execution_count(), 1);
+
+    let refused = format!("http://127.0.0.1:{}/api/v1/events", closed_port());
+    let mut command = home.earlyexit(&["--telemetry-backend", "http", "--", "true"]);
+    command.env("EARLYEXIT_TELEMETRY_ENDPOINT", &refused);
+    limit_file_size(&mut command, 4096);
+    let lost = run(&mut command);
+    assert_eq!(lost.code, 0);
+    let stderr = lost.stderr_text();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("earlyexit: telemetry not recorded: http: ")
+            && stderr.contains("(not kept: the outbox: "),
+        "{stderr}"
+    );
+}
