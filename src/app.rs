@@ -99,7 +99,7 @@ fn end_by_sigpipe_when_the_reader_goes() {
 
 fn run(cli: &Cli) -> i32 {
     let env = |name: &str| std::env::var(name).ok();
-    let mut settings = match Settings::resolve(cli, &env) {
+    let settings = match Settings::resolve(cli, &env) {
         Ok(settings) => settings,
         Err(error) => {
             if !cli.quiet {
@@ -120,13 +120,6 @@ fn run(cli: &Cli) -> i32 {
         Err(error) => return usage_error(&settings, None, &error.to_string()),
     };
     let quiet = settings.output == OutputMode::Quiet;
-    if consent::settle_remote(&mut settings.telemetry, quiet).is_err() {
-        return usage_error(
-            &settings,
-            None,
-            "remote telemetry is not configured; nothing was run",
-        );
-    }
     let notices = [
         settings.telemetry.unreadable_config.clone(),
         consent::remote_off_line(&settings.telemetry),

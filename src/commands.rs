@@ -122,7 +122,7 @@ impl EndpointArgs {
         let url = self
             .endpoint
             .clone()
-            .or_else(|| settings.http.endpoint.clone())
+            .or_else(|| settings.http.endpoint.as_deref().map(str::to_string))
             .ok_or_else(|| {
                 CommandError::Usage(
                     "no endpoint: give --endpoint URL or set EARLYEXIT_TELEMETRY_ENDPOINT".into(),
@@ -271,7 +271,7 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
             .collect();
         let summary = json!({
             "enabled": settings.is_active(),
-            "backend": settings.backend.as_str(),
+            "backend": settings.backend.to_string(),
             "destination": destination,
             "config_file": settings.config_file.as_ref().map(|p| p.display().to_string()),
             "database": {
@@ -293,7 +293,10 @@ fn status(settings: &TelemetrySettings, as_json: bool) -> Result<(), CommandErro
     } else {
         "disabled"
     };
-    println!("telemetry: {state}, backend {}", settings.backend.as_str());
+    println!(
+        "telemetry: {state}, backend {}",
+        settings.backend.to_string()
+    );
     if let Some(destination) = &destination {
         println!("writes to: {destination}");
     }
@@ -623,7 +626,7 @@ fn remotes_to_sync(
     store: &Store,
 ) -> Result<Vec<Remote>, CommandError> {
     let mut remotes = Vec::new();
-    for remote in Remote::ALL {
+    for &remote in <Remote as clap::ValueEnum>::value_variants() {
         let configured = match remote {
             Remote::Http => settings.http.endpoint.is_some(),
             Remote::Otlp => settings.remote() == Some(Remote::Otlp),
@@ -653,7 +656,7 @@ fn drain(
     let mut courier = Courier {
         store,
         transport,
-        batch_size: settings.http.batch_size,
+        batch_size: settings.http.batch_size.get(),
     };
     Ok(futures_executor::block_on(courier.drain())?)
 }
@@ -738,7 +741,7 @@ const SENDER_LINGER: Duration = Duration::from_millis(200);
 /// Rows of every remote that no sender holds.
 fn unclaimed(store: &Store) -> Result<i64, CommandError> {
     let mut waiting = 0;
-    for remote in Remote::ALL {
+    for &remote in <Remote as clap::ValueEnum>::value_variants() {
         waiting += store.unclaimed(remote)?;
     }
     Ok(waiting)

@@ -10,7 +10,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::config::telemetry::{Backend, Remote, RemoteOff, TelemetrySettings};
+use crate::config::telemetry::{Backend, ConfigError, Remote, RemoteOff, TelemetrySettings};
 use crate::telemetry::detect;
 use crate::telemetry::remote::Endpoint;
 
@@ -35,10 +35,6 @@ Configure remote endpoint:
 Or use local-only telemetry:
   earlyexit --telemetry-backend sqlite 'Error' npm test
 ";
-
-/// The user declined to run without telemetry.
-#[derive(Debug)]
-pub struct Declined;
 
 /// Where the destinations the user agreed to are remembered, one a line.
 fn consent_file(settings: &TelemetrySettings) -> PathBuf {
@@ -121,12 +117,22 @@ pub fn remote_off_line(settings: &TelemetrySettings) -> Option<String> {
     }
 }
 
-/// Runs the opt-in flow when a remote backend has no endpoint. On a terminal it asks whether
-/// to continue without telemetry (yes: telemetry is off for this run; no: `Declined`). Without
-/// a terminal it never waits: the run continues with local telemetry only.
+/// The last step of resolving a run's telemetry settings (see
+/// [`crate::config::Settings::resolve`]): what the user agreed to.
 ///
-/// Then, with a destination, it settles `http.opt_in`: asked once on a terminal.
-pub fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Declined> {
+/// When a remote backend has no endpoint, it runs the seed's opt-in flow. On a terminal it
+/// asks whether to continue without telemetry (yes: telemetry is off for this run; no:
+/// [`ConfigError::Declined`]). Without a terminal it never waits: the run continues with local
+/// telemetry only. With a destination, it settles `http.opt_in`: asked once on a terminal.
+pub fn settle(
+    mut settings: TelemetrySettings,
+    quiet: bool,
+) -> Result<TelemetrySettings, ConfigError> {
+    settle_remote(&mut settings, quiet)?;
+    Ok(settings)
+}
+
+fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), ConfigError> {
     let http_without_endpoint =
         settings.remote() == Some(Remote::Http) && settings.http.endpoint.is_none();
     if !settings.is_active() {
@@ -150,7 +156,7 @@ pub fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<()
                 settings.enabled = false;
                 Ok(())
             }
-            _ => Err(Declined),
+            _ => Err(ConfigError::Declined),
         };
     }
     if !quiet {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
+use super::telemetry::ValueProblem;
+
 /// One scalar of the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -18,25 +20,48 @@ pub struct Entry {
 
 /// A config file that cannot be used; the message starts with `file:line:`.
 #[derive(Debug, thiserror::Error)]
-#[error("{}:{line}: {message}", path.display())]
+#[error("{}:{line}: {problem}", path.display())]
 pub struct FileError {
     pub path: PathBuf,
     pub line: usize,
-    pub message: String,
+    pub problem: FileProblem,
+}
+
+/// What is wrong at that line.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("invalid YAML: {0}")]
+    InvalidYaml(String),
+    #[error("keys must be plain words")]
+    KeyNotAWord,
+    #[error("the file must be a mapping (for example `telemetry:`)")]
+    NotAMapping,
+    #[error("{0}: a list is not allowed here")]
+    List(String),
+    #[error("{0}: unsupported YAML value (anchors and tags are not used)")]
+    Unsupported(String),
+    #[error("unknown key '{0}'")]
+    UnknownKey(String),
+    #[error("{0}: {1}")]
+    Value(String, ValueProblem),
 }
 
 /// Parses YAML text into entries. An empty file has none.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Entry>, FileError> {
-    let error = |line: usize, message: String| FileError {
+    let error = |line: usize, problem: FileProblem| FileError {
         path: path.to_path_buf(),
         line,
-        message,
+        problem,
     };
-    let documents = MarkedYaml::load_from_str(text)
-        .map_err(|e| error(e.marker().line(), format!("invalid YAML: {}", e.info())))?;
+    let documents = MarkedYaml::load_from_str(text).map_err(|e| {
+        error(
+            e.marker().line(),
+            FileProblem::InvalidYaml(e.info().to_string()),
+        )
+    })?;
     let mut entries = Vec::new();
     if let Some(root) = documents.first() {
-        flatten(root, "", &mut entries).map_err(|(line, message)| error(line, message))?;
+        flatten(root, "", &mut entries).map_err(|(line, problem)| error(line, problem))?;
     }
     Ok(entries)
 }
@@ -45,14 +70,14 @@ fn flatten(
     node: &MarkedYaml<'_>,
     prefix: &str,
     out: &mut Vec<Entry>,
-) -> Result<(), (usize, String)> {
+) -> Result<(), (usize, FileProblem)> {
     let line = node.span.start.line();
     match &node.data {
         YamlData::Mapping(mapping) => {
             for (key, value) in mapping {
                 let name = match &key.data {
                     YamlData::Value(Scalar::String(name)) => name.to_string(),
-                    _ => return Err((key.span.start.line(), "keys must be plain words".into())),
+                    _ => return Err((key.span.start.line(), FileProblem::KeyNotAWord)),
                 };
                 let path = if prefix.is_empty() {
                     name
@@ -78,15 +103,9 @@ fn flatten(
             });
             Ok(())
         }
-        YamlData::Value(_) => Err((
-            line,
-            "the file must be a mapping (for example `telemetry:`)".into(),
-        )),
-        YamlData::Sequence(_) => Err((line, format!("{prefix}: a list is not allowed here"))),
-        _ => Err((
-            line,
-            format!("{prefix}: unsupported YAML value (anchors and tags are not used)"),
-        )),
+        YamlData::Value(_) => Err((line, FileProblem::NotAMapping)),
+        YamlData::Sequence(_) => Err((line, FileProblem::List(prefix.to_string()))),
+        _ => Err((line, FileProblem::Unsupported(prefix.to_string()))),
     }
 }
 

@@ -93,8 +93,9 @@ pub struct Settings {
 
 impl Settings {
     /// Resolves every setting of a run: the command line, and for telemetry also the config
-    /// file and the environment (`env` looks a variable up). Pipe mode stops at once after a
-    /// match unless `-A` says otherwise.
+    /// file, the environment (`env` looks a variable up) and the user's consent to a remote,
+    /// which may ask on a terminal. Pipe mode stops at once after a match unless `-A` says
+    /// otherwise. Nothing changes the result afterwards.
     pub fn resolve(
         cli: &Cli,
         env: &dyn Fn(&str) -> Option<String>,
@@ -106,7 +107,15 @@ impl Settings {
             dry_run: cli.telemetry_dry_run,
             remote: cli.telemetry_remote,
         };
+        let output = if cli.json {
+            OutputMode::Json
+        } else if cli.quiet {
+            OutputMode::Quiet
+        } else {
+            OutputMode::PassThrough
+        };
         let telemetry = TelemetrySettings::resolve(&flags, env)?;
+        let telemetry = crate::consent::settle(telemetry, output == OutputMode::Quiet)?;
         let mut command = cli.command.iter().cloned();
         let source = match command.next() {
             Some(program) => Source::Command {
@@ -149,13 +158,7 @@ impl Settings {
             } else {
                 WatchedStreams::Both
             },
-            output: if cli.json {
-                OutputMode::Json
-            } else if cli.quiet {
-                OutputMode::Quiet
-            } else {
-                OutputMode::PassThrough
-            },
+            output,
             unix_exit_codes: cli.unix_exit_codes,
             kill_after: cli.kill_after,
             pty: cli.pty,

@@ -73,7 +73,7 @@ impl Transport {
                     endpoint,
                     timeout: settings.http.timeout,
                     retry_attempts: settings.http.retry_attempts,
-                    anonymized: settings.remote_detail() == Detail::Minimal,
+                    anonymized: settings.remote_detail == Detail::Minimal,
                 }))
             }
             Remote::Otlp => Ok(Transport::Otlp(Box::new(OtlpSink::new(&settings.otlp)))),

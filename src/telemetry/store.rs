@@ -599,7 +599,7 @@ impl Store {
                 .map_err(|e| sqlite_error(&path, e))?;
             for (execution_id, payload) in runs {
                 insert
-                    .execute(params![execution_id, created, payload, remote.as_str()])
+                    .execute(params![execution_id, created, payload, remote.to_string()])
                     .map_err(|e| sqlite_error(&path, e))?;
             }
         }
@@ -647,13 +647,13 @@ impl Store {
             };
             let mut rows = match first {
                 Some(first) => select_first
-                    .query_map(params![remote.as_str(), now, first], queued)
+                    .query_map(params![remote.to_string(), now, first], queued)
                     .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                     .map_err(|e| sqlite_error(&path, e))?,
                 None => Vec::new(),
             };
             let others = select
-                .query_map(params![remote.as_str(), now, limit as i64], queued)
+                .query_map(params![remote.to_string(), now, limit as i64], queued)
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| sqlite_error(&path, e))?;
             for row in others {
@@ -714,7 +714,7 @@ impl Store {
         self.connection
             .query_row(
                 "SELECT count(*) FROM outbox WHERE remote = ?1",
-                [remote.as_str()],
+                [remote.to_string()],
                 |row| row.get(0),
             )
             .map_err(|e| self.error(e))
@@ -725,7 +725,7 @@ impl Store {
         self.connection
             .query_row(
                 "SELECT count(*) FROM outbox WHERE remote = ?1 AND claimed_until <= ?2",
-                params![remote.as_str(), epoch_millis(SystemTime::now())],
+                params![remote.to_string(), epoch_millis(SystemTime::now())],
                 |row| row.get(0),
             )
             .map_err(|e| self.error(e))

@@ -36,7 +36,7 @@ pub use sqlite::SqliteSink;
 /// `--telemetry-dry-run` each is replaced by a stand-in that prints instead.
 pub fn for_run(config: &TelemetrySettings) -> Vec<Sink> {
     let local_detail = config.local_detail();
-    let remote_detail = config.remote_detail();
+    let remote_detail = config.remote_detail;
     let mut sinks = Vec::new();
     if config.writes_locally() {
         sinks.push(match (config.backend, config.dry_run) {
@@ -86,7 +86,7 @@ pub fn for_run(config: &TelemetrySettings) -> Vec<Sink> {
             remote_detail,
             config.sqlite.path.clone(),
             config.sqlite.wal_mode,
-            config.http.batch_size,
+            config.http.batch_size.get(),
             waiting,
         ))));
     }
@@ -106,13 +106,13 @@ pub enum Sink {
 
 impl Sink {
     /// The sink's name in messages and in `telemetry status`.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            Sink::Sqlite(_) => "sqlite",
-            Sink::Jsonl(_) => "file",
+            Sink::Sqlite(_) => "sqlite".into(),
+            Sink::Jsonl(_) => "file".into(),
             Sink::Remote(sink) => sink.name(),
-            Sink::DryRun(sink) => sink.stands_for(),
-            Sink::Console(_) => "console",
+            Sink::DryRun(sink) => sink.stands_for().into(),
+            Sink::Console(_) => "console".into(),
         }
     }
 
@@ -158,7 +158,7 @@ impl Sink {
 /// What happened to one export of one sink.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
-    pub sink: &'static str,
+    pub sink: String,
     pub spans: usize,
     pub elapsed: Duration,
     /// The error, in one line, if the export failed.

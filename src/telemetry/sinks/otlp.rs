@@ -15,7 +15,7 @@ use opentelemetry_otlp::{
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
-use crate::config::telemetry::{OtlpProtocol, OtlpSettings};
+use crate::config::telemetry::{self as config, OtlpProtocol, OtlpSettings};
 use crate::telemetry::remote::redact_url;
 use crate::telemetry::tls::{self, HttpClient, Trust};
 
@@ -157,7 +157,7 @@ fn grpc_exporter(
         .with_timeout(export_timeout(settings))
         .with_retry_policy(retry_policy())
         .with_metadata(metadata);
-    if settings.gzip {
+    if settings.compression == config::Compression::Gzip {
         builder = builder.with_compression(Compression::Gzip);
     }
     builder.build().map_err(|e| e.to_string())
@@ -186,7 +186,7 @@ fn http_exporter(
         .with_timeout(export_timeout(settings))
         .with_retry_policy(retry_policy())
         .with_headers(headers);
-    if settings.gzip {
+    if settings.compression == config::Compression::Gzip {
         builder = builder.with_compression(Compression::Gzip);
     }
     builder.build().map_err(|e| e.to_string())

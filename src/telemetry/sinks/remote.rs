@@ -59,8 +59,8 @@ impl RemoteSink {
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        self.transport.remote().as_str()
+    pub fn name(&self) -> String {
+        self.transport.remote().to_string()
     }
 
     /// Lines for `telemetry.debug`: what the remote answered.

@@ -1,0 +1,152 @@
+//! Every telemetry choice as a type. One spelling set serves the config file, the
+//! environment and the flags: clap's `ValueEnum` names them, and `FromStr`/`Display` (and the
+//! config's [`Value`]) are derived from it by [`choice!`], so a new variant needs one line.
+
+use std::fmt;
+
+use super::keys::{InvalidValue, Value};
+
+/// `FromStr`, `Display` and [`Value`] for a `clap::ValueEnum`, all from its clap names.
+macro_rules! choice {
+    ($($choice:ty),+ $(,)?) => {$(
+        impl std::str::FromStr for $choice {
+            type Err = InvalidValue;
+
+            fn from_str(text: &str) -> Result<Self, InvalidValue> {
+                <Self as clap::ValueEnum>::from_str(text, true)
+                    .map_err(|_| InvalidValue::new(one_of::<Self>(), text))
+            }
+        }
+
+        impl fmt::Display for $choice {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let value = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
+                f.write_str(value.get_name())
+            }
+        }
+
+        impl Value for $choice {
+            fn parse(text: &str) -> Result<Self, InvalidValue> {
+                text.parse()
+            }
+
+            fn show(&self) -> String {
+                self.to_string()
+            }
+        }
+    )+};
+}
+
+choice!(
+    Backend,
+    AuthHeader,
+    Remote,
+    OtlpProtocol,
+    Compression,
+    Detail
+);
+
+pub use crate::telemetry::privacy::Detail;
+
+/// "sqlite, file or none": the names a choice accepts, for its error message.
+fn one_of<T: clap::ValueEnum>() -> String {
+    let names: Vec<String> = T::value_variants()
+        .iter()
+        .filter_map(|variant| variant.to_possible_value())
+        .map(|value| value.get_name().to_string())
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// Where telemetry goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// The local SQLite database (the default)
+    Sqlite,
+    /// JSON Lines in a local file
+    File,
+    /// The team's HTTP endpoint (the seed's API)
+    Http,
+    /// SQLite, plus the remote (HTTP or OTLP)
+    Hybrid,
+    /// An OpenTelemetry Collector (or any OTLP endpoint)
+    Otlp,
+    /// Record nothing
+    None,
+}
+
+/// How the API key is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthHeader {
+    /// Authorization: Bearer KEY
+    #[value(alias = "authorization")]
+    Bearer,
+    /// X-API-Key: KEY
+    #[value(name = "x-api-key", alias = "api-key", alias = "api_key")]
+    ApiKey,
+}
+
+impl AuthHeader {
+    /// The header's name and value for this key.
+    pub fn header(self, key: &str) -> (&'static str, String) {
+        match self {
+            AuthHeader::Bearer => ("Authorization", format!("Bearer {key}")),
+            AuthHeader::ApiKey => ("X-API-Key", key.to_string()),
+        }
+    }
+}
+
+/// A remote destination: where hybrid mode and `--telemetry-remote` send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Remote {
+    /// The team's HTTP endpoint
+    Http,
+    /// An OpenTelemetry Collector
+    Otlp,
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OtlpProtocol {
+    Grpc,
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// Compression of rotated JSON Lines files and of OTLP exports. An empty value (`compression:`
+/// in YAML) means none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    #[value(alias = "")]
+    None,
+    Gzip,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_choice_reads_back_what_it_shows() {
+        for backend in <Backend as clap::ValueEnum>::value_variants() {
+            assert_eq!(backend.to_string().parse::<Backend>().unwrap(), *backend);
+        }
+        assert_eq!("HTTP/PROTOBUF".parse(), Ok(OtlpProtocol::HttpProtobuf));
+        assert_eq!("api_key".parse(), Ok(AuthHeader::ApiKey));
+        assert_eq!(AuthHeader::ApiKey.to_string(), "x-api-key");
+        assert_eq!("".parse(), Ok(Compression::None));
+        assert_eq!(Detail::Minimal.to_string(), "minimal");
+    }
+
+    #[test]
+    fn a_wrong_choice_lists_the_right_ones() {
+        assert_eq!(
+            "carrier-pigeon".parse::<Backend>().unwrap_err().to_string(),
+            "expected sqlite, file, http, hybrid, otlp or none, found 'carrier-pigeon'"
+        );
+    }
+}

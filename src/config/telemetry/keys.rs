@@ -1,0 +1,417 @@
+//! The config keys: one line each, naming the key and the type of its value. The file, the
+//! environment (`telemetry.sqlite.path` → `EARLYEXIT_TELEMETRY_SQLITE_PATH`, plus the
+//! standard `OTEL_EXPORTER_OTLP_*` names) and `telemetry status` all go through this table.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::duration::{format_duration, parse_duration};
+use crate::telemetry::remote::redact_url;
+
+use super::choices::{AuthHeader, Backend, Compression, Detail, OtlpProtocol, Remote};
+use super::{Secret, TelemetrySettings};
+
+/// A value that does not parse as its key's type; `Display` is the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected {expected}, found '{found}'")]
+pub struct InvalidValue {
+    pub expected: String,
+    pub found: String,
+}
+
+impl InvalidValue {
+    pub fn new(expected: impl Into<String>, found: &str) -> InvalidValue {
+        InvalidValue {
+            expected: expected.into(),
+            found: found.to_string(),
+        }
+    }
+}
+
+/// The type of a setting: how its text parses and how `telemetry status` shows it (never a
+/// secret's value).
+pub trait Value: Sized {
+    fn parse(text: &str) -> Result<Self, InvalidValue>;
+    fn show(&self) -> String;
+}
+
+impl Value for bool {
+    fn parse(text: &str) -> Result<bool, InvalidValue> {
+        match text.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(InvalidValue::new("true or false", text)),
+        }
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Value for u32 {
+    fn parse(text: &str) -> Result<u32, InvalidValue> {
+        text.parse()
+            .map_err(|_| InvalidValue::new("a whole number", text))
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Value for NonZeroUsize {
+    fn parse(text: &str) -> Result<NonZeroUsize, InvalidValue> {
+        text.parse()
+            .map_err(|_| InvalidValue::new("a positive whole number", text))
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// Megabytes of a file: a positive number.
+impl Value for f64 {
+    fn parse(text: &str) -> Result<f64, InvalidValue> {
+        text.parse::<f64>()
+            .ok()
+            .filter(|number| number.is_finite() && *number > 0.0)
+            .ok_or_else(|| InvalidValue::new("a positive number", text))
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Value for Duration {
+    fn parse(text: &str) -> Result<Duration, InvalidValue> {
+        parse_duration(text)
+            .map_err(|_| InvalidValue::new("a duration such as 30s, 1.5m or 250ms", text))
+    }
+
+    fn show(&self) -> String {
+        format_duration(*self)
+    }
+}
+
+/// A path that must be given.
+impl Value for PathBuf {
+    fn parse(text: &str) -> Result<PathBuf, InvalidValue> {
+        if text.is_empty() {
+            return Err(InvalidValue::new("a path", text));
+        }
+        Ok(PathBuf::from(text))
+    }
+
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+/// An optional path: empty means none.
+impl Value for Option<PathBuf> {
+    fn parse(text: &str) -> Result<Option<PathBuf>, InvalidValue> {
+        Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+    }
+
+    fn show(&self) -> String {
+        self.as_ref()
+            .map(|path| path.display().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// An optional name (of an environment variable): empty means none.
+impl Value for Option<String> {
+    fn parse(text: &str) -> Result<Option<String>, InvalidValue> {
+        Ok((!text.is_empty()).then(|| text.to_string()))
+    }
+
+    fn show(&self) -> String {
+        self.clone().unwrap_or_default()
+    }
+}
+
+impl Value for Option<Secret> {
+    fn parse(text: &str) -> Result<Option<Secret>, InvalidValue> {
+        Ok((!text.is_empty()).then(|| Secret::new(text.to_string())))
+    }
+
+    fn show(&self) -> String {
+        if self.is_some() { "[set]" } else { "" }.to_string()
+    }
+}
+
+/// An http:// or https:// URL; shown without its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url(String);
+
+impl std::ops::Deref for Url {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Value for Option<Url> {
+    fn parse(text: &str) -> Result<Option<Url>, InvalidValue> {
+        if !(text.starts_with("http://") || text.starts_with("https://")) {
+            return Err(InvalidValue::new("an http:// or https:// URL", text));
+        }
+        Ok(Some(Url(text.to_string())))
+    }
+
+    fn show(&self) -> String {
+        self.as_deref().map(redact_url).unwrap_or_default()
+    }
+}
+
+/// `k1=v1,k2=v2` with percent-encoded values, as in `OTEL_EXPORTER_OTLP_HEADERS`; the values
+/// may be credentials.
+impl Value for Vec<(String, Secret)> {
+    fn parse(text: &str) -> Result<Vec<(String, Secret)>, InvalidValue> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((name, value)) => Ok((
+                    name.trim().to_string(),
+                    Secret::new(percent_decode(value.trim())),
+                )),
+                None => Err(InvalidValue::new(
+                    "name=value pairs separated by commas",
+                    pair,
+                )),
+            })
+            .collect()
+    }
+
+    fn show(&self) -> String {
+        let names: Vec<String> = self
+            .iter()
+            .map(|(name, _)| format!("{name}=[REDACTED]"))
+            .collect();
+        names.join(",")
+    }
+}
+
+/// `hybrid.local_primary`, the seed's "local is the source of truth": always so, since the
+/// local database is written first and the outbox in it keeps what the remote has not taken.
+/// `false` would promise what earlyexit does not do, so it is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalPrimary;
+
+impl Value for LocalPrimary {
+    fn parse(text: &str) -> Result<LocalPrimary, InvalidValue> {
+        match bool::parse(text) {
+            Ok(true) => Ok(LocalPrimary),
+            _ => Err(InvalidValue::new(
+                "true (the local database is always the source of truth)",
+                text,
+            )),
+        }
+    }
+
+    fn show(&self) -> String {
+        "true".into()
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+type Apply = fn(&mut TelemetrySettings, &str) -> Result<(), InvalidValue>;
+type Show = fn(&TelemetrySettings) -> String;
+
+/// One setting: its name in the file, its parser and its display.
+pub struct Key {
+    pub name: &'static str,
+    pub apply: Apply,
+    pub show: Show,
+}
+
+/// `key!("telemetry.sqlite.path", sqlite.path: PathBuf)`: the key, the field it sets and the
+/// field's type, whose [`Value`] parses and shows it.
+macro_rules! key {
+    ($name:literal, $($field:ident).+ : $type:ty) => {
+        Key {
+            name: $name,
+            apply: |settings, text| {
+                settings.$($field).+ = <$type as Value>::parse(text)?;
+                Ok(())
+            },
+            show: |settings| <$type as Value>::show(&settings.$($field).+),
+        }
+    };
+}
+
+#[rustfmt::skip]
+pub const KEYS: &[Key] = &[
+    key!("telemetry.enabled", enabled: bool),
+    key!("telemetry.backend", backend: Backend),
+    key!("telemetry.sqlite.path", sqlite.path: PathBuf),
+    key!("telemetry.sqlite.wal_mode", sqlite.wal_mode: bool),
+    key!("telemetry.sqlite.retention_days", sqlite.retention_days: u32),
+    key!("telemetry.file.path", file.path: PathBuf),
+    key!("telemetry.file.rotate_size_mb", file.rotate_size_mb: f64),
+    key!("telemetry.file.compression", file.compression: Compression),
+    key!("telemetry.http.endpoint", http.endpoint: Option<Url>),
+    key!("telemetry.http.api_key", http.api_key: Option<Secret>),
+    key!("telemetry.http.api_key_env", http.api_key_env: Option<String>),
+    key!("telemetry.http.auth_header", http.auth_header: AuthHeader),
+    key!("telemetry.http.batch_size", http.batch_size: NonZeroUsize),
+    key!("telemetry.http.flush_interval", http.flush_interval: Duration),
+    key!("telemetry.http.timeout", http.timeout: Duration),
+    key!("telemetry.http.retry_attempts", http.retry_attempts: u32),
+    key!("telemetry.http.async", http.asynchronous: bool),
+    key!("telemetry.http.fire_and_forget", http.fire_and_forget: bool),
+    key!("telemetry.http.opt_in", http.opt_in: bool),
+    key!("telemetry.http.ca_file", http.trust.ca_file: Option<PathBuf>),
+    key!("telemetry.http.client_cert", http.trust.client_cert: Option<PathBuf>),
+    key!("telemetry.http.client_key", http.trust.client_key: Option<PathBuf>),
+    key!("telemetry.hybrid.local", hybrid.local: bool),
+    key!("telemetry.hybrid.remote", hybrid.remote: bool),
+    key!("telemetry.hybrid.local_primary", hybrid.local_primary: LocalPrimary),
+    key!("telemetry.hybrid.remote_backend", hybrid.remote_backend: Remote),
+    key!("telemetry.otlp.endpoint", otlp.endpoint: Option<Url>),
+    key!("telemetry.otlp.traces_endpoint", otlp.traces_endpoint: Option<Url>),
+    key!("telemetry.otlp.protocol", otlp.protocol: OtlpProtocol),
+    key!("telemetry.otlp.headers", otlp.headers: Vec<(String, Secret)>),
+    key!("telemetry.otlp.timeout", otlp.timeout: Duration),
+    key!("telemetry.otlp.compression", otlp.compression: Compression),
+    key!("telemetry.otlp.certificate", otlp.trust.ca_file: Option<PathBuf>),
+    key!("telemetry.otlp.client_certificate", otlp.trust.client_cert: Option<PathBuf>),
+    key!("telemetry.otlp.client_key", otlp.trust.client_key: Option<PathBuf>),
+    key!("telemetry.remote_detail", remote_detail: Detail),
+    key!("telemetry.ci_hint", ci_hint: bool),
+    key!("telemetry.anonymize", anonymize: bool),
+    key!("telemetry.scrub_pii", scrub_pii: bool),
+    key!("telemetry.debug", debug: bool),
+];
+
+/// The key of this name.
+pub fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.name == name)
+}
+
+/// The environment variable that sets a key: `telemetry.sqlite.path` →
+/// `EARLYEXIT_TELEMETRY_SQLITE_PATH`.
+pub fn environment_variable(key: &str) -> String {
+    format!("EARLYEXIT_{}", key.to_ascii_uppercase().replace('.', "_"))
+}
+
+/// Other names for keys, which win over the derived ones: the seed's shorter names, and the
+/// standard OpenTelemetry variables (`OTEL_EXPORTER_OTLP_` + suffix, then the traces-specific
+/// `OTEL_EXPORTER_OTLP_TRACES_` + suffix, which wins).
+pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
+    const SEED: [(&str, &str); 2] = [
+        ("EARLYEXIT_TELEMETRY_ENDPOINT", "telemetry.http.endpoint"),
+        ("EARLYEXIT_TELEMETRY_API_KEY", "telemetry.http.api_key"),
+    ];
+    const OTLP: [(&str, &str); 8] = [
+        ("ENDPOINT", "endpoint"),
+        ("PROTOCOL", "protocol"),
+        ("HEADERS", "headers"),
+        ("TIMEOUT", "timeout"),
+        ("COMPRESSION", "compression"),
+        ("CERTIFICATE", "certificate"),
+        ("CLIENT_CERTIFICATE", "client_certificate"),
+        ("CLIENT_KEY", "client_key"),
+    ];
+    let seed = SEED
+        .into_iter()
+        .map(|(variable, name)| (variable.to_string(), name.to_string()));
+    let otlp = ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"]
+        .into_iter()
+        .flat_map(|prefix| {
+            OTLP.into_iter().map(move |(suffix, name)| {
+                let name = match (prefix, name) {
+                    ("OTEL_EXPORTER_OTLP_TRACES_", "endpoint") => "traces_endpoint",
+                    _ => name,
+                };
+                (
+                    format!("{prefix}{suffix}"),
+                    format!("telemetry.otlp.{name}"),
+                )
+            })
+        });
+    seed.chain(otlp)
+        .filter_map(|(variable, name)| key(&name).map(|key| (variable, key)))
+}
+
+/// The OpenTelemetry variables give timeouts in milliseconds.
+pub fn from_standard_units(variable: &str, value: String) -> String {
+    if variable.starts_with("OTEL_")
+        && variable.ends_with("_TIMEOUT")
+        && value.chars().all(|c| c.is_ascii_digit())
+    {
+        format!("{value}ms")
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_variables_follow_the_key_names() {
+        assert_eq!(
+            environment_variable("telemetry.sqlite.path"),
+            "EARLYEXIT_TELEMETRY_SQLITE_PATH"
+        );
+        let aliases: Vec<(String, &str)> = environment_aliases()
+            .map(|(variable, key)| (variable, key.name))
+            .collect();
+        assert!(aliases.contains(&(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT".into(),
+            "telemetry.otlp.traces_endpoint"
+        )));
+        assert!(aliases.contains(&(
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY".into(),
+            "telemetry.otlp.client_key"
+        )));
+        assert_eq!(aliases.len(), 18, "every alias names a key");
+    }
+
+    #[test]
+    fn values_parse_as_their_types() {
+        assert_eq!(
+            bool::parse("maybe").unwrap_err().to_string(),
+            "expected true or false, found 'maybe'"
+        );
+        assert!(NonZeroUsize::parse("0").is_err());
+        assert!(f64::parse("-1").is_err());
+        assert!(<Option<Url>>::parse("ftp://x").is_err());
+        assert!(LocalPrimary::parse("false").is_err());
+        let headers = <Vec<(String, Secret)>>::parse("api-key=a%20b, x-team=qa").unwrap();
+        assert_eq!(headers[0].1.expose(), "a b");
+        assert_eq!(headers.show(), "api-key=[REDACTED],x-team=[REDACTED]");
+    }
+}

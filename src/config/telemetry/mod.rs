@@ -1,0 +1,334 @@
+//! Telemetry settings: defaults < config file < `EARLYEXIT_*` environment < flags, with a record
+//! of where each value in force came from (shown by `earlyexit telemetry status`).
+//!
+//! [`choices`] holds every choice as a type, [`keys`] the one-line-per-key table that the
+//! file, the environment and `telemetry status` share, and [`resolve`] the order in which they
+//! apply. Nothing changes a [`TelemetrySettings`] once it is resolved.
+
+pub mod choices;
+pub mod keys;
+mod resolve;
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::telemetry::tls::Trust;
+
+pub use choices::{AuthHeader, Backend, Compression, Detail, OtlpProtocol, Remote};
+use keys::{LocalPrimary, Url, KEYS};
+pub use resolve::{ConfigError, ValueProblem};
+
+/// A value that must never be shown: its `Debug` and `Display` say only that it is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// The seed's `http:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSettings {
+    pub endpoint: Option<Url>,
+    pub api_key: Option<Secret>,
+    /// The environment variable that holds the key (`api_key_env`).
+    pub api_key_env: Option<String>,
+    pub auth_header: AuthHeader,
+    /// Executions per request when a backlog is sent.
+    pub batch_size: NonZeroUsize,
+    /// How often the batch processor flushes while a run is still going.
+    pub flush_interval: Duration,
+    /// The whole delivery budget after the command has ended.
+    pub timeout: Duration,
+    pub retry_attempts: u32,
+    /// Commit the run to the outbox and exit at once; one background sender delivers.
+    pub asynchronous: bool,
+    /// The seed's CI spelling of the same: identical to `asynchronous`.
+    pub fire_and_forget: bool,
+    /// The seed's "require explicit opt-in": ask once, on a terminal, before the first remote
+    /// send; until the user agrees, remote sending is off (and a line says so).
+    pub opt_in: bool,
+    /// A private CA and a client certificate for an https endpoint.
+    pub trust: Trust,
+}
+
+/// The seed's `hybrid:` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HybridSettings {
+    pub local: bool,
+    pub remote: bool,
+    /// Always so; the key is accepted for the seed's configs (see [`LocalPrimary`]).
+    pub local_primary: LocalPrimary,
+    /// Which remote hybrid mode (and `--telemetry-remote`) sends to.
+    pub remote_backend: Remote,
+}
+
+/// The `otlp:` section, overlaid by the standard `OTEL_EXPORTER_OTLP_*` variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpSettings {
+    /// The base endpoint (like `OTEL_EXPORTER_OTLP_ENDPOINT`): `/v1/traces` is appended for
+    /// HTTP/protobuf.
+    pub endpoint: Option<Url>,
+    /// The traces endpoint, used as it is (like `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub traces_endpoint: Option<Url>,
+    pub protocol: OtlpProtocol,
+    /// Headers sent with every export; values may be credentials.
+    pub headers: Vec<(String, Secret)>,
+    pub timeout: Duration,
+    pub compression: Compression,
+    /// A private CA (`certificate`) and a client certificate and key (`client_certificate`,
+    /// `client_key`) for https endpoints.
+    pub trust: Trust,
+    /// `OTEL_TRACES_EXPORTER=none`: nothing goes to a collector.
+    pub disabled: bool,
+}
+
+impl OtlpSettings {
+    /// The URL spans are sent to.
+    pub fn traces_url(&self) -> String {
+        if let Some(url) = &self.traces_endpoint {
+            return url.to_string();
+        }
+        match (self.protocol, &self.endpoint) {
+            (OtlpProtocol::Grpc, Some(base)) => base.to_string(),
+            (OtlpProtocol::Grpc, None) => "http://localhost:4317".into(),
+            (OtlpProtocol::HttpProtobuf, Some(base)) => {
+                format!("{}/v1/traces", base.trim_end_matches('/'))
+            }
+            (OtlpProtocol::HttpProtobuf, None) => "http://localhost:4318/v1/traces".into(),
+        }
+    }
+}
+
+/// Where the value of a setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    File { path: PathBuf, line: usize },
+    Environment(String),
+    Flag(&'static str),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => write!(f, "default"),
+            Origin::File { path, line } => write!(f, "{}:{line}", path.display()),
+            Origin::Environment(name) => write!(f, "${name}"),
+            Origin::Flag(flag) => write!(f, "{flag}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqliteSettings {
+    pub path: PathBuf,
+    pub wal_mode: bool,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSettings {
+    pub path: PathBuf,
+    /// Rotate before the file would grow past this many megabytes (10^6 bytes).
+    pub rotate_size_mb: f64,
+    pub compression: Compression,
+}
+
+/// Every resolved telemetry choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetrySettings {
+    pub enabled: bool,
+    pub backend: Backend,
+    pub sqlite: SqliteSettings,
+    pub file: FileSettings,
+    /// Keep only the minimal detail in local sinks too.
+    pub anonymize: bool,
+    pub scrub_pii: bool,
+    pub debug: bool,
+    pub http: HttpSettings,
+    pub hybrid: HybridSettings,
+    pub otlp: OtlpSettings,
+    /// What remote sinks send: minimal unless `remote_detail: full` (scrubbed).
+    pub remote_detail: Detail,
+    /// `--telemetry-remote`: this run also sends to the HTTP endpoint.
+    pub remote_once: bool,
+    /// Why remote sending is off although a remote is configured: `DO_NOT_TRACK`, or no
+    /// consent yet where `http.opt_in` asks for it. Said in one line at the start of a run.
+    pub remote_off: Option<RemoteOff>,
+    /// In CI with a local backend, say once that the http backend exists.
+    pub ci_hint: bool,
+    /// Print what would be written instead of writing it.
+    pub dry_run: bool,
+    /// `OTEL_TRACES_EXPORTER=console`: also print each span on stderr.
+    pub console: bool,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Why the config file could not be read, when telemetry is off for that reason.
+    pub unreadable_config: Option<String>,
+    origins: Vec<(&'static str, Origin)>,
+}
+
+/// Why remote sending is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteOff {
+    /// `DO_NOT_TRACK` is set (to anything but empty or 0).
+    DoNotTrack,
+    /// `http.opt_in: true` and the user has not agreed yet.
+    NoConsent,
+}
+
+/// The telemetry options given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct TelemetryFlags {
+    pub config: Option<PathBuf>,
+    pub backend: Option<Backend>,
+    pub no_telemetry: bool,
+    pub dry_run: bool,
+    pub remote: bool,
+}
+
+impl TelemetrySettings {
+    /// Where this run sends remotely, if anywhere: the http or otlp backend, hybrid, or
+    /// `--telemetry-remote` (both to `hybrid.remote_backend`), unless [`RemoteOff`] holds.
+    pub fn remote(&self) -> Option<Remote> {
+        self.configured_remote()
+            .filter(|_| self.remote_off.is_none())
+    }
+
+    /// The remote the configuration asks for, whether or not it may send now.
+    pub fn configured_remote(&self) -> Option<Remote> {
+        let remote = match self.backend {
+            Backend::Http => Some(Remote::Http),
+            Backend::Otlp => Some(Remote::Otlp),
+            Backend::Hybrid if self.hybrid.remote || self.remote_once => {
+                Some(self.hybrid.remote_backend)
+            }
+            Backend::Sqlite | Backend::File if self.remote_once => Some(self.hybrid.remote_backend),
+            _ => None,
+        };
+        remote.filter(|r| !(*r == Remote::Otlp && self.otlp.disabled))
+    }
+
+    /// What local sinks keep: full detail unless `anonymize`.
+    pub fn local_detail(&self) -> Detail {
+        if self.anonymize {
+            Detail::Minimal
+        } else {
+            Detail::Full
+        }
+    }
+
+    /// True when this run sends anywhere remote.
+    pub fn sends_remotely(&self) -> bool {
+        self.remote().is_some()
+    }
+
+    /// True when this run writes to a local sink.
+    pub fn writes_locally(&self) -> bool {
+        match self.backend {
+            Backend::Sqlite | Backend::File => true,
+            Backend::Hybrid => self.hybrid.local,
+            Backend::Http | Backend::Otlp | Backend::None => false,
+        }
+    }
+
+    fn defaults(home: &Path) -> TelemetrySettings {
+        let dir = home.join(".earlyexit");
+        TelemetrySettings {
+            enabled: true,
+            backend: Backend::Sqlite,
+            sqlite: SqliteSettings {
+                path: dir.join("telemetry.db"),
+                wal_mode: true,
+                retention_days: 90,
+            },
+            file: FileSettings {
+                path: dir.join("telemetry.jsonl"),
+                rotate_size_mb: 100.0,
+                compression: Compression::None,
+            },
+            anonymize: false,
+            scrub_pii: true,
+            debug: false,
+            http: HttpSettings {
+                endpoint: None,
+                api_key: None,
+                api_key_env: None,
+                auth_header: AuthHeader::Bearer,
+                batch_size: NonZeroUsize::new(10).expect("not zero"),
+                flush_interval: Duration::from_secs(5),
+                timeout: Duration::from_secs(2),
+                retry_attempts: 3,
+                asynchronous: false,
+                fire_and_forget: false,
+                opt_in: false,
+                trust: Trust::default(),
+            },
+            hybrid: HybridSettings {
+                local: true,
+                remote: true,
+                local_primary: LocalPrimary,
+                remote_backend: Remote::Http,
+            },
+            otlp: OtlpSettings {
+                endpoint: None,
+                traces_endpoint: None,
+                protocol: OtlpProtocol::Grpc,
+                headers: Vec::new(),
+                timeout: Duration::from_secs(2),
+                compression: Compression::None,
+                trust: Trust::default(),
+                disabled: false,
+            },
+            remote_detail: Detail::Minimal,
+            remote_once: false,
+            remote_off: None,
+            ci_hint: true,
+            dry_run: false,
+            console: false,
+            config_file: None,
+            unreadable_config: None,
+            origins: Vec::new(),
+        }
+    }
+
+    /// True when a run records anything at all.
+    pub fn is_active(&self) -> bool {
+        self.enabled && (self.backend != Backend::None || self.console)
+    }
+
+    fn origin_of(&self, key: &str) -> Origin {
+        self.origins
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(Origin::Default, |(_, o)| o.clone())
+    }
+
+    fn set_origin(&mut self, key: &'static str, origin: Origin) {
+        self.origins.retain(|(k, _)| *k != key);
+        self.origins.push((key, origin));
+    }
+
+    /// Every setting with its value and where that value came from, in a stable order.
+    pub fn describe(&self) -> Vec<(&'static str, String, Origin)> {
+        KEYS.iter()
+            .map(|key| (key.name, (key.show)(self), self.origin_of(key.name)))
+            .collect()
+    }
+}

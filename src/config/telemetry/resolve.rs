@@ -1,0 +1,440 @@
+//! The order in which telemetry settings apply: defaults, the config file, `EARLYEXIT_*` and
+//! the standard OpenTelemetry variables, then the flags. Each value goes through its key's
+//! [`Value`](super::keys::Value) parser, after `${VAR}` and `~` expansion.
+
+use std::path::{Path, PathBuf};
+
+use super::keys::{self, environment_aliases, environment_variable, InvalidValue, Key, KEYS};
+use super::{Backend, Origin, Remote, RemoteOff, Secret, TelemetryFlags, TelemetrySettings};
+use crate::config::file::{self, FileError, FileProblem};
+
+/// A setting that cannot be used; `Display` is the one line the user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{variable}: {problem}")]
+    Environment {
+        variable: String,
+        problem: ValueProblem,
+    },
+    /// The user answered no to running without the remote telemetry asked for.
+    #[error("remote telemetry is not configured; nothing was run")]
+    Declined,
+}
+
+/// Why a value from the file or the environment cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueProblem {
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    #[error("${{{0}}} is not set (write ${{{0}:-default}} for a fallback)")]
+    Unset(String),
+    #[error("unclosed '${{' in '{0}' (write ${{NAME}} or ${{NAME:-default}})")]
+    Unclosed(String),
+}
+
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl TelemetrySettings {
+    /// Resolves the settings. `env` looks up an environment variable (a closure, so that tests
+    /// need not touch the process environment). Consent to a remote is settled after this,
+    /// by [`crate::consent::settle`], as part of a run's [`crate::config::Settings::resolve`].
+    pub fn resolve(flags: &TelemetryFlags, env: Env) -> Result<TelemetrySettings, ConfigError> {
+        let home = home_directory(env);
+        let mut settings = TelemetrySettings::defaults(&home);
+        let (path, explicit) = config_location(flags, &home, env)?;
+        settings.apply_file(path, explicit, &home, env)?;
+        settings.apply_environment(&home, env)?;
+        settings.apply_flags(flags, env);
+        Ok(settings)
+    }
+
+    fn apply_file(
+        &mut self,
+        path: PathBuf,
+        explicit: bool,
+        home: &Path,
+        env: Env,
+    ) -> Result<(), ConfigError> {
+        let text = match read_config(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(())
+            }
+            // A file named on purpose that is not there is a mistake to stop at; so is text
+            // that is not UTF-8 (broken content, like invalid YAML).
+            Err(source)
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                return Err(ConfigError::Read { path, source })
+            }
+            // A home or a file that cannot be read is a fault of the machine, not of the run:
+            // the command runs, with telemetry off and one line that says why.
+            Err(source) => {
+                self.enabled = false;
+                self.unreadable_config = Some(format!(
+                    "config file {}: {source}; telemetry is off for this run",
+                    path.display()
+                ));
+                return Ok(());
+            }
+        };
+        for entry in file::parse(&path, &text)? {
+            let at_line = |problem| FileError {
+                path: path.clone(),
+                line: entry.line,
+                problem,
+            };
+            let key = keys::key(&entry.key)
+                .ok_or_else(|| at_line(FileProblem::UnknownKey(entry.key.clone())))?;
+            self.apply(key, &entry.value, home, env)
+                .map_err(|problem| at_line(FileProblem::Value(entry.key.clone(), problem)))?;
+            let origin = Origin::File {
+                path: path.clone(),
+                line: entry.line,
+            };
+            self.set_origin(key.name, origin);
+        }
+        self.config_file = Some(path);
+        Ok(())
+    }
+
+    fn apply_environment(&mut self, home: &Path, env: Env) -> Result<(), ConfigError> {
+        let derived = KEYS.iter().map(|key| (environment_variable(key.name), key));
+        for (variable, key) in derived.chain(environment_aliases()) {
+            let Some(value) = env(&variable) else {
+                continue;
+            };
+            let value = keys::from_standard_units(&variable, value);
+            if let Err(problem) = self.apply(key, &value, home, env) {
+                return Err(ConfigError::Environment { variable, problem });
+            }
+            self.set_origin(key.name, Origin::Environment(variable));
+        }
+        let disabled_by = [
+            ("EARLYEXIT_NO_TELEMETRY", says_yes as fn(&str) -> bool),
+            // The OpenTelemetry specification: only `true`, in any case, disables.
+            ("OTEL_SDK_DISABLED", |value| {
+                value.trim().eq_ignore_ascii_case("true")
+            }),
+        ];
+        for (variable, disables) in disabled_by {
+            if env(variable).is_some_and(|value| disables(&value)) {
+                self.enabled = false;
+                self.set_origin("telemetry.enabled", Origin::Environment(variable.into()));
+            }
+        }
+        if env("DO_NOT_TRACK").is_some_and(|value| says_yes(&value)) {
+            self.remote_off = Some(RemoteOff::DoNotTrack);
+        }
+        if let Some(exporters) = env("OTEL_TRACES_EXPORTER") {
+            self.apply_traces_exporters(&exporters);
+        }
+        Ok(())
+    }
+
+    fn apply_flags(&mut self, flags: &TelemetryFlags, env: Env) {
+        if let Some(backend) = flags.backend {
+            self.backend = backend;
+            self.set_origin("telemetry.backend", Origin::Flag("--telemetry-backend"));
+        }
+        if flags.no_telemetry {
+            self.enabled = false;
+            self.set_origin("telemetry.enabled", Origin::Flag("--no-telemetry"));
+        }
+        if self.http.api_key.is_none() {
+            if let Some(variable) = &self.http.api_key_env {
+                self.http.api_key = env(variable).filter(|v| !v.is_empty()).map(Secret::new);
+            }
+        }
+        self.dry_run = flags.dry_run;
+        self.remote_once = flags.remote;
+    }
+
+    fn apply(&mut self, key: &Key, text: &str, home: &Path, env: Env) -> Result<(), ValueProblem> {
+        (key.apply)(self, &expand(text, home, env)?)?;
+        Ok(())
+    }
+
+    /// `OTEL_TRACES_EXPORTER`, a comma-separated list as the SDKs read it: `otlp` sends to the
+    /// collector (the backend becomes otlp, or hybrid's remote does, unless an earlyexit
+    /// variable or the file chose the backend), `console` also prints each span on stderr,
+    /// `none` sends nothing to a collector. Other exporters are not earlyexit's.
+    fn apply_traces_exporters(&mut self, exporters: &str) {
+        let origin = Origin::Environment("OTEL_TRACES_EXPORTER".into());
+        for exporter in exporters.split(',').map(|e| e.trim().to_ascii_lowercase()) {
+            match exporter.as_str() {
+                "none" => self.otlp.disabled = true,
+                "console" => self.console = true,
+                "otlp" if self.origin_of("telemetry.backend") == Origin::Default => {
+                    self.backend = Backend::Otlp;
+                    self.set_origin("telemetry.backend", origin.clone());
+                }
+                "otlp" if self.backend == Backend::Hybrid => {
+                    self.hybrid.remote_backend = Remote::Otlp;
+                    self.set_origin("telemetry.hybrid.remote_backend", origin.clone());
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Without HOME (a cron job, a service), the password database names the home, as it does
+/// for the shell; `/` is the last resort.
+fn home_directory(env: Env) -> PathBuf {
+    env("HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+        .or_else(std::env::home_dir)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The config file to read, and whether it was named on purpose (`--config`,
+/// `EARLYEXIT_CONFIG`) rather than the default one in `~/.earlyexit`.
+fn config_location(
+    flags: &TelemetryFlags,
+    home: &Path,
+    env: Env,
+) -> Result<(PathBuf, bool), ConfigError> {
+    match (&flags.config, env("EARLYEXIT_CONFIG")) {
+        (Some(path), _) => Ok((path.clone(), true)),
+        (None, Some(path)) if !path.is_empty() => match expand(&path, home, env) {
+            Ok(path) => Ok((PathBuf::from(path), true)),
+            Err(problem) => Err(ConfigError::Environment {
+                variable: "EARLYEXIT_CONFIG".into(),
+                problem,
+            }),
+        },
+        _ => Ok((home.join(".earlyexit").join("config.yaml"), false)),
+    }
+}
+
+/// An opt-out variable as people write them: set to anything but empty, `0`, `false`, `no`
+/// or `off` means yes (`EARLYEXIT_NO_TELEMETRY=Y`, `=2`, `=please`).
+fn says_yes(value: &str) -> bool {
+    !matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "" | "0" | "false" | "no" | "off"
+    )
+}
+
+/// The largest config file read: a real one is a few hundred bytes.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The config file's text. It must be a regular file of at most [`MAX_CONFIG_BYTES`], opened
+/// without blocking: a link to a FIFO would otherwise wait forever, one to `/dev/zero` would
+/// grow without bound.
+fn read_config(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let too_large = || std::io::Error::other("larger than 1 MiB");
+    if metadata.len() > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` anywhere, and a leading `~`. Unlike a shell, an
+/// unset variable without a default is an error that names it: an empty expansion turned
+/// `${UNSET}/x/t.db` into a directory at the filesystem root. An unclosed `${` is an error too.
+fn expand(value: &str, home: &Path, env: Env) -> Result<String, ValueProblem> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let Some(length) = rest[start + 2..].find('}') else {
+            return Err(ValueProblem::Unclosed(value.to_string()));
+        };
+        out.push_str(&rest[..start]);
+        let inside = &rest[start + 2..start + 2 + length];
+        let (name, default) = match inside.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inside, None),
+        };
+        match (env(name), default) {
+            (Some(found), Some(default)) if found.is_empty() => out.push_str(default),
+            (Some(found), _) => out.push_str(&found),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => return Err(ValueProblem::Unset(name.to_string())),
+        }
+        rest = &rest[start + 3 + length..];
+    }
+    out.push_str(rest);
+    if out == "~" {
+        return Ok(home.display().to_string());
+    }
+    Ok(match out.strip_prefix("~/") {
+        Some(tail) => home.join(tail).display().to_string(),
+        None => out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::telemetry::OtlpProtocol;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn expansion_of_home_and_variables() {
+        let env = env_of(&[("TEAM", "qa")]);
+        let home = Path::new("/home/u");
+        assert_eq!(
+            expand("~/x/${TEAM}.db", home, &env).unwrap(),
+            "/home/u/x/qa.db"
+        );
+        assert_eq!(expand("${MISSING:-/tmp}/x", home, &env).unwrap(), "/tmp/x");
+        assert_eq!(expand("${TEAM:-none}", home, &env).unwrap(), "qa");
+        assert_eq!(
+            expand("${MISSING}/x", home, &env).unwrap_err().to_string(),
+            "${MISSING} is not set (write ${MISSING:-default} for a fallback)"
+        );
+        assert!(expand("a${unclosed", home, &env)
+            .unwrap_err()
+            .to_string()
+            .starts_with("unclosed '${'"));
+    }
+
+    #[test]
+    fn flags_beat_environment_beats_defaults() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("EARLYEXIT_TELEMETRY_BACKEND", "file"),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        assert_eq!(settings.backend, Backend::File);
+        let flags = TelemetryFlags {
+            backend: Some(Backend::None),
+            ..TelemetryFlags::default()
+        };
+        let settings = TelemetrySettings::resolve(&flags, &env).unwrap();
+        assert_eq!(settings.backend, Backend::None);
+        let origin = settings
+            .describe()
+            .into_iter()
+            .find(|(k, _, _)| *k == "telemetry.backend")
+            .unwrap()
+            .2;
+        assert_eq!(origin, Origin::Flag("--telemetry-backend"));
+    }
+
+    #[test]
+    fn standard_otlp_variables_map_onto_the_otlp_section() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b,x-team=qa"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1500"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        let otlp = &settings.otlp;
+        assert_eq!(
+            otlp.protocol,
+            OtlpProtocol::HttpProtobuf,
+            "the traces variable wins"
+        );
+        assert_eq!(otlp.traces_url(), "http://generic:4318/v1/traces");
+        assert_eq!(
+            otlp.timeout,
+            Duration::from_millis(1500),
+            "OTEL timeouts are milliseconds"
+        );
+        assert_eq!(otlp.compression, super::super::Compression::Gzip);
+        assert_eq!(
+            otlp.trust.ca_file.as_deref(),
+            Some(Path::new("/etc/ca.pem"))
+        );
+        let headers: Vec<(&str, &str)> = otlp
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        assert_eq!(headers, [("api-key", "a b"), ("x-team", "qa")]);
+        let shown = settings
+            .describe()
+            .into_iter()
+            .find(|(k, _, _)| *k == "telemetry.otlp.headers")
+            .unwrap();
+        assert_eq!(shown.1, "api-key=[REDACTED],x-team=[REDACTED]");
+        assert_eq!(
+            shown.2,
+            Origin::Environment("OTEL_EXPORTER_OTLP_HEADERS".into())
+        );
+    }
+
+    #[test]
+    fn the_traces_endpoint_is_used_as_given_and_the_default_depends_on_the_protocol() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://traces:9999/custom",
+            ),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        assert_eq!(settings.otlp.traces_url(), "http://traces:9999/custom");
+        let defaults =
+            TelemetrySettings::resolve(&TelemetryFlags::default(), &env_of(&[])).unwrap();
+        assert_eq!(defaults.otlp.traces_url(), "http://localhost:4317");
+        let exporter_off = TelemetrySettings::resolve(
+            &TelemetryFlags {
+                backend: Some(Backend::Otlp),
+                ..TelemetryFlags::default()
+            },
+            &env_of(&[("OTEL_TRACES_EXPORTER", "none")]),
+        )
+        .unwrap();
+        assert!(!exporter_off.sends_remotely());
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("EARLYEXIT_TELEMETRY_DEBUG", "maybe"),
+        ]);
+        let message = TelemetrySettings::resolve(&TelemetryFlags::default(), &env)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            message,
+            "EARLYEXIT_TELEMETRY_DEBUG: expected true or false, found 'maybe'"
+        );
+    }
+}
