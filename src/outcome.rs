@@ -7,10 +7,14 @@ use crate::matcher::MatchKind;
 
 /// Exit codes that scripts rely on (DESIGN.md, "Command line").
 pub mod exit_code {
-    pub const MATCH: i32 = 0;
+    /// A run that matched, or a telemetry command that did its job.
+    pub const SUCCESS: i32 = 0;
+    pub const MATCH: i32 = SUCCESS;
     pub const NO_MATCH: i32 = 1;
     pub const TIMEOUT: i32 = 2;
     pub const USAGE: i32 = 3;
+    /// A telemetry command that could not do its job (the database, the endpoint, a file).
+    pub const FAILED: i32 = 1;
 }
 
 /// Why the run ended; the names are those of `--json`'s `exit_reason`.

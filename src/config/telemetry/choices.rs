@@ -1,6 +1,6 @@
 //! Every telemetry choice as a type. One spelling set serves the config file, the
 //! environment and the flags: clap's `ValueEnum` names them, and `FromStr`/`Display` (and the
-//! config's [`Value`]) are derived from it by [`choice!`], so a new variant needs one line.
+//! config's [`Value`], and serde's `Serialize`) are derived from it by [`choice!`], so a new variant needs one line.
 
 use std::fmt;
 
@@ -22,6 +22,12 @@ macro_rules! choice {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let value = clap::ValueEnum::to_possible_value(self).expect("no variant is skipped");
                 f.write_str(value.get_name())
+            }
+        }
+
+        impl serde::Serialize for $choice {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
             }
         }
 

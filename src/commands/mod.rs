@@ -1,0 +1,299 @@
+//! `earlyexit telemetry …`: the tools around the recorded runs, one module per subcommand.
+//! They read the same settings as a run (config file, environment, `--config`) and never
+//! create a database that does not exist. A command that reports builds one serde value,
+//! printed as text or, with `--json`, as one JSON object ([`Shown`]).
+
+mod endpoint;
+mod maintenance;
+mod report;
+mod stats;
+mod status;
+mod sync;
+mod transfer;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::telemetry::AuthHeader;
+use crate::config::{TelemetryFlags, TelemetrySettings};
+use crate::duration::parse_duration;
+use crate::outcome::exit_code;
+use crate::telemetry::delivery::DeliveryError;
+use crate::telemetry::remote::PostError;
+use crate::telemetry::store::{Store, StoreError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "earlyexit telemetry",
+    about = "Inspect and manage the runs earlyexit has recorded"
+)]
+struct TelemetryCli {
+    /// Read this config file instead of ~/.earlyexit/config.yaml (or $EARLYEXIT_CONFIG)
+    #[arg(long, value_name = "PATH", global = true)]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: TelemetryCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum TelemetryCommand {
+    /// The backend in force, where data goes, which file or variable set each setting, row counts
+    Status {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs, matches, exit reasons, project types, run times, frequent patterns and commands
+    Stats {
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+        /// Only runs that started within D (7d, 12h) or since a date (2026-11-01, RFC 3339)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<Since>,
+    },
+    /// Write one self-contained HTML page: runs per day, time saved, failing commands, run
+    /// times, patterns, time to first match, each chart with its table
+    Report {
+        /// Only runs that started within D (30d, 12h) or since a date (2026-11-01, RFC 3339)
+        #[arg(long, value_name = "WHEN", default_value = "30d")]
+        since: Since,
+        /// Where to write the page (`-` for stdout)
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            default_value = "earlyexit-report.html"
+        )]
+        output: PathBuf,
+    },
+    /// Print the recorded runs as JSON Lines in the HTTP API's event envelope
+    Export {
+        /// Only runs that started within D (7d, 12h) or since a date (2026-11-01, RFC 3339)
+        #[arg(long, value_name = "WHEN")]
+        since: Option<Since>,
+    },
+    /// Load `telemetry export` output (plain or gzip) into the local database, skipping runs it
+    /// already has: merge a team's exports into one database
+    Import {
+        /// JSON Lines files written by `telemetry export` (`-` for stdin)
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Delete runs older than D
+    Prune {
+        /// Age of the oldest run to keep (30d, 12h)
+        #[arg(long, value_name = "D", value_parser = parse_duration)]
+        older_than: Duration,
+    },
+    /// Delete every recorded run (asks first)
+    Clear {
+        /// Do not ask
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Send every run waiting in the outbox to its remote (HTTP endpoint or OTLP collector)
+    Sync {
+        /// Run as the background sender of `http.async` (its stdin holds the sender lock)
+        #[arg(long, hide = true)]
+        background: bool,
+    },
+    /// Check the HTTP endpoint: reachable? key accepted? how long?
+    TestHttp(EndpointArgs),
+    /// Send one synthetic execution, marked as a test, to the HTTP endpoint
+    SendTest(EndpointArgs),
+}
+
+/// An endpoint given on the command line; each part falls back to the settings.
+#[derive(clap::Args, Debug)]
+struct EndpointArgs {
+    /// The endpoint URL; without a path, /api/v1/events there [default: telemetry.http.endpoint
+    /// / $EARLYEXIT_TELEMETRY_ENDPOINT]
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// The API key [default: telemetry.http.api_key / $EARLYEXIT_TELEMETRY_API_KEY]
+    #[arg(long, value_name = "KEY")]
+    api_key: Option<String>,
+    /// How the key is sent [default: telemetry.http.auth_header]
+    #[arg(long, value_name = "HEADER", ignore_case = true)]
+    auth_header: Option<AuthHeader>,
+}
+
+/// A telemetry command that failed; `Display` is the one line shown.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    /// The command was asked for something it cannot do as asked (exit 3).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Post(#[from] PostError),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CommandError {
+    fn exit_code(&self) -> i32 {
+        match self {
+            CommandError::Usage(_) => exit_code::USAGE,
+            _ => exit_code::FAILED,
+        }
+    }
+}
+
+/// What a command found: text for a person, or with `--json` the same value as one object.
+trait Shown: serde::Serialize {
+    fn write_text(&self, out: &mut dyn Write) -> std::io::Result<()>;
+
+    /// Prints it; a reader that went away ends the output, not the command.
+    fn print(&self, as_json: bool) {
+        let mut out = std::io::stdout().lock();
+        let _ = if as_json {
+            serde_json::to_writer(&mut out, self)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out))
+        } else {
+            self.write_text(&mut out)
+        };
+    }
+}
+
+/// Runs `earlyexit telemetry ARGS...` and returns the exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let argv = std::iter::once(OsString::from("earlyexit telemetry")).chain(args);
+    let cli = match TelemetryCli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(error) if error.use_stderr() => {
+            eprintln!("earlyexit: {}", crate::cli::first_line_of(&error));
+            return exit_code::USAGE;
+        }
+        Err(help) => {
+            print!("{}", help.render());
+            return exit_code::SUCCESS;
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let flags = TelemetryFlags {
+        config: cli.config.clone(),
+        ..TelemetryFlags::default()
+    };
+    let settings = match TelemetrySettings::resolve(&flags, &env) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("earlyexit: {error}");
+            return exit_code::USAGE;
+        }
+    };
+    if let Some(warning) = &settings.unreadable_config {
+        eprintln!("earlyexit: {warning}");
+    }
+    match run(cli.command, &settings) {
+        Ok(()) => exit_code::SUCCESS,
+        Err(error) => {
+            eprintln!("earlyexit: {error}");
+            error.exit_code()
+        }
+    }
+}
+
+fn run(command: TelemetryCommand, settings: &TelemetrySettings) -> Result<(), CommandError> {
+    match command {
+        TelemetryCommand::Status { json } => status::status(settings)?.print(json),
+        TelemetryCommand::Stats { json, since } => {
+            stats::stats(settings, since.map(|s| s.start))?.print(json)
+        }
+        TelemetryCommand::Export { since } => transfer::export(settings, since.map(|s| s.start))?,
+        TelemetryCommand::Report { since, output } => {
+            report::write_report(settings, &since, &output)?
+        }
+        TelemetryCommand::Import { files } => transfer::import(settings, &files)?,
+        TelemetryCommand::Prune { older_than } => maintenance::prune(settings, older_than)?,
+        TelemetryCommand::Clear { yes } => maintenance::clear(settings, yes)?,
+        TelemetryCommand::Sync { background: false } => sync::sync(settings)?,
+        TelemetryCommand::Sync { background: true } => sync::sync_in_background(settings)?,
+        TelemetryCommand::TestHttp(endpoint) => endpoint::test_http(settings, &endpoint)?,
+        TelemetryCommand::SendTest(endpoint) => endpoint::send_test(settings, &endpoint)?,
+    }
+    Ok(())
+}
+
+fn open(settings: &TelemetrySettings) -> Result<Option<Store>, CommandError> {
+    Ok(Store::open_existing(&settings.sqlite.path)?)
+}
+
+/// A `--since` that is neither an age nor a date.
+#[derive(Debug, thiserror::Error)]
+#[error("expected a duration (7d) or a date (2026-11-01), found '{0}'")]
+struct InvalidSince(String);
+
+/// The start of a period, and the `--since` text that named it.
+#[derive(Debug, Clone)]
+struct Since {
+    start: SystemTime,
+    text: String,
+}
+
+impl std::str::FromStr for Since {
+    type Err = InvalidSince;
+
+    fn from_str(text: &str) -> Result<Since, InvalidSince> {
+        Ok(Since {
+            start: parse_since(text)?,
+            text: text.to_string(),
+        })
+    }
+}
+
+/// `7d` means the last seven days; `2026-11-01` or an RFC 3339 time means since then.
+fn parse_since(text: &str) -> Result<SystemTime, InvalidSince> {
+    if let Ok(age) = parse_duration(text) {
+        return Ok(SystemTime::now() - age);
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_string()
+    };
+    humantime::parse_rfc3339_weak(&full)
+        .or_else(|_| humantime::parse_rfc3339(&full))
+        .map_err(|_| InvalidSince(text.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_an_age_a_date_or_a_time() {
+        let age = SystemTime::now()
+            .duration_since(parse_since("7d").unwrap())
+            .unwrap();
+        assert!(
+            // The wall clock may step a little between the two readings.
+            age > Duration::from_secs(7 * 86400 - 1) && age < Duration::from_secs(7 * 86400 + 60),
+            "{age:?}"
+        );
+        assert_eq!(
+            parse_since("2026-11-01").unwrap(),
+            humantime::parse_rfc3339("2026-11-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_since("2026-11-01T12:30:00Z").unwrap(),
+            humantime::parse_rfc3339("2026-11-01T12:30:00Z").unwrap()
+        );
+        assert!(parse_since("yesterday").is_err());
+    }
+}

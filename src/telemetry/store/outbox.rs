@@ -1,0 +1,187 @@
+//! The outbox: runs committed for a remote before any network I/O, claimed by one sender at a
+//! time, deleted once the remote accepted them.
+
+use std::time::SystemTime;
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::{sqlite_error, Store, StoreError};
+use crate::config::telemetry::Remote;
+
+/// A run waiting in the outbox, as a sender claimed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    pub execution_id: String,
+    /// What the remote is sent: the HTTP API's envelopes (a JSON list), or the stored span.
+    pub payload: String,
+}
+
+/// Rows one sender holds until it has sent them or its claim lapses.
+#[derive(Debug)]
+pub struct Claim {
+    token: String,
+    pub rows: Vec<Queued>,
+}
+
+impl Claim {
+    pub fn execution_ids(&self) -> impl Iterator<Item = &str> {
+        self.rows.iter().map(|row| row.execution_id.as_str())
+    }
+}
+
+/// Milliseconds since the epoch: claims are compared across processes, so by the wall clock.
+fn epoch_millis(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Store {
+    /// Commits runs to the outbox of `remote`, before any network I/O. A run already queued
+    /// stays as it is.
+    pub fn enqueue(&mut self, remote: Remote, runs: &[(String, String)]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let created = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        {
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (execution_id, created, events, remote) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            for (execution_id, payload) in runs {
+                insert
+                    .execute(params![execution_id, created, payload, remote.to_string()])
+                    .map_err(|e| sqlite_error(&path, e))?;
+            }
+        }
+        transaction.commit().map_err(|e| sqlite_error(&path, e))
+    }
+
+    /// Claims up to `limit` rows of `remote` that no live claim holds, `first` before the
+    /// others and then the oldest, until `until`. The select and the update are one write
+    /// transaction, so two senders never hold the same row.
+    pub fn claim(
+        &mut self,
+        remote: Remote,
+        first: Option<&str>,
+        limit: usize,
+        until: SystemTime,
+    ) -> Result<Claim, StoreError> {
+        let path = self.path.clone();
+        let token = uuid::Uuid::new_v4().to_string();
+        let now = epoch_millis(SystemTime::now());
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        let rows = {
+            // The oldest first, in the order of the outbox's index, so that a claim reads only
+            // the rows it takes (and those that others hold); `first` is looked up by its key.
+            let mut select = transaction
+                .prepare_cached(
+                    "SELECT execution_id, events FROM outbox
+                     WHERE remote = ?1 AND claimed_until <= ?2
+                     ORDER BY created, execution_id LIMIT ?3",
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            let mut select_first = transaction
+                .prepare_cached(
+                    "SELECT execution_id, events FROM outbox
+                     WHERE remote = ?1 AND claimed_until <= ?2 AND execution_id = ?3",
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            let queued = |row: &rusqlite::Row<'_>| {
+                Ok(Queued {
+                    execution_id: row.get(0)?,
+                    payload: row.get(1)?,
+                })
+            };
+            let mut rows = match first {
+                Some(first) => select_first
+                    .query_map(params![remote.to_string(), now, first], queued)
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| sqlite_error(&path, e))?,
+                None => Vec::new(),
+            };
+            let others = select
+                .query_map(params![remote.to_string(), now, limit as i64], queued)
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| sqlite_error(&path, e))?;
+            for row in others {
+                if rows.len() < limit && Some(row.execution_id.as_str()) != first {
+                    rows.push(row);
+                }
+            }
+            let mut mark = transaction
+                .prepare_cached(
+                    "UPDATE outbox SET claimed_by = ?1, claimed_until = ?2 WHERE execution_id = ?3",
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+            for row in &rows {
+                mark.execute(params![token, epoch_millis(until), row.execution_id])
+                    .map_err(|e| sqlite_error(&path, e))?;
+            }
+            rows
+        };
+        transaction.commit().map_err(|e| sqlite_error(&path, e))?;
+        Ok(Claim { token, rows })
+    }
+
+    /// Removes the rows of a claim once the remote has accepted them.
+    pub fn delivered(&mut self, claim: &Claim) -> Result<(), StoreError> {
+        self.connection
+            .execute("DELETE FROM outbox WHERE claimed_by = ?1", [&claim.token])
+            .map_err(|e| self.error(e))
+            .map(drop)
+    }
+
+    /// Releases the rows of a claim that failed, noting the error, for the next sender.
+    pub fn delivery_failed(&mut self, claim: &Claim, error: &str) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, claimed_by = NULL,
+                 claimed_until = 0 WHERE claimed_by = ?1",
+                params![claim.token, error],
+            )
+            .map_err(|e| self.error(e))
+            .map(drop)
+    }
+
+    /// The error of the most recent failed delivery of a row still waiting.
+    pub fn last_delivery_error(&self) -> Result<Option<String>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT last_error FROM outbox WHERE last_error IS NOT NULL
+                 ORDER BY attempts DESC, created DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Rows of `remote` waiting, claimed or not.
+    pub fn waiting(&self, remote: Remote) -> Result<i64, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE remote = ?1",
+                [remote.to_string()],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.error(e))
+    }
+
+    /// Rows of `remote` waiting that no live claim holds.
+    pub fn unclaimed(&self, remote: Remote) -> Result<i64, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT count(*) FROM outbox WHERE remote = ?1 AND claimed_until <= ?2",
+                params![remote.to_string(), epoch_millis(SystemTime::now())],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.error(e))
+    }
+}

@@ -1,0 +1,227 @@
+//! The typed reads behind `telemetry stats|export|report`: each takes the period's start and
+//! returns values, so the commands never see SQL.
+
+use std::time::SystemTime;
+
+use super::rows::{execution_from_row, EXECUTION_COLUMNS};
+use super::{Store, StoreError};
+use crate::telemetry::record::{MatchRecord, RunRecord};
+use crate::telemetry::report::{percentile, ReportRun};
+use crate::telemetry::savings::RunTiming;
+
+/// What `telemetry stats` shows of a period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub runs: i64,
+    pub match_events: i64,
+    pub by_exit_reason: Vec<Tally>,
+    pub by_project_type: Vec<Tally>,
+    pub runtime_p50: Option<f64>,
+    pub runtime_p95: Option<f64>,
+    pub top_patterns: Vec<Tally>,
+    pub top_commands: Vec<Tally>,
+}
+
+/// How many of the period's runs have this value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Tally {
+    pub value: String,
+    pub count: i64,
+}
+
+const BY_EXIT_REASON: &str =
+    "SELECT exit_reason, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
+const BY_PROJECT_TYPE: &str =
+    "SELECT project_type, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
+const TOP_PATTERNS: &str = "SELECT pattern, count(*) AS n FROM runs WHERE pattern IS NOT NULL
+    GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10";
+/// The command's text where any run of it kept it, else its executable and hash prefix.
+const TOP_COMMANDS: &str =
+    "SELECT coalesce(max(command), executable || ' (' || substr(command_hash, 1, 12) || ')'),
+    count(*) AS n FROM runs GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10";
+
+/// A run's command as the database holds it: its text at full detail, else the executable and
+/// the start of the command hash (the report and the time-saved figures show this).
+const COMMAND_LABEL: &str =
+    "coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash)";
+
+impl Store {
+    /// Runs (with their matches) that started at or after `since`, oldest first.
+    pub fn runs_since(&self, since: Option<SystemTime>) -> Result<Vec<RunRecord>, StoreError> {
+        let since = time_bound(since);
+        let mut statement = self
+            .connection
+            .prepare(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions WHERE timestamp >= ?1 ORDER BY timestamp, execution_id"
+            ))
+            .map_err(|e| self.error(e))?;
+        let executions = statement
+            .query_map([since], execution_from_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.error(e))?;
+        let mut matches = self
+            .connection
+            .prepare(
+                "SELECT execution_id, match_number, timestamp_offset, stream_source, line_number, match_kind, line_content
+                 FROM match_events WHERE execution_id = ?1 ORDER BY match_number",
+            )
+            .map_err(|e| self.error(e))?;
+        executions
+            .into_iter()
+            .map(|execution| {
+                let records = matches
+                    .query_map([&execution.execution_id], |row| {
+                        Ok(MatchRecord {
+                            execution_id: row.get(0)?,
+                            match_number: row.get(1)?,
+                            timestamp_offset: row.get(2)?,
+                            stream_source: row.get(3)?,
+                            line_number: row.get(4)?,
+                            match_kind: row.get(5)?,
+                            line_content: row.get(6)?,
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| self.error(e))?;
+                Ok(RunRecord {
+                    execution,
+                    matches: records,
+                })
+            })
+            .collect()
+    }
+
+    /// The figures of `telemetry stats` for the runs that started since then.
+    pub fn stats(&self, since: Option<SystemTime>) -> Result<Stats, StoreError> {
+        let by_exit_reason = self.tally(BY_EXIT_REASON, since)?;
+        let runtimes = self.runtimes(since)?;
+        Ok(Stats {
+            runs: by_exit_reason.iter().map(|tally| tally.count).sum(),
+            match_events: self.match_events_count(since)?,
+            by_exit_reason,
+            by_project_type: self.tally(BY_PROJECT_TYPE, since)?,
+            runtime_p50: percentile(&runtimes, 0.50),
+            runtime_p95: percentile(&runtimes, 0.95),
+            top_patterns: self.tally(TOP_PATTERNS, since)?,
+            top_commands: self.tally(TOP_COMMANDS, since)?,
+        })
+    }
+
+    /// Rows of a query whose columns are (label, count). The query reads the runs of the
+    /// period from `runs` (see `over_period`).
+    fn tally(&self, sql: &str, since: Option<SystemTime>) -> Result<Vec<Tally>, StoreError> {
+        let (sql, bound) = over_period(sql, since);
+        let mut statement = self.connection.prepare(&sql).map_err(|e| self.error(e))?;
+        statement
+            .query_map(rusqlite::params_from_iter(bound), |row| {
+                Ok(Tally {
+                    value: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    count: row.get(1)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
+    /// How many match events the period's runs have.
+    fn match_events_count(&self, since: Option<SystemTime>) -> Result<i64, StoreError> {
+        let (sql, bound) = over_period(
+            "SELECT count(*) FROM match_events JOIN runs USING (execution_id)",
+            since,
+        );
+        self.connection
+            .query_row(&sql, rusqlite::params_from_iter(bound), |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
+    /// Every run's command, outcome and duration, marked when it started in the period: what
+    /// the time-saved estimate reads (see `savings`).
+    pub fn run_timings(&self, since: Option<SystemTime>) -> Result<Vec<RunTiming>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!(
+                "SELECT command_hash, {COMMAND_LABEL},
+                        exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp
+                 FROM executions"
+            ))
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([time_bound(since)], |row| {
+                Ok(RunTiming {
+                    command_hash: row.get(0)?,
+                    label: row.get(1)?,
+                    exit_reason: row.get(2)?,
+                    stopped_command: row.get(3)?,
+                    runtime: row.get(4)?,
+                    in_period: row.get(5)?,
+                    timestamp: row.get(6)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
+    /// The period's runs, oldest first, as the report reads them.
+    pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!(
+                "SELECT command_hash, {COMMAND_LABEL},
+                        timestamp, exit_reason, command_exit_code, total_runtime,
+                        time_to_first_match, pattern, match_count
+                 FROM executions WHERE timestamp >= ?1 ORDER BY timestamp"
+            ))
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([time_bound(since)], |row| {
+                Ok(ReportRun {
+                    command_hash: row.get(0)?,
+                    label: row.get(1)?,
+                    timestamp: row.get(2)?,
+                    exit_reason: row.get(3)?,
+                    command_exit_code: row.get(4)?,
+                    runtime: row.get(5)?,
+                    time_to_first_match: row.get(6)?,
+                    pattern: row.get(7)?,
+                    match_count: row.get(8)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
+    /// The run times in seconds of the period's runs, sorted, for percentiles.
+    fn runtimes(&self, since: Option<SystemTime>) -> Result<Vec<f64>, StoreError> {
+        let (sql, bound) = over_period("SELECT total_runtime FROM runs ORDER BY 1", since);
+        let mut statement = self.connection.prepare(&sql).map_err(|e| self.error(e))?;
+        statement
+            .query_map(rusqlite::params_from_iter(bound), |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+}
+
+/// A period's start as the `timestamp` column spells it; no start is the empty string, which
+/// every timestamp follows.
+fn time_bound(since: Option<SystemTime>) -> String {
+    since.map_or_else(String::new, |t| {
+        humantime::format_rfc3339_millis(t).to_string()
+    })
+}
+
+/// `sql` with `runs` defined as the runs that started since then, and the value to bind.
+/// Without a start, `runs` is the whole table: `timestamp >= ''` would lead SQLite through the
+/// time index row by row, which for rows out of time order (a receiver's file fed by many
+/// machines) took 0.9 s over 100,000 runs, against 0.2 s for a plain scan.
+fn over_period(sql: &str, since: Option<SystemTime>) -> (String, Option<String>) {
+    match since {
+        None => (
+            format!("WITH runs AS (SELECT * FROM executions) {sql}"),
+            None,
+        ),
+        Some(_) => (
+            format!("WITH runs AS (SELECT * FROM executions WHERE timestamp >= ?1) {sql}"),
+            Some(time_bound(since)),
+        ),
+    }
+}
