@@ -228,7 +228,7 @@ fn stop_message(settings: &Settings, outcome: &Outcome) -> Option<String> {
     Some(format!("{message}{ending}"))
 }
 
-/// The `--json` object; its keys are fixed by DESIGN.md.
+/// The `--json` object; its keys are a promise to scripts (README, "Exit codes").
 fn summary(
     settings: &Settings,
     outcome: &Outcome,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::matcher::MatchKind;
 
-/// Exit codes that scripts rely on (DESIGN.md, "Command line").
+/// Exit codes that scripts rely on (README, "Exit codes").
 pub mod exit_code {
     /// A run that matched, or a telemetry command that did its job.
     pub const SUCCESS: i32 = 0;
