@@ -32,6 +32,22 @@ pub use otlp::OtlpSink;
 pub use remote::{RemoteSink, Waiting};
 pub use sqlite::SqliteSink;
 
+/// How long earlyexit waits at exit for the local sinks (a locked database is waited on for
+/// `store::BUSY_TIMEOUT`); a remote sink adds its own `http.timeout`.
+pub const LOCAL_DEADLINE: Duration = Duration::from_secs(3);
+
+/// How long `finish` waits: the local database (the remote sink's outbox is in it too), then
+/// the remote's own timeout.
+pub fn shutdown_deadline(config: &TelemetrySettings) -> Duration {
+    let remote = match config.remote() {
+        Some(Remote::Http) => config.http.timeout,
+        Some(Remote::Otlp) => config.otlp.timeout,
+        None => Duration::ZERO,
+    };
+    // A little slack so that a sink that gives up exactly at its deadline is still counted.
+    LOCAL_DEADLINE + remote + Duration::from_millis(100)
+}
+
 /// The sinks of a run, local first: SQLite or the file, then the remote. With
 /// `--telemetry-dry-run` each is replaced by a stand-in that prints instead.
 pub fn for_run(config: &TelemetrySettings) -> Vec<Sink> {

@@ -1,0 +1,393 @@
+//! The telemetry of one run: a [`RunObserver`] that keeps what it is told while the command
+//! runs, and makes and ends the run's span around it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::trace::{
+    Span as _, SpanId, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
+    SdkTracerProvider, Span, SpanProcessor,
+};
+use opentelemetry_sdk::Resource;
+
+use super::attributes as attr;
+use super::sinks::{self, DeliveryReport, Fanout};
+use super::span::{self, command_hash, parent_context, resource, start_attributes};
+use super::{detect, privacy};
+use crate::config::{Settings, Source};
+use crate::matcher::MatchKind;
+use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
+use crate::outcome::{ExitReason, Outcome};
+
+/// Spans the batch processor holds; a run makes one.
+const SPAN_QUEUE: usize = 8;
+/// Match events kept per run; `earlyexit.match_count` still counts every match.
+const MAX_MATCH_EVENTS: u32 = 1000;
+
+/// A match as the wrapper reported it, kept until the run ends.
+struct PendingMatch {
+    number: u64,
+    kind: MatchKind,
+    offset: Duration,
+    stream: StreamName,
+    line_number: u64,
+    line: Vec<u8>,
+}
+
+/// The telemetry of one run.
+pub struct Telemetry {
+    state: SpanState,
+    report: Arc<DeliveryReport>,
+    started_at: SystemTime,
+    trace_id: String,
+    child_environment: Vec<(String, String)>,
+    /// Free texts kept until the end, when they are scrubbed: scrubbing before the command
+    /// starts would delay it.
+    command_words: Vec<String>,
+    working_directory: PathBuf,
+    matches: Vec<PendingMatch>,
+    scrub_pii: bool,
+    debug: bool,
+    /// How long `finish` waits for the sinks.
+    deadline: Duration,
+}
+
+/// Before the command starts, telemetry does only what the start needs: it chooses the span's
+/// ids (the command's `TRACEPARENT` names them) and starts the batch processor, whose thread
+/// opens the local database meanwhile. The provider and the span are made once the command
+/// runs: with the command's hash, 0.05 ms that its start no longer waits for.
+struct PendingSpan {
+    processor: BatchSpanProcessor,
+    resource: Resource,
+    ids: RunIds,
+    parent: opentelemetry::Context,
+    name: String,
+    attributes: Vec<KeyValue>,
+    command_line: Option<String>,
+}
+
+/// The span's life: made of parts until the command starts, then a span that a provider
+/// exports once it ends.
+enum SpanState {
+    Pending(PendingSpan),
+    Started(StartedSpan),
+    /// Ended and handed to the provider (only while `finish` shuts it down).
+    Ended,
+}
+
+struct StartedSpan {
+    provider: SdkTracerProvider,
+    span: Span,
+}
+
+impl PendingSpan {
+    fn start(self, started_at: SystemTime) -> StartedSpan {
+        let provider = SdkTracerProvider::builder()
+            // Every run is recorded. The SDK's default follows the parent's sampled flag, so
+            // a TRACEPARENT ending in -00 (or OTEL_TRACES_SAMPLER) dropped the run from the
+            // local database too; sampling is for a tracing backend's volume, and a run is
+            // one span.
+            .with_sampler(Sampler::AlwaysOn)
+            .with_id_generator(self.ids)
+            .with_span_processor(self.processor)
+            .with_resource(self.resource)
+            .with_max_events_per_span(MAX_MATCH_EVENTS)
+            .build();
+        let tracer = provider.tracer_with_scope(
+            InstrumentationScope::builder("earlyexit")
+                .with_version(env!("CARGO_PKG_VERSION"))
+                .with_schema_url(attr::SEMCONV_SCHEMA_URL)
+                .build(),
+        );
+        let mut attributes = self.attributes;
+        attributes.push(KeyValue::new(
+            attr::COMMAND_HASH,
+            command_hash(self.command_line.as_deref().unwrap_or_default()),
+        ));
+        let span = tracer
+            .span_builder(self.name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(started_at)
+            .with_attributes(attributes)
+            .start_with_context(&tracer, &self.parent);
+        StartedSpan { provider, span }
+    }
+}
+
+/// The run's span context, chosen before the span exists. The SDK asks its id generator for
+/// them as it makes the span (for a trace id only when there is no parent).
+#[derive(Debug, Clone, Copy)]
+struct RunIds {
+    trace_id: TraceId,
+    span_id: SpanId,
+}
+
+impl RunIds {
+    fn choose(parent: &opentelemetry::Context) -> RunIds {
+        let random = RandomIdGenerator::default();
+        let parent = parent.span();
+        let parent = parent.span_context();
+        RunIds {
+            trace_id: if parent.is_valid() {
+                parent.trace_id()
+            } else {
+                random.new_trace_id()
+            },
+            span_id: random.new_span_id(),
+        }
+    }
+}
+
+impl IdGenerator for RunIds {
+    fn new_trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.span_id
+    }
+}
+
+impl Telemetry {
+    /// Prepares the run's span, or returns `None` when telemetry is off (then no file is
+    /// touched and no thread started).
+    pub fn start(
+        settings: &Settings,
+        execution_id: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Telemetry> {
+        let config = &settings.telemetry;
+        if !config.is_active() {
+            return None;
+        }
+        let sinks = sinks::for_run(&settings.telemetry);
+        if sinks.is_empty() {
+            return None;
+        }
+        let deadline = sinks::shutdown_deadline(config);
+        let (fanout, report) = Fanout::new(sinks);
+        let mut processor = BatchSpanProcessor::builder(fanout)
+            .with_batch_config(
+                // A run makes one span. The default queue of 2048 spans is allocated and
+                // touched up front: a third of a millisecond for nothing. A batch of one
+                // starts the export the moment the span ends, not when `finish` asks.
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(SPAN_QUEUE)
+                    .with_max_export_batch_size(1)
+                    .with_scheduled_delay(config.http.flush_interval)
+                    .build(),
+            )
+            .build();
+        // The thread opens the database when it has the resource; the provider would hand it
+        // over only once the command has started.
+        let resource = resource(env);
+        processor.set_resource(&resource);
+        let started_at = SystemTime::now();
+        let working_directory = std::env::current_dir().unwrap_or_default();
+        let parent = parent_context(env);
+        let ids = RunIds::choose(&parent);
+        // Always sampled (`-01`): see `PendingSpan::start`.
+        let mut child_environment = vec![(
+            "TRACEPARENT".to_string(),
+            format!("00-{}-{}-01", ids.trace_id, ids.span_id),
+        )];
+        let trace_state = parent.span().span_context().trace_state().header();
+        if !trace_state.is_empty() {
+            child_environment.push(("TRACESTATE".to_string(), trace_state));
+        }
+        let (name, attributes) = start_attributes(settings, execution_id, env);
+        Some(Telemetry {
+            state: SpanState::Pending(PendingSpan {
+                processor,
+                resource,
+                ids,
+                parent,
+                name,
+                attributes,
+                command_line: settings.command_line(),
+            }),
+            report,
+            started_at,
+            trace_id: ids.trace_id.to_string(),
+            child_environment,
+            command_words: match &settings.source {
+                Source::Command { program, args } => std::iter::once(program)
+                    .chain(args)
+                    .map(|word| word.to_string_lossy().into_owned())
+                    .collect(),
+                Source::Stdin => Vec::new(),
+            },
+            working_directory,
+            matches: Vec::new(),
+            scrub_pii: config.scrub_pii,
+            debug: config.debug,
+            deadline,
+        })
+    }
+
+    /// The run's trace id, for `--json`.
+    pub fn trace_id(&self) -> &str {
+        &self.trace_id
+    }
+
+    /// The run's span, made the first time it is needed: as the command starts, or when it
+    /// could not start.
+    fn span(&mut self) -> &mut Span {
+        if let SpanState::Pending(_) = self.state {
+            if let SpanState::Pending(pending) =
+                std::mem::replace(&mut self.state, SpanState::Ended)
+            {
+                self.state = SpanState::Started(pending.start(self.started_at));
+            }
+        }
+        match &mut self.state {
+            SpanState::Started(started) => &mut started.span,
+            SpanState::Pending(_) | SpanState::Ended => unreachable!("started above"),
+        }
+    }
+
+    /// Records a run that could not start (exit code 3).
+    pub fn record_failure(&mut self, message: &str) {
+        let description = self.free_text(message);
+        let span = self.span();
+        span.set_attributes([
+            KeyValue::new(attr::EXIT_CODE, i64::from(crate::outcome::exit_code::USAGE)),
+            KeyValue::new(attr::EXIT_REASON, ExitReason::Error.as_str()),
+            KeyValue::new(attr::MATCH_COUNT, 0),
+            KeyValue::new(attr::TOTAL_RUNTIME, 0.0),
+            KeyValue::new(attr::LINES_PROCESSED, 0),
+            KeyValue::new(attr::BYTES_PROCESSED, 0),
+        ]);
+        span.set_status(Status::error(description));
+    }
+
+    /// Ends the span, waits for the sinks (at most [`LOCAL_DEADLINE`] plus a remote sink's
+    /// timeout), and returns the lines to show the user: one warning if anything failed, and
+    /// with `telemetry.debug` a line per delivery.
+    pub fn finish(mut self) -> Vec<String> {
+        self.span().end();
+        let SpanState::Started(started) = std::mem::replace(&mut self.state, SpanState::Ended)
+        else {
+            unreachable!("span() starts it")
+        };
+        let shutdown = started.provider.shutdown_with_timeout(self.deadline);
+        let deliveries = self.report.deliveries();
+        let mut lines = Vec::new();
+        if self.debug {
+            for delivery in &deliveries {
+                lines.push(format!(
+                    "telemetry: {}: {} span(s) in {:.2} ms: {}",
+                    delivery.sink,
+                    delivery.spans,
+                    delivery.elapsed.as_secs_f64() * 1000.0,
+                    delivery.error.as_deref().unwrap_or("ok")
+                ));
+                lines.extend(
+                    delivery
+                        .notes
+                        .iter()
+                        .map(|note| format!("telemetry: {}: {note}", delivery.sink)),
+                );
+            }
+        }
+        let mut failures: Vec<String> = deliveries
+            .iter()
+            .filter_map(|d| d.error.as_ref().map(|e| format!("{}: {e}", d.sink)))
+            .collect();
+        if deliveries.is_empty() {
+            if let Err(error) = shutdown {
+                failures.push(format!(
+                    "not delivered within {} ({error})",
+                    crate::duration::format_duration(self.deadline)
+                ));
+            }
+        }
+        if !failures.is_empty() {
+            lines.push(format!("telemetry not recorded: {}", failures.join("; ")));
+        }
+        lines
+    }
+
+    fn free_text(&self, text: &str) -> String {
+        if self.scrub_pii {
+            privacy::scrub(text)
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+impl RunObserver for Telemetry {
+    fn child_environment(&mut self) -> Vec<(String, String)> {
+        self.child_environment.clone()
+    }
+
+    fn on_start(&mut self, start: &RunStart<'_>) {
+        let span = self.span();
+        if let Some(pid) = start.pid {
+            span.set_attribute(KeyValue::new(attr::PROCESS_PID, i64::from(pid)));
+        }
+    }
+
+    fn on_match(&mut self, event: &MatchEvent<'_>) {
+        if self.matches.len() < MAX_MATCH_EVENTS as usize {
+            let keep = event.line.len().min(attr::MAX_MATCH_LINE_BYTES);
+            self.matches.push(PendingMatch {
+                number: event.number,
+                kind: event.kind,
+                offset: event.offset,
+                stream: event.stream,
+                line_number: event.line_number,
+                line: event.line[..keep].to_vec(),
+            });
+        }
+    }
+
+    fn on_end(&mut self, outcome: &Outcome) {
+        let command_words = if self.scrub_pii {
+            privacy::scrub_args(&self.command_words)
+        } else {
+            self.command_words.clone()
+        };
+        let working_directory = self.free_text(&self.working_directory.display().to_string());
+        let attributes = span::end_attributes(
+            outcome,
+            detect::project_type(&self.working_directory),
+            working_directory,
+            command_words,
+        );
+        let events: Vec<(SystemTime, Vec<KeyValue>)> = std::mem::take(&mut self.matches)
+            .into_iter()
+            .map(|pending| {
+                let line = self.free_text(&String::from_utf8_lossy(&pending.line));
+                let attributes = vec![
+                    KeyValue::new(attr::MATCH_NUMBER, pending.number as i64),
+                    KeyValue::new(attr::MATCH_OFFSET, pending.offset.as_secs_f64()),
+                    KeyValue::new(attr::MATCH_STREAM, pending.stream.as_str()),
+                    KeyValue::new(attr::MATCH_LINE_NUMBER, pending.line_number as i64),
+                    KeyValue::new(attr::MATCH_KIND, span::match_kind_name(pending.kind)),
+                    KeyValue::new(
+                        attr::MATCH_LINE,
+                        span::truncate(line, attr::MAX_MATCH_LINE_BYTES),
+                    ),
+                ];
+                (self.started_at + pending.offset, attributes)
+            })
+            .collect();
+        let ended_at = self.started_at + outcome.duration;
+        let span = self.span();
+        span.set_attributes(attributes);
+        for (timestamp, attributes) in events {
+            span.add_event_with_timestamp(attr::MATCH_EVENT, timestamp, attributes);
+        }
+        if let Some(description) = span::error_status(outcome) {
+            span.set_status(Status::error(description));
+        }
+        span.end_with_timestamp(ended_at);
+    }
+}

@@ -1,0 +1,198 @@
+//! What the run's span carries: its name and attributes at the start and at the end, its
+//! parent from `TRACEPARENT`, its status, and the resource of the process.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::Resource;
+use sha2::{Digest, Sha256};
+
+use super::attributes as attr;
+use super::detect;
+use crate::config::{Settings, Source};
+use crate::matcher::MatchKind;
+use crate::outcome::{ExitReason, Outcome};
+
+/// The attributes known once the command has ended. The free texts come scrubbed (or not) as
+/// the settings say.
+pub fn end_attributes(
+    outcome: &Outcome,
+    project_type: &'static str,
+    working_directory: String,
+    command_words: Vec<String>,
+) -> Vec<KeyValue> {
+    let statistics = &outcome.statistics;
+    let mut attributes = vec![
+        KeyValue::new(attr::PROJECT_TYPE, project_type),
+        KeyValue::new(attr::PROCESS_WORKING_DIRECTORY, working_directory),
+        KeyValue::new(attr::EXIT_CODE, i64::from(outcome.exit_code)),
+        KeyValue::new(attr::EXIT_REASON, outcome.reason.as_str()),
+        KeyValue::new(attr::MATCH_COUNT, outcome.match_count as i64),
+        KeyValue::new(attr::STOPPED_COMMAND, outcome.stopped_command),
+        KeyValue::new(attr::TOTAL_RUNTIME, outcome.duration.as_secs_f64()),
+        KeyValue::new(attr::LINES_PROCESSED, statistics.lines_processed as i64),
+        KeyValue::new(attr::BYTES_PROCESSED, statistics.bytes_processed as i64),
+    ];
+    if !command_words.is_empty() {
+        let words: Vec<StringValue> = command_words.into_iter().map(StringValue::from).collect();
+        attributes.push(KeyValue::new(
+            attr::PROCESS_COMMAND_ARGS,
+            Value::Array(Array::String(words)),
+        ));
+    }
+    if let Some(code) = outcome.command_exit_code {
+        attributes.push(KeyValue::new(attr::PROCESS_EXIT_CODE, i64::from(code)));
+    }
+    if let Some(t) = statistics.time_to_first_output {
+        attributes.push(KeyValue::new(attr::TIME_TO_FIRST_OUTPUT, t.as_secs_f64()));
+    }
+    if let Some(t) = statistics.time_to_first_match {
+        attributes.push(KeyValue::new(attr::TIME_TO_FIRST_MATCH, t.as_secs_f64()));
+    }
+    attributes
+}
+
+/// The status rule: a match that stopped the command is the tool working (Unset);
+/// a timeout, an error pattern, or a command that ran to its end and failed is an Error.
+pub fn error_status(outcome: &Outcome) -> Option<String> {
+    match outcome.reason {
+        reason if reason.is_timeout() => Some(format!(
+            "{} after {:.1}s",
+            reason.as_str(),
+            outcome.duration.as_secs_f64()
+        )),
+        ExitReason::ErrorPattern => Some("error pattern matched".into()),
+        _ => match outcome.command_exit_code {
+            Some(code) if code != 0 && !outcome.stopped_command => {
+                Some(format!("command exited with {code}"))
+            }
+            _ => None,
+        },
+    }
+}
+
+pub fn match_kind_name(kind: MatchKind) -> &'static str {
+    match kind {
+        MatchKind::Pattern => "pattern",
+        MatchKind::Success => "success",
+        MatchKind::Error => "error",
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary.
+pub fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// sha256 hex of the command line as one string (words joined by single spaces).
+pub fn command_hash(command_line: &str) -> String {
+    Sha256::digest(command_line.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The span name and the attributes known before the command starts, all cheap (free texts,
+/// which must be scrubbed, and the project type, which takes a dozen file lookups,
+/// come at the end).
+pub fn start_attributes(
+    settings: &Settings,
+    execution_id: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (String, Vec<KeyValue>) {
+    let mut attributes = vec![KeyValue::new(attr::EXECUTION_ID, execution_id.to_string())];
+    if let Some(pattern) = &settings.patterns.pattern {
+        attributes.push(KeyValue::new(attr::PATTERN, pattern.clone()));
+    }
+    let name = match &settings.source {
+        Source::Command { program, args } => {
+            let executable = Path::new(program)
+                .file_name()
+                .map_or_else(|| program.to_string_lossy(), |n| n.to_string_lossy())
+                .into_owned();
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            attributes.push(KeyValue::new(
+                attr::COMMAND_CATEGORY,
+                detect::command_category(&executable, &args),
+            ));
+            attributes.push(KeyValue::new(
+                attr::PROCESS_EXECUTABLE_NAME,
+                executable.clone(),
+            ));
+            executable
+        }
+        Source::Stdin => {
+            attributes.push(KeyValue::new(attr::COMMAND_CATEGORY, "other"));
+            "stdin".to_string()
+        }
+    };
+    if let Some(ci) = detect::ci_run(env) {
+        attributes.push(KeyValue::new(attr::CI_SYSTEM, ci.system));
+        let described = [
+            (attr::CICD_PIPELINE_NAME, ci.pipeline_name),
+            (attr::CICD_PIPELINE_RUN_ID, ci.run_id),
+            (attr::CICD_PIPELINE_RUN_URL_FULL, ci.run_url),
+            (attr::VCS_REF_HEAD_NAME, ci.ref_name),
+            (attr::VCS_REF_HEAD_REVISION, ci.revision),
+            (attr::VCS_REPOSITORY_URL_FULL, ci.repository_url),
+        ];
+        for (name, value) in described {
+            if let Some(value) = value {
+                attributes.push(KeyValue::new(name, value));
+            }
+        }
+    }
+    (name, attributes)
+}
+
+/// The context in `TRACEPARENT`/`TRACESTATE`, which CI systems set; the run's span becomes its
+/// child. An invalid header is ignored (the run starts a new trace).
+pub fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Context {
+    let mut carrier = HashMap::new();
+    for (variable, header) in [("TRACEPARENT", "traceparent"), ("TRACESTATE", "tracestate")] {
+        if let Some(value) = env(variable) {
+            carrier.insert(header.to_string(), value);
+        }
+    }
+    let context = TraceContextPropagator::new().extract(&carrier);
+    if context.span().span_context().is_valid() {
+        context
+    } else {
+        opentelemetry::Context::new()
+    }
+}
+
+/// `service.name` is `earlyexit` unless `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`)
+/// names another; the SDK's default detectors read those.
+pub fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let mut builder = Resource::builder().with_attributes([
+        KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+        KeyValue::new("os.type", detect::os_type()),
+        KeyValue::new("host.arch", host_arch),
+    ]);
+    let named_by_user = env("OTEL_SERVICE_NAME").is_some()
+        || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="));
+    if !named_by_user {
+        builder = builder.with_service_name("earlyexit");
+    }
+    builder.build()
+}
