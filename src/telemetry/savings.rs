@@ -114,6 +114,53 @@ pub fn per_run(runs: &[RunTiming]) -> Vec<(&str, f64)> {
         .collect()
 }
 
+impl CommandSavings {
+    /// The savings of one command's runs (every run in the database: the baseline).
+    fn of(hash: &str, runs: &[&RunTiming]) -> CommandSavings {
+        let complete: Vec<f64> = runs
+            .iter()
+            .filter(|run| run.ended_on_its_own())
+            .map(|run| run.runtime)
+            .collect();
+        let complete_runs = complete.len();
+        let complete_median = median(complete);
+        let period: Vec<&&RunTiming> = runs.iter().filter(|run| run.in_period).collect();
+        let stopped: Vec<f64> = period
+            .iter()
+            .filter(|run| run.stopped_early())
+            .map(|run| run.runtime)
+            .collect();
+        let hangs: Vec<f64> = period
+            .iter()
+            .filter(|run| run.is_hang())
+            .map(|run| run.runtime)
+            .collect();
+        let saved_seconds = complete_median
+            .filter(|_| complete_runs >= MIN_COMPLETE_RUNS && !stopped.is_empty())
+            .map(|baseline| {
+                stopped
+                    .iter()
+                    .map(|runtime| (baseline - runtime).max(0.0))
+                    .fold(0.0, |total, saved| total + saved)
+            });
+        CommandSavings {
+            command: runs
+                .iter()
+                .map(|run| run.label.as_str())
+                .max()
+                .unwrap_or_default()
+                .to_string(),
+            command_hash: hash.to_string(),
+            saved_seconds,
+            stopped_runs: stopped.len(),
+            complete_runs,
+            complete_median_seconds: complete_median,
+            hangs_stopped: hangs.len(),
+            hang_seconds: hangs.iter().fold(0.0, |total, t| total + t),
+        }
+    }
+}
+
 /// Estimates the savings of these runs.
 pub fn estimate(runs: &[RunTiming]) -> Savings {
     let mut commands: BTreeMap<&str, Vec<&RunTiming>> = BTreeMap::new();
@@ -122,49 +169,7 @@ pub fn estimate(runs: &[RunTiming]) -> Savings {
     }
     let mut by_command: Vec<CommandSavings> = commands
         .into_iter()
-        .map(|(hash, runs)| {
-            let complete: Vec<f64> = runs
-                .iter()
-                .filter(|run| run.ended_on_its_own())
-                .map(|run| run.runtime)
-                .collect();
-            let complete_runs = complete.len();
-            let complete_median = median(complete);
-            let period: Vec<&&RunTiming> = runs.iter().filter(|run| run.in_period).collect();
-            let stopped: Vec<f64> = period
-                .iter()
-                .filter(|run| run.stopped_early())
-                .map(|run| run.runtime)
-                .collect();
-            let hangs: Vec<f64> = period
-                .iter()
-                .filter(|run| run.is_hang())
-                .map(|run| run.runtime)
-                .collect();
-            let saved_seconds = complete_median
-                .filter(|_| complete_runs >= MIN_COMPLETE_RUNS && !stopped.is_empty())
-                .map(|baseline| {
-                    stopped
-                        .iter()
-                        .map(|runtime| (baseline - runtime).max(0.0))
-                        .fold(0.0, |total, saved| total + saved)
-                });
-            CommandSavings {
-                command: runs
-                    .iter()
-                    .map(|run| run.label.as_str())
-                    .max()
-                    .unwrap_or_default()
-                    .to_string(),
-                command_hash: hash.to_string(),
-                saved_seconds,
-                stopped_runs: stopped.len(),
-                complete_runs,
-                complete_median_seconds: complete_median,
-                hangs_stopped: hangs.len(),
-                hang_seconds: hangs.iter().fold(0.0, |total, t| total + t),
-            }
-        })
+        .map(|(hash, runs)| CommandSavings::of(hash, &runs))
         .filter(|command| command.stopped_runs > 0 || command.hangs_stopped > 0)
         .collect();
     by_command.sort_by(|a, b| {

@@ -8,11 +8,12 @@
 mod child;
 mod lines;
 mod output;
+mod progress;
 mod signals;
 
 use std::io;
 use std::ops::ControlFlow;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::errno::Errno;
@@ -21,11 +22,11 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 pub use lines::MAX_LINE_BYTES;
 
 use crate::config::{OutputMode, Settings, Source, WatchedStreams};
-use crate::matcher::{MatchKind, Matcher};
-use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
+use crate::matcher::Matcher;
+use crate::observer::{RunObserver, RunStart, StreamName};
 use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
 use child::Child;
-use lines::{LineHandler, LineSplitter};
+use progress::{Input, Progress, StreamLines};
 use signals::{poll_timeout, SignalWatcher};
 
 /// Bytes read from a stream at a time.
@@ -142,150 +143,6 @@ enum Stop {
     Timeout(ExitReason),
     Signal(i32),
     BrokenPipe,
-}
-
-/// A match that decides the run; the run goes on for the delay, then stops.
-#[derive(Debug)]
-struct Decision {
-    reason: ExitReason,
-    at: Instant,
-    lines_left: u64,
-}
-
-/// One stream we read: the command's stdout or stderr, or our stdin.
-struct Input {
-    name: StreamName,
-    fd: OwnedFd,
-    forward: bool,
-    watched: bool,
-    open: bool,
-    splitter: LineSplitter,
-    line_number: u64,
-}
-
-impl Input {
-    fn new(name: StreamName, fd: OwnedFd, forward: bool, watched: bool) -> Input {
-        Input {
-            name,
-            fd,
-            forward,
-            watched,
-            open: true,
-            splitter: LineSplitter::default(),
-            line_number: 0,
-        }
-    }
-
-    /// Our stream that mirrors this one: the command's stderr goes to our stderr.
-    fn write_through(&self, bytes: &[u8]) -> io::Result<()> {
-        match self.name {
-            StreamName::Stderr => output::write_all(io::stderr().as_fd(), bytes),
-            StreamName::Stdout | StreamName::Stdin => {
-                output::write_all(io::stdout().as_fd(), bytes)
-            }
-        }
-    }
-}
-
-/// What the line handler updates: counters, the decision and the observer.
-struct Progress<'a> {
-    start: Instant,
-    last_output: Instant,
-    matcher: &'a Matcher,
-    observer: &'a mut dyn RunObserver,
-    max_count: u64,
-    delay_exit: Duration,
-    delay_exit_lines: u64,
-    match_count: u64,
-    pattern_matches: u64,
-    decision: Option<Decision>,
-    statistics: Statistics,
-}
-
-impl Progress<'_> {
-    /// Records a match; returns true when it is the deciding one and no context follows it.
-    fn record_match(
-        &mut self,
-        kind: MatchKind,
-        stream: StreamName,
-        line_number: u64,
-        line: &[u8],
-    ) -> bool {
-        let now = Instant::now();
-        let offset = now - self.start;
-        self.match_count += 1;
-        self.statistics.time_to_first_match.get_or_insert(offset);
-        self.observer.on_match(&MatchEvent {
-            number: self.match_count,
-            kind,
-            offset,
-            stream,
-            line_number,
-            line,
-        });
-        if self.decision.is_some() {
-            return false;
-        }
-        if kind == MatchKind::Pattern {
-            self.pattern_matches += 1;
-            if self.pattern_matches < self.max_count {
-                return false;
-            }
-        }
-        self.decision = Some(Decision {
-            reason: ExitReason::for_match(kind),
-            at: now,
-            lines_left: self.delay_exit_lines,
-        });
-        self.delay_exit.is_zero() || self.delay_exit_lines == 0
-    }
-}
-
-/// Feeds one stream's lines into [`Progress`].
-struct StreamLines<'p, 'a> {
-    progress: &'p mut Progress<'a>,
-    stream: StreamName,
-    watched: bool,
-    line_number: &'p mut u64,
-}
-
-impl LineHandler for StreamLines<'_, '_> {
-    fn wants_lines(&mut self, block: &[u8]) -> bool {
-        self.progress.decision.is_some()
-            || (self.watched && self.progress.matcher.may_match_any(block))
-    }
-
-    fn skipped_lines(&mut self, count: u64) {
-        *self.line_number += count;
-        if self.watched {
-            self.progress.statistics.lines_processed += count;
-        }
-    }
-
-    fn line(&mut self, line: &[u8], _end: usize) -> ControlFlow<()> {
-        *self.line_number += 1;
-        let decided_before = self.progress.decision.is_some();
-        let mut stop_now = false;
-        if self.watched {
-            self.progress.statistics.lines_processed += 1;
-            if let Some(kind) = self.progress.matcher.classify(line) {
-                stop_now = self
-                    .progress
-                    .record_match(kind, self.stream, *self.line_number, line);
-            }
-        }
-        if decided_before {
-            if let Some(decision) = &mut self.progress.decision {
-                decision.lines_left = decision.lines_left.saturating_sub(1);
-                stop_now = decision.lines_left == 0;
-            }
-        }
-        if stop_now {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    }
 }
 
 struct Runner<'a> {
