@@ -53,9 +53,7 @@ pub fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
             status: 401 | 403,
             endpoint: url,
             ..
-        }) => Err(CommandError::Failed(format!(
-            "{url}: reachable, but the key was not accepted"
-        ))),
+        }) => Err(CommandError::KeyRefused(url)),
         Err(error) => Err(error.into()),
     }
 }

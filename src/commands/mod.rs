@@ -22,7 +22,7 @@ use crate::config::telemetry::AuthHeader;
 use crate::config::{TelemetryFlags, TelemetrySettings};
 use crate::duration::parse_duration;
 use crate::outcome::exit_code;
-use crate::telemetry::delivery::DeliveryError;
+use crate::telemetry::delivery::{DeliveryError, SendError};
 use crate::telemetry::remote::PostError;
 use crate::telemetry::store::{Store, StoreError};
 
@@ -141,8 +141,37 @@ enum CommandError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Failed(String),
+    #[error("{}: {problem}", path.display())]
+    Import {
+        path: PathBuf,
+        problem: ImportProblem,
+    },
+    #[error("{}:{line}: not an event envelope ({{\"type\": …, \"data\": {{…}}}})", path.display())]
+    NotAnEnvelope { path: PathBuf, line: usize },
+    #[error("no runs recorded yet ({} does not exist)", .0.display())]
+    NoDatabase(PathBuf),
+    #[error("{0}: reachable, but the key was not accepted")]
+    KeyRefused(String),
+    #[error("{}", joined(.0))]
+    NotSent(Vec<SendError>),
+    #[error("the background sender's lock: {0}")]
+    SenderLock(std::io::Error),
+}
+
+/// Why a file given to `telemetry import` cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum ImportProblem {
+    #[error(transparent)]
+    Read(std::io::Error),
+    #[error("not a readable gzip file: {0}")]
+    Gzip(std::io::Error),
+    #[error("not UTF-8 text")]
+    NotText,
+}
+
+fn joined(errors: &[SendError]) -> String {
+    let messages: Vec<String> = errors.iter().map(SendError::to_string).collect();
+    messages.join("; ")
 }
 
 impl CommandError {

@@ -14,10 +14,7 @@ pub fn write_report(
 ) -> Result<(), CommandError> {
     let start = since.start;
     let Some(store) = open(settings)? else {
-        return Err(CommandError::Failed(format!(
-            "no runs recorded yet ({} does not exist)",
-            settings.sqlite.path.display()
-        )));
+        return Err(CommandError::NoDatabase(settings.sqlite.path.clone()));
     };
     let runs = store.report_runs(Some(start))?;
     let timings = store.run_timings(Some(start))?;

@@ -77,7 +77,7 @@ pub fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
     }
     match failures.is_empty() {
         true => Ok(()),
-        false => Err(CommandError::Failed(failures.join("; "))),
+        false => Err(CommandError::NotSent(failures)),
     }
 }
 
@@ -86,7 +86,7 @@ pub fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
 /// the lock was held, and so started no sender of its own, is never left waiting. A failed
 /// batch ends it: the rows wait for the next run or `telemetry sync`.
 pub fn sync_in_background(settings: &TelemetrySettings) -> Result<(), CommandError> {
-    let lock = SenderLock::inherited().map_err(|e| CommandError::Failed(e.to_string()))?;
+    let lock = SenderLock::inherited().map_err(CommandError::SenderLock)?;
     let Some(mut store) = open(settings)? else {
         return Ok(());
     };
@@ -103,7 +103,7 @@ pub fn sync_in_background(settings: &TelemetrySettings) -> Result<(), CommandErr
             };
             let drained = drain(settings, &mut store, &transports[index])?;
             if let Some(error) = drained.error {
-                return Err(CommandError::Failed(error));
+                return Err(CommandError::NotSent(vec![error]));
             }
         }
         // Runs started together commit over some milliseconds: waiting a moment for them
@@ -112,13 +112,8 @@ pub fn sync_in_background(settings: &TelemetrySettings) -> Result<(), CommandErr
         if unclaimed(&store)? > 0 {
             continue;
         }
-        lock.release()
-            .map_err(|e| CommandError::Failed(e.to_string()))?;
-        if unclaimed(&store)? == 0
-            || !lock
-                .retake()
-                .map_err(|e| CommandError::Failed(e.to_string()))?
-        {
+        lock.release().map_err(CommandError::SenderLock)?;
+        if unclaimed(&store)? == 0 || !lock.retake().map_err(CommandError::SenderLock)? {
             return Ok(());
         }
     }

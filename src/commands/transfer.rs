@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{open, CommandError};
+use super::{open, CommandError, ImportProblem};
 use crate::config::TelemetrySettings;
 use crate::telemetry::record::RunRecord;
 use crate::telemetry::store::Store;
@@ -29,22 +29,25 @@ pub fn export(settings: &TelemetrySettings, since: Option<SystemTime>) -> Result
 /// JSON object; a line that is not names the file and line.
 fn read_export(path: &Path) -> Result<Vec<serde_json::Value>, CommandError> {
     use std::io::Read;
-    let failed = |message: String| CommandError::Failed(format!("{}: {message}", path.display()));
+    let failed = |problem| CommandError::Import {
+        path: path.to_path_buf(),
+        problem,
+    };
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut bytes)
     } else {
         std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut bytes))
     }
-    .map_err(|e| failed(e.to_string()))?;
+    .map_err(|e| failed(ImportProblem::Read(e)))?;
     let text = if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(&bytes[..])
             .read_to_string(&mut text)
-            .map_err(|e| failed(format!("not a readable gzip file: {e}")))?;
+            .map_err(|e| failed(ImportProblem::Gzip(e)))?;
         text
     } else {
-        String::from_utf8(bytes).map_err(|_| failed("not UTF-8 text".into()))?
+        String::from_utf8(bytes).map_err(|_| failed(ImportProblem::NotText))?
     };
     text.lines()
         .enumerate()
@@ -53,12 +56,9 @@ fn read_export(path: &Path) -> Result<Vec<serde_json::Value>, CommandError> {
             serde_json::from_str::<serde_json::Value>(line)
                 .ok()
                 .filter(|envelope| envelope["type"].is_string() && envelope["data"].is_object())
-                .ok_or_else(|| {
-                    CommandError::Failed(format!(
-                        "{}:{}: not an event envelope ({{\"type\": …, \"data\": {{…}}}})",
-                        path.display(),
-                        index + 1
-                    ))
+                .ok_or_else(|| CommandError::NotAnEnvelope {
+                    path: path.to_path_buf(),
+                    line: index + 1,
                 })
         })
         .collect()

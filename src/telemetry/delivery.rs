@@ -26,10 +26,10 @@ use crate::config::telemetry::{Remote, TelemetrySettings};
 use crate::telemetry::attributes as attr;
 use crate::telemetry::privacy::{self, Detail};
 use crate::telemetry::record::RunRecord;
-use crate::telemetry::remote::{self, Endpoint};
-use crate::telemetry::sinks::OtlpSink;
+use crate::telemetry::remote::{self, Endpoint, PostError};
+use crate::telemetry::sinks::{ExportError, OtlpSink};
 use crate::telemetry::store::{Queued, Store, StoreError};
-use crate::telemetry::stored_span::StoredSpan;
+use crate::telemetry::stored_span::{StoredSpan, StoredSpanError};
 
 /// How long a claim outlives its sender's deadline, so that a sender that is merely slow to
 /// record its result never sees its rows taken by another.
@@ -58,6 +58,33 @@ pub struct HttpTransport {
 pub enum DeliveryError {
     #[error("no endpoint: give --endpoint URL or set EARLYEXIT_TELEMETRY_ENDPOINT")]
     NoEndpoint,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a batch did not reach its remote.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Http(#[from] PostError),
+    #[error(transparent)]
+    Otlp(#[from] ExportError),
+    #[error(transparent)]
+    StoredSpan(#[from] StoredSpanError),
+}
+
+/// Why a run's own remote copy was not delivered before it exited.
+#[derive(Debug, thiserror::Error)]
+pub enum NotDelivered {
+    #[error("{source} ({waiting} run(s) kept in the outbox)")]
+    Kept { source: SendError, waiting: i64 },
+    #[error("{source} (not kept: the outbox: {outbox})")]
+    NotKept {
+        source: SendError,
+        outbox: StoreError,
+    },
+    #[error("kept in the outbox; cannot start the background sender: {0}")]
+    NoSender(io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -132,15 +159,14 @@ impl Transport {
     }
 
     /// Sends these rows in one request; on success, lines for `telemetry.debug`.
-    pub async fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, String> {
+    pub async fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, SendError> {
         match self {
-            Transport::Http(http) => http.send(rows, deadline),
+            Transport::Http(http) => Ok(http.send(rows, deadline)?),
             Transport::Otlp(otlp) => {
                 let spans = rows
                     .iter()
                     .map(|row| StoredSpan::from_json(&row.payload)?.into_span_data())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| e.to_string())?;
+                    .collect::<Result<Vec<_>, _>>()?;
                 otlp.export_spans(spans).await?;
                 Ok(Vec::new())
             }
@@ -149,7 +175,7 @@ impl Transport {
 }
 
 impl HttpTransport {
-    fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, String> {
+    fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, PostError> {
         let events = rows
             .iter()
             .flat_map(|row| {
@@ -162,8 +188,7 @@ impl HttpTransport {
             body.as_bytes(),
             deadline,
             self.retry_attempts,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let shown = self.endpoint.display();
         let mut notes = vec![format!(
             "{shown} accepted {} run(s) (HTTP {}, received {}, {} attempt(s), {:.1} ms)",
@@ -196,7 +221,7 @@ pub enum BatchOutcome {
     },
     Failed {
         execution_ids: Vec<String>,
-        error: String,
+        error: SendError,
     },
 }
 
@@ -235,7 +260,7 @@ impl Courier<'_> {
                 })
             }
             Err(error) => {
-                self.store.delivery_failed(&claim, &error)?;
+                self.store.delivery_failed(&claim, &error.to_string())?;
                 Ok(BatchOutcome::Failed {
                     execution_ids,
                     error,
@@ -251,15 +276,11 @@ impl Courier<'_> {
         &mut self,
         execution_id: &str,
         deadline: Instant,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, NotDelivered> {
         let mut notes = Vec::new();
         let mut first = Some(execution_id);
         while Instant::now() < deadline {
-            match self
-                .send_batch(first, deadline)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            match self.send_batch(first, deadline).await? {
                 BatchOutcome::Empty => break,
                 BatchOutcome::Sent {
                     notes: sent_notes, ..
@@ -270,7 +291,10 @@ impl Courier<'_> {
                 } => {
                     if first.is_some() && execution_ids.iter().any(|id| id == execution_id) {
                         let waiting = self.store.waiting(self.transport.remote()).unwrap_or(0);
-                        return Err(format!("{error} ({waiting} run(s) kept in the outbox)"));
+                        return Err(NotDelivered::Kept {
+                            source: error,
+                            waiting,
+                        });
                     }
                     break;
                 }
@@ -309,7 +333,7 @@ impl Courier<'_> {
 pub struct Drained {
     pub sent: usize,
     pub left: i64,
-    pub error: Option<String>,
+    pub error: Option<SendError>,
 }
 
 /// The lock that one background sender of this database holds while it runs.

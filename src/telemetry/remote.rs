@@ -10,11 +10,11 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 
 use crate::config::telemetry::{AuthHeader, HttpSettings, Secret};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ureq::tls::TlsConfig;
 
-use crate::telemetry::tls::{self, Trust};
+use crate::telemetry::tls::{self, TlsError, Trust};
 
 /// The version of the HTTP API this client speaks.
 pub const API_VERSION: &str = "1.0";
@@ -38,7 +38,7 @@ pub struct Endpoint {
     pub trust: Trust,
     /// The TLS configuration made from `trust`, once: it reads the system's store (~150
     /// files), which a `sync` of a thousand batches must not do a thousand times.
-    tls: OnceLock<Result<TlsConfig, String>>,
+    tls: OnceLock<Result<TlsConfig, Arc<TlsError>>>,
 }
 
 impl Endpoint {
@@ -76,12 +76,12 @@ impl Endpoint {
             return Ok(None);
         }
         self.tls
-            .get_or_init(|| self.trust.ureq_config().map_err(|e| e.to_string()))
+            .get_or_init(|| self.trust.ureq_config().map_err(Arc::new))
             .as_ref()
             .map(Some)
-            .map_err(|message| PostError::Tls {
+            .map_err(|source| PostError::Tls {
                 endpoint: self.display(),
-                message: message.clone(),
+                source: source.clone(),
             })
     }
 
@@ -170,7 +170,7 @@ pub struct Accepted {
 }
 
 /// Why a delivery failed; `Display` is one line without the key.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum PostError {
     #[error("{endpoint} answered {status}{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
     Rejected {
@@ -186,8 +186,11 @@ pub enum PostError {
     },
     #[error("{endpoint} did not answer within {}", crate::duration::format_duration(*budget))]
     TimedOut { endpoint: String, budget: Duration },
-    #[error("{endpoint}: {message}")]
-    Tls { endpoint: String, message: String },
+    #[error("{endpoint}: {source}")]
+    Tls {
+        endpoint: String,
+        source: Arc<TlsError>,
+    },
 }
 
 /// One attempt's result, before the retry policy looks at it.

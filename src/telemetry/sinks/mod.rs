@@ -28,7 +28,7 @@ use crate::telemetry::remote::Endpoint;
 pub use console::ConsoleSink;
 pub use dry_run::DryRunSink;
 pub use jsonl::JsonlSink;
-pub use otlp::OtlpSink;
+pub use otlp::{ExportError, OtlpSink};
 pub use remote::{RemoteSink, Waiting};
 pub use sqlite::SqliteSink;
 

@@ -7,23 +7,63 @@
 //! needs no runtime. Retries are kept short (the SDK's default retries for up to 10 s; a CLI
 //! has `otlp.timeout`, 2 s by default, for everything).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
+use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{self as config, OtlpProtocol, OtlpSettings};
 use crate::telemetry::remote::redact_url;
-use crate::telemetry::tls::{self, HttpClient, Trust};
+use crate::telemetry::tls::{self, HttpClient, TlsError, Trust};
 
 use super::quick_ack;
 
+/// Why the exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
+    #[error("cannot start the gRPC runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("invalid OTLP header name '{0}'")]
+    HeaderName(String),
+    #[error("invalid value for OTLP header '{0}'")]
+    HeaderValue(String),
+    #[error("invalid OTLP endpoint '{url}': {source}")]
+    Endpoint {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error(transparent)]
+    Trust(#[from] TlsError),
+    #[error("TLS: {0}")]
+    Tls(tonic::transport::Error),
+    #[error(transparent)]
+    Build(#[from] opentelemetry_otlp::ExporterBuildError),
+}
+
+/// An export that did not reach the collector; `Display` starts with its redacted URL.
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {problem}")]
+pub struct ExportError {
+    url: String,
+    problem: ExportProblem,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ExportProblem {
+    #[error(transparent)]
+    Unusable(Arc<OtlpError>),
+    #[error(transparent)]
+    Export(OTelSdkError),
+}
+
 pub struct OtlpSink {
-    /// The exporter, or why it could not be built (reported at the first export).
-    exporter: Result<opentelemetry_otlp::SpanExporter, String>,
+    /// The exporter, or why it could not be built (reported at every export).
+    exporter: Result<opentelemetry_otlp::SpanExporter, Arc<OtlpError>>,
     /// For gRPC: the runtime the exporter was built in and runs on.
     runtime: Option<tokio::runtime::Runtime>,
     url: String,
@@ -73,10 +113,11 @@ impl OtlpSink {
                     };
                     (exporter, Some(runtime))
                 }
-                Err(e) => (Err(format!("cannot start the gRPC runtime: {e}")), None),
+                Err(e) => (Err(OtlpError::Runtime(e)), None),
             },
             OtlpProtocol::HttpProtobuf => (http_exporter(settings, &url), None),
         };
+        let exporter = exporter.map_err(Arc::new);
         OtlpSink {
             exporter,
             runtime,
@@ -95,15 +136,21 @@ impl OtlpSink {
         self.timeout
     }
 
-    /// Exports these spans as they are; the error in one line.
-    pub async fn export_spans(&self, batch: Vec<SpanData>) -> Result<(), String> {
-        let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", self.display_url());
-        let exporter = self.exporter.as_ref().map_err(|e| failed(e))?;
+    /// Exports these spans as they are.
+    pub async fn export_spans(&self, batch: Vec<SpanData>) -> Result<(), ExportError> {
+        let failed = |problem| ExportError {
+            url: self.display_url(),
+            problem,
+        };
+        let exporter = self
+            .exporter
+            .as_ref()
+            .map_err(|e| failed(ExportProblem::Unusable(e.clone())))?;
         let result = match &self.runtime {
             Some(runtime) => runtime.block_on(exporter.export(batch)),
             None => exporter.export(batch).await,
         };
-        result.map_err(|e| failed(&e))
+        result.map_err(|e| failed(ExportProblem::Export(e)))
     }
 
     pub fn set_resource(&mut self, resource: &Resource) {
@@ -113,22 +160,39 @@ impl OtlpSink {
     }
 }
 
+/// The timeout, the retry policy and the compression, then the exporter: the same for both
+/// transports, whose builders are different types.
+macro_rules! finish_exporter {
+    ($builder:expr, $settings:expr) => {{
+        let mut builder = $builder
+            .with_timeout(export_timeout($settings))
+            .with_retry_policy(retry_policy());
+        if $settings.compression == config::Compression::Gzip {
+            builder = builder.with_compression(Compression::Gzip);
+        }
+        Ok(builder.build()?)
+    }};
+}
+
 fn grpc_exporter(
     settings: &OtlpSettings,
     url: &str,
-) -> Result<opentelemetry_otlp::SpanExporter, String> {
+) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
     let mut metadata = tonic::metadata::MetadataMap::new();
     for (name, value) in &settings.headers {
         let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
-            .map_err(|_| format!("invalid OTLP header name '{name}'"))?;
+            .map_err(|_| OtlpError::HeaderName(name.clone()))?;
         let value = value
             .expose()
             .parse()
-            .map_err(|_| format!("invalid value for OTLP header '{name}'"))?;
+            .map_err(|_| OtlpError::HeaderValue(name.clone()))?;
         metadata.insert(key, value);
     }
     let mut endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| format!("invalid OTLP endpoint '{}': {e}", redact_url(url)))?
+        .map_err(|source| OtlpError::Endpoint {
+            url: redact_url(url),
+            source,
+        })?
         .timeout(export_timeout(settings));
     if url.starts_with("https://") {
         // The trust policy of `tls`: the system's store (or SSL_CERT_FILE / SSL_CERT_DIR),
@@ -139,57 +203,46 @@ fn grpc_exporter(
         if !Trust::system_has_roots() {
             tls = tls.with_webpki_roots();
         }
-        if let Some(pem) = trust.ca_pem().map_err(|e| e.to_string())? {
+        if let Some(pem) = trust.ca_pem()? {
             tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
         }
-        if let Some(identity) = trust.pem_identity().map_err(|e| e.to_string())? {
+        if let Some(identity) = trust.pem_identity()? {
             tls = tls.identity(tonic::transport::Identity::from_pem(
                 identity.certificate,
                 identity.key,
             ));
         }
-        endpoint = endpoint.tls_config(tls).map_err(|e| e.to_string())?;
+        endpoint = endpoint.tls_config(tls).map_err(OtlpError::Tls)?;
     }
     let channel = endpoint.connect_with_connector_lazy(quick_ack::Connector::new());
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+    let builder = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_channel(channel)
-        .with_timeout(export_timeout(settings))
-        .with_retry_policy(retry_policy())
         .with_metadata(metadata);
-    if settings.compression == config::Compression::Gzip {
-        builder = builder.with_compression(Compression::Gzip);
-    }
-    builder.build().map_err(|e| e.to_string())
+    finish_exporter!(builder, settings)
 }
 
 fn http_exporter(
     settings: &OtlpSettings,
     url: &str,
-) -> Result<opentelemetry_otlp::SpanExporter, String> {
+) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
     let tls = url
         .starts_with("https://")
         .then(|| settings.trust.ureq_config())
-        .transpose()
-        .map_err(|e| e.to_string())?;
+        .transpose()?;
     let client = HttpClient(tls::agent(export_timeout(settings), tls.as_ref()));
     let headers = settings
         .headers
         .iter()
         .map(|(name, value)| (name.clone(), value.expose().to_string()))
         .collect();
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+    let builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_http_client(client)
         .with_endpoint(url)
         .with_protocol(Protocol::HttpBinary)
-        .with_timeout(export_timeout(settings))
-        .with_retry_policy(retry_policy())
         .with_headers(headers);
-    if settings.compression == config::Compression::Gzip {
-        builder = builder.with_compression(Compression::Gzip);
-    }
-    builder.build().map_err(|e| e.to_string())
+    finish_exporter!(builder, settings)
 }
 
 impl Drop for OtlpSink {

@@ -12,9 +12,9 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
-use crate::telemetry::delivery::{self, Courier, Transport};
+use crate::telemetry::delivery::{self, Courier, NotDelivered, Transport};
 use crate::telemetry::privacy::Detail;
-use crate::telemetry::store::{Queued, Store};
+use crate::telemetry::store::{Queued, Store, StoreError};
 
 /// Whether a run waits for its remote copy to be delivered.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,7 +77,7 @@ impl RemoteSink {
         }
     }
 
-    async fn deliver(&self, rows: Vec<(String, String)>) -> Result<(), String> {
+    async fn deliver(&self, rows: Vec<(String, String)>) -> Result<(), NotDelivered> {
         let own = rows[0].0.clone();
         let deadline = Instant::now() + self.transport.timeout();
         let mut store = match Store::open(&self.outbox, self.wal_mode).and_then(|mut store| {
@@ -86,19 +86,13 @@ impl RemoteSink {
                 .map(|()| store)
         }) {
             Ok(store) => store,
-            Err(error) => {
-                return self
-                    .send_without_outbox(rows, deadline, error.to_string())
-                    .await
-            }
+            Err(error) => return self.send_without_outbox(rows, deadline, error).await,
         };
         match &self.waiting {
             Waiting::Background { config } => {
                 delivery::start_background_sender(&self.outbox, config.as_deref())
                     .map(drop)
-                    .map_err(|e| {
-                        format!("kept in the outbox; cannot start the background sender: {e}")
-                    })
+                    .map_err(NotDelivered::NoSender)
             }
             Waiting::Wait => {
                 let mut courier = Courier {
@@ -117,8 +111,8 @@ impl RemoteSink {
         &self,
         rows: Vec<(String, String)>,
         deadline: Instant,
-        outbox_error: String,
-    ) -> Result<(), String> {
+        outbox_error: StoreError,
+    ) -> Result<(), NotDelivered> {
         let rows: Vec<Queued> = rows
             .into_iter()
             .map(|(execution_id, payload)| Queued {
@@ -131,7 +125,10 @@ impl RemoteSink {
                 self.note(notes);
                 Ok(())
             }
-            Err(error) => Err(format!("{error} (not kept: the outbox: {outbox_error})")),
+            Err(source) => Err(NotDelivered::NotKept {
+                source,
+                outbox: outbox_error,
+            }),
         }
     }
 }
@@ -147,7 +144,7 @@ impl SpanExporter for RemoteSink {
         }
         self.deliver(rows)
             .await
-            .map_err(OTelSdkError::InternalFailure)
+            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
     }
 
     fn set_resource(&mut self, resource: &Resource) {

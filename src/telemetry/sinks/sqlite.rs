@@ -1,7 +1,7 @@
 //! The default sink: one row per run in `executions` and one per match in `match_events`.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -9,7 +9,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::telemetry::privacy::Detail;
 use crate::telemetry::record::RunRecord;
-use crate::telemetry::store::Store;
+use crate::telemetry::store::{Store, StoreError};
 
 #[derive(Debug)]
 pub struct SqliteSink {
@@ -20,8 +20,11 @@ pub struct SqliteSink {
     /// Opened once, on the exporter's thread: early, while the command runs (see
     /// `set_resource`), or at the first export. A failure to open is kept and reported at
     /// the export, not tried again: a locked database must cost its busy timeout only once.
-    store: Mutex<Option<Result<Store, String>>>,
+    store: Mutex<Option<Opened>>,
 }
+
+/// The database, or why it could not be opened (shared: it is reported at every export).
+type Opened = Result<Store, Arc<StoreError>>;
 
 impl SqliteSink {
     pub fn new(path: PathBuf, wal_mode: bool, retention_days: u32, detail: Detail) -> SqliteSink {
@@ -35,7 +38,7 @@ impl SqliteSink {
     }
 
     /// The store slot. A panic elsewhere while it was held leaves nothing half-written in it.
-    fn lock_store(&self) -> std::sync::MutexGuard<'_, Option<Result<Store, String>>> {
+    fn lock_store(&self) -> MutexGuard<'_, Option<Opened>> {
         self.store
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -43,10 +46,10 @@ impl SqliteSink {
 
     /// Opens the database unless that was done (or tried) already, and does all the work
     /// that does not need the run's record: retention and compiling the inserts.
-    fn open(&self) -> std::sync::MutexGuard<'_, Option<Result<Store, String>>> {
+    fn open(&self) -> MutexGuard<'_, Option<Opened>> {
         let mut guard = self.lock_store();
         if guard.is_none() {
-            let mut opened = Store::open(&self.path, self.wal_mode).map_err(|e| e.to_string());
+            let mut opened = Store::open(&self.path, self.wal_mode).map_err(Arc::new);
             if let Ok(store) = &mut opened {
                 // Housekeeping: a failure here shows again, and is reported, at the insert.
                 let _ = store.apply_retention(self.retention_days, SystemTime::now());
@@ -57,14 +60,12 @@ impl SqliteSink {
         guard
     }
 
-    fn write(&self, runs: &[RunRecord]) -> Result<(), String> {
-        let mut guard = self.open();
-        let store = guard
-            .as_mut()
-            .expect("opened above")
-            .as_mut()
-            .map_err(|e| e.clone())?;
-        store.insert(runs).map(drop).map_err(|e| e.to_string())
+    fn write(&self, runs: &[RunRecord]) -> Result<(), Arc<StoreError>> {
+        match self.open().as_mut() {
+            Some(Ok(store)) => store.insert(runs).map(drop).map_err(Arc::new),
+            Some(Err(error)) => Err(error.clone()),
+            None => unreachable!("open() fills the slot"),
+        }
     }
 }
 
@@ -74,7 +75,8 @@ impl SpanExporter for SqliteSink {
             .iter()
             .filter_map(|span| RunRecord::from_span(span, self.detail))
             .collect();
-        self.write(&runs).map_err(OTelSdkError::InternalFailure)
+        self.write(&runs)
+            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
     }
 
     /// Called on the exporter's thread before the first export: by `Telemetry::start` before
