@@ -3,17 +3,13 @@
 use std::io::{BufRead, IsTerminal};
 use std::time::{Duration, SystemTime};
 
-use super::{open, CommandError};
+use super::{open_or_say, CommandError};
 use crate::config::TelemetrySettings;
 use crate::duration::format_duration;
 use crate::telemetry::store::Table;
 
 pub fn prune(settings: &TelemetrySettings, older_than: Duration) -> Result<(), CommandError> {
-    let Some(mut store) = open(settings)? else {
-        println!(
-            "nothing to prune ({} does not exist)",
-            settings.sqlite.path.display()
-        );
+    let Some(mut store) = open_or_say(settings, "prune")? else {
         return Ok(());
     };
     let removed = store.prune_before(SystemTime::now() - older_than)?;
@@ -25,11 +21,7 @@ pub fn prune(settings: &TelemetrySettings, older_than: Duration) -> Result<(), C
 }
 
 pub fn clear(settings: &TelemetrySettings, yes: bool) -> Result<(), CommandError> {
-    let Some(mut store) = open(settings)? else {
-        println!(
-            "nothing to clear ({} does not exist)",
-            settings.sqlite.path.display()
-        );
+    let Some(mut store) = open_or_say(settings, "clear")? else {
         return Ok(());
     };
     if !yes {

@@ -263,6 +263,16 @@ fn open(settings: &TelemetrySettings) -> Result<Option<Store>, CommandError> {
     Ok(Store::open_existing(&settings.sqlite.path)?)
 }
 
+/// The database, or `None` after saying there is nothing to `verb` without one.
+fn open_or_say(settings: &TelemetrySettings, verb: &str) -> Result<Option<Store>, CommandError> {
+    let store = open(settings)?;
+    if store.is_none() {
+        let path = settings.sqlite.path.display();
+        println!("nothing to {verb} ({path} does not exist)");
+    }
+    Ok(store)
+}
+
 /// A `--since` that is neither an age nor a date.
 #[derive(Debug, thiserror::Error)]
 #[error("expected a duration (7d) or a date (2026-11-01), found '{0}'")]

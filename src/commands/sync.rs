@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{open, CommandError};
+use super::{open, open_or_say, CommandError};
 use crate::config::telemetry::Remote;
 use crate::config::TelemetrySettings;
 use crate::telemetry::delivery::{Courier, Drained, SenderLock, Transport};
@@ -51,11 +51,7 @@ fn drain(
 }
 
 pub fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
-    let Some(mut store) = open(settings)? else {
-        println!(
-            "nothing to send ({} does not exist)",
-            settings.sqlite.path.display()
-        );
+    let Some(mut store) = open_or_say(settings, "send")? else {
         return Ok(());
     };
     let remotes = remotes_to_sync(settings, &store)?;

@@ -74,151 +74,53 @@ fn ascii_regex(pattern: &str) -> Regex {
         .expect("scrub rules compile")
 }
 
+/// A [`Rule`] in one line: the cheap test, the pattern (compiled on first use), the replacement.
+macro_rules! rule {
+    ($could_match:expr, $pattern:expr, $replacement:expr) => {
+        Rule {
+            could_match: $could_match,
+            regex: LazyLock::new(|| ascii_regex($pattern)),
+            replacement: $replacement,
+        }
+    };
+}
+
 /// Applied in order. Key formats come before the generic rules, so that a token inside
 /// `token=ghp_...` is caught by both.
+#[rustfmt::skip]
 static RULES: [Rule; 19] = [
     // Private key blocks.
-    Rule {
-        could_match: |t| contains(t, "private key"),
-        regex: LazyLock::new(|| {
-            ascii_regex(
-                r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
-            )
-        }),
-        replacement: REDACTED,
-    },
+    rule!(|t| contains(t, "private key"), r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", REDACTED),
     // Well-known key formats: GitHub, AWS access key ids, Slack, OpenAI-style, Google.
-    Rule {
-        could_match: |t| contains(t, "gh") || contains(t, "github_pat_"),
-        regex: LazyLock::new(|| {
-            ascii_regex(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})")
-        }),
-        replacement: REDACTED,
-    },
-    Rule {
-        could_match: |t| contains(t, "akia") || contains(t, "asia"),
-        regex: LazyLock::new(|| ascii_regex(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-        replacement: REDACTED,
-    },
-    Rule {
-        could_match: |t| contains(t, "xox"),
-        regex: LazyLock::new(|| ascii_regex(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-        replacement: REDACTED,
-    },
-    Rule {
-        could_match: |t| contains(t, "sk-"),
-        regex: LazyLock::new(|| ascii_regex(r"\bsk-[A-Za-z0-9_-]{20,}")),
-        replacement: REDACTED,
-    },
+    rule!(|t| contains(t, "gh") || contains(t, "github_pat_"), r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})", REDACTED),
+    rule!(|t| contains(t, "akia") || contains(t, "asia"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
+    rule!(|t| contains(t, "xox"), r"\bxox[abposr]-[A-Za-z0-9-]{10,}", REDACTED),
+    rule!(|t| contains(t, "sk-"), r"\bsk-[A-Za-z0-9_-]{20,}", REDACTED),
     // Stripe secret, restricted and publishable keys; GitLab personal access tokens.
-    Rule {
-        could_match: |t| contains(t, "k_live_") || contains(t, "k_test_"),
-        regex: LazyLock::new(|| ascii_regex(r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{10,}")),
-        replacement: REDACTED,
-    },
-    Rule {
-        could_match: |t| contains(t, "glpat-"),
-        regex: LazyLock::new(|| ascii_regex(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-        replacement: REDACTED,
-    },
-    Rule {
-        could_match: |t| contains(t, "aiza"),
-        regex: LazyLock::new(|| ascii_regex(r"\bAIza[0-9A-Za-z_-]{35}")),
-        replacement: REDACTED,
-    },
+    rule!(|t| contains(t, "k_live_") || contains(t, "k_test_"), r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{10,}", REDACTED),
+    rule!(|t| contains(t, "glpat-"), r"\bglpat-[A-Za-z0-9_-]{20,}", REDACTED),
+    rule!(|t| contains(t, "aiza"), r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
     // JSON Web Tokens.
-    Rule {
-        could_match: |t| contains(t, "eyj"),
-        regex: LazyLock::new(|| {
-            ascii_regex(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-        }),
-        replacement: REDACTED,
-    },
+    rule!(|t| contains(t, "eyj"), r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", REDACTED),
     // An Authorization header, whatever its scheme (`token x`, `Bearer x`, a bare key).
-    Rule {
-        could_match: |t| contains(t, "authorization"),
-        regex: LazyLock::new(|| {
-            ascii_regex(r#"(?i)\b(authorization["']?\s*[:=]\s*)(?:[A-Za-z]+\s+)?[^\s"',;]+"#)
-        }),
-        replacement: "${1}[REDACTED]",
-    },
+    rule!(|t| contains(t, "authorization"), r#"(?i)\b(authorization["']?\s*[:=]\s*)(?:[A-Za-z]+\s+)?[^\s"',;]+"#, "${1}[REDACTED]"),
     // Authorization schemes elsewhere in a text.
-    Rule {
-        could_match: |t| contains(t, "bearer") || contains(t, "basic") || contains(t, "token"),
-        regex: LazyLock::new(|| {
-            ascii_regex(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*")
-        }),
-        replacement: "$1 [REDACTED]",
-    },
+    rule!(|t| contains(t, "bearer") || contains(t, "basic") || contains(t, "token"), r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9\-._~+/]{8,}=*", "$1 [REDACTED]"),
     // Credentials in URLs: scheme://user:password@host.
-    Rule {
-        could_match: |t| contains(t, "://") && contains(t, "@"),
-        regex: LazyLock::new(|| ascii_regex(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@")),
-        replacement: "${1}[REDACTED]@",
-    },
+    rule!(|t| contains(t, "://") && contains(t, "@"), r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", "${1}[REDACTED]@"),
     // key=value and key: value secrets.
-    Rule {
-        could_match: |t| (contains(t, "=") || contains(t, ":")) && names_a_secret(t),
-        regex: LazyLock::new(|| {
-            ascii_regex(
-                r#"(?i)\b([a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|credentials?)["']?\s*[=:]\s*)["']?[^\s"'&;,]+"#,
-            )
-        }),
-        replacement: "${1}[REDACTED]",
-    },
+    rule!(|t| (contains(t, "=") || contains(t, ":")) && names_a_secret(t), r#"(?i)\b([a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|credentials?)["']?\s*[=:]\s*)["']?[^\s"'&;,]+"#, "${1}[REDACTED]"),
     // `--password hunter2` style options.
-    Rule {
-        could_match: |t| contains(t, "-") && names_a_secret(t),
-        regex: LazyLock::new(|| {
-            ascii_regex(&format!(
-                r"(?i)(--?[a-z0-9-]*{SECRET_OPTION_WORDS}\s+)[^\s-][^\s]*"
-            ))
-        }),
-        replacement: "${1}[REDACTED]",
-    },
+    rule!(|t| contains(t, "-") && names_a_secret(t), &format!(r"(?i)(--?[a-z0-9-]*{SECRET_OPTION_WORDS}\s+)[^\s-][^\s]*"), "${1}[REDACTED]"),
     // `curl -u user:password` and `--user user:password`: the user stays.
-    Rule {
-        could_match: |t| contains(t, "-u") && contains(t, ":"),
-        regex: LazyLock::new(|| ascii_regex(r"(\s(?:-u|--user)[\s=]*[^\s:]+:)[^\s@]+")),
-        replacement: "${1}[REDACTED]",
-    },
+    rule!(|t| contains(t, "-u") && contains(t, ":"), r"(\s(?:-u|--user)[\s=]*[^\s:]+:)[^\s@]+", "${1}[REDACTED]"),
     // `mysql -pSECRET`: the MySQL clients take the password glued to `-p`.
-    Rule {
-        could_match: |t| contains(t, "mysql") || contains(t, "mariadb"),
-        regex: LazyLock::new(|| ascii_regex(r"(?i)(\b(?:mysql\w*|mariadb\w*)\b[^\n]*?\s-p)[^\s]+")),
-        replacement: "${1}[REDACTED]",
-    },
+    rule!(|t| contains(t, "mysql") || contains(t, "mariadb"), r"(?i)(\b(?:mysql\w*|mariadb\w*)\b[^\n]*?\s-p)[^\s]+", "${1}[REDACTED]"),
     // E-mail addresses.
-    Rule {
-        could_match: |t| contains(t, "@"),
-        regex: LazyLock::new(|| {
-            ascii_regex(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-        }),
-        replacement: "[EMAIL]",
-    },
+    rule!(|t| contains(t, "@"), r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", "[EMAIL]"),
     // IPv4 and IPv6 addresses.
-    Rule {
-        could_match: |t| {
-            t.windows(3)
-                .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit())
-        },
-        regex: LazyLock::new(|| {
-            ascii_regex(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-        }),
-        replacement: "[IP]",
-    },
-    Rule {
-        could_match: |t| {
-            t.windows(2)
-                .any(|w| w[0].is_ascii_hexdigit() && w[1] == b':')
-        },
-        regex: LazyLock::new(|| {
-            ascii_regex(
-                r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}\b",
-            )
-        }),
-        replacement: "[IP]",
-    },
+    rule!(|t| t.windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit()), r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", "[IP]"),
+    rule!(|t| t.windows(2).any(|w| w[0].is_ascii_hexdigit() && w[1] == b':'), r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}\b", "[IP]"),
 ];
 
 /// Option names whose next argument is a secret (`--password hunter2`, `curl -u user:pw`).

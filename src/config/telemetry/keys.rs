@@ -36,53 +36,52 @@ pub trait Value: Sized {
     fn show(&self) -> String;
 }
 
-impl Value for bool {
-    fn parse(text: &str) -> Result<bool, InvalidValue> {
+/// The values shown as they print: the parse is theirs, the display the standard one.
+pub trait Parse: Sized {
+    fn from_text(text: &str) -> Result<Self, InvalidValue>;
+}
+
+impl<T: Parse + std::fmt::Display> Value for T {
+    fn parse(text: &str) -> Result<T, InvalidValue> {
+        T::from_text(text)
+    }
+
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl Parse for bool {
+    fn from_text(text: &str) -> Result<bool, InvalidValue> {
         match text.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
             _ => Err(InvalidValue::new("true or false", text)),
         }
     }
-
-    fn show(&self) -> String {
-        self.to_string()
-    }
 }
 
-impl Value for u32 {
-    fn parse(text: &str) -> Result<u32, InvalidValue> {
+impl Parse for u32 {
+    fn from_text(text: &str) -> Result<u32, InvalidValue> {
         text.parse()
             .map_err(|_| InvalidValue::new("a whole number", text))
     }
-
-    fn show(&self) -> String {
-        self.to_string()
-    }
 }
 
-impl Value for NonZeroUsize {
-    fn parse(text: &str) -> Result<NonZeroUsize, InvalidValue> {
+impl Parse for NonZeroUsize {
+    fn from_text(text: &str) -> Result<NonZeroUsize, InvalidValue> {
         text.parse()
             .map_err(|_| InvalidValue::new("a positive whole number", text))
-    }
-
-    fn show(&self) -> String {
-        self.to_string()
     }
 }
 
 /// Megabytes of a file: a positive number.
-impl Value for f64 {
-    fn parse(text: &str) -> Result<f64, InvalidValue> {
+impl Parse for f64 {
+    fn from_text(text: &str) -> Result<f64, InvalidValue> {
         text.parse::<f64>()
             .ok()
             .filter(|number| number.is_finite() && *number > 0.0)
             .ok_or_else(|| InvalidValue::new("a positive number", text))
-    }
-
-    fn show(&self) -> String {
-        self.to_string()
     }
 }
 
@@ -207,7 +206,7 @@ pub struct LocalPrimary;
 
 impl Value for LocalPrimary {
     fn parse(text: &str) -> Result<LocalPrimary, InvalidValue> {
-        match bool::parse(text) {
+        match bool::from_text(text) {
             Ok(true) => Ok(LocalPrimary),
             _ => Err(InvalidValue::new(
                 "true (the local database is always the source of truth)",

@@ -29,7 +29,7 @@ pub use console::ConsoleSink;
 pub use dry_run::DryRunSink;
 pub use jsonl::JsonlSink;
 pub use otlp::{ExportError, OtlpSink};
-pub use remote::{RemoteSink, Waiting};
+pub use remote::RemoteSink;
 pub use sqlite::SqliteSink;
 
 /// How long earlyexit waits at exit for the local sinks (a locked database is waited on for
@@ -90,21 +90,7 @@ pub fn for_run(config: &TelemetrySettings) -> Vec<Sink> {
     }
     // Without an endpoint the HTTP remote has nowhere to go; `consent` has said so already.
     if let Ok(transport) = Transport::of(remote, config) {
-        let waiting = if config.http.asynchronous || config.http.fire_and_forget {
-            Waiting::Background {
-                config: config.config_file.clone(),
-            }
-        } else {
-            Waiting::Wait
-        };
-        sinks.push(Sink::Remote(Box::new(RemoteSink::new(
-            transport,
-            remote_detail,
-            config.sqlite.path.clone(),
-            config.sqlite.wal_mode,
-            config.http.batch_size.get(),
-            waiting,
-        ))));
+        sinks.push(Sink::Remote(Box::new(RemoteSink::new(transport, config))));
     }
     sinks
 }

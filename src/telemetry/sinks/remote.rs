@@ -12,13 +12,14 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
+use crate::config::TelemetrySettings;
 use crate::telemetry::delivery::{self, Courier, NotDelivered, Transport};
 use crate::telemetry::privacy::Detail;
 use crate::telemetry::store::{Queued, Store, StoreError};
 
 /// Whether a run waits for its remote copy to be delivered.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Waiting {
+enum Waiting {
     /// Deliver within the remote's timeout before the run exits (the default).
     Wait,
     /// Commit and exit; the background sender delivers (`http.async`, `fire_and_forget`).
@@ -40,20 +41,22 @@ pub struct RemoteSink {
 }
 
 impl RemoteSink {
-    pub fn new(
-        transport: Transport,
-        detail: Detail,
-        outbox: PathBuf,
-        wal_mode: bool,
-        batch_size: usize,
-        waiting: Waiting,
-    ) -> RemoteSink {
+    /// The sink that sends through `transport` as the settings say: at the remote detail
+    /// level, through the outbox in the SQLite database, waiting or in the background.
+    pub fn new(transport: Transport, settings: &TelemetrySettings) -> RemoteSink {
+        let waiting = if settings.http.asynchronous || settings.http.fire_and_forget {
+            Waiting::Background {
+                config: settings.config_file.clone(),
+            }
+        } else {
+            Waiting::Wait
+        };
         RemoteSink {
             transport,
-            detail,
-            outbox,
-            wal_mode,
-            batch_size,
+            detail: settings.remote_detail,
+            outbox: settings.sqlite.path.clone(),
+            wal_mode: settings.sqlite.wal_mode,
+            batch_size: settings.http.batch_size.get(),
             waiting,
             notes: Mutex::new(Vec::new()),
         }

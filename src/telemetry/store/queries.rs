@@ -3,6 +3,8 @@
 
 use std::time::SystemTime;
 
+use rusqlite::{params_from_iter, Params, Row};
+
 use super::rows::{execution_from_row, EXECUTION_COLUMNS};
 use super::{Store, StoreError};
 use crate::telemetry::record::{MatchRecord, RunRecord};
@@ -40,53 +42,50 @@ const TOP_COMMANDS: &str =
     "SELECT coalesce(max(command), executable || ' (' || substr(command_hash, 1, 12) || ')'),
     count(*) AS n FROM runs GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10";
 
+const MATCHES_OF_RUN: &str = "SELECT execution_id, match_number, timestamp_offset, stream_source,
+    line_number, match_kind, line_content FROM match_events WHERE execution_id = ?1 ORDER BY match_number";
+
 /// A run's command as the database holds it: its text at full detail, else the executable and
 /// the start of the command hash (the report and the time-saved figures show this).
 const COMMAND_LABEL: &str =
     "coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash)";
 
 impl Store {
+    /// Every row of a query, each made into a value by `map`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.connection
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_map(params, map)?.collect())
+            .map_err(|e| self.error(e))
+    }
+
     /// Runs (with their matches) that started at or after `since`, oldest first.
     pub fn runs_since(&self, since: Option<SystemTime>) -> Result<Vec<RunRecord>, StoreError> {
-        let since = time_bound(since);
-        let mut statement = self
-            .connection
-            .prepare(&format!(
-                "SELECT {EXECUTION_COLUMNS} FROM executions WHERE timestamp >= ?1 ORDER BY timestamp, execution_id"
-            ))
-            .map_err(|e| self.error(e))?;
-        let executions = statement
-            .query_map([since], execution_from_row)
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.error(e))?;
-        let mut matches = self
-            .connection
-            .prepare(
-                "SELECT execution_id, match_number, timestamp_offset, stream_source, line_number, match_kind, line_content
-                 FROM match_events WHERE execution_id = ?1 ORDER BY match_number",
-            )
-            .map_err(|e| self.error(e))?;
+        let executions = self.rows(
+            &format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE timestamp >= ?1 ORDER BY timestamp, execution_id"),
+            [time_bound(since)],
+            execution_from_row,
+        )?;
         executions
             .into_iter()
             .map(|execution| {
-                let records = matches
-                    .query_map([&execution.execution_id], |row| {
-                        Ok(MatchRecord {
-                            execution_id: row.get(0)?,
-                            match_number: row.get(1)?,
-                            timestamp_offset: row.get(2)?,
-                            stream_source: row.get(3)?,
-                            line_number: row.get(4)?,
-                            match_kind: row.get(5)?,
-                            line_content: row.get(6)?,
-                        })
+                let matches = self.rows(MATCHES_OF_RUN, [&execution.execution_id], |row| {
+                    Ok(MatchRecord {
+                        execution_id: row.get(0)?,
+                        match_number: row.get(1)?,
+                        timestamp_offset: row.get(2)?,
+                        stream_source: row.get(3)?,
+                        line_number: row.get(4)?,
+                        match_kind: row.get(5)?,
+                        line_content: row.get(6)?,
                     })
-                    .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                    .map_err(|e| self.error(e))?;
-                Ok(RunRecord {
-                    execution,
-                    matches: records,
-                })
+                })?;
+                Ok(RunRecord { execution, matches })
             })
             .collect()
     }
@@ -111,16 +110,12 @@ impl Store {
     /// period from `runs` (see `over_period`).
     fn tally(&self, sql: &str, since: Option<SystemTime>) -> Result<Vec<Tally>, StoreError> {
         let (sql, bound) = over_period(sql, since);
-        let mut statement = self.connection.prepare(&sql).map_err(|e| self.error(e))?;
-        statement
-            .query_map(rusqlite::params_from_iter(bound), |row| {
-                Ok(Tally {
-                    value: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    count: row.get(1)?,
-                })
+        self.rows(&sql, params_from_iter(bound), |row| {
+            Ok(Tally {
+                value: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                count: row.get(1)?,
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// How many match events the period's runs have.
@@ -130,74 +125,58 @@ impl Store {
             since,
         );
         self.connection
-            .query_row(&sql, rusqlite::params_from_iter(bound), |row| row.get(0))
+            .query_row(&sql, params_from_iter(bound), |row| row.get(0))
             .map_err(|e| self.error(e))
     }
 
     /// Every run's command, outcome and duration, marked when it started in the period: what
     /// the time-saved estimate reads (see `savings`).
     pub fn run_timings(&self, since: Option<SystemTime>) -> Result<Vec<RunTiming>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare(&format!(
-                "SELECT command_hash, {COMMAND_LABEL},
-                        exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp
-                 FROM executions"
-            ))
-            .map_err(|e| self.error(e))?;
-        statement
-            .query_map([time_bound(since)], |row| {
-                Ok(RunTiming {
-                    command_hash: row.get(0)?,
-                    label: row.get(1)?,
-                    exit_reason: row.get(2)?,
-                    stopped_command: row.get(3)?,
-                    runtime: row.get(4)?,
-                    in_period: row.get(5)?,
-                    timestamp: row.get(6)?,
-                })
+        let sql = format!(
+            "SELECT command_hash, {COMMAND_LABEL},
+                    exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp
+             FROM executions"
+        );
+        self.rows(&sql, [time_bound(since)], |row| {
+            Ok(RunTiming {
+                command_hash: row.get(0)?,
+                label: row.get(1)?,
+                exit_reason: row.get(2)?,
+                stopped_command: row.get(3)?,
+                runtime: row.get(4)?,
+                in_period: row.get(5)?,
+                timestamp: row.get(6)?,
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// The period's runs, oldest first, as the report reads them.
     pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
-        let mut statement = self
-            .connection
-            .prepare(&format!(
-                "SELECT command_hash, {COMMAND_LABEL},
-                        timestamp, exit_reason, command_exit_code, total_runtime,
-                        time_to_first_match, pattern, match_count
-                 FROM executions WHERE timestamp >= ?1 ORDER BY timestamp"
-            ))
-            .map_err(|e| self.error(e))?;
-        statement
-            .query_map([time_bound(since)], |row| {
-                Ok(ReportRun {
-                    command_hash: row.get(0)?,
-                    label: row.get(1)?,
-                    timestamp: row.get(2)?,
-                    exit_reason: row.get(3)?,
-                    command_exit_code: row.get(4)?,
-                    runtime: row.get(5)?,
-                    time_to_first_match: row.get(6)?,
-                    pattern: row.get(7)?,
-                    match_count: row.get(8)?,
-                })
+        let sql = format!(
+            "SELECT command_hash, {COMMAND_LABEL},
+                    timestamp, exit_reason, command_exit_code, total_runtime,
+                    time_to_first_match, pattern, match_count
+             FROM executions WHERE timestamp >= ?1 ORDER BY timestamp"
+        );
+        self.rows(&sql, [time_bound(since)], |row| {
+            Ok(ReportRun {
+                command_hash: row.get(0)?,
+                label: row.get(1)?,
+                timestamp: row.get(2)?,
+                exit_reason: row.get(3)?,
+                command_exit_code: row.get(4)?,
+                runtime: row.get(5)?,
+                time_to_first_match: row.get(6)?,
+                pattern: row.get(7)?,
+                match_count: row.get(8)?,
             })
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.error(e))
+        })
     }
 
     /// The run times in seconds of the period's runs, sorted, for percentiles.
     fn runtimes(&self, since: Option<SystemTime>) -> Result<Vec<f64>, StoreError> {
         let (sql, bound) = over_period("SELECT total_runtime FROM runs ORDER BY 1", since);
-        let mut statement = self.connection.prepare(&sql).map_err(|e| self.error(e))?;
-        statement
-            .query_map(rusqlite::params_from_iter(bound), |row| row.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| self.error(e))
+        self.rows(&sql, params_from_iter(bound), |row| row.get(0))
     }
 }
 
