@@ -4,7 +4,6 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::sys::signal::{signal, SigHandler, Signal};
 use serde_json::json;
 
@@ -19,51 +18,12 @@ use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
 use crate::telemetry::Telemetry;
 use crate::watch;
 
-/// The process entry point of both binaries, called from a C `main` in place of Rust's.
-///
-/// Rust's own start-up costs about 0.1 ms per run on our Linux machines (a tenth of the
-/// wrapper's budget): it reads /proc/self/maps to place a stack-overflow guard and sets up
-/// an alternate signal stack. We keep the two parts we rely on: fds 0 to 2 are open (so a
-/// pipe we create never lands on them), and SIGPIPE is ignored, so that a closed stdout is an
-/// error we handle (stop the command, exit 141) rather than a signal that kills us with the
-/// command still running. A stack overflow is then a plain SIGSEGV without Rust's message.
-///
-/// The arguments come from `argv` itself: only glibc also hands them to Rust's std, so
-/// `std::env::args_os` would be empty under musl or on the BSDs.
-///
-/// # Safety
-/// `argv` must hold `argc` valid NUL-terminated strings, as the C runtime gives `main`.
-pub unsafe fn enter(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> ! {
-    use std::os::unix::ffi::OsStringExt;
-    let args: Vec<OsString> = (0..usize::try_from(argc).unwrap_or(0))
-        // SAFETY: the caller promises `argc` valid strings in `argv`.
-        .map(|i| unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) })
-        .map(|arg| OsString::from_vec(arg.to_bytes().to_vec()))
-        .collect();
-    for fd in 0..3 {
-        // SAFETY: F_GETFD only reads the descriptor's flags; a closed one gives EBADF. The
-        // open takes the lowest free descriptor, `fd`, and leaves it open, without
-        // close-on-exec, so that the command inherits it as Rust's runtime would have.
-        unsafe {
-            if libc::fcntl(fd, libc::F_GETFD) == -1 && Errno::last() == Errno::EBADF {
-                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            }
-        }
-    }
-    // SAFETY: nothing else runs yet, and SIG_IGN installs no handler code.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigIgn) };
-    // One malloc arena for the process. glibc gives each new thread an arena of its own: a
-    // 64 MiB reservation, then an `mprotect` for every page it grows by. For the telemetry
-    // thread that was a dozen system calls while the command starts, and the thread
-    // allocates little. SAFETY: a plain setting, made before any thread exists.
-    #[cfg(target_env = "gnu")]
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-    std::process::exit(main(args))
-}
-
 /// Runs earlyexit with these arguments and returns the process exit code.
+///
+/// Rust's start-up has already opened /dev/null on any of fds 0 to 2 that was closed (so a
+/// pipe we create never lands on them) and ignores SIGPIPE, so that during a run a closed
+/// stdout is an error we handle (stop the command, exit 141) rather than a signal that kills
+/// us with the command still running.
 pub fn main(args: Vec<OsString>) -> i32 {
     match cli::parse(args) {
         Ok(Invocation::Run(cli)) => run(&cli),
@@ -91,7 +51,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
 /// The reports and the help end as any filter does when their reader goes away
 /// (`earlyexit telemetry export | head`): killed by SIGPIPE, quietly, where `print!` would
 /// panic on the failed write. Only a run, which must stop its command first, handles a closed
-/// stdout itself (see [`enter`]).
+/// stdout itself (see [`main`]).
 fn end_by_sigpipe_when_the_reader_goes() {
     // SAFETY: SIG_DFL installs no handler code, and no other thread exists yet.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };

@@ -1,11 +1,5 @@
 //! `ee`: the short name of `earlyexit`.
-//!
-//! No Rust `fn main`: the C `main` below skips Rust's runtime start-up, which earlyexit does
-//! not need (see [`earlyexit::app::enter`]).
-#![no_main]
 
-#[no_mangle]
-extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
-    // SAFETY: the C runtime passes main `argc` valid NUL-terminated strings in `argv`.
-    unsafe { earlyexit::app::enter(argc, argv) }
+fn main() {
+    std::process::exit(earlyexit::app::main(std::env::args_os().collect()))
 }
