@@ -1,7 +1,7 @@
 //! `earlyexit telemetry …`: the tools around the recorded runs, one module per subcommand.
 //! They read the same settings as a run (config file, environment, `--config`) and never
 //! create a database that does not exist. A command that reports builds one serde value,
-//! printed as text or, with `--json`, as one JSON object ([`Shown`]).
+//! printed as text or, with `--json`, as one JSON object (`Shown`).
 
 mod endpoint;
 mod maintenance;

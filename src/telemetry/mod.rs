@@ -1,7 +1,7 @@
 //! Telemetry: every run becomes one OpenTelemetry span with one `earlyexit.match` event per
 //! match, exported through one batch span processor to a fan-out over the configured sinks.
 //!
-//! [`Telemetry`] is a [`RunObserver`]. While the command runs it only stores what it is told
+//! [`Telemetry`] is a [`RunObserver`](crate::observer::RunObserver). While the command runs it only stores what it is told
 //! (the match lines are copied, nothing is scrubbed or written), and the exporter thread opens
 //! the local database; everything else happens after the command has ended, so telemetry never
 //! slows the output on its way to the terminal.

@@ -266,7 +266,7 @@ impl Telemetry {
         span.set_status(Status::error(description));
     }
 
-    /// Ends the span, waits for the sinks (at most [`LOCAL_DEADLINE`] plus a remote sink's
+    /// Ends the span, waits for the sinks (at most [`sinks::LOCAL_DEADLINE`] plus a remote sink's
     /// timeout), and returns the lines to show the user: one warning if anything failed, and
     /// with `telemetry.debug` a line per delivery.
     pub fn finish(mut self) -> Vec<String> {

@@ -1,6 +1,6 @@
 //! Every telemetry choice as a type. One spelling set serves the config file, the
 //! environment and the flags: clap's `ValueEnum` names them, and `FromStr`/`Display` (and the
-//! config's [`Value`], and serde's `Serialize`) are derived from it by [`choice!`], so a new variant needs one line.
+//! config's [`Value`], and serde's `Serialize`) are derived from it by `choice!`, so a new variant needs one line.
 
 use std::fmt;
 

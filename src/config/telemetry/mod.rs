@@ -2,7 +2,7 @@
 //! of where each value in force came from (shown by `earlyexit telemetry status`).
 //!
 //! [`choices`] holds every choice as a type, [`keys`] the one-line-per-key table that the
-//! file, the environment and `telemetry status` share, and [`resolve`] the order in which they
+//! file, the environment and `telemetry status` share, and `resolve` the order in which they
 //! apply. Nothing changes a [`TelemetrySettings`] once it is resolved.
 
 pub mod choices;

@@ -1,7 +1,7 @@
 //! The SQLite database: opening and migrating it, and writing runs. The same tables are
 //! written by the local sink and by the reference HTTP receiver, so every tool reads either
-//! file. [`schema`] holds the migrations, [`rows`] the mapping of a run onto its rows,
-//! [`queries`] the typed reads behind the telemetry commands, and [`outbox`] the queue of runs
+//! file. `schema` holds the migrations, `rows` the mapping of a run onto its rows,
+//! `queries` the typed reads behind the telemetry commands, and `outbox` the queue of runs
 //! waiting for a remote. No SQL leaves this module.
 
 use std::path::{Path, PathBuf};
