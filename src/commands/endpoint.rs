@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{CommandError, EndpointArgs};
 use crate::config::telemetry::Secret;
 use crate::config::TelemetrySettings;
+use crate::telemetry::delivery::DeliveryError;
 use crate::telemetry::remote::{self, Endpoint, PostError};
 
 impl EndpointArgs {
@@ -15,11 +16,7 @@ impl EndpointArgs {
             .endpoint
             .clone()
             .or_else(|| settings.http.endpoint.as_deref().map(str::to_string))
-            .ok_or_else(|| {
-                CommandError::Usage(
-                    "no endpoint: give --endpoint URL or set EARLYEXIT_TELEMETRY_ENDPOINT".into(),
-                )
-            })?;
+            .ok_or_else(|| CommandError::Usage(DeliveryError::NoEndpoint.to_string()))?;
         let auth_header = self.auth_header.unwrap_or(settings.http.auth_header);
         let api_key = self
             .api_key

@@ -51,7 +51,7 @@ impl TelemetrySettings {
         let (path, explicit) = config_location(flags, &home, env)?;
         settings.apply_file(path, explicit, &home, env)?;
         settings.apply_environment(&home, env)?;
-        settings.apply_flags(flags, env);
+        settings.apply_flags(flags);
         Ok(settings)
     }
 
@@ -139,10 +139,16 @@ impl TelemetrySettings {
         if let Some(exporters) = env("OTEL_TRACES_EXPORTER") {
             self.apply_traces_exporters(&exporters);
         }
+        // `api_key_env` names the variable that holds the key, when no key was given.
+        if self.http.api_key.is_none() {
+            if let Some(variable) = &self.http.api_key_env {
+                self.http.api_key = env(variable).filter(|v| !v.is_empty()).map(Secret::new);
+            }
+        }
         Ok(())
     }
 
-    fn apply_flags(&mut self, flags: &TelemetryFlags, env: Env) {
+    fn apply_flags(&mut self, flags: &TelemetryFlags) {
         if let Some(backend) = flags.backend {
             self.backend = backend;
             self.set_origin("telemetry.backend", Origin::Flag("--telemetry-backend"));
@@ -150,11 +156,6 @@ impl TelemetrySettings {
         if flags.no_telemetry {
             self.enabled = false;
             self.set_origin("telemetry.enabled", Origin::Flag("--no-telemetry"));
-        }
-        if self.http.api_key.is_none() {
-            if let Some(variable) = &self.http.api_key_env {
-                self.http.api_key = env(variable).filter(|v| !v.is_empty()).map(Secret::new);
-            }
         }
         self.dry_run = flags.dry_run;
         self.remote_once = flags.remote;
@@ -435,6 +436,31 @@ mod tests {
         assert_eq!(
             message,
             "EARLYEXIT_TELEMETRY_DEBUG: expected true or false, found 'maybe'"
+        );
+    }
+
+    #[test]
+    fn api_key_env_names_the_variable_that_holds_the_key_unless_a_key_is_given() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("EARLYEXIT_TELEMETRY_HTTP_API_KEY_ENV", "TEAM_KEY"),
+            ("TEAM_KEY", "from-team-key"),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        assert_eq!(
+            settings.http.api_key.as_ref().map(Secret::expose),
+            Some("from-team-key")
+        );
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("EARLYEXIT_TELEMETRY_HTTP_API_KEY_ENV", "TEAM_KEY"),
+            ("TEAM_KEY", "from-team-key"),
+            ("EARLYEXIT_TELEMETRY_API_KEY", "given"),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        assert_eq!(
+            settings.http.api_key.as_ref().map(Secret::expose),
+            Some("given")
         );
     }
 }
