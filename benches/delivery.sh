@@ -9,29 +9,16 @@
 # Usage: benches/delivery.sh [RESULTS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-results=${1:-target/bench-results}
-mkdir -p "$results"
-command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+. benches/common.sh
 cargo build --release --quiet --example http_receiver
-. benches/shipped-build.sh
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 export EARLYEXIT_TELEMETRY_API_KEY=bench-key
 
-# NAME: starts a receiver with its own database and request record, as a job of this shell
-# (so that the trap stops it), and sets $url to where it listens.
-start_receiver() {
-    EARLYEXIT_RECEIVER_API_KEY=bench-key target/release/examples/http_receiver \
-        --listen 127.0.0.1:0 --db "$work/$1.db" --record "$work/$1.requests" > "$work/$1.out" &
-    for _ in $(seq 50); do [ -s "$work/$1.out" ] && break; sleep 0.1; done
-    url=$(sed -n 's/^listening on //p' "$work/$1.out")
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # 1. async against an endpoint that accepts and never answers.
-benches/silent-server.py "$work/silent.port" &
-for _ in $(seq 50); do [ -s "$work/silent.port" ] && break; sleep 0.1; done
-silent="http://127.0.0.1:$(cat "$work/silent.port")/api/v1/events"
+start_silent_server
+silent="http://127.0.0.1:$silent_port/api/v1/events"
 mkdir -p "$work/async"
 HOME=$work/async EARLYEXIT_TELEMETRY_ENDPOINT=$silent EARLYEXIT_TELEMETRY_HTTP_ASYNC=true \
     hyperfine --style basic -i -N --warmup 20 --runs 500 --export-json "$results/delivery-async.json" \

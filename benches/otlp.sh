@@ -5,21 +5,18 @@
 # Usage: benches/otlp.sh [RESULTS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-results=${1:-target/bench-results}
-mkdir -p "$results"
-command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+. benches/common.sh
 [ -x target/rotel-venv/bin/pip ] || python3 -m venv target/rotel-venv
 target/rotel-venv/bin/pip install --quiet --disable-pip-version-check rotel
 agent=$(target/rotel-venv/bin/python -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
-. benches/shipped-build.sh
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-grpc=$(port); http=$(port); refused=$(port)
+grpc=$(free_port); http=$(free_port); refused=$(free_port)
 "$agent" start --otlp-grpc-endpoint "127.0.0.1:$grpc" --otlp-http-endpoint "127.0.0.1:$http" --exporter blackhole > /dev/null 2>&1 &
-benches/silent-server.py "$work/silent.port" &
+start_silent_server
+silent=$silent_port
+# rotel's start: a second is ample on this machine.
 sleep 1
-silent=$(cat "$work/silent.port")
 export HOME=$work
 run() { hyperfine --style basic -i -N --warmup 10 --runs "$1" --export-json "$results/$2.json" "${@:3}" >/dev/null; }
 run 200 otlp-grpc \

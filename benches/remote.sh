@@ -6,23 +6,15 @@
 # Usage: benches/remote.sh [RESULTS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-results=${1:-target/bench-results}
-mkdir -p "$results"
-command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+. benches/common.sh
 cargo build --release --quiet --example http_receiver
-. benches/shipped-build.sh
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
-EARLYEXIT_RECEIVER_API_KEY=bench-key target/release/examples/http_receiver \
-    --listen 127.0.0.1:0 --db "$work/receiver.db" > "$work/receiver.out" &
-for _ in $(seq 50); do [ -s "$work/receiver.out" ] && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$work/receiver.out")
-refused="http://127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')/api/v1/events"
-# A server that accepts and never answers.
-benches/silent-server.py "$work/silent.port" &
-for _ in $(seq 50); do [ -s "$work/silent.port" ] && break; sleep 0.1; done
-silent="http://127.0.0.1:$(cat "$work/silent.port")/api/v1/events"
+start_receiver receiver
+refused="http://127.0.0.1:$(free_port)/api/v1/events"
+start_silent_server
+silent="http://127.0.0.1:$silent_port/api/v1/events"
 
 export HOME=$work EARLYEXIT_TELEMETRY_API_KEY=bench-key
 run() { hyperfine --style basic -i -N --warmup 20 --runs "$1" --export-json "$results/$2.json" "${@:3}" >/dev/null; }

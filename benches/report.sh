@@ -5,10 +5,7 @@
 # Usage: benches/report.sh [RESULTS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-results=${1:-target/bench-results}
-mkdir -p "$results"
-command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
-. benches/shipped-build.sh
+. benches/common.sh
 export HOME
 HOME=$(mktemp -d)
 trap 'rm -rf "$HOME"' EXIT

@@ -7,13 +7,10 @@
 # Usage: benches/telemetry.sh [RESULTS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-results=${1:-target/bench-results}
-mkdir -p "$results"
-command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
+. benches/common.sh
 
 cargo bench --quiet --bench sqlite_sink 2>/dev/null | grep -E "^sqlite sink|time:" || true
 
-. benches/shipped-build.sh
 home=$(mktemp -d)
 trap 'rm -rf "$home"' EXIT
 HOME=$home hyperfine --style basic -i -N --warmup 50 --runs 1000 --export-json "$results/telemetry-overhead.json" \

@@ -9,10 +9,7 @@
 # Usage: benches/wrapper.sh [RESULTS_DIR]   (builds the release binary first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-results=${1:-target/bench-results}
-mkdir -p "$results"
-command -v hyperfine >/dev/null || { echo "hyperfine is needed (apt-get install hyperfine)" >&2; exit 1; }
-. benches/shipped-build.sh
+. benches/common.sh
 # For comparison: the default build, dynamically linked, as plain `cargo install` makes it.
 cargo build --release --quiet --bin earlyexit
 ee_dynamic=$PWD/target/release/earlyexit
