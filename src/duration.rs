@@ -5,14 +5,23 @@
 
 use std::time::Duration;
 
+/// The longest duration accepted anywhere: 100 years. Every deadline is an `Instant` plus a
+/// duration and every period a `SystemTime` minus one; past this, the sum overflows or the
+/// time falls before 1970, where time formatting panics.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
 /// A duration that could not be parsed; the message names the offending text.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid duration '{0}': expected a number with an optional unit ms, s, m, h or d (e.g. 30s, 1.5m)")]
-pub struct DurationError(pub String);
+pub enum DurationError {
+    #[error("invalid duration '{0}': expected a number with an optional unit ms, s, m, h or d (e.g. 30s, 1.5m)")]
+    Invalid(String),
+    #[error("invalid duration '{0}': at most 36500d (100 years)")]
+    TooLong(String),
+}
 
 /// Parses a duration such as `1.5m`.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    let invalid = || DurationError(text.to_string());
+    let invalid = || DurationError::Invalid(text.to_string());
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -30,7 +39,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         return Err(invalid());
     }
     let value: f64 = number.parse().map_err(|_| invalid())?;
-    Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| invalid())
+    let duration = Duration::try_from_secs_f64(value * seconds_per_unit)
+        .map_err(|_| DurationError::TooLong(text.to_string()))?;
+    if duration > MAX_DURATION {
+        return Err(DurationError::TooLong(text.to_string()));
+    }
+    Ok(duration)
 }
 
 /// Formats a duration the way a user would type it back (`90s` → `1.5m`).
@@ -72,6 +86,18 @@ mod tests {
             "", "s", "1x", "-1", "1.2.3", "abc", ".", "1 m", "inf", "nan",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn refuses_what_no_deadline_can_hold() {
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        for long in ["36501d", "99999999999d", &"9".repeat(400)] {
+            assert_eq!(
+                parse_duration(long),
+                Err(DurationError::TooLong(long.to_string())),
+                "{long}"
+            );
         }
     }
 

@@ -11,4 +11,5 @@ pub mod matcher;
 pub mod observer;
 pub mod outcome;
 pub mod telemetry;
+pub mod timestamp;
 pub mod watch;

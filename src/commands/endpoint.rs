@@ -58,7 +58,7 @@ pub fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
 pub fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), CommandError> {
     let endpoint = args.resolve(settings)?;
     let execution_id = uuid::Uuid::new_v4().to_string();
-    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let now = crate::timestamp::millis(SystemTime::now());
     let event = json!({
         "type": "execution",
         "data": {

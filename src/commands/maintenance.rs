@@ -12,7 +12,7 @@ pub fn prune(settings: &TelemetrySettings, older_than: Duration) -> Result<(), C
     let Some(mut store) = open_or_say(settings, "prune")? else {
         return Ok(());
     };
-    let removed = store.prune_before(SystemTime::now() - older_than)?;
+    let removed = store.prune_before(crate::timestamp::before(SystemTime::now(), older_than))?;
     println!(
         "removed {removed} run(s) older than {}",
         format_duration(older_than)

@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::telemetry::AuthHeader;
 use crate::config::{TelemetryFlags, TelemetrySettings};
-use crate::duration::parse_duration;
+use crate::duration::{parse_duration, DurationError};
 use crate::outcome::exit_code;
 use crate::telemetry::delivery::{DeliveryError, SendError};
 use crate::telemetry::remote::PostError;
@@ -275,8 +275,12 @@ fn open_or_say(settings: &TelemetrySettings, verb: &str) -> Result<Option<Store>
 
 /// A `--since` that is neither an age nor a date.
 #[derive(Debug, thiserror::Error)]
-#[error("expected a duration (7d) or a date (2026-11-01), found '{0}'")]
-struct InvalidSince(String);
+enum InvalidSince {
+    #[error("expected a duration (7d) or a date (2026-11-01), found '{0}'")]
+    Neither(String),
+    #[error(transparent)]
+    TooLong(DurationError),
+}
 
 /// The start of a period, and the `--since` text that named it.
 #[derive(Debug, Clone)]
@@ -298,8 +302,10 @@ impl std::str::FromStr for Since {
 
 /// `7d` means the last seven days; `2026-11-01` or an RFC 3339 time means since then.
 fn parse_since(text: &str) -> Result<SystemTime, InvalidSince> {
-    if let Ok(age) = parse_duration(text) {
-        return Ok(SystemTime::now() - age);
+    match parse_duration(text) {
+        Ok(age) => return Ok(crate::timestamp::before(SystemTime::now(), age)),
+        Err(too_long @ DurationError::TooLong(_)) => return Err(InvalidSince::TooLong(too_long)),
+        Err(DurationError::Invalid(_)) => {}
     }
     let full = if text.len() == 10 {
         format!("{text}T00:00:00Z")
@@ -308,7 +314,7 @@ fn parse_since(text: &str) -> Result<SystemTime, InvalidSince> {
     };
     humantime::parse_rfc3339_weak(&full)
         .or_else(|_| humantime::parse_rfc3339(&full))
-        .map_err(|_| InvalidSince(text.to_string()))
+        .map_err(|_| InvalidSince::Neither(text.to_string()))
 }
 
 #[cfg(test)]

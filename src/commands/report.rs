@@ -20,7 +20,7 @@ pub fn write_report(
     let timings = store.run_timings(Some(start))?;
     let period = format!(
         "since {} (--since {})",
-        humantime::format_rfc3339_seconds(start),
+        crate::timestamp::seconds(start),
         since.text
     );
     let database = settings.sqlite.path.display().to_string();

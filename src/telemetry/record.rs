@@ -145,7 +145,7 @@ impl RunRecord {
         let parent = span.parent_span_id;
         let execution = ExecutionRecord {
             execution_id: execution_id.clone(),
-            timestamp: humantime::format_rfc3339_millis(span.start_time).to_string(),
+            timestamp: crate::timestamp::millis(span.start_time),
             trace_id: span.span_context.trace_id().to_string(),
             span_id: span.span_context.span_id().to_string(),
             parent_span_id: (parent != opentelemetry::trace::SpanId::INVALID)

@@ -267,7 +267,31 @@ macro_rules! key {
             show: |settings| <$type as Value>::show(&settings.$($field).+),
         }
     };
+    ($name:literal, $($field:ident).+ : $type:ty, at most $max:expr) => {
+        Key {
+            name: $name,
+            apply: |settings, text| {
+                let value = <$type as Value>::parse(text)?;
+                let max: $type = $max;
+                if value > max {
+                    return Err(InvalidValue::new(format!("at most {}", max.show()), text));
+                }
+                settings.$($field).+ = value;
+                Ok(())
+            },
+            show: |settings| <$type as Value>::show(&settings.$($field).+),
+        }
+    };
 }
+
+/// The upper bounds. Past them a value is a typo, or it would overflow a deadline, a date or
+/// an allocation: 100 years of runs, a terabyte per JSON Lines file, a batch that still fits
+/// one request, an hour for any network step.
+const DAYS_KEPT: u32 = 36_500;
+const ROTATE_MB: f64 = 1_000_000.0;
+const BATCH: NonZeroUsize = NonZeroUsize::MIN.saturating_add(9_999);
+const NETWORK_WAIT: Duration = Duration::from_secs(3600);
+const RETRIES: u32 = 100;
 
 #[rustfmt::skip]
 pub const KEYS: &[Key] = &[
@@ -275,18 +299,18 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.backend", backend: Backend),
     key!("telemetry.sqlite.path", sqlite.path: PathBuf),
     key!("telemetry.sqlite.wal_mode", sqlite.wal_mode: bool),
-    key!("telemetry.sqlite.retention_days", sqlite.retention_days: u32),
+    key!("telemetry.sqlite.retention_days", sqlite.retention_days: u32, at most DAYS_KEPT),
     key!("telemetry.file.path", file.path: PathBuf),
-    key!("telemetry.file.rotate_size_mb", file.rotate_size_mb: f64),
+    key!("telemetry.file.rotate_size_mb", file.rotate_size_mb: f64, at most ROTATE_MB),
     key!("telemetry.file.compression", file.compression: Compression),
     key!("telemetry.http.endpoint", http.endpoint: Option<Url>),
     key!("telemetry.http.api_key", http.api_key: Option<Secret>),
     key!("telemetry.http.api_key_env", http.api_key_env: Option<String>),
     key!("telemetry.http.auth_header", http.auth_header: AuthHeader),
-    key!("telemetry.http.batch_size", http.batch_size: NonZeroUsize),
-    key!("telemetry.http.flush_interval", http.flush_interval: Duration),
-    key!("telemetry.http.timeout", http.timeout: Duration),
-    key!("telemetry.http.retry_attempts", http.retry_attempts: u32),
+    key!("telemetry.http.batch_size", http.batch_size: NonZeroUsize, at most BATCH),
+    key!("telemetry.http.flush_interval", http.flush_interval: Duration, at most NETWORK_WAIT),
+    key!("telemetry.http.timeout", http.timeout: Duration, at most NETWORK_WAIT),
+    key!("telemetry.http.retry_attempts", http.retry_attempts: u32, at most RETRIES),
     key!("telemetry.http.async", http.asynchronous: bool),
     key!("telemetry.http.fire_and_forget", http.fire_and_forget: bool),
     key!("telemetry.http.opt_in", http.opt_in: bool),
@@ -301,7 +325,7 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.otlp.traces_endpoint", otlp.traces_endpoint: Option<Url>),
     key!("telemetry.otlp.protocol", otlp.protocol: OtlpProtocol),
     key!("telemetry.otlp.headers", otlp.headers: Vec<(String, Secret)>),
-    key!("telemetry.otlp.timeout", otlp.timeout: Duration),
+    key!("telemetry.otlp.timeout", otlp.timeout: Duration, at most NETWORK_WAIT),
     key!("telemetry.otlp.compression", otlp.compression: Compression),
     key!("telemetry.otlp.certificate", otlp.trust.ca_file: Option<PathBuf>),
     key!("telemetry.otlp.client_certificate", otlp.trust.client_cert: Option<PathBuf>),
@@ -409,6 +433,17 @@ mod tests {
         assert!(f64::parse("-1").is_err());
         assert!(<Option<Url>>::parse("ftp://x").is_err());
         assert!(LocalPrimary::parse("false").is_err());
+        let mut settings = TelemetrySettings::defaults(std::path::Path::new("/home/u"));
+        let retention = key("telemetry.sqlite.retention_days").unwrap();
+        assert!((retention.apply)(&mut settings, "36500").is_ok());
+        assert_eq!(
+            (retention.apply)(&mut settings, "36501")
+                .unwrap_err()
+                .to_string(),
+            "expected at most 36500, found '36501'"
+        );
+        let timeout = key("telemetry.http.timeout").unwrap();
+        assert!((timeout.apply)(&mut settings, "2h").is_err());
         let headers = <Vec<(String, Secret)>>::parse("api-key=a%20b, x-team=qa").unwrap();
         assert_eq!(headers[0].1.expose(), "a b");
         assert_eq!(headers.show(), "api-key=[REDACTED],x-team=[REDACTED]");

@@ -248,7 +248,7 @@ impl TelemetrySettings {
         }
     }
 
-    fn defaults(home: &Path) -> TelemetrySettings {
+    pub(crate) fn defaults(home: &Path) -> TelemetrySettings {
         let dir = home.join(".earlyexit");
         TelemetrySettings {
             enabled: true,

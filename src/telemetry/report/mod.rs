@@ -66,7 +66,7 @@ pub struct Scope<'a> {
 /// The whole page: the time saved first, then each chart beside its table.
 pub fn render(scope: &Scope<'_>, runs: &[ReportRun], timings: &[RunTiming]) -> String {
     let body: String = sections::all(runs, timings).concat();
-    let generated = humantime::format_rfc3339_seconds(SystemTime::now());
+    let generated = crate::timestamp::seconds(SystemTime::now());
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>earlyexit report: {period}</title>\n<style>{STYLE}</style></head>\n<body><h1>earlyexit report</h1>\n<p class=\"scope\">Database <code>{database}</code>, runs {period}: {count} run(s). Generated {generated}.</p>\n{body}</body></html>\n",
         period = escape(scope.period),

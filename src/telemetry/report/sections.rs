@@ -255,9 +255,9 @@ fn week_of(timestamp: &str) -> String {
         .as_secs()
         / 86_400;
     // 1970-01-01 was a Thursday.
-    let monday = days - (days + 3) % 7;
+    let monday = days.saturating_sub((days + 3) % 7);
     let start = UNIX_EPOCH + Duration::from_secs(monday * 86_400);
-    humantime::format_rfc3339(start).to_string()[..10].to_string()
+    crate::timestamp::seconds(start)[..10].to_string()
 }
 
 /// Per command, most runs first, at most ten.

@@ -44,7 +44,7 @@ fn render(span: &SpanData) -> String {
     let _ = writeln!(
         out,
         "  start: {}",
-        humantime::format_rfc3339_micros(span.start_time)
+        crate::timestamp::micros(span.start_time)
     );
     let _ = writeln!(
         out,

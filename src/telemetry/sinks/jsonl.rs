@@ -80,9 +80,7 @@ impl JsonlSink {
     /// Renames the full file aside (`telemetry.jsonl` → `telemetry.20261128T120455.123Z.jsonl`),
     /// gzipping it when configured. Called with the file's lock held.
     fn rotate(&self) -> io::Result<()> {
-        let stamp = humantime::format_rfc3339_millis(SystemTime::now())
-            .to_string()
-            .replace([':', '-'], "");
+        let stamp = crate::timestamp::millis(SystemTime::now()).replace([':', '-'], "");
         let stem = self.path.file_stem().unwrap_or_default().to_string_lossy();
         let extension = self
             .path

@@ -241,7 +241,7 @@ impl Store {
 
     /// Deletes runs that started before `cutoff`; returns how many.
     pub fn prune_before(&mut self, cutoff: SystemTime) -> Result<usize, StoreError> {
-        let cutoff = humantime::format_rfc3339_millis(cutoff).to_string();
+        let cutoff = crate::timestamp::millis(cutoff);
         self.connection
             .execute("DELETE FROM executions WHERE timestamp < ?1", [cutoff])
             .map_err(|e| self.error(e))
@@ -272,9 +272,9 @@ impl Store {
         if !due {
             return Ok(());
         }
-        let cutoff = now - Duration::from_secs(u64::from(retention_days) * 86400);
+        let cutoff = crate::timestamp::before(now, Duration::from_secs(86_400) * retention_days);
         self.prune_before(cutoff)?;
-        let stamp = humantime::format_rfc3339_millis(now).to_string();
+        let stamp = crate::timestamp::millis(now);
         self.connection
             .execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_prune', ?1)",

@@ -40,7 +40,7 @@ impl Store {
     /// stays as it is.
     pub fn enqueue(&mut self, remote: Remote, runs: &[(String, String)]) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let created = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let created = crate::timestamp::millis(SystemTime::now());
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)

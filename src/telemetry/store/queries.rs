@@ -183,9 +183,7 @@ impl Store {
 /// A period's start as the `timestamp` column spells it; no start is the empty string, which
 /// every timestamp follows.
 fn time_bound(since: Option<SystemTime>) -> String {
-    since.map_or_else(String::new, |t| {
-        humantime::format_rfc3339_millis(t).to_string()
-    })
+    since.map_or_else(String::new, crate::timestamp::millis)
 }
 
 /// `sql` with `runs` defined as the runs that started since then, and the value to bind.
