@@ -62,12 +62,9 @@ fn has_agreed(settings: &TelemetrySettings, destination: &str) -> bool {
 fn remember_agreement(settings: &TelemetrySettings, destination: &str) -> std::io::Result<()> {
     let path = consent_file(settings);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+        crate::files::private_directory(parent)?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let mut file = crate::files::append_private(&path)?;
     writeln!(file, "{destination}")
 }
 

@@ -63,14 +63,10 @@ enum TelemetryCommand {
         /// Only runs that started within D (30d, 12h) or since a date (2026-11-01, RFC 3339)
         #[arg(long, value_name = "WHEN", default_value = "30d")]
         since: Since,
-        /// Where to write the page (`-` for stdout)
-        #[arg(
-            short = 'o',
-            long = "output",
-            value_name = "FILE",
-            default_value = "earlyexit-report.html"
-        )]
-        output: PathBuf,
+        /// Where to write the page (`-` for stdout; default earlyexit-report.html, readable
+        /// only by you)
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print the recorded runs as JSON Lines in the HTTP API's event envelope
     Export {
@@ -246,7 +242,7 @@ fn run(command: TelemetryCommand, settings: &TelemetrySettings) -> Result<(), Co
         }
         TelemetryCommand::Export { since } => transfer::export(settings, since.map(|s| s.start))?,
         TelemetryCommand::Report { since, output } => {
-            report::write_report(settings, &since, &output)?
+            report::write_report(settings, &since, output.as_deref())?
         }
         TelemetryCommand::Import { files } => transfer::import(settings, &files)?,
         TelemetryCommand::Prune { older_than } => maintenance::prune(settings, older_than)?,

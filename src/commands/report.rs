@@ -7,10 +7,13 @@ use super::{open, CommandError, Since};
 use crate::config::TelemetrySettings;
 use crate::telemetry::report;
 
+/// Where the page goes when `-o` does not say.
+const DEFAULT_REPORT: &str = "earlyexit-report.html";
+
 pub fn write_report(
     settings: &TelemetrySettings,
     since: &Since,
-    output: &Path,
+    output: Option<&Path>,
 ) -> Result<(), CommandError> {
     let start = since.start;
     let Some(store) = open(settings)? else {
@@ -32,12 +35,19 @@ pub fn write_report(
         &runs,
         &timings,
     );
-    if output.as_os_str() == "-" {
-        let _ = std::io::stdout().lock().write_all(page.as_bytes());
-        return Ok(());
-    }
-    std::fs::write(output, page).map_err(|source| CommandError::File {
-        path: output.to_path_buf(),
+    // The page holds command lines: private unless the user named where it goes.
+    let written = match output {
+        Some(path) if path.as_os_str() == "-" => {
+            let _ = std::io::stdout().lock().write_all(page.as_bytes());
+            return Ok(());
+        }
+        Some(path) => std::fs::write(path, page).map(|()| path),
+        None => crate::files::create_private(Path::new(DEFAULT_REPORT))
+            .and_then(|mut file| file.write_all(page.as_bytes()))
+            .map(|()| Path::new(DEFAULT_REPORT)),
+    };
+    let output = written.map_err(|source| CommandError::File {
+        path: output.unwrap_or(Path::new(DEFAULT_REPORT)).to_path_buf(),
         source,
     })?;
     println!("wrote {} ({} runs {period})", output.display(), runs.len());

@@ -12,7 +12,7 @@
 //! to one detached `earlyexit telemetry sync --background`, which holds the outbox's sender
 //! lock: a hundred runs started together start one sender.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -348,11 +348,7 @@ fn sender_lock_path(database: &Path) -> PathBuf {
 /// here and handed over as the sender's standard input, so that between the check and the
 /// sender's start no second run can start another. Returns whether a sender was started.
 pub fn start_background_sender(database: &Path, config: Option<&Path>) -> io::Result<bool> {
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(sender_lock_path(database))?;
+    let lock = crate::files::append_private(&sender_lock_path(database))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => return Ok(false),

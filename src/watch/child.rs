@@ -21,6 +21,13 @@ use super::WatchError;
 /// user already set wins.
 const UNBUFFERING_ENVIRONMENT: &[(&str, &str)] = &[("PYTHONUNBUFFERED", "1")];
 
+/// What the command's environment gets beyond ours, and loses.
+pub struct Environment {
+    pub added: Vec<(String, String)>,
+    /// earlyexit's own credentials.
+    pub removed: Vec<OsString>,
+}
+
 /// A running command, the leader of its own process group.
 pub struct Child {
     pub pid: Pid,
@@ -40,7 +47,7 @@ pub fn spawn(
     program: &OsString,
     args: &[OsString],
     pty: bool,
-    environment: &[(String, String)],
+    environment: &Environment,
 ) -> Result<Spawned, WatchError> {
     become_subreaper();
     let mut command = Command::new(program);
@@ -54,7 +61,10 @@ pub fn spawn(
             command.env(name, value);
         }
     }
-    command.envs(environment.iter().map(|(k, v)| (k, v)));
+    for name in &environment.removed {
+        command.env_remove(name);
+    }
+    command.envs(environment.added.iter().map(|(k, v)| (k, v)));
     let pty_master = if pty {
         let (master, slave) = open_pty().map_err(WatchError::Setup)?;
         command.stdout(Stdio::from(slave));

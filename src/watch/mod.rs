@@ -76,7 +76,12 @@ pub fn run(
     };
     let (child, inputs) = match &settings.source {
         Source::Command { program, args } => {
-            let environment = observer.child_environment();
+            let environment = child::Environment {
+                added: observer.child_environment(),
+                removed: settings
+                    .telemetry
+                    .credential_variables(std::env::vars_os().map(|(name, _)| name)),
+            };
             let spawned = child::spawn(program, args, settings.pty, &environment)?;
             let inputs = vec![
                 Input::new(

@@ -332,6 +332,7 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.otlp.client_key", otlp.trust.client_key: Option<PathBuf>),
     key!("telemetry.remote_detail", remote_detail: Detail),
     key!("telemetry.ci_hint", ci_hint: bool),
+    key!("telemetry.keep_credentials", keep_credentials: bool),
     key!("telemetry.anonymize", anonymize: bool),
     key!("telemetry.scrub_pii", scrub_pii: bool),
     key!("telemetry.debug", debug: bool),

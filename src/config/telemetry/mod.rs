@@ -173,6 +173,9 @@ pub struct TelemetrySettings {
     pub remote_off: Option<RemoteOff>,
     /// In CI with a local backend, say once that the http backend exists.
     pub ci_hint: bool,
+    /// Let the command see earlyexit's own credentials (`keep_credentials`); by default they
+    /// are removed from its environment.
+    pub keep_credentials: bool,
     /// Print what would be written instead of writing it.
     pub dry_run: bool,
     /// `OTEL_TRACES_EXPORTER=console`: also print each span on stderr.
@@ -300,12 +303,35 @@ impl TelemetrySettings {
             remote_once: false,
             remote_off: None,
             ci_hint: true,
+            keep_credentials: false,
             dry_run: false,
             console: false,
             config_file: None,
             unreadable_config: None,
             origins: Vec::new(),
         }
+    }
+
+    /// The variables among `names` that hold earlyexit's own credentials, which the command
+    /// must not see unless `keep_credentials` says so: `EARLYEXIT_*API_KEY*`, the variable
+    /// that `api_key_env` names, and the OTLP headers (`OTEL_EXPORTER_OTLP_*HEADERS`).
+    pub fn credential_variables(
+        &self,
+        names: impl Iterator<Item = std::ffi::OsString>,
+    ) -> Vec<std::ffi::OsString> {
+        if self.keep_credentials {
+            return Vec::new();
+        }
+        names
+            .filter(|name| {
+                let Some(name) = name.to_str() else {
+                    return false;
+                };
+                (name.starts_with("EARLYEXIT_") && name.contains("API_KEY"))
+                    || (name.starts_with("OTEL_EXPORTER_OTLP_") && name.ends_with("HEADERS"))
+                    || self.http.api_key_env.as_deref() == Some(name)
+            })
+            .collect()
     }
 
     /// True when a run records anything at all.

@@ -229,33 +229,10 @@ fn says_yes(value: &str) -> bool {
     )
 }
 
-/// The largest config file read: a real one is a few hundred bytes.
-const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
-
-/// The config file's text. It must be a regular file of at most [`MAX_CONFIG_BYTES`], opened
-/// without blocking: a link to a FIFO would otherwise wait forever, one to `/dev/zero` would
-/// grow without bound.
+/// The config file's text: a small regular file (see [`crate::files::read_small`]).
 fn read_config(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let too_large = || std::io::Error::other("larger than 1 MiB");
-    if metadata.len() > MAX_CONFIG_BYTES {
-        return Err(too_large());
-    }
-    let mut text = String::new();
-    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(too_large());
-    }
-    Ok(text)
+    String::from_utf8(crate::files::read_small(path)?)
+        .map_err(|_| std::io::Error::other("not UTF-8 text"))
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` anywhere, and a leading `~`. Unlike a shell, an

@@ -5,7 +5,7 @@
 //! same lock; a writer that waited on the lock of a file that was rotated meanwhile notices
 //! (the path now names another file) and starts over on the new one.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -47,13 +47,10 @@ impl JsonlSink {
     /// the file is cut back to where it ended, so the next record starts on a line of its own.
     fn append(&self, bytes: &[u8]) -> io::Result<()> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
+            crate::files::private_directory(parent)?;
         }
         loop {
-            let mut file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let mut file = crate::files::append_private(&self.path)?;
             file.lock()?;
             // Another run may have rotated the file between our open and our lock: the path
             // then names another file, or none yet. Start over on whatever it names now.
@@ -118,7 +115,7 @@ fn gzipped_name(path: &Path) -> PathBuf {
 
 fn gzip(path: &Path) -> io::Result<()> {
     let mut input = File::open(path)?;
-    let output = File::create(gzipped_name(path))?;
+    let output = crate::files::create_private(&gzipped_name(path))?;
     let mut encoder = GzEncoder::new(output, flate2::Compression::default());
     io::copy(&mut input, &mut encoder)?;
     encoder.finish()?.sync_all()?;

@@ -41,7 +41,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     #[error("cannot create {}: {source}", path.display())]
-    Directory {
+    Create {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -80,12 +80,10 @@ pub struct Store {
 impl Store {
     /// Opens or creates the database, creating its directory, and brings the schema up to date.
     pub fn open(path: &Path, wal_mode: bool) -> Result<Store, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Directory {
-                path: parent.to_path_buf(),
-                source,
-            })?;
-        }
+        crate::files::private_database(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let connection = Connection::open(path).map_err(|source| sqlite_error(path, source))?;
         let mut store = Store {
             connection,
