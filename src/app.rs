@@ -13,9 +13,8 @@ use crate::config::{OutputMode, Settings};
 use crate::consent;
 use crate::duration::format_duration;
 use crate::matcher::Matcher;
-use crate::observer::NoObserver;
 use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
-use crate::telemetry::Telemetry;
+use crate::telemetry::ContainedTelemetry;
 use crate::watch;
 
 /// Runs earlyexit with these arguments and returns the process exit code.
@@ -25,6 +24,7 @@ use crate::watch;
 /// stdout is an error we handle (stop the command, exit 141) rather than a signal that kills
 /// us with the command still running.
 pub fn main(args: Vec<OsString>) -> i32 {
+    std::panic::set_hook(Box::new(say_panic_in_one_line));
     match cli::parse(args) {
         Ok(Invocation::Run(cli)) => run(&cli),
         Ok(Invocation::Telemetry(args)) => {
@@ -89,12 +89,9 @@ fn run(cli: &Cli) -> i32 {
         eprintln!("earlyexit: {notice}");
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
-    let mut telemetry = Telemetry::start(&settings, &execution_id, &env);
-    let result = match &mut telemetry {
-        Some(observer) => watch::run(&settings, &matcher, &execution_id, observer),
-        None => watch::run(&settings, &matcher, &execution_id, &mut NoObserver),
-    };
-    let trace_id = telemetry.as_ref().map(|t| t.trace_id().to_string());
+    let mut telemetry = ContainedTelemetry::start(&settings, &execution_id, &env);
+    let result = watch::run(&settings, &matcher, &execution_id, &mut telemetry);
+    let trace_id = telemetry.trace_id();
     let code = match result {
         Ok(outcome) => {
             report(&settings, &outcome, &execution_id, trace_id.as_deref());
@@ -102,21 +99,35 @@ fn run(cli: &Cli) -> i32 {
         }
         Err(error) => {
             let message = error.to_string();
-            if let Some(telemetry) = &mut telemetry {
-                telemetry.record_failure(&message);
-            }
+            telemetry.record_failure(&message);
             usage_error(&settings, trace_id.as_deref(), &message)
         }
     };
-    if let Some(telemetry) = telemetry {
-        let lines = telemetry.finish();
-        if settings.output != OutputMode::Quiet {
-            for line in lines {
-                eprintln!("earlyexit: {line}");
-            }
+    let lines = telemetry.finish();
+    if settings.output != OutputMode::Quiet {
+        for line in lines {
+            eprintln!("earlyexit: {line}");
         }
     }
     code
+}
+
+/// A panic is a bug of ours: one line that says where, not a backtrace note in the middle of
+/// the command's output. Telemetry's panics are contained (`ContainedTelemetry`), so the run
+/// goes on to its exit code.
+fn say_panic_in_one_line(info: &std::panic::PanicHookInfo<'_>) {
+    let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| info.payload().downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let line = format!("earlyexit: internal error{place}: {message} (please report it)\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 /// One line on stderr (unless `-q`), and with `--json` the summary as well, then exit code 3.

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod consent;
 pub mod duration;
+pub mod fault;
 pub mod files;
 pub mod matcher;
 pub mod observer;

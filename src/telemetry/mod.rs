@@ -7,6 +7,7 @@
 //! slows the output on its way to the terminal.
 
 pub mod attributes;
+mod contained;
 pub mod delivery;
 pub mod detect;
 pub mod privacy;
@@ -21,5 +22,6 @@ pub mod store;
 pub mod stored_span;
 pub mod tls;
 
+pub use contained::ContainedTelemetry;
 pub use run::Telemetry;
 pub use span::{command_hash, resource};

@@ -161,6 +161,7 @@ impl Telemetry {
         execution_id: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<Telemetry> {
+        crate::fault::inject("telemetry-start");
         let config = &settings.telemetry;
         if !config.is_active() {
             return None;
@@ -349,6 +350,7 @@ impl RunObserver for Telemetry {
     }
 
     fn on_end(&mut self, outcome: &Outcome) {
+        crate::fault::inject("telemetry-end");
         let command_words = if self.scrub_pii {
             privacy::scrub_args(&self.command_words)
         } else {

@@ -33,6 +33,7 @@ pub struct Child {
     pub pid: Pid,
     /// The command's status once it has been reaped (its exit code, or 128 + signal).
     pub status: Option<i32>,
+    guardian: Option<Guardian>,
 }
 
 /// A command just spawned, with our ends of its output.
@@ -87,10 +88,12 @@ pub fn spawn(
     let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
     set_nonblocking(&stdout)?;
     set_nonblocking(&stderr)?;
+    let pid = Pid::from_raw(child.id() as i32);
     Ok(Spawned {
         child: Child {
-            pid: Pid::from_raw(child.id() as i32),
+            pid,
             status: None,
+            guardian: Some(Guardian::start(pid)?),
         },
         stdout,
         stderr,
@@ -126,6 +129,14 @@ impl Child {
         killpg(self.pid, None) != Err(Errno::ESRCH)
     }
 
+    /// earlyexit is done with the group: its guardian leaves without touching it, and what
+    /// the command started in the background keeps running, as it would without earlyexit.
+    pub fn release(&mut self) {
+        if let Some(guardian) = self.guardian.take() {
+            guardian.release();
+        }
+    }
+
     /// Sends SIGTERM to the whole group, then SIGKILL after `grace` (or at once when another
     /// terminating signal arrives meanwhile), and reaps what it can. Never waits on the pipes.
     pub fn terminate_group(&mut self, grace: Duration, signals: &mut SignalWatcher) {
@@ -151,6 +162,66 @@ impl Child {
                 return;
             }
             signals.wait(Some(Duration::from_millis(5)));
+        }
+    }
+}
+
+/// The command must not outlive earlyexit, even when earlyexit is killed with SIGKILL or by
+/// the kernel's OOM killer and has no chance to stop it. A parent-death signal would reach only
+/// the command itself, not what it started (`npm test` → `node`), so a small process, forked
+/// from earlyexit, joins the command's process group and waits on a pipe whose only writer is
+/// earlyexit. End of file means earlyexit is gone: it kills the whole group, itself included.
+/// A byte means earlyexit is done with the group: it leaves quietly. It is plain POSIX, so it
+/// works wherever earlyexit does. A CI runner's kill of earlyexit's own group misses the
+/// command's group, but not the guardian's end of file.
+struct Guardian {
+    release: OwnedFd,
+}
+
+impl Guardian {
+    fn start(group: Pid) -> Result<Guardian, WatchError> {
+        let (read, write) =
+            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| WatchError::Setup(e.into()))?;
+        // SAFETY: the child only makes async-signal-safe system calls and never returns.
+        match unsafe { nix::unistd::fork() }.map_err(|e| WatchError::Setup(e.into()))? {
+            nix::unistd::ForkResult::Child => guard(read.as_raw_fd(), group.as_raw()),
+            nix::unistd::ForkResult::Parent { .. } => Ok(Guardian { release: write }),
+        }
+    }
+
+    fn release(self) {
+        let _ = nix::unistd::write(&self.release, b"r");
+    }
+}
+
+/// The guardian's whole life, in a forked copy of a threaded process: system calls only.
+fn guard(pipe: i32, group: i32) -> ! {
+    use nix::libc;
+    // SAFETY: each call is async-signal-safe; no memory is allocated and no lock taken.
+    unsafe {
+        // earlyexit's handlers would catch the group's SIGTERM; the guardian must die of it.
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGCHLD] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        if libc::setpgid(0, group) != 0 {
+            // The command has already gone.
+            libc::_exit(0);
+        }
+        libc::dup2(pipe, 0);
+        // Nothing of earlyexit's stays open here: not its output, a lock or the database.
+        for fd in 1..1024 {
+            libc::close(fd);
+        }
+        let mut byte = 0u8;
+        loop {
+            match libc::read(0, (&raw mut byte).cast(), 1) {
+                0 => {
+                    libc::kill(-group, libc::SIGKILL);
+                    libc::_exit(0);
+                }
+                -1 if Errno::last_raw() == libc::EINTR => {}
+                _ => libc::_exit(0),
+            }
         }
     }
 }

@@ -341,6 +341,7 @@ impl Runner<'_> {
                 stopped_command = child.status.is_none();
                 child.terminate_group(self.settings.kill_after, &mut self.signals);
             }
+            child.release();
         }
         let command_exit_code = self.child.as_ref().and_then(|c| c.status);
         let decision = self.progress.decision.as_ref().map(|d| d.reason);

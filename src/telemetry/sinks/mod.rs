@@ -212,6 +212,7 @@ impl Fanout {
 
 impl SpanExporter for Fanout {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        crate::fault::inject("export");
         for sink in &self.sinks {
             let start = Instant::now();
             let spans = batch.len();
