@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use opentelemetry_http::{Bytes, HttpError, Request, Response};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
 /// What a transport trusts and presents, as configured.
@@ -40,12 +42,22 @@ pub enum TlsError {
     NoCertificate { path: PathBuf },
     #[error("{}: no PEM private key in it", path.display())]
     NoKey { path: PathBuf },
+    #[error("{}: the private key is encrypted; give an unencrypted key (openssl pkey -in KEY -out PLAIN)", path.display())]
+    EncryptedKey { path: PathBuf },
+    #[error("{}: an X.509 v1 certificate, which TLS refuses; issue it as v3 (openssl x509 -req ... -extfile with basicConstraints=CA:FALSE)", path.display())]
+    Version1 { path: PathBuf },
+    #[error("{} with {}: {reason}", certificate.display(), key.display())]
+    Unusable {
+        certificate: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
     #[error("a client certificate needs both a certificate file and a key file")]
     HalfIdentity,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    crate::files::read_small(path).map_err(|source| TlsError::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -71,6 +83,86 @@ fn certificates(path: &Path) -> Result<Vec<Certificate<'static>>, TlsError> {
     Ok(certificates)
 }
 
+/// Checks what rustls would check when it is handed the pair (and ureq would `expect`): the
+/// key parses, the first certificate is one TLS accepts, and the two belong together.
+fn check_identity(
+    identity: &PemIdentity,
+    certificate_path: &Path,
+    key_path: &Path,
+) -> Result<(), TlsError> {
+    let chain = pem_certificates(&identity.certificate);
+    let Some(first) = chain.first() else {
+        return Err(TlsError::NoCertificate {
+            path: certificate_path.to_path_buf(),
+        });
+    };
+    let key = PrivateKeyDer::from_pem_slice(&identity.key).map_err(|_| {
+        let text = String::from_utf8_lossy(&identity.key);
+        if text.contains("ENCRYPTED") {
+            TlsError::EncryptedKey {
+                path: key_path.to_path_buf(),
+            }
+        } else {
+            TlsError::NoKey {
+                path: key_path.to_path_buf(),
+            }
+        }
+    })?;
+    if is_x509_version_1(first.der()) {
+        return Err(TlsError::Version1 {
+            path: certificate_path.to_path_buf(),
+        });
+    }
+    let chain = chain
+        .iter()
+        .map(|c| CertificateDer::from(c.der().to_vec()))
+        .collect();
+    rustls::sign::CertifiedKey::from_der(chain, key, &rustls::crypto::ring::default_provider())
+        .map(drop)
+        .map_err(|error| TlsError::Unusable {
+            certificate: certificate_path.to_path_buf(),
+            key: key_path.to_path_buf(),
+            reason: match error {
+                rustls::Error::InconsistentKeys(_) => {
+                    "the private key does not belong to the certificate".to_string()
+                }
+                other => other.to_string(),
+            },
+        })
+}
+
+/// Whether a DER certificate has no version field, which makes it X.509 v1: its
+/// TBSCertificate (the first element of the outer SEQUENCE) then does not open with the
+/// explicit `[0]` tag that v2 and v3 carry.
+fn is_x509_version_1(der: &[u8]) -> bool {
+    /// The content of the DER element at the start of `bytes`, if its tag is `tag`.
+    fn inside(bytes: &[u8], tag: u8) -> Option<&[u8]> {
+        let (&first, rest) = bytes.split_first()?;
+        if first != tag {
+            return None;
+        }
+        let (&length, rest) = rest.split_first()?;
+        let (length, rest) = if length < 0x80 {
+            (usize::from(length), rest)
+        } else {
+            let count = usize::from(length & 0x7f);
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let length = rest[..count]
+                .iter()
+                .fold(0usize, |total, &byte| total << 8 | usize::from(byte));
+            (length, &rest[count..])
+        };
+        rest.get(..length)
+    }
+    const SEQUENCE: u8 = 0x30;
+    const VERSION: u8 = 0xa0;
+    inside(der, SEQUENCE)
+        .and_then(|certificate| inside(certificate, SEQUENCE))
+        .is_some_and(|tbs| tbs.first() != Some(&VERSION))
+}
+
 /// The PEM text of a client certificate and its key, both files checked.
 pub struct PemIdentity {
     pub certificate: Vec<u8>,
@@ -91,15 +183,12 @@ impl Trust {
         match (&self.client_cert, &self.client_key) {
             (None, None) => Ok(None),
             (Some(certificate), Some(key)) => {
-                certificates(certificate)?;
-                let key_text = read(key)?;
-                if PrivateKey::from_pem(&key_text).is_err() {
-                    return Err(TlsError::NoKey { path: key.clone() });
-                }
-                Ok(Some(PemIdentity {
+                let identity = PemIdentity {
                     certificate: read(certificate)?,
-                    key: key_text,
-                }))
+                    key: read(key)?,
+                };
+                check_identity(&identity, certificate, key)?;
+                Ok(Some(identity))
             }
             _ => Err(TlsError::HalfIdentity),
         }
