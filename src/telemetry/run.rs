@@ -2,8 +2,9 @@
 //! runs, and makes and ends the run's span around it.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
     Span as _, SpanId, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
@@ -16,13 +17,19 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 
 use super::attributes as attr;
-use super::sinks::{self, DeliveryReport, Fanout};
+use super::sinks::{self, DeliveryReport, Fanout, Milestone};
 use super::span::{self, command_hash, parent_context, resource, start_attributes};
 use super::{detect, privacy};
 use crate::config::{Settings, Source};
 use crate::matcher::MatchKind;
 use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
 use crate::outcome::{ExitReason, Outcome};
+
+/// How often `finish` looks for a signal while it waits for the sinks.
+const SIGNAL_CHECK: Duration = Duration::from_millis(20);
+/// How long `finish` still waits for the run to be kept once a signal came: within the
+/// second that the user or the CI runner gives.
+const KEEP_GRACE: Duration = Duration::from_millis(800);
 
 /// Spans the batch processor holds; a run makes one.
 const SPAN_QUEUE: usize = 8;
@@ -270,13 +277,36 @@ impl Telemetry {
     /// Ends the span, waits for the sinks (at most [`sinks::LOCAL_DEADLINE`] plus a remote sink's
     /// timeout), and returns the lines to show the user: one warning if anything failed, and
     /// with `telemetry.debug` a line per delivery.
-    pub fn finish(mut self) -> Vec<String> {
+    ///
+    /// Once `interrupted` is set (SIGINT, SIGTERM or SIGHUP after the command ended) it waits
+    /// only until the run is kept, locally and in the outbox, and at most [`KEEP_GRACE`]: a
+    /// CI runner's SIGKILL follows its SIGTERM within seconds, and a user's Ctrl-C means now.
+    pub fn finish(mut self, interrupted: &AtomicBool) -> Vec<String> {
         self.span().end();
         let SpanState::Started(started) = std::mem::replace(&mut self.state, SpanState::Ended)
         else {
             unreachable!("span() starts it")
         };
-        let shutdown = started.provider.shutdown_with_timeout(self.deadline);
+        let give_up = Instant::now() + self.deadline;
+        while !self.report.wait_for(Milestone::Done, SIGNAL_CHECK) {
+            if interrupted.load(Ordering::Relaxed) {
+                let kept = self.report.wait_for(Milestone::Kept, KEEP_GRACE);
+                // Shutting the provider down would wait for the send being abandoned.
+                std::mem::forget(started.provider);
+                return vec![if kept {
+                    "telemetry: interrupted; the run waits in the outbox for the next run or `earlyexit telemetry sync`".to_string()
+                } else {
+                    "telemetry not recorded: interrupted".to_string()
+                }];
+            }
+            if Instant::now() >= give_up {
+                break;
+            }
+        }
+        let remaining = give_up.saturating_duration_since(Instant::now());
+        let shutdown = started
+            .provider
+            .shutdown_with_timeout(remaining.max(SIGNAL_CHECK));
         let deliveries = self.report.deliveries();
         let mut lines = Vec::new();
         if self.debug {

@@ -14,7 +14,7 @@ mod quick_ack;
 mod remote;
 mod sqlite;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -118,11 +118,12 @@ impl Sink {
         }
     }
 
-    async fn export_to(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+    /// Exports `batch`; `kept` is called once the run is safe here (before a remote sends).
+    async fn export_to(&self, batch: Vec<SpanData>, kept: &(dyn Fn() + Sync)) -> OTelSdkResult {
         match self {
             Sink::Sqlite(sink) => sink.export(batch).await,
             Sink::Jsonl(sink) => sink.export(batch).await,
-            Sink::Remote(sink) => sink.export(batch).await,
+            Sink::Remote(sink) => sink.export_then_send(batch, kept).await,
             Sink::DryRun(sink) => sink.export(batch).await,
             Sink::Console(sink) => sink.export(batch).await,
         }
@@ -169,24 +170,70 @@ pub struct Delivery {
     pub notes: Vec<String>,
 }
 
-/// Every delivery of a run, shared between the exporter thread and the caller.
+/// Every delivery of a run, shared between the exporter thread and the caller, who can wait
+/// for two moments: the run is kept (every local sink has written it and the remote copy is in
+/// the outbox), and every sink is done.
 #[derive(Debug, Default)]
 pub struct DeliveryReport {
-    deliveries: Mutex<Vec<Delivery>>,
+    progress: Mutex<Progress>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    deliveries: Vec<Delivery>,
+    kept: bool,
+    done: bool,
+}
+
+/// A moment of a run's delivery that the caller can wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Milestone {
+    /// Nothing is lost if earlyexit exits now: what the remote has not taken waits in the
+    /// outbox.
+    Kept,
+    /// Every sink has returned.
+    Done,
 }
 
 impl DeliveryReport {
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries
+        self.progress
             .lock()
-            .map(|d| d.clone())
+            .map(|p| p.deliveries.clone())
             .unwrap_or_default()
     }
 
-    fn record(&self, delivery: Delivery) {
-        if let Ok(mut deliveries) = self.deliveries.lock() {
-            deliveries.push(delivery);
+    /// Waits until `milestone` or `timeout`; returns whether the milestone was reached.
+    pub fn wait_for(&self, milestone: Milestone, timeout: Duration) -> bool {
+        let Ok(progress) = self.progress.lock() else {
+            return false;
+        };
+        let reached = |p: &mut Progress| match milestone {
+            Milestone::Kept => p.kept || p.done,
+            Milestone::Done => p.done,
+        };
+        self.changed
+            .wait_timeout_while(progress, timeout, |p| !reached(p))
+            .is_ok_and(|(mut progress, _)| reached(&mut progress))
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Progress)) {
+        if let Ok(mut progress) = self.progress.lock() {
+            change(&mut progress);
+            self.changed.notify_all();
         }
+    }
+
+    fn record(&self, delivery: Delivery) {
+        self.update(|p| p.deliveries.push(delivery));
+    }
+
+    fn mark(&self, milestone: Milestone) {
+        self.update(|p| match milestone {
+            Milestone::Kept => p.kept = true,
+            Milestone::Done => p.done = true,
+        });
     }
 }
 
@@ -213,10 +260,11 @@ impl Fanout {
 impl SpanExporter for Fanout {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         crate::fault::inject("export");
+        let kept = || self.report.mark(Milestone::Kept);
         for sink in &self.sinks {
             let start = Instant::now();
             let spans = batch.len();
-            let result = sink.export_to(batch.clone()).await;
+            let result = sink.export_to(batch.clone(), &kept).await;
             self.report.record(Delivery {
                 sink: sink.name(),
                 spans,
@@ -225,6 +273,7 @@ impl SpanExporter for Fanout {
                 notes: sink.take_notes(),
             });
         }
+        self.report.mark(Milestone::Done);
         Ok(())
     }
 

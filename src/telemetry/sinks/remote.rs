@@ -80,7 +80,11 @@ impl RemoteSink {
         }
     }
 
-    async fn deliver(&self, rows: Vec<(String, String)>) -> Result<(), NotDelivered> {
+    async fn deliver(
+        &self,
+        rows: Vec<(String, String)>,
+        kept: &(dyn Fn() + Sync),
+    ) -> Result<(), NotDelivered> {
         let own = rows[0].0.clone();
         let deadline = Instant::now() + self.transport.timeout();
         let mut store = match Store::open(&self.outbox, self.wal_mode).and_then(|mut store| {
@@ -89,8 +93,13 @@ impl RemoteSink {
                 .map(|()| store)
         }) {
             Ok(store) => store,
-            Err(error) => return self.send_without_outbox(rows, deadline, error).await,
+            Err(error) => {
+                // Nothing more can be kept: the outbox is out of reach.
+                kept();
+                return self.send_without_outbox(rows, deadline, error).await;
+            }
         };
+        kept();
         match &self.waiting {
             Waiting::Background { config } => {
                 delivery::start_background_sender(&self.outbox, config.as_deref())
@@ -136,18 +145,31 @@ impl RemoteSink {
     }
 }
 
-impl SpanExporter for RemoteSink {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+impl RemoteSink {
+    /// Commits the batch to the outbox, calls `kept`, then sends (or leaves the sending to
+    /// the background sender).
+    pub async fn export_then_send(
+        &self,
+        batch: Vec<SpanData>,
+        kept: &(dyn Fn() + Sync),
+    ) -> OTelSdkResult {
         let rows: Vec<(String, String)> = batch
             .iter()
             .filter_map(|span| self.transport.payload(span, self.detail))
             .collect();
         if rows.is_empty() {
+            kept();
             return Ok(());
         }
-        self.deliver(rows)
+        self.deliver(rows, kept)
             .await
             .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
+    }
+}
+
+impl SpanExporter for RemoteSink {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.export_then_send(batch, &|| {}).await
     }
 
     fn set_resource(&mut self, resource: &Resource) {
