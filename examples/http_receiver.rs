@@ -15,7 +15,8 @@
 //!
 //! For testing clients: `--record FILE` appends every request (method, path, headers, body) as
 //! a JSON line; `--fail-first N --fail-status S [--retry-after SECONDS]` answers the first N
-//! requests with status S. The first line on stdout is the address it listens on.
+//! requests with status S; `--delay-ms MS` holds each stored request that long before answering.
+//! The first line on stdout is the address it listens on.
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
@@ -35,6 +36,8 @@ struct Options {
     fail_first: usize,
     fail_status: u16,
     retry_after: Option<u64>,
+    /// Milliseconds to hold each accepted request before answering.
+    delay_ms: u64,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -47,6 +50,7 @@ fn parse_options() -> Result<Options, String> {
         fail_first: 0,
         fail_status: 503,
         retry_after: None,
+        delay_ms: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -70,6 +74,9 @@ fn parse_options() -> Result<Options, String> {
             }
             "--retry-after" => {
                 options.retry_after = Some(value()?.parse().map_err(|_| "--retry-after: seconds")?)
+            }
+            "--delay-ms" => {
+                options.delay_ms = value()?.parse().map_err(|_| "--delay-ms: milliseconds")?
             }
             other => return Err(format!("unknown option {other}")),
         }
@@ -270,6 +277,7 @@ fn main() {
             error(request, 503, &format!("storage unavailable: {e}"));
             continue;
         }
+        std::thread::sleep(std::time::Duration::from_millis(options.delay_ms));
         respond(
             request,
             200,

@@ -280,7 +280,13 @@ impl Courier<'_> {
         let mut notes = Vec::new();
         let mut first = Some(execution_id);
         while Instant::now() < deadline {
-            match self.send_batch(first, deadline).await? {
+            let batch = match self.send_batch(first, deadline).await {
+                Ok(batch) => batch,
+                // The run's own row has gone; the backlog waits for the next sender.
+                Err(_) if first.is_none() => break,
+                Err(error) => return Err(error.into()),
+            };
+            match batch {
                 BatchOutcome::Empty => break,
                 BatchOutcome::Sent {
                     notes: sent_notes, ..

@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use super::record::RunRecord;
 
+mod ledger;
 mod outbox;
 mod queries;
 mod rows;

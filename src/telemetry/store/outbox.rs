@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
+use super::ledger::Ledger;
 use super::{sqlite_error, Store, StoreError};
 use crate::config::telemetry::Remote;
 
@@ -57,7 +58,11 @@ impl Store {
                     .map_err(|e| sqlite_error(&path, e))?;
             }
         }
-        transaction.commit().map_err(|e| sqlite_error(&path, e))
+        transaction.commit().map_err(|e| sqlite_error(&path, e))?;
+        // While the disk has room: without the ledger, a full disk later can only mean the
+        // batch is sent again (see `delivered`).
+        let _ = Ledger::of(&path).prepare();
+        Ok(())
     }
 
     /// Claims up to `limit` rows of `remote` that no live claim holds, `first` before the
@@ -73,10 +78,21 @@ impl Store {
         let path = self.path.clone();
         let token = uuid::Uuid::new_v4().to_string();
         let now = epoch_millis(SystemTime::now());
+        let ledger = Ledger::of(&path);
+        let accepted = ledger.tokens().unwrap_or_default();
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| sqlite_error(&path, e))?;
+        if !accepted.is_empty() {
+            let tokens = serde_json::Value::from(accepted.clone()).to_string();
+            transaction
+                .execute(
+                    "DELETE FROM outbox WHERE claimed_by IN (SELECT value FROM json_each(?1))",
+                    [tokens],
+                )
+                .map_err(|e| sqlite_error(&path, e))?;
+        }
         let rows = {
             // The oldest first, in the order of the outbox's index, so that a claim reads only
             // the rows it takes (and those that others hold); `first` is looked up by its key.
@@ -127,15 +143,33 @@ impl Store {
             rows
         };
         transaction.commit().map_err(|e| sqlite_error(&path, e))?;
+        if !accepted.is_empty() {
+            let _ = ledger.forget(&accepted);
+        }
         Ok(Claim { token, rows })
     }
 
-    /// Removes the rows of a claim once the remote has accepted them.
+    /// Removes the rows of a claim once the remote has accepted them. When the database
+    /// cannot (a full disk), the log is folded to make room and the delete tried once more;
+    /// failing that, the claim goes into the ledger, whose rows no claim sends again.
     pub fn delivered(&mut self, claim: &Claim) -> Result<(), StoreError> {
-        self.connection
-            .execute("DELETE FROM outbox WHERE claimed_by = ?1", [&claim.token])
-            .map_err(|e| self.error(e))
-            .map(drop)
+        let delete = |store: &mut Store| {
+            store
+                .connection
+                .execute("DELETE FROM outbox WHERE claimed_by = ?1", [&claim.token])
+                .map_err(|e| store.error(e))
+                .map(drop)
+        };
+        let Err(error) = delete(self) else {
+            return Ok(());
+        };
+        let _ = self
+            .connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        if delete(self).is_ok() || Ledger::of(&self.path).remember(&claim.token).is_ok() {
+            return Ok(());
+        }
+        Err(error)
     }
 
     /// Releases the rows of a claim that failed, noting the error, for the next sender.
