@@ -272,7 +272,8 @@ fn main() {
             continue;
         };
         let envelopes = RunRecord::from_envelopes(events);
-        let (runs, received, warnings) = (envelopes.runs, envelopes.received, envelopes.warnings);
+        let (runs, received) = (envelopes.runs, envelopes.received);
+        let warnings: Vec<String> = envelopes.warnings.iter().map(|w| w.to_string()).collect();
         if let Err(e) = store.insert(&runs) {
             error(request, 503, &format!("storage unavailable: {e}"));
             continue;

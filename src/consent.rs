@@ -55,8 +55,11 @@ fn destination(settings: &TelemetrySettings, remote: Remote) -> String {
 }
 
 fn has_agreed(settings: &TelemetrySettings, destination: &str) -> bool {
-    std::fs::read_to_string(consent_file(settings))
-        .is_ok_and(|text| text.lines().any(|line| line == destination))
+    crate::files::read_small(&consent_file(settings)).is_ok_and(|bytes| {
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .any(|line| line == destination)
+    })
 }
 
 fn remember_agreement(settings: &TelemetrySettings, destination: &str) -> std::io::Result<()> {

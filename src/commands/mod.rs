@@ -144,6 +144,14 @@ enum CommandError {
     },
     #[error("{}:{line}: not an event envelope ({{\"type\": …, \"data\": {{…}}}})", path.display())]
     NotAnEnvelope { path: PathBuf, line: usize },
+    #[error("{}:{line}: a line longer than {} KiB; an export's lines are a run or a match", path.display(), limit / 1024)]
+    LineTooLong {
+        path: PathBuf,
+        line: usize,
+        limit: usize,
+    },
+    #[error("nothing imported: none of the {0} event(s) could be read (see the lines above)")]
+    NothingImported(usize),
     #[error("no runs recorded yet ({} does not exist)", .0.display())]
     NoDatabase(PathBuf),
     #[error("{0}: reachable, but the key was not accepted")]
@@ -163,6 +171,8 @@ enum ImportProblem {
     Gzip(std::io::Error),
     #[error("not UTF-8 text")]
     NotText,
+    #[error("more than {} GiB of text", .0 >> 30)]
+    TooLarge(u64),
 }
 
 fn joined(errors: &[SendError]) -> String {

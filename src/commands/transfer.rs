@@ -25,60 +25,164 @@ pub fn export(settings: &TelemetrySettings, since: Option<SystemTime>) -> Result
     Ok(())
 }
 
-/// The envelopes of one export file, plain or gzip (by its first two bytes), each line one
-/// JSON object; a line that is not names the file and line.
-fn read_export(path: &Path) -> Result<Vec<serde_json::Value>, CommandError> {
-    use std::io::Read;
+/// How much of an import is held at once, so that no file (a gzip bomb, `/dev/zero`, a line
+/// without end) makes the command grow without bound.
+#[derive(Debug, Clone, Copy)]
+struct ImportLimits {
+    /// The longest line: an export's lines are a run or one match, a few kilobytes.
+    line: usize,
+    /// Envelopes are stored once this much text is held and the next run begins.
+    batch: usize,
+    /// The most text read from one file, after decompression.
+    file: u64,
+}
+
+const LIMITS: ImportLimits = ImportLimits {
+    line: 1024 * 1024,
+    batch: 4 * 1024 * 1024,
+    file: 16 * 1024 * 1024 * 1024,
+};
+
+/// What an import came to.
+#[derive(Debug, Default)]
+struct Imported {
+    added: usize,
+    already: usize,
+    skipped: usize,
+}
+
+/// Stores one file's runs, batch by batch, as they are read: plain or gzip (by its first two
+/// bytes), each line one JSON envelope. A line that is not names the file and line and stops
+/// the import; an envelope of the wrong shape is a warning that names them too.
+fn import_file(
+    path: &Path,
+    store: &mut Store,
+    limits: ImportLimits,
+    imported: &mut Imported,
+) -> Result<(), CommandError> {
+    use std::io::{BufRead, BufReader, Read};
     let failed = |problem| CommandError::Import {
         path: path.to_path_buf(),
         problem,
     };
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes)
+    let input: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
-        std::fs::File::open(path).and_then(|mut file| file.read_to_end(&mut bytes))
-    }
-    .map_err(|e| failed(ImportProblem::Read(e)))?;
-    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut text = String::new();
-        flate2::read::MultiGzDecoder::new(&bytes[..])
-            .read_to_string(&mut text)
-            .map_err(|e| failed(ImportProblem::Gzip(e)))?;
-        text
-    } else {
-        String::from_utf8(bytes).map_err(|_| failed(ImportProblem::NotText))?
+        Box::new(std::fs::File::open(path).map_err(|e| failed(ImportProblem::Read(e)))?)
     };
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .filter(|envelope| envelope["type"].is_string() && envelope["data"].is_object())
-                .ok_or_else(|| CommandError::NotAnEnvelope {
-                    path: path.to_path_buf(),
-                    line: index + 1,
+    let mut input = BufReader::new(input);
+    let gzip = input
+        .fill_buf()
+        .map_err(|e| failed(ImportProblem::Read(e)))?
+        .starts_with(&[0x1f, 0x8b]);
+    let text: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    let mut lines = BufReader::new(text.take(limits.file + 1));
+    let mut batch = Batch::default();
+    let mut total = 0u64;
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        let read = (&mut lines)
+            .take(limits.line as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| {
+                failed(if gzip {
+                    ImportProblem::Gzip(e)
+                } else {
+                    ImportProblem::Read(e)
                 })
-        })
-        .collect()
+            })?;
+        if read == 0 {
+            break;
+        }
+        total += read as u64;
+        if total > limits.file {
+            return Err(failed(ImportProblem::TooLarge(limits.file)));
+        }
+        if line.len() > limits.line && !line.ends_with(b"\n") {
+            return Err(CommandError::LineTooLong {
+                path: path.to_path_buf(),
+                line: number,
+                limit: limits.line,
+            });
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| failed(ImportProblem::NotText))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let envelope = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .filter(|envelope| envelope["type"].is_string() && envelope["data"].is_object())
+            .ok_or_else(|| CommandError::NotAnEnvelope {
+                path: path.to_path_buf(),
+                line: number,
+            })?;
+        let starts_run = envelope["type"] == "execution";
+        if starts_run && batch.text >= limits.batch {
+            batch.store(path, store, imported)?;
+        }
+        batch.push(envelope, number, text.len());
+    }
+    batch.store(path, store, imported)
+}
+
+/// Envelopes read but not yet stored, with their line numbers.
+#[derive(Default)]
+struct Batch {
+    envelopes: Vec<serde_json::Value>,
+    lines: Vec<usize>,
+    text: usize,
+}
+
+impl Batch {
+    fn push(&mut self, envelope: serde_json::Value, line: usize, length: usize) {
+        self.envelopes.push(envelope);
+        self.lines.push(line);
+        self.text += length;
+    }
+
+    fn store(
+        &mut self,
+        path: &Path,
+        store: &mut Store,
+        imported: &mut Imported,
+    ) -> Result<(), CommandError> {
+        let read = RunRecord::from_envelopes(&self.envelopes);
+        for warning in &read.warnings {
+            let line = self.lines.get(warning.index).copied().unwrap_or_default();
+            eprintln!(
+                "earlyexit: import: {}:{line}: {}",
+                path.display(),
+                warning.problem
+            );
+        }
+        imported.skipped += read.warnings.len();
+        let added = store.insert(&read.runs)?;
+        imported.added += added;
+        imported.already += read.runs.len() - added;
+        *self = Batch::default();
+        Ok(())
+    }
 }
 
 pub fn import(settings: &TelemetrySettings, files: &[PathBuf]) -> Result<(), CommandError> {
-    let mut envelopes = Vec::new();
-    for path in files {
-        envelopes.extend(read_export(path)?);
-    }
-    let read = RunRecord::from_envelopes(&envelopes);
-    for warning in &read.warnings {
-        eprintln!("earlyexit: import: {warning}");
-    }
     let mut store = Store::open(&settings.sqlite.path, settings.sqlite.wal_mode)?;
-    let added = store.insert(&read.runs)?;
+    let mut imported = Imported::default();
+    for path in files {
+        import_file(path, &mut store, LIMITS, &mut imported)?;
+    }
+    if imported.added + imported.already == 0 && imported.skipped > 0 {
+        return Err(CommandError::NothingImported(imported.skipped));
+    }
     println!(
-        "imported {added} run(s) into {} ({} already there)",
+        "imported {} run(s) into {} ({} already there)",
+        imported.added,
         settings.sqlite.path.display(),
-        read.runs.len() - added
+        imported.already
     );
     Ok(())
 }

@@ -229,16 +229,26 @@ impl RunRecord {
                             },
                         );
                     }
-                    Ok(_) => {
-                        warnings.push(format!("event {index}: execution without execution_id"))
-                    }
-                    Err(e) => warnings.push(format!("event {index}: invalid execution: {e}")),
+                    Ok(_) => warnings.push(EnvelopeWarning::new(
+                        index,
+                        "execution without execution_id",
+                    )),
+                    Err(e) => warnings.push(EnvelopeWarning::new(
+                        index,
+                        format!("invalid execution: {e}"),
+                    )),
                 },
                 Some("match_event") => match serde_json::from_value::<MatchRecord>(data) {
                     Ok(m) => matches.push((index, m)),
-                    Err(e) => warnings.push(format!("event {index}: invalid match_event: {e}")),
+                    Err(e) => warnings.push(EnvelopeWarning::new(
+                        index,
+                        format!("invalid match_event: {e}"),
+                    )),
                 },
-                other => warnings.push(format!("event {index}: unknown type {other:?}")),
+                other => warnings.push(EnvelopeWarning::new(
+                    index,
+                    format!("unknown type {other:?}"),
+                )),
             }
         }
         for (index, m) in matches {
@@ -247,8 +257,9 @@ impl RunRecord {
                     received += 1;
                     run.matches.push(m);
                 }
-                None => warnings.push(format!(
-                    "event {index}: match_event for an execution not in this request"
+                None => warnings.push(EnvelopeWarning::new(
+                    index,
+                    "match_event for an execution not in this request",
                 )),
             }
         }
@@ -266,7 +277,25 @@ pub struct Envelopes {
     pub runs: Vec<RunRecord>,
     /// How many envelopes were used.
     pub received: usize,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<EnvelopeWarning>,
+}
+
+/// An envelope that was not used, and why; `Display` is `event INDEX: PROBLEM`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("event {index}: {problem}")]
+pub struct EnvelopeWarning {
+    /// The envelope's position in the list, from 0.
+    pub index: usize,
+    pub problem: String,
+}
+
+impl EnvelopeWarning {
+    fn new(index: usize, problem: impl Into<String>) -> EnvelopeWarning {
+        EnvelopeWarning {
+            index,
+            problem: problem.into(),
+        }
+    }
 }
 
 #[cfg(test)]
