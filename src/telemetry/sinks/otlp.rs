@@ -147,7 +147,14 @@ impl OtlpSink {
             .as_ref()
             .map_err(|e| failed(ExportProblem::Unusable(e.clone())))?;
         let result = match &self.runtime {
-            Some(runtime) => runtime.block_on(exporter.export(batch)),
+            // tonic's timeout covers a request, not the name lookup and the connection before
+            // it (a link-local address with a zone, `[fe80::1%eth0]`, waited 5 s for a
+            // resolver): the whole export gets the deadline.
+            Some(runtime) => runtime.block_on(async {
+                tokio::time::timeout(self.timeout, exporter.export(batch))
+                    .await
+                    .unwrap_or_else(|_| Err(OTelSdkError::Timeout(self.timeout)))
+            }),
             None => exporter.export(batch).await,
         };
         result.map_err(|e| failed(ExportProblem::Export(e)))
@@ -193,7 +200,8 @@ fn grpc_exporter(
             url: redact_url(url),
             source,
         })?
-        .timeout(export_timeout(settings));
+        .timeout(export_timeout(settings))
+        .connect_timeout(export_timeout(settings));
     if url.starts_with("https://") {
         // The trust policy of `tls`: the system's store (or SSL_CERT_FILE / SSL_CERT_DIR),
         // Mozilla's roots only where the system has none, the configured CA on top, and the
