@@ -88,7 +88,7 @@ macro_rules! rule {
 /// Applied in order. Key formats come before the generic rules, so that a token inside
 /// `token=ghp_...` is caught by both.
 #[rustfmt::skip]
-static RULES: [Rule; 19] = [
+static RULES: [Rule; 25] = [
     // Private key blocks.
     rule!(|t| contains(t, "private key"), r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", REDACTED),
     // Well-known key formats: GitHub, AWS access key ids, Slack, OpenAI-style, Google.
@@ -98,7 +98,13 @@ static RULES: [Rule; 19] = [
     rule!(|t| contains(t, "sk-"), r"\bsk-[A-Za-z0-9_-]{20,}", REDACTED),
     // Stripe secret, restricted and publishable keys; GitLab personal access tokens.
     rule!(|t| contains(t, "k_live_") || contains(t, "k_test_"), r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{10,}", REDACTED),
-    rule!(|t| contains(t, "glpat-"), r"\bglpat-[A-Za-z0-9_-]{20,}", REDACTED),
+    // GitLab tokens: personal, runner, pipeline trigger, deploy, CI build, feed, OAuth...
+    rule!(|t| contains(t, "gl"), r"\bgl(?:pat|rt|ptt|dt|cbt|ft|imt|agent|soat|oas|rtr)-[A-Za-z0-9_-]{20,}", REDACTED),
+    // Stripe webhook secrets, npm tokens, SendGrid keys, Vault tokens.
+    rule!(|t| contains(t, "whsec_"), r"\bwhsec_[A-Za-z0-9+/=]{20,}", REDACTED),
+    rule!(|t| contains(t, "npm_"), r"\bnpm_[A-Za-z0-9]{30,}", REDACTED),
+    rule!(|t| contains(t, "sg."), r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}", REDACTED),
+    rule!(|t| contains(t, "s.") || contains(t, "b."), r"\b(?:hv[sb]\.[A-Za-z0-9_-]{20,}|[sb]\.[A-Za-z0-9]{24,}\b)", REDACTED),
     rule!(|t| contains(t, "aiza"), r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
     // JSON Web Tokens.
     rule!(|t| contains(t, "eyj"), r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", REDACTED),
@@ -114,6 +120,10 @@ static RULES: [Rule; 19] = [
     rule!(|t| contains(t, "-") && names_a_secret(t), &format!(r"(?i)(--?[a-z0-9-]*{SECRET_OPTION_WORDS}\s+)[^\s-][^\s]*"), "${1}[REDACTED]"),
     // `curl -u user:password` and `--user user:password`: the user stays.
     rule!(|t| contains(t, "-u") && contains(t, ":"), r"(\s(?:-u|--user)[\s=]*[^\s:]+:)[^\s@]+", "${1}[REDACTED]"),
+    // Signatures and credentials in a URL's query: S3 and GCS presigned URLs, Azure SAS.
+    rule!(|t| contains(t, "sig") || contains(t, "credential"), r"(?i)([?&](?:x-(?:amz|goog)-(?:signature|credential|security-token)|signature|sig)=)[^&\s\x22']+", "${1}[REDACTED]"),
+    // `sshpass -p SECRET` and `docker login -p SECRET`: a password behind `-p`.
+    rule!(|t| contains(t, "sshpass") || contains(t, "login"), r"(?i)(\b(?:sshpass\b[^\n]*?|(?:docker|podman|nerdctl|buildah|skopeo|helm(?:\s+registry)?)\s+login\b[^\n]*?)\s-p\s*)[^\s-][^\s]*", "${1}[REDACTED]"),
     // `mysql -pSECRET`: the MySQL clients take the password glued to `-p`.
     rule!(|t| contains(t, "mysql") || contains(t, "mariadb"), r"(?i)(\b(?:mysql\w*|mariadb\w*)\b[^\n]*?\s-p)[^\s]+", "${1}[REDACTED]"),
     // E-mail addresses.
@@ -189,17 +199,50 @@ pub fn scrub(text: &str) -> String {
     String::from_utf8_lossy(&current).into_owned()
 }
 
-/// Scrubs command arguments one by one, and also the argument after a secret-bearing option,
-/// and for the MySQL clients a password glued to `-p`.
+/// A whole argument that names a secret, whose value the next argument is
+/// (`aws configure set aws_secret_access_key VALUE`, `vault kv put x password VALUE`).
+static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    ascii_regex(
+        r"(?i)^[a-z0-9_.-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|secret[_-]?key|credentials?)$",
+    )
+});
+
+/// Where `-p` takes a password: the MySQL clients (glued, `-pSECRET`), `sshpass` (glued or
+/// not), and the container tools' `login`.
+#[derive(Clone, Copy, PartialEq)]
+enum PasswordFlag {
+    None,
+    Glued,
+    GluedOrNext,
+    Next,
+}
+
+fn password_flag(args: &[String]) -> PasswordFlag {
+    let Some(program) = args.first() else {
+        return PasswordFlag::None;
+    };
+    let name = program.rsplit('/').next().unwrap_or(program);
+    let logs_in = args.iter().skip(1).any(|arg| arg == "login");
+    match name {
+        _ if name.starts_with("mysql") || name.starts_with("mariadb") => PasswordFlag::Glued,
+        "sshpass" => PasswordFlag::GluedOrNext,
+        "docker" | "podman" | "nerdctl" | "buildah" | "skopeo" | "helm" if logs_in => {
+            PasswordFlag::Next
+        }
+        _ => PasswordFlag::None,
+    }
+}
+
+/// Scrubs command arguments one by one, and also the argument after a secret-bearing option
+/// or a secret's name, and a password behind `-p` where a program takes one there.
 pub fn scrub_args(args: &[String]) -> Vec<String> {
-    let mysql_client = args.first().is_some_and(|program| {
-        let name = program.rsplit('/').next().unwrap_or(program);
-        name.starts_with("mysql") || name.starts_with("mariadb")
-    });
+    let flag = password_flag(args);
     let mut previous_was_secret_option = false;
     args.iter()
         .map(|arg| {
-            let glued_password = mysql_client && arg.len() > 2 && arg.starts_with("-p");
+            let glued_password = matches!(flag, PasswordFlag::Glued | PasswordFlag::GluedOrNext)
+                && arg.len() > 2
+                && arg.starts_with("-p");
             let scrubbed = if previous_was_secret_option {
                 REDACTED.to_string()
             } else if glued_password {
@@ -208,10 +251,14 @@ pub fn scrub_args(args: &[String]) -> Vec<String> {
                 scrub(arg)
             };
             let lowercase = arg.to_ascii_lowercase();
-            previous_was_secret_option = !glued_password
-                && arg.starts_with('-')
+            let secret_option = arg.starts_with('-')
                 && (names_a_secret(lowercase.as_bytes()) || arg == "-u" || arg == "--user")
                 && SECRET_OPTION.is_match(arg.as_bytes());
+            let password_option =
+                arg == "-p" && matches!(flag, PasswordFlag::GluedOrNext | PasswordFlag::Next);
+            let secret_name = !arg.starts_with('-') && SECRET_NAME.is_match(arg.as_bytes());
+            previous_was_secret_option =
+                !glued_password && (secret_option || password_option || secret_name);
             scrubbed
         })
         .collect()
@@ -271,6 +318,17 @@ mod tests {
             ("tool --auth hunter2x", "hunter2x"),
             ("curl -H 'Authorization: token x1y2'", "x1y2"),
             ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+            ("register glrt-t1_AbCdEfGhIjKlMnOpQrStUv", "AbCdEfGhIjKlMnOpQrSt"),
+            ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "MfKQ9r8GKYqrTwjUPD8I"),
+            ("//registry/:_authToken=npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "npm_AbCd"),
+            ("npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 in use", "npm_AbCd"),
+            ("key 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", "TwL2iGABf9DHoTf"),
+            ("VAULT_TOKEN s.Ox0Rx5JyyCkQo7KzL4s2pQfA vault read", "Ox0Rx5JyyCkQo7KzL4s2pQfA"),
+            ("vault hvs.CAESIJlWh7Wzq5x0Rx5JyyCkQo7KzL4s2pQfAbcd", "CAESIJlWh7W"),
+            ("get https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F&X-Amz-Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024 ok", "fe5f80f77d5fa3"),
+            ("blob https://a.blob.core.windows.net/c/f?sv=2022&sig=abcDEF123%3D ok", "abcDEF123"),
+            ("sshpass -p Hunter2x ssh host", "Hunter2x"),
+            ("docker login -u ci -p Hunter2x registry.example", "Hunter2x"),
         ];
         for (text, secret) in cases {
             let scrubbed = scrub(text);
@@ -306,6 +364,46 @@ mod tests {
             ["tool", "--pass", "[REDACTED]", "--auth", "[REDACTED]"]
         );
         assert_eq!(scrubbed(&["mkdir", "-p", "dir"]), ["mkdir", "-p", "dir"]);
+        assert_eq!(
+            scrubbed(&[
+                "aws",
+                "configure",
+                "set",
+                "aws_secret_access_key",
+                "wJalrXUtnFEMI"
+            ]),
+            [
+                "aws",
+                "configure",
+                "set",
+                "aws_secret_access_key",
+                "[REDACTED]"
+            ]
+        );
+        assert_eq!(
+            scrubbed(&["sshpass", "-p", "Hunter2x", "ssh", "h"]),
+            ["sshpass", "-p", "[REDACTED]", "ssh", "h"]
+        );
+        assert_eq!(
+            scrubbed(&["sshpass", "-pHunter2x", "ssh", "h"]),
+            ["sshpass", "-p[REDACTED]", "ssh", "h"]
+        );
+        assert_eq!(
+            scrubbed(&["docker", "login", "-u", "ci", "-p", "Hunter2x", "r.example"]),
+            [
+                "docker",
+                "login",
+                "-u",
+                "[REDACTED]",
+                "-p",
+                "[REDACTED]",
+                "r.example"
+            ]
+        );
+        assert_eq!(
+            scrubbed(&["npm", "run", "test-token-parser", "fast"]),
+            ["npm", "run", "test-token-parser", "fast"]
+        );
     }
 
     #[test]

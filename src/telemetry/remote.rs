@@ -131,6 +131,26 @@ pub fn redact_url(url: &str) -> String {
     shown + query
 }
 
+/// `text` with every URL in it (`scheme://` up to a space or quote) redacted as by
+/// [`redact_url`]: for error texts of libraries that quote the URL they were given.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(separator) = rest.find("://") {
+        let scheme_start = rest[..separator]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
+            .map_or(0, |i| i + 1);
+        let end = rest[separator..]
+            .find(|c: char| c.is_whitespace() || "'\"<>`".contains(c))
+            .map_or(rest.len(), |i| separator + i);
+        out.push_str(&rest[..scheme_start]);
+        out.push_str(&redact_url(&rest[scheme_start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// An endpoint given without a path (`http://host:8080` or `http://host:8080/`) means the
 /// seed's `/api/v1/events` there; one with a path is used as it is.
 pub fn events_url(url: &str) -> String {
@@ -352,7 +372,7 @@ fn attempt(
 /// One line, and never the key (a server could echo it back).
 fn one_line(text: &str, endpoint: &Endpoint) -> String {
     let mut line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    line = line.replace(&endpoint.url, &endpoint.display());
+    line = redact_urls_in(&line.replace(&endpoint.url, &endpoint.display()));
     if let Some(key) = &endpoint.api_key {
         if !key.expose().is_empty() {
             line = line.replace(key.expose(), "[REDACTED]");
@@ -390,6 +410,15 @@ mod tests {
             "https://git.example?mail=a@b",
             "an @ past the host is not a login"
         );
+    }
+
+    #[test]
+    fn urls_inside_a_text_are_redacted() {
+        assert_eq!(
+            redact_urls_in("invalid endpoint 'http://u:p@[::1/x?token=abc': invalid authority"),
+            "invalid endpoint 'http://[REDACTED]@[::1/x?[REDACTED]': invalid authority"
+        );
+        assert_eq!(redact_urls_in("no url here"), "no url here");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{self as config, OtlpProtocol, OtlpSettings};
-use crate::telemetry::remote::redact_url;
+use crate::telemetry::remote::{redact_url, redact_urls_in};
 use crate::telemetry::tls::{self, HttpClient, TlsError, Trust};
 
 use super::quick_ack;
@@ -45,9 +45,11 @@ pub enum OtlpError {
     Build(#[from] opentelemetry_otlp::ExporterBuildError),
 }
 
-/// An export that did not reach the collector; `Display` starts with its redacted URL.
+/// An export that did not reach the collector; `Display` starts with its redacted URL, and
+/// no URL in the exporter's own text keeps its credentials or query (opentelemetry-otlp
+/// quotes an invalid endpoint whole).
 #[derive(Debug, thiserror::Error)]
-#[error("{url}: {problem}")]
+#[error("{}: {}", redact_url(url), redact_urls_in(&problem.to_string().replace(url.as_str(), &redact_url(url))))]
 pub struct ExportError {
     url: String,
     problem: ExportProblem,
@@ -139,7 +141,7 @@ impl OtlpSink {
     /// Exports these spans as they are.
     pub async fn export_spans(&self, batch: Vec<SpanData>) -> Result<(), ExportError> {
         let failed = |problem| ExportError {
-            url: self.display_url(),
+            url: self.url.clone(),
             problem,
         };
         let exporter = self
