@@ -45,7 +45,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             0
         }
         Err(CliError::Invalid(message)) => {
-            eprintln!("earlyexit: {message}");
+            crate::message::say(&message);
             exit_code::USAGE
         }
     }
@@ -66,7 +66,7 @@ fn run(cli: &Cli) -> i32 {
         Ok(settings) => settings,
         Err(error) => {
             if !cli.quiet {
-                eprintln!("earlyexit: {error}");
+                crate::message::say(&error);
             }
             return exit_code::USAGE;
         }
@@ -87,9 +87,10 @@ fn run(cli: &Cli) -> i32 {
         settings.telemetry.unreadable_config.clone(),
         consent::remote_off_line(&settings.telemetry),
         consent::ci_hint(&settings.telemetry, &env),
+        variables_not_text(),
     ];
     for notice in notices.into_iter().flatten().filter(|_| !quiet) {
-        eprintln!("earlyexit: {notice}");
+        crate::message::say(&notice);
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let mut telemetry = ContainedTelemetry::start(&settings, &execution_id, &env);
@@ -109,7 +110,7 @@ fn run(cli: &Cli) -> i32 {
     let lines = telemetry.finish(&interrupted_from_now());
     if settings.output != OutputMode::Quiet {
         for line in lines {
-            eprintln!("earlyexit: {line}");
+            crate::message::say(&line);
         }
     }
     code
@@ -143,10 +144,21 @@ fn interrupted_from_now() -> Arc<AtomicBool> {
     flag
 }
 
+/// Our variables whose value is not UTF-8: read as unset, as every setting must be text, but
+/// said, so that a setting is never ignored without a word.
+fn variables_not_text() -> Option<String> {
+    let names: Vec<String> = std::env::vars_os()
+        .filter(|(_, value)| value.to_str().is_none())
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| name.starts_with("EARLYEXIT_") || name.starts_with("OTEL_"))
+        .collect();
+    (!names.is_empty()).then(|| format!("ignored {}: not UTF-8 text", names.join(", ")))
+}
+
 /// One line on stderr (unless `-q`), and with `--json` the summary as well, then exit code 3.
 fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i32 {
     if settings.output != OutputMode::Quiet {
-        eprintln!("earlyexit: {message}");
+        crate::message::say(&message);
     }
     if settings.output == OutputMode::Json {
         let outcome = Outcome {
@@ -172,7 +184,7 @@ fn report(settings: &Settings, outcome: &Outcome, execution_id: &str, trace_id: 
         OutputMode::Json => println!("{}", summary(settings, outcome, execution_id, trace_id)),
         OutputMode::PassThrough => {
             if let Some(message) = stop_message(settings, outcome) {
-                eprintln!("earlyexit: {message}");
+                crate::message::say(&message);
             }
         }
     }
@@ -183,7 +195,11 @@ fn stop_message(settings: &Settings, outcome: &Outcome) -> Option<String> {
     let timeouts = &settings.timeouts;
     let shown = |d: Option<Duration>| d.map(format_duration).unwrap_or_default();
     let patterns = &settings.patterns;
-    let quoted = |p: &Option<String>| p.as_deref().map(|p| format!(" '{p}'")).unwrap_or_default();
+    let quoted = |p: &Option<String>| {
+        p.as_deref()
+            .map(|p| format!(" '{}'", crate::message::shortened(p)))
+            .unwrap_or_default()
+    };
     let message = match outcome.reason {
         ExitReason::Timeout => format!("timed out after {}", shown(timeouts.overall)),
         ExitReason::IdleTimeout => format!("no output for {} (idle timeout)", shown(timeouts.idle)),

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod fault;
 pub mod files;
 pub mod matcher;
+pub mod message;
 pub mod observer;
 pub mod outcome;
 pub mod telemetry;

@@ -22,7 +22,10 @@ pub enum MatchKind {
 
 /// A pattern that is not a valid regular expression.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid regular expression '{pattern}' ({option}): {reason}")]
+#[error(
+    "invalid regular expression '{}' ({option}): {reason}",
+    crate::message::shortened(pattern)
+)]
 pub struct PatternError {
     pub option: &'static str,
     pub pattern: String,

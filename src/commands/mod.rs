@@ -212,7 +212,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let cli = match TelemetryCli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(error) if error.use_stderr() => {
-            eprintln!("earlyexit: {}", crate::cli::first_line_of(&error));
+            crate::message::say(crate::cli::first_line_of(&error));
             return exit_code::USAGE;
         }
         Err(help) => {
@@ -228,17 +228,17 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let settings = match TelemetrySettings::resolve(&flags, &env) {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("earlyexit: {error}");
+            crate::message::say(&error);
             return exit_code::USAGE;
         }
     };
     if let Some(warning) = &settings.unreadable_config {
-        eprintln!("earlyexit: {warning}");
+        crate::message::say(&warning);
     }
     match run(cli.command, &settings) {
         Ok(()) => exit_code::SUCCESS,
         Err(error) => {
-            eprintln!("earlyexit: {error}");
+            crate::message::say(&error);
             error.exit_code()
         }
     }

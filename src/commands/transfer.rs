@@ -154,11 +154,11 @@ impl Batch {
         let read = RunRecord::from_envelopes(&self.envelopes);
         for warning in &read.warnings {
             let line = self.lines.get(warning.index).copied().unwrap_or_default();
-            eprintln!(
-                "earlyexit: import: {}:{line}: {}",
+            crate::message::say(format_args!(
+                "import: {}:{line}: {}",
                 path.display(),
                 warning.problem
-            );
+            ));
         }
         imported.skipped += read.warnings.len();
         let added = store.insert(&read.runs)?;
