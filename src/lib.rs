@@ -13,6 +13,8 @@ pub mod matcher;
 pub mod message;
 pub mod observer;
 pub mod outcome;
+#[cfg(test)]
+mod properties;
 pub mod telemetry;
 pub mod timestamp;
 pub mod watch;

@@ -281,7 +281,7 @@ fn open_or_say(settings: &TelemetrySettings, verb: &str) -> Result<Option<Store>
 
 /// A `--since` that is neither an age nor a date.
 #[derive(Debug, thiserror::Error)]
-enum InvalidSince {
+pub(crate) enum InvalidSince {
     #[error("expected a duration (7d) or a date (2026-11-01), found '{0}'")]
     Neither(String),
     #[error(transparent)]
@@ -307,7 +307,7 @@ impl std::str::FromStr for Since {
 }
 
 /// `7d` means the last seven days; `2026-11-01` or an RFC 3339 time means since then.
-fn parse_since(text: &str) -> Result<SystemTime, InvalidSince> {
+pub(crate) fn parse_since(text: &str) -> Result<SystemTime, InvalidSince> {
     match parse_duration(text) {
         Ok(age) => return Ok(crate::timestamp::before(SystemTime::now(), age)),
         Err(too_long @ DurationError::TooLong(_)) => return Err(InvalidSince::TooLong(too_long)),

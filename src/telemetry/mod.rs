@@ -17,7 +17,7 @@ pub mod report;
 mod run;
 pub mod savings;
 pub mod sinks;
-mod span;
+pub(crate) mod span;
 pub mod store;
 pub mod stored_span;
 pub mod tls;
