@@ -675,20 +675,6 @@ struct TlsFront {
     api: Option<String>,
 }
 
-/// Runs the openssl command with these words (none of which contains a space).
-fn openssl(dir: &Path, words: &str) {
-    let output = Command::new("openssl")
-        .args(words.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command runs");
-    assert!(
-        output.status.success(),
-        "openssl {words}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 impl TlsFront {
     fn start(collector: &Collector) -> TlsFront {
         TlsFront::start_with(collector, None, false)

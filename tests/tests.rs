@@ -5,6 +5,7 @@ mod common;
 
 mod conventions;
 mod errors;
+mod hostile;
 mod matching;
 mod modes;
 mod observer;

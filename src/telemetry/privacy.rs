@@ -88,7 +88,7 @@ macro_rules! rule {
 /// Applied in order. Key formats come before the generic rules, so that a token inside
 /// `token=ghp_...` is caught by both.
 #[rustfmt::skip]
-static RULES: [Rule; 25] = [
+static RULES: [Rule; 26] = [
     // Private key blocks.
     rule!(|t| contains(t, "private key"), r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", REDACTED),
     // Well-known key formats: GitHub, AWS access key ids, Slack, OpenAI-style, Google.
@@ -116,6 +116,8 @@ static RULES: [Rule; 25] = [
     rule!(|t| contains(t, "://") && contains(t, "@"), r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", "${1}[REDACTED]@"),
     // key=value and key: value secrets.
     rule!(|t| (contains(t, "=") || contains(t, ":")) && names_a_secret(t), r#"(?i)\b([a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|credentials?)["']?\s*[=:]\s*)["']?[^\s"'&;,]+"#, "${1}[REDACTED]"),
+    // `aws configure set aws_secret_access_key VALUE`: a secret's name set to the next word.
+    rule!(|t| contains(t, "set") && names_a_secret(t), r"(?i)(\bset\s+[a-z0-9_.-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|credentials?)\s+)\S+", "${1}[REDACTED]"),
     // `--password hunter2` style options.
     rule!(|t| contains(t, "-") && names_a_secret(t), &format!(r"(?i)(--?[a-z0-9-]*{SECRET_OPTION_WORDS}\s+)[^\s-][^\s]*"), "${1}[REDACTED]"),
     // `curl -u user:password` and `--user user:password`: the user stays.
@@ -217,29 +219,32 @@ enum PasswordFlag {
     Next,
 }
 
-fn password_flag(args: &[String]) -> PasswordFlag {
-    let Some(program) = args.first() else {
-        return PasswordFlag::None;
-    };
+/// What `-p` means after the word `program` (with `rest`, the words after it), when that word
+/// names one of those programs; a program may come after a wrapper (`sudo`, `env`, `sh -c`).
+fn password_flag(program: &str, rest: &[String]) -> Option<PasswordFlag> {
     let name = program.rsplit('/').next().unwrap_or(program);
-    let logs_in = args.iter().skip(1).any(|arg| arg == "login");
+    let logs_in = || rest.iter().any(|arg| arg == "login");
     match name {
-        _ if name.starts_with("mysql") || name.starts_with("mariadb") => PasswordFlag::Glued,
-        "sshpass" => PasswordFlag::GluedOrNext,
-        "docker" | "podman" | "nerdctl" | "buildah" | "skopeo" | "helm" if logs_in => {
-            PasswordFlag::Next
+        _ if name.starts_with("mysql") || name.starts_with("mariadb") => Some(PasswordFlag::Glued),
+        "sshpass" => Some(PasswordFlag::GluedOrNext),
+        "docker" | "podman" | "nerdctl" | "buildah" | "skopeo" | "helm" if logs_in() => {
+            Some(PasswordFlag::Next)
         }
-        _ => PasswordFlag::None,
+        _ => None,
     }
 }
 
 /// Scrubs command arguments one by one, and also the argument after a secret-bearing option
 /// or a secret's name, and a password behind `-p` where a program takes one there.
 pub fn scrub_args(args: &[String]) -> Vec<String> {
-    let flag = password_flag(args);
+    let mut flag = PasswordFlag::None;
     let mut previous_was_secret_option = false;
     args.iter()
-        .map(|arg| {
+        .enumerate()
+        .map(|(index, arg)| {
+            if let Some(program) = password_flag(arg, &args[index + 1..]) {
+                flag = program;
+            }
             let glued_password = matches!(flag, PasswordFlag::Glued | PasswordFlag::GluedOrNext)
                 && arg.len() > 2
                 && arg.starts_with("-p");
@@ -328,6 +333,7 @@ mod tests {
             ("get https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F&X-Amz-Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024 ok", "fe5f80f77d5fa3"),
             ("blob https://a.blob.core.windows.net/c/f?sv=2022&sig=abcDEF123%3D ok", "abcDEF123"),
             ("sshpass -p Hunter2x ssh host", "Hunter2x"),
+            ("aws configure set aws_secret_access_key wJalrXUtnFEMI", "wJalrXUtnFEMI"),
             ("docker login -u ci -p Hunter2x registry.example", "Hunter2x"),
         ];
         for (text, secret) in cases {

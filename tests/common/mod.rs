@@ -330,3 +330,43 @@ pub fn answer_on_terminal(command: &mut Command, answer: &str) -> (i32, String) 
         .unwrap();
     (child.wait().unwrap().code().unwrap_or(-1), stderr)
 }
+
+/// Lets `command` hold at most `bytes` of data (RLIMIT_DATA: heap and private mappings): past
+/// it an allocation fails and the process aborts. A peak resident size from wait4 cannot be
+/// had here, because it includes the test binary's own size at the spawn.
+pub fn limit_memory(command: &mut Command, bytes: u64) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_DATA, bytes, bytes)
+                .map_err(std::io::Error::from)
+        });
+    }
+    command
+}
+
+/// True when `pid` is gone or a zombie (a zombie whose parent died waits for init to reap it,
+/// which a container's init may never do).
+pub fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+/// Runs the openssl command with these words (none of which contains a space) in `dir`.
+pub fn openssl(dir: &std::path::Path, words: &str) {
+    let output = Command::new("openssl")
+        .args(words.split_whitespace())
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command runs");
+    assert!(
+        output.status.success(),
+        "openssl {words}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,752 @@
+//! What a hostile user or machine does to earlyexit: values out of range, unusable
+//! certificates, endless inputs, a killed wrapper, signals during delivery, a full disk, a
+//! careless umask, secrets in odd places. None of it may cost the command its exit code, the
+//! user their data or their secrets, or make earlyexit crash, hang or grow without bound.
+
+use crate::common::*;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// What no command may need, whatever its input.
+const MEMORY: u64 = 256 << 20;
+
+/// The one line earlyexit wrote on stderr (the test fails if there are more).
+fn one_line(run: &Run) -> String {
+    let stderr = run.stderr_text();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_retention_of_a_hundred_years_keeps_the_exit_code_and_the_run() {
+    let home = Home::new();
+    let run = run(home
+        .earlyexit(&["--", "sh", "-c", "exit 7"])
+        .env("EARLYEXIT_TELEMETRY_SQLITE_RETENTION_DAYS", "36500"));
+    assert_eq!(run.code, 7, "{}", run.stderr_text());
+    assert_eq!(run.stderr_text(), "");
+    assert_eq!(home.query("SELECT exit_code FROM executions"), [["7"]]);
+
+    let refused = crate::common::run(
+        home.earlyexit(&["--", "sh", "-c", "exit 7"])
+            .env("EARLYEXIT_TELEMETRY_SQLITE_RETENTION_DAYS", "99999999"),
+    );
+    assert_eq!(refused.code, 3);
+    assert!(
+        one_line(&refused).contains("expected at most 36500, found '99999999'"),
+        "{}",
+        refused.stderr_text()
+    );
+}
+
+#[test]
+fn periods_beyond_a_hundred_years_are_refused_in_one_line() {
+    let home = Home::new();
+    run(&mut home.earlyexit(&["--", "true"]));
+    for args in [
+        &["telemetry", "stats", "--since", "99999999999d"][..],
+        &["telemetry", "report", "--since", "99999999999d", "-o", "-"],
+        &["telemetry", "export", "--since", "99999999999d"],
+        &["telemetry", "prune", "--older-than", "99999999999d"],
+        &["-t", "99999999999d", "--", "true"],
+    ] {
+        let run = run(&mut home.earlyexit(args));
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr_text());
+        assert!(
+            one_line(&run).contains("'99999999999d': at most 36500d"),
+            "{args:?}: {}",
+            run.stderr_text()
+        );
+    }
+    let everything = run(&mut home.earlyexit(&["telemetry", "stats", "--since", "36500d"]));
+    assert_eq!(everything.code, 0, "{}", everything.stderr_text());
+    assert!(
+        everything.stdout_text().contains("runs: 1"),
+        "{}",
+        everything.stdout_text()
+    );
+}
+
+/// A private CA with client certificates that TLS cannot use.
+struct BadIdentities {
+    dir: Home,
+}
+
+impl BadIdentities {
+    fn new() -> BadIdentities {
+        let dir = Home::new();
+        let d = &dir.dir;
+        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+        openssl(
+            d,
+            &format!("req -x509 {key} -keyout ca.key -out ca.pem -subj /CN=ca"),
+        );
+        openssl(
+            d,
+            &format!("req {key} -keyout client.key -out client.csr -subj /CN=c"),
+        );
+        // Without -extfile, `openssl x509 -req` makes an X.509 v1 certificate.
+        openssl(
+            d,
+            "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out v1.pem -days 2",
+        );
+        std::fs::write(d.join("v3.ext"), "basicConstraints=CA:FALSE\n").unwrap();
+        openssl(
+            d,
+            "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out v3.pem \
+             -days 2 -extfile v3.ext",
+        );
+        openssl(
+            d,
+            "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key",
+        );
+        openssl(
+            d,
+            "pkey -in client.key -aes256 -passout pass:x -out encrypted.key",
+        );
+        std::fs::write(
+            d.join("garbage.key"),
+            "-----BEGIN PRIVATE KEY-----\nZ2FyYmFnZQ==\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        BadIdentities { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.dir.join(name).display().to_string()
+    }
+}
+
+#[test]
+fn a_client_certificate_tls_cannot_use_is_one_line_and_the_exit_code_stays() {
+    let bad = BadIdentities::new();
+    let https = format!("https://127.0.0.1:{}/", closed_port());
+    let cases = [
+        ("v1.pem", "client.key", "X.509 v1 certificate"),
+        ("v3.pem", "other.key", "does not belong to the certificate"),
+        ("v3.pem", "garbage.key", "garbage.key"),
+        ("v3.pem", "encrypted.key", "the private key is encrypted"),
+        ("/dev/zero", "client.key", "not a regular file"),
+    ];
+    for (certificate, key, reason) in cases {
+        let certificate = match certificate {
+            "/dev/zero" => certificate.to_string(),
+            name => bad.path(name),
+        };
+        let home = Home::new();
+        let configure = |command: &mut Command| {
+            command
+                .env("EARLYEXIT_TELEMETRY_ENDPOINT", &https)
+                .env("EARLYEXIT_TELEMETRY_HTTP_CLIENT_CERT", &certificate)
+                .env("EARLYEXIT_TELEMETRY_HTTP_CLIENT_KEY", bad.path(key));
+        };
+        let mut command =
+            home.earlyexit(&["--telemetry-backend", "hybrid", "--", "sh", "-c", "exit 7"]);
+        configure(&mut command);
+        let run = run(limit_memory(&mut command, MEMORY));
+        assert_eq!(run.code, 7, "{certificate} {key}: {}", run.stderr_text());
+        let line = one_line(&run);
+        assert!(line.contains(reason), "{certificate} {key}: {line}");
+        for tool in [&["telemetry", "sync"][..], &["telemetry", "test-http"]] {
+            let mut command = home.earlyexit(tool);
+            configure(&mut command);
+            let run = crate::common::run(&mut command);
+            assert_eq!(run.code, 1, "{tool:?} {key}: {}", run.stderr_text());
+            assert!(
+                one_line(&run).contains(reason),
+                "{tool:?}: {}",
+                run.stderr_text()
+            );
+        }
+    }
+}
+
+/// The state letter of every process of `pgid` that is still running (not a zombie).
+fn live_members(pgid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let fields: Vec<&str> = stat
+                    .rsplit_once(") ")
+                    .map(|(_, rest)| rest.split(' ').collect())
+                    .unwrap_or_default();
+                fields.get(2) == Some(&pgid.to_string().as_str()) && !is_dead(*pid)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_command_and_its_children_die_with_a_killed_earlyexit() {
+    let marker = std::env::temp_dir().join(format!("ee-killed-{}", std::process::id()));
+    let mut child = earlyexit(&[
+        "--",
+        "sh",
+        "-c",
+        &format!("echo $$ > {}; sleep 30 & sleep 30", marker.display()),
+    ])
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pgid = loop {
+        if let Some(pid) = std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the command started");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let _ = std::fs::remove_file(&marker);
+    // Both sleeps and the shell are running in the command's group.
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while live_members(pgid).len() < 3 && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let give_up = Instant::now() + Duration::from_secs(2);
+    while !live_members(pgid).is_empty() && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let survivors = live_members(pgid);
+    kill_group(pgid);
+    assert!(survivors.is_empty(), "still running: {survivors:?}");
+}
+
+#[test]
+fn a_command_that_ends_leaves_its_background_children_running() {
+    let marker = std::env::temp_dir().join(format!("ee-daemon-{}", std::process::id()));
+    let run = run(&mut earlyexit(&[
+        "--",
+        "sh",
+        "-c",
+        &format!("sleep 30 & echo $! > {}", marker.display()),
+    ]));
+    assert_eq!(run.code, 0);
+    let daemon: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = std::fs::remove_file(&marker);
+    std::thread::sleep(Duration::from_millis(200));
+    let alive = !is_dead(daemon);
+    let _ = kill(Pid::from_raw(daemon), Signal::SIGKILL);
+    assert!(
+        alive,
+        "the released guardian does not kill what the command left running"
+    );
+}
+
+/// An endpoint that accepts connections and never answers. Stops on drop.
+struct SilentEndpoint {
+    listener: std::net::TcpListener,
+    held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl SilentEndpoint {
+    fn start() -> SilentEndpoint {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accepting = listener.try_clone().unwrap();
+        let keep = std::sync::Arc::clone(&held);
+        std::thread::spawn(move || {
+            for stream in accepting.incoming().flatten() {
+                keep.lock().unwrap().push(stream);
+            }
+        });
+        SilentEndpoint { listener, held }
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "http://{}/api/v1/events",
+            self.listener.local_addr().unwrap()
+        )
+    }
+}
+
+impl Drop for SilentEndpoint {
+    fn drop(&mut self) {
+        self.held.lock().unwrap().clear();
+    }
+}
+
+#[test]
+fn signals_during_delivery_end_the_wait_and_keep_the_run_in_the_outbox() {
+    let endpoint = SilentEndpoint::start();
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let home = Home::new();
+        let mut child = home
+            .earlyexit(&["--telemetry-backend", "hybrid", "--", "sh", "-c", "exit 5"])
+            .env("EARLYEXIT_TELEMETRY_ENDPOINT", endpoint.url())
+            .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "30")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The command has ended and the run is waiting on the endpoint.
+        std::thread::sleep(Duration::from_millis(700));
+        let signalled = Instant::now();
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        let waited = signalled.elapsed();
+        assert_eq!(status.code(), Some(5), "{signal}: the command's code");
+        assert!(waited < Duration::from_secs(1), "{signal}: {waited:?}");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(
+            stderr.contains("interrupted; the run waits in the outbox"),
+            "{stderr}"
+        );
+        assert_eq!(home.query("SELECT count(*) FROM outbox"), [["1"]]);
+        assert_eq!(home.query("SELECT exit_code FROM executions"), [["5"]]);
+    }
+}
+
+/// A tmpfs of `size` mounted at `dir` (root only: CI runs as root), unmounted on drop.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        SmallDisk {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+/// How many times each run reached the receiver, from its record of every request.
+fn deliveries_per_run(receiver: &Receiver) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for request in receiver.requests() {
+        let body: serde_json::Value = match &request["body"] {
+            serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+            other => other.clone(),
+        };
+        for event in body["events"].as_array().into_iter().flatten() {
+            if event["type"] == "execution" {
+                let id = event["data"]["execution_id"].as_str().unwrap().to_string();
+                *counts.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[test]
+fn a_run_sent_while_the_disk_filled_up_is_not_sent_again() {
+    let home = Home::new();
+    let disk = SmallDisk::mount(&home.state_dir(), "1m");
+    let receiver = Receiver::start(&home, &["--delay-ms", "1500"]);
+    let hybrid = |args: &[&str]| {
+        let mut command = home.earlyexit(args);
+        command
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
+            .env("EARLYEXIT_TELEMETRY_ENDPOINT", &receiver.url)
+            .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY)
+            .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "2");
+        command
+    };
+    assert_eq!(run(&mut hybrid(&["--", "true"])).code, 0);
+    // The next run's request is held by the receiver while the disk fills: the remote accepts
+    // it, and deleting its outbox row then finds no room.
+    let sending = hybrid(&["--", "true"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let filler = disk.fill();
+    let output = sending.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    std::fs::remove_file(filler).unwrap();
+    // Past the claim's lease (the timeout plus 2 s), any row left would be sent again.
+    std::thread::sleep(Duration::from_secs(4));
+    let sync = run(&mut hybrid(&["telemetry", "sync"]));
+    assert_eq!(sync.code, 0, "{}", sync.stderr_text());
+    let counts = deliveries_per_run(&receiver);
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1), "sent twice: {counts:?}");
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+    drop(receiver);
+}
+
+#[test]
+fn endless_and_oversized_inputs_stop_with_one_line_and_bounded_memory() {
+    let home = Home::new();
+    let bomb = home.dir.join("bomb.gz");
+    {
+        let mut encoder = flate2::write::GzEncoder::new(
+            std::fs::File::create(&bomb).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            std::io::Write::write_all(&mut encoder, &zeros).unwrap();
+        }
+        encoder.finish().unwrap();
+    }
+    let long_line = home.dir.join("line.jsonl");
+    {
+        let mut file = std::fs::File::create(&long_line).unwrap();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..100 {
+            std::io::Write::write_all(&mut file, &chunk).unwrap();
+        }
+    }
+    for input in [Path::new("/dev/zero"), &bomb, &long_line] {
+        let mut import = home.earlyexit(&["telemetry", "import", input.to_str().unwrap()]);
+        let run = run(limit_memory(&mut import, MEMORY));
+        assert_eq!(run.code, 1, "{}: {}", input.display(), run.stderr_text());
+        let line = one_line(&run);
+        assert!(
+            line.contains(&format!(
+                "{}:1: a line longer than 1024 KiB",
+                input.display()
+            )),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn an_import_of_nothing_readable_names_file_and_line_and_fails() {
+    let home = Home::new();
+    let file = home.dir.join("wrong.jsonl");
+    std::fs::write(
+        &file,
+        "{\"type\":\"execution\",\"data\":{\"execution_id\":5}}\n{\"type\":\"match_event\",\"data\":{\"x\":1}}\n",
+    )
+    .unwrap();
+    let run = run(&mut home.earlyexit(&["telemetry", "import", file.to_str().unwrap()]));
+    assert_eq!(run.code, 1);
+    let stderr = run.stderr_text();
+    assert!(
+        stderr.contains(&format!("import: {}:1: invalid execution", file.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("import: {}:2: ", file.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing imported"), "{stderr}");
+}
+
+#[test]
+fn a_zoned_link_local_grpc_endpoint_costs_the_timeout_and_no_more() {
+    let home = Home::new();
+    let configure = |command: &mut Command| {
+        command
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[fe80::1%eth0]:1/");
+    };
+    let mut command = home.earlyexit(&["--", "sh", "-c", "exit 4"]);
+    configure(&mut command);
+    let run = run(&mut command);
+    assert_eq!(run.code, 4);
+    assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    let mut command = home.earlyexit(&["telemetry", "sync"]);
+    configure(&mut command);
+    let sync = crate::common::run(&mut command);
+    assert!(sync.elapsed < Duration::from_secs(3), "{:?}", sync.elapsed);
+}
+
+/// The permissions of a path, without the file type.
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Runs `command` with umask 022, as most shells have it.
+fn with_open_umask(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: umask is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    command
+}
+
+#[test]
+fn what_earlyexit_keeps_is_private_whatever_the_umask() {
+    let home = Home::new();
+    std::fs::create_dir(home.state_dir()).unwrap();
+    std::fs::set_permissions(home.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let receiver = Receiver::start(&home, &[]);
+    let hybrid = run(with_open_umask(
+        home.earlyexit(&["--telemetry-backend", "hybrid", "--", "true"])
+            .env("EARLYEXIT_TELEMETRY_ENDPOINT", &receiver.url)
+            .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY),
+    ));
+    assert_eq!(hybrid.code, 0, "{}", hybrid.stderr_text());
+    run(with_open_umask(&mut home.earlyexit(&[
+        "--telemetry-backend",
+        "file",
+        "--",
+        "true",
+    ])));
+    let report = run(with_open_umask(
+        &mut home.earlyexit(&["telemetry", "report"]),
+    ));
+    assert_eq!(report.code, 0, "{}", report.stderr_text());
+    assert_eq!(mode(&home.state_dir()), 0o700);
+    for name in [
+        "telemetry.db",
+        "telemetry.db-wal",
+        "telemetry.db-shm",
+        "telemetry.db.delivered",
+        "telemetry.jsonl",
+    ] {
+        assert_eq!(mode(&home.state_dir().join(name)), 0o600, "{name}");
+    }
+    assert_eq!(mode(&home.dir.join("earlyexit-report.html")), 0o600);
+    let chosen = home.dir.join("shared.html");
+    run(with_open_umask(&mut home.earlyexit(&[
+        "telemetry",
+        "report",
+        "-o",
+        chosen.to_str().unwrap(),
+    ])));
+    assert_eq!(
+        mode(&chosen),
+        0o644,
+        "a path the user chose follows their umask"
+    );
+}
+
+#[test]
+fn the_command_does_not_see_earlyexits_credentials() {
+    let home = Home::new();
+    let credentials = [
+        ("EARLYEXIT_TELEMETRY_API_KEY", "k1"),
+        ("EARLYEXIT_API_KEY", "k2"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=k3"),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=k4"),
+        ("TEAM_KEY", "k5"),
+    ];
+    let shown = |keep: &str| {
+        let mut command = home.earlyexit(&["--", "env"]);
+        command
+            .envs(credentials)
+            .env("EARLYEXIT_TELEMETRY_HTTP_API_KEY_ENV", "TEAM_KEY")
+            .env("EARLYEXIT_TELEMETRY_KEEP_CREDENTIALS", keep)
+            .env("UNRELATED", "stays");
+        run(&mut command).stdout_text()
+    };
+    let environment = shown("false");
+    assert!(environment.contains("UNRELATED=stays"), "{environment}");
+    for (name, _) in credentials {
+        assert!(!environment.contains(&format!("{name}=")), "{name} leaked");
+    }
+    let kept = shown("true");
+    for (name, value) in credentials {
+        assert!(
+            kept.contains(&format!("{name}={value}")),
+            "{name} kept on request"
+        );
+    }
+}
+
+/// The secrets of the issue's findings, each inside a command a user could run.
+const SECRET_COMMANDS: [(&str, &str); 11] = [
+    ("aws configure set aws_secret_access_key wJalrXUtnFEMIK7MDENGbPxRfiCY", "wJalrXUtnFEMIK7MDENG"),
+    ("gitlab-runner register --token x glrt-t1_AbCdEfGhIjKlMnOpQrStUv", "AbCdEfGhIjKlMnOpQrSt"),
+    ("stripe listen whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "MfKQ9r8GKYqrTwjUPD8I"),
+    ("npm config set npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "AbCdEfGhIjKlMnOpQrStUvWx"),
+    ("curl -d key=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", "TwL2iGABf9DHoTf"),
+    ("vault login s.Ox0Rx5JyyCkQo7KzL4s2pQfA", "Ox0Rx5JyyCkQo7KzL4s2pQfA"),
+    ("curl https://b.s3.amazonaws.com/k?X-Amz-Date=1&X-Amz-Signature=fe5f80f77d5fa3beca038a248ff0", "fe5f80f77d5fa3beca03"),
+    ("sshpass -p Hunter2xyz ssh build@host", "Hunter2xyz"),
+    ("docker login -u ci -p Hunter3xyz registry.example", "Hunter3xyz"),
+    ("echo ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "ghp_aaaaaaaaaaaaaaaa"),
+    ("mysql -uroot -pHunter4xyz db", "Hunter4xyz"),
+];
+
+#[test]
+fn secrets_in_each_form_never_reach_a_sink_a_dry_run_or_the_report() {
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    for (command, _) in SECRET_COMMANDS {
+        // The secret as separate arguments, and again in the matched output.
+        let words: Vec<&str> = command.split(' ').collect();
+        let mut args = vec!["-A", "0", "."];
+        args.extend(["--", "sh", "-c", "echo \"$*\"", "sh"]);
+        args.extend(&words);
+        let mut hybrid = home.earlyexit(&args);
+        hybrid
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
+            .env("EARLYEXIT_TELEMETRY_ENDPOINT", &receiver.url)
+            .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY)
+            .env("EARLYEXIT_TELEMETRY_REMOTE_DETAIL", "full");
+        assert_eq!(run(&mut hybrid).code, 0);
+        let mut file = home.earlyexit(&args);
+        file.env("EARLYEXIT_TELEMETRY_BACKEND", "file");
+        run(&mut file);
+        let mut dry = home.earlyexit(&[&["--telemetry-dry-run"], &args[..]].concat());
+        dry.env("EARLYEXIT_TELEMETRY_BACKEND", "sqlite");
+        let dry = run(&mut dry);
+        let report = run(&mut home.earlyexit(&["telemetry", "report", "-o", "-"]));
+        let kept = [
+            (
+                "sqlite",
+                home.query("SELECT * FROM executions").concat().join(" "),
+            ),
+            (
+                "matches",
+                home.query("SELECT * FROM match_events").concat().join(" "),
+            ),
+            ("file", std::fs::read_to_string(home.jsonl_path()).unwrap()),
+            ("dry run", dry.stderr_text()),
+            ("report", report.stdout_text()),
+            ("remote", std::fs::read_to_string(&receiver.record).unwrap()),
+        ];
+        for (_, secret) in SECRET_COMMANDS {
+            for (sink, text) in &kept {
+                assert!(!text.contains(secret), "{secret} in {sink}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_invalid_otlp_endpoint_is_never_shown_with_its_credentials() {
+    let home = Home::new();
+    let run = run(home
+        .earlyexit(&["--", "true"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://ci:s3cret@[::1/v1/traces?token=t0ken",
+        ));
+    let line = one_line(&run);
+    let stored = home
+        .query("SELECT last_error FROM outbox")
+        .concat()
+        .join(" ");
+    for text in [&line, &stored] {
+        assert!(
+            !text.contains("s3cret") && !text.contains("t0ken"),
+            "{text}"
+        );
+        assert!(text.contains("[REDACTED]"), "{text}");
+    }
+}
+
+#[test]
+fn warning_lines_of_concurrent_runs_never_interleave() {
+    let home = Home::new();
+    let (reader, writer) = std::io::pipe().unwrap();
+    let runs: Vec<_> = (0..24)
+        .map(|_| {
+            home.earlyexit(&["--", "true"])
+                .env("EARLYEXIT_TELEMETRY_BACKEND", "http")
+                .env(
+                    "EARLYEXIT_TELEMETRY_ENDPOINT",
+                    format!("http://127.0.0.1:{}/", closed_port()),
+                )
+                .env("EARLYEXIT_TELEMETRY_HTTP_RETRY_ATTEMPTS", "0")
+                .env("EARLYEXIT_TELEMETRY_DEBUG", "true")
+                .stderr(writer.try_clone().unwrap())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    drop(writer);
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut { reader }, &mut text).unwrap();
+    for mut child in runs {
+        child.wait().unwrap();
+    }
+    assert!(text.lines().count() >= 24, "{text}");
+    for line in text.lines() {
+        assert!(
+            line.starts_with("earlyexit: ") && !line[11..].contains("earlyexit: "),
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn a_variable_that_is_not_text_is_said_and_a_long_pattern_is_shortened() {
+    use std::os::unix::ffi::OsStrExt;
+    let home = Home::new();
+    let run = run(home.earlyexit(&["--", "true"]).env(
+        "EARLYEXIT_TELEMETRY_BACKEND",
+        std::ffi::OsStr::from_bytes(b"sq\xfflite"),
+    ));
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        one_line(&run),
+        "earlyexit: ignored EARLYEXIT_TELEMETRY_BACKEND: not UTF-8 text\n"
+    );
+    let pattern = format!("{}(", "a".repeat(119 * 1024));
+    let refused = crate::common::run(&mut earlyexit(&[&pattern, "--", "true"]));
+    assert_eq!(refused.code, 3);
+    let line = one_line(&refused);
+    assert!(line.len() < 1024, "{} bytes", line.len());
+    assert!(line.contains("(121857 bytes)"), "{line}");
+}
+
+#[test]
+fn a_panic_inside_telemetry_never_changes_the_exit_code() {
+    for point in ["telemetry-start", "telemetry-end", "export"] {
+        let home = Home::new();
+        let run = run(home
+            .earlyexit(&["--", "sh", "-c", "echo out; exit 7"])
+            .env("EARLYEXIT_TEST_PANIC", point));
+        assert_eq!(run.code, 7, "{point}: {}", run.stderr_text());
+        assert_eq!(run.stdout_text(), "out\n");
+        let stderr = run.stderr_text();
+        assert!(
+            stderr.starts_with("earlyexit: internal error at ")
+                && stderr.contains(&format!("fault injected at {point}")),
+            "{point}: {stderr}"
+        );
+        assert!(stderr.lines().count() <= 2, "{point}: {stderr}");
+    }
+}
