@@ -92,20 +92,34 @@ pub fn private_database(path: &Path) -> io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         private_directory(parent)?;
     }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
+    match OpenOptions::new()
+        .create_new(true)
+        .write(true)
         .mode(PRIVATE_FILE)
         .open(path)
-        .and_then(|file| tighten_open(&file))
+    {
+        Ok(_) => Ok(()),
+        // An existing database may be read-only to us: that is SQLite's to report.
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+            let metadata = std::fs::metadata(path)?;
+            tighten(&metadata, |mode| std::fs::set_permissions(path, mode))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Removes group and other permissions from a file we own that has them.
 fn tighten_open(file: &File) -> io::Result<()> {
-    let metadata = file.metadata()?;
+    tighten(&file.metadata()?, |mode| file.set_permissions(mode))
+}
+
+fn tighten(
+    metadata: &std::fs::Metadata,
+    set: impl FnOnce(std::fs::Permissions) -> io::Result<()>,
+) -> io::Result<()> {
     let mode = metadata.permissions().mode();
-    if mode & 0o077 != 0 && owned_by_us(&metadata) {
-        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+    if mode & 0o077 != 0 && owned_by_us(metadata) {
+        set(std::fs::Permissions::from_mode(mode & 0o700))?;
     }
     Ok(())
 }

@@ -225,6 +225,27 @@ fn the_command_and_its_children_die_with_a_killed_earlyexit() {
 }
 
 #[test]
+fn a_command_stopped_at_once_is_not_held_up_by_its_guardian() {
+    // The guardian joins the group while the run may already be stopping it: it must die of
+    // the group's SIGTERM, not wait for the SIGKILL after the grace.
+    for _ in 0..20 {
+        let run = run(&mut earlyexit(&[
+            "-A",
+            "0",
+            "-k",
+            "5",
+            "Error",
+            "--",
+            "sh",
+            "-c",
+            "echo Error; sleep 9",
+        ]));
+        assert_eq!(run.code, 0);
+        assert!(run.elapsed < Duration::from_secs(2), "{:?}", run.elapsed);
+    }
+}
+
+#[test]
 fn a_command_that_ends_leaves_its_background_children_running() {
     let marker = std::env::temp_dir().join(format!("ee-daemon-{}", std::process::id()));
     let run = run(&mut earlyexit(&[

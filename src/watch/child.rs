@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{killpg, pthread_sigmask, SigSet, SigmaskHow, Signal};
 use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -180,13 +180,30 @@ struct Guardian {
 
 impl Guardian {
     fn start(group: Pid) -> Result<Guardian, WatchError> {
-        let (read, write) =
-            nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| WatchError::Setup(e.into()))?;
+        let setup = |e: Errno| WatchError::Setup(e.into());
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(setup)?;
+        // Until the guardian has its own signal dispositions, a SIGTERM for the group would
+        // run our handlers in it and leave it alive: signals wait, blocked, across the fork.
+        let mut before = SigSet::empty();
+        pthread_sigmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::all()),
+            Some(&mut before),
+        )
+        .map_err(setup)?;
         // SAFETY: the child only makes async-signal-safe system calls and never returns.
-        match unsafe { nix::unistd::fork() }.map_err(|e| WatchError::Setup(e.into()))? {
-            nix::unistd::ForkResult::Child => guard(read.as_raw_fd(), group.as_raw()),
-            nix::unistd::ForkResult::Parent { .. } => Ok(Guardian { release: write }),
+        let forked = unsafe { nix::unistd::fork() };
+        if let Ok(nix::unistd::ForkResult::Child) = forked {
+            guard(read.as_raw_fd(), group.as_raw(), &before);
         }
+        if let Ok(nix::unistd::ForkResult::Parent { child }) = forked {
+            // Both sides join it, so that the guardian is in the group before the run can
+            // stop it; the guardian's own call may come second.
+            let _ = nix::unistd::setpgid(child, group);
+        }
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None);
+        forked.map_err(setup)?;
+        Ok(Guardian { release: write })
     }
 
     fn release(self) {
@@ -195,7 +212,7 @@ impl Guardian {
 }
 
 /// The guardian's whole life, in a forked copy of a threaded process: system calls only.
-fn guard(pipe: i32, group: i32) -> ! {
+fn guard(pipe: i32, group: i32, mask: &SigSet) -> ! {
     use nix::libc;
     // SAFETY: each call is async-signal-safe; no memory is allocated and no lock taken.
     unsafe {
@@ -203,7 +220,8 @@ fn guard(pipe: i32, group: i32) -> ! {
         for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGCHLD] {
             libc::signal(signal, libc::SIG_DFL);
         }
-        if libc::setpgid(0, group) != 0 {
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask.as_ref(), std::ptr::null_mut());
+        if libc::setpgid(0, group) != 0 && libc::getpgid(0) != group {
             // The command has already gone.
             libc::_exit(0);
         }
