@@ -158,7 +158,7 @@ fn variables_not_text() -> Option<String> {
 /// One line on stderr (unless `-q`), and with `--json` the summary as well, then exit code 3.
 fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i32 {
     if settings.output != OutputMode::Quiet {
-        crate::message::say(&message);
+        crate::message::say(message);
     }
     if settings.output == OutputMode::Json {
         let outcome = Outcome {

@@ -43,5 +43,7 @@ fi
 export EARLYEXIT_TEST_ROTEL
 EARLYEXIT_TEST_ROTEL=$(find "$venv/lib" -path '*/site-packages/rotel/rotel-agent' | head -n 1)
 export EARLYEXIT_TEST_PYTHON=$PWD/$venv/bin/python
+# The property tests (src/properties.rs) try this many inputs each: about 5 s in all here.
+export PROPTEST_CASES=${PROPTEST_CASES:-10000}
 
 cargo test "$@"

@@ -233,7 +233,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     if let Some(warning) = &settings.unreadable_config {
-        crate::message::say(&warning);
+        crate::message::say(warning);
     }
     match run(cli.command, &settings) {
         Ok(()) => exit_code::SUCCESS,

@@ -279,7 +279,7 @@ impl Telemetry {
     /// with `telemetry.debug` a line per delivery.
     ///
     /// Once `interrupted` is set (SIGINT, SIGTERM or SIGHUP after the command ended) it waits
-    /// only until the run is kept, locally and in the outbox, and at most [`KEEP_GRACE`]: a
+    /// only until the run is kept, locally and in the outbox, and at most `KEEP_GRACE`: a
     /// CI runner's SIGKILL follows its SIGTERM within seconds, and a user's Ctrl-C means now.
     pub fn finish(mut self, interrupted: &AtomicBool) -> Vec<String> {
         self.span().end();

@@ -155,7 +155,7 @@ impl OtlpSink {
             Some(runtime) => runtime.block_on(async {
                 tokio::time::timeout(self.timeout, exporter.export(batch))
                     .await
-                    .unwrap_or_else(|_| Err(OTelSdkError::Timeout(self.timeout)))
+                    .unwrap_or(Err(OTelSdkError::Timeout(self.timeout)))
             }),
             None => exporter.export(batch).await,
         };
