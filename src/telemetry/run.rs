@@ -62,6 +62,8 @@ pub struct Telemetry {
     debug: bool,
     /// How long `finish` waits for the sinks.
     deadline: Duration,
+    /// Whether a sink sends over the network: only then may a signal cut `finish` short.
+    remote: bool,
 }
 
 /// Before the command starts, telemetry does only what the start needs: it chooses the span's
@@ -178,6 +180,9 @@ impl Telemetry {
             return None;
         }
         let deadline = sinks::shutdown_deadline(config);
+        let remote = sinks
+            .iter()
+            .any(|sink| matches!(sink, sinks::Sink::Remote(_)));
         let (fanout, report) = Fanout::new(sinks);
         let mut processor = BatchSpanProcessor::builder(fanout)
             .with_batch_config(
@@ -235,6 +240,7 @@ impl Telemetry {
             scrub_pii: config.scrub_pii,
             debug: config.debug,
             deadline,
+            remote,
         })
     }
 
@@ -278,9 +284,11 @@ impl Telemetry {
     /// timeout), and returns the lines to show the user: one warning if anything failed, and
     /// with `telemetry.debug` a line per delivery.
     ///
-    /// Once `interrupted` is set (SIGINT, SIGTERM or SIGHUP after the command ended) it waits
-    /// only until the run is kept, locally and in the outbox, and at most `KEEP_GRACE`: a
-    /// CI runner's SIGKILL follows its SIGTERM within seconds, and a user's Ctrl-C means now.
+    /// With a remote sink, once `interrupted` is set (SIGINT, SIGTERM or SIGHUP after the
+    /// command ended) it waits only until the run is kept, locally and in the outbox, and at
+    /// most `KEEP_GRACE`: a CI runner's SIGKILL follows its SIGTERM within seconds, and a
+    /// user's Ctrl-C means now. Local sinks alone are waited for: they take milliseconds, and
+    /// a signal must not cost the local record.
     pub fn finish(mut self, interrupted: &AtomicBool) -> Vec<String> {
         self.span().end();
         let SpanState::Started(started) = std::mem::replace(&mut self.state, SpanState::Ended)
@@ -288,7 +296,7 @@ impl Telemetry {
             unreachable!("span() starts it")
         };
         let give_up = Instant::now() + self.deadline;
-        while !self.report.wait_for(Milestone::Done, SIGNAL_CHECK) {
+        while self.remote && !self.report.wait_for(Milestone::Done, SIGNAL_CHECK) {
             if interrupted.load(Ordering::Relaxed) {
                 let kept = self.report.wait_for(Milestone::Kept, KEEP_GRACE);
                 // Shutting the provider down would wait for the send being abandoned.

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::sys::signal::{killpg, pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::guardian::Guardian;
 use super::signals::SignalWatcher;
 use super::WatchError;
 
@@ -162,84 +163,6 @@ impl Child {
                 return;
             }
             signals.wait(Some(Duration::from_millis(5)));
-        }
-    }
-}
-
-/// The command must not outlive earlyexit, even when earlyexit is killed with SIGKILL or by
-/// the kernel's OOM killer and has no chance to stop it. A parent-death signal would reach only
-/// the command itself, not what it started (`npm test` → `node`), so a small process, forked
-/// from earlyexit, joins the command's process group and waits on a pipe whose only writer is
-/// earlyexit. End of file means earlyexit is gone: it kills the whole group, itself included.
-/// A byte means earlyexit is done with the group: it leaves quietly. It is plain POSIX, so it
-/// works wherever earlyexit does. A CI runner's kill of earlyexit's own group misses the
-/// command's group, but not the guardian's end of file.
-struct Guardian {
-    release: OwnedFd,
-}
-
-impl Guardian {
-    fn start(group: Pid) -> Result<Guardian, WatchError> {
-        let setup = |e: Errno| WatchError::Setup(e.into());
-        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(setup)?;
-        // Until the guardian has its own signal dispositions, a SIGTERM for the group would
-        // run our handlers in it and leave it alive: signals wait, blocked, across the fork.
-        let mut before = SigSet::empty();
-        pthread_sigmask(
-            SigmaskHow::SIG_SETMASK,
-            Some(&SigSet::all()),
-            Some(&mut before),
-        )
-        .map_err(setup)?;
-        // SAFETY: the child only makes async-signal-safe system calls and never returns.
-        let forked = unsafe { nix::unistd::fork() };
-        if let Ok(nix::unistd::ForkResult::Child) = forked {
-            guard(read.as_raw_fd(), group.as_raw(), &before);
-        }
-        if let Ok(nix::unistd::ForkResult::Parent { child }) = forked {
-            // Both sides join it, so that the guardian is in the group before the run can
-            // stop it; the guardian's own call may come second.
-            let _ = nix::unistd::setpgid(child, group);
-        }
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None);
-        forked.map_err(setup)?;
-        Ok(Guardian { release: write })
-    }
-
-    fn release(self) {
-        let _ = nix::unistd::write(&self.release, b"r");
-    }
-}
-
-/// The guardian's whole life, in a forked copy of a threaded process: system calls only.
-fn guard(pipe: i32, group: i32, mask: &SigSet) -> ! {
-    use nix::libc;
-    // SAFETY: each call is async-signal-safe; no memory is allocated and no lock taken.
-    unsafe {
-        // earlyexit's handlers would catch the group's SIGTERM; the guardian must die of it.
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGCHLD] {
-            libc::signal(signal, libc::SIG_DFL);
-        }
-        libc::pthread_sigmask(libc::SIG_SETMASK, mask.as_ref(), std::ptr::null_mut());
-        if libc::setpgid(0, group) != 0 && libc::getpgid(0) != group {
-            // The command has already gone.
-            libc::_exit(0);
-        }
-        libc::dup2(pipe, 0);
-        // Nothing of earlyexit's stays open here: not its output, a lock or the database.
-        for fd in 1..1024 {
-            libc::close(fd);
-        }
-        let mut byte = 0u8;
-        loop {
-            match libc::read(0, (&raw mut byte).cast(), 1) {
-                0 => {
-                    libc::kill(-group, libc::SIGKILL);
-                    libc::_exit(0);
-                }
-                -1 if Errno::last_raw() == libc::EINTR => {}
-                _ => libc::_exit(0),
-            }
         }
     }
 }
