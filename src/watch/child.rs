@@ -94,7 +94,13 @@ pub fn spawn(
         child: Child {
             pid,
             status: None,
-            guardian: Some(Guardian::start(pid)?),
+            guardian: Guardian::start(pid)
+                .map_err(|error| {
+                    crate::message::say(format_args!(
+                        "cannot start the guardian ({error}): if earlyexit is killed, the command may outlive it"
+                    ))
+                })
+                .ok(),
         },
         stdout,
         stderr,

@@ -6,7 +6,7 @@
 //! which they are handled, so a match, a timeout and a signal can never race each other.
 
 mod child;
-mod guardian;
+pub mod guardian;
 mod lines;
 mod output;
 mod progress;
