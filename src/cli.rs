@@ -25,7 +25,11 @@ Examples:
   ee --json -q 'Error' -- make                one JSON summary on stdout, nothing else
 
 Exit codes: 0 pattern matched, 1 no match (or error pattern), 2 timeout,
-            3 usage error / bad regex / command not found, 130 SIGINT, 143 SIGTERM";
+            3 usage error / bad regex / command not found, 130 SIGINT, 143 SIGTERM
+
+Telemetry: every run is recorded, in ~/.earlyexit/telemetry.db unless configured otherwise.
+  earlyexit telemetry status|stats|report|export|import|prune|clear|sync|test-http|send-test
+  (earlyexit telemetry --help says what each does)";
 
 /// Everything the user can say on the command line for a run.
 #[derive(Parser, Debug, Clone, Default)]
@@ -220,6 +224,13 @@ pub enum CliError {
 
 /// Parses the process arguments (`args[0]` is the program name).
 pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
+    // `earlyexit help` alone asks for help; watching standard input for the word "help" is
+    // `earlyexit --pattern help`.
+    if args.len() == 2 && args[1] == "help" {
+        return Err(CliError::Informational(
+            Cli::command().render_help().to_string(),
+        ));
+    }
     let split = split_command_line(&args);
     if split.telemetry {
         return Ok(Invocation::Telemetry(split.command));
@@ -240,7 +251,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
     Ok(Invocation::Run(Box::new(cli)))
 }
 
-/// Clap's errors are several lines with usage; we promise one line that names the problem.
+/// Clap's errors are several lines with usage; we promise one line that names the problem,
+/// with clap's suggestion when it has one (`--timout`: a similar argument exists).
 pub(crate) fn first_line_of(error: &clap::Error) -> String {
     let rendered = error.render().to_string();
     let line = rendered
@@ -249,7 +261,12 @@ pub(crate) fn first_line_of(error: &clap::Error) -> String {
         .unwrap_or("invalid arguments")
         .trim();
     let line = line.strip_prefix("error: ").unwrap_or(line);
-    format!("{line} (see 'earlyexit --help')")
+    let tip = rendered
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("tip: "))
+        .map(|tip| format!("{tip}; "))
+        .unwrap_or_default();
+    format!("{line} ({tip}see 'earlyexit --help')")
 }
 
 #[derive(Debug, Default, PartialEq)]

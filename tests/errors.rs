@@ -94,3 +94,43 @@ fn ee_is_the_same_program() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(output.stdout, b"hi\n");
 }
+
+#[test]
+fn a_mistyped_option_gets_a_suggestion() {
+    assert_usage_error(
+        &["--timout", "3", "x", "--", "true"],
+        "unexpected argument '--timout' found (a similar argument exists: '--timeout'",
+    );
+}
+
+#[test]
+fn help_and_telemetry_alone_say_what_there_is() {
+    for args in [&["help"][..], &["--help"]] {
+        let help = run(&mut earlyexit(args));
+        assert_eq!(help.code, 0, "{args:?}");
+        let text = help.stdout_text();
+        assert!(text.contains("Examples:"), "{args:?}: {text}");
+        assert!(
+            text.contains("earlyexit telemetry status|stats|report"),
+            "{args:?}: {text}"
+        );
+    }
+    let tools = run(&mut earlyexit(&["telemetry"]));
+    assert_eq!(tools.code, 0, "{}", tools.stderr_text());
+    for subcommand in [
+        "status",
+        "stats",
+        "report",
+        "export",
+        "import",
+        "sync",
+        "test-http",
+    ] {
+        assert!(tools.stdout_text().contains(subcommand), "{subcommand}");
+    }
+    let watched = run_with_input(&["--pattern", "help", "-A", "0"], b"help wanted\n");
+    assert_eq!(
+        watched.code, 0,
+        "the word itself is still a pattern with --pattern"
+    );
+}

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::telemetry::AuthHeader;
 use crate::config::{TelemetryFlags, TelemetrySettings};
@@ -208,6 +208,11 @@ trait Shown: serde::Serialize {
 
 /// Runs `earlyexit telemetry ARGS...` and returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
+    if args.is_empty() {
+        // `earlyexit telemetry` alone: what the tools are, not an error.
+        print!("{}", TelemetryCli::command().render_help());
+        return exit_code::SUCCESS;
+    }
     let argv = std::iter::once(OsString::from("earlyexit telemetry")).chain(args);
     let cli = match TelemetryCli::try_parse_from(argv) {
         Ok(cli) => cli,
