@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
+use crate::config::ExitCodes;
 use crate::duration::parse_duration;
 
 const EXAMPLES: &str = "\
@@ -26,6 +27,9 @@ Examples:
 
 Exit codes: 0 pattern matched, 1 no match (or error pattern), 2 timeout,
             3 usage error / bad regex / command not found, 130 SIGINT, 143 SIGTERM
+In CI (CI, GITHUB_ACTIONS, GITLAB_CI ... set) or with --exit-codes ci: 0 only when the command
+            exited 0 and no error was seen; a match of PATTERN or -e is 1; a failed command
+            keeps its code (128+n for signal n): a failed build never exits 0
 
 Telemetry: every run is recorded, in ~/.earlyexit/telemetry.db unless configured otherwise.
   earlyexit telemetry status|stats|report|export|import|prune|clear|sync|test-http|send-test
@@ -128,8 +132,13 @@ pub struct Cli {
     #[arg(long = "json")]
     pub json: bool,
 
-    /// Swap exit codes 0 and 1 (0 when nothing matched)
-    #[arg(long = "unix-exit-codes")]
+    /// How the exit code is chosen: grep (0 on a match) or ci (0 only when the command exited
+    /// 0 and no error was seen). Default: ci when a CI system is detected, else grep
+    #[arg(long = "exit-codes", value_name = "MODE")]
+    pub exit_codes: Option<ExitCodes>,
+
+    /// The same as --exit-codes ci
+    #[arg(long = "unix-exit-codes", conflicts_with = "exit_codes")]
     pub unix_exit_codes: bool,
 
     /// Grace between SIGTERM and SIGKILL of the command's process group
@@ -198,6 +207,14 @@ impl Generate {
             clap_complete::generate(shell, &mut Cli::command(), name, &mut out);
         }
         out
+    }
+}
+
+impl Cli {
+    /// The exit code mode the flags chose, if they chose one.
+    pub fn exit_codes(&self) -> Option<ExitCodes> {
+        self.exit_codes
+            .or(self.unix_exit_codes.then_some(ExitCodes::Ci))
     }
 }
 

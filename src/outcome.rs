@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::config::ExitCodes;
 use crate::matcher::MatchKind;
 
 /// Exit codes that scripts rely on (README, "Exit codes").
@@ -11,10 +12,37 @@ pub mod exit_code {
     pub const SUCCESS: i32 = 0;
     pub const MATCH: i32 = SUCCESS;
     pub const NO_MATCH: i32 = 1;
+    /// In CI mode: an error pattern or PATTERN matched.
+    pub const ERROR_SEEN: i32 = 1;
     pub const TIMEOUT: i32 = 2;
     pub const USAGE: i32 = 3;
     /// A telemetry command that could not do its job (the database, the endpoint, a file).
     pub const FAILED: i32 = 1;
+}
+
+/// The exit code of a run that ended by its patterns or by the command's own end, in `mode`
+/// (a timeout, a signal and a usage error have theirs whatever the mode). One table:
+///
+/// | reason | grep | ci |
+/// |---|---|---|
+/// | PATTERN matched | 0 | 1 |
+/// | `-s` matched | 0 | 0 |
+/// | `-e` matched | 1 | 1 |
+/// | nothing matched | 1 | the command's own code (0 in pipe mode) |
+/// | no pattern given | the command's own code | the command's own code |
+pub fn decided_exit_code(reason: ExitReason, command: Option<i32>, mode: ExitCodes) -> i32 {
+    let own = command.unwrap_or(exit_code::SUCCESS);
+    match (reason, mode) {
+        (ExitReason::Completed, _) => own,
+        (ExitReason::SuccessPattern, _) => exit_code::MATCH,
+        (ExitReason::ErrorPattern, ExitCodes::Grep) => exit_code::NO_MATCH,
+        (ExitReason::ErrorPattern, ExitCodes::Ci) => exit_code::ERROR_SEEN,
+        (ExitReason::Match, ExitCodes::Grep) => exit_code::MATCH,
+        (ExitReason::Match, ExitCodes::Ci) => exit_code::ERROR_SEEN,
+        (ExitReason::NoMatch, ExitCodes::Grep) => exit_code::NO_MATCH,
+        (ExitReason::NoMatch, ExitCodes::Ci) => own,
+        (_, _) => own,
+    }
 }
 
 /// Why the run ended; the names are those of `--json`'s `exit_reason`.
@@ -81,7 +109,7 @@ pub struct Statistics {
 /// The end of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// What earlyexit exits with (after `--unix-exit-codes`).
+    /// What earlyexit exits with (in the run's `--exit-codes` mode).
     pub exit_code: i32,
     pub reason: ExitReason,
     /// The command's own status: its exit code, or 128 + the signal that ended it. `None` in

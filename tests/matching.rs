@@ -122,10 +122,96 @@ fn only_the_chosen_stream_is_watched_but_both_pass_through() {
     assert_eq!(stderr_only.code, 0);
 }
 
+/// CI's exit codes (`--exit-codes ci`, `--unix-exit-codes`, `EARLYEXIT_EXIT_CODES`, the
+/// config's `exit_codes`, or a CI system detected): 0 only when the command exited 0 and no
+/// error was seen. Each case: the mode's options, the pattern options, the command, the code.
 #[test]
-fn unix_exit_codes_swap_0_and_1() {
-    assert_eq!(run_with_input(&["--unix-exit-codes", "x"], b"x\n").code, 1);
-    assert_eq!(run_with_input(&["--unix-exit-codes", "x"], b"y\n").code, 0);
+fn ci_exit_codes_never_turn_a_failure_green() {
+    let cases: [(&[&str], &str, i32); 10] = [
+        (&["Error"], "echo 'tests: 3 failed'; exit 1", 1),
+        (&["Error"], "echo 'ran'; exit 4", 4),
+        (&["Error"], "kill -SEGV $$", 139),
+        (&["Error"], "kill -9 $$", 137),
+        (&["Error"], "echo ok; exit 0", 0),
+        (&["-A", "0", "Error"], "echo Error; exit 0", 1),
+        (&["-e", "FATAL", "-A", "0"], "echo FATAL; exit 0", 1),
+        (&["-s", "ready", "-A", "0"], "echo ready; sleep 5", 0),
+        (&["-s", "ready"], "echo starting; exit 3", 3),
+        (&[], "exit 5", 5),
+    ];
+    for mode in [&["--exit-codes", "ci"][..], &["--unix-exit-codes"]] {
+        for (options, script, code) in cases {
+            let args = [mode, options, &["--", "sh", "-c", script]].concat();
+            let run = run(&mut earlyexit(&args));
+            assert_eq!(run.code, code, "{args:?}: {}", run.stderr_text());
+        }
+    }
+    assert_eq!(run_with_input(&["--exit-codes", "ci", "x"], b"x\n").code, 1);
+    assert_eq!(run_with_input(&["--exit-codes", "ci", "x"], b"y\n").code, 0);
+}
+
+#[test]
+fn ci_exit_codes_are_the_default_in_ci_and_can_be_chosen_for_a_pipeline() {
+    let failing = ["Error", "--", "sh", "-c", "exit 4"];
+    let code = |configure: &dyn Fn(&mut std::process::Command), args: &[&str]| {
+        let mut command = earlyexit(args);
+        configure(&mut command);
+        run(&mut command).code
+    };
+    assert_eq!(code(&|_| {}, &failing), 1, "grep's outside CI: no match");
+    assert_eq!(
+        code(
+            &|c| {
+                c.env("CI", "true");
+            },
+            &failing
+        ),
+        4
+    );
+    assert_eq!(
+        code(
+            &|c| {
+                c.env("GITHUB_ACTIONS", "true");
+            },
+            &failing
+        ),
+        4
+    );
+    assert_eq!(
+        code(
+            &|c| {
+                c.env("EARLYEXIT_EXIT_CODES", "ci");
+            },
+            &failing
+        ),
+        4
+    );
+    let chosen = [&["--exit-codes", "grep"][..], &failing].concat();
+    assert_eq!(
+        code(
+            &|c| {
+                c.env("CI", "true");
+            },
+            &chosen
+        ),
+        1,
+        "a flag wins"
+    );
+    let home = Home::new();
+    let config = home.write_config("exit_codes: ci\n");
+    let configured = run(home
+        .earlyexit(&failing)
+        .env("EARLYEXIT_CONFIG", &config)
+        .env("EARLYEXIT_NO_TELEMETRY", "1"));
+    assert_eq!(configured.code, 4, "{}", configured.stderr_text());
+    let wrong = run(&mut earlyexit(&[
+        "--exit-codes",
+        "green",
+        "x",
+        "--",
+        "true",
+    ]));
+    assert_eq!(wrong.code, 3);
 }
 
 #[test]

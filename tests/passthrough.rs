@@ -213,7 +213,11 @@ fn started_with_standard_descriptors_closed_the_command_gets_dev_null() {
     // As Rust's runtime would: a closed stdin or stdout becomes /dev/null, which the command
     // inherits, instead of a descriptor that our own pipes then take.
     let script = r#"exec "$0" NEVER -- sh -c 'cat; echo out' <&- >&-"#;
-    let run = run(Command::new("sh")
+    let mut sh = Command::new("sh");
+    for marker in CI_MARKERS {
+        sh.env_remove(marker);
+    }
+    let run = run(sh
         .args(["-c", script, env!("CARGO_BIN_EXE_earlyexit")])
         .env("EARLYEXIT_NO_TELEMETRY", "1"));
     assert_eq!(run.code, 1, "{}", run.stderr_text());

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use crate::cli::Cli;
-pub use telemetry::{ConfigError, TelemetryFlags, TelemetrySettings};
+pub use telemetry::{ConfigError, ExitCodes, TelemetryFlags, TelemetrySettings};
 
 /// Lines of context after the deciding match, unless `--delay-exit-after-lines` says otherwise.
 pub const DEFAULT_DELAY_EXIT_LINES: u64 = 100;
@@ -85,7 +85,7 @@ pub struct Settings {
     pub delay_exit_lines: u64,
     pub watched: WatchedStreams,
     pub output: OutputMode,
-    pub unix_exit_codes: bool,
+    pub exit_codes: ExitCodes,
     pub kill_after: Duration,
     pub pty: bool,
     pub telemetry: TelemetrySettings,
@@ -116,6 +116,13 @@ impl Settings {
         };
         let telemetry = TelemetrySettings::resolve(&flags, env)?;
         let telemetry = crate::consent::settle(telemetry, output == OutputMode::Quiet)?;
+        // A green step that hid a failure is the worst a CI tool can do: in CI, CI's codes.
+        let exit_codes = cli.exit_codes().or(telemetry.exit_codes).unwrap_or(
+            match crate::telemetry::detect::ci_run(env) {
+                Some(_) => ExitCodes::Ci,
+                None => ExitCodes::Grep,
+            },
+        );
         let mut command = cli.command.iter().cloned();
         let source = match command.next() {
             Some(program) => Source::Command {
@@ -159,7 +166,7 @@ impl Settings {
                 WatchedStreams::Both
             },
             output,
-            unix_exit_codes: cli.unix_exit_codes,
+            exit_codes,
             kill_after: cli.kill_after,
             pty: cli.pty,
             telemetry,

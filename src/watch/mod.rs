@@ -350,12 +350,15 @@ impl Runner<'_> {
             (Some(Stop::Signal(signal)), _) => (ExitReason::Interrupted, 128 + signal),
             (Some(Stop::BrokenPipe), _) => (ExitReason::Interrupted, BROKEN_PIPE_EXIT),
             (Some(Stop::Timeout(reason)), _) => (reason, exit_code::TIMEOUT),
-            (_, Some(reason)) => (reason, self.pattern_exit_code(reason)),
+            (_, Some(reason)) => (reason, self.decided(reason, command_exit_code)),
             (_, None) if self.progress.matcher.is_active() => (
                 ExitReason::NoMatch,
-                self.pattern_exit_code(ExitReason::NoMatch),
+                self.decided(ExitReason::NoMatch, command_exit_code),
             ),
-            (_, None) => (ExitReason::Completed, command_exit_code.unwrap_or(0)),
+            (_, None) => (
+                ExitReason::Completed,
+                self.decided(ExitReason::Completed, command_exit_code),
+            ),
         };
         let progress = &self.progress;
         Outcome {
@@ -370,15 +373,7 @@ impl Runner<'_> {
         }
     }
 
-    fn pattern_exit_code(&self, reason: ExitReason) -> i32 {
-        let code = match reason {
-            ExitReason::Match | ExitReason::SuccessPattern => exit_code::MATCH,
-            _ => exit_code::NO_MATCH,
-        };
-        if self.settings.unix_exit_codes {
-            1 - code
-        } else {
-            code
-        }
+    fn decided(&self, reason: ExitReason, command_exit_code: Option<i32>) -> i32 {
+        crate::outcome::decided_exit_code(reason, command_exit_code, self.settings.exit_codes)
     }
 }

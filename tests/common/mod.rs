@@ -40,14 +40,31 @@ impl Run {
     }
 }
 
+/// The variables by which earlyexit detects a CI system, and then uses CI's exit codes: the
+/// tests choose the mode themselves, so a CI job running them must not choose it for them.
+pub const CI_MARKERS: [&str; 9] = [
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "JENKINS_URL",
+    "CIRCLECI",
+    "BUILDKITE",
+    "TF_BUILD",
+    "TRAVIS",
+    "EARLYEXIT_EXIT_CODES",
+];
+
 /// The earlyexit binary with these arguments, stdin closed, telemetry off (the telemetry
-/// tests use [`Home`] instead).
+/// tests use [`Home`] instead), outside CI.
 pub fn earlyexit(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_earlyexit"));
     command
         .args(args)
         .stdin(Stdio::null())
         .env("EARLYEXIT_NO_TELEMETRY", "1");
+    for marker in CI_MARKERS {
+        command.env_remove(marker);
+    }
     command
 }
 
@@ -66,9 +83,8 @@ pub fn run(command: &mut Command) -> Run {
 /// Runs `earlyexit args` with `input` on its stdin (pipe mode).
 pub fn run_with_input(args: &[&str], input: &[u8]) -> Run {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_earlyexit"))
-        .args(args)
-        .env("EARLYEXIT_NO_TELEMETRY", "1")
+    let mut command = earlyexit(args);
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

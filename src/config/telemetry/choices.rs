@@ -44,6 +44,7 @@ macro_rules! choice {
 }
 
 choice!(
+    ExitCodes,
     Backend,
     AuthHeader,
     Remote,
@@ -53,6 +54,32 @@ choice!(
 );
 
 pub use crate::telemetry::privacy::Detail;
+
+/// How a run's exit code is chosen (README, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExitCodes {
+    /// grep's: 0 when PATTERN (or `-s`) matched, 1 when nothing did or `-e` matched. The
+    /// default outside CI.
+    Grep,
+    /// CI's: 0 only when the command exited 0 and no error was seen. A match of PATTERN or
+    /// `-e` is 1, a command that failed keeps its code (128 + n when signal n ended it). The
+    /// default when a CI system is detected.
+    Ci,
+}
+
+/// `exit_codes` in the file or the environment; empty means not chosen (CI decides).
+impl Value for Option<ExitCodes> {
+    fn parse(text: &str) -> Result<Option<ExitCodes>, InvalidValue> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some)
+    }
+
+    fn show(&self) -> String {
+        self.map(|mode| mode.to_string()).unwrap_or_default()
+    }
+}
 
 /// "sqlite, file or none": the names a choice accepts, for its error message.
 fn one_of<T: clap::ValueEnum>() -> String {

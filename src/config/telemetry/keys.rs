@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::duration::{format_duration, parse_duration};
 use crate::telemetry::remote::redact_url;
 
-use super::choices::{AuthHeader, Backend, Compression, Detail, OtlpProtocol, Remote};
+use super::choices::{AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote};
 use super::{Secret, TelemetrySettings};
 
 /// A value that does not parse as its key's type; `Display` is the message.
@@ -333,6 +333,7 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.remote_detail", remote_detail: Detail),
     key!("telemetry.ci_hint", ci_hint: bool),
     key!("telemetry.keep_credentials", keep_credentials: bool),
+    key!("exit_codes", exit_codes: Option<ExitCodes>),
     key!("telemetry.anonymize", anonymize: bool),
     key!("telemetry.scrub_pii", scrub_pii: bool),
     key!("telemetry.debug", debug: bool),

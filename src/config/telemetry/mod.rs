@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::telemetry::tls::Trust;
 
-pub use choices::{AuthHeader, Backend, Compression, Detail, OtlpProtocol, Remote};
+pub use choices::{AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote};
 use keys::{LocalPrimary, Url, KEYS};
 pub use resolve::{ConfigError, ValueProblem};
 
@@ -173,6 +173,9 @@ pub struct TelemetrySettings {
     pub remote_off: Option<RemoteOff>,
     /// In CI with a local backend, say once that the http backend exists.
     pub ci_hint: bool,
+    /// `exit_codes`: the exit code mode for every run of a pipeline or a machine; none means
+    /// CI's where a CI system is detected, grep's elsewhere.
+    pub exit_codes: Option<ExitCodes>,
     /// Let the command see earlyexit's own credentials (`keep_credentials`); by default they
     /// are removed from its environment.
     pub keep_credentials: bool,
@@ -304,6 +307,7 @@ impl TelemetrySettings {
             remote_off: None,
             ci_hint: true,
             keep_credentials: false,
+            exit_codes: None,
             dry_run: false,
             console: false,
             config_file: None,
