@@ -17,6 +17,7 @@ use crate::consent;
 use crate::duration::format_duration;
 use crate::matcher::Matcher;
 use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
+use crate::summary::{summary, MatchRecorder};
 use crate::telemetry::ContainedTelemetry;
 use crate::watch;
 
@@ -97,11 +98,14 @@ fn run(cli: &Cli) -> i32 {
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let mut telemetry = ContainedTelemetry::start(&settings, &execution_id, &env);
-    let result = watch::run(&settings, &matcher, &execution_id, &mut telemetry);
+    let mut recorder = MatchRecorder::new(&mut telemetry);
+    let result = watch::run(&settings, &matcher, &execution_id, &mut recorder);
+    let matches = recorder.to_json(&settings);
     let trace_id = telemetry.trace_id();
     let code = match result {
         Ok(outcome) => {
-            report(&settings, &outcome, &execution_id, trace_id.as_deref());
+            let ids = (execution_id.as_str(), trace_id.as_deref());
+            report(&settings, &outcome, ids, matches);
             outcome.exit_code
         }
         Err(error) => {
@@ -174,17 +178,24 @@ fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i3
             statistics: Statistics::default(),
             stopped_command: false,
         };
-        let mut summary = summary(settings, &outcome, "", trace_id);
+        let mut summary = summary(settings, &outcome, "", trace_id, json!([]));
         summary["error"] = json!(message);
         println!("{summary}");
     }
     exit_code::USAGE
 }
 
-fn report(settings: &Settings, outcome: &Outcome, execution_id: &str, trace_id: Option<&str>) {
+/// What the user sees of earlyexit at the end: the `--json` summary, or the stop message.
+/// `ids` are the execution id and the trace id.
+fn report(
+    settings: &Settings,
+    outcome: &Outcome,
+    ids: (&str, Option<&str>),
+    matches: serde_json::Value,
+) {
     match settings.output {
         OutputMode::Quiet => {}
-        OutputMode::Json => println!("{}", summary(settings, outcome, execution_id, trace_id)),
+        OutputMode::Json => println!("{}", summary(settings, outcome, ids.0, ids.1, matches)),
         OutputMode::PassThrough => {
             if let Some(message) = stop_message(settings, outcome) {
                 crate::message::say(&message);
@@ -229,37 +240,4 @@ fn stop_message(settings: &Settings, outcome: &Outcome) -> Option<String> {
         ""
     };
     Some(format!("{message}{ending}"))
-}
-
-/// The `--json` object; its keys are a promise to scripts (README, "Exit codes").
-fn summary(
-    settings: &Settings,
-    outcome: &Outcome,
-    execution_id: &str,
-    trace_id: Option<&str>,
-) -> serde_json::Value {
-    let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
-    let statistics = &outcome.statistics;
-    json!({
-        "exit_code": outcome.exit_code,
-        "exit_reason": outcome.reason.as_str(),
-        "command_exit_code": outcome.command_exit_code,
-        "match_count": outcome.match_count,
-        "duration_seconds": outcome.duration.as_secs_f64(),
-        "pattern": settings.patterns.pattern,
-        "command": settings.command_line(),
-        "execution_id": execution_id,
-        "trace_id": trace_id,
-        "timeouts": {
-            "overall": seconds(settings.timeouts.overall),
-            "idle": seconds(settings.timeouts.idle),
-            "first_output": seconds(settings.timeouts.first_output),
-        },
-        "statistics": {
-            "lines_processed": statistics.lines_processed,
-            "bytes_processed": statistics.bytes_processed,
-            "time_to_first_output": seconds(statistics.time_to_first_output),
-            "time_to_first_match": seconds(statistics.time_to_first_match),
-        },
-    })
 }

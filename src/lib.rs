@@ -15,6 +15,7 @@ pub mod observer;
 pub mod outcome;
 #[cfg(test)]
 mod properties;
+pub mod summary;
 pub mod telemetry;
 pub mod timestamp;
 pub mod watch;

@@ -326,3 +326,28 @@ fn json_summary_replaces_the_output() {
     }
     assert_eq!(run.stderr_text(), "");
 }
+
+#[test]
+fn json_says_what_matched_where_and_when() {
+    let script = "echo ok; echo 'Error: token=s3cr3tvalue at src/a.rs:3' >&2; echo FATAL; sleep 5";
+    let run = run(&mut earlyexit(&[
+        "--json", "-q", "-m", "2", "-A", "0", "-e", "FATAL", "Error", "--", "sh", "-c", script,
+    ]));
+    let json = run.json();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["exit_reason"], "error_pattern");
+    assert_eq!(json["exit_codes"], "grep");
+    assert_eq!(json["error_pattern"], "FATAL");
+    let matches = json["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 2, "{json}");
+    assert_eq!(matches[0]["kind"], "pattern");
+    assert_eq!(matches[0]["stream"], "stderr");
+    assert_eq!(matches[0]["line_number"], 1);
+    assert_eq!(matches[0]["line"], "Error: token=[REDACTED] at src/a.rs:3");
+    assert!(matches[0]["offset_seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(matches[1]["kind"], "error");
+    assert_eq!(matches[1]["stream"], "stdout");
+    assert_eq!(matches[1]["line_number"], 2);
+    assert_eq!(matches[1]["number"], 2);
+    assert!(!run.stdout_text().contains("s3cr3tvalue"));
+}

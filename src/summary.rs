@@ -1,0 +1,148 @@
+//! The `--json` summary: the one object that scripts and agents read at the end of a run.
+//! Its keys are a promise (README, "`--json`"): new keys may come, with `schema_version`
+//! raised only when one changes meaning or goes.
+//!
+//! What matched is seen by [`MatchRecorder`], an observer in front of telemetry's: the wrapper
+//! reports each match to it as to any observer.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::matcher::MatchKind;
+use crate::observer::{MatchEvent, RunObserver, RunStart};
+use crate::outcome::Outcome;
+use crate::telemetry::privacy::{self, Detail};
+
+/// The version of the `--json` object's schema.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Matches listed in the summary; `match_count` counts them all.
+const MAX_MATCHES: usize = 100;
+/// The longest matched line kept, as in telemetry.
+const MAX_LINE_BYTES: usize = 1024;
+
+/// One match as the summary shows it.
+struct ReportedMatch {
+    number: u64,
+    kind: MatchKind,
+    offset: Duration,
+    stream: &'static str,
+    line_number: u64,
+    line: Vec<u8>,
+}
+
+/// Keeps the first matches of a run for the summary, and passes every event on to `inner`.
+pub struct MatchRecorder<'a> {
+    inner: &'a mut dyn RunObserver,
+    matches: Vec<ReportedMatch>,
+}
+
+impl<'a> MatchRecorder<'a> {
+    pub fn new(inner: &'a mut dyn RunObserver) -> MatchRecorder<'a> {
+        MatchRecorder {
+            inner,
+            matches: Vec::new(),
+        }
+    }
+
+    /// The matches as the summary lists them: each line scrubbed as the local sinks keep it
+    /// (with `telemetry.scrub_pii`), and left out when they keep minimal detail.
+    pub fn to_json(&self, settings: &Settings) -> serde_json::Value {
+        let detail = settings.telemetry.local_detail();
+        let matches: Vec<serde_json::Value> = self
+            .matches
+            .iter()
+            .map(|found| {
+                let line = (detail == Detail::Full)
+                    .then(|| scrubbed(settings, &String::from_utf8_lossy(&found.line)));
+                json!({
+                    "number": found.number,
+                    "kind": crate::telemetry::span::match_kind_name(found.kind),
+                    "stream": found.stream,
+                    "line_number": found.line_number,
+                    "offset_seconds": found.offset.as_secs_f64(),
+                    "line": line,
+                })
+            })
+            .collect();
+        serde_json::Value::from(matches)
+    }
+}
+
+impl RunObserver for MatchRecorder<'_> {
+    fn child_environment(&mut self) -> Vec<(String, String)> {
+        self.inner.child_environment()
+    }
+
+    fn on_start(&mut self, start: &RunStart<'_>) {
+        self.inner.on_start(start);
+    }
+
+    fn on_match(&mut self, event: &MatchEvent<'_>) {
+        if self.matches.len() < MAX_MATCHES {
+            let keep = event.line.len().min(MAX_LINE_BYTES);
+            self.matches.push(ReportedMatch {
+                number: event.number,
+                kind: event.kind,
+                offset: event.offset,
+                stream: event.stream.as_str(),
+                line_number: event.line_number,
+                line: event.line[..keep].to_vec(),
+            });
+        }
+        self.inner.on_match(event);
+    }
+
+    fn on_end(&mut self, outcome: &Outcome) {
+        self.inner.on_end(outcome);
+    }
+}
+
+/// A free text as the local sinks keep it: scrubbed unless `telemetry.scrub_pii: false`.
+fn scrubbed(settings: &Settings, text: &str) -> String {
+    if settings.telemetry.scrub_pii {
+        privacy::scrub(text)
+    } else {
+        text.to_string()
+    }
+}
+
+/// The `--json` object of a run that ended (`matches` from [`MatchRecorder::to_json`]).
+pub fn summary(
+    settings: &Settings,
+    outcome: &Outcome,
+    execution_id: &str,
+    trace_id: Option<&str>,
+    matches: serde_json::Value,
+) -> serde_json::Value {
+    let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+    let statistics = &outcome.statistics;
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "exit_code": outcome.exit_code,
+        "exit_reason": outcome.reason.as_str(),
+        "exit_codes": settings.exit_codes.to_string(),
+        "command_exit_code": outcome.command_exit_code,
+        "match_count": outcome.match_count,
+        "matches": matches,
+        "duration_seconds": outcome.duration.as_secs_f64(),
+        "pattern": settings.patterns.pattern,
+        "success_pattern": settings.patterns.success,
+        "error_pattern": settings.patterns.error,
+        "command": settings.command_line().map(|line| scrubbed(settings, &line)),
+        "execution_id": execution_id,
+        "trace_id": trace_id,
+        "timeouts": {
+            "overall": seconds(settings.timeouts.overall),
+            "idle": seconds(settings.timeouts.idle),
+            "first_output": seconds(settings.timeouts.first_output),
+        },
+        "statistics": {
+            "lines_processed": statistics.lines_processed,
+            "bytes_processed": statistics.bytes_processed,
+            "time_to_first_output": seconds(statistics.time_to_first_output),
+            "time_to_first_match": seconds(statistics.time_to_first_match),
+        },
+    })
+}
