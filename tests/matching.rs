@@ -329,7 +329,9 @@ fn json_summary_replaces_the_output() {
 
 #[test]
 fn json_says_what_matched_where_and_when() {
-    let script = "echo ok; echo 'Error: token=s3cr3tvalue at src/a.rs:3' >&2; echo FATAL; sleep 5";
+    // Two pipes have no common order: FATAL comes a moment later, so that it is read second.
+    let script =
+        "echo ok; echo 'Error: token=s3cr3tvalue at src/a.rs:3' >&2; sleep 0.3; echo FATAL; sleep 5";
     let run = run(&mut earlyexit(&[
         "--json", "-q", "-m", "2", "-A", "0", "-e", "FATAL", "Error", "--", "sh", "-c", script,
     ]));

@@ -133,8 +133,20 @@ struct Collector {
 }
 
 impl Collector {
+    /// Starts rotel on two free ports; again on two others when a port it was given was taken
+    /// meanwhile by another test's peer (rotel then exits at once).
     fn start() -> Collector {
-        let (grpc_port, http_port) = (closed_port(), closed_port());
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Collector::start_on(closed_port(), closed_port()) {
+                Ok(collector) => return collector,
+                Err(problem) => last = problem,
+            }
+        }
+        panic!("the collector did not start: {last}");
+    }
+
+    fn start_on(grpc_port: u16, http_port: u16) -> Result<Collector, String> {
         let mut child = Command::new(rotel_agent())
             .args([
                 "start",
@@ -168,15 +180,28 @@ impl Collector {
                 sink.lock().unwrap().push_str(&text);
             }
         });
-        if let Err(port) = wait_until_listening(&[grpc_port, http_port], Duration::from_secs(20)) {
-            panic!("the collector did not start listening on {port}");
+        let until = Instant::now() + Duration::from_secs(20);
+        for port in [grpc_port, http_port] {
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!(
+                        "rotel exited ({status}) before it listened on {port}"
+                    ));
+                }
+                if Instant::now() > until {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("nothing listened on {port} within 20 s"));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        Collector {
+        Ok(Collector {
             child,
             grpc: format!("http://127.0.0.1:{grpc_port}"),
             http: format!("http://127.0.0.1:{http_port}"),
             output,
-        }
+        })
     }
 
     /// The span with this execution id, waiting up to 10 s for the collector to print it.
