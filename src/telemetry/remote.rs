@@ -138,8 +138,10 @@ pub fn redact_urls_in(text: &str) -> String {
     let mut rest = text;
     while let Some(separator) = rest.find("://") {
         let scheme_start = rest[..separator]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || "+.-".contains(c)))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let end = rest[separator..]
             .find(|c: char| c.is_whitespace() || "'\"<>`".contains(c))
             .map_or(rest.len(), |i| separator + i);
@@ -419,6 +421,12 @@ mod tests {
             "invalid endpoint 'http://[REDACTED]@[::1/x?[REDACTED]': invalid authority"
         );
         assert_eq!(redact_urls_in("no url here"), "no url here");
+        assert_eq!(
+            redact_urls_in("é𐧤http://u:p@h?k=v"),
+            "é𐧤http://[REDACTED]@h?[REDACTED]",
+            "found by the property test: a wide character before the scheme"
+        );
+        assert_eq!(redact_urls_in("𐧤://x"), "𐧤://x");
     }
 
     #[test]
