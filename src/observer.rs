@@ -52,6 +52,37 @@ pub struct MatchEvent<'a> {
     pub line: &'a [u8],
 }
 
+/// The longest part of a matched line that an observer keeps: 1 KiB, for telemetry's
+/// `earlyexit.match.line` and for `--json`.
+pub const MAX_KEPT_LINE_BYTES: usize = 1024;
+
+/// A match as an observer keeps it until the run ends: the event, its line cut to
+/// [`MAX_KEPT_LINE_BYTES`] and owned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptMatch {
+    pub number: u64,
+    pub kind: MatchKind,
+    pub offset: Duration,
+    pub stream: StreamName,
+    pub line_number: u64,
+    pub line: Vec<u8>,
+}
+
+impl MatchEvent<'_> {
+    /// The event, to keep past the line's buffer.
+    pub fn kept(&self) -> KeptMatch {
+        let keep = self.line.len().min(MAX_KEPT_LINE_BYTES);
+        KeptMatch {
+            number: self.number,
+            kind: self.kind,
+            offset: self.offset,
+            stream: self.stream,
+            line_number: self.line_number,
+            line: self.line[..keep].to_vec(),
+        }
+    }
+}
+
 /// Receives the events of one run.
 pub trait RunObserver {
     /// Extra environment variables for the child (for example `TRACEPARENT`).

@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::matcher::MatchKind;
-use crate::observer::{MatchEvent, RunObserver, RunStart};
+use crate::observer::{KeptMatch, MatchEvent, RunObserver, RunStart};
 use crate::outcome::Outcome;
 use crate::telemetry::privacy::{self, Detail};
 
@@ -19,23 +18,10 @@ use crate::telemetry::privacy::{self, Detail};
 pub const SCHEMA_VERSION: u32 = 1;
 /// Matches listed in the summary; `match_count` counts them all.
 const MAX_MATCHES: usize = 100;
-/// The longest matched line kept, as in telemetry.
-const MAX_LINE_BYTES: usize = 1024;
-
-/// One match as the summary shows it.
-struct ReportedMatch {
-    number: u64,
-    kind: MatchKind,
-    offset: Duration,
-    stream: &'static str,
-    line_number: u64,
-    line: Vec<u8>,
-}
-
 /// Keeps the first matches of a run for the summary, and passes every event on to `inner`.
 pub struct MatchRecorder<'a> {
     inner: &'a mut dyn RunObserver,
-    matches: Vec<ReportedMatch>,
+    matches: Vec<KeptMatch>,
 }
 
 impl<'a> MatchRecorder<'a> {
@@ -59,7 +45,7 @@ impl<'a> MatchRecorder<'a> {
                 json!({
                     "number": found.number,
                     "kind": crate::telemetry::span::match_kind_name(found.kind),
-                    "stream": found.stream,
+                    "stream": found.stream.as_str(),
                     "line_number": found.line_number,
                     "offset_seconds": found.offset.as_secs_f64(),
                     "line": line,
@@ -81,15 +67,7 @@ impl RunObserver for MatchRecorder<'_> {
 
     fn on_match(&mut self, event: &MatchEvent<'_>) {
         if self.matches.len() < MAX_MATCHES {
-            let keep = event.line.len().min(MAX_LINE_BYTES);
-            self.matches.push(ReportedMatch {
-                number: event.number,
-                kind: event.kind,
-                offset: event.offset,
-                stream: event.stream.as_str(),
-                line_number: event.line_number,
-                line: event.line[..keep].to_vec(),
-            });
+            self.matches.push(event.kept());
         }
         self.inner.on_match(event);
     }

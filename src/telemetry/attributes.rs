@@ -57,7 +57,7 @@ pub const MATCH_KIND: &str = "earlyexit.match.kind";
 pub const MATCH_LINE: &str = "earlyexit.match.line";
 
 /// The longest matched line kept in telemetry.
-pub const MAX_MATCH_LINE_BYTES: usize = 1024;
+pub const MAX_MATCH_LINE_BYTES: usize = crate::observer::MAX_KEPT_LINE_BYTES;
 
 /// The attributes that only full detail keeps.
 pub const FULL_DETAIL_ONLY: &[&str] = &[

@@ -21,8 +21,7 @@ use super::sinks::{self, DeliveryReport, Fanout, Milestone};
 use super::span::{self, command_hash, parent_context, resource, start_attributes};
 use super::{detect, privacy};
 use crate::config::{Settings, Source};
-use crate::matcher::MatchKind;
-use crate::observer::{MatchEvent, RunObserver, RunStart, StreamName};
+use crate::observer::{KeptMatch, MatchEvent, RunObserver, RunStart};
 use crate::outcome::{ExitReason, Outcome};
 
 /// How often `finish` looks for a signal while it waits for the sinks.
@@ -36,16 +35,6 @@ const SPAN_QUEUE: usize = 8;
 /// Match events kept per run; `earlyexit.match_count` still counts every match.
 const MAX_MATCH_EVENTS: u32 = 1000;
 
-/// A match as the wrapper reported it, kept until the run ends.
-struct PendingMatch {
-    number: u64,
-    kind: MatchKind,
-    offset: Duration,
-    stream: StreamName,
-    line_number: u64,
-    line: Vec<u8>,
-}
-
 /// The telemetry of one run.
 pub struct Telemetry {
     state: SpanState,
@@ -57,7 +46,7 @@ pub struct Telemetry {
     /// starts would delay it.
     command_words: Vec<String>,
     working_directory: PathBuf,
-    matches: Vec<PendingMatch>,
+    matches: Vec<KeptMatch>,
     scrub_pii: bool,
     debug: bool,
     /// How long `finish` waits for the sinks.
@@ -375,15 +364,7 @@ impl RunObserver for Telemetry {
 
     fn on_match(&mut self, event: &MatchEvent<'_>) {
         if self.matches.len() < MAX_MATCH_EVENTS as usize {
-            let keep = event.line.len().min(attr::MAX_MATCH_LINE_BYTES);
-            self.matches.push(PendingMatch {
-                number: event.number,
-                kind: event.kind,
-                offset: event.offset,
-                stream: event.stream,
-                line_number: event.line_number,
-                line: event.line[..keep].to_vec(),
-            });
+            self.matches.push(event.kept());
         }
     }
 
