@@ -126,6 +126,31 @@ fn stats_counts_runs_reasons_projects_runtimes_patterns_and_commands() {
 }
 
 #[test]
+fn pipe_mode_runs_are_stdin_and_a_script_with_newlines_keeps_its_row() {
+    let home = Home::new();
+    let mut piped = home.earlyexit(&["x"]);
+    piped.stdin(std::process::Stdio::piped());
+    let mut child = piped.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"x\n").unwrap();
+    child.wait().unwrap();
+    run(&mut home.earlyexit(&["--", "sh", "-c", "echo a\necho 'b\tc'"]));
+    let text = run(&mut home.earlyexit(&["telemetry", "stats"])).stdout_text();
+    assert!(text.contains("       1  stdin\n"), "{text}");
+    assert!(
+        text.contains("       1  sh -c echo a\\necho 'b\\tc'\n"),
+        "{text}"
+    );
+    let json = run_json(&home, &["telemetry", "stats", "--json"]);
+    let labels: Vec<&str> = json["top_commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tally| tally["value"].as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"stdin"), "{labels:?}");
+}
+
+#[test]
 fn stats_since_counts_only_the_runs_of_that_period() {
     let home = home_with_runs();
     plant_old_run(&home);

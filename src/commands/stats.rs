@@ -70,11 +70,25 @@ impl Shown for StatsReport {
         ] {
             writeln!(out, "{title}")?;
             for Tally { value, count } in rows {
-                writeln!(out, "  {count:6}  {value}")?;
+                writeln!(out, "  {count:6}  {}", one_line(value))?;
             }
         }
         write_savings(saved, out)
     }
+}
+
+/// A label on one line of the table: a command with newlines or tabs in it (`sh -c` with a
+/// script) keeps them as `\n` and `\t`, so that each row stays a row.
+fn one_line(label: &str) -> String {
+    let mut line = String::with_capacity(label.len());
+    for c in label.chars() {
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
 }
 
 /// The time-saved lines: the total, what it rests on, and each command.
@@ -103,7 +117,10 @@ fn write_savings(savings: &Savings, out: &mut dyn Write) -> std::io::Result<()> 
         writeln!(
             out,
             "  {saved:>9}  {} ({} stopped early, {} hang(s); {} complete run(s){baseline})",
-            command.command, command.stopped_runs, command.hangs_stopped, command.complete_runs
+            one_line(&command.command),
+            command.stopped_runs,
+            command.hangs_stopped,
+            command.complete_runs
         )?;
     }
     Ok(())

@@ -37,18 +37,19 @@ const BY_PROJECT_TYPE: &str =
     "SELECT project_type, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
 const TOP_PATTERNS: &str = "SELECT pattern, count(*) AS n FROM runs WHERE pattern IS NOT NULL
     GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10";
-/// The command's text where any run of it kept it, else its executable and hash prefix.
-const TOP_COMMANDS: &str =
-    "SELECT coalesce(max(command), executable || ' (' || substr(command_hash, 1, 12) || ')'),
+/// The command's text where any run of it kept it, else its executable and hash prefix; runs
+/// that watched standard input (pipe mode) have neither, and are `stdin`.
+const TOP_COMMANDS: &str = "SELECT coalesce(max(command), max(executable) || ' (' || substr(command_hash, 1, 12) || ')', 'stdin'),
     count(*) AS n FROM runs GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10";
 
 const MATCHES_OF_RUN: &str = "SELECT execution_id, match_number, timestamp_offset, stream_source,
     line_number, match_kind, line_content FROM match_events WHERE execution_id = ?1 ORDER BY match_number";
 
 /// A run's command as the database holds it: its text at full detail, else the executable and
-/// the start of the command hash (the report and the time-saved figures show this).
+/// the start of the command hash, and `stdin` for a pipe-mode run (the report and the
+/// time-saved figures show this).
 const COMMAND_LABEL: &str =
-    "coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', command_hash)";
+    "coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', 'stdin')";
 
 impl Store {
     /// Every row of a query, each made into a value by `map`.
