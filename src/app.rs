@@ -40,7 +40,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         Ok(Invocation::Generate(kind)) => {
             end_by_sigpipe_when_the_reader_goes();
-            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &kind.render());
+            let page = kind.render(commands::definition());
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &page);
             0
         }
         Err(CliError::Informational(text)) => {

@@ -190,21 +190,28 @@ pub enum Generate {
 
 impl Generate {
     /// The script or page, for `earlyexit` and its short name `ee`.
-    pub fn render(self) -> Vec<u8> {
+    /// The script or page for the run's options and, as a subcommand, `telemetry` (whose
+    /// definitions live with the commands).
+    pub fn render(self, telemetry: clap::Command) -> Vec<u8> {
+        let described = || {
+            Cli::command()
+                .subcommand(telemetry.clone().name("telemetry"))
+                .args_conflicts_with_subcommands(true)
+        };
         let mut out = Vec::new();
         let shell = match self {
             Generate::CompleteBash => clap_complete::Shell::Bash,
             Generate::CompleteZsh => clap_complete::Shell::Zsh,
             Generate::CompleteFish => clap_complete::Shell::Fish,
             Generate::Man => {
-                clap_mangen::Man::new(Cli::command())
+                clap_mangen::Man::new(described())
                     .render(&mut out)
                     .expect("writing to memory");
                 return out;
             }
         };
         for name in ["earlyexit", "ee"] {
-            clap_complete::generate(shell, &mut Cli::command(), name, &mut out);
+            clap_complete::generate(shell, &mut described(), name, &mut out);
         }
         out
     }

@@ -37,6 +37,29 @@ fn the_bash_completion_loads_and_completes_options_for_both_names() {
 }
 
 #[test]
+fn the_bash_completion_completes_the_telemetry_subcommands() {
+    let script = run(&mut earlyexit(&["--generate", "complete-bash"]));
+    let dir = Home::new();
+    let path = dir.dir.join("earlyexit.bash");
+    std::fs::write(&path, &script.stdout).unwrap();
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -e; source {}; COMP_WORDS=(earlyexit telemetry s); COMP_CWORD=2; \
+             COMP_LINE='earlyexit telemetry s'; COMP_POINT=${{#COMP_LINE}}; \
+             _earlyexit earlyexit s telemetry; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display()
+        ))
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let offered: Vec<&str> = stdout.lines().collect();
+    for subcommand in ["status", "stats", "sync", "send-test"] {
+        assert!(offered.contains(&subcommand), "{subcommand}: {offered:?}");
+    }
+}
+
+#[test]
 fn zsh_and_fish_completions_name_the_options() {
     for kind in ["complete-zsh", "complete-fish"] {
         let script = run(&mut earlyexit(&["--generate", kind]));

@@ -206,6 +206,11 @@ trait Shown: serde::Serialize {
     }
 }
 
+/// The clap definition of `earlyexit telemetry`, for the completions and the man page.
+pub fn definition() -> clap::Command {
+    TelemetryCli::command()
+}
+
 /// Runs `earlyexit telemetry ARGS...` and returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
     if args.is_empty() {
