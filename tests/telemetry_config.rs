@@ -234,3 +234,24 @@ fn a_default_in_the_config_stands_in_for_an_unset_variable() {
     assert_eq!(run.code, 0, "{}", run.stderr_text());
     assert!(home.dir.join("fallback/t.db").exists());
 }
+
+#[test]
+fn a_config_that_is_not_utf8_stops_the_run_in_one_line() {
+    let home = Home::new();
+    let path = home.write_config("telemetry:\n  backend: sqlite\n");
+    std::fs::write(&path, b"telemetry:\n  backend: \xff\n").unwrap();
+    let marker = home.dir.join("ran");
+    let run = run(&mut home.earlyexit(&["--", "touch", marker.to_str().unwrap()]));
+    assert_eq!(run.code, 3, "{}", run.stderr_text());
+    assert!(
+        !marker.exists(),
+        "broken content stops the run, as invalid YAML does"
+    );
+    assert_eq!(
+        run.stderr_text(),
+        format!(
+            "earlyexit: config file {}: not UTF-8 text\n",
+            path.display()
+        )
+    );
+}

@@ -231,8 +231,9 @@ fn says_yes(value: &str) -> bool {
 
 /// The config file's text: a small regular file (see [`crate::files::read_small`]).
 fn read_config(path: &Path) -> std::io::Result<String> {
+    // InvalidData, as `read_to_string` said it: broken content stops the run (apply_file).
     String::from_utf8(crate::files::read_small(path)?)
-        .map_err(|_| std::io::Error::other("not UTF-8 text"))
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` anywhere, and a leading `~`. Unlike a shell, an
