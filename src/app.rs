@@ -2,13 +2,10 @@
 //! earlyexit itself (errors, stop messages, the `--json` summary) and picks the exit code.
 
 use std::ffi::OsString;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::signal::{signal, SigHandler, Signal};
 use serde_json::json;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::cli::{self, Cli, CliError, Invocation};
 use crate::commands;
@@ -115,7 +112,7 @@ fn run(cli: &Cli) -> i32 {
             usage_error(&settings, trace_id.as_deref(), &message)
         }
     };
-    let lines = telemetry.finish(&interrupted_from_now());
+    let lines = telemetry.finish();
     if settings.output != OutputMode::Quiet {
         for line in lines {
             crate::message::say(&line);
@@ -140,16 +137,6 @@ fn say_panic_in_one_line(info: &std::panic::PanicHookInfo<'_>) {
         .unwrap_or_default();
     let line = format!("earlyexit: internal error{place}: {message} (please report it)\n");
     let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
-}
-
-/// A flag that SIGINT, SIGTERM or SIGHUP sets from now on: after the command has ended they
-/// cut telemetry's wait short, and earlyexit exits with the command's code.
-fn interrupted_from_now() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM, SIGHUP] {
-        let _ = signal_hook::flag::register(signal, Arc::clone(&flag));
-    }
-    flag
 }
 
 /// Our variables whose value is not UTF-8: read as unset, as every setting must be text, but

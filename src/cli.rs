@@ -189,9 +189,8 @@ pub enum Generate {
 }
 
 impl Generate {
-    /// The script or page, for `earlyexit` and its short name `ee`.
-    /// The script or page for the run's options and, as a subcommand, `telemetry` (whose
-    /// definitions live with the commands).
+    /// The script or page, for `earlyexit` and its short name `ee`: the run's options and, as
+    /// a subcommand, `telemetry` (whose definitions live with the commands).
     pub fn render(self, telemetry: clap::Command) -> Vec<u8> {
         let described = || {
             Cli::command()

@@ -79,11 +79,7 @@ impl RunObserver for MatchRecorder<'_> {
 
 /// A free text as the local sinks keep it: scrubbed unless `telemetry.scrub_pii: false`.
 fn scrubbed(settings: &Settings, text: &str) -> String {
-    if settings.telemetry.scrub_pii {
-        privacy::scrub(text)
-    } else {
-        text.to_string()
-    }
+    privacy::scrub_if(settings.telemetry.scrub_pii, text)
 }
 
 /// The `--json` object of a run that ended (`matches` from [`MatchRecorder::to_json`]).

@@ -35,21 +35,22 @@ pub fn write_report(
         &runs,
         &timings,
     );
+    let path = output.unwrap_or(Path::new(DEFAULT_REPORT));
+    if path.as_os_str() == "-" {
+        let _ = std::io::stdout().lock().write_all(page.as_bytes());
+        return Ok(());
+    }
     // The page holds command lines: private unless the user named where it goes.
     let written = match output {
-        Some(path) if path.as_os_str() == "-" => {
-            let _ = std::io::stdout().lock().write_all(page.as_bytes());
-            return Ok(());
+        Some(_) => std::fs::write(path, page),
+        None => {
+            crate::files::create_private(path).and_then(|mut file| file.write_all(page.as_bytes()))
         }
-        Some(path) => std::fs::write(path, page).map(|()| path),
-        None => crate::files::create_private(Path::new(DEFAULT_REPORT))
-            .and_then(|mut file| file.write_all(page.as_bytes()))
-            .map(|()| Path::new(DEFAULT_REPORT)),
     };
-    let output = written.map_err(|source| CommandError::File {
-        path: output.unwrap_or(Path::new(DEFAULT_REPORT)).to_path_buf(),
+    written.map_err(|source| CommandError::File {
+        path: path.to_path_buf(),
         source,
     })?;
-    println!("wrote {} ({} runs {period})", output.display(), runs.len());
+    println!("wrote {} ({} runs {period})", path.display(), runs.len());
     Ok(())
 }

@@ -186,3 +186,53 @@ pub fn import(settings: &TelemetrySettings, files: &[PathBuf]) -> Result<(), Com
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `import_file` with limits small enough to reach in a test: the file's total and the
+    /// line's length each stop the import with an error that names them.
+    #[test]
+    fn the_limits_stop_an_import_and_say_where() {
+        let directory = std::env::temp_dir().join(format!("import-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let mut store = Store::open(&directory.join("t.db"), true).unwrap();
+        let small = ImportLimits {
+            line: 16,
+            batch: 64,
+            file: 40,
+        };
+        let mut imported = Imported::default();
+        let blank = directory.join("blank.jsonl");
+        std::fs::write(&blank, "\n".repeat(41)).unwrap();
+        let error = import_file(&blank, &mut store, small, &mut imported).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                CommandError::Import {
+                    problem: ImportProblem::TooLarge(40),
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let long = directory.join("long.jsonl");
+        std::fs::write(&long, format!("\n\n{}\n", "x".repeat(17))).unwrap();
+        let error = import_file(&long, &mut store, small, &mut imported).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                CommandError::LineTooLong {
+                    line: 3,
+                    limit: 16,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        std::fs::write(&long, format!("{}\n", " ".repeat(15))).unwrap();
+        assert!(import_file(&long, &mut store, small, &mut imported).is_ok());
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+}

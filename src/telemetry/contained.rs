@@ -7,7 +7,6 @@
 //! reports the run as not recorded.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::AtomicBool;
 
 use super::Telemetry;
 use crate::config::Settings;
@@ -51,9 +50,9 @@ impl ContainedTelemetry {
     }
 
     /// See [`Telemetry::finish`]; a panic there is one line, like any failed delivery.
-    pub fn finish(self, interrupted: &AtomicBool) -> Vec<String> {
+    pub fn finish(self) -> Vec<String> {
         match self.0 {
-            Some(telemetry) => contain(|| telemetry.finish(interrupted))
+            Some(telemetry) => contain(|| telemetry.finish())
                 .unwrap_or_else(|| vec!["telemetry not recorded: internal error".to_string()]),
             None => Vec::new(),
         }

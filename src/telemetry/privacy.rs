@@ -234,6 +234,15 @@ fn password_flag(program: &str, rest: &[String]) -> Option<PasswordFlag> {
     }
 }
 
+/// `text` as a sink keeps it: scrubbed when `scrub_pii` says so.
+pub fn scrub_if(scrub_pii: bool, text: &str) -> String {
+    if scrub_pii {
+        scrub(text)
+    } else {
+        text.to_string()
+    }
+}
+
 /// Scrubs command arguments one by one, and also the argument after a secret-bearing option
 /// or a secret's name, and a password behind `-p` where a program takes one there.
 pub fn scrub_args(args: &[String]) -> Vec<String> {

@@ -15,6 +15,7 @@ use opentelemetry_sdk::trace::{
     SdkTracerProvider, Span, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use super::attributes as attr;
 use super::sinks::{self, DeliveryReport, Fanout, Milestone};
@@ -29,6 +30,15 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(20);
 /// How long `finish` still waits for the run to be kept once a signal came: within the
 /// second that the user or the CI runner gives.
 const KEEP_GRACE: Duration = Duration::from_millis(800);
+
+/// A flag that SIGINT, SIGTERM or SIGHUP sets from now on.
+fn interrupted_from_now() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        let _ = signal_hook::flag::register(signal, Arc::clone(&flag));
+    }
+    flag
+}
 
 /// Spans the batch processor holds; a run makes one.
 const SPAN_QUEUE: usize = 8;
@@ -273,18 +283,23 @@ impl Telemetry {
     /// timeout), and returns the lines to show the user: one warning if anything failed, and
     /// with `telemetry.debug` a line per delivery.
     ///
-    /// With a remote sink, once `interrupted` is set (SIGINT, SIGTERM or SIGHUP after the
-    /// command ended) it waits only until the run is kept, locally and in the outbox, and at
+    /// With a remote sink, once SIGINT, SIGTERM or SIGHUP arrives (the command has ended) it
+    /// waits only until the run is kept, locally and in the outbox, and at
     /// most `KEEP_GRACE`: a CI runner's SIGKILL follows its SIGTERM within seconds, and a
     /// user's Ctrl-C means now. Local sinks alone are waited for: they take milliseconds, and
     /// a signal must not cost the local record.
-    pub fn finish(mut self, interrupted: &AtomicBool) -> Vec<String> {
+    pub fn finish(mut self) -> Vec<String> {
         self.span().end();
         let SpanState::Started(started) = std::mem::replace(&mut self.state, SpanState::Ended)
         else {
             unreachable!("span() starts it")
         };
         let give_up = Instant::now() + self.deadline;
+        let interrupted = if self.remote {
+            interrupted_from_now()
+        } else {
+            Arc::default()
+        };
         while self.remote && !self.report.wait_for(Milestone::Done, SIGNAL_CHECK) {
             if interrupted.load(Ordering::Relaxed) {
                 let kept = self.report.wait_for(Milestone::Kept, KEEP_GRACE);
@@ -342,11 +357,7 @@ impl Telemetry {
     }
 
     fn free_text(&self, text: &str) -> String {
-        if self.scrub_pii {
-            privacy::scrub(text)
-        } else {
-            text.to_string()
-        }
+        privacy::scrub_if(self.scrub_pii, text)
     }
 }
 

@@ -170,11 +170,16 @@ impl Store {
         log.push("-wal");
         let size = std::fs::metadata(&log).map_or(0, |m| m.len());
         if self.wal_mode && size > WAL_CHECKPOINT_BYTES {
-            self.connection
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(|e| self.error(e))?;
+            self.fold_log()?;
         }
         Ok(())
+    }
+
+    /// Folds the write-ahead log into the database and empties it, which gives its room back.
+    fn fold_log(&mut self) -> Result<(), StoreError> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.error(e))
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {

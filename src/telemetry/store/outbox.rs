@@ -163,9 +163,7 @@ impl Store {
         let Err(error) = delete(self) else {
             return Ok(());
         };
-        let _ = self
-            .connection
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = self.fold_log();
         if delete(self).is_ok() || Ledger::of(&self.path).remember(&claim.token).is_ok() {
             return Ok(());
         }
