@@ -491,19 +491,55 @@ fn an_import_of_nothing_readable_names_file_and_line_and_fails() {
     assert!(stderr.contains("nothing imported"), "{stderr}");
 }
 
+/// A loopback port whose connections never complete: its listen queue is full and nobody
+/// accepts, so the kernel drops every further SYN and a `connect` waits, as it does for an
+/// address nobody answers (the issue's `[fe80::1%eth0]`), without leaving the machine.
+struct UnansweredPort {
+    _listener: socket2::Socket,
+    _queued: Vec<std::net::TcpStream>,
+    port: u16,
+}
+
+impl UnansweredPort {
+    fn open() -> UnansweredPort {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener
+            .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        listener.listen(0).unwrap();
+        let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // Fill the queue; the connects that no longer fit time out, which is the point.
+        let queued = (0..4)
+            .filter_map(|_| {
+                std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()
+            })
+            .collect();
+        UnansweredPort {
+            _listener: listener,
+            _queued: queued,
+            port,
+        }
+    }
+}
+
 #[test]
-fn a_zoned_link_local_grpc_endpoint_costs_the_timeout_and_no_more() {
+fn a_grpc_endpoint_that_never_completes_a_connection_costs_the_timeout_and_no_more() {
     let home = Home::new();
+    let unanswered = UnansweredPort::open();
+    let endpoint = format!("http://127.0.0.1:{}/", unanswered.port);
     let configure = |command: &mut Command| {
         command
             .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[fe80::1%eth0]:1/");
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
     };
     let mut command = home.earlyexit(&["--", "sh", "-c", "exit 4"]);
     configure(&mut command);
     let run = run(&mut command);
     assert_eq!(run.code, 4);
     assert!(run.elapsed < Duration::from_secs(3), "{:?}", run.elapsed);
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["1"]]);
     let mut command = home.earlyexit(&["telemetry", "sync"]);
     configure(&mut command);
     let sync = crate::common::run(&mut command);
