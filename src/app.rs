@@ -13,7 +13,7 @@ use crate::config::{OutputMode, Settings};
 use crate::consent;
 use crate::duration::format_duration;
 use crate::matcher::Matcher;
-use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
+use crate::outcome::{exit_code, ExitReason, Outcome, RunEnd, Statistics};
 use crate::summary::{summary, MatchRecorder};
 use crate::telemetry::ContainedTelemetry;
 use crate::watch;
@@ -156,8 +156,9 @@ fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i3
         crate::message::say(message);
     }
     if settings.output == OutputMode::Json {
-        let outcome = Outcome {
+        let outcome = RunEnd {
             exit_code: exit_code::USAGE,
+            outcome: Outcome::Error,
             reason: ExitReason::Error,
             command_exit_code: None,
             pid: None,
@@ -177,7 +178,7 @@ fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i3
 /// `ids` are the execution id and the trace id.
 fn report(
     settings: &Settings,
-    outcome: &Outcome,
+    outcome: &RunEnd,
     ids: (&str, Option<&str>),
     matches: serde_json::Value,
 ) {
@@ -193,7 +194,7 @@ fn report(
 }
 
 /// Why the output ended early, when earlyexit ended it; nothing when the command simply ran out.
-fn stop_message(settings: &Settings, outcome: &Outcome) -> Option<String> {
+fn stop_message(settings: &Settings, outcome: &RunEnd) -> Option<String> {
     let timeouts = &settings.timeouts;
     let shown = |d: Option<Duration>| d.map(format_duration).unwrap_or_default();
     let patterns = &settings.patterns;

@@ -83,6 +83,11 @@ pub struct Cli {
     #[arg(long = "delay-exit-after-lines", value_name = "N")]
     pub delay_exit_after_lines: Option<u64>,
 
+    /// ... but stop as soon as the output pauses for D after the match: its stack trace is
+    /// over [default: 0.5s; 0 waits out -A]
+    #[arg(long = "context-pause", value_name = "D", value_parser = parse_duration)]
+    pub context_pause: Option<Duration>,
+
     /// Ignore case in every pattern
     #[arg(short = 'i', long = "ignore-case")]
     pub ignore_case: bool,

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::Settings;
 use crate::matcher::MatchKind;
-use crate::outcome::Outcome;
+use crate::outcome::RunEnd;
 
 /// The stream a line came from; the names are the telemetry's `earlyexit.match.stream`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub trait RunObserver {
     }
     fn on_start(&mut self, start: &RunStart<'_>);
     fn on_match(&mut self, event: &MatchEvent<'_>);
-    fn on_end(&mut self, outcome: &Outcome);
+    fn on_end(&mut self, outcome: &RunEnd);
 }
 
 /// An observer that ignores everything, for runs without telemetry.
@@ -100,5 +100,5 @@ pub struct NoObserver;
 impl RunObserver for NoObserver {
     fn on_start(&mut self, _: &RunStart<'_>) {}
     fn on_match(&mut self, _: &MatchEvent<'_>) {}
-    fn on_end(&mut self, _: &Outcome) {}
+    fn on_end(&mut self, _: &RunEnd) {}
 }

@@ -21,29 +21,177 @@ pub mod exit_code {
 }
 
 /// The exit code of a run that ended by its patterns or by the command's own end, in `mode`
-/// (a timeout, a signal and a usage error have theirs whatever the mode). One table:
+/// (a timeout, a signal to earlyexit and a usage error have theirs whatever the mode). One
+/// table, the README's:
 ///
 /// | reason | grep | ci |
 /// |---|---|---|
 /// | PATTERN matched | 0 | 1 |
 /// | `-s` matched | 0 | 0 |
 /// | `-e` matched | 1 | 1 |
-/// | nothing matched | 1 | the command's own code (0 in pipe mode) |
+/// | nothing matched, the command exited 0 (or pipe mode) | 1 | 0 |
+/// | nothing matched, the command failed with n | 1 | n |
+/// | nothing matched, the command died of signal s | 128+s | 128+s |
 /// | no pattern given | the command's own code | the command's own code |
 pub fn decided_exit_code(reason: ExitReason, command: Option<i32>, mode: ExitCodes) -> i32 {
     let own = command.unwrap_or(exit_code::SUCCESS);
     match (reason, mode) {
         (ExitReason::Completed, _) => own,
         (ExitReason::SuccessPattern, _) => exit_code::MATCH,
-        (ExitReason::ErrorPattern, ExitCodes::Grep) => exit_code::NO_MATCH,
-        (ExitReason::ErrorPattern, ExitCodes::Ci) => exit_code::ERROR_SEEN,
+        (ExitReason::ErrorPattern, _) => exit_code::ERROR_SEEN,
         (ExitReason::Match, ExitCodes::Grep) => exit_code::MATCH,
         (ExitReason::Match, ExitCodes::Ci) => exit_code::ERROR_SEEN,
+        (ExitReason::NoMatch, _) if died_of_signal(own) => own,
         (ExitReason::NoMatch, ExitCodes::Grep) => exit_code::NO_MATCH,
         (ExitReason::NoMatch, ExitCodes::Ci) => own,
         (_, _) => own,
     }
 }
+
+/// A command status of 128 + n is how a death by signal n is told (as shells tell it).
+fn died_of_signal(status: i32) -> bool {
+    (129..=128 + 64).contains(&status)
+}
+
+/// The run's one outcome, derived once ([`Outcome::of`]); the exit code, `--json`, the span's
+/// status, `error.type` and `cicd.pipeline.task.run.result`, the stored row, `telemetry stats`
+/// and the report all read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The command exited 0 and no error was seen.
+    Success,
+    /// The command failed, or an error pattern (or PATTERN in CI mode) matched.
+    Failure,
+    /// `-s` matched, or PATTERN in grep mode: earlyexit found what it was told to wait for.
+    StoppedOnSuccess,
+    /// The overall, idle or first-output timeout ended the run.
+    Timeout,
+    /// SIGINT, SIGTERM or SIGHUP reached earlyexit, or its own output was closed.
+    Cancelled,
+    /// earlyexit itself was killed; the run was closed later from its start record.
+    Lost,
+    /// The command could not be started.
+    Error,
+}
+
+impl Outcome {
+    /// Every outcome, in the order in which tables and charts list them.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Success,
+        Outcome::StoppedOnSuccess,
+        Outcome::Failure,
+        Outcome::Timeout,
+        Outcome::Cancelled,
+        Outcome::Lost,
+        Outcome::Error,
+    ];
+
+    /// The one derivation: why the run ended, the command's own status, and the exit-code mode
+    /// (which says whether PATTERN means an error, as in CI, or what was looked for, as grep).
+    pub fn of(reason: ExitReason, command_exit_code: Option<i32>, mode: ExitCodes) -> Outcome {
+        let command_failed = command_exit_code.is_some_and(|code| code != 0);
+        match reason {
+            ExitReason::Timeout | ExitReason::IdleTimeout | ExitReason::FirstOutputTimeout => {
+                Outcome::Timeout
+            }
+            ExitReason::Interrupted => Outcome::Cancelled,
+            ExitReason::Error => Outcome::Error,
+            ExitReason::SuccessPattern => Outcome::StoppedOnSuccess,
+            ExitReason::ErrorPattern => Outcome::Failure,
+            ExitReason::Match => match mode {
+                ExitCodes::Grep => Outcome::StoppedOnSuccess,
+                ExitCodes::Ci => Outcome::Failure,
+            },
+            ExitReason::NoMatch | ExitReason::Completed if command_failed => Outcome::Failure,
+            ExitReason::NoMatch | ExitReason::Completed => Outcome::Success,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::StoppedOnSuccess => "stopped_on_success",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Lost => "lost",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// What a person reads in stats and the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Success => "succeeded",
+            Outcome::StoppedOnSuccess => "stopped on success",
+            Outcome::Failure => "failed",
+            Outcome::Timeout => "timed out",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Lost => "lost",
+            Outcome::Error => "could not start",
+        }
+    }
+
+    /// The value of `cicd.pipeline.task.run.result` (semantic conventions, CICD).
+    pub fn task_run_result(self) -> &'static str {
+        match self {
+            Outcome::Success | Outcome::StoppedOnSuccess => "success",
+            Outcome::Failure => "failure",
+            Outcome::Timeout => "timeout",
+            Outcome::Cancelled => "cancellation",
+            Outcome::Lost | Outcome::Error => "error",
+        }
+    }
+
+    /// True when the span's status is Error: the run did not do what it was for.
+    pub fn is_error(self) -> bool {
+        !matches!(self, Outcome::Success | Outcome::StoppedOnSuccess)
+    }
+
+    /// True when the run counts as failed in every count of failures (stats, the report, the
+    /// CI summary): a failure, a timeout, a lost run or one that could not start. A cancelled
+    /// run was ended by someone, not by the command.
+    pub fn is_failed(self) -> bool {
+        self.is_error() && self != Outcome::Cancelled
+    }
+
+    /// `error.type` (semantic conventions): the class of error, low in cardinality. A command
+    /// that failed on its own gives its exit code, as the CLI conventions ask.
+    pub fn error_type(self, reason: ExitReason, command_exit_code: Option<i32>) -> Option<String> {
+        if !self.is_error() {
+            return None;
+        }
+        Some(match (self, reason) {
+            (Outcome::Failure, ExitReason::NoMatch | ExitReason::Completed) => {
+                command_exit_code.unwrap_or(exit_code::NO_MATCH).to_string()
+            }
+            (Outcome::Failure | Outcome::Timeout, reason) => reason.as_str().to_string(),
+            (other, _) => other.as_str().to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Outcome {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Outcome, UnknownName> {
+        Outcome::ALL
+            .into_iter()
+            .find(|outcome| outcome.as_str() == name)
+            .ok_or_else(|| UnknownName(name.to_string()))
+    }
+}
+
+/// A stored name that no outcome or exit reason has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown name '{0}'")]
+pub struct UnknownName(pub String);
 
 /// Why the run ended; the names are those of `--json`'s `exit_reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +211,20 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
+    /// Every reason.
+    pub const ALL: [ExitReason; 10] = [
+        ExitReason::Match,
+        ExitReason::NoMatch,
+        ExitReason::Completed,
+        ExitReason::SuccessPattern,
+        ExitReason::ErrorPattern,
+        ExitReason::Timeout,
+        ExitReason::IdleTimeout,
+        ExitReason::FirstOutputTimeout,
+        ExitReason::Interrupted,
+        ExitReason::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ExitReason::Match => "match",
@@ -95,6 +257,17 @@ impl ExitReason {
     }
 }
 
+impl std::str::FromStr for ExitReason {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<ExitReason, UnknownName> {
+        ExitReason::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == name)
+            .ok_or_else(|| UnknownName(name.to_string()))
+    }
+}
+
 /// Counters gathered while the output streamed past.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Statistics {
@@ -108,9 +281,10 @@ pub struct Statistics {
 
 /// The end of a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct RunEnd {
     /// What earlyexit exits with (in the run's `--exit-codes` mode).
     pub exit_code: i32,
+    pub outcome: Outcome,
     pub reason: ExitReason,
     /// The command's own status: its exit code, or 128 + the signal that ended it. `None` in
     /// pipe mode, and when the process could not be reaped.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::config::Settings;
 use crate::observer::{KeptMatch, MatchEvent, RunObserver, RunStart};
-use crate::outcome::Outcome;
+use crate::outcome::RunEnd;
 use crate::telemetry::privacy::{self, Detail};
 
 /// The version of the `--json` object's schema.
@@ -72,7 +72,7 @@ impl RunObserver for MatchRecorder<'_> {
         self.inner.on_match(event);
     }
 
-    fn on_end(&mut self, outcome: &Outcome) {
+    fn on_end(&mut self, outcome: &RunEnd) {
         self.inner.on_end(outcome);
     }
 }
@@ -85,7 +85,7 @@ fn scrubbed(settings: &Settings, text: &str) -> String {
 /// The `--json` object of a run that ended (`matches` from [`MatchRecorder::to_json`]).
 pub fn summary(
     settings: &Settings,
-    outcome: &Outcome,
+    outcome: &RunEnd,
     execution_id: &str,
     trace_id: Option<&str>,
     matches: serde_json::Value,
@@ -95,6 +95,7 @@ pub fn summary(
     json!({
         "schema_version": SCHEMA_VERSION,
         "exit_code": outcome.exit_code,
+        "outcome": outcome.outcome.as_str(),
         "exit_reason": outcome.reason.as_str(),
         "exit_codes": settings.exit_codes.to_string(),
         "command_exit_code": outcome.command_exit_code,

@@ -7,14 +7,14 @@ use earlyexit::cli::{self, Invocation};
 use earlyexit::config::Settings;
 use earlyexit::matcher::{MatchKind, Matcher};
 use earlyexit::observer::{MatchEvent, RunObserver, RunStart, StreamName};
-use earlyexit::outcome::{ExitReason, Outcome};
+use earlyexit::outcome::{ExitReason, RunEnd};
 use earlyexit::watch;
 
 #[derive(Default)]
 struct Recorder {
     started: Option<(String, Option<u32>)>,
     matches: Vec<(u64, MatchKind, Duration, StreamName, u64, Vec<u8>)>,
-    ended: Option<Outcome>,
+    ended: Option<RunEnd>,
     saw_environment: Option<String>,
 }
 
@@ -39,7 +39,7 @@ impl RunObserver for Recorder {
             line,
         ));
     }
-    fn on_end(&mut self, outcome: &Outcome) {
+    fn on_end(&mut self, outcome: &RunEnd) {
         self.ended = Some(outcome.clone());
     }
 }

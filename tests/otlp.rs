@@ -280,7 +280,10 @@ fn run_otlp(home: &Home, env: &[(&str, &str)], args: &[&str]) -> serde_json::Val
 
 fn assert_full_span(span: &DumpedSpan, summary: &serde_json::Value) {
     assert_eq!(span.fields["Name"], "sh");
-    assert_eq!(span.fields["Kind"], "SPAN_KIND_INTERNAL");
+    assert_eq!(
+        span.fields["Kind"], "SPAN_KIND_CLIENT",
+        "the CLI conventions' caller span"
+    );
     assert_eq!(
         span.fields["Trace ID"],
         summary["trace_id"].as_str().unwrap()
@@ -291,6 +294,9 @@ fn assert_full_span(span: &DumpedSpan, summary: &serde_json::Value) {
     assert!(a["process.pid"].parse::<u32>().unwrap() > 0);
     assert_eq!(a["earlyexit.exit_code"], "0");
     assert_eq!(a["earlyexit.exit_reason"], "match");
+    assert_eq!(a["earlyexit.outcome"], "stopped_on_success");
+    assert_eq!(a["cicd.pipeline.task.run.result"], "success");
+    assert!(!a.contains_key("error.type"));
     assert_eq!(a["earlyexit.match_count"], "2");
     assert_eq!(a["earlyexit.pattern"], "Error");
     assert_eq!(a["earlyexit.command_hash"].len(), 64);

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod after_context;
 mod conventions;
 mod errors;
 mod hostile;

@@ -60,6 +60,7 @@ impl Shown for StatsReport {
             "runs: {}, match events: {}",
             stats.runs, stats.match_events
         )?;
+        writeln!(out, "by outcome: {}", list(&stats.by_outcome))?;
         writeln!(out, "by exit reason: {}", list(&stats.by_exit_reason))?;
         writeln!(out, "by project type: {}", list(&stats.by_project_type))?;
         let (p50, p95) = (seconds(stats.runtime_p50), seconds(stats.runtime_p95));

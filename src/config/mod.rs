@@ -15,6 +15,12 @@ pub const DEFAULT_DELAY_EXIT_LINES: u64 = 100;
 /// Time of context after the deciding match in command mode, unless `-A` says otherwise.
 pub const DEFAULT_DELAY_EXIT_COMMAND: Duration = Duration::from_secs(10);
 
+/// The pause in the output that ends the after-context, unless `--context-pause` says
+/// otherwise. Real tools write a failure's whole block within a few milliseconds (cargo test,
+/// pytest, jest, go test, a JVM stack trace: 7 ms at most, benches/README.md); the rest is a
+/// margin for a loaded CI runner.
+pub const DEFAULT_CONTEXT_PAUSE: Duration = Duration::from_millis(500);
+
 /// Where the watched bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -83,6 +89,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     pub delay_exit: Duration,
     pub delay_exit_lines: u64,
+    /// The after-context ends once the output has paused this long; `None` waits out the delay.
+    pub context_pause: Option<Duration>,
     pub watched: WatchedStreams,
     pub output: OutputMode,
     pub exit_codes: ExitCodes,
@@ -158,6 +166,7 @@ impl Settings {
             delay_exit_lines: cli
                 .delay_exit_after_lines
                 .unwrap_or(DEFAULT_DELAY_EXIT_LINES),
+            context_pause: off_when_zero(Some(cli.context_pause.unwrap_or(DEFAULT_CONTEXT_PAUSE))),
             watched: if cli.stdout_only {
                 WatchedStreams::StdoutOnly
             } else if cli.stderr_only {

@@ -12,7 +12,13 @@ pub const EXECUTION_ID: &str = "earlyexit.execution_id";
 pub const COMMAND_HASH: &str = "earlyexit.command_hash";
 pub const PATTERN: &str = "earlyexit.pattern";
 pub const EXIT_CODE: &str = "earlyexit.exit_code";
+/// Why earlyexit ended the run, finer than the outcome (`idle_timeout`, `success_pattern` …).
 pub const EXIT_REASON: &str = "earlyexit.exit_reason";
+/// The run's one outcome (`success`, `failure`, `stopped_on_success`, `timeout`, `cancelled`,
+/// `lost`, `error`): `cicd.pipeline.task.run.result` has no value for "stopped on success".
+pub const OUTCOME: &str = "earlyexit.outcome";
+pub use semconv::CICD_PIPELINE_TASK_RUN_RESULT;
+pub use semconv::ERROR_TYPE;
 pub const MATCH_COUNT: &str = "earlyexit.match_count";
 /// True when earlyexit ended the command (a match, an error pattern, a timeout); false when
 /// the command ended by itself. What the time-saved estimate rests on.
@@ -39,9 +45,19 @@ pub use semconv::CICD_PIPELINE_NAME;
 pub use semconv::CICD_PIPELINE_RUN_ID;
 /// Full detail only: it names the repository.
 pub use semconv::CICD_PIPELINE_RUN_URL_FULL;
+/// The CI job (GitHub's job id, GitLab's job name …).
+pub use semconv::CICD_PIPELINE_TASK_NAME;
+/// Full detail only: it names the repository's owner.
+pub use semconv::VCS_OWNER_NAME;
+/// `github`, `gitlab`, `bitbucket` or `gitea`, when the CI system says.
+pub use semconv::VCS_PROVIDER_NAME;
 /// Full detail only: a branch name is free text.
 pub use semconv::VCS_REF_HEAD_NAME;
 pub use semconv::VCS_REF_HEAD_REVISION;
+/// `branch` or `tag`.
+pub use semconv::VCS_REF_HEAD_TYPE;
+/// Full detail only: it names the repository.
+pub use semconv::VCS_REPOSITORY_NAME;
 /// Full detail only, credentials stripped.
 pub use semconv::VCS_REPOSITORY_URL_FULL;
 
@@ -67,4 +83,6 @@ pub const FULL_DETAIL_ONLY: &[&str] = &[
     CICD_PIPELINE_RUN_URL_FULL,
     VCS_REF_HEAD_NAME,
     VCS_REPOSITORY_URL_FULL,
+    VCS_REPOSITORY_NAME,
+    VCS_OWNER_NAME,
 ];

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use super::Telemetry;
 use crate::config::Settings;
 use crate::observer::{MatchEvent, RunObserver, RunStart};
-use crate::outcome::Outcome;
+use crate::outcome::RunEnd;
 
 /// A run's telemetry, or nothing once it is off or has failed.
 pub struct ContainedTelemetry(Option<Telemetry>);
@@ -74,7 +74,7 @@ impl RunObserver for ContainedTelemetry {
         self.with(|t| t.on_match(event));
     }
 
-    fn on_end(&mut self, outcome: &Outcome) {
+    fn on_end(&mut self, outcome: &RunEnd) {
         self.with(|t| t.on_end(outcome));
     }
 }

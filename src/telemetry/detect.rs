@@ -135,6 +135,32 @@ pub struct CiRun {
     pub revision: Option<String>,
     /// The repository, credentials stripped.
     pub repository_url: Option<String>,
+    /// The job this step belongs to (`cicd.pipeline.task.name`).
+    pub task_name: Option<String>,
+    /// Where the repository is hosted: `github`, `gitlab`, `bitbucket` or `gitea`.
+    pub provider: Option<&'static str>,
+    /// The repository's name without its owner, and its owner.
+    pub repository_name: Option<String>,
+    pub owner_name: Option<String>,
+    /// `branch` or `tag`.
+    pub ref_type: Option<&'static str>,
+}
+
+/// `owner/name` (GitHub's, Travis's slug) split in two.
+fn owner_and_name(slug: Option<String>) -> (Option<String>, Option<String>) {
+    match slug.as_deref().and_then(|slug| slug.split_once('/')) {
+        Some((owner, name)) => (Some(owner.to_string()), Some(name.to_string())),
+        None => (None, slug),
+    }
+}
+
+/// A tag when the system names one, else a branch when it names a ref at all.
+fn ref_type(tag: Option<String>, any_ref: bool) -> Option<&'static str> {
+    match (tag, any_ref) {
+        (Some(_), _) => Some("tag"),
+        (None, true) => Some("branch"),
+        (None, false) => None,
+    }
 }
 
 /// Looks a variable up; empty and `false` count as unset.
@@ -156,6 +182,7 @@ const CI_SYSTEMS: &[CiSystem] = &[
             let repository = v("GITHUB_SERVER_URL")
                 .zip(v("GITHUB_REPOSITORY"))
                 .map(|(server, repository)| format!("{server}/{repository}"));
+            let (owner_name, repository_name) = owner_and_name(v("GITHUB_REPOSITORY"));
             CiRun {
                 pipeline_name: v("GITHUB_WORKFLOW"),
                 run_url: repository
@@ -166,6 +193,15 @@ const CI_SYSTEMS: &[CiSystem] = &[
                 ref_name: v("GITHUB_HEAD_REF").or_else(|| v("GITHUB_REF_NAME")),
                 revision: v("GITHUB_SHA"),
                 repository_url: repository,
+                task_name: v("GITHUB_JOB"),
+                provider: Some("github"),
+                repository_name,
+                owner_name: v("GITHUB_REPOSITORY_OWNER").or(owner_name),
+                ref_type: match v("GITHUB_REF_TYPE").as_deref() {
+                    Some("tag") => Some("tag"),
+                    Some("branch") => Some("branch"),
+                    _ => None,
+                },
                 ..CiRun::default()
             }
         },
@@ -180,6 +216,11 @@ const CI_SYSTEMS: &[CiSystem] = &[
             ref_name: v("CI_COMMIT_REF_NAME"),
             revision: v("CI_COMMIT_SHA"),
             repository_url: v("CI_PROJECT_URL"),
+            task_name: v("CI_JOB_NAME"),
+            provider: Some("gitlab"),
+            repository_name: v("CI_PROJECT_NAME"),
+            owner_name: v("CI_PROJECT_NAMESPACE"),
+            ref_type: ref_type(v("CI_COMMIT_TAG"), v("CI_COMMIT_REF_NAME").is_some()),
             ..CiRun::default()
         },
     },
@@ -193,6 +234,8 @@ const CI_SYSTEMS: &[CiSystem] = &[
             ref_name: v("BRANCH_NAME").or_else(|| v("GIT_BRANCH")),
             revision: v("GIT_COMMIT"),
             repository_url: v("GIT_URL"),
+            task_name: v("STAGE_NAME"),
+            ref_type: ref_type(v("TAG_NAME"), v("BRANCH_NAME").is_some()),
             ..CiRun::default()
         },
     },
@@ -206,6 +249,10 @@ const CI_SYSTEMS: &[CiSystem] = &[
             ref_name: v("CIRCLE_BRANCH").or_else(|| v("CIRCLE_TAG")),
             revision: v("CIRCLE_SHA1"),
             repository_url: v("CIRCLE_REPOSITORY_URL"),
+            task_name: v("CIRCLE_JOB"),
+            repository_name: v("CIRCLE_PROJECT_REPONAME"),
+            owner_name: v("CIRCLE_PROJECT_USERNAME"),
+            ref_type: ref_type(v("CIRCLE_TAG"), v("CIRCLE_BRANCH").is_some()),
             ..CiRun::default()
         },
     },
@@ -219,6 +266,14 @@ const CI_SYSTEMS: &[CiSystem] = &[
             ref_name: v("BUILDKITE_BRANCH"),
             revision: v("BUILDKITE_COMMIT"),
             repository_url: v("BUILDKITE_REPO"),
+            task_name: v("BUILDKITE_LABEL"),
+            provider: match v("BUILDKITE_PIPELINE_PROVIDER").as_deref() {
+                Some(p) if p.starts_with("github") => Some("github"),
+                Some(p) if p.starts_with("gitlab") => Some("gitlab"),
+                Some(p) if p.starts_with("bitbucket") => Some("bitbucket"),
+                _ => None,
+            },
+            ref_type: ref_type(v("BUILDKITE_TAG"), v("BUILDKITE_BRANCH").is_some()),
             ..CiRun::default()
         },
     },
@@ -237,19 +292,39 @@ const CI_SYSTEMS: &[CiSystem] = &[
             ref_name: v("BUILD_SOURCEBRANCHNAME"),
             revision: v("BUILD_SOURCEVERSION"),
             repository_url: v("BUILD_REPOSITORY_URI"),
+            task_name: v("SYSTEM_JOBDISPLAYNAME"),
+            provider: match v("BUILD_REPOSITORY_PROVIDER").as_deref() {
+                Some("GitHub" | "GitHubEnterprise") => Some("github"),
+                Some("Bitbucket") => Some("bitbucket"),
+                _ => None,
+            },
+            ref_type: v("BUILD_SOURCEBRANCH").map(|r| {
+                if r.starts_with("refs/tags/") {
+                    "tag"
+                } else {
+                    "branch"
+                }
+            }),
             ..CiRun::default()
         },
     },
     CiSystem {
         name: "travis",
         marker: "TRAVIS",
-        read: |v| CiRun {
-            pipeline_name: v("TRAVIS_REPO_SLUG"),
-            run_id: v("TRAVIS_BUILD_ID"),
-            run_url: v("TRAVIS_BUILD_WEB_URL"),
-            ref_name: v("TRAVIS_BRANCH"),
-            revision: v("TRAVIS_COMMIT"),
-            ..CiRun::default()
+        read: |v| {
+            let (owner_name, repository_name) = owner_and_name(v("TRAVIS_REPO_SLUG"));
+            CiRun {
+                pipeline_name: v("TRAVIS_REPO_SLUG"),
+                run_id: v("TRAVIS_BUILD_ID"),
+                run_url: v("TRAVIS_BUILD_WEB_URL"),
+                ref_name: v("TRAVIS_BRANCH"),
+                revision: v("TRAVIS_COMMIT"),
+                task_name: v("TRAVIS_JOB_NAME"),
+                repository_name,
+                owner_name,
+                ref_type: ref_type(v("TRAVIS_TAG"), v("TRAVIS_BRANCH").is_some()),
+                ..CiRun::default()
+            }
         },
     },
 ];

@@ -28,6 +28,8 @@ pub struct ExecutionRecord {
     pub pattern: Option<String>,
     pub exit_code: i64,
     pub exit_reason: String,
+    /// The run's one outcome (`outcome::Outcome`); absent in records of older versions.
+    pub outcome: Option<String>,
     pub command_exit_code: Option<i64>,
     /// Seconds.
     pub total_runtime: f64,
@@ -43,6 +45,8 @@ pub struct ExecutionRecord {
     pub ci_system: Option<String>,
     pub pipeline_name: Option<String>,
     pub pipeline_run_id: Option<String>,
+    /// The CI job (`cicd.pipeline.task.name`).
+    pub task_name: Option<String>,
     /// Full detail only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline_run_url: Option<String>,
@@ -155,6 +159,7 @@ impl RunRecord {
             pattern: text(a, attr::PATTERN),
             exit_code: integer(a, attr::EXIT_CODE).unwrap_or_default(),
             exit_reason: text(a, attr::EXIT_REASON).unwrap_or_default(),
+            outcome: text(a, attr::OUTCOME),
             command_exit_code: integer(a, attr::PROCESS_EXIT_CODE),
             total_runtime: float(a, attr::TOTAL_RUNTIME).unwrap_or_default(),
             time_to_first_output: float(a, attr::TIME_TO_FIRST_OUTPUT),
@@ -168,6 +173,7 @@ impl RunRecord {
             ci_system: text(a, attr::CI_SYSTEM),
             pipeline_name: text(a, attr::CICD_PIPELINE_NAME),
             pipeline_run_id: text(a, attr::CICD_PIPELINE_RUN_ID),
+            task_name: text(a, attr::CICD_PIPELINE_TASK_NAME),
             pipeline_run_url: text(a, attr::CICD_PIPELINE_RUN_URL_FULL).filter(|_| full),
             vcs_ref: text(a, attr::VCS_REF_HEAD_NAME).filter(|_| full),
             vcs_revision: text(a, attr::VCS_REF_HEAD_REVISION),

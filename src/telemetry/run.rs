@@ -23,7 +23,7 @@ use super::span::{self, command_hash, parent_context, resource, start_attributes
 use super::{detect, privacy};
 use crate::config::{Settings, Source};
 use crate::observer::{KeptMatch, MatchEvent, RunObserver, RunStart};
-use crate::outcome::{ExitReason, Outcome};
+use crate::outcome::{ExitReason, Outcome, RunEnd};
 
 /// How often `finish` looks for a signal while it waits for the sinks.
 const SIGNAL_CHECK: Duration = Duration::from_millis(20);
@@ -119,7 +119,7 @@ impl PendingSpan {
         ));
         let span = tracer
             .span_builder(self.name)
-            .with_kind(SpanKind::Internal)
+            .with_kind(SpanKind::Client)
             .with_start_time(started_at)
             .with_attributes(attributes)
             .start_with_context(&tracer, &self.parent);
@@ -271,6 +271,12 @@ impl Telemetry {
         span.set_attributes([
             KeyValue::new(attr::EXIT_CODE, i64::from(crate::outcome::exit_code::USAGE)),
             KeyValue::new(attr::EXIT_REASON, ExitReason::Error.as_str()),
+            KeyValue::new(attr::OUTCOME, Outcome::Error.as_str()),
+            KeyValue::new(
+                attr::CICD_PIPELINE_TASK_RUN_RESULT,
+                Outcome::Error.task_run_result(),
+            ),
+            KeyValue::new(attr::ERROR_TYPE, Outcome::Error.as_str()),
             KeyValue::new(attr::MATCH_COUNT, 0),
             KeyValue::new(attr::TOTAL_RUNTIME, 0.0),
             KeyValue::new(attr::LINES_PROCESSED, 0),
@@ -379,7 +385,7 @@ impl RunObserver for Telemetry {
         }
     }
 
-    fn on_end(&mut self, outcome: &Outcome) {
+    fn on_end(&mut self, outcome: &RunEnd) {
         crate::fault::inject("telemetry-end");
         let command_words = if self.scrub_pii {
             privacy::scrub_args(&self.command_words)

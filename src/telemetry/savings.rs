@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::outcome::ExitReason;
+
 /// The fewest runs that ended on their own for a command to have an estimate.
 pub const MIN_COMPLETE_RUNS: usize = 3;
 
@@ -24,7 +26,7 @@ pub struct RunTiming {
     /// The command as the database holds it: its text at full detail, else the executable
     /// and the start of the hash.
     pub label: String,
-    pub exit_reason: String,
+    pub exit_reason: ExitReason,
     pub stopped_command: Option<bool>,
     pub runtime: f64,
     pub in_period: bool,
@@ -34,17 +36,14 @@ pub struct RunTiming {
 
 impl RunTiming {
     fn is_hang(&self) -> bool {
-        matches!(
-            self.exit_reason.as_str(),
-            "timeout" | "idle_timeout" | "first_output_timeout"
-        )
+        self.exit_reason.is_timeout()
     }
 
     fn stopped_early(&self) -> bool {
         self.stopped_command == Some(true)
             && matches!(
-                self.exit_reason.as_str(),
-                "match" | "error_pattern" | "success_pattern"
+                self.exit_reason,
+                ExitReason::Match | ExitReason::ErrorPattern | ExitReason::SuccessPattern
             )
     }
 
@@ -211,7 +210,7 @@ mod tests {
         RunTiming {
             command_hash: hash.into(),
             label: format!("cmd {hash}"),
-            exit_reason: reason.into(),
+            exit_reason: reason.parse().unwrap(),
             stopped_command: stopped,
             runtime,
             in_period: true,

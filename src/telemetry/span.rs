@@ -15,12 +15,12 @@ use super::attributes as attr;
 use super::detect;
 use crate::config::{Settings, Source};
 use crate::matcher::MatchKind;
-use crate::outcome::{ExitReason, Outcome};
+use crate::outcome::{ExitReason, Outcome, RunEnd};
 
 /// The attributes known once the command has ended. The free texts come scrubbed (or not) as
 /// the settings say.
 pub fn end_attributes(
-    outcome: &Outcome,
+    outcome: &RunEnd,
     project_type: &'static str,
     working_directory: String,
     command_words: Vec<String>,
@@ -31,6 +31,11 @@ pub fn end_attributes(
         KeyValue::new(attr::PROCESS_WORKING_DIRECTORY, working_directory),
         KeyValue::new(attr::EXIT_CODE, i64::from(outcome.exit_code)),
         KeyValue::new(attr::EXIT_REASON, outcome.reason.as_str()),
+        KeyValue::new(attr::OUTCOME, outcome.outcome.as_str()),
+        KeyValue::new(
+            attr::CICD_PIPELINE_TASK_RUN_RESULT,
+            outcome.outcome.task_run_result(),
+        ),
         KeyValue::new(attr::MATCH_COUNT, outcome.match_count as i64),
         KeyValue::new(attr::STOPPED_COMMAND, outcome.stopped_command),
         KeyValue::new(attr::TOTAL_RUNTIME, outcome.duration.as_secs_f64()),
@@ -47,6 +52,12 @@ pub fn end_attributes(
     if let Some(code) = outcome.command_exit_code {
         attributes.push(KeyValue::new(attr::PROCESS_EXIT_CODE, i64::from(code)));
     }
+    if let Some(error_type) = outcome
+        .outcome
+        .error_type(outcome.reason, outcome.command_exit_code)
+    {
+        attributes.push(KeyValue::new(attr::ERROR_TYPE, error_type));
+    }
     if let Some(t) = statistics.time_to_first_output {
         attributes.push(KeyValue::new(attr::TIME_TO_FIRST_OUTPUT, t.as_secs_f64()));
     }
@@ -56,23 +67,24 @@ pub fn end_attributes(
     attributes
 }
 
-/// The status rule: a match that stopped the command is the tool working (Unset);
-/// a timeout, an error pattern, or a command that ran to its end and failed is an Error.
-pub fn error_status(outcome: &Outcome) -> Option<String> {
-    match outcome.reason {
-        reason if reason.is_timeout() => Some(format!(
-            "{} after {:.1}s",
-            reason.as_str(),
-            outcome.duration.as_secs_f64()
-        )),
-        ExitReason::ErrorPattern => Some("error pattern matched".into()),
-        _ => match outcome.command_exit_code {
-            Some(code) if code != 0 && !outcome.stopped_command => {
-                Some(format!("command exited with {code}"))
-            }
-            _ => None,
-        },
+/// The span's status: Error, with what happened, when the outcome is one (failure, timeout,
+/// cancelled, lost, error); Unset otherwise, as the conventions ask of instrumentation.
+pub fn error_status(end: &RunEnd) -> Option<String> {
+    if !end.outcome.is_error() {
+        return None;
     }
+    let seconds = end.duration.as_secs_f64();
+    Some(match (end.outcome, end.reason) {
+        (Outcome::Timeout, reason) => format!("{} after {seconds:.1}s", reason.as_str()),
+        (Outcome::Failure, ExitReason::ErrorPattern) => "error pattern matched".into(),
+        (Outcome::Failure, ExitReason::Match) => "pattern matched (CI exit codes)".into(),
+        (Outcome::Failure, _) => match end.command_exit_code {
+            Some(code) => format!("command exited with {code}"),
+            None => "command failed".into(),
+        },
+        (Outcome::Cancelled, _) => format!("cancelled after {seconds:.1}s"),
+        (outcome, _) => outcome.label().to_string(),
+    })
 }
 
 pub fn match_kind_name(kind: MatchKind) -> &'static str {
@@ -150,7 +162,21 @@ pub fn start_attributes(
             (attr::VCS_REF_HEAD_REVISION, ci.revision),
             (attr::VCS_REPOSITORY_URL_FULL, ci.repository_url),
         ];
-        for (name, value) in described {
+        let named = [
+            (attr::CICD_PIPELINE_TASK_NAME, ci.task_name),
+            (attr::VCS_REPOSITORY_NAME, ci.repository_name),
+            (attr::VCS_OWNER_NAME, ci.owner_name),
+        ];
+        for (name, value) in described.into_iter().chain(named) {
+            if let Some(value) = value {
+                attributes.push(KeyValue::new(name, value));
+            }
+        }
+        let kinds = [
+            (attr::VCS_PROVIDER_NAME, ci.provider),
+            (attr::VCS_REF_HEAD_TYPE, ci.ref_type),
+        ];
+        for (name, value) in kinds {
             if let Some(value) = value {
                 attributes.push(KeyValue::new(name, value));
             }
@@ -184,11 +210,13 @@ pub fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
         "aarch64" => "arm64",
         other => other,
     };
-    let mut builder = Resource::builder().with_attributes([
-        KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-        KeyValue::new("os.type", detect::os_type()),
-        KeyValue::new("host.arch", host_arch),
-    ]);
+    let mut builder = Resource::builder()
+        .with_schema_url(Vec::<KeyValue>::new(), attr::SEMCONV_SCHEMA_URL)
+        .with_attributes([
+            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+            KeyValue::new("os.type", detect::os_type()),
+            KeyValue::new("host.arch", host_arch),
+        ]);
     let named_by_user = env("OTEL_SERVICE_NAME").is_some()
         || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="));
     if !named_by_user {

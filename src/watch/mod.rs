@@ -25,7 +25,7 @@ pub use lines::MAX_LINE_BYTES;
 use crate::config::{OutputMode, Settings, Source, WatchedStreams};
 use crate::matcher::Matcher;
 use crate::observer::{RunObserver, RunStart, StreamName};
-use crate::outcome::{exit_code, ExitReason, Outcome, Statistics};
+use crate::outcome::{exit_code, ExitReason, Outcome, RunEnd, Statistics};
 use child::Child;
 use progress::{Input, Progress, StreamLines};
 use signals::{poll_timeout, SignalWatcher};
@@ -63,7 +63,7 @@ pub fn run(
     matcher: &Matcher,
     execution_id: &str,
     observer: &mut dyn RunObserver,
-) -> Result<Outcome, WatchError> {
+) -> Result<RunEnd, WatchError> {
     let signals = SignalWatcher::install()?;
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -292,10 +292,14 @@ impl Runner<'_> {
             .filter(|_| progress.statistics.time_to_first_output.is_none());
         [
             (
-                progress
-                    .decision
-                    .as_ref()
-                    .map(|d| d.at + progress.delay_exit),
+                progress.decision.as_ref().map(|d| {
+                    let waited_out = d.at + progress.delay_exit;
+                    let paused = self
+                        .settings
+                        .context_pause
+                        .map(|pause| d.at.max(progress.last_output) + pause);
+                    paused.map_or(waited_out, |paused| paused.min(waited_out))
+                }),
                 Stop::Decided,
             ),
             (
@@ -332,8 +336,8 @@ impl Runner<'_> {
             .map(|(_, stop)| stop);
     }
 
-    /// Ends the command if we stopped it, and turns the run into its [`Outcome`].
-    fn finish(&mut self) -> Outcome {
+    /// Ends the command if we stopped it, and turns the run into its [`RunEnd`].
+    fn finish(&mut self) -> RunEnd {
         let mut stopped_command = false;
         if let Some(child) = &mut self.child {
             child.reap();
@@ -361,8 +365,9 @@ impl Runner<'_> {
             ),
         };
         let progress = &self.progress;
-        Outcome {
+        RunEnd {
             exit_code: code,
+            outcome: Outcome::of(reason, command_exit_code, self.settings.exit_codes),
             reason,
             command_exit_code,
             pid: self.child.as_ref().map(|c| c.pid.as_raw() as u32),

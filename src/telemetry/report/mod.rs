@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use plotters::style::RGBColor;
 
 use super::savings::RunTiming;
+use crate::outcome::Outcome;
 use chart::escape;
 
 /// One run, as the report reads it.
@@ -22,38 +23,23 @@ pub struct ReportRun {
     pub label: String,
     /// RFC 3339, UTC.
     pub timestamp: String,
-    pub exit_reason: String,
-    pub command_exit_code: Option<i64>,
+    pub outcome: Outcome,
     pub runtime: f64,
     pub time_to_first_match: Option<f64>,
     pub pattern: Option<String>,
     pub match_count: i64,
 }
 
-/// How a run ended, as the runs-per-day chart stacks them.
-const OUTCOMES: [(&str, RGBColor); 4] = [
-    ("stopped on a match", RGBColor(46, 125, 50)),
-    ("completed", RGBColor(120, 144, 156)),
-    ("failed", RGBColor(198, 40, 40)),
-    ("timed out", RGBColor(239, 108, 0)),
-];
-
-impl ReportRun {
-    fn is_failure(&self) -> bool {
-        matches!(
-            self.exit_reason.as_str(),
-            "timeout" | "idle_timeout" | "first_output_timeout" | "error_pattern" | "error"
-        ) || (self.exit_reason == "no_match" && self.command_exit_code.is_some_and(|c| c != 0))
-    }
-
-    /// The index into [`OUTCOMES`].
-    fn outcome(&self) -> usize {
-        match self.exit_reason.as_str() {
-            "timeout" | "idle_timeout" | "first_output_timeout" => 3,
-            _ if self.is_failure() => 2,
-            "match" | "success_pattern" => 0,
-            _ => 1,
-        }
+/// Each outcome's colour: red for what failed, green for what succeeded.
+fn outcome_color(outcome: Outcome) -> RGBColor {
+    match outcome {
+        Outcome::Success => RGBColor(46, 125, 50),
+        Outcome::StoppedOnSuccess => RGBColor(129, 199, 132),
+        Outcome::Failure => RGBColor(198, 40, 40),
+        Outcome::Timeout => RGBColor(239, 108, 0),
+        Outcome::Cancelled => RGBColor(120, 144, 156),
+        Outcome::Lost => RGBColor(121, 85, 72),
+        Outcome::Error => RGBColor(106, 27, 154),
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use plotters::style::RGBColor;
 
 use super::chart::{table, Section, Series};
-use super::{percentile, ReportRun, OUTCOMES};
+use super::{outcome_color, percentile, ReportRun};
+use crate::outcome::Outcome;
 use crate::telemetry::savings::{self, RunTiming};
 
 /// Every section, in page order.
@@ -86,22 +87,23 @@ fn time_saved_per_week(timings: &[RunTiming]) -> Section {
 }
 
 fn runs_per_day(runs: &[ReportRun]) -> Section {
-    let mut days: BTreeMap<String, [usize; 4]> = BTreeMap::new();
+    let mut days: BTreeMap<String, [usize; Outcome::ALL.len()]> = BTreeMap::new();
     for run in runs {
+        let column = Outcome::ALL.iter().position(|o| *o == run.outcome);
         days.entry(run.timestamp.chars().take(10).collect())
-            .or_default()[run.outcome()] += 1;
+            .or_default()[column.unwrap_or_default()] += 1;
     }
-    let series = OUTCOMES
+    let series = Outcome::ALL
         .iter()
         .enumerate()
-        .map(|(i, (name, color))| Series {
-            name,
-            color: *color,
+        .map(|(i, outcome)| Series {
+            name: outcome.label(),
+            color: outcome_color(*outcome),
             values: days.values().map(|c| c[i] as f64).collect(),
         })
         .collect();
     let mut headers = vec!["day"];
-    headers.extend(OUTCOMES.iter().map(|(name, _)| *name));
+    headers.extend(Outcome::ALL.iter().map(|outcome| outcome.label()));
     Section {
         id: "runs-per-day",
         heading: "Runs per day, by outcome",
@@ -126,7 +128,7 @@ fn failing_commands(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
     let mut failing: Vec<(&str, usize, usize)> = commands
         .iter()
         .map(|(label, runs)| {
-            let failures = runs.iter().filter(|r| r.is_failure()).count();
+            let failures = runs.iter().filter(|r| r.outcome.is_failed()).count();
             (*label, runs.len(), failures)
         })
         .filter(|(_, _, failures)| *failures > 0)

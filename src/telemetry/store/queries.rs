@@ -7,6 +7,7 @@ use rusqlite::{params_from_iter, Params, Row};
 
 use super::rows::{execution_from_row, EXECUTION_COLUMNS};
 use super::{Store, StoreError};
+use crate::outcome::UnknownName;
 use crate::telemetry::record::{MatchRecord, RunRecord};
 use crate::telemetry::report::{percentile, ReportRun};
 use crate::telemetry::savings::RunTiming;
@@ -16,6 +17,7 @@ use crate::telemetry::savings::RunTiming;
 pub struct Stats {
     pub runs: i64,
     pub match_events: i64,
+    pub by_outcome: Vec<Tally>,
     pub by_exit_reason: Vec<Tally>,
     pub by_project_type: Vec<Tally>,
     pub runtime_p50: Option<f64>,
@@ -31,6 +33,7 @@ pub struct Tally {
     pub count: i64,
 }
 
+const BY_OUTCOME: &str = "SELECT outcome, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
 const BY_EXIT_REASON: &str =
     "SELECT exit_reason, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
 const BY_PROJECT_TYPE: &str =
@@ -93,12 +96,13 @@ impl Store {
 
     /// The figures of `telemetry stats` for the runs that started since then.
     pub fn stats(&self, since: Option<SystemTime>) -> Result<Stats, StoreError> {
-        let by_exit_reason = self.tally(BY_EXIT_REASON, since)?;
+        let by_outcome = self.tally(BY_OUTCOME, since)?;
         let runtimes = self.runtimes(since)?;
         Ok(Stats {
-            runs: by_exit_reason.iter().map(|tally| tally.count).sum(),
+            runs: by_outcome.iter().map(|tally| tally.count).sum(),
             match_events: self.match_events_count(since)?,
-            by_exit_reason,
+            by_outcome,
+            by_exit_reason: self.tally(BY_EXIT_REASON, since)?,
             by_project_type: self.tally(BY_PROJECT_TYPE, since)?,
             runtime_p50: percentile(&runtimes, 0.50),
             runtime_p95: percentile(&runtimes, 0.95),
@@ -142,7 +146,7 @@ impl Store {
             Ok(RunTiming {
                 command_hash: row.get(0)?,
                 label: row.get(1)?,
-                exit_reason: row.get(2)?,
+                exit_reason: parsed(row, 2)?,
                 stopped_command: row.get(3)?,
                 runtime: row.get(4)?,
                 in_period: row.get(5)?,
@@ -155,7 +159,7 @@ impl Store {
     pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
         let sql = format!(
             "SELECT command_hash, {COMMAND_LABEL},
-                    timestamp, exit_reason, command_exit_code, total_runtime,
+                    timestamp, outcome, total_runtime,
                     time_to_first_match, pattern, match_count
              FROM executions WHERE timestamp >= ?1 ORDER BY timestamp"
         );
@@ -164,12 +168,11 @@ impl Store {
                 command_hash: row.get(0)?,
                 label: row.get(1)?,
                 timestamp: row.get(2)?,
-                exit_reason: row.get(3)?,
-                command_exit_code: row.get(4)?,
-                runtime: row.get(5)?,
-                time_to_first_match: row.get(6)?,
-                pattern: row.get(7)?,
-                match_count: row.get(8)?,
+                outcome: parsed(row, 3)?,
+                runtime: row.get(4)?,
+                time_to_first_match: row.get(5)?,
+                pattern: row.get(6)?,
+                match_count: row.get(7)?,
             })
         })
     }
@@ -179,6 +182,18 @@ impl Store {
         let (sql, bound) = over_period("SELECT total_runtime FROM runs ORDER BY 1", since);
         self.rows(&sql, params_from_iter(bound), |row| row.get(0))
     }
+}
+
+/// A column that holds a name of one of our types ([`Outcome`], [`ExitReason`]); a name this
+/// build does not know is an error that says which.
+fn parsed<T>(row: &Row<'_>, index: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr<Err = UnknownName>,
+{
+    let name: String = row.get(index)?;
+    name.parse().map_err(|error: UnknownName| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
+    })
 }
 
 /// A period's start as the `timestamp` column spells it; no start is the empty string, which

@@ -2,13 +2,14 @@
 
 use rusqlite::{params, Transaction};
 
+use super::schema::FILL_LEGACY_OUTCOMES;
 use crate::telemetry::record::{ExecutionRecord, RunRecord};
 
 pub const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, parent_span_id, command_hash, \
     executable, pattern, exit_code, exit_reason, command_exit_code, total_runtime, time_to_first_output, \
     time_to_first_match, match_count, lines_processed, bytes_processed, project_type, command_category, \
     ci_system, pipeline_name, pipeline_run_id, anonymized, command, working_directory, \
-    pipeline_run_url, vcs_ref, vcs_revision, vcs_repository_url, stopped_command";
+    pipeline_run_url, vcs_ref, vcs_revision, vcs_repository_url, stopped_command, outcome, task_name";
 
 pub fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     Ok(ExecutionRecord {
@@ -42,6 +43,8 @@ pub fn execution_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Execution
         vcs_revision: row.get(27)?,
         vcs_repository_url: row.get(28)?,
         stopped_command: row.get(29)?,
+        outcome: row.get(30)?,
+        task_name: row.get(31)?,
     })
 }
 
@@ -49,7 +52,7 @@ pub fn insert_execution_sql() -> String {
     format!(
         "INSERT OR IGNORE INTO executions ({EXECUTION_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-         ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"
+         ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)"
     )
 }
 
@@ -67,6 +70,7 @@ pub const INSERT_MATCH: &str = "INSERT OR IGNORE INTO match_events
 
 pub fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::Result<usize> {
     let mut new_runs = 0;
+    let mut legacy = false;
     let mut execution = transaction.prepare_cached(&insert_execution_sql())?;
     let mut event = transaction.prepare_cached(INSERT_MATCH)?;
     for run in runs {
@@ -102,11 +106,14 @@ pub fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlit
             e.vcs_revision,
             e.vcs_repository_url,
             e.stopped_command,
+            e.outcome,
+            e.task_name,
         ])?;
         if inserted == 0 {
             continue;
         }
         new_runs += 1;
+        legacy |= e.outcome.is_none();
         for m in &run.matches {
             event.execute(params![
                 m.execution_id,
@@ -118,6 +125,9 @@ pub fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlit
                 m.line_content,
             ])?;
         }
+    }
+    if legacy {
+        transaction.execute(FILL_LEGACY_OUTCOMES, [])?;
     }
     Ok(new_runs)
 }

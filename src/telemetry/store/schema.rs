@@ -1,5 +1,32 @@
 //! The schema, as the migrations that build it.
 
+/// The outcome of a run recorded without one (before schema 5, or imported from an older
+/// file): a match that exited 1 was PATTERN in CI mode, and a command that failed without a
+/// match is a failure.
+macro_rules! legacy_outcome {
+    () => {
+        "CASE
+    WHEN exit_reason IN ('timeout', 'idle_timeout', 'first_output_timeout') THEN 'timeout'
+    WHEN exit_reason = 'interrupted' THEN 'cancelled'
+    WHEN exit_reason = 'error' THEN 'error'
+    WHEN exit_reason = 'error_pattern' THEN 'failure'
+    WHEN exit_reason = 'match' AND exit_code <> 0 THEN 'failure'
+    WHEN exit_reason IN ('match', 'success_pattern') THEN 'stopped_on_success'
+    WHEN coalesce(command_exit_code, 0) <> 0 THEN 'failure'
+    ELSE 'success' END"
+    };
+}
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The same, as a statement that fills in the runs that lack one.
+pub const FILL_LEGACY_OUTCOMES: &str = concat!(
+    "UPDATE executions SET outcome = ",
+    legacy_outcome!(),
+    " WHERE outcome IS NULL"
+);
+
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
 /// Append only: never edit a migration that has shipped.
 pub const MIGRATIONS: &[&str] = &[
@@ -83,7 +110,13 @@ ALTER TABLE executions ADD COLUMN vcs_revision TEXT;
 ALTER TABLE executions ADD COLUMN vcs_repository_url TEXT;
 ALTER TABLE executions ADD COLUMN stopped_command INTEGER;
 ",
+    // The run's one outcome (`outcome::Outcome`), and the CI job it ran in. Runs recorded
+    // before it get theirs from what they kept.
+    concat!(
+        "ALTER TABLE executions ADD COLUMN outcome TEXT;
+ALTER TABLE executions ADD COLUMN task_name TEXT;
+UPDATE executions SET outcome = ",
+        legacy_outcome!(),
+        ";"
+    ),
 ];
-
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
