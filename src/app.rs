@@ -7,6 +7,7 @@ use std::time::Duration;
 use nix::sys::signal::{signal, SigHandler, Signal};
 use serde_json::json;
 
+use crate::ci_output;
 use crate::cli::{self, Cli, CliError, Invocation};
 use crate::commands;
 use crate::config::{OutputMode, Settings};
@@ -98,20 +99,46 @@ fn run(cli: &Cli) -> i32 {
     let mut telemetry = ContainedTelemetry::start(&settings, &execution_id, &env);
     let mut recorder = MatchRecorder::new(&mut telemetry);
     let result = watch::run(&settings, &matcher, &execution_id, &mut recorder);
-    let matches = recorder.to_json(&settings);
+    let kept = recorder.into_kept();
     let trace_id = telemetry.trace_id();
-    let code = match result {
+    let (code, ci_warnings) = match result {
         Ok(outcome) => {
             let ids = (execution_id.as_str(), trace_id.as_deref());
-            report(&settings, &outcome, ids, matches);
-            outcome.exit_code
+            report(&settings, &outcome, ids, kept.to_json(&settings));
+            let finished = ci_output::Finished {
+                settings: &settings,
+                end: &outcome,
+                matches: &kept.matches,
+                context: &kept.context,
+                execution_id: &execution_id,
+                trace_id: trace_id.as_deref(),
+            };
+            (outcome.exit_code, ci_output::publish(&finished, &env))
         }
         Err(error) => {
             let message = error.to_string();
             telemetry.record_failure(&message);
-            usage_error(&settings, trace_id.as_deref(), &message)
+            let end = could_not_start();
+            let finished = ci_output::Finished {
+                settings: &settings,
+                end: &end,
+                matches: &[],
+                context: &[],
+                execution_id: &execution_id,
+                trace_id: trace_id.as_deref(),
+            };
+            let warnings = ci_output::publish(&finished, &env);
+            (
+                usage_error(&settings, trace_id.as_deref(), &message),
+                warnings,
+            )
         }
     };
+    if settings.output != OutputMode::Quiet {
+        for warning in ci_warnings {
+            crate::message::say(&warning);
+        }
+    }
     let lines = telemetry.finish();
     if settings.output != OutputMode::Quiet {
         for line in lines {
@@ -156,22 +183,26 @@ fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i3
         crate::message::say(message);
     }
     if settings.output == OutputMode::Json {
-        let outcome = RunEnd {
-            exit_code: exit_code::USAGE,
-            outcome: Outcome::Error,
-            reason: ExitReason::Error,
-            command_exit_code: None,
-            pid: None,
-            match_count: 0,
-            duration: Duration::ZERO,
-            statistics: Statistics::default(),
-            stopped_command: false,
-        };
-        let mut summary = summary(settings, &outcome, "", trace_id, json!([]));
+        let mut summary = summary(settings, &could_not_start(), "", trace_id, json!([]));
         summary["error"] = json!(message);
         println!("{summary}");
     }
     exit_code::USAGE
+}
+
+/// The end of a run whose command could not be started (exit code 3).
+fn could_not_start() -> RunEnd {
+    RunEnd {
+        exit_code: exit_code::USAGE,
+        outcome: Outcome::Error,
+        reason: ExitReason::Error,
+        command_exit_code: None,
+        pid: None,
+        match_count: 0,
+        duration: Duration::ZERO,
+        statistics: Statistics::default(),
+        stopped_command: false,
+    }
 }
 
 /// What the user sees of earlyexit at the end: the `--json` summary, or the stop message.

@@ -137,6 +137,10 @@ pub struct Cli {
     #[arg(long = "json")]
     pub json: bool,
 
+    /// Write the run as a JUnit XML report to FILE (for GitLab, Jenkins and other CI systems)
+    #[arg(long = "junit", value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+
     /// How the exit code is chosen: grep (0 on a match) or ci (0 only when the command exited
     /// 0 and no error was seen). Default: ci when a CI system is detected, else grep
     #[arg(long = "exit-codes", value_name = "MODE")]

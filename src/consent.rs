@@ -172,8 +172,8 @@ fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Co
     Ok(())
 }
 
-/// In CI, a local backend keeps the runs on a runner that is about to disappear: say once
-/// that the http backend exists.
+/// In CI, a local backend keeps the runs on a runner that is about to disappear: say once per
+/// runner (a marker beside the database remembers it) that the http and otlp backends exist.
 pub fn ci_hint(
     settings: &TelemetrySettings,
     env: &dyn Fn(&str) -> Option<String>,
@@ -184,9 +184,23 @@ pub fn ci_hint(
         return None;
     }
     detect::ci_run(env)?;
-    Some(
-        "CI detected: telemetry stays on this runner; set EARLYEXIT_TELEMETRY_BACKEND=http and \
-         EARLYEXIT_TELEMETRY_ENDPOINT to collect it (EARLYEXIT_TELEMETRY_CI_HINT=false hides this)"
-            .to_string(),
-    )
+    let marker = settings.sqlite.path.with_file_name("ci-hint-said");
+    if marker.exists() {
+        return None;
+    }
+    let remembered = marker
+        .parent()
+        .map_or(Ok(()), crate::files::private_directory)
+        .and_then(|()| crate::files::create_private(&marker).map(drop));
+    let said_where = if remembered.is_ok() {
+        "said once on this runner"
+    } else {
+        "said on every run: the marker could not be written"
+    };
+    Some(format!(
+        "CI detected: telemetry stays on this runner; to collect it, set \
+         EARLYEXIT_TELEMETRY_BACKEND=http and EARLYEXIT_TELEMETRY_ENDPOINT (a team server), or \
+         EARLYEXIT_TELEMETRY_BACKEND=otlp and OTEL_EXPORTER_OTLP_ENDPOINT (a collector) \
+         ({said_where}; EARLYEXIT_TELEMETRY_CI_HINT=false hides it)"
+    ))
 }

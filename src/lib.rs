@@ -2,6 +2,7 @@
 //! appears or it hangs.
 
 pub mod app;
+pub mod ci_output;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -91,6 +91,9 @@ pub trait RunObserver {
     }
     fn on_start(&mut self, start: &RunStart<'_>);
     fn on_match(&mut self, event: &MatchEvent<'_>);
+    /// A line of the after-context: every line that follows the deciding match, on any
+    /// stream, until the run stops (a matching one is also reported to `on_match`).
+    fn on_context_line(&mut self, _stream: StreamName, _line: &[u8]) {}
     fn on_end(&mut self, outcome: &RunEnd);
 }
 

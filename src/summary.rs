@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::observer::{KeptMatch, MatchEvent, RunObserver, RunStart};
+use crate::observer::{
+    KeptMatch, MatchEvent, RunObserver, RunStart, StreamName, MAX_KEPT_LINE_BYTES,
+};
 use crate::outcome::RunEnd;
 use crate::telemetry::privacy::{self, Detail};
 
@@ -18,10 +20,15 @@ use crate::telemetry::privacy::{self, Detail};
 pub const SCHEMA_VERSION: u32 = 1;
 /// Matches listed in the summary; `match_count` counts them all.
 const MAX_MATCHES: usize = 100;
-/// Keeps the first matches of a run for the summary, and passes every event on to `inner`.
+/// Lines of after-context kept for the CI job summary and the JUnit failure.
+const MAX_CONTEXT_LINES: usize = 20;
+
+/// Keeps the first matches of a run and the start of its after-context, for the summary and the
+/// CI reports, and passes every event on to `inner`.
 pub struct MatchRecorder<'a> {
     inner: &'a mut dyn RunObserver,
     matches: Vec<KeptMatch>,
+    context: Vec<(StreamName, Vec<u8>)>,
 }
 
 impl<'a> MatchRecorder<'a> {
@@ -29,9 +36,27 @@ impl<'a> MatchRecorder<'a> {
         MatchRecorder {
             inner,
             matches: Vec::new(),
+            context: Vec::new(),
         }
     }
 
+    /// What was kept: the first matches in order, and the first lines after the deciding
+    /// match (each cut to `MAX_KEPT_LINE_BYTES`).
+    pub fn into_kept(self) -> Kept {
+        Kept {
+            matches: self.matches,
+            context: self.context,
+        }
+    }
+}
+
+/// What [`MatchRecorder`] kept of a run.
+pub struct Kept {
+    pub matches: Vec<KeptMatch>,
+    pub context: Vec<(StreamName, Vec<u8>)>,
+}
+
+impl Kept {
     /// The matches as the summary lists them: each line scrubbed as the local sinks keep it
     /// (with `telemetry.scrub_pii`), and left out when they keep minimal detail.
     pub fn to_json(&self, settings: &Settings) -> serde_json::Value {
@@ -72,6 +97,14 @@ impl RunObserver for MatchRecorder<'_> {
         self.inner.on_match(event);
     }
 
+    fn on_context_line(&mut self, stream: StreamName, line: &[u8]) {
+        if self.context.len() < MAX_CONTEXT_LINES {
+            let keep = line.len().min(MAX_KEPT_LINE_BYTES);
+            self.context.push((stream, line[..keep].to_vec()));
+        }
+        self.inner.on_context_line(stream, line);
+    }
+
     fn on_end(&mut self, outcome: &RunEnd) {
         self.inner.on_end(outcome);
     }
@@ -82,7 +115,7 @@ fn scrubbed(settings: &Settings, text: &str) -> String {
     privacy::scrub_if(settings.telemetry.scrub_pii, text)
 }
 
-/// The `--json` object of a run that ended (`matches` from [`MatchRecorder::to_json`]).
+/// The `--json` object of a run that ended (`matches` from [`Kept::to_json`]).
 pub fn summary(
     settings: &Settings,
     outcome: &RunEnd,

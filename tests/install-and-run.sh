@@ -9,6 +9,8 @@
 #   sh, perl                  child processes of the wrapper tests
 #   bash, man                 load the generated completion, render the generated man page
 #   chromium                  render `telemetry report` headless and take a screenshot
+#   xmllint (libxml2-utils)   check `--junit` files against the JUnit schemas that the
+#                             junit-report crate ships (fetched from crates.io by cargo)
 #
 # Debian packages are installed with apt-get, which needs root (CI runs as root); elsewhere
 # the script says what to install and stops.
@@ -22,6 +24,7 @@ command -v perl >/dev/null || packages+=(perl)
 command -v man >/dev/null || packages+=(man-db)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v python3 >/dev/null || packages+=(python3)
+command -v xmllint >/dev/null || packages+=(libxml2-utils)
 # Debian's python3 creates a venv with pip only when python3-venv (ensurepip) is in.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
@@ -43,6 +46,18 @@ fi
 export EARLYEXIT_TEST_ROTEL
 EARLYEXIT_TEST_ROTEL=$(find "$venv/lib" -path '*/site-packages/rotel/rotel-agent' | head -n 1)
 export EARLYEXIT_TEST_PYTHON=$PWD/$venv/bin/python
+# The JUnit schemas: cargo fetches the junit-report crate, whose tests hold Jenkins' junit-4
+# schema and Windy Road's Ant schema.
+schemas=target/junit-schemas
+mkdir -p "$schemas/src"
+printf '[package]\nname = "junit-schemas"\nversion = "0.0.0"\nedition = "2021"\n\n[dependencies]\njunit-report = "=0.9.1"\n\n[workspace]\n' >"$schemas/Cargo.toml"
+: >"$schemas/src/lib.rs"
+cargo fetch --quiet --manifest-path "$schemas/Cargo.toml"
+export EARLYEXIT_TEST_JUNIT_SCHEMAS
+EARLYEXIT_TEST_JUNIT_SCHEMAS=$(cargo metadata --format-version 1 --manifest-path "$schemas/Cargo.toml" |
+    python3 -c 'import json, os, sys
+packages = json.load(sys.stdin)["packages"]
+print(next(os.path.dirname(p["manifest_path"]) for p in packages if p["name"] == "junit-report") + "/tests")')
 # The property tests (src/properties.rs) try this many inputs each: about 5 s in all here.
 export PROPTEST_CASES=${PROPTEST_CASES:-10000}
 

@@ -4,6 +4,7 @@
 mod common;
 
 mod after_context;
+mod ci_native;
 mod conventions;
 mod errors;
 mod hostile;
@@ -11,6 +12,7 @@ mod matching;
 mod modes;
 mod observer;
 mod otlp;
+mod outcomes;
 mod passthrough;
 mod process_control;
 mod remote;

@@ -91,6 +91,10 @@ pub struct Settings {
     pub delay_exit_lines: u64,
     /// The after-context ends once the output has paused this long; `None` waits out the delay.
     pub context_pause: Option<Duration>,
+    /// Fold the after-context into a collapsible section of the job log (under GitLab CI).
+    pub fold_context: bool,
+    /// `--junit FILE`: write the run as a JUnit XML report there.
+    pub junit: Option<std::path::PathBuf>,
     pub watched: WatchedStreams,
     pub output: OutputMode,
     pub exit_codes: ExitCodes,
@@ -167,6 +171,8 @@ impl Settings {
                 .delay_exit_after_lines
                 .unwrap_or(DEFAULT_DELAY_EXIT_LINES),
             context_pause: off_when_zero(Some(cli.context_pause.unwrap_or(DEFAULT_CONTEXT_PAUSE))),
+            fold_context: crate::ci_output::gitlab::is_active(env),
+            junit: cli.junit.clone(),
             watched: if cli.stdout_only {
                 WatchedStreams::StdoutOnly
             } else if cli.stderr_only {

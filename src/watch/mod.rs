@@ -22,6 +22,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 pub use lines::MAX_LINE_BYTES;
 
+use crate::ci_output::gitlab;
 use crate::config::{OutputMode, Settings, Source, WatchedStreams};
 use crate::matcher::Matcher;
 use crate::observer::{RunObserver, RunStart, StreamName};
@@ -131,8 +132,11 @@ pub fn run(
             pattern_matches: 0,
             decision: None,
             statistics: Statistics::default(),
+            fold_context: settings.fold_context,
+            fold_at: None,
         },
         stop: None,
+        folded_on: None,
         buffer: vec![0; READ_CHUNK],
     };
     runner.run_loop();
@@ -159,6 +163,8 @@ struct Runner<'a> {
     progress: Progress<'a>,
     stop: Option<Stop>,
     buffer: Vec<u8>,
+    /// The input whose output holds an open collapsible section.
+    folded_on: Option<usize>,
 }
 
 impl Runner<'_> {
@@ -261,7 +267,17 @@ impl Runner<'_> {
             }
         };
         if input.forward {
-            if let Err(error) = input.write_through(&chunk[..end]) {
+            let written = match self.progress.fold_at.take().filter(|at| *at <= end) {
+                Some(at) => {
+                    self.folded_on = Some(index);
+                    input
+                        .write_through(&chunk[..at])
+                        .and_then(|()| input.write_through(&gitlab::section_start()))
+                        .and_then(|()| input.write_through(&chunk[at..end]))
+                }
+                None => input.write_through(&chunk[..end]),
+            };
+            if let Err(error) = written {
                 if error.kind() == io::ErrorKind::BrokenPipe {
                     self.stop.get_or_insert(Stop::BrokenPipe);
                 }
@@ -347,6 +363,9 @@ impl Runner<'_> {
                 child.terminate_group(self.settings.kill_after, &mut self.signals);
             }
             child.release();
+        }
+        if let Some(index) = self.folded_on.take() {
+            let _ = self.inputs[index].write_through(&gitlab::section_end());
         }
         let command_exit_code = self.child.as_ref().and_then(|c| c.status);
         let decision = self.progress.decision.as_ref().map(|d| d.reason);

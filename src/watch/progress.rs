@@ -68,6 +68,10 @@ pub(super) struct Progress<'a> {
     pub(super) pattern_matches: u64,
     pub(super) decision: Option<Decision>,
     pub(super) statistics: Statistics,
+    /// Fold the after-context into a collapsible section (GitLab CI).
+    pub(super) fold_context: bool,
+    /// Where in the current chunk the deciding line ends, when the section opens there.
+    pub(super) fold_at: Option<usize>,
 }
 
 impl Progress<'_> {
@@ -130,7 +134,7 @@ impl LineHandler for StreamLines<'_, '_> {
         }
     }
 
-    fn line(&mut self, line: &[u8], _end: usize) -> ControlFlow<()> {
+    fn line(&mut self, line: &[u8], end: usize) -> ControlFlow<()> {
         *self.line_number += 1;
         let decided_before = self.progress.decision.is_some();
         let mut stop_now = false;
@@ -143,10 +147,14 @@ impl LineHandler for StreamLines<'_, '_> {
             }
         }
         if decided_before {
+            self.progress.observer.on_context_line(self.stream, line);
             if let Some(decision) = &mut self.progress.decision {
                 decision.lines_left = decision.lines_left.saturating_sub(1);
                 stop_now = decision.lines_left == 0;
             }
+        }
+        if !decided_before && self.progress.decision.is_some() && self.progress.fold_context {
+            self.progress.fold_at = (!stop_now).then_some(end);
         }
         if stop_now {
             ControlFlow::Break(())

@@ -332,6 +332,7 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.otlp.client_key", otlp.trust.client_key: Option<PathBuf>),
     key!("telemetry.remote_detail", remote_detail: Detail),
     key!("telemetry.ci_hint", ci_hint: bool),
+    key!("telemetry.trace_url", trace_url: Option<String>),
     key!("telemetry.keep_credentials", keep_credentials: bool),
     key!("exit_codes", exit_codes: Option<ExitCodes>),
     key!("telemetry.anonymize", anonymize: bool),

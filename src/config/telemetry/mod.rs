@@ -173,6 +173,9 @@ pub struct TelemetrySettings {
     pub remote_off: Option<RemoteOff>,
     /// In CI with a local backend, say once that the http backend exists.
     pub ci_hint: bool,
+    /// `telemetry.trace_url`: a trace's page in the team's tracing UI, `{trace_id}` standing
+    /// for the id; the CI job summary links to it.
+    pub trace_url: Option<String>,
     /// `exit_codes`: the exit code mode for every run of a pipeline or a machine; none means
     /// CI's where a CI system is detected, grep's elsewhere.
     pub exit_codes: Option<ExitCodes>,
@@ -306,6 +309,7 @@ impl TelemetrySettings {
             remote_once: false,
             remote_off: None,
             ci_hint: true,
+            trace_url: None,
             keep_credentials: false,
             exit_codes: None,
             dry_run: false,

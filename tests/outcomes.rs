@@ -1,0 +1,255 @@
+//! Every outcome in both exit-code modes, read everywhere it is told: the exit code, `--json`,
+//! the span (through the console exporter), the stored row and the `telemetry stats` bucket.
+//! In CI mode, no failing command exits 0.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::common::*;
+
+/// One case: the arguments, and what each mode must give (exit code, outcome, status, error.type).
+struct Case {
+    name: &'static str,
+    args: &'static [&'static str],
+    grep: Told,
+    ci: Told,
+}
+
+#[derive(Clone, Copy)]
+struct Told {
+    exit_code: i32,
+    outcome: &'static str,
+    /// `cicd.pipeline.task.run.result`.
+    result: &'static str,
+    /// `None`: status Unset and no `error.type`.
+    error_type: Option<&'static str>,
+}
+
+const fn told(
+    exit_code: i32,
+    outcome: &'static str,
+    result: &'static str,
+    error_type: Option<&'static str>,
+) -> Told {
+    Told {
+        exit_code,
+        outcome,
+        result,
+        error_type,
+    }
+}
+
+const SUCCESS: Told = told(0, "success", "success", None);
+
+const CASES: &[Case] = &[
+    Case {
+        name: "no pattern, the command succeeds",
+        args: &["--", "true"],
+        grep: SUCCESS,
+        ci: SUCCESS,
+    },
+    Case {
+        name: "no match, the command succeeds",
+        args: &["Error", "--", "sh", "-c", "echo all good"],
+        grep: told(1, "success", "success", None),
+        ci: SUCCESS,
+    },
+    Case {
+        name: "no match, the command fails",
+        args: &["Error", "--", "sh", "-c", "echo 'tests: 3 failed'; exit 4"],
+        grep: told(1, "failure", "failure", Some("4")),
+        ci: told(4, "failure", "failure", Some("4")),
+    },
+    Case {
+        name: "no match, the command crashes",
+        args: &["Error", "--", "sh", "-c", "kill -SEGV $$"],
+        grep: told(139, "failure", "failure", Some("139")),
+        ci: told(139, "failure", "failure", Some("139")),
+    },
+    Case {
+        name: "no pattern, the command fails",
+        args: &["--", "sh", "-c", "exit 5"],
+        grep: told(5, "failure", "failure", Some("5")),
+        ci: told(5, "failure", "failure", Some("5")),
+    },
+    Case {
+        name: "PATTERN matches",
+        args: &["-A", "0", "Error", "--", "sh", "-c", "echo Error; sleep 5"],
+        grep: told(0, "stopped_on_success", "success", None),
+        ci: told(1, "failure", "failure", Some("match")),
+    },
+    Case {
+        name: "PATTERN matches, the command then exits 0",
+        args: &["Error", "--", "sh", "-c", "echo Error"],
+        grep: told(0, "stopped_on_success", "success", None),
+        ci: told(1, "failure", "failure", Some("match")),
+    },
+    Case {
+        name: "the error pattern matches",
+        args: &[
+            "-A",
+            "0",
+            "-e",
+            "FATAL",
+            "--",
+            "sh",
+            "-c",
+            "echo FATAL; sleep 5",
+        ],
+        grep: told(1, "failure", "failure", Some("error_pattern")),
+        ci: told(1, "failure", "failure", Some("error_pattern")),
+    },
+    Case {
+        name: "the success pattern matches",
+        args: &[
+            "-A",
+            "0",
+            "-s",
+            "Listening",
+            "--",
+            "sh",
+            "-c",
+            "echo Listening; sleep 5",
+        ],
+        grep: told(0, "stopped_on_success", "success", None),
+        ci: told(0, "stopped_on_success", "success", None),
+    },
+    Case {
+        name: "the overall timeout",
+        args: &["-t", "0.3", "--", "sleep", "5"],
+        grep: told(2, "timeout", "timeout", Some("timeout")),
+        ci: told(2, "timeout", "timeout", Some("timeout")),
+    },
+    Case {
+        name: "the idle timeout",
+        args: &["-I", "0.3", "--", "sh", "-c", "echo one; sleep 5"],
+        grep: told(2, "timeout", "timeout", Some("idle_timeout")),
+        ci: told(2, "timeout", "timeout", Some("idle_timeout")),
+    },
+    Case {
+        name: "the command cannot start",
+        args: &["--", "/nonexistent/command"],
+        grep: told(3, "error", "error", Some("error")),
+        ci: told(3, "error", "error", Some("error")),
+    },
+];
+
+/// The span as the console exporter printed it: `key: value` lines.
+fn span_field<'a>(stderr: &'a str, key: &str) -> Option<&'a str> {
+    stderr
+        .lines()
+        .map(str::trim_start)
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(": "))
+}
+
+fn check(home: &Home, case: &str, mode: &str, run: &Run, expected: Told) {
+    let at = format!("{case} ({mode} mode)");
+    assert_eq!(run.code, expected.exit_code, "{at}: exit code");
+    let summary = run.json();
+    assert_eq!(summary["exit_code"], expected.exit_code, "{at}: --json");
+    assert_eq!(summary["outcome"], expected.outcome, "{at}: --json");
+    let stderr = run.stderr_text();
+    assert_eq!(
+        span_field(&stderr, "kind"),
+        Some("Client"),
+        "{at}\n{stderr}"
+    );
+    assert_eq!(
+        span_field(&stderr, "earlyexit.outcome"),
+        Some(expected.outcome),
+        "{at}\n{stderr}"
+    );
+    assert_eq!(
+        span_field(&stderr, "cicd.pipeline.task.run.result"),
+        Some(expected.result),
+        "{at}\n{stderr}"
+    );
+    assert_eq!(
+        span_field(&stderr, "error.type"),
+        expected.error_type,
+        "{at}\n{stderr}"
+    );
+    let status = span_field(&stderr, "status").unwrap_or_default();
+    assert_eq!(
+        status.starts_with("Error"),
+        expected.error_type.is_some(),
+        "{at}: status {status}"
+    );
+    assert_eq!(
+        home.query("SELECT outcome, exit_code FROM executions"),
+        [[expected.outcome.to_string(), expected.exit_code.to_string()]],
+        "{at}: the stored row"
+    );
+    let stats = run_stats(home);
+    assert_eq!(
+        stats["by_outcome"],
+        serde_json::json!([{"value": expected.outcome, "count": 1}]),
+        "{at}: the stats bucket"
+    );
+}
+
+fn run_stats(home: &Home) -> serde_json::Value {
+    let stats = run(&mut home.earlyexit(&["telemetry", "stats", "--json"]));
+    assert_eq!(stats.code, 0, "{}", stats.stderr_text());
+    stats.json()
+}
+
+#[test]
+fn every_outcome_in_both_modes() {
+    let handles: Vec<_> = CASES
+        .iter()
+        .flat_map(|case| [("grep", case, case.grep), ("ci", case, case.ci)])
+        .map(|(mode, case, expected)| {
+            std::thread::spawn(move || {
+                let home = Home::new();
+                let args = [&["--json", "--exit-codes", mode][..], case.args].concat();
+                let run = run(home.earlyexit(&args).env("OTEL_TRACES_EXPORTER", "console"));
+                check(&home, case.name, mode, &run, expected);
+                if mode == "ci"
+                    && expected.outcome != "success"
+                    && expected.outcome != "stopped_on_success"
+                {
+                    assert_ne!(run.code, 0, "{}: a failure went green", case.name);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+}
+
+/// SIGTERM to earlyexit: cancelled, 143, in both modes.
+#[test]
+fn a_cancelled_run() {
+    for mode in ["grep", "ci"] {
+        let home = Home::new();
+        let child = home
+            .earlyexit(&["--json", "--exit-codes", mode, "Error", "--", "sleep", "30"])
+            .env("OTEL_TRACES_EXPORTER", "console")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let run = Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: output.stdout,
+            stderr: output.stderr,
+            elapsed: Duration::ZERO,
+        };
+        check(
+            &home,
+            "SIGTERM",
+            mode,
+            &run,
+            told(143, "cancelled", "cancellation", Some("cancelled")),
+        );
+    }
+}
