@@ -83,6 +83,8 @@ fn parse_dump(text: &str) -> Vec<DumpedSpan> {
         if trimmed.starts_with("ResourceSpans #") {
             resource.clear();
             section = "";
+        } else if let Some(url) = trimmed.strip_prefix("Resource SchemaURL:") {
+            resource.insert("(schema url)".to_string(), url.trim().to_string());
         } else if trimmed == "Resource attributes:" {
             section = "resource";
         } else if trimmed.starts_with("Span #") {
@@ -436,6 +438,88 @@ fn ci_runs_carry_the_registrys_cicd_and_vcs_names_at_their_detail() {
         a["cicd.pipeline.run.url.full"],
         "https://gitlab.example/team/app/-/pipelines/991"
     );
+}
+
+/// Under GitHub Actions, the span nests under the step span that the Collector's GitHub
+/// receiver computes (check-run-id scheme), and carries the conventions' CLI, CICD and VCS
+/// names. The run, attempt and check run are those of the receiver's own golden fixture.
+#[test]
+fn github_actions_runs_nest_under_the_receivers_step_and_follow_the_conventions() {
+    use sha2::{Digest, Sha256};
+    let collector = Collector::start();
+    let home = Home::new();
+    let github = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc.as_str()),
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_RUN_ID", "14796710445"),
+        ("GITHUB_RUN_ATTEMPT", "13"),
+        ("EARLYEXIT_GITHUB_CHECK_RUN_ID", "41546348818"),
+        ("EARLYEXIT_GITHUB_STEP_NAME", "Run tests"),
+        ("GITHUB_JOB", "build"),
+        (
+            "GITHUB_REPOSITORY",
+            "open-telemetry/opentelemetry-collector-contrib",
+        ),
+        ("GITHUB_REPOSITORY_OWNER", "open-telemetry"),
+        ("GITHUB_REF_NAME", "main"),
+        ("GITHUB_REF_TYPE", "branch"),
+    ];
+    let summary = run_otlp(
+        &home,
+        &github,
+        &[
+            "-A",
+            "0",
+            "FAIL",
+            "--",
+            "sh",
+            "-c",
+            "echo 'FAIL test_login'; sleep 5",
+        ],
+    );
+    assert_eq!(summary["exit_code"], 1, "CI mode: PATTERN is an error");
+    let span = collector.span(summary["execution_id"].as_str().unwrap());
+    let step = Sha256::digest(b"41546348818-Run tests-s");
+    let step: String = step[8..16].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(span.fields["Trace ID"], "0b0cff7305ff68eb7d1bb72c7fdbe277");
+    assert_eq!(span.fields["Parent ID"], step, "the receiver's step span");
+    assert_eq!(span.fields["Kind"], "SPAN_KIND_CLIENT");
+    assert_eq!(span.fields["Status code"], "STATUS_CODE_ERROR");
+    assert_eq!(
+        span.resource["(schema url)"],
+        opentelemetry_semantic_conventions::SCHEMA_URL
+    );
+    let a = &span.attributes;
+    for (key, value) in [
+        ("error.type", "match"),
+        ("cicd.pipeline.task.run.result", "failure"),
+        ("cicd.pipeline.task.name", "build"),
+        ("vcs.provider.name", "github"),
+        ("vcs.ref.head.type", "branch"),
+        ("earlyexit.outcome", "failure"),
+        ("process.exit.code", "143"),
+    ] {
+        assert_eq!(a.get(key).map(String::as_str), Some(value), "{key}");
+    }
+    for full_only in ["vcs.repository.name", "vcs.owner.name"] {
+        assert!(!a.contains_key(full_only), "{full_only} at minimal detail");
+    }
+    let full = run_otlp(
+        &home,
+        &[
+            &github[..],
+            &[("EARLYEXIT_TELEMETRY_REMOTE_DETAIL", "full")],
+        ]
+        .concat(),
+        &["--", "true"],
+    );
+    let span = collector.span(full["execution_id"].as_str().unwrap());
+    let a = &span.attributes;
+    assert_eq!(a["vcs.repository.name"], "opentelemetry-collector-contrib");
+    assert_eq!(a["vcs.owner.name"], "open-telemetry");
+    assert_eq!(a["cicd.pipeline.task.run.result"], "success");
+    assert_eq!(span.fields["Status code"], "STATUS_CODE_UNSET");
+    assert!(!a.contains_key("error.type"));
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod attributes;
 mod contained;
 pub mod delivery;
 pub mod detect;
+mod github_parent;
 pub mod privacy;
 pub mod record;
 pub mod remote;

@@ -186,7 +186,8 @@ pub fn start_attributes(
 }
 
 /// The context in `TRACEPARENT`/`TRACESTATE`, which CI systems set; the run's span becomes its
-/// child. An invalid header is ignored (the run starts a new trace).
+/// child. Without one, under GitHub Actions, the workflow step as the Collector's GitHub
+/// receiver draws it (`github_parent`). An invalid header is ignored.
 pub fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Context {
     let mut carrier = HashMap::new();
     for (variable, header) in [("TRACEPARENT", "traceparent"), ("TRACESTATE", "tracestate")] {
@@ -197,6 +198,8 @@ pub fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Co
     let context = TraceContextPropagator::new().extract(&carrier);
     if context.span().span_context().is_valid() {
         context
+    } else if let Some(step) = super::github_parent::parent(env) {
+        opentelemetry::Context::new().with_remote_span_context(step)
     } else {
         opentelemetry::Context::new()
     }
