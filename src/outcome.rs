@@ -29,14 +29,21 @@ pub mod exit_code {
 /// | PATTERN matched | 0 | 1 |
 /// | `-s` matched | 0 | 0 |
 /// | `-e` matched | 1 | 1 |
+/// | a match, then the command failed on its own with n | as above | n |
 /// | nothing matched, the command exited 0 (or pipe mode) | 1 | 0 |
 /// | nothing matched, the command failed with n | 1 | n |
 /// | nothing matched, the command died of signal s | 128+s | 128+s |
 /// | no pattern given | the command's own code | the command's own code |
-pub fn decided_exit_code(reason: ExitReason, command: Option<i32>, mode: ExitCodes) -> i32 {
+pub fn decided_exit_code(
+    reason: ExitReason,
+    command: Option<i32>,
+    stopped_command: bool,
+    mode: ExitCodes,
+) -> i32 {
     let own = command.unwrap_or(exit_code::SUCCESS);
     match (reason, mode) {
         (ExitReason::Completed, _) => own,
+        (_, ExitCodes::Ci) if failed_on_its_own(command, stopped_command) => own,
         (ExitReason::SuccessPattern, _) => exit_code::MATCH,
         (ExitReason::ErrorPattern, _) => exit_code::ERROR_SEEN,
         (ExitReason::Match, ExitCodes::Grep) => exit_code::MATCH,
@@ -46,6 +53,11 @@ pub fn decided_exit_code(reason: ExitReason, command: Option<i32>, mode: ExitCod
         (ExitReason::NoMatch, ExitCodes::Ci) => own,
         (_, _) => own,
     }
+}
+
+/// True when the command ended by itself with a failure (earlyexit's own SIGTERM is not one).
+pub fn failed_on_its_own(command_exit_code: Option<i32>, stopped_command: bool) -> bool {
+    !stopped_command && command_exit_code.is_some_and(|code| code != 0)
 }
 
 /// A command status of 128 + n is how a death by signal n is told (as shells tell it).
@@ -88,21 +100,27 @@ impl Outcome {
 
     /// The one derivation: why the run ended, the command's own status, and the exit-code mode
     /// (which says whether PATTERN means an error, as in CI, or what was looked for, as grep).
-    pub fn of(reason: ExitReason, command_exit_code: Option<i32>, mode: ExitCodes) -> Outcome {
-        let command_failed = command_exit_code.is_some_and(|code| code != 0);
+    /// A command that ended by itself with a failure is a failure whatever matched before.
+    pub fn of(
+        reason: ExitReason,
+        command_exit_code: Option<i32>,
+        stopped_command: bool,
+        mode: ExitCodes,
+    ) -> Outcome {
+        let command_failed = failed_on_its_own(command_exit_code, stopped_command);
         match reason {
             ExitReason::Timeout | ExitReason::IdleTimeout | ExitReason::FirstOutputTimeout => {
                 Outcome::Timeout
             }
             ExitReason::Interrupted => Outcome::Cancelled,
             ExitReason::Error => Outcome::Error,
+            _ if command_failed => Outcome::Failure,
             ExitReason::SuccessPattern => Outcome::StoppedOnSuccess,
             ExitReason::ErrorPattern => Outcome::Failure,
             ExitReason::Match => match mode {
                 ExitCodes::Grep => Outcome::StoppedOnSuccess,
                 ExitCodes::Ci => Outcome::Failure,
             },
-            ExitReason::NoMatch | ExitReason::Completed if command_failed => Outcome::Failure,
             ExitReason::NoMatch | ExitReason::Completed => Outcome::Success,
         }
     }
@@ -157,15 +175,14 @@ impl Outcome {
 
     /// `error.type` (semantic conventions): the class of error, low in cardinality. A command
     /// that failed on its own gives its exit code, as the CLI conventions ask.
-    pub fn error_type(self, reason: ExitReason, command_exit_code: Option<i32>) -> Option<String> {
+    pub fn error_type(self, end: &RunEnd) -> Option<String> {
         if !self.is_error() {
             return None;
         }
-        Some(match (self, reason) {
-            (Outcome::Failure, ExitReason::NoMatch | ExitReason::Completed) => {
-                command_exit_code.unwrap_or(exit_code::NO_MATCH).to_string()
-            }
-            (Outcome::Failure | Outcome::Timeout, reason) => reason.as_str().to_string(),
+        let on_its_own = end.failed_on_its_own();
+        Some(match (self, end.command_exit_code) {
+            (Outcome::Failure, Some(code)) if on_its_own => code.to_string(),
+            (Outcome::Failure | Outcome::Timeout, _) => end.reason.as_str().to_string(),
             (other, _) => other.as_str().to_string(),
         })
     }
@@ -296,4 +313,11 @@ pub struct RunEnd {
     pub statistics: Statistics,
     /// True when earlyexit stopped the command (match, timeout, signal) rather than it ending.
     pub stopped_command: bool,
+}
+
+impl RunEnd {
+    /// True when the command ended by itself with a failure.
+    pub fn failed_on_its_own(&self) -> bool {
+        failed_on_its_own(self.command_exit_code, self.stopped_command)
+    }
 }

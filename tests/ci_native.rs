@@ -244,7 +244,7 @@ fn json_keeps_stdout_clean_and_a_bad_summary_path_is_one_warning() {
             "echo Error; exit 3",
         ])
         .env("GITHUB_STEP_SUMMARY", &job.home.dir));
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 3, "CI mode: the command's own failure");
     assert_eq!(run.json()["outcome"], "failure", "stdout is the JSON alone");
     let stderr = run.stderr_text();
     assert!(

@@ -217,6 +217,8 @@ fn ci_exit_codes_are_the_default_in_ci_and_can_be_chosen_for_a_pipeline() {
 #[test]
 fn delay_exit_by_time_shows_the_context_after_the_match() {
     let run = run(&mut earlyexit(&[
+        "--context-pause",
+        "0",
         "-A",
         "1s",
         "Error",

@@ -296,9 +296,10 @@ fn assert_full_span(span: &DumpedSpan, summary: &serde_json::Value) {
     assert!(a["process.pid"].parse::<u32>().unwrap() > 0);
     assert_eq!(a["earlyexit.exit_code"], "0");
     assert_eq!(a["earlyexit.exit_reason"], "match");
-    assert_eq!(a["earlyexit.outcome"], "stopped_on_success");
-    assert_eq!(a["cicd.pipeline.task.run.result"], "success");
-    assert!(!a.contains_key("error.type"));
+    // PATTERN matched (grep mode: exit code 0), then the command failed on its own: a failure.
+    assert_eq!(a["earlyexit.outcome"], "failure");
+    assert_eq!(a["cicd.pipeline.task.run.result"], "failure");
+    assert_eq!(a["error.type"], "3");
     assert_eq!(a["earlyexit.match_count"], "2");
     assert_eq!(a["earlyexit.pattern"], "Error");
     assert_eq!(a["earlyexit.command_hash"].len(), 64);
@@ -520,6 +521,60 @@ fn github_actions_runs_nest_under_the_receivers_step_and_follow_the_conventions(
     assert_eq!(a["cicd.pipeline.task.run.result"], "success");
     assert_eq!(span.fields["Status code"], "STATUS_CODE_UNSET");
     assert!(!a.contains_key("error.type"));
+}
+
+/// `test-http` and `send-test` check the configured remote, OTLP included, over both protocols.
+#[test]
+fn test_http_and_send_test_check_an_otlp_collector() {
+    let collector = Collector::start();
+    let home = Home::new();
+    for (protocol, endpoint) in [
+        ("grpc", collector.grpc.as_str()),
+        ("http/protobuf", collector.http.as_str()),
+    ] {
+        let otlp = |words: &[&str]| {
+            let mut command = home.earlyexit(words);
+            command
+                .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+                .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
+            run(&mut command)
+        };
+        let checked = otlp(&["telemetry", "test-http"]);
+        assert_eq!(checked.code, 0, "{protocol}: {}", checked.stderr_text());
+        assert!(
+            checked
+                .stdout_text()
+                .contains(": reachable, an empty export accepted in "),
+            "{}",
+            checked.stdout_text()
+        );
+        let sent = otlp(&["telemetry", "send-test"]);
+        assert_eq!(sent.code, 0, "{protocol}: {}", sent.stderr_text());
+        let text = sent.stdout_text();
+        let execution_id = text
+            .split("(execution ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .unwrap_or_else(|| panic!("{text}"));
+        let span = collector.span(execution_id);
+        assert_eq!(span.attributes["earlyexit.test"], "true");
+        assert_eq!(span.attributes["earlyexit.outcome"], "success");
+        assert_eq!(span.fields["Name"], "earlyexit-send-test");
+    }
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let refused = run(home
+        .earlyexit(&["telemetry", "test-http"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &closed)
+        .env("EARLYEXIT_TELEMETRY_OTLP_TIMEOUT", "2s"));
+    assert_eq!(refused.code, 1, "{}", refused.stderr_text());
+    assert_eq!(
+        refused.stderr_text().lines().count(),
+        1,
+        "{}",
+        refused.stderr_text()
+    );
 }
 
 #[test]
@@ -1174,9 +1229,10 @@ fn the_shipped_clickhouse_sql_answers_what_the_runs_did() {
     assert_eq!(answers[5][0]["pattern"], "Error");
     assert_eq!(answers[5][0]["matches"].to_string().trim_matches('"'), "2");
     // 4. Slowest runs this week: all five, a timeout first.
-    for (answer, reason) in [(&answers[6], "exit_reason"), (&answers[7], "exit_reason")] {
+    for answer in [&answers[6], &answers[7]] {
         assert_eq!(answer.len(), 5, "{answer:?}");
-        assert_eq!(answer[0][reason], "timeout", "{answer:?}");
+        assert_eq!(answer[0]["exit_reason"], "timeout", "{answer:?}");
+        assert_eq!(answer[0]["outcome"], "timeout", "{answer:?}");
     }
 
     // A broken query fails the check, naming it.

@@ -85,6 +85,25 @@ const CASES: &[Case] = &[
         ci: told(1, "failure", "failure", Some("match")),
     },
     Case {
+        name: "PATTERN matches, then the command fails on its own",
+        args: &["Error", "--", "sh", "-c", "echo Error; exit 3"],
+        grep: told(0, "failure", "failure", Some("3")),
+        ci: told(3, "failure", "failure", Some("3")),
+    },
+    Case {
+        name: "the success pattern matches, then the command fails on its own",
+        args: &[
+            "-s",
+            "Listening",
+            "--",
+            "sh",
+            "-c",
+            "echo Listening; exit 4",
+        ],
+        grep: told(0, "failure", "failure", Some("4")),
+        ci: told(4, "failure", "failure", Some("4")),
+    },
+    Case {
         name: "the error pattern matches",
         args: &[
             "-A",

@@ -807,8 +807,8 @@ fn test_http_and_send_test() {
     ));
     assert_eq!(sent.code, 0, "{}", sent.stderr_text());
     assert_eq!(
-        receiver.query("SELECT exit_reason FROM executions"),
-        [["test"]]
+        receiver.query("SELECT pattern, exit_reason, outcome FROM executions"),
+        [["earlyexit-send-test", "completed", "success"]]
     );
 }
 

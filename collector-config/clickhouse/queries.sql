@@ -2,16 +2,16 @@
 -- table (schema.sql) and the OTLP path's otel_traces table (written by the collector's
 -- ClickHouse exporter; span attributes are in the SpanAttributes map).
 
--- 1. Failure rate by command (timeouts, error patterns and failing commands), last 30 days.
+-- 1. Failure rate by command (the outcomes counted as failed: failure, timeout, lost, error;
+-- in the CICD convention's words failure, timeout, error), last 30 days.
 SELECT command_hash, any(executable) AS executable, count() AS runs,
-       round(countIf(exit_reason IN ('timeout', 'idle_timeout', 'first_output_timeout', 'error_pattern')
-                     OR (exit_reason = 'no_match' AND command_exit_code != 0)) / count(), 3) AS failure_rate
+       round(countIf(outcome IN ('failure', 'timeout', 'lost', 'error')) / count(), 3) AS failure_rate
 FROM earlyexit.earlyexit_executions FINAL
 WHERE timestamp > now() - INTERVAL 30 DAY
 GROUP BY command_hash ORDER BY failure_rate DESC, runs DESC LIMIT 20;
 
 SELECT SpanAttributes['earlyexit.command_hash'] AS command_hash, any(SpanName) AS executable, count() AS runs,
-       round(countIf(StatusCode = 'Error') / count(), 3) AS failure_rate
+       round(countIf(SpanAttributes['cicd.pipeline.task.run.result'] IN ('failure', 'timeout', 'error')) / count(), 3) AS failure_rate
 FROM otel.otel_traces
 WHERE ServiceName = 'earlyexit' AND Timestamp > now() - INTERVAL 30 DAY
 GROUP BY command_hash ORDER BY failure_rate DESC, runs DESC LIMIT 20;
@@ -39,13 +39,14 @@ WHERE ServiceName = 'earlyexit' AND event = 'earlyexit.match'
 GROUP BY pattern ORDER BY matches DESC LIMIT 20;
 
 -- 4. Slowest runs this week.
-SELECT timestamp, executable, pattern, exit_reason, total_runtime, execution_id
+SELECT timestamp, executable, pattern, outcome, exit_reason, total_runtime, execution_id
 FROM earlyexit.earlyexit_executions FINAL
 WHERE timestamp > toStartOfWeek(now())
 ORDER BY total_runtime DESC LIMIT 20;
 
 SELECT Timestamp, SpanName AS executable, SpanAttributes['earlyexit.pattern'] AS pattern,
-       SpanAttributes['earlyexit.exit_reason'] AS exit_reason, Duration / 1e9 AS seconds, TraceId
+       SpanAttributes['earlyexit.outcome'] AS outcome, SpanAttributes['earlyexit.exit_reason'] AS exit_reason,
+       Duration / 1e9 AS seconds, TraceId
 FROM otel.otel_traces
 WHERE ServiceName = 'earlyexit' AND Timestamp > toStartOfWeek(now())
 ORDER BY Duration DESC LIMIT 20;

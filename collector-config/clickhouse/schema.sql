@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS earlyexit.earlyexit_executions (
     pattern              Nullable(String),
     exit_code            UInt8,
     exit_reason          LowCardinality(String),
+    outcome              LowCardinality(Nullable(String)),   -- success, failure, timeout …
     command_exit_code    Nullable(Int32),
     total_runtime        Float32,
     time_to_first_output Nullable(Float32),
@@ -26,6 +27,7 @@ CREATE TABLE IF NOT EXISTS earlyexit.earlyexit_executions (
     ci_system            LowCardinality(Nullable(String)),
     pipeline_name        Nullable(String),
     pipeline_run_id      Nullable(String),
+    task_name            Nullable(String),
     pipeline_run_url     Nullable(String),
     vcs_ref              Nullable(String),
     vcs_revision         Nullable(String),

@@ -66,10 +66,7 @@ pub fn render(finished: &Finished<'_>) -> String {
             let message = finished
                 .deciding_match()
                 .map_or_else(|| finished.headline(), |found| finished.text(&found.line));
-            let error_type = end
-                .outcome
-                .error_type(end.reason, end.command_exit_code)
-                .unwrap_or_default();
+            let error_type = end.outcome.error_type(end).unwrap_or_default();
             let mut details = vec![finished.headline()];
             details.extend(finished.context.iter().map(|(_, line)| finished.text(line)));
             out.push_str(&format!(

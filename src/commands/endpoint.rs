@@ -1,14 +1,105 @@
-//! `telemetry test-http` and `telemetry send-test`: checking the HTTP endpoint.
+//! `telemetry test-http` and `telemetry send-test`: checking the configured remote. With
+//! `--endpoint`, or when the remote is the HTTP API, they speak the seed's API; when it is an
+//! OTLP collector, they send it an empty export (does it answer, does it take our headers?) or
+//! one test span.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::json;
 
 use super::{CommandError, EndpointArgs};
-use crate::config::telemetry::Secret;
+use crate::config::telemetry::{Remote, Secret};
 use crate::config::TelemetrySettings;
+use crate::outcome::{ExitReason, Outcome};
+use crate::telemetry::attributes as attr;
 use crate::telemetry::delivery::DeliveryError;
 use crate::telemetry::remote::{self, Endpoint, PostError};
+use crate::telemetry::sinks::otlp::OtlpSink;
+
+/// The pattern and command a test record carries, so that it is told apart from real runs.
+const TEST_PATTERN: &str = "earlyexit-send-test";
+const TEST_COMMAND: &str = "earlyexit telemetry send-test";
+
+/// True when these commands are to check the OTLP collector: no `--endpoint`, and the
+/// configured remote is OTLP.
+fn checks_otlp(settings: &TelemetrySettings, args: &EndpointArgs) -> bool {
+    args.endpoint.is_none() && settings.configured_remote() == Some(Remote::Otlp)
+}
+
+/// Sends `spans` to the configured collector; returns where and how long it took.
+fn export_otlp(
+    settings: &TelemetrySettings,
+    spans: Vec<SpanData>,
+) -> Result<(String, f64), CommandError> {
+    let mut sink = OtlpSink::new(&settings.otlp);
+    sink.set_resource(&crate::telemetry::resource(&|name| {
+        std::env::var(name).ok()
+    }));
+    let started = Instant::now();
+    futures_executor::block_on(sink.export_spans(spans))
+        .map_err(|error| CommandError::Otlp(error.to_string()))?;
+    Ok((
+        format!("OTLP {}", sink.display_url()),
+        started.elapsed().as_secs_f64() * 1000.0,
+    ))
+}
+
+/// One test span, shaped as a run's: a successful run of `earlyexit telemetry send-test`,
+/// marked `earlyexit.test`.
+fn test_span(execution_id: &str) -> SpanData {
+    let now = SystemTime::now();
+    let outcome = Outcome::Success;
+    SpanData {
+        span_context: SpanContext::new(
+            TraceId::from_bytes(uuid::Uuid::new_v4().into_bytes()),
+            SpanId::from_bytes(
+                uuid::Uuid::new_v4().into_bytes()[..8]
+                    .try_into()
+                    .unwrap_or([1; 8]),
+            ),
+            TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        ),
+        parent_span_id: SpanId::INVALID,
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Client,
+        name: TEST_PATTERN.into(),
+        start_time: now,
+        end_time: now,
+        attributes: vec![
+            KeyValue::new(attr::EXECUTION_ID, execution_id.to_string()),
+            KeyValue::new(
+                attr::COMMAND_HASH,
+                crate::telemetry::command_hash(TEST_COMMAND),
+            ),
+            KeyValue::new(attr::PATTERN, TEST_PATTERN),
+            KeyValue::new(attr::EXIT_CODE, 0),
+            KeyValue::new(attr::EXIT_REASON, ExitReason::Completed.as_str()),
+            KeyValue::new(attr::OUTCOME, outcome.as_str()),
+            KeyValue::new(
+                attr::CICD_PIPELINE_TASK_RUN_RESULT,
+                outcome.task_run_result(),
+            ),
+            KeyValue::new(attr::MATCH_COUNT, 0),
+            KeyValue::new(attr::TOTAL_RUNTIME, 0.0),
+            KeyValue::new(attr::PROJECT_TYPE, "unknown"),
+            KeyValue::new(attr::COMMAND_CATEGORY, "test"),
+            KeyValue::new(attr::TEST, true),
+        ],
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: Status::Unset,
+        instrumentation_scope: InstrumentationScope::builder("earlyexit")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_schema_url(attr::SEMCONV_SCHEMA_URL)
+            .build(),
+    }
+}
 
 impl EndpointArgs {
     fn resolve(&self, settings: &TelemetrySettings) -> Result<Endpoint, CommandError> {
@@ -33,6 +124,11 @@ impl EndpointArgs {
 }
 
 pub fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), CommandError> {
+    if checks_otlp(settings, args) {
+        let (destination, millis) = export_otlp(settings, Vec::new())?;
+        println!("{destination}: reachable, an empty export accepted in {millis:.1} ms");
+        return Ok(());
+    }
     let endpoint = args.resolve(settings)?;
     let body = remote::request_body(Vec::new(), true).to_string();
     let deadline = std::time::Instant::now() + settings.http.timeout;
@@ -56,18 +152,28 @@ pub fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
 }
 
 pub fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), CommandError> {
-    let endpoint = args.resolve(settings)?;
     let execution_id = uuid::Uuid::new_v4().to_string();
+    if checks_otlp(settings, args) {
+        let span = test_span(&execution_id);
+        let trace_id = span.span_context.trace_id();
+        let (destination, millis) = export_otlp(settings, vec![span])?;
+        println!(
+            "sent test span {trace_id} (execution {execution_id}) to {destination} in {millis:.1} ms"
+        );
+        return Ok(());
+    }
+    let endpoint = args.resolve(settings)?;
     let now = crate::timestamp::millis(SystemTime::now());
     let event = json!({
         "type": "execution",
         "data": {
             "execution_id": execution_id,
             "timestamp": now,
-            "command_hash": crate::telemetry::command_hash("earlyexit telemetry send-test"),
-            "pattern": "earlyexit-send-test",
+            "command_hash": crate::telemetry::command_hash(TEST_COMMAND),
+            "pattern": TEST_PATTERN,
             "exit_code": 0,
-            "exit_reason": "test",
+            "exit_reason": "completed",
+            "outcome": "success",
             "total_runtime": 0.0,
             "match_count": 0,
             "project_type": "unknown",

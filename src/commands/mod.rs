@@ -99,9 +99,10 @@ enum TelemetryCommand {
         #[arg(long, hide = true)]
         background: bool,
     },
-    /// Check the HTTP endpoint: reachable? key accepted? how long?
+    /// Check the remote (the HTTP endpoint, or the OTLP collector): reachable? key or headers
+    /// accepted? how long?
     TestHttp(EndpointArgs),
-    /// Send one synthetic execution, marked as a test, to the HTTP endpoint
+    /// Send one synthetic run, marked as a test, to the remote (HTTP endpoint or OTLP collector)
     SendTest(EndpointArgs),
 }
 
@@ -156,6 +157,8 @@ enum CommandError {
     NoDatabase(PathBuf),
     #[error("{0}: reachable, but the key was not accepted")]
     KeyRefused(String),
+    #[error("{0}")]
+    Otlp(String),
     #[error("{}", joined(.0))]
     NotSent(Vec<SendError>),
     #[error("the background sender's lock: {0}")]

@@ -26,7 +26,8 @@ pub struct RunTiming {
     /// The command as the database holds it: its text at full detail, else the executable
     /// and the start of the hash.
     pub label: String,
-    pub exit_reason: ExitReason,
+    /// `None` for a name this build does not know (a newer client's, through a receiver).
+    pub exit_reason: Option<ExitReason>,
     pub stopped_command: Option<bool>,
     pub runtime: f64,
     pub in_period: bool,
@@ -36,14 +37,14 @@ pub struct RunTiming {
 
 impl RunTiming {
     fn is_hang(&self) -> bool {
-        self.exit_reason.is_timeout()
+        self.exit_reason.is_some_and(ExitReason::is_timeout)
     }
 
     fn stopped_early(&self) -> bool {
         self.stopped_command == Some(true)
             && matches!(
                 self.exit_reason,
-                ExitReason::Match | ExitReason::ErrorPattern | ExitReason::SuccessPattern
+                Some(ExitReason::Match | ExitReason::ErrorPattern | ExitReason::SuccessPattern)
             )
     }
 
@@ -210,7 +211,7 @@ mod tests {
         RunTiming {
             command_hash: hash.into(),
             label: format!("cmd {hash}"),
-            exit_reason: reason.parse().unwrap(),
+            exit_reason: reason.parse().ok(),
             stopped_command: stopped,
             runtime,
             in_period: true,

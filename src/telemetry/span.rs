@@ -52,10 +52,7 @@ pub fn end_attributes(
     if let Some(code) = outcome.command_exit_code {
         attributes.push(KeyValue::new(attr::PROCESS_EXIT_CODE, i64::from(code)));
     }
-    if let Some(error_type) = outcome
-        .outcome
-        .error_type(outcome.reason, outcome.command_exit_code)
-    {
+    if let Some(error_type) = outcome.outcome.error_type(outcome) {
         attributes.push(KeyValue::new(attr::ERROR_TYPE, error_type));
     }
     if let Some(t) = statistics.time_to_first_output {
@@ -76,12 +73,13 @@ pub fn error_status(end: &RunEnd) -> Option<String> {
     let seconds = end.duration.as_secs_f64();
     Some(match (end.outcome, end.reason) {
         (Outcome::Timeout, reason) => format!("{} after {seconds:.1}s", reason.as_str()),
+        (Outcome::Failure, _) if end.failed_on_its_own() => format!(
+            "command exited with {}",
+            end.command_exit_code.unwrap_or_default()
+        ),
         (Outcome::Failure, ExitReason::ErrorPattern) => "error pattern matched".into(),
         (Outcome::Failure, ExitReason::Match) => "pattern matched (CI exit codes)".into(),
-        (Outcome::Failure, _) => match end.command_exit_code {
-            Some(code) => format!("command exited with {code}"),
-            None => "command failed".into(),
-        },
+        (Outcome::Failure, _) => "command failed".into(),
         (Outcome::Cancelled, _) => format!("cancelled after {seconds:.1}s"),
         (outcome, _) => outcome.label().to_string(),
     })

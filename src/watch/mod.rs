@@ -373,20 +373,28 @@ impl Runner<'_> {
             (Some(Stop::Signal(signal)), _) => (ExitReason::Interrupted, 128 + signal),
             (Some(Stop::BrokenPipe), _) => (ExitReason::Interrupted, BROKEN_PIPE_EXIT),
             (Some(Stop::Timeout(reason)), _) => (reason, exit_code::TIMEOUT),
-            (_, Some(reason)) => (reason, self.decided(reason, command_exit_code)),
+            (_, Some(reason)) => (
+                reason,
+                self.decided(reason, command_exit_code, stopped_command),
+            ),
             (_, None) if self.progress.matcher.is_active() => (
                 ExitReason::NoMatch,
-                self.decided(ExitReason::NoMatch, command_exit_code),
+                self.decided(ExitReason::NoMatch, command_exit_code, stopped_command),
             ),
             (_, None) => (
                 ExitReason::Completed,
-                self.decided(ExitReason::Completed, command_exit_code),
+                self.decided(ExitReason::Completed, command_exit_code, stopped_command),
             ),
         };
         let progress = &self.progress;
         RunEnd {
             exit_code: code,
-            outcome: Outcome::of(reason, command_exit_code, self.settings.exit_codes),
+            outcome: Outcome::of(
+                reason,
+                command_exit_code,
+                stopped_command,
+                self.settings.exit_codes,
+            ),
             reason,
             command_exit_code,
             pid: self.child.as_ref().map(|c| c.pid.as_raw() as u32),
@@ -397,7 +405,17 @@ impl Runner<'_> {
         }
     }
 
-    fn decided(&self, reason: ExitReason, command_exit_code: Option<i32>) -> i32 {
-        crate::outcome::decided_exit_code(reason, command_exit_code, self.settings.exit_codes)
+    fn decided(
+        &self,
+        reason: ExitReason,
+        command_exit_code: Option<i32>,
+        stopped_command: bool,
+    ) -> i32 {
+        crate::outcome::decided_exit_code(
+            reason,
+            command_exit_code,
+            stopped_command,
+            self.settings.exit_codes,
+        )
     }
 }

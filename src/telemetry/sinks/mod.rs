@@ -9,7 +9,7 @@
 mod console;
 mod dry_run;
 mod jsonl;
-mod otlp;
+pub mod otlp;
 mod quick_ack;
 mod remote;
 mod sqlite;

@@ -146,7 +146,7 @@ impl Store {
             Ok(RunTiming {
                 command_hash: row.get(0)?,
                 label: row.get(1)?,
-                exit_reason: parsed(row, 2)?,
+                exit_reason: row.get::<_, String>(2)?.parse().ok(),
                 stopped_command: row.get(3)?,
                 runtime: row.get(4)?,
                 in_period: row.get(5)?,
