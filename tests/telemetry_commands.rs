@@ -643,3 +643,34 @@ fn the_report_shows_command_text_only_where_the_database_holds_it() {
         "the executable and the start of the hash stand in for it"
     );
 }
+
+/// A run watched only by `-s`/`-e` is labelled with them in the store and in stats, never blank.
+#[test]
+fn runs_without_a_pattern_show_their_success_and_error_patterns() {
+    let home = Home::new();
+    let run = run(&mut home.earlyexit(&[
+        "-A",
+        "0",
+        "-s",
+        "it's up",
+        "-e",
+        "FATAL",
+        "--",
+        "sh",
+        "-c",
+        "echo \"it's up\"",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(
+        home.query("SELECT pattern FROM executions"),
+        [["-s 'it'\\''s up' -e 'FATAL'"]]
+    );
+    let stats = crate::common::run(&mut home.earlyexit(&["telemetry", "stats"]));
+    assert!(
+        stats
+            .stdout_text()
+            .contains("most frequent patterns:\n       1  -s 'it'\\''s up' -e 'FATAL'\n"),
+        "{}",
+        stats.stdout_text()
+    );
+}

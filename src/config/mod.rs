@@ -71,6 +71,23 @@ impl PatternSettings {
     pub fn is_empty(&self) -> bool {
         self.pattern.is_none() && self.success.is_none() && self.error.is_none()
     }
+
+    /// What the run watched for, as telemetry names it (`earlyexit.pattern`, the stored
+    /// `pattern`): PATTERN as given, else the success and error patterns as flags
+    /// (`-s 'Listening on' -e 'EADDRINUSE'`), so that stats and the report never show a blank.
+    pub fn label(&self) -> Option<String> {
+        if let Some(pattern) = &self.pattern {
+            return Some(pattern.clone());
+        }
+        let flags: Vec<String> = [("-s", &self.success), ("-e", &self.error)]
+            .into_iter()
+            .filter_map(|(flag, pattern)| {
+                let pattern = pattern.as_deref()?;
+                Some(format!("{flag} '{}'", pattern.replace('\'', "'\\''")))
+            })
+            .collect();
+        (!flags.is_empty()).then(|| flags.join(" "))
+    }
 }
 
 /// The three ways a run can hang; `None` is off.

@@ -122,8 +122,8 @@ pub fn start_attributes(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (String, Vec<KeyValue>) {
     let mut attributes = vec![KeyValue::new(attr::EXECUTION_ID, execution_id.to_string())];
-    if let Some(pattern) = &settings.patterns.pattern {
-        attributes.push(KeyValue::new(attr::PATTERN, pattern.clone()));
+    if let Some(pattern) = settings.patterns.label() {
+        attributes.push(KeyValue::new(attr::PATTERN, pattern));
     }
     let name = match &settings.source {
         Source::Command { program, args } => {
