@@ -480,9 +480,8 @@ fn the_report_is_one_page_with_every_chart_and_the_time_saved_in_its_tables() {
     for loads in ["<script", "src=", "href=", "url(", "@import"] {
         assert!(!html.contains(loads), "the page loads nothing: {loads}");
     }
-    assert!(html.contains(&format!(
-        "{expected:.3} s saved by 2 run(s) stopped early; 1 more without an estimate"
-    )));
+    assert!(html.contains(&format!("{expected:.3} s saved (")), "{html}");
+    assert!(html.contains(") by 2 run(s) stopped early; 1 more without an estimate"));
     assert!(html.contains(&format!("1 hang(s) stopped after {hang:.3} s allowed")));
     assert!(html.contains(&format!(
         "<tr><td>sh -c {SLOW}</td><td>{expected:.3}</td><td>2</td><td>3</td><td>0</td><td>0.000</td></tr>"
@@ -492,6 +491,8 @@ fn the_report_is_one_page_with_every_chart_and_the_time_saved_in_its_tables() {
         "time-saved-per-week",
         "runs-per-day",
         "failing-commands",
+        "failures-by-branch",
+        "failures-by-place",
         "durations",
         "patterns",
         "first-match",
@@ -593,7 +594,11 @@ fn the_report_renders_in_headless_chromium() {
     assert!(title.starts_with("earlyexit report: since "), "{title}");
     assert!(title.ends_with("(--since 7d)"), "{title}");
     let svgs: Vec<&str> = dom.split("<svg").skip(1).collect();
-    assert_eq!(svgs.len(), 6, "six charts in the rendered page");
+    assert_eq!(
+        svgs.len(),
+        8,
+        "eight charts in the rendered page (no flaky commands here)"
+    );
     for svg in svgs {
         let chart = svg.split("</svg>").next().unwrap();
         assert!(
@@ -601,7 +606,7 @@ fn the_report_renders_in_headless_chromium() {
             "a chart with a bar besides its background: {chart:.200}"
         );
     }
-    assert!(dom.contains(&format!("{expected:.3} s saved by 2 run(s)")));
+    assert!(dom.contains(&format!("{expected:.3} s saved (")));
 
     let screenshot = home.dir.join("report.png");
     chromium(
@@ -673,4 +678,179 @@ fn runs_without_a_pattern_show_their_success_and_error_patterns() {
         "{}",
         stats.stdout_text()
     );
+}
+
+/// The same command failing and passing on one revision, on two branches, in CI and locally,
+/// and one run of the period before: the report's new sections and its filters.
+#[test]
+fn the_report_shows_branches_places_flaky_commands_the_trend_and_the_latest_failures() {
+    let home = Home::new();
+    let suite = "if [ -e fail ]; then echo 'FAIL: test_login expected 200, got 500'; fi; echo done";
+    let flag = home.dir.join("fail");
+    let ci_run = |branch: &str, revision: &str, failing: bool| {
+        if failing {
+            std::fs::write(&flag, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&flag);
+        }
+        let run = run(home
+            .earlyexit(&["-A", "0", "FAIL", "--", "sh", "-c", suite])
+            .current_dir(&home.dir)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_REF_NAME", branch)
+            .env("GITHUB_SHA", revision)
+            .env("GITHUB_REPOSITORY", "team/app")
+            .env("GITHUB_SERVER_URL", "https://github.example"));
+        assert_eq!(run.code, i32::from(failing), "{}", run.stderr_text());
+    };
+    ci_run("main", "aaa111", true);
+    ci_run("main", "aaa111", false);
+    ci_run("feature/login", "bbb222", true);
+    let local = run(home
+        .earlyexit(&["--", "sh", "-c", suite])
+        .current_dir(&home.dir));
+    assert_eq!(local.code, 0);
+    ci_run("main", "ccc333", false);
+    home.db()
+        .execute(
+            "UPDATE executions SET timestamp = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-90 minutes')
+             WHERE vcs_revision = 'ccc333'",
+            [],
+        )
+        .unwrap();
+    let report = |filters: &[&str]| {
+        let page = run(&mut home.earlyexit(
+            &[
+                &["telemetry", "report", "--since", "1h", "-o", "-"][..],
+                filters,
+            ]
+            .concat(),
+        ));
+        assert_eq!(page.code, 0, "{}", page.stderr_text());
+        page.stdout_text()
+    };
+    let section = |html: &str, id: &str| -> String {
+        html.split(&format!("<section id=\"{id}\">"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .split("</section>")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let html = report(&[]);
+    assert!(
+        html.contains(": 4 run(s)."),
+        "the older run is not in the period"
+    );
+    let branches = section(&html, "failures-by-branch");
+    assert!(
+        branches.contains("<tr><td>main</td><td>2</td><td>1</td><td>0.500</td></tr>")
+            && branches
+                .contains("<tr><td>feature/login</td><td>1</td><td>1</td><td>1.000</td></tr>")
+            && branches.contains("<tr><td>(no branch)</td><td>1</td><td>0</td><td>0.000</td></tr>"),
+        "{branches}"
+    );
+    let places = section(&html, "failures-by-place");
+    assert!(
+        places.contains("<tr><td>CI (github_actions)</td><td>3</td><td>2</td><td>0.667</td></tr>")
+            && places.contains("<tr><td>local</td><td>1</td><td>0</td><td>0.000</td></tr>"),
+        "{places}"
+    );
+    let flaky = section(&html, "flaky-commands");
+    assert!(
+        flaky.contains(&format!(
+            "<tr><td>sh -c {}</td><td>1</td><td>1</td><td>1</td><td>aaa111</td></tr>",
+            suite.replace('>', "&gt;")
+        )),
+        "{flaky}"
+    );
+    let trend = section(&html, "trend");
+    assert!(
+        trend.contains("<tr><td>runs</td><td>4</td><td>1</td><td>+3</td></tr>"),
+        "{trend}"
+    );
+    assert!(
+        trend.contains("<tr><td>failure rate</td><td>50%</td><td>0%</td><td>+50%</td></tr>"),
+        "{trend}"
+    );
+    let latest = section(&html, "latest-failures");
+    assert_eq!(
+        latest
+            .matches("<td class=\"text\">FAIL: test_login expected 200, got 500</td>")
+            .count(),
+        2,
+        "{latest}"
+    );
+    // Count axes tick on whole numbers; every chart has both axis titles; the legend is
+    // HTML under the chart, never over its bars.
+    let per_day = section(&html, "runs-per-day");
+    let ticks: Vec<&str> = per_day
+        .split("text-anchor=\"end\">")
+        .skip(1)
+        .map(|t| t.split('<').next().unwrap())
+        .collect();
+    assert!(
+        !ticks.is_empty() && ticks.iter().all(|t| !t.contains('.')),
+        "{ticks:?}"
+    );
+    assert!(per_day.contains(">Day</text>") && per_day.contains(">Runs</text>"));
+    let legend = per_day.split("</svg>").nth(1).unwrap();
+    assert!(
+        legend.contains("<ul class=\"legend\">") && legend.contains("failed"),
+        "{legend}"
+    );
+
+    let main = report(&["--branch", "main"]);
+    assert!(main.contains(": 2 run(s)."), "{main:.600}");
+    assert!(main.contains(", branch main"));
+    let nothing = report(&["--repository", "other/repo"]);
+    assert!(nothing.contains(": 0 run(s)."));
+    let by_command = report(&["--command", "fail"]);
+    assert!(by_command.contains(": 4 run(s)."));
+}
+
+/// Long command labels wrap between words under their bar, with the whole label as the
+/// tooltip, and are never cut inside a word.
+#[test]
+fn report_labels_wrap_at_word_boundaries() {
+    let home = Home::new();
+    let long = "echo one-long-argument another-long-argument yet-another-argument and-more words";
+    for _ in 0..2 {
+        run(&mut home.earlyexit(&["--", "sh", "-c", long]));
+    }
+    run(&mut home.earlyexit(&["--", "sh", "-c", "exit 1"]));
+    let html = run(&mut home.earlyexit(&["telemetry", "report", "-o", "-"])).stdout_text();
+    let durations = html
+        .split("<section id=\"durations\">")
+        .nth(1)
+        .unwrap()
+        .split("</svg>")
+        .next()
+        .unwrap();
+    let label = format!("sh -c {long}");
+    let words: Vec<&str> = label.split(' ').collect();
+    let text = durations
+        .split("<text text-anchor=\"middle\"")
+        .find(|t| t.contains(&format!("<title>{label}</title>")))
+        .expect("the whole label is the tooltip");
+    let lines: Vec<&str> = text
+        .split("\">")
+        .skip(1)
+        .filter_map(|piece| {
+            piece
+                .split("</tspan>")
+                .next()
+                .filter(|_| piece.contains("</tspan>"))
+        })
+        .collect();
+    assert!(lines.len() > 1, "wrapped: {lines:?}");
+    for line in lines {
+        for word in line.trim_end_matches('…').split(' ') {
+            assert!(
+                words.contains(&word),
+                "{word:?} is a whole word of the label"
+            );
+        }
+    }
 }

@@ -67,6 +67,15 @@ enum TelemetryCommand {
         /// only by you)
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Only runs on this branch (or tag)
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+        /// Only runs of a repository whose URL contains this (`team/app`)
+        #[arg(long, value_name = "PART")]
+        repository: Option<String>,
+        /// Only runs of a command that contains this (`cargo test`)
+        #[arg(long, value_name = "PART")]
+        command: Option<String>,
     },
     /// Print the recorded runs as JSON Lines in the HTTP API's event envelope
     Export {
@@ -264,8 +273,19 @@ fn run(command: TelemetryCommand, settings: &TelemetrySettings) -> Result<(), Co
             stats::stats(settings, since.map(|s| s.start))?.print(json)
         }
         TelemetryCommand::Export { since } => transfer::export(settings, since.map(|s| s.start))?,
-        TelemetryCommand::Report { since, output } => {
-            report::write_report(settings, &since, output.as_deref())?
+        TelemetryCommand::Report {
+            since,
+            output,
+            branch,
+            repository,
+            command,
+        } => {
+            let filter = crate::telemetry::report::Filter {
+                branch,
+                repository,
+                command,
+            };
+            report::write_report(settings, &since, &filter, output.as_deref())?
         }
         TelemetryCommand::Import { files } => transfer::import(settings, &files)?,
         TelemetryCommand::Prune { older_than } => maintenance::prune(settings, older_than)?,

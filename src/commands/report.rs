@@ -1,11 +1,13 @@
 //! `telemetry report`: one self-contained HTML page of the period's runs.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
+use std::time::SystemTime;
 
 use super::{open, CommandError, Since};
 use crate::config::TelemetrySettings;
-use crate::telemetry::report;
+use crate::telemetry::report::{self, Filter, ReportRun};
 
 /// Where the page goes when `-o` does not say.
 const DEFAULT_REPORT: &str = "earlyexit-report.html";
@@ -13,27 +15,52 @@ const DEFAULT_REPORT: &str = "earlyexit-report.html";
 pub fn write_report(
     settings: &TelemetrySettings,
     since: &Since,
+    filter: &Filter,
     output: Option<&Path>,
 ) -> Result<(), CommandError> {
     let start = since.start;
     let Some(store) = open(settings)? else {
         return Err(CommandError::NoDatabase(settings.sqlite.path.clone()));
     };
-    let runs = store.report_runs(Some(start))?;
-    let timings = store.run_timings(Some(start))?;
-    let period = format!(
-        "since {} (--since {})",
+    let length = SystemTime::now().duration_since(start).unwrap_or_default();
+    let before = crate::timestamp::before(start, length);
+    let (period, previous): (Vec<ReportRun>, Vec<ReportRun>) = store
+        .report_runs(Some(before))?
+        .into_iter()
+        .filter(|run| filter.keeps(run))
+        .partition(|run| run.timestamp >= crate::timestamp::millis(start));
+    let mut timings = store.run_timings(Some(start))?;
+    if *filter != Filter::default() {
+        // The time saved covers the shown runs; their commands' other runs stay the baseline.
+        let commands: HashSet<&str> = period.iter().map(|r| r.command_hash.as_str()).collect();
+        let shown: HashSet<&str> = period.iter().map(|r| r.execution_id.as_str()).collect();
+        timings.retain(|t| commands.contains(t.command_hash.as_str()));
+        for timing in &mut timings {
+            timing.in_period &= shown.contains(timing.execution_id.as_str());
+        }
+    }
+    let described = filter.describe();
+    let period_text = format!(
+        "since {} (--since {}){}",
         crate::timestamp::seconds(start),
-        since.text
+        since.text,
+        if described.is_empty() {
+            String::new()
+        } else {
+            format!(", {described}")
+        }
     );
     let database = settings.sqlite.path.display().to_string();
     let page = report::render(
         &report::Scope {
             database: &database,
-            period: &period,
+            period: &period_text,
         },
-        &runs,
-        &timings,
+        &report::Runs {
+            period: &period,
+            previous: &previous,
+            timings: &timings,
+        },
     );
     let path = output.unwrap_or(Path::new(DEFAULT_REPORT));
     if path.as_os_str() == "-" {
@@ -51,6 +78,10 @@ pub fn write_report(
         path: path.to_path_buf(),
         source,
     })?;
-    println!("wrote {} ({} runs {period})", path.display(), runs.len());
+    println!(
+        "wrote {} ({} runs {period_text})",
+        path.display(),
+        period.len()
+    );
     Ok(())
 }

@@ -33,6 +33,7 @@ pub struct RunTiming {
     pub in_period: bool,
     /// When it started, RFC 3339.
     pub timestamp: String,
+    pub execution_id: String,
 }
 
 impl RunTiming {
@@ -216,6 +217,7 @@ mod tests {
             runtime,
             in_period: true,
             timestamp: "2026-12-02T10:00:00.000Z".into(),
+            execution_id: String::new(),
         }
     }
 

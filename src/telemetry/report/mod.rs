@@ -10,15 +10,14 @@ mod sections;
 
 use std::time::SystemTime;
 
-use plotters::style::RGBColor;
-
 use super::savings::RunTiming;
 use crate::outcome::Outcome;
-use chart::escape;
+use chart::{escape, Color};
 
 /// One run, as the report reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportRun {
+    pub execution_id: String,
     pub command_hash: String,
     pub label: String,
     /// RFC 3339, UTC.
@@ -28,18 +27,65 @@ pub struct ReportRun {
     pub time_to_first_match: Option<f64>,
     pub pattern: Option<String>,
     pub match_count: i64,
+    /// The branch or tag built (full detail only), the repository and the commit.
+    pub branch: Option<String>,
+    pub repository: Option<String>,
+    pub revision: Option<String>,
+    /// The CI system, or `None` for a run on a workstation.
+    pub ci_system: Option<String>,
+    /// The first matched line, as stored (full detail only).
+    pub first_line: Option<String>,
+}
+
+/// Which runs the page shows: `--branch`, `--repository` and `--command`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The branch (or tag), exactly.
+    pub branch: Option<String>,
+    /// A part of the repository's URL (`team/app`).
+    pub repository: Option<String>,
+    /// A part of the command as the report shows it (`cargo test`).
+    pub command: Option<String>,
+}
+
+impl Filter {
+    pub fn keeps(&self, run: &ReportRun) -> bool {
+        let part = |wanted: &Option<String>, value: Option<&str>| {
+            wanted
+                .as_deref()
+                .is_none_or(|wanted| value.is_some_and(|value| value.contains(wanted)))
+        };
+        self.branch
+            .as_deref()
+            .is_none_or(|branch| run.branch.as_deref() == Some(branch))
+            && part(&self.repository, run.repository.as_deref())
+            && part(&self.command, Some(&run.label))
+    }
+
+    /// What the filter says, for the page's heading; empty without one.
+    pub fn describe(&self) -> String {
+        [
+            ("branch", &self.branch),
+            ("repository", &self.repository),
+            ("command", &self.command),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// Each outcome's colour: red for what failed, green for what succeeded.
-fn outcome_color(outcome: Outcome) -> RGBColor {
+fn outcome_color(outcome: Outcome) -> Color {
     match outcome {
-        Outcome::Success => RGBColor(46, 125, 50),
-        Outcome::StoppedOnSuccess => RGBColor(129, 199, 132),
-        Outcome::Failure => RGBColor(198, 40, 40),
-        Outcome::Timeout => RGBColor(239, 108, 0),
-        Outcome::Cancelled => RGBColor(120, 144, 156),
-        Outcome::Lost => RGBColor(121, 85, 72),
-        Outcome::Error => RGBColor(106, 27, 154),
+        Outcome::Success => Color(46, 125, 50),
+        Outcome::StoppedOnSuccess => Color(129, 199, 132),
+        Outcome::Failure => Color(198, 40, 40),
+        Outcome::Timeout => Color(239, 108, 0),
+        Outcome::Cancelled => Color(120, 144, 156),
+        Outcome::Lost => Color(121, 85, 72),
+        Outcome::Error => Color(106, 27, 154),
     }
 }
 
@@ -49,15 +95,23 @@ pub struct Scope<'a> {
     pub period: &'a str,
 }
 
-/// The whole page: the time saved first, then each chart beside its table.
-pub fn render(scope: &Scope<'_>, runs: &[ReportRun], timings: &[RunTiming]) -> String {
-    let body: String = sections::all(runs, timings).concat();
+/// The runs the page is made of: the period's (filtered), the period before it of the same
+/// length (for the trend), and every run's timing (for the time saved).
+pub struct Runs<'a> {
+    pub period: &'a [ReportRun],
+    pub previous: &'a [ReportRun],
+    pub timings: &'a [RunTiming],
+}
+
+/// The whole page: the time saved and the trend first, then each chart beside its table.
+pub fn render(scope: &Scope<'_>, runs: &Runs<'_>) -> String {
+    let body: String = sections::all(runs).concat();
     let generated = crate::timestamp::seconds(SystemTime::now());
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>earlyexit report: {period}</title>\n<style>{STYLE}</style></head>\n<body><h1>earlyexit report</h1>\n<p class=\"scope\">Database <code>{database}</code>, runs {period}: {count} run(s). Generated {generated}.</p>\n{body}</body></html>\n",
         period = escape(scope.period),
         database = escape(scope.database),
-        count = runs.len(),
+        count = runs.period.len(),
     )
 }
 
@@ -73,7 +127,10 @@ pub fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\
 section{margin:2em 0}.pair{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}\
 figure{margin:0}table{border-collapse:collapse;font-size:0.9em}\
-th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}td:not(:first-child){text-align:right}";
+th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left;vertical-align:top}\
+td:not(:first-child){text-align:right}td.text{text-align:left;font-family:monospace;white-space:pre-wrap}\
+.legend{list-style:none;display:flex;flex-wrap:wrap;gap:0.4em 1.2em;padding:0;margin:0.3em 0 0 4em;font-size:0.85em}\
+.swatch{display:inline-block;width:0.9em;height:0.9em;margin-right:0.35em;vertical-align:-0.1em}";
 
 #[cfg(test)]
 mod tests {

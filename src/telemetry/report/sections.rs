@@ -1,32 +1,69 @@
-//! The page's sections, each built from the runs: what was saved, runs per day, the failing
-//! commands, run times, patterns and time to first match.
+//! The page's sections, each built from the runs: what was saved, the trend against the period
+//! before, runs per day, failures by command, branch and place, flaky commands, run times,
+//! patterns, time to first match, and the latest failures with their matched line.
+//!
+//! "Failed" is [`Outcome::is_failed`] everywhere on the page.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, UNIX_EPOCH};
 
-use plotters::style::RGBColor;
-
-use super::chart::{table, Section, Series};
-use super::{outcome_color, percentile, ReportRun};
+use super::chart::{human_seconds, table, text_table, Color, Section, Series, Unit};
+use super::{outcome_color, percentile, ReportRun, Runs};
 use crate::outcome::Outcome;
 use crate::telemetry::savings::{self, RunTiming};
 
+const FAILED: Color = Color(198, 40, 40);
+const OTHER: Color = Color(144, 164, 174);
+/// Rows of the tables that list runs or commands.
+const TOP: usize = 10;
+
 /// Every section, in page order.
-pub fn all(runs: &[ReportRun], timings: &[RunTiming]) -> Vec<String> {
-    let commands = by_command(runs);
+pub fn all(runs: &Runs<'_>) -> Vec<String> {
+    let period = runs.period;
+    let commands = by_command(period);
     vec![
-        time_saved(timings),
-        time_saved_per_week(timings).render(),
-        runs_per_day(runs).render(),
+        time_saved(runs.timings),
+        trend(period, runs.previous),
+        time_saved_per_week(runs.timings).render(),
+        runs_per_day(period).render(),
         failing_commands(&commands).render(),
+        failures_by(
+            period,
+            ("failures-by-branch", "Failures by branch", "Branch"),
+            |run| run.branch.clone().unwrap_or_else(|| "(no branch)".into()),
+        )
+        .render(),
+        failures_by(
+            period,
+            (
+                "failures-by-place",
+                "Failures in CI and locally",
+                "Where it ran",
+            ),
+            |run| match &run.ci_system {
+                Some(system) => format!("CI ({system})"),
+                None => "local".into(),
+            },
+        )
+        .render(),
+        flaky_commands(period).render(),
         durations(&commands).render(),
-        patterns(runs).render(),
-        first_match(runs).render(),
+        patterns(period).render(),
+        first_match(period).render(),
+        latest_failures(period),
     ]
 }
 
 fn seconds(value: f64) -> String {
     format!("{value:.3}")
+}
+
+fn ratio(failed: usize, runs: usize) -> f64 {
+    if runs == 0 {
+        0.0
+    } else {
+        failed as f64 / runs as f64
+    }
 }
 
 /// The total and its basis, then one row per command: a table without a chart, first.
@@ -55,8 +92,9 @@ fn time_saved(timings: &[RunTiming]) -> String {
         "hang time allowed (s)",
     ];
     format!(
-        "<section id=\"time-saved\"><h2>Time saved</h2><p class=\"total\">{} s saved by {} run(s) stopped early; {} more without an estimate (their command has fewer than {} runs that ended on their own); {} hang(s) stopped after {} s allowed.</p>{}</section>\n",
+        "<section id=\"time-saved\"><h2>Time saved</h2><p class=\"total\">{} s saved ({}) by {} run(s) stopped early; {} more without an estimate (their command has fewer than {} runs that ended on their own); {} hang(s) stopped after {} s allowed.</p>{}</section>\n",
         seconds(saved.saved_seconds),
+        human_seconds(saved.saved_seconds),
         saved.estimated_runs,
         saved.unknown_runs,
         savings::MIN_COMPLETE_RUNS,
@@ -66,18 +104,82 @@ fn time_saved(timings: &[RunTiming]) -> String {
     )
 }
 
+/// The period against the one before it, of the same length: a table.
+fn trend(period: &[ReportRun], previous: &[ReportRun]) -> String {
+    struct Figures {
+        runs: usize,
+        failed: usize,
+        p50: Option<f64>,
+        p95: Option<f64>,
+    }
+    let figures = |runs: &[ReportRun]| {
+        let mut times: Vec<f64> = runs.iter().map(|r| r.runtime).collect();
+        times.sort_by(f64::total_cmp);
+        Figures {
+            runs: runs.len(),
+            failed: runs.iter().filter(|r| r.outcome.is_failed()).count(),
+            p50: percentile(&times, 0.5),
+            p95: percentile(&times, 0.95),
+        }
+    };
+    let (now, before) = (figures(period), figures(previous));
+    let change = |now: f64, before: f64, unit: Unit| {
+        let sign = if now >= before { "+" } else { "-" };
+        format!("{sign}{}", unit.show((now - before).abs()))
+    };
+    let time = |value: Option<f64>| value.map_or_else(|| "-".to_string(), human_seconds);
+    let timed = |now: Option<f64>, before: Option<f64>| match (now, before) {
+        (Some(now), Some(before)) => change(now, before, Unit::Seconds),
+        _ => "-".to_string(),
+    };
+    let rate = |f: &Figures| ratio(f.failed, f.runs);
+    let rows = vec![
+        vec![
+            "runs".into(),
+            now.runs.to_string(),
+            before.runs.to_string(),
+            change(now.runs as f64, before.runs as f64, Unit::Count),
+        ],
+        vec![
+            "failed".into(),
+            now.failed.to_string(),
+            before.failed.to_string(),
+            change(now.failed as f64, before.failed as f64, Unit::Count),
+        ],
+        vec![
+            "failure rate".into(),
+            Unit::Ratio.show(rate(&now)),
+            Unit::Ratio.show(rate(&before)),
+            change(rate(&now), rate(&before), Unit::Ratio),
+        ],
+        vec![
+            "run time p50".into(),
+            time(now.p50),
+            time(before.p50),
+            timed(now.p50, before.p50),
+        ],
+        vec![
+            "run time p95".into(),
+            time(now.p95),
+            time(before.p95),
+            timed(now.p95, before.p95),
+        ],
+    ];
+    format!(
+        "<section id=\"trend\"><h2>Against the period before</h2>{}</section>\n",
+        table(&["", "this period", "the period before", "change"], &rows)
+    )
+}
+
 fn time_saved_per_week(timings: &[RunTiming]) -> Section {
     let mut weeks: BTreeMap<String, f64> = BTreeMap::new();
     for (timestamp, value) in savings::per_run(timings) {
         *weeks.entry(week_of(timestamp)).or_default() += value;
     }
     Section::single(
-        (
-            "time-saved-per-week",
-            "Time saved per week",
-            "Seconds saved, by week",
-        ),
-        ("saved", RGBColor(46, 125, 50)),
+        ("time-saved-per-week", "Time saved per week"),
+        ("Week of", "Time saved", Unit::Seconds),
+        ("saved", Color(46, 125, 50)),
         vec!["week of", "saved (s)"],
         weeks
             .into_iter()
@@ -93,13 +195,17 @@ fn runs_per_day(runs: &[ReportRun]) -> Section {
         days.entry(run.timestamp.chars().take(10).collect())
             .or_default()[column.unwrap_or_default()] += 1;
     }
-    let series = Outcome::ALL
-        .iter()
+    let shown: Vec<(usize, Outcome)> = Outcome::ALL
+        .into_iter()
         .enumerate()
+        .filter(|(i, _)| days.values().any(|counts| counts[*i] > 0))
+        .collect();
+    let series = shown
+        .iter()
         .map(|(i, outcome)| Series {
             name: outcome.label(),
             color: outcome_color(*outcome),
-            values: days.values().map(|c| c[i] as f64).collect(),
+            values: days.values().map(|c| c[*i] as f64).collect(),
         })
         .collect();
     let mut headers = vec!["day"];
@@ -107,7 +213,9 @@ fn runs_per_day(runs: &[ReportRun]) -> Section {
     Section {
         id: "runs-per-day",
         heading: "Runs per day, by outcome",
-        title: "Runs per day",
+        x_title: "Day",
+        y_title: "Runs",
+        unit: Unit::Count,
         labels: days.keys().cloned().collect(),
         series,
         stacked: true,
@@ -134,21 +242,136 @@ fn failing_commands(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
         .filter(|(_, _, failures)| *failures > 0)
         .collect();
     failing.sort_by(|a, b| (b.2 * a.1).cmp(&(a.2 * b.1)).then(b.1.cmp(&a.1)));
-    failing.truncate(10);
+    failing.truncate(TOP);
     Section::single(
-        (
-            "failing-commands",
-            "Commands that fail most",
-            "Failure rate",
-        ),
-        ("failure rate", RGBColor(198, 40, 40)),
+        ("failing-commands", "Commands that fail most"),
+        ("Command", "Failure rate", Unit::Ratio),
+        ("failure rate", FAILED),
         vec!["command", "runs", "failed", "failure rate"],
         failing
             .into_iter()
             .map(|(label, runs, failures)| {
-                let rate = failures as f64 / runs as f64;
+                let rate = ratio(failures, runs);
                 let cells = vec![runs.to_string(), failures.to_string(), format!("{rate:.3}")];
                 (label.to_string(), rate, cells)
+            })
+            .collect(),
+    )
+}
+
+/// Failed and other runs per value of `key` (a branch, CI or local), most runs first.
+fn failures_by(
+    runs: &[ReportRun],
+    (id, heading, x_title): (&'static str, &'static str, &'static str),
+    key: impl Fn(&ReportRun) -> String,
+) -> Section {
+    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for run in runs {
+        let group = groups.entry(key(run)).or_default();
+        group.0 += 1;
+        group.1 += usize::from(run.outcome.is_failed());
+    }
+    let mut groups: Vec<(String, (usize, usize))> = groups.into_iter().collect();
+    groups.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    groups.truncate(TOP);
+    Section {
+        id,
+        heading,
+        x_title,
+        y_title: "Runs",
+        unit: Unit::Count,
+        labels: groups.iter().map(|(name, _)| name.clone()).collect(),
+        series: vec![
+            Series {
+                name: "failed",
+                color: FAILED,
+                values: groups
+                    .iter()
+                    .map(|(_, (_, failed))| *failed as f64)
+                    .collect(),
+            },
+            Series {
+                name: "other outcomes",
+                color: OTHER,
+                values: groups
+                    .iter()
+                    .map(|(_, (runs, failed))| (runs - failed) as f64)
+                    .collect(),
+            },
+        ],
+        stacked: true,
+        headers: vec![x_title, "runs", "failed", "failure rate"],
+        rows: groups
+            .iter()
+            .map(|(name, (runs, failed))| {
+                vec![
+                    name.clone(),
+                    runs.to_string(),
+                    failed.to_string(),
+                    format!("{:.3}", ratio(*failed, *runs)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Commands that both passed and failed on the same revision: flaky, not broken.
+fn flaky_commands(runs: &[ReportRun]) -> Section {
+    let mut by_revision: BTreeMap<(&str, &str), (&str, usize, usize)> = BTreeMap::new();
+    for run in runs {
+        let Some(revision) = run.revision.as_deref() else {
+            continue;
+        };
+        let entry = by_revision
+            .entry((run.command_hash.as_str(), revision))
+            .or_insert((run.label.as_str(), 0, 0));
+        match run.outcome {
+            Outcome::Success | Outcome::StoppedOnSuccess => entry.1 += 1,
+            outcome if outcome.is_failed() => entry.2 += 1,
+            _ => {}
+        }
+    }
+    let mut flaky: BTreeMap<&str, (usize, BTreeSet<&str>, usize, usize)> = BTreeMap::new();
+    for ((_, revision), (label, passed, failed)) in by_revision {
+        if passed > 0 && failed > 0 {
+            let entry = flaky.entry(label).or_default();
+            entry.0 += 1;
+            entry.1.insert(revision);
+            entry.2 += passed;
+            entry.3 += failed;
+        }
+    }
+    let mut flaky: Vec<_> = flaky.into_iter().collect();
+    flaky.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    flaky.truncate(TOP);
+    Section::single(
+        (
+            "flaky-commands",
+            "Flaky commands (passed and failed on one revision)",
+        ),
+        ("Command", "Revisions", Unit::Count),
+        ("flaky revisions", Color(251, 140, 0)),
+        vec![
+            "command",
+            "flaky revisions",
+            "passed",
+            "failed",
+            "revisions",
+        ],
+        flaky
+            .into_iter()
+            .map(|(label, (count, revisions, passed, failed))| {
+                let shown: Vec<String> = revisions
+                    .iter()
+                    .map(|r| r.chars().take(12).collect())
+                    .collect();
+                let cells = vec![
+                    count.to_string(),
+                    passed.to_string(),
+                    failed.to_string(),
+                    shown.join(" "),
+                ];
+                (label.to_string(), count as f64, cells)
             })
             .collect(),
     )
@@ -158,7 +381,7 @@ fn failing_commands(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
 fn durations(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
     let durations: Vec<(&str, f64, f64)> = commands
         .iter()
-        .take(10)
+        .take(TOP)
         .map(|(label, runs)| {
             let mut times: Vec<f64> = runs.iter().map(|r| r.runtime).collect();
             times.sort_by(f64::total_cmp);
@@ -174,17 +397,19 @@ fn durations(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
     Section {
         id: "durations",
         heading: "Run time per command (p50 and p95)",
-        title: "Seconds",
+        x_title: "Command",
+        y_title: "Run time",
+        unit: Unit::Seconds,
         labels: durations.iter().map(|d| d.0.to_string()).collect(),
         series: vec![
             series(
                 "p50",
-                RGBColor(30, 136, 229),
+                Color(30, 136, 229),
                 durations.iter().map(|d| d.1).collect(),
             ),
             series(
                 "p95",
-                RGBColor(94, 53, 177),
+                Color(94, 53, 177),
                 durations.iter().map(|d| d.2).collect(),
             ),
         ],
@@ -201,15 +426,16 @@ fn patterns(runs: &[ReportRun]) -> Section {
     let mut patterns: BTreeMap<&str, i64> = BTreeMap::new();
     for run in runs.iter().filter(|r| r.match_count > 0) {
         *patterns
-            .entry(run.pattern.as_deref().unwrap_or(""))
+            .entry(run.pattern.as_deref().unwrap_or("(none)"))
             .or_default() += run.match_count;
     }
     let mut patterns: Vec<(&str, i64)> = patterns.into_iter().collect();
     patterns.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    patterns.truncate(10);
+    patterns.truncate(TOP);
     Section::single(
-        ("patterns", "Most frequent matched patterns", "Matches"),
-        ("matches", RGBColor(0, 137, 123)),
+        ("patterns", "Most frequent matched patterns"),
+        ("Pattern", "Matches", Unit::Count),
+        ("matches", Color(0, 137, 123)),
         vec!["pattern", "matches"],
         patterns
             .into_iter()
@@ -235,14 +461,55 @@ fn first_match(runs: &[ReportRun]) -> Section {
             .unwrap_or(5)] += 1;
     }
     Section::single(
-        ("first-match", "Time to first match", "Runs"),
-        ("runs", RGBColor(255, 143, 0)),
+        ("first-match", "Time to first match"),
+        (
+            "Time from the start to the first match",
+            "Runs",
+            Unit::Count,
+        ),
+        ("runs", Color(255, 143, 0)),
         vec!["time to first match", "runs"],
         BUCKETS
             .iter()
             .zip(counts)
             .map(|((bucket, _), n)| (bucket.to_string(), n as f64, vec![n.to_string()]))
             .collect(),
+    )
+}
+
+/// The last ten failed runs, newest first, with the line that matched: a table.
+fn latest_failures(runs: &[ReportRun]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .rev()
+        .filter(|run| run.outcome.is_failed())
+        .take(TOP)
+        .map(|run| {
+            vec![
+                run.timestamp
+                    .chars()
+                    .take(19)
+                    .collect::<String>()
+                    .replace('T', " "),
+                run.label.clone(),
+                run.outcome.label().to_string(),
+                run.branch.clone().unwrap_or_default(),
+                run.first_line.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    format!(
+        "<section id=\"latest-failures\"><h2>Latest failures</h2>{}</section>\n",
+        text_table(
+            &[
+                "started (UTC)",
+                "command",
+                "outcome",
+                "branch",
+                "matched line"
+            ],
+            &rows
+        )
     )
 }
 
@@ -262,7 +529,7 @@ fn week_of(timestamp: &str) -> String {
     crate::timestamp::seconds(start)[..10].to_string()
 }
 
-/// Per command, most runs first, at most ten.
+/// Per command, most runs first.
 fn by_command(runs: &[ReportRun]) -> Vec<(&str, Vec<&ReportRun>)> {
     let mut commands: BTreeMap<&str, Vec<&ReportRun>> = BTreeMap::new();
     for run in runs {

@@ -7,7 +7,7 @@ use rusqlite::{params_from_iter, Params, Row};
 
 use super::rows::{execution_from_row, EXECUTION_COLUMNS};
 use super::{Store, StoreError};
-use crate::outcome::UnknownName;
+use crate::outcome::{Outcome, UnknownName};
 use crate::telemetry::record::{MatchRecord, RunRecord};
 use crate::telemetry::report::{percentile, ReportRun};
 use crate::telemetry::savings::RunTiming;
@@ -139,7 +139,8 @@ impl Store {
     pub fn run_timings(&self, since: Option<SystemTime>) -> Result<Vec<RunTiming>, StoreError> {
         let sql = format!(
             "SELECT command_hash, {COMMAND_LABEL},
-                    exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp
+                    exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp,
+                    execution_id
              FROM executions"
         );
         self.rows(&sql, [time_bound(since)], |row| {
@@ -151,6 +152,7 @@ impl Store {
                 runtime: row.get(4)?,
                 in_period: row.get(5)?,
                 timestamp: row.get(6)?,
+                execution_id: row.get(7)?,
             })
         })
     }
@@ -158,21 +160,30 @@ impl Store {
     /// The period's runs, oldest first, as the report reads them.
     pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
         let sql = format!(
-            "SELECT command_hash, {COMMAND_LABEL},
+            "SELECT execution_id, command_hash, {COMMAND_LABEL},
                     timestamp, outcome, total_runtime,
-                    time_to_first_match, pattern, match_count
-             FROM executions WHERE timestamp >= ?1 ORDER BY timestamp"
+                    time_to_first_match, pattern, match_count,
+                    vcs_ref, vcs_repository_url, vcs_revision, ci_system,
+                    (SELECT line_content FROM match_events m
+                     WHERE m.execution_id = e.execution_id ORDER BY match_number LIMIT 1)
+             FROM executions e WHERE timestamp >= ?1 ORDER BY timestamp"
         );
         self.rows(&sql, [time_bound(since)], |row| {
             Ok(ReportRun {
-                command_hash: row.get(0)?,
-                label: row.get(1)?,
-                timestamp: row.get(2)?,
-                outcome: parsed(row, 3)?,
-                runtime: row.get(4)?,
-                time_to_first_match: row.get(5)?,
-                pattern: row.get(6)?,
-                match_count: row.get(7)?,
+                execution_id: row.get(0)?,
+                command_hash: row.get(1)?,
+                label: row.get(2)?,
+                timestamp: row.get(3)?,
+                outcome: parsed(row, 4)?,
+                runtime: row.get(5)?,
+                time_to_first_match: row.get(6)?,
+                pattern: row.get(7)?,
+                match_count: row.get(8)?,
+                branch: row.get(9)?,
+                repository: row.get(10)?,
+                revision: row.get(11)?,
+                ci_system: row.get(12)?,
+                first_line: row.get(13)?,
             })
         })
     }
@@ -184,12 +195,9 @@ impl Store {
     }
 }
 
-/// A column that holds a name of one of our types ([`Outcome`], [`ExitReason`]); a name this
-/// build does not know is an error that says which.
-fn parsed<T>(row: &Row<'_>, index: usize) -> rusqlite::Result<T>
-where
-    T: std::str::FromStr<Err = UnknownName>,
-{
+/// A column that holds an [`Outcome`]'s name; one this build does not know is an error that
+/// says which.
+fn parsed(row: &Row<'_>, index: usize) -> rusqlite::Result<Outcome> {
     let name: String = row.get(index)?;
     name.parse().map_err(|error: UnknownName| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
