@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use rusqlite::{params_from_iter, Params, Row};
 
 use super::rows::{execution_from_row, EXECUTION_COLUMNS};
+use super::schema::legacy_outcome;
 use super::{Store, StoreError};
 use crate::outcome::{Outcome, UnknownName};
 use crate::telemetry::record::{MatchRecord, RunRecord};
@@ -33,7 +34,18 @@ pub struct Tally {
     pub count: i64,
 }
 
-const BY_OUTCOME: &str = "SELECT outcome, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
+/// A run's outcome; a row written without one (by hand, or by a tool of its own) gets it from
+/// what it kept, as the migration gave older rows theirs.
+macro_rules! outcome_column {
+    () => {
+        concat!("coalesce(outcome, ", legacy_outcome!(), ")")
+    };
+}
+const BY_OUTCOME: &str = concat!(
+    "SELECT ",
+    outcome_column!(),
+    ", count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1"
+);
 const BY_EXIT_REASON: &str =
     "SELECT exit_reason, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
 const BY_PROJECT_TYPE: &str =
@@ -161,12 +173,13 @@ impl Store {
     pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
         let sql = format!(
             "SELECT execution_id, command_hash, {COMMAND_LABEL},
-                    timestamp, outcome, total_runtime,
+                    timestamp, {}, total_runtime,
                     time_to_first_match, pattern, match_count,
                     vcs_ref, vcs_repository_url, vcs_revision, ci_system,
                     (SELECT line_content FROM match_events m
                      WHERE m.execution_id = e.execution_id ORDER BY match_number LIMIT 1)
-             FROM executions e WHERE timestamp >= ?1 ORDER BY timestamp"
+             FROM executions e WHERE timestamp >= ?1 ORDER BY timestamp",
+            outcome_column!()
         );
         self.rows(&sql, [time_bound(since)], |row| {
             Ok(ReportRun {

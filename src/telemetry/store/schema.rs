@@ -16,6 +16,7 @@ macro_rules! legacy_outcome {
     ELSE 'success' END"
     };
 }
+pub(super) use legacy_outcome;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
