@@ -65,7 +65,12 @@ fn end_by_sigpipe_when_the_reader_goes() {
 
 fn run(cli: &Cli) -> i32 {
     let env = |name: &str| std::env::var(name).ok();
-    let settings = match Settings::resolve(cli, &env) {
+    let settled = cli.settings(&env).and_then(|mut settings| {
+        let quiet = settings.output == OutputMode::Quiet;
+        settings.telemetry = consent::settle(settings.telemetry, quiet)?;
+        Ok(settings)
+    });
+    let settings = match settled {
         Ok(settings) => settings,
         Err(error) => {
             if !cli.quiet {

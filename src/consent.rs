@@ -49,7 +49,7 @@ fn destination(settings: &TelemetrySettings, remote: Remote) -> String {
             .unwrap_or_default(),
         Remote::Otlp => format!(
             "OTLP {}",
-            crate::telemetry::remote::redact_url(&settings.otlp.traces_url())
+            crate::urls::redact_url(&settings.otlp.traces_url())
         ),
     }
 }
@@ -117,8 +117,8 @@ pub fn remote_off_line(settings: &TelemetrySettings) -> Option<String> {
     }
 }
 
-/// The last step of resolving a run's telemetry settings (see
-/// [`crate::config::Settings::resolve`]): what the user agreed to.
+/// The step the application takes once a run's settings are resolved (after `Cli::settings`,
+/// or `TelemetrySettings::resolve` for the telemetry commands): what the user agreed to.
 ///
 /// When a remote backend has no endpoint, it runs the seed's opt-in flow. On a terminal it
 /// asks whether to continue without telemetry (yes: telemetry is off for this run; no:

@@ -19,4 +19,5 @@ mod properties;
 pub mod summary;
 pub mod telemetry;
 pub mod timestamp;
+pub mod urls;
 pub mod watch;

@@ -108,7 +108,8 @@ proptest! {
     fn any_endpoint_is_shown_without_its_secrets(
         url in prop_oneof![any::<String>(), "https?://[a-z:@\\[\\]%.0-9]{0,30}(/[a-z/]{0,10})?(\\?[a-z=&]{0,10})?"],
     ) {
-        use crate::telemetry::remote::{events_url, redact_url, redact_urls_in};
+        use crate::telemetry::remote::events_url;
+        use crate::urls::{redact_url, redact_urls_in};
         events_url(&url);
         let shown = redact_url(&url);
         if url.contains('?') {

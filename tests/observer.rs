@@ -57,7 +57,7 @@ fn settings(args: &[&str]) -> Settings {
                     .then(|| std::env::var(name).ok())
                     .flatten()
             };
-            Settings::resolve(&cli, &env).unwrap()
+            cli.settings(&env).unwrap()
         }
         other => unreachable!("{other:?}"),
     }

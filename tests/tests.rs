@@ -8,6 +8,7 @@ mod ci_native;
 mod conventions;
 mod errors;
 mod hostile;
+mod layering;
 mod matching;
 mod modes;
 mod observer;

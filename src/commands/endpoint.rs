@@ -16,8 +16,8 @@ use crate::config::TelemetrySettings;
 use crate::outcome::{ExitReason, Outcome};
 use crate::telemetry::attributes as attr;
 use crate::telemetry::delivery::DeliveryError;
+use crate::telemetry::delivery::OtlpTransport;
 use crate::telemetry::remote::{self, Endpoint, PostError};
-use crate::telemetry::sinks::otlp::OtlpSink;
 
 /// The pattern and command a test record carries, so that it is told apart from real runs.
 const TEST_PATTERN: &str = "earlyexit-send-test";
@@ -34,7 +34,7 @@ fn export_otlp(
     settings: &TelemetrySettings,
     spans: Vec<SpanData>,
 ) -> Result<(String, f64), CommandError> {
-    let mut sink = OtlpSink::new(&settings.otlp);
+    let mut sink = OtlpTransport::new(&settings.otlp);
     sink.set_resource(&crate::telemetry::resource(&|name| {
         std::env::var(name).ok()
     }));

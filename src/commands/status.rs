@@ -8,8 +8,9 @@ use serde::Serialize;
 use super::{open, CommandError, Shown};
 use crate::config::telemetry::{Backend, Remote};
 use crate::config::TelemetrySettings;
-use crate::telemetry::remote::{redact_url, Endpoint};
+use crate::telemetry::remote::Endpoint;
 use crate::telemetry::store::Table;
+use crate::urls::redact_url;
 
 #[derive(Serialize)]
 pub struct Status {

@@ -7,7 +7,6 @@ pub mod telemetry;
 use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::cli::Cli;
 pub use telemetry::{ConfigError, ExitCodes, TelemetryFlags, TelemetrySettings};
 
 /// Lines of context after the deciding match, unless `--delay-exit-after-lines` says otherwise.
@@ -121,90 +120,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Resolves every setting of a run: the command line, and for telemetry also the config
-    /// file, the environment (`env` looks a variable up) and the user's consent to a remote,
-    /// which may ask on a terminal. Pipe mode stops at once after a match unless `-A` says
-    /// otherwise. Nothing changes the result afterwards.
-    pub fn resolve(
-        cli: &Cli,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Settings, ConfigError> {
-        let flags = TelemetryFlags {
-            config: cli.config.clone(),
-            backend: cli.telemetry_backend,
-            no_telemetry: cli.no_telemetry,
-            dry_run: cli.telemetry_dry_run,
-            remote: cli.telemetry_remote,
-        };
-        let output = if cli.json {
-            OutputMode::Json
-        } else if cli.quiet {
-            OutputMode::Quiet
-        } else {
-            OutputMode::PassThrough
-        };
-        let telemetry = TelemetrySettings::resolve(&flags, env)?;
-        let telemetry = crate::consent::settle(telemetry, output == OutputMode::Quiet)?;
-        // A green step that hid a failure is the worst a CI tool can do: in CI, CI's codes.
-        let exit_codes = cli.exit_codes().or(telemetry.exit_codes).unwrap_or(
-            match crate::telemetry::detect::ci_run(env) {
-                Some(_) => ExitCodes::Ci,
-                None => ExitCodes::Grep,
-            },
-        );
-        let mut command = cli.command.iter().cloned();
-        let source = match command.next() {
-            Some(program) => Source::Command {
-                program,
-                args: command.collect(),
-            },
-            None => Source::Stdin,
-        };
-        let default_delay = match source {
-            Source::Command { .. } => DEFAULT_DELAY_EXIT_COMMAND,
-            Source::Stdin => Duration::ZERO,
-        };
-        let off_when_zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
-        Ok(Settings {
-            source,
-            patterns: PatternSettings {
-                pattern: cli.pattern.clone(),
-                success: cli.success_pattern.clone(),
-                error: cli.error_pattern.clone(),
-                excludes: cli.exclude.clone(),
-                ignore_case: cli.ignore_case,
-                invert: cli.invert_match,
-                whole_word: cli.word_regexp,
-                whole_line: cli.line_regexp,
-                max_count: cli.max_count,
-            },
-            timeouts: Timeouts {
-                overall: off_when_zero(cli.timeout),
-                idle: off_when_zero(cli.idle_timeout),
-                first_output: off_when_zero(cli.first_output_timeout),
-            },
-            delay_exit: cli.delay_exit.unwrap_or(default_delay),
-            delay_exit_lines: cli
-                .delay_exit_after_lines
-                .unwrap_or(DEFAULT_DELAY_EXIT_LINES),
-            context_pause: off_when_zero(Some(cli.context_pause.unwrap_or(DEFAULT_CONTEXT_PAUSE))),
-            fold_context: crate::ci_output::gitlab::is_active(env),
-            junit: cli.junit.clone(),
-            watched: if cli.stdout_only {
-                WatchedStreams::StdoutOnly
-            } else if cli.stderr_only {
-                WatchedStreams::StderrOnly
-            } else {
-                WatchedStreams::Both
-            },
-            output,
-            exit_codes,
-            kill_after: cli.kill_after,
-            pty: cli.pty,
-            telemetry,
-        })
-    }
-
     /// The command line as one display string (arguments are not quoted).
     pub fn command_line(&self) -> Option<String> {
         match &self.source {

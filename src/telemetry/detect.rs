@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::remote::without_userinfo;
+use crate::urls::without_userinfo;
 
 /// Marker files of project types, most specific first.
 const PROJECT_MARKERS: &[(&str, &str)] = &[

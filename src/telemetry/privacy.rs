@@ -9,14 +9,7 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use super::attributes::FULL_DETAIL_ONLY;
 
-/// How much of a run a sink keeps (the seed's "Anonymization Levels").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Detail {
-    /// The command hash, pattern, exit codes, timings and counts; no arguments, paths or output.
-    Minimal,
-    /// Also the command line, the working directory and the matched lines, scrubbed.
-    Full,
-}
+pub use crate::config::telemetry::Detail;
 
 const REDACTED: &str = "[REDACTED]";
 

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::keys::{InvalidValue, Value};
+use super::value::{InvalidValue, Value};
 
 /// `FromStr`, `Display` and [`Value`] for a `clap::ValueEnum`, all from its clap names.
 macro_rules! choice {
@@ -53,7 +53,14 @@ choice!(
     Detail
 );
 
-pub use crate::telemetry::privacy::Detail;
+/// How much of a run a sink keeps (the seed's "Anonymization Levels").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Detail {
+    /// The command hash, pattern, exit codes, timings and counts; no arguments, paths or output.
+    Minimal,
+    /// Also the command line, the working directory and the matched lines, scrubbed.
+    Full,
+}
 
 /// How a run's exit code is chosen (README, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

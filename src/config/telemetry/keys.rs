@@ -7,49 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::duration::{format_duration, parse_duration};
-use crate::telemetry::remote::redact_url;
+use crate::urls::redact_url;
 
 use super::choices::{AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote};
+pub use super::value::{InvalidValue, Parse, Value};
 use super::{Secret, TelemetrySettings};
-
-/// A value that does not parse as its key's type; `Display` is the message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected {expected}, found '{found}'")]
-pub struct InvalidValue {
-    pub expected: String,
-    pub found: String,
-}
-
-impl InvalidValue {
-    pub fn new(expected: impl Into<String>, found: &str) -> InvalidValue {
-        InvalidValue {
-            expected: expected.into(),
-            found: found.to_string(),
-        }
-    }
-}
-
-/// The type of a setting: how its text parses and how `telemetry status` shows it (never a
-/// secret's value).
-pub trait Value: Sized {
-    fn parse(text: &str) -> Result<Self, InvalidValue>;
-    fn show(&self) -> String;
-}
-
-/// The values shown as they print: the parse is theirs, the display the standard one.
-pub trait Parse: Sized {
-    fn from_text(text: &str) -> Result<Self, InvalidValue>;
-}
-
-impl<T: Parse + std::fmt::Display> Value for T {
-    fn parse(text: &str) -> Result<T, InvalidValue> {
-        T::from_text(text)
-    }
-
-    fn show(&self) -> String {
-        self.to_string()
-    }
-}
 
 impl Parse for bool {
     fn from_text(text: &str) -> Result<bool, InvalidValue> {

@@ -8,6 +8,7 @@
 pub mod choices;
 pub mod keys;
 mod resolve;
+pub mod value;
 
 use std::fmt;
 use std::num::NonZeroUsize;

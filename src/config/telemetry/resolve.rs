@@ -44,7 +44,7 @@ type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 impl TelemetrySettings {
     /// Resolves the settings. `env` looks up an environment variable (a closure, so that tests
     /// need not touch the process environment). Consent to a remote is settled after this,
-    /// by [`crate::consent::settle`], as part of a run's [`crate::config::Settings::resolve`].
+    /// by [`crate::consent::settle`], the application's next step.
     pub fn resolve(flags: &TelemetryFlags, env: Env) -> Result<TelemetrySettings, ConfigError> {
         let home = home_directory(env);
         let mut settings = TelemetrySettings::defaults(&home);

@@ -6,6 +6,7 @@
 //! and the start of the command hash.
 
 mod chart;
+mod failures;
 mod sections;
 
 use std::time::SystemTime;
@@ -13,6 +14,9 @@ use std::time::SystemTime;
 use super::savings::RunTiming;
 use crate::outcome::Outcome;
 use chart::{escape, Color};
+
+/// Rows of the tables that list runs or commands, and bars of their charts.
+const TOP: usize = 10;
 
 /// One run, as the report reads it.
 #[derive(Debug, Clone, PartialEq)]

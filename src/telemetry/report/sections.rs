@@ -1,21 +1,15 @@
-//! The page's sections, each built from the runs: what was saved, the trend against the period
-//! before, runs per day, failures by command, branch and place, flaky commands, run times,
-//! patterns, time to first match, and the latest failures with their matched line.
-//!
-//! "Failed" is [`Outcome::is_failed`] everywhere on the page.
+//! The page's sections, in page order, each built from the runs: what was saved, the trend
+//! against the period before, runs per day, the failure sections (`failures`), run times,
+//! patterns and time to first match.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::chart::{human_seconds, table, text_table, Color, Section, Series, Unit};
-use super::{outcome_color, percentile, ReportRun, Runs};
+use super::chart::{human_seconds, table, Color, Section, Series, Unit};
+use super::failures::{self, ratio};
+use super::{outcome_color, percentile, ReportRun, Runs, TOP};
 use crate::outcome::Outcome;
 use crate::telemetry::savings::{self, RunTiming};
-
-const FAILED: Color = Color(198, 40, 40);
-const OTHER: Color = Color(144, 164, 174);
-/// Rows of the tables that list runs or commands.
-const TOP: usize = 10;
 
 /// Every section, in page order.
 pub fn all(runs: &Runs<'_>) -> Vec<String> {
@@ -26,14 +20,14 @@ pub fn all(runs: &Runs<'_>) -> Vec<String> {
         trend(period, runs.previous),
         time_saved_per_week(runs.timings).render(),
         runs_per_day(period).render(),
-        failing_commands(&commands).render(),
-        failures_by(
+        failures::failing_commands(&commands).render(),
+        failures::failures_by(
             period,
             ("failures-by-branch", "Failures by branch", "Branch"),
             |run| run.branch.clone().unwrap_or_else(|| "(no branch)".into()),
         )
         .render(),
-        failures_by(
+        failures::failures_by(
             period,
             (
                 "failures-by-place",
@@ -46,24 +40,16 @@ pub fn all(runs: &Runs<'_>) -> Vec<String> {
             },
         )
         .render(),
-        flaky_commands(period).render(),
+        failures::flaky_commands(period).render(),
         durations(&commands).render(),
         patterns(period).render(),
         first_match(period).render(),
-        latest_failures(period),
+        failures::latest_failures(period),
     ]
 }
 
-fn seconds(value: f64) -> String {
+pub fn seconds(value: f64) -> String {
     format!("{value:.3}")
-}
-
-fn ratio(failed: usize, runs: usize) -> f64 {
-    if runs == 0 {
-        0.0
-    } else {
-        failed as f64 / runs as f64
-    }
 }
 
 /// The total and its basis, then one row per command: a table without a chart, first.
@@ -231,152 +217,6 @@ fn runs_per_day(runs: &[ReportRun]) -> Section {
     }
 }
 
-/// The ten commands with the highest failure rate, more runs first among equals.
-fn failing_commands(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
-    let mut failing: Vec<(&str, usize, usize)> = commands
-        .iter()
-        .map(|(label, runs)| {
-            let failures = runs.iter().filter(|r| r.outcome.is_failed()).count();
-            (*label, runs.len(), failures)
-        })
-        .filter(|(_, _, failures)| *failures > 0)
-        .collect();
-    failing.sort_by(|a, b| (b.2 * a.1).cmp(&(a.2 * b.1)).then(b.1.cmp(&a.1)));
-    failing.truncate(TOP);
-    Section::single(
-        ("failing-commands", "Commands that fail most"),
-        ("Command", "Failure rate", Unit::Ratio),
-        ("failure rate", FAILED),
-        vec!["command", "runs", "failed", "failure rate"],
-        failing
-            .into_iter()
-            .map(|(label, runs, failures)| {
-                let rate = ratio(failures, runs);
-                let cells = vec![runs.to_string(), failures.to_string(), format!("{rate:.3}")];
-                (label.to_string(), rate, cells)
-            })
-            .collect(),
-    )
-}
-
-/// Failed and other runs per value of `key` (a branch, CI or local), most runs first.
-fn failures_by(
-    runs: &[ReportRun],
-    (id, heading, x_title): (&'static str, &'static str, &'static str),
-    key: impl Fn(&ReportRun) -> String,
-) -> Section {
-    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for run in runs {
-        let group = groups.entry(key(run)).or_default();
-        group.0 += 1;
-        group.1 += usize::from(run.outcome.is_failed());
-    }
-    let mut groups: Vec<(String, (usize, usize))> = groups.into_iter().collect();
-    groups.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
-    groups.truncate(TOP);
-    Section {
-        id,
-        heading,
-        x_title,
-        y_title: "Runs",
-        unit: Unit::Count,
-        labels: groups.iter().map(|(name, _)| name.clone()).collect(),
-        series: vec![
-            Series {
-                name: "failed",
-                color: FAILED,
-                values: groups
-                    .iter()
-                    .map(|(_, (_, failed))| *failed as f64)
-                    .collect(),
-            },
-            Series {
-                name: "other outcomes",
-                color: OTHER,
-                values: groups
-                    .iter()
-                    .map(|(_, (runs, failed))| (runs - failed) as f64)
-                    .collect(),
-            },
-        ],
-        stacked: true,
-        headers: vec![x_title, "runs", "failed", "failure rate"],
-        rows: groups
-            .iter()
-            .map(|(name, (runs, failed))| {
-                vec![
-                    name.clone(),
-                    runs.to_string(),
-                    failed.to_string(),
-                    format!("{:.3}", ratio(*failed, *runs)),
-                ]
-            })
-            .collect(),
-    }
-}
-
-/// Commands that both passed and failed on the same revision: flaky, not broken.
-fn flaky_commands(runs: &[ReportRun]) -> Section {
-    let mut by_revision: BTreeMap<(&str, &str), (&str, usize, usize)> = BTreeMap::new();
-    for run in runs {
-        let Some(revision) = run.revision.as_deref() else {
-            continue;
-        };
-        let entry = by_revision
-            .entry((run.command_hash.as_str(), revision))
-            .or_insert((run.label.as_str(), 0, 0));
-        match run.outcome {
-            Outcome::Success | Outcome::StoppedOnSuccess => entry.1 += 1,
-            outcome if outcome.is_failed() => entry.2 += 1,
-            _ => {}
-        }
-    }
-    let mut flaky: BTreeMap<&str, (usize, BTreeSet<&str>, usize, usize)> = BTreeMap::new();
-    for ((_, revision), (label, passed, failed)) in by_revision {
-        if passed > 0 && failed > 0 {
-            let entry = flaky.entry(label).or_default();
-            entry.0 += 1;
-            entry.1.insert(revision);
-            entry.2 += passed;
-            entry.3 += failed;
-        }
-    }
-    let mut flaky: Vec<_> = flaky.into_iter().collect();
-    flaky.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-    flaky.truncate(TOP);
-    Section::single(
-        (
-            "flaky-commands",
-            "Flaky commands (passed and failed on one revision)",
-        ),
-        ("Command", "Revisions", Unit::Count),
-        ("flaky revisions", Color(251, 140, 0)),
-        vec![
-            "command",
-            "flaky revisions",
-            "passed",
-            "failed",
-            "revisions",
-        ],
-        flaky
-            .into_iter()
-            .map(|(label, (count, revisions, passed, failed))| {
-                let shown: Vec<String> = revisions
-                    .iter()
-                    .map(|r| r.chars().take(12).collect())
-                    .collect();
-                let cells = vec![
-                    count.to_string(),
-                    passed.to_string(),
-                    failed.to_string(),
-                    shown.join(" "),
-                ];
-                (label.to_string(), count as f64, cells)
-            })
-            .collect(),
-    )
-}
-
 /// p50 and p95 of the ten most frequent commands.
 fn durations(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
     let durations: Vec<(&str, f64, f64)> = commands
@@ -477,42 +317,6 @@ fn first_match(runs: &[ReportRun]) -> Section {
     )
 }
 
-/// The last ten failed runs, newest first, with the line that matched: a table.
-fn latest_failures(runs: &[ReportRun]) -> String {
-    let rows: Vec<Vec<String>> = runs
-        .iter()
-        .rev()
-        .filter(|run| run.outcome.is_failed())
-        .take(TOP)
-        .map(|run| {
-            vec![
-                run.timestamp
-                    .chars()
-                    .take(19)
-                    .collect::<String>()
-                    .replace('T', " "),
-                run.label.clone(),
-                run.outcome.label().to_string(),
-                run.branch.clone().unwrap_or_default(),
-                run.first_line.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    format!(
-        "<section id=\"latest-failures\"><h2>Latest failures</h2>{}</section>\n",
-        text_table(
-            &[
-                "started (UTC)",
-                "command",
-                "outcome",
-                "branch",
-                "matched line"
-            ],
-            &rows
-        )
-    )
-}
-
 /// The Monday that starts the week of an RFC 3339 time, as a date.
 fn week_of(timestamp: &str) -> String {
     let Ok(time) = humantime::parse_rfc3339_weak(timestamp.trim_end_matches('Z')) else {
@@ -530,7 +334,7 @@ fn week_of(timestamp: &str) -> String {
 }
 
 /// Per command, most runs first.
-fn by_command(runs: &[ReportRun]) -> Vec<(&str, Vec<&ReportRun>)> {
+pub fn by_command(runs: &[ReportRun]) -> Vec<(&str, Vec<&ReportRun>)> {
     let mut commands: BTreeMap<&str, Vec<&ReportRun>> = BTreeMap::new();
     for run in runs {
         commands.entry(&run.command_hash).or_default().push(run);

@@ -9,8 +9,6 @@
 mod console;
 mod dry_run;
 mod jsonl;
-pub mod otlp;
-mod quick_ack;
 mod remote;
 mod sqlite;
 
@@ -28,7 +26,6 @@ use crate::telemetry::remote::Endpoint;
 pub use console::ConsoleSink;
 pub use dry_run::DryRunSink;
 pub use jsonl::JsonlSink;
-pub use otlp::{ExportError, OtlpSink};
 pub use remote::RemoteSink;
 pub use sqlite::SqliteSink;
 

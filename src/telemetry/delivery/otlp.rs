@@ -18,8 +18,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{self as config, OtlpProtocol, OtlpSettings};
-use crate::telemetry::remote::{redact_url, redact_urls_in};
 use crate::telemetry::tls::{self, HttpClient, TlsError, Trust};
+use crate::urls::{redact_url, redact_urls_in};
 
 use super::quick_ack;
 
@@ -63,7 +63,7 @@ enum ExportProblem {
     Export(OTelSdkError),
 }
 
-pub struct OtlpSink {
+pub struct OtlpTransport {
     /// The exporter, or why it could not be built (reported at every export).
     exporter: Result<opentelemetry_otlp::SpanExporter, Arc<OtlpError>>,
     /// For gRPC: the runtime the exporter was built in and runs on.
@@ -72,9 +72,9 @@ pub struct OtlpSink {
     timeout: Duration,
 }
 
-impl std::fmt::Debug for OtlpSink {
+impl std::fmt::Debug for OtlpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpSink")
+        f.debug_struct("OtlpTransport")
             .field("url", &self.display_url())
             .finish()
     }
@@ -99,8 +99,8 @@ fn retry_policy() -> RetryPolicy {
         .with_max_jitter(Duration::from_millis(5))
 }
 
-impl OtlpSink {
-    pub fn new(settings: &OtlpSettings) -> OtlpSink {
+impl OtlpTransport {
+    pub fn new(settings: &OtlpSettings) -> OtlpTransport {
         let url = settings.traces_url();
         let (exporter, runtime) = match settings.protocol {
             OtlpProtocol::Grpc => match tokio::runtime::Builder::new_multi_thread()
@@ -120,7 +120,7 @@ impl OtlpSink {
             OtlpProtocol::HttpProtobuf => (http_exporter(settings, &url), None),
         };
         let exporter = exporter.map_err(Arc::new);
-        OtlpSink {
+        OtlpTransport {
             exporter,
             runtime,
             url,
@@ -255,7 +255,7 @@ fn http_exporter(
     finish_exporter!(builder, settings)
 }
 
-impl Drop for OtlpSink {
+impl Drop for OtlpTransport {
     fn drop(&mut self) {
         // Dropping a runtime waits for its tasks; the channel's background task never ends.
         if let Some(runtime) = self.runtime.take() {

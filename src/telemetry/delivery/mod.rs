@@ -11,6 +11,12 @@
 //! backlog in the same time) or, with `http.async` / `http.fire_and_forget`, hands the outbox
 //! to one detached `earlyexit telemetry sync --background`, which holds the outbox's sender
 //! lock: a hundred runs started together start one sender.
+//!
+//! The transports sit side by side: the HTTP API's in `telemetry::remote`, OTLP's in
+//! `otlp` (with its gRPC connector, `quick_ack`).
+
+mod otlp;
+mod quick_ack;
 
 use std::fs::{File, TryLockError};
 use std::io;
@@ -27,9 +33,9 @@ use crate::telemetry::attributes as attr;
 use crate::telemetry::privacy::{self, Detail};
 use crate::telemetry::record::RunRecord;
 use crate::telemetry::remote::{self, Endpoint, PostError};
-use crate::telemetry::sinks::{ExportError, OtlpSink};
 use crate::telemetry::store::{Queued, Store, StoreError};
 use crate::telemetry::stored_span::{StoredSpan, StoredSpanError};
+pub use otlp::{ExportError, OtlpTransport};
 
 /// How long a claim outlives its sender's deadline, so that a sender that is merely slow to
 /// record its result never sees its rows taken by another.
@@ -40,7 +46,7 @@ const CLAIM_MARGIN: Duration = Duration::from_secs(2);
 pub enum Transport {
     Http(HttpTransport),
     /// Boxed: the exporter is large, and a process has at most one.
-    Otlp(Box<OtlpSink>),
+    Otlp(Box<OtlpTransport>),
 }
 
 /// The HTTP API: `POST /api/v1/events`.
@@ -103,7 +109,9 @@ impl Transport {
                     anonymized: settings.remote_detail == Detail::Minimal,
                 }))
             }
-            Remote::Otlp => Ok(Transport::Otlp(Box::new(OtlpSink::new(&settings.otlp)))),
+            Remote::Otlp => Ok(Transport::Otlp(Box::new(OtlpTransport::new(
+                &settings.otlp,
+            )))),
         }
     }
 

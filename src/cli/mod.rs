@@ -6,6 +6,8 @@
 //! cuts the command off before clap sees anything, using clap's own knowledge of which options
 //! take a value.
 
+mod settings;
+
 use std::ffi::OsString;
 use std::time::Duration;
 

@@ -1,0 +1,203 @@
+//! The sections about failures: the commands that fail most, failures by branch and by place
+//! (CI or local), flaky commands, and the latest failures with their matched line.
+//!
+//! "Failed" is [`Outcome::is_failed`] everywhere on the page.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::chart::{text_table, Color, Section, Series, Unit};
+use super::{ReportRun, TOP};
+use crate::outcome::Outcome;
+
+const FAILED: Color = Color(198, 40, 40);
+const OTHER: Color = Color(144, 164, 174);
+
+pub fn ratio(failed: usize, runs: usize) -> f64 {
+    if runs == 0 {
+        0.0
+    } else {
+        failed as f64 / runs as f64
+    }
+}
+
+/// The ten commands with the highest failure rate, more runs first among equals.
+pub fn failing_commands(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
+    let mut failing: Vec<(&str, usize, usize)> = commands
+        .iter()
+        .map(|(label, runs)| {
+            let failures = runs.iter().filter(|r| r.outcome.is_failed()).count();
+            (*label, runs.len(), failures)
+        })
+        .filter(|(_, _, failures)| *failures > 0)
+        .collect();
+    failing.sort_by(|a, b| (b.2 * a.1).cmp(&(a.2 * b.1)).then(b.1.cmp(&a.1)));
+    failing.truncate(TOP);
+    Section::single(
+        ("failing-commands", "Commands that fail most"),
+        ("Command", "Failure rate", Unit::Ratio),
+        ("failure rate", FAILED),
+        vec!["command", "runs", "failed", "failure rate"],
+        failing
+            .into_iter()
+            .map(|(label, runs, failures)| {
+                let rate = ratio(failures, runs);
+                let cells = vec![runs.to_string(), failures.to_string(), format!("{rate:.3}")];
+                (label.to_string(), rate, cells)
+            })
+            .collect(),
+    )
+}
+
+/// Failed and other runs per value of `key` (a branch, CI or local), most runs first.
+pub fn failures_by(
+    runs: &[ReportRun],
+    (id, heading, x_title): (&'static str, &'static str, &'static str),
+    key: impl Fn(&ReportRun) -> String,
+) -> Section {
+    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for run in runs {
+        let group = groups.entry(key(run)).or_default();
+        group.0 += 1;
+        group.1 += usize::from(run.outcome.is_failed());
+    }
+    let mut groups: Vec<(String, (usize, usize))> = groups.into_iter().collect();
+    groups.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
+    groups.truncate(TOP);
+    Section {
+        id,
+        heading,
+        x_title,
+        y_title: "Runs",
+        unit: Unit::Count,
+        labels: groups.iter().map(|(name, _)| name.clone()).collect(),
+        series: vec![
+            Series {
+                name: "failed",
+                color: FAILED,
+                values: groups
+                    .iter()
+                    .map(|(_, (_, failed))| *failed as f64)
+                    .collect(),
+            },
+            Series {
+                name: "other outcomes",
+                color: OTHER,
+                values: groups
+                    .iter()
+                    .map(|(_, (runs, failed))| (runs - failed) as f64)
+                    .collect(),
+            },
+        ],
+        stacked: true,
+        headers: vec![x_title, "runs", "failed", "failure rate"],
+        rows: groups
+            .iter()
+            .map(|(name, (runs, failed))| {
+                vec![
+                    name.clone(),
+                    runs.to_string(),
+                    failed.to_string(),
+                    format!("{:.3}", ratio(*failed, *runs)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// Commands that both passed and failed on the same revision: flaky, not broken.
+pub fn flaky_commands(runs: &[ReportRun]) -> Section {
+    let mut by_revision: BTreeMap<(&str, &str), (&str, usize, usize)> = BTreeMap::new();
+    for run in runs {
+        let Some(revision) = run.revision.as_deref() else {
+            continue;
+        };
+        let entry = by_revision
+            .entry((run.command_hash.as_str(), revision))
+            .or_insert((run.label.as_str(), 0, 0));
+        match run.outcome {
+            Outcome::Success | Outcome::StoppedOnSuccess => entry.1 += 1,
+            outcome if outcome.is_failed() => entry.2 += 1,
+            _ => {}
+        }
+    }
+    let mut flaky: BTreeMap<&str, (usize, BTreeSet<&str>, usize, usize)> = BTreeMap::new();
+    for ((_, revision), (label, passed, failed)) in by_revision {
+        if passed > 0 && failed > 0 {
+            let entry = flaky.entry(label).or_default();
+            entry.0 += 1;
+            entry.1.insert(revision);
+            entry.2 += passed;
+            entry.3 += failed;
+        }
+    }
+    let mut flaky: Vec<_> = flaky.into_iter().collect();
+    flaky.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    flaky.truncate(TOP);
+    Section::single(
+        (
+            "flaky-commands",
+            "Flaky commands (passed and failed on one revision)",
+        ),
+        ("Command", "Revisions", Unit::Count),
+        ("flaky revisions", Color(251, 140, 0)),
+        vec![
+            "command",
+            "flaky revisions",
+            "passed",
+            "failed",
+            "revisions",
+        ],
+        flaky
+            .into_iter()
+            .map(|(label, (count, revisions, passed, failed))| {
+                let shown: Vec<String> = revisions
+                    .iter()
+                    .map(|r| r.chars().take(12).collect())
+                    .collect();
+                let cells = vec![
+                    count.to_string(),
+                    passed.to_string(),
+                    failed.to_string(),
+                    shown.join(" "),
+                ];
+                (label.to_string(), count as f64, cells)
+            })
+            .collect(),
+    )
+}
+
+/// The last ten failed runs, newest first, with the line that matched: a table.
+pub fn latest_failures(runs: &[ReportRun]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .rev()
+        .filter(|run| run.outcome.is_failed())
+        .take(TOP)
+        .map(|run| {
+            vec![
+                run.timestamp
+                    .chars()
+                    .take(19)
+                    .collect::<String>()
+                    .replace('T', " "),
+                run.label.clone(),
+                run.outcome.label().to_string(),
+                run.branch.clone().unwrap_or_default(),
+                run.first_line.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    format!(
+        "<section id=\"latest-failures\"><h2>Latest failures</h2>{}</section>\n",
+        text_table(
+            &[
+                "started (UTC)",
+                "command",
+                "outcome",
+                "branch",
+                "matched line"
+            ],
+            &rows
+        )
+    )
+}

@@ -1,0 +1,139 @@
+//! The layout rules a newcomer relies on, checked on the source itself: no module imports a
+//! module that imports it (directly or through others), and no file is over 500 lines.
+//!
+//! A module is a file of `src/`; it imports another when it names it by a `crate::` or
+//! `super::` path. A module's use of its own ancestors (a child reading what its `mod.rs`
+//! declares) is the tree itself, not an import, and is left out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const LONGEST_FILE: usize = 500;
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `src/telemetry/store/mod.rs` → `telemetry::store`; `src/lib.rs` → ``.
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = relative
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// The paths a file names: `crate::a::b::C` as `a::b::C`, `super::x` resolved from `module`.
+fn named_paths(module: &str, is_mod_rs: bool, text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    let mut found = Vec::new();
+    for (prefix, base) in [
+        ("crate::", Vec::new()),
+        ("super::", {
+            let mut parts: Vec<&str> = module.split("::").filter(|p| !p.is_empty()).collect();
+            if !is_mod_rs || parts.len() > 0 {
+                parts.pop();
+            }
+            parts
+        }),
+    ] {
+        for (at, _) in code.match_indices(prefix) {
+            let before = code[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+                continue;
+            }
+            let rest: String = code[at + prefix.len()..]
+                .chars()
+                .take_while(|c| word(*c))
+                .collect();
+            let mut path: Vec<&str> = base.clone();
+            path.extend(rest.split("::").filter(|p| !p.is_empty()));
+            found.push(path.join("::"));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_and_no_file_is_too_long() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let modules: BTreeMap<String, PathBuf> = files
+        .iter()
+        .map(|f| (module_of(&src, f), f.clone()))
+        .collect();
+    let mut imports: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut too_long = Vec::new();
+    for (module, file) in &modules {
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines = text.lines().count();
+        if lines > LONGEST_FILE {
+            too_long.push(format!("{} ({lines} lines)", file.display()));
+        }
+        let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
+        for path in named_paths(module, is_mod_rs, &text) {
+            let segments: Vec<&str> = path.split("::").collect();
+            let target = (1..=segments.len())
+                .rev()
+                .map(|n| segments[..n].join("::"))
+                .find(|candidate| modules.contains_key(candidate));
+            if let Some(target) = target {
+                let ancestor = module.starts_with(&format!("{target}::")) || target.is_empty();
+                if target != *module && !ancestor {
+                    let (key, _) = modules.get_key_value(&target).unwrap();
+                    imports.entry(module).or_default().insert(key);
+                }
+            }
+        }
+    }
+    assert!(
+        too_long.is_empty(),
+        "files over {LONGEST_FILE} lines: {too_long:?}"
+    );
+    for start in imports.keys() {
+        let mut path = vec![*start];
+        if let Some(cycle) = cycle_from(start, &imports, &mut path) {
+            panic!("an import circle: {}", cycle.join(" → "));
+        }
+    }
+}
+
+/// A path back to `path[0]`, if one exists (depth-first, each module once per path).
+fn cycle_from<'a>(
+    start: &'a str,
+    imports: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+    path: &mut Vec<&'a str>,
+) -> Option<Vec<&'a str>> {
+    let current = *path.last().unwrap();
+    for next in imports.get(current).into_iter().flatten() {
+        if *next == start {
+            let mut cycle = path.clone();
+            cycle.push(next);
+            return Some(cycle);
+        }
+        if !path.contains(next) && *next > start {
+            path.push(next);
+            if let Some(cycle) = cycle_from(start, imports, path) {
+                return Some(cycle);
+            }
+            path.pop();
+        }
+    }
+    None
+}
