@@ -37,21 +37,15 @@ fn module_of(src: &Path, file: &Path) -> String {
     parts.join("::")
 }
 
-/// The paths a file names: `crate::a::b::C` as `a::b::C`, `super::x` resolved from `module`.
-fn named_paths(module: &str, is_mod_rs: bool, text: &str) -> Vec<String> {
+/// The paths a file names: `crate::a::b::C` as `a::b::C`, and `super::x` from `module` (in
+/// `a/b.rs` and in `a/b/mod.rs` alike) as `a::x`.
+fn named_paths(module: &str, text: &str) -> Vec<String> {
     let code = text.split("#[cfg(test)]").next().unwrap_or(text);
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
     let mut found = Vec::new();
-    for (prefix, base) in [
-        ("crate::", Vec::new()),
-        ("super::", {
-            let mut parts: Vec<&str> = module.split("::").filter(|p| !p.is_empty()).collect();
-            if !is_mod_rs || parts.len() > 0 {
-                parts.pop();
-            }
-            parts
-        }),
-    ] {
+    let mut parent: Vec<&str> = module.split("::").filter(|p| !p.is_empty()).collect();
+    parent.pop();
+    for (prefix, base) in [("crate::", Vec::new()), ("super::", parent)] {
         for (at, _) in code.match_indices(prefix) {
             let before = code[..at].chars().next_back();
             if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
@@ -86,8 +80,7 @@ fn no_module_imports_one_that_imports_it_and_no_file_is_too_long() {
         if lines > LONGEST_FILE {
             too_long.push(format!("{} ({lines} lines)", file.display()));
         }
-        let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
-        for path in named_paths(module, is_mod_rs, &text) {
+        for path in named_paths(module, &text) {
             let segments: Vec<&str> = path.split("::").collect();
             let target = (1..=segments.len())
                 .rev()
