@@ -59,8 +59,7 @@ fn ends_with_the_trace(name: &str, pattern: &str, first: &str, last: &str) {
         "10s",
         pattern,
         "--",
-        "python3",
-        fixture_path("replay.py").to_str().unwrap(),
+        example("replay").to_str().unwrap(),
         fixture_path(name).to_str().unwrap(),
         "30",
     ]));
@@ -139,8 +138,7 @@ fn a_zero_pause_waits_out_the_delay() {
         "0",
         "FAIL",
         "--",
-        "python3",
-        fixture_path("replay.py").to_str().unwrap(),
+        example("replay").to_str().unwrap(),
         fixture_path("jest.jsonl").to_str().unwrap(),
         "30",
     ]));

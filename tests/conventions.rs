@@ -73,6 +73,7 @@ fn zsh_and_fish_completions_name_the_options() {
 }
 
 #[test]
+#[ignore = "needs man: run tests/install-and-run.sh"]
 fn the_man_page_renders() {
     let page = run(&mut earlyexit(&["--generate", "man"]));
     assert_eq!(page.code, 0);

@@ -124,6 +124,7 @@ impl BadIdentities {
 }
 
 #[test]
+#[ignore = "needs openssl: run tests/install-and-run.sh"]
 fn a_client_certificate_tls_cannot_use_is_one_line_and_the_exit_code_stays() {
     let bad = BadIdentities::new();
     let https = format!("https://127.0.0.1:{}/", closed_port());
@@ -394,6 +395,7 @@ fn deliveries_per_run(receiver: &Receiver) -> std::collections::BTreeMap<String,
 }
 
 #[test]
+#[ignore = "needs root (it mounts a tmpfs): run tests/install-and-run.sh"]
 fn a_run_sent_while_the_disk_filled_up_is_not_sent_again() {
     let home = Home::new();
     let disk = SmallDisk::mount(&home.state_dir(), "1m");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests run as real peers, when it is missing,
-# then runs the whole suite (`cargo test`, with any arguments given here).
+# then runs the whole suite, the peer tests included (`cargo test ARGS -- --include-ignored`).
+# Plain `cargo test` runs every test that needs no peer and lists the others as ignored.
 #
 #   python3 -m venv + pip     rotel (the OpenTelemetry Collector of the OTLP tests) and chdb
 #                             (the ClickHouse engine of the collector-config test), in
@@ -61,4 +62,4 @@ print(next(os.path.dirname(p["manifest_path"]) for p in packages if p["name"] ==
 # The property tests (src/properties.rs) try this many inputs each: about 5 s in all here.
 export PROPTEST_CASES=${PROPTEST_CASES:-10000}
 
-cargo test "$@"
+cargo test "$@" -- --include-ignored

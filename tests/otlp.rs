@@ -8,50 +8,16 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// `rotel-agent`, installed on first use into `target/rotel-venv` (or `$EARLYEXIT_TEST_ROTEL`).
+/// `rotel-agent`, which `tests/install-and-run.sh` installs (PyPI's rotel, in
+/// `target/test-venv`) and names in `$EARLYEXIT_TEST_ROTEL`. No test installs anything.
 fn rotel_agent() -> PathBuf {
-    static AGENT: OnceLock<PathBuf> = OnceLock::new();
-    AGENT
-        .get_or_init(|| {
-            if let Ok(path) = std::env::var("EARLYEXIT_TEST_ROTEL") {
-                return PathBuf::from(path);
-            }
-            let target = Path::new(env!("CARGO_BIN_EXE_earlyexit"))
-                .ancestors()
-                .nth(2)
-                .unwrap()
-                .to_path_buf();
-            let venv = target.join("rotel-venv");
-            let find = || -> Option<PathBuf> {
-                let lib = std::fs::read_dir(venv.join("lib")).ok()?;
-                lib.filter_map(Result::ok)
-                    .map(|python| python.path().join("site-packages/rotel/rotel-agent"))
-                    .find(|agent| agent.exists())
-            };
-            if let Some(agent) = find() {
-                return agent;
-            }
-            let lock = std::fs::File::create(target.join("rotel-venv.lock")).unwrap();
-            lock.lock().unwrap();
-            if find().is_none() {
-                let created = Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(&venv)
-                    .status()
-                    .expect("python3 runs");
-                assert!(created.success(), "python3 -m venv failed");
-                let installed = Command::new(venv.join("bin/pip"))
-                    .args(["install", "--quiet", "--disable-pip-version-check", "rotel"])
-                    .status()
-                    .expect("pip runs");
-                assert!(installed.success(), "pip install rotel failed");
-            }
-            find().expect("rotel-agent is in the rotel package")
-        })
-        .clone()
+    PathBuf::from(
+        std::env::var("EARLYEXIT_TEST_ROTEL")
+            .expect("EARLYEXIT_TEST_ROTEL names rotel-agent: run tests/install-and-run.sh"),
+    )
 }
 
 /// A span as the collector printed it.
@@ -332,6 +298,7 @@ fn assert_full_span(span: &DumpedSpan, summary: &serde_json::Value) {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn grpc_delivers_the_span_with_its_events_and_resource() {
     let collector = Collector::start();
     let home = Home::new();
@@ -348,6 +315,7 @@ fn grpc_delivers_the_span_with_its_events_and_resource() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn http_protobuf_delivers_the_same_span() {
     let collector = Collector::start();
     let home = Home::new();
@@ -363,6 +331,7 @@ fn http_protobuf_delivers_the_same_span() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn an_incoming_traceparent_becomes_the_parent() {
     let collector = Collector::start();
     let home = Home::new();
@@ -388,6 +357,7 @@ fn an_incoming_traceparent_becomes_the_parent() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn ci_runs_carry_the_registrys_cicd_and_vcs_names_at_their_detail() {
     let collector = Collector::start();
     let home = Home::new();
@@ -445,6 +415,7 @@ fn ci_runs_carry_the_registrys_cicd_and_vcs_names_at_their_detail() {
 /// receiver computes (check-run-id scheme), and carries the conventions' CLI, CICD and VCS
 /// names. The run, attempt and check run are those of the receiver's own golden fixture.
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn github_actions_runs_nest_under_the_receivers_step_and_follow_the_conventions() {
     use sha2::{Digest, Sha256};
     let collector = Collector::start();
@@ -525,6 +496,7 @@ fn github_actions_runs_nest_under_the_receivers_step_and_follow_the_conventions(
 
 /// `test-http` and `send-test` check the configured remote, OTLP included, over both protocols.
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn test_http_and_send_test_check_an_otlp_collector() {
     let collector = Collector::start();
     let home = Home::new();
@@ -578,6 +550,7 @@ fn test_http_and_send_test_check_an_otlp_collector() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn service_name_and_resource_attributes_from_the_environment() {
     let collector = Collector::start();
     let home = Home::new();
@@ -593,6 +566,7 @@ fn service_name_and_resource_attributes_from_the_environment() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn a_timeout_is_an_error_status() {
     let collector = Collector::start();
     let home = Home::new();
@@ -619,6 +593,7 @@ fn a_timeout_is_an_error_status() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn the_traces_endpoint_beats_the_generic_one_which_beats_the_config() {
     let collector = Collector::start();
     let home = Home::new();
@@ -654,6 +629,7 @@ fn the_traces_endpoint_beats_the_generic_one_which_beats_the_config() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn otel_traces_exporter_none_sends_nothing() {
     let collector = Collector::start();
     let home = Home::new();
@@ -667,6 +643,7 @@ fn otel_traces_exporter_none_sends_nothing() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn hybrid_with_an_otlp_remote_keeps_sqlite_and_sends_the_span() {
     let collector = Collector::start();
     let home = Home::new();
@@ -681,6 +658,7 @@ fn hybrid_with_an_otlp_remote_keeps_sqlite_and_sends_the_span() {
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn hybrid_runs_while_the_collector_is_down_arrive_with_sync_as_the_same_spans() {
     let home = Home::new();
     home.write_config("telemetry:\n  backend: hybrid\n  hybrid:\n    remote_backend: otlp\n");
@@ -727,6 +705,7 @@ fn hybrid_runs_while_the_collector_is_down_arrive_with_sync_as_the_same_spans() 
 }
 
 #[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn otel_traces_exporter_otlp_selects_the_collector() {
     let collector = Collector::start();
     let home = Home::new();
@@ -1015,11 +994,13 @@ fn assert_delivered_over_https(trust: &str) {
 }
 
 #[test]
+#[ignore = "needs nginx, openssl, rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn https_with_a_private_ca_from_otel_exporter_otlp_certificate() {
     assert_delivered_over_https("OTEL_EXPORTER_OTLP_CERTIFICATE");
 }
 
 #[test]
+#[ignore = "needs nginx, openssl, rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn https_with_the_systems_roots() {
     // SSL_CERT_FILE names the system's store for OpenSSL and for rustls-native-certs alike;
     // here it holds only the test CA.
@@ -1027,6 +1008,7 @@ fn https_with_the_systems_roots() {
 }
 
 #[test]
+#[ignore = "needs nginx, openssl, rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn https_with_an_unknown_ca_costs_one_line_and_sends_nothing() {
     let collector = Collector::start();
     let front = TlsFront::start(&collector);
@@ -1154,6 +1136,7 @@ fn clickhouse_answers(
 }
 
 #[test]
+#[ignore = "needs chdb, rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn the_shipped_clickhouse_sql_answers_what_the_runs_did() {
     let collector = Collector::start();
     let home = Home::new();
@@ -1262,6 +1245,7 @@ fn run_http_api(home: &Home, url: &str, env: &[(&str, String)]) -> String {
 }
 
 #[test]
+#[ignore = "needs nginx, openssl, rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn the_http_api_over_https_trusts_a_private_ca_and_ssl_cert_file_and_nothing_else() {
     let collector = Collector::start();
     let home = Home::new();
@@ -1284,6 +1268,7 @@ fn the_http_api_over_https_trusts_a_private_ca_and_ssl_cert_file_and_nothing_els
 }
 
 #[test]
+#[ignore = "needs nginx, openssl, rotel (an OTLP collector): run tests/install-and-run.sh"]
 fn mtls_is_accepted_with_a_client_certificate_and_refused_in_one_line_without() {
     let collector = Collector::start();
     let home = Home::new();

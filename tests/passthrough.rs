@@ -85,6 +85,7 @@ fn each_line_is_forwarded_as_soon_as_it_is_complete() {
 }
 
 #[test]
+#[ignore = "needs python3: run tests/install-and-run.sh"]
 fn child_gets_unbuffering_variables_so_python_prints_at_once() {
     let script = "import time; print('ready'); time.sleep(30)";
     let run = run(&mut earlyexit(&[

@@ -562,6 +562,7 @@ fn chromium(page: &std::path::Path, flags: &[&str]) -> (String, String) {
 }
 
 #[test]
+#[ignore = "needs Chromium: run tests/install-and-run.sh"]
 fn the_report_renders_in_headless_chromium() {
     let (home, expected, _) = home_with_timed_runs();
     let page = home.dir.join("report.html");

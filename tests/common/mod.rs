@@ -194,6 +194,22 @@ impl Drop for Home {
     }
 }
 
+/// An example of this package (`examples/NAME.rs`): `cargo test` builds them with the tests;
+/// a run of one test target (`--test tests`) builds it here.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let earlyexit = std::path::Path::new(env!("CARGO_BIN_EXE_earlyexit"));
+    let path = earlyexit.parent().unwrap().join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .status()
+            .expect("cargo builds the example");
+        assert!(status.success());
+    }
+    path
+}
+
 /// The reference HTTP receiver (`examples/http_receiver.rs`) on a free loopback port, with its
 /// own database and a record of every request. Killed on drop.
 pub struct Receiver {
@@ -208,17 +224,7 @@ pub const RECEIVER_KEY: &str = "test-key-9f8e7d6c";
 
 impl Receiver {
     fn binary() -> std::path::PathBuf {
-        let earlyexit = std::path::Path::new(env!("CARGO_BIN_EXE_earlyexit"));
-        let path = earlyexit.parent().unwrap().join("examples/http_receiver");
-        if !path.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args(["build", "--example", "http_receiver"])
-                .status()
-                .expect("cargo builds the receiver");
-            assert!(status.success());
-        }
-        path
+        example("http_receiver")
     }
 
     /// Starts on a free port (`port` 0) or on the given one, with extra options.
