@@ -235,16 +235,7 @@ fn at_most_ten_annotations_and_success_is_a_warning() {
 fn json_keeps_stdout_clean_and_a_bad_summary_path_is_one_warning() {
     let job = GithubJob::new();
     let run = run(job
-        .earlyexit(&[
-            "--json",
-            "-A",
-            "0",
-            "Error",
-            "--",
-            "sh",
-            "-c",
-            "echo Error; exit 3",
-        ])
+        .earlyexit(&["--json", "Error", "--", "sh", "-c", "echo Error; exit 3"])
         .env("GITHUB_STEP_SUMMARY", &job.home.dir));
     assert_eq!(run.code, 3, "CI mode: the command's own failure");
     assert_eq!(run.json()["outcome"], "failure", "stdout is the JSON alone");
