@@ -271,48 +271,14 @@ fn a_command_that_ends_leaves_its_background_children_running() {
     );
 }
 
-/// An endpoint that accepts connections and never answers. Stops on drop.
-struct SilentEndpoint {
-    listener: std::net::TcpListener,
-    held: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
-}
-
-impl SilentEndpoint {
-    fn start() -> SilentEndpoint {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let accepting = listener.try_clone().unwrap();
-        let keep = std::sync::Arc::clone(&held);
-        std::thread::spawn(move || {
-            for stream in accepting.incoming().flatten() {
-                keep.lock().unwrap().push(stream);
-            }
-        });
-        SilentEndpoint { listener, held }
-    }
-
-    fn url(&self) -> String {
-        format!(
-            "http://{}/api/v1/events",
-            self.listener.local_addr().unwrap()
-        )
-    }
-}
-
-impl Drop for SilentEndpoint {
-    fn drop(&mut self) {
-        self.held.lock().unwrap().clear();
-    }
-}
-
 #[test]
 fn signals_during_delivery_end_the_wait_and_keep_the_run_in_the_outbox() {
-    let endpoint = SilentEndpoint::start();
+    let endpoint = SilentServer::start();
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
         let home = Home::new();
         let mut child = home
             .earlyexit(&["--telemetry-backend", "hybrid", "--", "sh", "-c", "exit 5"])
-            .env("EARLYEXIT_TELEMETRY_ENDPOINT", endpoint.url())
+            .env("EARLYEXIT_TELEMETRY_ENDPOINT", &endpoint.url)
             .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "30")
             .stderr(Stdio::piped())
             .spawn()

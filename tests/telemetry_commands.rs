@@ -426,10 +426,11 @@ fn stats_estimates_the_time_saved_from_real_runs() {
         .unwrap();
     let stats = run(&mut home.earlyexit(&["telemetry", "stats", "--json"])).json();
     let saved = &stats["time_saved"];
-    assert_eq!(
-        saved["saved_seconds"].as_f64().unwrap(),
-        expected,
-        "{saved:#} against the runs {:?}",
+    // The same sum in another order may differ in the last bit.
+    let close = |value: &serde_json::Value| (value.as_f64().unwrap() - expected).abs() < 1e-9;
+    assert!(
+        close(&saved["saved_seconds"]),
+        "{expected}: {saved:#} against the runs {:?}",
         home.query("SELECT command, exit_reason, stopped_command, total_runtime FROM executions")
     );
     assert_eq!(saved["estimated_runs"], 2);
@@ -438,7 +439,7 @@ fn stats_estimates_the_time_saved_from_real_runs() {
     assert_eq!(saved["hang_seconds"].as_f64().unwrap(), hang);
     let first = &saved["by_command"][0];
     assert_eq!(first["command"], format!("sh -c {slow}"));
-    assert_eq!(first["saved_seconds"].as_f64().unwrap(), expected);
+    assert!(close(&first["saved_seconds"]), "{first:#}");
     assert_eq!(first["complete_runs"], 3);
     assert_eq!(
         first["complete_median_seconds"].as_f64().unwrap(),
