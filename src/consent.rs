@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 use crate::config::telemetry::{Backend, ConfigError, Remote, RemoteOff, TelemetrySettings};
 use crate::telemetry::detect;
-use crate::telemetry::remote::Endpoint;
 
 /// The seed's explanation, shown when remote telemetry is asked for but not configured.
 const EXPLANATION: &str = "\
@@ -43,15 +42,7 @@ fn consent_file(settings: &TelemetrySettings) -> PathBuf {
 
 /// Where the configured remote sends, as the user is shown it (never with credentials).
 fn destination(settings: &TelemetrySettings, remote: Remote) -> String {
-    match remote {
-        Remote::Http => Endpoint::from_settings(&settings.http)
-            .map(|endpoint| endpoint.display())
-            .unwrap_or_default(),
-        Remote::Otlp => format!(
-            "OTLP {}",
-            crate::urls::redact_url(&settings.otlp.traces_url())
-        ),
-    }
+    crate::telemetry::delivery::destination(settings, remote).unwrap_or_default()
 }
 
 fn has_agreed(settings: &TelemetrySettings, destination: &str) -> bool {

@@ -6,11 +6,10 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::{open, CommandError, Shown};
-use crate::config::telemetry::{Backend, Remote};
+use crate::config::telemetry::Backend;
 use crate::config::TelemetrySettings;
-use crate::telemetry::remote::Endpoint;
+use crate::telemetry::delivery;
 use crate::telemetry::store::Table;
-use crate::urls::redact_url;
 
 #[derive(Serialize)]
 pub struct Status {
@@ -55,14 +54,9 @@ fn destination(settings: &TelemetrySettings) -> Option<String> {
         _ if settings.writes_locally() => Some(settings.sqlite.path.display().to_string()),
         _ => None,
     };
-    let remote = match settings.remote() {
-        Some(Remote::Http) => Some(
-            Endpoint::from_settings(&settings.http)
-                .map_or_else(|| "(no endpoint configured)".into(), |e| e.display()),
-        ),
-        Some(Remote::Otlp) => Some(format!("OTLP {}", redact_url(&settings.otlp.traces_url()))),
-        None => None,
-    };
+    let remote = settings.remote().map(|remote| {
+        delivery::destination(settings, remote).unwrap_or_else(|| "(no endpoint configured)".into())
+    });
     let both: Vec<String> = [local, remote].into_iter().flatten().collect();
     (!both.is_empty()).then(|| both.join(" and "))
 }

@@ -95,6 +95,15 @@ pub enum NotDelivered {
     Store(#[from] StoreError),
 }
 
+/// Where the configured `remote` sends, as every message shows it (never with credentials or
+/// a query string); `None` for the HTTP API without an endpoint.
+pub fn destination(settings: &TelemetrySettings, remote: Remote) -> Option<String> {
+    match remote {
+        Remote::Http => Endpoint::from_settings(&settings.http).map(|e| e.display()),
+        Remote::Otlp => Some(otlp::destination(&settings.otlp.traces_url())),
+    }
+}
+
 impl Transport {
     /// The transport of `remote` as the settings configure it.
     pub fn of(remote: Remote, settings: &TelemetrySettings) -> Result<Transport, DeliveryError> {
@@ -126,7 +135,7 @@ impl Transport {
     pub fn destination(&self) -> String {
         match self {
             Transport::Http(http) => http.endpoint.display(),
-            Transport::Otlp(otlp) => format!("OTLP {}", otlp.display_url()),
+            Transport::Otlp(otlp) => otlp.display_url(),
         }
     }
 

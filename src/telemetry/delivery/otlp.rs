@@ -84,6 +84,11 @@ impl std::fmt::Debug for OtlpTransport {
 /// answers costs no more than `otlp.timeout` in all.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(25);
 
+/// An OTLP URL as messages show it.
+pub fn destination(url: &str) -> String {
+    format!("OTLP {}", redact_url(url))
+}
+
 fn export_timeout(settings: &OtlpSettings) -> Duration {
     settings
         .timeout
@@ -130,7 +135,7 @@ impl OtlpTransport {
 
     /// The traces URL without credentials or query string, for messages.
     pub fn display_url(&self) -> String {
-        redact_url(&self.url)
+        destination(&self.url)
     }
 
     /// The whole budget of one export.
