@@ -937,3 +937,53 @@ fn an_endpoint_without_a_path_means_the_events_path() {
         .iter()
         .all(|request| request["path"] == "/api/v1/events"));
 }
+
+/// An outbox row whose payload cannot be read (damaged on disk) is moved aside with a warning
+/// and counted in `telemetry status`: it is neither dropped nor allowed to block the rows
+/// behind it, which are delivered.
+#[test]
+fn an_unreadable_outbox_row_is_set_aside_and_the_others_are_sent() {
+    let home = Home::new();
+    let down = format!("http://127.0.0.1:{}/api/v1/events", closed_port());
+    for _ in 0..3 {
+        assert_eq!(run(&mut hybrid(&home, &down)).code, 0);
+    }
+    let ids: Vec<String> = home
+        .query("SELECT execution_id FROM outbox ORDER BY created")
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    home.db()
+        .execute(
+            "UPDATE outbox SET events = '[{\"type\": \"execution\", trunc' WHERE execution_id = ?1",
+            [&ids[1]],
+        )
+        .unwrap();
+    let receiver = Receiver::start(&home, &[]);
+    let sync = run(&mut remote(&home, &receiver.url, &["telemetry", "sync"]));
+    assert_eq!(sync.code, 0, "{}", sync.stderr_text());
+    assert!(
+        sync.stdout_text().starts_with("sent 2 run(s) to "),
+        "{}",
+        sync.stdout_text()
+    );
+    assert_eq!(
+        sync.stderr_text(),
+        "earlyexit: set aside 1 run(s) whose outbox row cannot be read (kept in outbox_aside; telemetry status counts them)\n"
+    );
+    assert_eq!(receiver.execution_count(), 2);
+    assert_eq!(
+        home.query("SELECT execution_id, remote FROM outbox_aside"),
+        [[ids[1].clone(), "http".to_string()]]
+    );
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+    let status = run(&mut remote(&home, &receiver.url, &["telemetry", "status"]));
+    assert!(
+        status
+            .stdout_text()
+            .contains(", 1 set aside as unreadable (table outbox_aside))"),
+        "{}",
+        status.stdout_text()
+    );
+}

@@ -508,7 +508,7 @@ fn zero_retention_days_keeps_every_run() {
 fn the_schema_is_versioned() {
     let home = Home::new();
     run(&mut home.earlyexit(&["--", "true"]));
-    assert_eq!(home.query("PRAGMA user_version"), [["5"]]);
+    assert_eq!(home.query("PRAGMA user_version"), [["6"]]);
     assert_eq!(home.query("PRAGMA journal_mode"), [["wal"]]);
     home.db().execute_batch("PRAGMA user_version = 99").unwrap();
     let run = run(&mut home.earlyexit(&["--", "true"]));

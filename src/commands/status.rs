@@ -29,6 +29,8 @@ struct Database {
     match_events: Option<i64>,
     schema_version: Option<i64>,
     outbox: Option<i64>,
+    /// Outbox rows set aside because they cannot be read.
+    set_aside: Option<i64>,
     last_delivery_error: Option<String>,
 }
 
@@ -76,6 +78,7 @@ pub fn status(settings: &TelemetrySettings) -> Result<Status, CommandError> {
             .transpose()?,
         schema_version: store.as_ref().map(|s| s.schema_version()).transpose()?,
         outbox: store.as_ref().map(|s| s.count(Table::Outbox)).transpose()?,
+        set_aside: store.as_ref().map(|s| s.set_aside_count()).transpose()?,
         last_delivery_error: match &store {
             Some(store) => store.last_delivery_error()?,
             None => None,
@@ -112,12 +115,25 @@ impl Shown for Status {
             writeln!(out, "writes to: {destination}")?;
         }
         let database = &self.database;
-        match (database.executions, database.match_events, database.schema_version, database.outbox) {
-            (Some(runs), Some(matches), Some(schema), Some(outbox)) => writeln!(
-                out,
-                "database: {} ({runs} runs, {matches} match events, schema {schema}, {outbox} waiting to be sent)",
-                database.path
-            )?,
+        match (
+            database.executions,
+            database.match_events,
+            database.schema_version,
+            database.outbox,
+        ) {
+            (Some(runs), Some(matches), Some(schema), Some(outbox)) => {
+                let aside = match database.set_aside {
+                    Some(aside) if aside > 0 => {
+                        format!(", {aside} set aside as unreadable (table outbox_aside)")
+                    }
+                    _ => String::new(),
+                };
+                writeln!(
+                    out,
+                    "database: {} ({runs} runs, {matches} match events, schema {schema}, {outbox} waiting to be sent{aside})",
+                    database.path
+                )?
+            }
             _ => writeln!(out, "database: {} (not created yet)", database.path)?,
         }
         if let Some(error) = &database.last_delivery_error {

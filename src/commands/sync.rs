@@ -46,6 +46,7 @@ fn drain(
         store,
         transport,
         batch_size: settings.http.batch_size.get(),
+        set_aside: 0,
     };
     Ok(futures_executor::block_on(courier.drain())?)
 }
@@ -69,6 +70,12 @@ pub fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
             transport.destination(),
             drained.left
         );
+        if drained.set_aside > 0 {
+            crate::message::say(&format!(
+                "set aside {} run(s) whose outbox row cannot be read (kept in outbox_aside; telemetry status counts them)",
+                drained.set_aside
+            ));
+        }
         failures.extend(drained.error);
     }
     match failures.is_empty() {

@@ -77,6 +77,8 @@ pub enum SendError {
     Otlp(#[from] ExportError),
     #[error(transparent)]
     StoredSpan(#[from] StoredSpanError),
+    #[error("an outbox payload is not the HTTP API's envelopes: {0}")]
+    Envelopes(serde_json::Error),
 }
 
 /// Why a run's own remote copy was not delivered before it exited.
@@ -175,10 +177,21 @@ impl Transport {
         }
     }
 
+    /// Why this row's payload cannot be sent as it is, if it cannot.
+    fn unreadable(&self, row: &Queued) -> Option<String> {
+        match self {
+            Transport::Http(_) => envelopes(&row.payload).err().map(|e| e.to_string()),
+            Transport::Otlp(_) => StoredSpan::from_json(&row.payload)
+                .and_then(StoredSpan::into_span_data)
+                .err()
+                .map(|e| e.to_string()),
+        }
+    }
+
     /// Sends these rows in one request; on success, lines for `telemetry.debug`.
     pub async fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, SendError> {
         match self {
-            Transport::Http(http) => Ok(http.send(rows, deadline)?),
+            Transport::Http(http) => http.send(rows, deadline),
             Transport::Otlp(otlp) => {
                 let spans = rows
                     .iter()
@@ -191,21 +204,25 @@ impl Transport {
     }
 }
 
+/// An HTTP outbox row's payload: the run's event envelopes.
+fn envelopes(payload: &str) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+    serde_json::from_str(payload)
+}
+
 impl HttpTransport {
-    fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, PostError> {
-        let events = rows
-            .iter()
-            .flat_map(|row| {
-                serde_json::from_str::<Vec<serde_json::Value>>(&row.payload).unwrap_or_default()
-            })
-            .collect();
+    fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, SendError> {
+        let mut events = Vec::new();
+        for row in rows {
+            events.extend(envelopes(&row.payload).map_err(SendError::Envelopes)?);
+        }
         let body = remote::request_body(events, self.anonymized).to_string();
         let accepted = remote::post(
             &self.endpoint,
             body.as_bytes(),
             deadline,
             self.retry_attempts,
-        )?;
+        )
+        .map_err(SendError::Http)?;
         let shown = self.endpoint.display();
         let mut notes = vec![format!(
             "{shown} accepted {} run(s) (HTTP {}, received {}, {} attempt(s), {:.1} ms)",
@@ -247,6 +264,8 @@ pub struct Courier<'a> {
     pub store: &'a mut Store,
     pub transport: &'a Transport,
     pub batch_size: usize,
+    /// Rows set aside as unreadable so far (see [`Store::set_aside`]).
+    pub set_aside: usize,
 }
 
 impl Courier<'_> {
@@ -258,7 +277,7 @@ impl Courier<'_> {
         deadline: Instant,
     ) -> Result<BatchOutcome, StoreError> {
         let lease = deadline.saturating_duration_since(Instant::now()) + CLAIM_MARGIN;
-        let claim = self.store.claim(
+        let mut claim = self.store.claim(
             self.transport.remote(),
             first,
             self.batch_size,
@@ -266,6 +285,24 @@ impl Courier<'_> {
         )?;
         if claim.rows.is_empty() {
             return Ok(BatchOutcome::Empty);
+        }
+        let unreadable: Vec<(String, String)> = claim
+            .rows
+            .iter()
+            .filter_map(|row| Some((row.execution_id.clone(), self.transport.unreadable(row)?)))
+            .collect();
+        if !unreadable.is_empty() {
+            self.store.set_aside(&claim, &unreadable)?;
+            self.set_aside += unreadable.len();
+            claim
+                .rows
+                .retain(|row| !unreadable.iter().any(|(id, _)| *id == row.execution_id));
+            if claim.rows.is_empty() {
+                return Ok(BatchOutcome::Sent {
+                    execution_ids: Vec::new(),
+                    notes: Vec::new(),
+                });
+            }
         }
         let execution_ids: Vec<String> = claim.execution_ids().map(str::to_string).collect();
         match self.transport.send(&claim.rows, deadline).await {
@@ -346,6 +383,7 @@ impl Courier<'_> {
         Ok(Drained {
             sent,
             left: self.store.waiting(self.transport.remote())?,
+            set_aside: self.set_aside,
             error,
         })
     }
@@ -356,6 +394,8 @@ impl Courier<'_> {
 pub struct Drained {
     pub sent: usize,
     pub left: i64,
+    /// Rows that could not be read, moved to `outbox_aside`.
+    pub set_aside: usize,
     pub error: Option<SendError>,
 }
 

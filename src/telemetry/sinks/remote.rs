@@ -111,6 +111,7 @@ impl RemoteSink {
                     store: &mut store,
                     transport: &self.transport,
                     batch_size: self.batch_size,
+                    set_aside: 0,
                 };
                 let notes = courier.deliver_run(&own, deadline).await?;
                 self.note(notes);

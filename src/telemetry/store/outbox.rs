@@ -182,6 +182,45 @@ impl Store {
             .map(drop)
     }
 
+    /// Moves claimed rows whose payload cannot be read into `outbox_aside`, with the reason,
+    /// in one transaction: they leave the outbox, so they block no batch, and stay on disk.
+    pub fn set_aside(
+        &mut self,
+        claim: &Claim,
+        rows: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        let now = crate::timestamp::millis(SystemTime::now());
+        for (execution_id, reason) in rows {
+            transaction
+                .execute(
+                    "INSERT OR REPLACE INTO outbox_aside
+                     SELECT execution_id, remote, created, events, ?3, ?4 FROM outbox
+                     WHERE execution_id = ?1 AND claimed_by = ?2",
+                    params![execution_id, claim.token, reason, now],
+                )
+                .and_then(|_| {
+                    transaction.execute(
+                        "DELETE FROM outbox WHERE execution_id = ?1 AND claimed_by = ?2",
+                        params![execution_id, claim.token],
+                    )
+                })
+                .map_err(|e| sqlite_error(&path, e))?;
+        }
+        transaction.commit().map_err(|e| sqlite_error(&path, e))
+    }
+
+    /// Rows set aside as unreadable, of every remote.
+    pub fn set_aside_count(&self) -> Result<i64, StoreError> {
+        self.connection
+            .query_row("SELECT count(*) FROM outbox_aside", [], |row| row.get(0))
+            .map_err(|e| self.error(e))
+    }
+
     /// The error of the most recent failed delivery of a row still waiting.
     pub fn last_delivery_error(&self) -> Result<Option<String>, StoreError> {
         self.connection

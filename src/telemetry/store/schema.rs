@@ -120,4 +120,16 @@ UPDATE executions SET outcome = ",
         legacy_outcome!(),
         ";"
     ),
+    // Outbox rows whose payload cannot be read (written by a broken build, or damaged on
+    // disk): set aside with the reason, counted in `telemetry status`, never sent, never lost.
+    r"
+CREATE TABLE outbox_aside (
+    execution_id TEXT PRIMARY KEY,
+    remote       TEXT NOT NULL,
+    created      TEXT NOT NULL,
+    events       TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    set_aside    TEXT NOT NULL
+);
+",
 ];
