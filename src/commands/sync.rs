@@ -71,7 +71,7 @@ pub fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
             drained.left
         );
         if drained.set_aside > 0 {
-            crate::message::say(&format!(
+            crate::message::say(format!(
                 "set aside {} run(s) whose outbox row cannot be read (kept in outbox_aside; telemetry status counts them)",
                 drained.set_aside
             ));
