@@ -1,4 +1,4 @@
-//! What earlyexit says before a run about where its telemetry goes: the seed's opt-in flow for
+//! What earlyexit says before a run about where its telemetry goes: `TELEMETRY_BACKENDS.md`'s opt-in flow for
 //! a remote backend without an endpoint, the question that `http.opt_in: true` asks once, the
 //! line that says why a configured remote does not send, and the one-line hint in CI.
 //!
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use crate::config::telemetry::{Backend, ConfigError, Remote, RemoteOff, TelemetrySettings};
 use crate::telemetry::detect;
 
-/// The seed's explanation, shown when remote telemetry is asked for but not configured.
+/// `TELEMETRY_BACKENDS.md`'s explanation, shown when remote telemetry is asked for but not configured.
 const EXPLANATION: &str = "\
 ⚠️  Remote telemetry not yet configured.
 
@@ -111,7 +111,7 @@ pub fn remote_off_line(settings: &TelemetrySettings) -> Option<String> {
 /// The step the application takes once a run's settings are resolved (after `Cli::settings`,
 /// or `TelemetrySettings::resolve` for the telemetry commands): what the user agreed to.
 ///
-/// When a remote backend has no endpoint, it runs the seed's opt-in flow. On a terminal it
+/// When a remote backend has no endpoint, it runs `TELEMETRY_BACKENDS.md`'s opt-in flow. On a terminal it
 /// asks whether to continue without telemetry (yes: telemetry is off for this run; no:
 /// [`ConfigError::Declined`]). Without a terminal it never waits: the run continues with local
 /// telemetry only. With a destination, it settles `http.opt_in`: asked once on a terminal.

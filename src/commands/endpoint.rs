@@ -1,5 +1,5 @@
 //! `telemetry test-http` and `telemetry send-test`: checking the configured remote. With
-//! `--endpoint`, or when the remote is the HTTP API, they speak the seed's API; when it is an
+//! `--endpoint`, or when the remote is the HTTP API, they speak the HTTP API of `TELEMETRY_BACKENDS.md`; when it is an
 //! OTLP collector, they send it an empty export (does it answer, does it take our headers?) or
 //! one test span.
 

@@ -112,7 +112,7 @@ pub fn command_category(executable: &str, args: &[String]) -> &'static str {
         .map_or("other", |(category, _)| category)
 }
 
-/// The operating system as OpenTelemetry's `os.type` and the seed's `client.platform` name it
+/// The operating system as OpenTelemetry's `os.type` and `TELEMETRY_BACKENDS.md`'s `client.platform` name it
 /// (`darwin`, not Rust's `macos`).
 pub fn os_type() -> &'static str {
     match std::env::consts::OS {

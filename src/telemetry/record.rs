@@ -1,6 +1,6 @@
 //! The one conversion from a finished span to the flat records that the SQLite, file and HTTP
 //! sinks store: one execution and one match record per `earlyexit.match` event, with the
-//! seed's field names, at the detail level the sink keeps.
+//! field names of `TELEMETRY_BACKENDS.md`, at the detail level the sink keeps.
 
 use std::collections::BTreeMap;
 
@@ -372,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn a_span_becomes_the_seeds_flat_record_at_full_detail() {
+    fn a_span_becomes_the_documented_flat_record_at_full_detail() {
         let run = RunRecord::from_span(&span(), Detail::Full).unwrap();
         let e = &run.execution;
         assert_eq!(e.execution_id, "e-1");

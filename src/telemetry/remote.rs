@@ -1,5 +1,5 @@
-//! Sending to the team's HTTP endpoint (the seed's `POST /api/v1/events`): the request body,
-//! authentication, and retries within a deadline. Used by the HTTP sink, by the detached
+//! Sending to the team's HTTP endpoint (`POST /api/v1/events`, the HTTP API of
+//! `TELEMETRY_BACKENDS.md`): the request body, authentication, and retries within a deadline. Used by the HTTP sink, by the detached
 //! deliverer of `fire_and_forget`, and by `telemetry test-http|send-test|sync`.
 //!
 //! The API key goes into one header and nowhere else: no error message, log line or dry-run
@@ -19,7 +19,8 @@ use crate::urls::{redact_url, redact_urls_in};
 
 /// The version of the HTTP API this client speaks.
 pub const API_VERSION: &str = "1.0";
-/// The path of the seed's API, for an endpoint given as a base URL (`http://host:8080`).
+/// The path of the HTTP API of `TELEMETRY_BACKENDS.md`, for an endpoint given as a base URL
+/// (`http://host:8080`).
 pub const EVENTS_PATH: &str = "/api/v1/events";
 /// First retry delay; each retry doubles it, plus up to as much again of jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(2);
@@ -43,7 +44,7 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint at `url`, or at the seed's path there when `url` has none.
+    /// The endpoint at `url`, or at `TELEMETRY_BACKENDS.md`'s path there when `url` has none.
     pub fn new(
         url: &str,
         auth_header: AuthHeader,
@@ -100,7 +101,7 @@ impl Endpoint {
 }
 
 /// An endpoint given without a path (`http://host:8080` or `http://host:8080/`) means the
-/// seed's `/api/v1/events` there; one with a path is used as it is.
+/// `/api/v1/events` of `TELEMETRY_BACKENDS.md` there; one with a path is used as it is.
 pub fn events_url(url: &str) -> String {
     let authority_start = url.find("://").map_or(0, |i| i + 3);
     let (base, query) = match url.split_once('?') {
@@ -357,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn the_body_has_the_seed_shape() {
+    fn the_body_has_the_documented_shape() {
         let body = request_body(vec![json!({"type": "execution", "data": {}})], true);
         assert_eq!(body["api_version"], "1.0");
         assert_eq!(body["client"]["anonymized"], true);

@@ -53,7 +53,7 @@ choice!(
     Detail
 );
 
-/// How much of a run a sink keeps (the seed's "Anonymization Levels").
+/// How much of a run a sink keeps (`TELEMETRY_BACKENDS.md`'s "Anonymization Levels").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Detail {
     /// The command hash, pattern, exit codes, timings and counts; no arguments, paths or output.
@@ -109,7 +109,7 @@ pub enum Backend {
     Sqlite,
     /// JSON Lines in a local file
     File,
-    /// The team's HTTP endpoint (the seed's API)
+    /// The team's HTTP endpoint (the HTTP API of `TELEMETRY_BACKENDS.md`)
     Http,
     /// SQLite, plus the remote (HTTP or OTLP)
     Hybrid,

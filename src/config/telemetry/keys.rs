@@ -160,7 +160,7 @@ impl Value for Vec<(String, Secret)> {
     }
 }
 
-/// `hybrid.local_primary`, the seed's "local is the source of truth": always so, since the
+/// `hybrid.local_primary`, `TELEMETRY_BACKENDS.md`'s "local is the source of truth": always so, since the
 /// local database is written first and the outbox in it keeps what the remote has not taken.
 /// `false` would promise what earlyexit does not do, so it is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,11 +313,11 @@ pub fn environment_variable(key: &str) -> String {
     format!("EARLYEXIT_{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
-/// Other names for keys, which win over the derived ones: the seed's shorter names, and the
+/// Other names for keys, which win over the derived ones: `TELEMETRY_BACKENDS.md`'s shorter names, and the
 /// standard OpenTelemetry variables (`OTEL_EXPORTER_OTLP_` + suffix, then the traces-specific
 /// `OTEL_EXPORTER_OTLP_TRACES_` + suffix, which wins).
 pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
-    const SEED: [(&str, &str); 2] = [
+    const DOCUMENTED: [(&str, &str); 2] = [
         ("EARLYEXIT_TELEMETRY_ENDPOINT", "telemetry.http.endpoint"),
         ("EARLYEXIT_TELEMETRY_API_KEY", "telemetry.http.api_key"),
     ];
@@ -331,7 +331,7 @@ pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
         ("CLIENT_CERTIFICATE", "client_certificate"),
         ("CLIENT_KEY", "client_key"),
     ];
-    let seed = SEED
+    let documented = DOCUMENTED
         .into_iter()
         .map(|(variable, name)| (variable.to_string(), name.to_string()));
     let otlp = ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"]
@@ -348,7 +348,8 @@ pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
                 )
             })
         });
-    seed.chain(otlp)
+    documented
+        .chain(otlp)
         .filter_map(|(variable, name)| key(&name).map(|key| (variable, key)))
 }
 

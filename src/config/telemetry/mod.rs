@@ -42,7 +42,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The seed's `http:` section.
+/// `TELEMETRY_BACKENDS.md`'s `http:` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSettings {
     pub endpoint: Option<Url>,
@@ -59,21 +59,21 @@ pub struct HttpSettings {
     pub retry_attempts: u32,
     /// Commit the run to the outbox and exit at once; one background sender delivers.
     pub asynchronous: bool,
-    /// The seed's CI spelling of the same: identical to `asynchronous`.
+    /// `TELEMETRY_BACKENDS.md`'s CI spelling of the same: identical to `asynchronous`.
     pub fire_and_forget: bool,
-    /// The seed's "require explicit opt-in": ask once, on a terminal, before the first remote
+    /// `TELEMETRY_BACKENDS.md`'s "require explicit opt-in": ask once, on a terminal, before the first remote
     /// send; until the user agrees, remote sending is off (and a line says so).
     pub opt_in: bool,
     /// A private CA and a client certificate for an https endpoint.
     pub trust: Trust,
 }
 
-/// The seed's `hybrid:` section.
+/// `TELEMETRY_BACKENDS.md`'s `hybrid:` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HybridSettings {
     pub local: bool,
     pub remote: bool,
-    /// Always so; the key is accepted for the seed's configs (see [`LocalPrimary`]).
+    /// Always so; the key is accepted for `TELEMETRY_BACKENDS.md`'s configs (see [`LocalPrimary`]).
     pub local_primary: LocalPrimary,
     /// Which remote hybrid mode (and `--telemetry-remote`) sends to.
     pub remote_backend: Remote,
