@@ -1,6 +1,7 @@
 //! Sending to the team's HTTP endpoint (`POST /api/v1/events`, the HTTP API of
-//! `TELEMETRY_BACKENDS.md`): the request body, authentication, and retries within a deadline. Used by the HTTP sink, by the detached
-//! deliverer of `fire_and_forget`, and by `telemetry test-http|send-test|sync`.
+//! `TELEMETRY_BACKENDS.md`): the request body, authentication, and retries within a deadline.
+//! Used by the HTTP sink, by the detached deliverer of `fire_and_forget`, and by
+//! `telemetry test-http|send-test|sync`.
 //!
 //! The API key goes into one header and nowhere else: no error message, log line or dry-run
 //! print contains it, and endpoints are shown without any `user:password@` part.
