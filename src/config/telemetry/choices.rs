@@ -166,6 +166,25 @@ pub enum Compression {
     Gzip,
 }
 
+/// How a run's remote delivery waits. `TELEMETRY_BACKENDS.md` spells the choice as two
+/// booleans, `http.async` and `http.fire_and_forget`; both are read into this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendWait {
+    /// Deliver before earlyexit exits, within `http.timeout` (the default).
+    Wait,
+    /// Commit the run to the outbox and exit at once; one background sender delivers.
+    Async,
+    /// The same as `Async`, in the CI spelling of the design document.
+    FireAndForget,
+}
+
+impl SendWait {
+    /// True when the run hands delivery to the background sender.
+    pub fn in_background(self) -> bool {
+        self != SendWait::Wait
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

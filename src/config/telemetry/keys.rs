@@ -9,7 +9,9 @@ use std::time::Duration;
 use crate::duration::{format_duration, parse_duration};
 use crate::urls::redact_url;
 
-use super::choices::{AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote};
+use super::choices::{
+    AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote, SendWait,
+};
 pub use super::value::{InvalidValue, Parse, Value};
 use super::{Secret, TelemetrySettings};
 
@@ -246,6 +248,37 @@ macro_rules! key {
     };
 }
 
+/// One of the two booleans that choose [`SendWait`]: `true` chooses its mode, `false` undoes it.
+const fn send_wait_key(name: &'static str, wait: SendWait) -> Key {
+    let (apply, show): (Apply, Show) = match wait {
+        SendWait::Async => (
+            |settings, text| {
+                settings.http.send_wait = chosen(settings.http.send_wait, SendWait::Async, text)?;
+                Ok(())
+            },
+            |settings| (settings.http.send_wait == SendWait::Async).show(),
+        ),
+        _ => (
+            |settings, text| {
+                let wait = SendWait::FireAndForget;
+                settings.http.send_wait = chosen(settings.http.send_wait, wait, text)?;
+                Ok(())
+            },
+            |settings| (settings.http.send_wait == SendWait::FireAndForget).show(),
+        ),
+    };
+    Key { name, apply, show }
+}
+
+/// `current` after a boolean key for `wait` said `text`.
+fn chosen(current: SendWait, wait: SendWait, text: &str) -> Result<SendWait, InvalidValue> {
+    Ok(match bool::parse(text)? {
+        true => wait,
+        false if current == wait => SendWait::Wait,
+        false => current,
+    })
+}
+
 /// The upper bounds. Past them a value is a typo, or it would overflow a deadline, a date or
 /// an allocation: 100 years of runs, a terabyte per JSON Lines file, a batch that still fits
 /// one request, an hour for any network step.
@@ -273,8 +306,8 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.http.flush_interval", http.flush_interval: Duration, at most NETWORK_WAIT),
     key!("telemetry.http.timeout", http.timeout: Duration, at most NETWORK_WAIT),
     key!("telemetry.http.retry_attempts", http.retry_attempts: u32, at most RETRIES),
-    key!("telemetry.http.async", http.asynchronous: bool),
-    key!("telemetry.http.fire_and_forget", http.fire_and_forget: bool),
+    send_wait_key("telemetry.http.async", SendWait::Async),
+    send_wait_key("telemetry.http.fire_and_forget", SendWait::FireAndForget),
     key!("telemetry.http.opt_in", http.opt_in: bool),
     key!("telemetry.http.ca_file", http.trust.ca_file: Option<PathBuf>),
     key!("telemetry.http.client_cert", http.trust.client_cert: Option<PathBuf>),

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use crate::telemetry::tls::Trust;
 
-pub use choices::{AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote};
+pub use choices::{
+    AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote, SendWait,
+};
 use keys::{LocalPrimary, Url, KEYS};
 pub use resolve::{ConfigError, ValueProblem};
 
@@ -57,10 +59,8 @@ pub struct HttpSettings {
     /// The whole delivery budget after the command has ended.
     pub timeout: Duration,
     pub retry_attempts: u32,
-    /// Commit the run to the outbox and exit at once; one background sender delivers.
-    pub asynchronous: bool,
-    /// `TELEMETRY_BACKENDS.md`'s CI spelling of the same: identical to `asynchronous`.
-    pub fire_and_forget: bool,
+    /// Whether a run waits for its delivery (`http.async`, `http.fire_and_forget`).
+    pub send_wait: SendWait,
     /// `TELEMETRY_BACKENDS.md`'s "require explicit opt-in": ask once, on a terminal, before the first remote
     /// send; until the user agrees, remote sending is off (and a line says so).
     pub opt_in: bool,
@@ -285,8 +285,7 @@ impl TelemetrySettings {
                 flush_interval: Duration::from_secs(5),
                 timeout: Duration::from_secs(2),
                 retry_attempts: 3,
-                asynchronous: false,
-                fire_and_forget: false,
+                send_wait: SendWait::Wait,
                 opt_in: false,
                 trust: Trust::default(),
             },

@@ -44,7 +44,7 @@ impl RemoteSink {
     /// The sink that sends through `transport` as the settings say: at the remote detail
     /// level, through the outbox in the SQLite database, waiting or in the background.
     pub fn new(transport: Transport, settings: &TelemetrySettings) -> RemoteSink {
-        let waiting = if settings.http.asynchronous || settings.http.fire_and_forget {
+        let waiting = if settings.http.send_wait.in_background() {
             Waiting::Background {
                 config: settings.config_file.clone(),
             }
