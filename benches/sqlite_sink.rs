@@ -10,9 +10,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use earlyexit::telemetry::attributes as attr;
-use earlyexit::telemetry::privacy::Detail;
-use earlyexit::telemetry::sinks::SqliteSink;
+use earlyexit::export::SqliteSink;
+use earlyexit::recording::attributes as attr;
+use earlyexit::recording::privacy::Detail;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };

@@ -23,8 +23,8 @@ use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use earlyexit::telemetry::record::RunRecord;
-use earlyexit::telemetry::store::Store;
+use earlyexit::recording::record::RunRecord;
+use earlyexit::store::Store;
 use serde_json::json;
 
 struct Options {

@@ -11,7 +11,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::config::telemetry::{Backend, ConfigError, Remote, RemoteOff, TelemetrySettings};
-use crate::telemetry::detect;
+use crate::recording::detect;
 
 /// `TELEMETRY_BACKENDS.md`'s explanation, shown when remote telemetry is asked for but not configured.
 const EXPLANATION: &str = "\
@@ -42,7 +42,7 @@ fn consent_file(settings: &TelemetrySettings) -> PathBuf {
 
 /// Where the configured remote sends, as the user is shown it (never with credentials).
 fn destination(settings: &TelemetrySettings, remote: Remote) -> String {
-    crate::telemetry::delivery::destination(settings, remote).unwrap_or_default()
+    crate::delivery::destination(settings, remote).unwrap_or_default()
 }
 
 fn has_agreed(settings: &TelemetrySettings, destination: &str) -> bool {

@@ -84,7 +84,7 @@ proptest! {
 
     #[test]
     fn any_envelopes_are_read_or_refused(events in prop::collection::vec(json(), 0..8)) {
-        let read = crate::telemetry::record::RunRecord::from_envelopes(&events);
+        let read = crate::recording::record::RunRecord::from_envelopes(&events);
         prop_assert!(read.received <= events.len());
         for run in read.runs {
             run.envelopes();
@@ -101,14 +101,14 @@ proptest! {
             "TRACESTATE" => Some(state.clone()),
             _ => None,
         };
-        crate::telemetry::span::parent_context(&env);
+        crate::recording::span::parent_context(&env);
     }
 
     #[test]
     fn any_endpoint_is_shown_without_its_secrets(
         url in prop_oneof![any::<String>(), "https?://[a-z:@\\[\\]%.0-9]{0,30}(/[a-z/]{0,10})?(\\?[a-z=&]{0,10})?"],
     ) {
-        use crate::telemetry::remote::events_url;
+        use crate::delivery::http::events_url;
         use crate::urls::{redact_url, redact_urls_in};
         events_url(&url);
         let shown = redact_url(&url);
@@ -124,7 +124,7 @@ proptest! {
 
     #[test]
     fn any_text_is_scrubbed(input in any::<String>(), words in prop::collection::vec(any::<String>(), 0..6)) {
-        crate::telemetry::privacy::scrub(&input);
-        crate::telemetry::privacy::scrub_args(&words);
+        crate::recording::privacy::scrub(&input);
+        crate::recording::privacy::scrub_args(&words);
     }
 }

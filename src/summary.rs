@@ -14,7 +14,7 @@ use crate::observer::{
     KeptMatch, MatchEvent, RunObserver, RunStart, StreamName, MAX_KEPT_LINE_BYTES,
 };
 use crate::outcome::RunEnd;
-use crate::telemetry::privacy::{self, Detail};
+use crate::recording::privacy::{self, Detail};
 
 /// The version of the `--json` object's schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -69,7 +69,7 @@ impl Kept {
                     .then(|| scrubbed(settings, &String::from_utf8_lossy(&found.line)));
                 json!({
                     "number": found.number,
-                    "kind": crate::telemetry::span::match_kind_name(found.kind),
+                    "kind": crate::recording::span::match_kind_name(found.kind),
                     "stream": found.stream.as_str(),
                     "line_number": found.line_number,
                     "offset_seconds": found.offset.as_secs_f64(),

@@ -1,5 +1,6 @@
 //! The layout rules a newcomer relies on, checked on the source itself: no module imports a
-//! module that imports it (directly or through others), and no file is over 500 lines.
+//! module that imports it (directly or through others), no file is over 500 lines, and no
+//! room (a directory of `src/`) holds more than a third of the code.
 //!
 //! A module is a file of `src/`; it imports another when it names it by a `crate::` or
 //! `super::` path. A module's use of its own ancestors (a child reading what its `mod.rs`

@@ -12,7 +12,7 @@ use crate::config::{ExitCodes, Settings};
 use crate::matcher::MatchKind;
 use crate::observer::{KeptMatch, StreamName};
 use crate::outcome::{ExitReason, RunEnd};
-use crate::telemetry::privacy::Detail;
+use crate::recording::privacy::Detail;
 
 /// A finished run, as the CI reports read it.
 pub struct Finished<'a> {
@@ -39,7 +39,7 @@ impl Finished<'_> {
     pub fn text(&self, bytes: &[u8]) -> String {
         let text = String::from_utf8_lossy(bytes);
         if self.settings.telemetry.local_detail() == Detail::Full {
-            crate::telemetry::privacy::scrub_if(self.settings.telemetry.scrub_pii, &text)
+            crate::recording::privacy::scrub_if(self.settings.telemetry.scrub_pii, &text)
         } else {
             "(withheld: telemetry.anonymize)".to_string()
         }

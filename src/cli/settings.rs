@@ -34,7 +34,7 @@ impl Cli {
         let telemetry = TelemetrySettings::resolve(&flags, env)?;
         // A green step that hid a failure is the worst a CI tool can do: in CI, CI's codes.
         let exit_codes = cli.exit_codes().or(telemetry.exit_codes).unwrap_or(
-            match crate::telemetry::detect::ci_run(env) {
+            match crate::recording::detect::ci_run(env) {
                 Some(_) => ExitCodes::Ci,
                 None => ExitCodes::Grep,
             },

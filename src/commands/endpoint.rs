@@ -13,11 +13,11 @@ use serde_json::json;
 use super::{CommandError, EndpointArgs};
 use crate::config::telemetry::{Remote, Secret};
 use crate::config::TelemetrySettings;
+use crate::delivery::http::{self, Endpoint, PostError};
+use crate::delivery::DeliveryError;
+use crate::delivery::OtlpTransport;
 use crate::outcome::{ExitReason, Outcome};
-use crate::telemetry::attributes as attr;
-use crate::telemetry::delivery::DeliveryError;
-use crate::telemetry::delivery::OtlpTransport;
-use crate::telemetry::remote::{self, Endpoint, PostError};
+use crate::recording::attributes as attr;
 
 /// The pattern and command a test record carries, so that it is told apart from real runs.
 const TEST_PATTERN: &str = "earlyexit-send-test";
@@ -35,7 +35,7 @@ fn export_otlp(
     spans: Vec<SpanData>,
 ) -> Result<(String, f64), CommandError> {
     let mut sink = OtlpTransport::new(&settings.otlp);
-    sink.set_resource(&crate::telemetry::resource(&|name| {
+    sink.set_resource(&crate::recording::resource(&|name| {
         std::env::var(name).ok()
     }));
     let started = Instant::now();
@@ -71,7 +71,7 @@ fn test_span(execution_id: &str) -> SpanData {
             KeyValue::new(attr::EXECUTION_ID, execution_id.to_string()),
             KeyValue::new(
                 attr::COMMAND_HASH,
-                crate::telemetry::command_hash(TEST_COMMAND),
+                crate::recording::command_hash(TEST_COMMAND),
             ),
             KeyValue::new(attr::PATTERN, TEST_PATTERN),
             KeyValue::new(attr::EXIT_CODE, 0),
@@ -127,9 +127,9 @@ pub fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
         return Ok(());
     }
     let endpoint = args.resolve(settings)?;
-    let body = remote::request_body(Vec::new(), true).to_string();
+    let body = http::request_body(Vec::new(), true).to_string();
     let deadline = std::time::Instant::now() + settings.http.timeout;
-    match remote::post(&endpoint, body.as_bytes(), deadline, 0) {
+    match http::post(&endpoint, body.as_bytes(), deadline, 0) {
         Ok(accepted) => {
             println!(
                 "{}: reachable, key accepted (HTTP {}) in {:.1} ms",
@@ -166,7 +166,7 @@ pub fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
         "data": {
             "execution_id": execution_id,
             "timestamp": now,
-            "command_hash": crate::telemetry::command_hash(TEST_COMMAND),
+            "command_hash": crate::recording::command_hash(TEST_COMMAND),
             "pattern": TEST_PATTERN,
             "exit_code": 0,
             "exit_reason": "completed",
@@ -178,9 +178,9 @@ pub fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
             "test": true,
         },
     });
-    let body = remote::request_body(vec![event], true).to_string();
+    let body = http::request_body(vec![event], true).to_string();
     let deadline = std::time::Instant::now() + settings.http.timeout;
-    let accepted = remote::post(
+    let accepted = http::post(
         &endpoint,
         body.as_bytes(),
         deadline,

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::{open_or_say, CommandError};
 use crate::config::TelemetrySettings;
 use crate::duration::format_duration;
-use crate::telemetry::store::Table;
+use crate::store::Table;
 
 pub fn prune(settings: &TelemetrySettings, older_than: Duration) -> Result<(), CommandError> {
     let Some(mut store) = open_or_say(settings, "prune")? else {

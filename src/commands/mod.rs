@@ -20,11 +20,11 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::telemetry::AuthHeader;
 use crate::config::{TelemetryFlags, TelemetrySettings};
+use crate::delivery::http::PostError;
+use crate::delivery::{DeliveryError, SendError};
 use crate::duration::{parse_duration, DurationError};
 use crate::outcome::exit_code;
-use crate::telemetry::delivery::{DeliveryError, SendError};
-use crate::telemetry::remote::PostError;
-use crate::telemetry::store::{Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -280,7 +280,7 @@ fn run(command: TelemetryCommand, settings: &TelemetrySettings) -> Result<(), Co
             repository,
             command,
         } => {
-            let filter = crate::telemetry::report::Filter {
+            let filter = crate::analysis::report::Filter {
                 branch,
                 repository,
                 command,

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::{open, CommandError, Since};
+use crate::analysis::report::{self, Filter, ReportRun};
 use crate::config::TelemetrySettings;
-use crate::telemetry::report::{self, Filter, ReportRun};
 
 /// Where the page goes when `-o` does not say.
 const DEFAULT_REPORT: &str = "earlyexit-report.html";

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::{open, CommandError, Shown};
+use crate::analysis::savings::{self, Savings};
 use crate::config::TelemetrySettings;
-use crate::telemetry::savings::{self, Savings};
-use crate::telemetry::store::{Stats, Tally};
+use crate::store::{Stats, Tally};
 
 #[derive(Serialize)]
 #[serde(untagged)]

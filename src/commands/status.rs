@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::{open, CommandError, Shown};
 use crate::config::telemetry::Backend;
 use crate::config::TelemetrySettings;
-use crate::telemetry::delivery;
-use crate::telemetry::store::Table;
+use crate::delivery;
+use crate::store::Table;
 
 #[derive(Serialize)]
 pub struct Status {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::{open, open_or_say, CommandError};
 use crate::config::telemetry::Remote;
 use crate::config::TelemetrySettings;
-use crate::telemetry::delivery::{Courier, Drained, SenderLock, Transport};
-use crate::telemetry::store::Store;
+use crate::delivery::{Courier, Drained, SenderLock, Transport};
+use crate::store::Store;
 
 /// The remotes with something to send: those that have rows waiting, and the one configured.
 fn remotes_to_sync(
@@ -30,7 +30,7 @@ fn remotes_to_sync(
 /// The transport of one remote, with this process's resource for OTLP.
 fn transport(settings: &TelemetrySettings, remote: Remote) -> Result<Transport, CommandError> {
     let mut transport = Transport::of(remote, settings)?;
-    transport.set_resource(&crate::telemetry::resource(&|name| {
+    transport.set_resource(&crate::recording::resource(&|name| {
         std::env::var(name).ok()
     }));
     Ok(transport)

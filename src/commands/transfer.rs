@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use super::{open, CommandError, ImportProblem};
 use crate::config::TelemetrySettings;
-use crate::telemetry::record::RunRecord;
-use crate::telemetry::store::Store;
+use crate::recording::record::RunRecord;
+use crate::store::Store;
 
 pub fn export(settings: &TelemetrySettings, since: Option<SystemTime>) -> Result<(), CommandError> {
     let Some(store) = open(settings)? else {

@@ -17,13 +17,13 @@ use opentelemetry_sdk::trace::{
 use opentelemetry_sdk::Resource;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::attributes as attr;
-use super::sinks::{self, DeliveryReport, Fanout, Milestone};
-use super::span::{self, command_hash, parent_context, resource, start_attributes};
-use super::{detect, privacy};
 use crate::config::{Settings, Source};
+use crate::export::{self as sinks, DeliveryReport, Fanout, Milestone};
 use crate::observer::{KeptMatch, MatchEvent, RunObserver, RunStart};
 use crate::outcome::{ExitReason, Outcome, RunEnd};
+use crate::recording::attributes as attr;
+use crate::recording::span::{self, command_hash, parent_context, resource, start_attributes};
+use crate::recording::{detect, privacy};
 
 /// How often `finish` looks for a signal while it waits for the sinks.
 const SIGNAL_CHECK: Duration = Duration::from_millis(20);

@@ -15,8 +15,6 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::telemetry::tls::Trust;
-
 pub use choices::{
     AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote, SendWait,
 };
@@ -42,6 +40,18 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[REDACTED]")
     }
+}
+
+/// What a transport trusts and presents, as configured (the TLS that uses it is
+/// `delivery::tls`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trust {
+    /// A PEM file of CA certificates trusted besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// A PEM file with the client certificate (and its chain), for mTLS.
+    pub client_cert: Option<PathBuf>,
+    /// The PEM file of the client certificate's private key.
+    pub client_key: Option<PathBuf>,
 }
 
 /// `TELEMETRY_BACKENDS.md`'s `http:` section.

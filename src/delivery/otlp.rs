@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{self as config, OtlpProtocol, OtlpSettings};
-use crate::telemetry::tls::{self, HttpClient, TlsError, Trust};
+use crate::delivery::tls::{self, HttpClient, TlsError, Trust};
 use crate::urls::{redact_url, redact_urls_in};
 
 use super::quick_ack;

@@ -15,27 +15,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::outcome::ExitReason;
+pub use crate::store::RunTiming;
 
 /// The fewest runs that ended on their own for a command to have an estimate.
 pub const MIN_COMPLETE_RUNS: usize = 3;
 
-/// One run, as the estimate sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunTiming {
-    pub command_hash: String,
-    /// The command as the database holds it: its text at full detail, else the executable
-    /// and the start of the hash.
-    pub label: String,
-    /// `None` for a name this build does not know (a newer client's, through a receiver).
-    pub exit_reason: Option<ExitReason>,
-    pub stopped_command: Option<bool>,
-    pub runtime: f64,
-    pub in_period: bool,
-    /// When it started, RFC 3339.
-    pub timestamp: String,
-    pub execution_id: String,
-}
-
+/// What the estimate asks of a run (the type is the store's, which reads it).
 impl RunTiming {
     fn is_hang(&self) -> bool {
         self.exit_reason.is_some_and(ExitReason::is_timeout)

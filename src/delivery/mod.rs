@@ -12,11 +12,15 @@
 //! to one detached `earlyexit telemetry sync --background`, which holds the outbox's sender
 //! lock: a hundred runs started together start one sender.
 //!
-//! The transports sit side by side: the HTTP API's in `telemetry::remote`, OTLP's in
-//! `otlp` (with its gRPC connector, `quick_ack`).
+//! The transports sit side by side: the HTTP API's in [`http`], OTLP's in
+//! `otlp` (with its gRPC connector, `quick_ack`), both trusting as [`tls`] says.
+//!
+//! May import: `store` (the outbox), `recording` (what a run's payload is), `config`, `urls`.
 
+pub mod http;
 mod otlp;
 mod quick_ack;
+pub mod tls;
 
 use std::fs::{File, TryLockError};
 use std::io;
@@ -29,12 +33,12 @@ use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{Remote, TelemetrySettings};
-use crate::telemetry::attributes as attr;
-use crate::telemetry::privacy::{self, Detail};
-use crate::telemetry::record::RunRecord;
-use crate::telemetry::remote::{self, Endpoint, PostError};
-use crate::telemetry::store::{Queued, Store, StoreError};
-use crate::telemetry::stored_span::{StoredSpan, StoredSpanError};
+use crate::recording::attributes as attr;
+use crate::recording::privacy::{self, Detail};
+use crate::recording::record::RunRecord;
+use crate::recording::stored_span::{StoredSpan, StoredSpanError};
+use crate::store::{Queued, Store, StoreError};
+use http::{Endpoint, PostError};
 pub use otlp::{ExportError, OtlpTransport};
 
 /// How long a claim outlives its sender's deadline, so that a sender that is merely slow to
@@ -215,8 +219,8 @@ impl HttpTransport {
         for row in rows {
             events.extend(envelopes(&row.payload).map_err(SendError::Envelopes)?);
         }
-        let body = remote::request_body(events, self.anonymized).to_string();
-        let accepted = remote::post(
+        let body = http::request_body(events, self.anonymized).to_string();
+        let accepted = http::post(
             &self.endpoint,
             body.as_bytes(),
             deadline,

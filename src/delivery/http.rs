@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 
 use ureq::tls::TlsConfig;
 
-use crate::telemetry::tls::{self, TlsError, Trust};
+use crate::delivery::tls::{self, TlsError, Trust};
 use crate::urls::{redact_url, redact_urls_in};
 
 /// The version of the HTTP API this client speaks.
@@ -122,7 +122,7 @@ pub fn request_body(events: Vec<serde_json::Value>, anonymized: bool) -> serde_j
         "events": events,
         "client": {
             "version": env!("CARGO_PKG_VERSION"),
-            "platform": crate::telemetry::detect::os_type(),
+            "platform": crate::recording::detect::os_type(),
             "anonymized": anonymized,
         },
     })

@@ -16,8 +16,8 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::config::telemetry::Compression;
-use crate::telemetry::privacy::Detail;
-use crate::telemetry::record::RunRecord;
+use crate::recording::privacy::Detail;
+use crate::recording::record::RunRecord;
 
 #[derive(Debug)]
 pub struct JsonlSink {

@@ -11,35 +11,13 @@ mod sections;
 
 use std::time::SystemTime;
 
-use super::savings::RunTiming;
+pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
+pub use crate::store::{ReportRun, RunTiming};
 use chart::{escape, Color};
 
 /// Rows of the tables that list runs or commands, and bars of their charts.
 const TOP: usize = 10;
-
-/// One run, as the report reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReportRun {
-    pub execution_id: String,
-    pub command_hash: String,
-    pub label: String,
-    /// RFC 3339, UTC.
-    pub timestamp: String,
-    pub outcome: Outcome,
-    pub runtime: f64,
-    pub time_to_first_match: Option<f64>,
-    pub pattern: Option<String>,
-    pub match_count: i64,
-    /// The branch or tag built (full detail only), the repository and the commit.
-    pub branch: Option<String>,
-    pub repository: Option<String>,
-    pub revision: Option<String>,
-    /// The CI system, or `None` for a run on a workstation.
-    pub ci_system: Option<String>,
-    /// The first matched line, as stored (full detail only).
-    pub first_line: Option<String>,
-}
 
 /// Which runs the page shows: `--branch`, `--repository` and `--command`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,15 +97,6 @@ pub fn render(scope: &Scope<'_>, runs: &Runs<'_>) -> String {
     )
 }
 
-/// The value at the given fraction of a sorted list (nearest rank), as `telemetry stats`.
-pub fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (fraction * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\
 section{margin:2em 0}.pair{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}\
 figure{margin:0}table{border-collapse:collapse;font-size:0.9em}\
@@ -135,16 +104,3 @@ th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left;vertical-align:
 td:not(:first-child){text-align:right}td.text{text-align:left;font-family:monospace;white-space:pre-wrap}\
 .legend{list-style:none;display:flex;flex-wrap:wrap;gap:0.4em 1.2em;padding:0;margin:0.3em 0 0 4em;font-size:0.85em}\
 .swatch{display:inline-block;width:0.9em;height:0.9em;margin-right:0.35em;vertical-align:-0.1em}";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentile_is_the_nearest_rank() {
-        let sorted = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
-        assert_eq!(percentile(&sorted, 0.5), Some(5.0));
-        assert_eq!(percentile(&sorted, 0.95), Some(10.0));
-        assert_eq!(percentile(&[], 0.5), None);
-    }
-}

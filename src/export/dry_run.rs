@@ -8,9 +8,9 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use serde_json::json;
 
-use crate::telemetry::privacy::Detail;
-use crate::telemetry::record::RunRecord;
-use crate::telemetry::remote::{self, Endpoint};
+use crate::delivery::http::{self, Endpoint};
+use crate::recording::privacy::Detail;
+use crate::recording::record::RunRecord;
 
 #[derive(Debug)]
 pub struct DryRunSink {
@@ -68,7 +68,7 @@ impl DryRunSink {
                     "method": "POST",
                     "endpoint": endpoint.display(),
                     "headers": headers,
-                    "body": remote::request_body(events, self.detail == Detail::Minimal),
+                    "body": http::request_body(events, self.detail == Detail::Minimal),
                 })]
             }
         }

@@ -5,6 +5,9 @@
 //! fan-out holds an enum of the sinks instead. It never fails the batch: each sink's success
 //! or failure is counted in a [`DeliveryReport`], because the SDK drops a failed batch and
 //! `shutdown()` reports Ok even then.
+//!
+//! May import: `recording` (the flat record, privacy), `store` (the SQLite sink, the outbox),
+//! `delivery` (the remote sink hands its rows to it), `config`.
 
 mod console;
 mod dry_run;
@@ -20,8 +23,8 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{Backend, Remote, TelemetrySettings};
-use crate::telemetry::delivery::Transport;
-use crate::telemetry::remote::Endpoint;
+use crate::delivery::http::Endpoint;
+use crate::delivery::Transport;
 
 pub use console::ConsoleSink;
 pub use dry_run::DryRunSink;

@@ -8,10 +8,49 @@ use rusqlite::{params_from_iter, Params, Row};
 use super::rows::{execution_from_row, EXECUTION_COLUMNS};
 use super::schema::legacy_outcome;
 use super::{Store, StoreError};
-use crate::outcome::{Outcome, UnknownName};
-use crate::telemetry::record::{MatchRecord, RunRecord};
-use crate::telemetry::report::{percentile, ReportRun};
-use crate::telemetry::savings::RunTiming;
+use crate::numbers::percentile;
+use crate::outcome::{ExitReason, Outcome, UnknownName};
+use crate::recording::record::{MatchRecord, RunRecord};
+
+/// One run, as the report reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportRun {
+    pub execution_id: String,
+    pub command_hash: String,
+    pub label: String,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    pub outcome: Outcome,
+    pub runtime: f64,
+    pub time_to_first_match: Option<f64>,
+    pub pattern: Option<String>,
+    pub match_count: i64,
+    /// The branch or tag built (full detail only), the repository and the commit.
+    pub branch: Option<String>,
+    pub repository: Option<String>,
+    pub revision: Option<String>,
+    /// The CI system, or `None` for a run on a workstation.
+    pub ci_system: Option<String>,
+    /// The first matched line, as stored (full detail only).
+    pub first_line: Option<String>,
+}
+
+/// One run, as the estimate sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTiming {
+    pub command_hash: String,
+    /// The command as the database holds it: its text at full detail, else the executable
+    /// and the start of the hash.
+    pub label: String,
+    /// `None` for a name this build does not know (a newer client's, through a receiver).
+    pub exit_reason: Option<ExitReason>,
+    pub stopped_command: Option<bool>,
+    pub runtime: f64,
+    pub in_period: bool,
+    /// When it started, RFC 3339.
+    pub timestamp: String,
+    pub execution_id: String,
+}
 
 /// What `telemetry stats` shows of a period.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

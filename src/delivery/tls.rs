@@ -19,16 +19,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 
-/// What a transport trusts and presents, as configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Trust {
-    /// A PEM file of CA certificates trusted besides the system's.
-    pub ca_file: Option<PathBuf>,
-    /// A PEM file with the client certificate (and its chain), for mTLS.
-    pub client_cert: Option<PathBuf>,
-    /// The PEM file of the client certificate's private key.
-    pub client_key: Option<PathBuf>,
-}
+pub use crate::config::telemetry::Trust;
 
 /// A certificate or key that cannot be used; `Display` is one line naming the file.
 #[derive(Debug, thiserror::Error)]

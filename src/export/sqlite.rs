@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-use crate::telemetry::privacy::Detail;
-use crate::telemetry::record::RunRecord;
-use crate::telemetry::store::{Store, StoreError};
+use crate::recording::privacy::Detail;
+use crate::recording::record::RunRecord;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug)]
 pub struct SqliteSink {

@@ -13,9 +13,9 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::TelemetrySettings;
-use crate::telemetry::delivery::{self, Courier, NotDelivered, Transport};
-use crate::telemetry::privacy::Detail;
-use crate::telemetry::store::{Queued, Store, StoreError};
+use crate::delivery::{self, Courier, NotDelivered, Transport};
+use crate::recording::privacy::Detail;
+use crate::store::{Queued, Store, StoreError};
 
 /// Whether a run waits for its remote copy to be delivered.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-use crate::telemetry::privacy::{self, Detail};
+use crate::recording::privacy::{self, Detail};
 
 #[derive(Debug)]
 pub struct ConsoleSink {

@@ -3,7 +3,7 @@
 use rusqlite::{params, Transaction};
 
 use super::schema::FILL_LEGACY_OUTCOMES;
-use crate::telemetry::record::{ExecutionRecord, RunRecord};
+use crate::recording::record::{ExecutionRecord, RunRecord};
 
 pub const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, parent_span_id, command_hash, \
     executable, pattern, exit_code, exit_reason, command_exit_code, total_runtime, time_to_first_output, \

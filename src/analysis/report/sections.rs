@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::chart::{human_seconds, table, Color, Section, Series, Unit};
 use super::failures::{self, ratio};
 use super::{outcome_color, percentile, ReportRun, Runs, TOP};
+use crate::analysis::savings::{self, RunTiming};
 use crate::outcome::Outcome;
-use crate::telemetry::savings::{self, RunTiming};
 
 /// Every section, in page order.
 pub fn all(runs: &Runs<'_>) -> Vec<String> {

@@ -3,6 +3,10 @@
 //! file. `schema` holds the migrations, `rows` the mapping of a run onto its rows,
 //! `queries` the typed reads behind the telemetry commands, and `outbox` the queue of runs
 //! waiting for a remote. No SQL leaves this module.
+//!
+//! May import: `recording` (the flat record it stores), `outcome`, `config`, `numbers`,
+//! `timestamp`, `files`. The rows it hands out ([`ReportRun`], [`RunTiming`]) are what
+//! `analysis` reads.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -10,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::record::RunRecord;
+use crate::recording::record::RunRecord;
 
 mod ledger;
 mod outbox;
@@ -19,7 +23,7 @@ mod rows;
 mod schema;
 
 pub use outbox::{Claim, Queued};
-pub use queries::{Stats, Tally};
+pub use queries::{ReportRun, RunTiming, Stats, Tally};
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};
 use schema::MIGRATIONS;
 pub use schema::SCHEMA_VERSION;

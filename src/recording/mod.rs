@@ -1,0 +1,18 @@
+//! What a run is and how it becomes a span and a flat record: the attribute names (the
+//! contract with every backend), the span's attributes, parent and resource, the privacy
+//! rules (detail levels, scrubbing), CI detection, the one conversion from a span to the flat
+//! execution record that the SQLite, file and HTTP sinks share, and the span as the OTLP outbox
+//! keeps it.
+//!
+//! May import: `config`, `outcome`, `observer`, `matcher`, `urls`, `timestamp`. Nothing here
+//! exports, sends or stores.
+
+pub mod attributes;
+pub mod detect;
+mod github_parent;
+pub mod privacy;
+pub mod record;
+pub(crate) mod span;
+pub mod stored_span;
+
+pub use span::{command_hash, resource};
