@@ -8,7 +8,6 @@ use std::time::{Instant, SystemTime};
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
-use serde_json::json;
 
 use super::{CommandError, EndpointArgs};
 use crate::config::telemetry::{Remote, Secret};
@@ -18,6 +17,8 @@ use crate::delivery::DeliveryError;
 use crate::delivery::OtlpTransport;
 use crate::outcome::{ExitReason, Outcome};
 use crate::recording::attributes as attr;
+use crate::recording::privacy::Detail;
+use crate::recording::record::RunRecord;
 
 /// The pattern and command a test record carries, so that it is told apart from real runs.
 const TEST_PATTERN: &str = "earlyexit-send-test";
@@ -150,8 +151,10 @@ pub fn test_http(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
 
 pub fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<(), CommandError> {
     let execution_id = uuid::Uuid::new_v4().to_string();
+    // One test run, made the way a real run's span is made, and sent the way the configured
+    // remote is sent a real run: the span itself to a collector, its flat record to the API.
+    let span = test_span(&execution_id);
     if checks_otlp(settings, args) {
-        let span = test_span(&execution_id);
         let trace_id = span.span_context.trace_id();
         let (destination, millis) = export_otlp(settings, vec![span])?;
         println!(
@@ -160,25 +163,10 @@ pub fn send_test(settings: &TelemetrySettings, args: &EndpointArgs) -> Result<()
         return Ok(());
     }
     let endpoint = args.resolve(settings)?;
-    let now = crate::timestamp::millis(SystemTime::now());
-    let event = json!({
-        "type": "execution",
-        "data": {
-            "execution_id": execution_id,
-            "timestamp": now,
-            "command_hash": crate::recording::command_hash(TEST_COMMAND),
-            "pattern": TEST_PATTERN,
-            "exit_code": 0,
-            "exit_reason": "completed",
-            "outcome": "success",
-            "total_runtime": 0.0,
-            "match_count": 0,
-            "project_type": "unknown",
-            "command_category": "test",
-            "test": true,
-        },
-    });
-    let body = http::request_body(vec![event], true).to_string();
+    let events = RunRecord::from_span(&span, Detail::Minimal)
+        .map(|run| run.envelopes())
+        .unwrap_or_default();
+    let body = http::request_body(events, true).to_string();
     let deadline = std::time::Instant::now() + settings.http.timeout;
     let accepted = http::post(
         &endpoint,
