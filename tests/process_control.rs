@@ -169,3 +169,74 @@ fn a_grandchild_holding_the_pipe_does_not_keep_earlyexit_waiting() {
     );
     assert!(run.stdout_text().ends_with("started\n"));
 }
+
+/// GitHub Actions cancels a job by signalling the runner's process group: SIGINT, then SIGTERM
+/// 7.5 s later, then SIGKILL 2.5 s after that. Twenty runs at once, each cancelled at its own
+/// point, with a command that ignores both signals: every run ends within 2 s of the SIGINT,
+/// is recorded as cancelled, and leaves no process of its command behind.
+#[test]
+fn the_ci_cancellation_sequence_records_every_run_as_cancelled_and_leaves_no_orphan() {
+    use nix::sys::signal::killpg;
+    use std::os::unix::process::CommandExt;
+    let home = Home::new();
+    let stubborn = "echo $$; trap '' INT TERM; while :; do echo tick; sleep 0.05; done";
+    let runs: Vec<_> = (0..20u64)
+        .map(|i| {
+            let child = home
+                .earlyexit(&["NEVER", "--", "sh", "-c", stubborn])
+                .process_group(0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            (child, Duration::from_millis(200 + (i * 173) % 1300))
+        })
+        .collect();
+    let started = Instant::now();
+    let handles: Vec<_> = runs
+        .into_iter()
+        .map(|(mut child, at)| {
+            std::thread::spawn(move || {
+                std::thread::sleep(at.saturating_sub(started.elapsed()));
+                let group = Pid::from_raw(child.id() as i32);
+                let signalled = Instant::now();
+                killpg(group, Signal::SIGINT).unwrap();
+                let mut sequence = [(Signal::SIGTERM, 7500), (Signal::SIGKILL, 2500)].into_iter();
+                let mut next = sequence.next();
+                let mut since = Instant::now();
+                let status = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break status;
+                    }
+                    if let Some((signal, after)) = next {
+                        if since.elapsed() >= Duration::from_millis(after) {
+                            let _ = killpg(group, signal);
+                            next = sequence.next();
+                            since = Instant::now();
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                let took = signalled.elapsed();
+                let mut first = String::new();
+                BufReader::new(child.stdout.take().unwrap())
+                    .read_line(&mut first)
+                    .unwrap();
+                (status.code(), took, first.trim().parse::<i32>().unwrap())
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (code, took, command_pid) = handle.join().unwrap();
+        assert_eq!(code, Some(130), "SIGINT's code");
+        assert!(took < Duration::from_secs(2), "ended {took:?} after SIGINT");
+        assert!(
+            group_is_gone(command_pid),
+            "the command's group {command_pid} is gone"
+        );
+    }
+    assert_eq!(
+        home.query("SELECT outcome, count(*) FROM executions GROUP BY 1"),
+        [["cancelled", "20"]]
+    );
+}

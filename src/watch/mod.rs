@@ -145,6 +145,12 @@ pub fn run(
     Ok(outcome)
 }
 
+/// The longest a cancelled run's command gets to stop before SIGKILL, whatever `-k` says. A CI
+/// runner that cancels a job kills earlyexit 2.5 s after SIGTERM (GitHub Actions: SIGINT,
+/// SIGTERM 7.5 s later, SIGKILL 2.5 s after that); the run must be recorded before, so the
+/// command gets at most 1 s and the record the rest.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
 /// Why earlyexit ended the run before the input did.
 #[derive(Debug, Clone, Copy)]
 enum Stop {
@@ -360,7 +366,11 @@ impl Runner<'_> {
             let decided = self.progress.decision.is_some();
             if self.stop.is_some() || decided {
                 stopped_command = child.status.is_none();
-                child.terminate_group(self.settings.kill_after, &mut self.signals);
+                let grace = match self.stop {
+                    Some(Stop::Signal(_)) => self.settings.kill_after.min(CANCEL_GRACE),
+                    _ => self.settings.kill_after,
+                };
+                child.terminate_group(grace, &mut self.signals);
             }
             child.release();
         }
