@@ -987,3 +987,58 @@ fn an_unreadable_outbox_row_is_set_aside_and_the_others_are_sent() {
         status.stdout_text()
     );
 }
+
+/// A run cancelled by a signal to earlyexit, with a remote: when the remote answers, the
+/// cancelled run reaches it; when it never answers (and `http.timeout` is long), earlyexit
+/// still ends within 2 s of the signal, with the run kept locally and in the outbox.
+#[test]
+fn a_cancelled_run_is_sent_when_the_remote_answers_and_kept_when_it_does_not() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let cancel = |home: &Home, url: &str| {
+        let mut child = remote(
+            home,
+            url,
+            &[
+                "--telemetry-backend",
+                "hybrid",
+                "--",
+                "sh",
+                "-c",
+                "trap '' INT; sleep 30",
+            ],
+        )
+        .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "10")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let signalled = Instant::now();
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+        let status = child.wait().unwrap();
+        (status.code(), signalled.elapsed())
+    };
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &[]);
+    let (code, took) = cancel(&home, &receiver.url);
+    assert_eq!(code, Some(130));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(
+        receiver.query("SELECT outcome FROM executions"),
+        [["cancelled"]]
+    );
+
+    let home = Home::new();
+    let server = SilentServer::start();
+    let (code, took) = cancel(&home, &server.url);
+    assert_eq!(code, Some(130));
+    assert!(
+        took < Duration::from_secs(2),
+        "the silent remote cut short: {took:?}"
+    );
+    assert_eq!(
+        home.query("SELECT outcome FROM executions"),
+        [["cancelled"]]
+    );
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["1"]]);
+}

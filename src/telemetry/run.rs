@@ -30,6 +30,9 @@ const SIGNAL_CHECK: Duration = Duration::from_millis(20);
 /// How long `finish` still waits for the run to be kept once a signal came: within the
 /// second that the user or the CI runner gives.
 const KEEP_GRACE: Duration = Duration::from_millis(800);
+/// How long a cancelled run's remote gets to answer: with the command's 1 s to stop
+/// (`watch::CANCEL_GRACE`), the run is recorded within 2 s of the signal that cancelled it.
+const CANCELLED_REMOTE_BUDGET: Duration = Duration::from_millis(500);
 
 /// A flag that SIGINT, SIGTERM or SIGHUP sets from now on.
 fn interrupted_from_now() -> Arc<AtomicBool> {
@@ -63,6 +66,9 @@ pub struct Telemetry {
     deadline: Duration,
     /// Whether a sink sends over the network: only then may a signal cut `finish` short.
     remote: bool,
+    /// The run was cancelled (a signal to earlyexit): the remote gets
+    /// `CANCELLED_REMOTE_BUDGET` to answer, since a CI runner's SIGKILL is seconds away.
+    cancelled: bool,
 }
 
 /// Before the command starts, telemetry does only what the start needs: it chooses the span's
@@ -240,6 +246,7 @@ impl Telemetry {
             debug: config.debug,
             deadline,
             remote,
+            cancelled: false,
         })
     }
 
@@ -292,8 +299,9 @@ impl Telemetry {
     /// With a remote sink, once SIGINT, SIGTERM or SIGHUP arrives (the command has ended) it
     /// waits only until the run is kept, locally and in the outbox, and at
     /// most `KEEP_GRACE`: a CI runner's SIGKILL follows its SIGTERM within seconds, and a
-    /// user's Ctrl-C means now. Local sinks alone are waited for: they take milliseconds, and
-    /// a signal must not cost the local record.
+    /// user's Ctrl-C means now. A cancelled run (the signal came while the command ran) gives
+    /// the remote `CANCELLED_REMOTE_BUDGET` to answer, then the same. Local sinks alone are waited for: they
+    /// take milliseconds, and a signal must not cost the local record.
     pub fn finish(mut self) -> Vec<String> {
         self.span().end();
         let SpanState::Started(started) = std::mem::replace(&mut self.state, SpanState::Ended)
@@ -306,8 +314,10 @@ impl Telemetry {
         } else {
             Arc::default()
         };
+        let cancelled_give_up = Instant::now() + CANCELLED_REMOTE_BUDGET;
         while self.remote && !self.report.wait_for(Milestone::Done, SIGNAL_CHECK) {
-            if interrupted.load(Ordering::Relaxed) {
+            let cut_short = self.cancelled && Instant::now() >= cancelled_give_up;
+            if cut_short || interrupted.load(Ordering::Relaxed) {
                 let kept = self.report.wait_for(Milestone::Kept, KEEP_GRACE);
                 // Shutting the provider down would wait for the send being abandoned.
                 std::mem::forget(started.provider);
@@ -387,6 +397,7 @@ impl RunObserver for Telemetry {
 
     fn on_end(&mut self, outcome: &RunEnd) {
         crate::fault::inject("telemetry-end");
+        self.cancelled = outcome.outcome == Outcome::Cancelled;
         let command_words = if self.scrub_pii {
             privacy::scrub_args(&self.command_words)
         } else {
