@@ -112,19 +112,35 @@ pub fn publish(finished: &Finished<'_>, env: &dyn Fn(&str) -> Option<String>) ->
     warnings
 }
 
-/// Where a line points in the source: the first `path:line[:column]` in it whose path has a
-/// file extension (`src/lib.rs:9:27`, `test_config.py:4: KeyError`, `(Order.java:18)`).
+/// The extensions of files a compiler, test runner or linter points at; a `name.ext:N` with
+/// another extension is most likely a host and port (`db.example.com:5432`).
+const SOURCE_EXTENSIONS: &[&str] = &[
+    "c", "cc", "cjs", "clj", "cpp", "cs", "css", "cxx", "dart", "erl", "ex", "exs", "fs", "go",
+    "gradle", "groovy", "h", "hpp", "hs", "html", "java", "jl", "js", "json", "jsx", "kt", "kts",
+    "lua", "m", "mjs", "ml", "mm", "nim", "php", "pl", "proto", "ps1", "py", "r", "rb", "rs",
+    "scala", "scss", "sh", "sql", "svelte", "swift", "tf", "toml", "ts", "tsx", "vue", "xml",
+    "yaml", "yml", "zig",
+];
+
+/// Where a line points in the source: the first `path:line[:column]` in it whose path ends in
+/// a source file's extension (`src/lib.rs:9:27`, `test_config.py:4: KeyError`,
+/// `(Order.java:18)`).
 pub fn source_location(line: &str) -> Option<(String, u32, Option<u32>)> {
     static LOCATION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let location = LOCATION.get_or_init(|| {
-        regex::Regex::new(r"([A-Za-z0-9_./\\-]*[A-Za-z0-9_-]\.[A-Za-z][A-Za-z0-9]{0,9}):([0-9]{1,9})(?::([0-9]{1,9}))?")
+        regex::Regex::new(r"([A-Za-z0-9_./\\-]*[A-Za-z0-9_-]\.([A-Za-z][A-Za-z0-9]{0,9})):([0-9]{1,9})(?::([0-9]{1,9}))?")
             .expect("a valid pattern")
     });
-    let found = location.captures(line)?;
-    let path = found[1].trim_start_matches("./").to_string();
-    let number = found[2].parse().ok().filter(|n| *n > 0)?;
-    let column = found.get(3).and_then(|c| c.as_str().parse().ok());
-    Some((path, number, column))
+    location.captures_iter(line).find_map(|found| {
+        let extension = found[2].to_ascii_lowercase();
+        if !SOURCE_EXTENSIONS.contains(&extension.as_str()) {
+            return None;
+        }
+        let path = found[1].trim_start_matches("./").to_string();
+        let number = found[3].parse().ok().filter(|n| *n > 0)?;
+        let column = found.get(4).and_then(|c| c.as_str().parse().ok());
+        Some((path, number, column))
+    })
 }
 
 #[cfg(test)]
@@ -155,6 +171,11 @@ mod tests {
                 Some(("OrderService.java", 27, None)),
             ),
             ("ERROR connecting to db:5432", None),
+            ("ERROR connecting to db.example.com:5432", None),
+            (
+                "proxy.internal:8080 refused; see src/net.rs:12",
+                Some(("src/net.rs", 12, None)),
+            ),
             ("at 10:30:00 the build failed", None),
         ];
         for (line, expected) in cases {
