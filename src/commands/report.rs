@@ -24,11 +24,12 @@ pub fn write_report(
     };
     let length = SystemTime::now().duration_since(start).unwrap_or_default();
     let before = crate::timestamp::before(start, length);
+    let period_start = crate::timestamp::millis(start);
     let (period, previous): (Vec<ReportRun>, Vec<ReportRun>) = store
         .report_runs(Some(before))?
         .into_iter()
         .filter(|run| filter.keeps(run))
-        .partition(|run| run.timestamp >= crate::timestamp::millis(start));
+        .partition(|run| run.timestamp >= period_start);
     let mut timings = store.run_timings(Some(start))?;
     if *filter != Filter::default() {
         // The time saved covers the shown runs; their commands' other runs stay the baseline.
