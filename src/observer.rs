@@ -68,17 +68,21 @@ pub struct KeptMatch {
     pub line: Vec<u8>,
 }
 
+/// A line as an observer keeps it past its buffer: its first [`MAX_KEPT_LINE_BYTES`], owned.
+pub fn kept_line(line: &[u8]) -> Vec<u8> {
+    line[..line.len().min(MAX_KEPT_LINE_BYTES)].to_vec()
+}
+
 impl MatchEvent<'_> {
     /// The event, to keep past the line's buffer.
     pub fn kept(&self) -> KeptMatch {
-        let keep = self.line.len().min(MAX_KEPT_LINE_BYTES);
         KeptMatch {
             number: self.number,
             kind: self.kind,
             offset: self.offset,
             stream: self.stream,
             line_number: self.line_number,
-            line: self.line[..keep].to_vec(),
+            line: kept_line(self.line),
         }
     }
 }

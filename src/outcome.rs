@@ -320,4 +320,25 @@ impl RunEnd {
     pub fn failed_on_its_own(&self) -> bool {
         failed_on_its_own(self.command_exit_code, self.stopped_command)
     }
+
+    /// What happened, in a few words: the span's status description, and the title of the CI
+    /// annotations, job summary and JUnit failure.
+    pub fn headline(&self) -> String {
+        let seconds = self.duration.as_secs_f64();
+        match (self.reason, self.command_exit_code) {
+            (_, Some(code)) if self.failed_on_its_own() => format!("command exited with {code}"),
+            (ExitReason::ErrorPattern, _) => "error pattern matched".to_string(),
+            (ExitReason::SuccessPattern, _) => "success pattern matched".to_string(),
+            (ExitReason::Match, _) => "pattern matched".to_string(),
+            (
+                reason @ (ExitReason::Timeout
+                | ExitReason::IdleTimeout
+                | ExitReason::FirstOutputTimeout),
+                _,
+            ) => format!("{} after {seconds:.1}s", reason.as_str()),
+            (ExitReason::Interrupted, _) => format!("cancelled after {seconds:.1}s"),
+            (ExitReason::Error, _) => "the command could not start".to_string(),
+            (ExitReason::NoMatch | ExitReason::Completed, _) => "command succeeded".to_string(),
+        }
+    }
 }

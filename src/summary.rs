@@ -10,9 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::observer::{
-    KeptMatch, MatchEvent, RunObserver, RunStart, StreamName, MAX_KEPT_LINE_BYTES,
-};
+use crate::observer::{kept_line, KeptMatch, MatchEvent, RunObserver, RunStart, StreamName};
 use crate::outcome::RunEnd;
 use crate::recording::privacy::{self, Detail};
 
@@ -60,13 +58,11 @@ impl Kept {
     /// The matches as the summary lists them: each line scrubbed as the local sinks keep it
     /// (with `telemetry.scrub_pii`), and left out when they keep minimal detail.
     pub fn to_json(&self, settings: &Settings) -> serde_json::Value {
-        let detail = settings.telemetry.local_detail();
         let matches: Vec<serde_json::Value> = self
             .matches
             .iter()
             .map(|found| {
-                let line = (detail == Detail::Full)
-                    .then(|| scrubbed(settings, &String::from_utf8_lossy(&found.line)));
+                let line = kept_text(settings, &found.line);
                 json!({
                     "number": found.number,
                     "kind": crate::recording::span::match_kind_name(found.kind),
@@ -99,8 +95,7 @@ impl RunObserver for MatchRecorder<'_> {
 
     fn on_context_line(&mut self, stream: StreamName, line: &[u8]) {
         if self.context.len() < MAX_CONTEXT_LINES {
-            let keep = line.len().min(MAX_KEPT_LINE_BYTES);
-            self.context.push((stream, line[..keep].to_vec()));
+            self.context.push((stream, kept_line(line)));
         }
         self.inner.on_context_line(stream, line);
     }
@@ -113,6 +108,14 @@ impl RunObserver for MatchRecorder<'_> {
 /// A free text as the local sinks keep it: scrubbed unless `telemetry.scrub_pii: false`.
 fn scrubbed(settings: &Settings, text: &str) -> String {
     privacy::scrub_if(settings.telemetry.scrub_pii, text)
+}
+
+/// A line of output as the local sinks keep it: scrubbed (as [`scrubbed`]), and withheld
+/// (`None`) when they keep minimal detail (`telemetry.anonymize`). `--json` and the CI
+/// reports show lines this way.
+pub fn kept_text(settings: &Settings, bytes: &[u8]) -> Option<String> {
+    (settings.telemetry.local_detail() == Detail::Full)
+        .then(|| scrubbed(settings, &String::from_utf8_lossy(bytes)))
 }
 
 /// The `--json` object of a run that ended (`matches` from [`Kept::to_json`]).

@@ -78,7 +78,7 @@ pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> Vec<Stri
             }
             let title = format!(
                 "earlyexit: {} ({} line {})",
-                finished.headline(),
+                finished.end.headline(),
                 found.stream.as_str(),
                 found.line_number
             );
@@ -112,7 +112,7 @@ pub fn summary(finished: &Finished<'_>) -> String {
     let mut out = format!(
         "### {mark} earlyexit: {} — {}\n\n<code>{}</code>\n\n",
         end.outcome.label(),
-        html(&finished.headline()),
+        html(&finished.end.headline()),
         html(&finished.command())
     );
     let trace = match (finished.trace_id, finished.trace_link()) {

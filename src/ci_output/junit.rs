@@ -63,11 +63,12 @@ pub fn render(finished: &Finished<'_>) -> String {
     match element {
         None => out.push_str("/>\n"),
         Some(element) => {
-            let message = finished
-                .deciding_match()
-                .map_or_else(|| finished.headline(), |found| finished.text(&found.line));
+            let message = finished.deciding_match().map_or_else(
+                || finished.end.headline(),
+                |found| finished.text(&found.line),
+            );
             let error_type = end.outcome.error_type(end).unwrap_or_default();
-            let mut details = vec![finished.headline()];
+            let mut details = vec![finished.end.headline()];
             details.extend(finished.context.iter().map(|(_, line)| finished.text(line)));
             out.push_str(&format!(
                 ">\n    <{element} message=\"{}\" type=\"{}\">{}</{element}>\n  </testcase>\n",

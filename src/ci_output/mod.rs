@@ -12,7 +12,6 @@ use crate::config::{ExitCodes, Settings};
 use crate::matcher::MatchKind;
 use crate::observer::{KeptMatch, StreamName};
 use crate::outcome::{ExitReason, RunEnd};
-use crate::recording::privacy::Detail;
 
 /// A finished run, as the CI reports read it.
 pub struct Finished<'a> {
@@ -34,15 +33,11 @@ impl Finished<'_> {
             .map_or_else(|| "stdin".to_string(), |line| self.text(line.as_bytes()))
     }
 
-    /// A line of output as the local sinks would keep it: scrubbed unless `scrub_pii: false`,
-    /// and withheld with `anonymize: true`.
+    /// A line of output as the local sinks keep it (`summary::kept_text`), or a word that
+    /// says it is withheld.
     pub fn text(&self, bytes: &[u8]) -> String {
-        let text = String::from_utf8_lossy(bytes);
-        if self.settings.telemetry.local_detail() == Detail::Full {
-            crate::recording::privacy::scrub_if(self.settings.telemetry.scrub_pii, &text)
-        } else {
-            "(withheld: telemetry.anonymize)".to_string()
-        }
+        crate::summary::kept_text(self.settings, bytes)
+            .unwrap_or_else(|| "(withheld: telemetry.anonymize)".to_string())
     }
 
     /// The match that decided the run: the first of the deciding kind, or for PATTERN the
@@ -71,27 +66,6 @@ impl Finished<'_> {
     pub fn trace_link(&self) -> Option<String> {
         let template = self.settings.telemetry.trace_url.as_deref()?;
         Some(template.replace("{trace_id}", self.trace_id?))
-    }
-
-    /// One sentence of what happened, for a title or a failure message.
-    pub fn headline(&self) -> String {
-        let end = self.end;
-        match end.reason {
-            ExitReason::ErrorPattern => "error pattern matched".to_string(),
-            ExitReason::SuccessPattern => "success pattern matched".to_string(),
-            ExitReason::Match => "pattern matched".to_string(),
-            reason if reason.is_timeout() => format!(
-                "{} after {:.1} s",
-                reason.as_str(),
-                end.duration.as_secs_f64()
-            ),
-            ExitReason::Interrupted => "cancelled".to_string(),
-            ExitReason::Error => "the command could not start".to_string(),
-            _ => match end.command_exit_code {
-                Some(0) | None => "the command succeeded".to_string(),
-                Some(code) => format!("the command exited with {code}"),
-            },
-        }
     }
 }
 

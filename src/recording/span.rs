@@ -15,7 +15,7 @@ use super::attributes as attr;
 use super::detect;
 use crate::config::{Settings, Source};
 use crate::matcher::MatchKind;
-use crate::outcome::{ExitReason, Outcome, RunEnd};
+use crate::outcome::RunEnd;
 
 /// The attributes known once the command has ended. The free texts come scrubbed (or not) as
 /// the settings say.
@@ -64,25 +64,11 @@ pub fn end_attributes(
     attributes
 }
 
-/// The span's status: Error, with what happened, when the outcome is one (failure, timeout,
-/// cancelled, lost, error); Unset otherwise, as the conventions ask of instrumentation.
+/// The span's status: Error, with what happened ([`RunEnd::headline`]), when the outcome is
+/// one (failure, timeout, cancelled, lost, error); Unset otherwise, as the conventions ask of
+/// instrumentation.
 pub fn error_status(end: &RunEnd) -> Option<String> {
-    if !end.outcome.is_error() {
-        return None;
-    }
-    let seconds = end.duration.as_secs_f64();
-    Some(match (end.outcome, end.reason) {
-        (Outcome::Timeout, reason) => format!("{} after {seconds:.1}s", reason.as_str()),
-        (Outcome::Failure, _) if end.failed_on_its_own() => format!(
-            "command exited with {}",
-            end.command_exit_code.unwrap_or_default()
-        ),
-        (Outcome::Failure, ExitReason::ErrorPattern) => "error pattern matched".into(),
-        (Outcome::Failure, ExitReason::Match) => "pattern matched (CI exit codes)".into(),
-        (Outcome::Failure, _) => "command failed".into(),
-        (Outcome::Cancelled, _) => format!("cancelled after {seconds:.1}s"),
-        (outcome, _) => outcome.label().to_string(),
-    })
+    end.outcome.is_error().then(|| end.headline())
 }
 
 pub fn match_kind_name(kind: MatchKind) -> &'static str {
