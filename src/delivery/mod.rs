@@ -36,7 +36,7 @@ use crate::config::telemetry::{Remote, TelemetrySettings};
 use crate::recording::attributes as attr;
 use crate::recording::privacy::{self, Detail};
 use crate::recording::record::RunRecord;
-use crate::recording::stored_span::{StoredSpan, StoredSpanError};
+use crate::recording::stored_span::StoredSpan;
 use crate::store::{Queued, Store, StoreError};
 use http::{Endpoint, PostError};
 pub use otlp::{ExportError, OtlpTransport};
@@ -79,10 +79,22 @@ pub enum SendError {
     Http(#[from] PostError),
     #[error(transparent)]
     Otlp(#[from] ExportError),
-    #[error(transparent)]
-    StoredSpan(#[from] StoredSpanError),
-    #[error("an outbox payload is not the HTTP API's envelopes: {0}")]
-    Envelopes(serde_json::Error),
+    #[error("an outbox payload cannot be read: {0}")]
+    Unreadable(String),
+}
+
+/// A batch's payloads, each read once: the HTTP API's event envelopes, or the spans.
+enum Payloads {
+    Http(Vec<serde_json::Value>),
+    Otlp(Vec<SpanData>),
+}
+
+/// Rows read for sending: what their remote is sent, how many runs that is, and the rows that
+/// cannot be read, each with why.
+struct ReadRows {
+    payloads: Payloads,
+    runs: usize,
+    unreadable: Vec<(String, String)>,
 }
 
 /// Why a run's own remote copy was not delivered before it exited.
@@ -181,29 +193,71 @@ impl Transport {
         }
     }
 
-    /// Why this row's payload cannot be sent as it is, if it cannot.
-    fn unreadable(&self, row: &Queued) -> Option<String> {
-        match self {
-            Transport::Http(_) => envelopes(&row.payload).err().map(|e| e.to_string()),
-            Transport::Otlp(_) => StoredSpan::from_json(&row.payload)
-                .and_then(StoredSpan::into_span_data)
-                .err()
-                .map(|e| e.to_string()),
+    /// Reads each row's payload once, keeping apart those that cannot be read.
+    fn read(&self, rows: &[Queued]) -> ReadRows {
+        let mut unreadable = Vec::new();
+        let mut runs = 0;
+        let mut failed =
+            |row: &Queued, why: String| unreadable.push((row.execution_id.clone(), why));
+        let payloads = match self {
+            Transport::Http(_) => {
+                let mut events = Vec::new();
+                for row in rows {
+                    match envelopes(&row.payload) {
+                        Ok(envelopes) => {
+                            events.extend(envelopes);
+                            runs += 1;
+                        }
+                        Err(error) => failed(row, error.to_string()),
+                    }
+                }
+                Payloads::Http(events)
+            }
+            Transport::Otlp(_) => {
+                let mut spans = Vec::new();
+                for row in rows {
+                    match StoredSpan::from_json(&row.payload).and_then(StoredSpan::into_span_data) {
+                        Ok(span) => spans.push(span),
+                        Err(error) => failed(row, error.to_string()),
+                    }
+                }
+                runs = spans.len();
+                Payloads::Otlp(spans)
+            }
+        };
+        ReadRows {
+            payloads,
+            runs,
+            unreadable,
         }
     }
 
-    /// Sends these rows in one request; on success, lines for `telemetry.debug`.
+    /// Sends these rows in one request; on success, lines for `telemetry.debug`. A row that
+    /// cannot be read fails the send (the outbox's sender sets such rows aside first).
     pub async fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, SendError> {
-        match self {
-            Transport::Http(http) => http.send(rows, deadline),
-            Transport::Otlp(otlp) => {
-                let spans = rows
-                    .iter()
-                    .map(|row| StoredSpan::from_json(&row.payload)?.into_span_data())
-                    .collect::<Result<Vec<_>, _>>()?;
+        let read = self.read(rows);
+        if let Some((_, why)) = read.unreadable.into_iter().next() {
+            return Err(SendError::Unreadable(why));
+        }
+        self.send_read(read.payloads, read.runs, deadline).await
+    }
+
+    async fn send_read(
+        &self,
+        payloads: Payloads,
+        runs: usize,
+        deadline: Instant,
+    ) -> Result<Vec<String>, SendError> {
+        match (self, payloads) {
+            (Transport::Http(http), Payloads::Http(events)) => http.send(events, runs, deadline),
+            (Transport::Otlp(otlp), Payloads::Otlp(spans)) => {
                 otlp.export_spans(spans).await?;
                 Ok(Vec::new())
             }
+            // A transport reads only its own payloads; the pairing cannot come apart.
+            _ => Err(SendError::Unreadable(
+                "payloads read by another transport".into(),
+            )),
         }
     }
 }
@@ -214,11 +268,12 @@ fn envelopes(payload: &str) -> Result<Vec<serde_json::Value>, serde_json::Error>
 }
 
 impl HttpTransport {
-    fn send(&self, rows: &[Queued], deadline: Instant) -> Result<Vec<String>, SendError> {
-        let mut events = Vec::new();
-        for row in rows {
-            events.extend(envelopes(&row.payload).map_err(SendError::Envelopes)?);
-        }
+    fn send(
+        &self,
+        events: Vec<serde_json::Value>,
+        runs: usize,
+        deadline: Instant,
+    ) -> Result<Vec<String>, SendError> {
         let body = http::request_body(events, self.anonymized).to_string();
         let accepted = http::post(
             &self.endpoint,
@@ -230,7 +285,7 @@ impl HttpTransport {
         let shown = self.endpoint.display();
         let mut notes = vec![format!(
             "{shown} accepted {} run(s) (HTTP {}, received {}, {} attempt(s), {:.1} ms)",
-            rows.len(),
+            runs,
             accepted.status,
             accepted
                 .received
@@ -290,11 +345,8 @@ impl Courier<'_> {
         if claim.rows.is_empty() {
             return Ok(BatchOutcome::Empty);
         }
-        let unreadable: Vec<(String, String)> = claim
-            .rows
-            .iter()
-            .filter_map(|row| Some((row.execution_id.clone(), self.transport.unreadable(row)?)))
-            .collect();
+        let read = self.transport.read(&claim.rows);
+        let unreadable = read.unreadable;
         if !unreadable.is_empty() {
             self.store.set_aside(&claim, &unreadable)?;
             self.set_aside += unreadable.len();
@@ -309,7 +361,11 @@ impl Courier<'_> {
             }
         }
         let execution_ids: Vec<String> = claim.execution_ids().map(str::to_string).collect();
-        match self.transport.send(&claim.rows, deadline).await {
+        match self
+            .transport
+            .send_read(read.payloads, read.runs, deadline)
+            .await
+        {
             Ok(notes) => {
                 self.store.delivered(&claim)?;
                 Ok(BatchOutcome::Sent {
