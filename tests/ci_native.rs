@@ -311,3 +311,36 @@ fn the_ci_hint_is_said_once_per_runner_and_names_otlp() {
         "a new runner hears it"
     );
 }
+
+/// A report path that names a FIFO nobody reads is one warning at once, never a wait.
+#[test]
+fn a_report_path_that_is_a_fifo_is_a_warning_not_a_hang() {
+    let job = GithubJob::new();
+    let fifo = job.home.dir.join("summary.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let junit = job.home.dir.join("junit.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&junit)
+        .status()
+        .unwrap()
+        .success());
+    let run = run(job
+        .earlyexit(&["--junit", junit.to_str().unwrap(), "--", "true"])
+        .env("GITHUB_STEP_SUMMARY", &fifo));
+    assert_eq!(run.code, 0);
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(5),
+        "{:?}",
+        run.elapsed
+    );
+    let stderr = run.stderr_text();
+    assert!(
+        stderr.contains("cannot write the JUnit report")
+            && stderr.contains("cannot write GITHUB_STEP_SUMMARY"),
+        "{stderr}"
+    );
+}

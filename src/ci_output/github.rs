@@ -42,11 +42,7 @@ pub fn publish(finished: &Finished<'_>, env: &dyn Fn(&str) -> Option<String>) ->
 }
 
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?
-        .write_all(text.as_bytes())
+    super::open_report(path, true)?.write_all(text.as_bytes())
 }
 
 /// One workflow command per match that meant something, the errors first: `::error` for an

@@ -12,7 +12,7 @@ use super::Finished;
 use crate::outcome::Outcome;
 
 pub fn write(finished: &Finished<'_>, path: &Path) -> std::io::Result<()> {
-    let mut file = std::fs::File::create(path)?;
+    let mut file = super::open_report(path, false)?;
     file.write_all(render(finished).as_bytes())?;
     file.sync_all()
 }

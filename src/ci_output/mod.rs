@@ -96,6 +96,19 @@ const SOURCE_EXTENSIONS: &[&str] = &[
     "yaml", "yml", "zig",
 ];
 
+/// Opens a report file for writing (`append`, or from empty). Non-blocking, so that a path
+/// naming a FIFO without a reader is an error at once, not a wait with no end.
+fn open_report(path: &std::path::Path, append: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Where a line points in the source: the first `path:line[:column]` in it whose path ends in
 /// a source file's extension (`src/lib.rs:9:27`, `test_config.py:4: KeyError`,
 /// `(Order.java:18)`).
