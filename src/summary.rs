@@ -110,9 +110,9 @@ fn scrubbed(settings: &Settings, text: &str) -> String {
     privacy::scrub_if(settings.telemetry.scrub_pii, text)
 }
 
-/// A line of output as the local sinks keep it: scrubbed (as [`scrubbed`]), and withheld
-/// (`None`) when they keep minimal detail (`telemetry.anonymize`). `--json` and the CI
-/// reports show lines this way.
+/// A line of output as the local sinks keep it: scrubbed (unless `scrub_pii: false`), and
+/// withheld (`None`) when they keep minimal detail (`telemetry.anonymize`). `--json` and the
+/// CI reports show lines this way.
 pub fn kept_text(settings: &Settings, bytes: &[u8]) -> Option<String> {
     (settings.telemetry.local_detail() == Detail::Full)
         .then(|| scrubbed(settings, &String::from_utf8_lossy(bytes)))
