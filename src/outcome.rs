@@ -18,6 +18,8 @@ pub mod exit_code {
     pub const USAGE: i32 = 3;
     /// A telemetry command that could not do its job (the database, the endpoint, a file).
     pub const FAILED: i32 = 1;
+    /// A lost run's: its earlyexit was killed, and a shell reports a SIGKILL as 128 + 9.
+    pub const KILLED: i32 = 137;
 }
 
 /// The exit code of a run that ended by its patterns or by the command's own end, in `mode`
@@ -114,6 +116,7 @@ impl Outcome {
             }
             ExitReason::Interrupted => Outcome::Cancelled,
             ExitReason::Error => Outcome::Error,
+            ExitReason::Lost => Outcome::Lost,
             _ if command_failed => Outcome::Failure,
             ExitReason::SuccessPattern => Outcome::StoppedOnSuccess,
             ExitReason::ErrorPattern => Outcome::Failure,
@@ -225,11 +228,13 @@ pub enum ExitReason {
     /// SIGINT, SIGTERM, SIGHUP, or our own stdout closed (a broken pipe).
     Interrupted,
     Error,
+    /// earlyexit itself was killed; a later run closed the run from its running record.
+    Lost,
 }
 
 impl ExitReason {
     /// Every reason.
-    pub const ALL: [ExitReason; 10] = [
+    pub const ALL: [ExitReason; 11] = [
         ExitReason::Match,
         ExitReason::NoMatch,
         ExitReason::Completed,
@@ -240,6 +245,7 @@ impl ExitReason {
         ExitReason::FirstOutputTimeout,
         ExitReason::Interrupted,
         ExitReason::Error,
+        ExitReason::Lost,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -254,6 +260,7 @@ impl ExitReason {
             ExitReason::FirstOutputTimeout => "first_output_timeout",
             ExitReason::Interrupted => "interrupted",
             ExitReason::Error => "error",
+            ExitReason::Lost => "lost",
         }
     }
 
@@ -338,6 +345,7 @@ impl RunEnd {
             ) => format!("{} after {seconds:.1}s", reason.as_str()),
             (ExitReason::Interrupted, _) => format!("cancelled after {seconds:.1}s"),
             (ExitReason::Error, _) => "the command could not start".to_string(),
+            (ExitReason::Lost, _) => format!("earlyexit was killed; last seen after {seconds:.1}s"),
             (ExitReason::NoMatch | ExitReason::Completed, _) => "command succeeded".to_string(),
         }
     }

@@ -176,14 +176,56 @@ fn a_grandchild_holding_the_pipe_does_not_keep_earlyexit_waiting() {
 /// is recorded as cancelled, and leaves no process of its command behind.
 #[test]
 fn the_ci_cancellation_sequence_records_every_run_as_cancelled_and_leaves_no_orphan() {
+    let home = Home::new();
+    cancel_twenty_runs(&home, &[]);
+    assert_eq!(
+        home.query("SELECT outcome, count(*) FROM executions GROUP BY 1"),
+        [["cancelled", "20"]]
+    );
+}
+
+/// The same in hybrid mode to a collector: every run is cancelled locally and at the
+/// collector, with `cicd.pipeline.task.run.result = cancellation`.
+#[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
+fn cancelled_runs_reach_the_collector_as_cancelled() {
+    let collector = crate::common::collector::Collector::start();
+    let home = Home::new();
+    cancel_twenty_runs(
+        &home,
+        &[
+            ("EARLYEXIT_TELEMETRY_BACKEND", "hybrid"),
+            ("EARLYEXIT_TELEMETRY_HYBRID_REMOTE_BACKEND", "otlp"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc),
+        ],
+    );
+    assert_eq!(
+        home.query("SELECT outcome, count(*) FROM executions GROUP BY 1"),
+        [["cancelled", "20"]]
+    );
+    let ids = home.query("SELECT execution_id FROM executions");
+    for id in ids {
+        let span = collector.span(&id[0]);
+        assert_eq!(
+            span.attributes["cicd.pipeline.task.run.result"],
+            "cancellation"
+        );
+    }
+    assert_eq!(collector.span_count(), 20);
+}
+
+/// Starts twenty runs of a command that ignores SIGINT and SIGTERM and sends each run's process
+/// group GitHub's sequence at its own point: each ends within 2 s of its SIGINT with 130 and
+/// leaves no process of its command.
+fn cancel_twenty_runs(home: &Home, env: &[(&str, &str)]) {
     use nix::sys::signal::killpg;
     use std::os::unix::process::CommandExt;
-    let home = Home::new();
     let stubborn = "echo $$; trap '' INT TERM; while :; do echo tick; sleep 0.05; done";
     let runs: Vec<_> = (0..20u64)
         .map(|i| {
             let child = home
                 .earlyexit(&["NEVER", "--", "sh", "-c", stubborn])
+                .envs(env.iter().copied())
                 .process_group(0)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
@@ -235,8 +277,4 @@ fn the_ci_cancellation_sequence_records_every_run_as_cancelled_and_leaves_no_orp
             "the command's group {command_pid} is gone"
         );
     }
-    assert_eq!(
-        home.query("SELECT outcome, count(*) FROM executions GROUP BY 1"),
-        [["cancelled", "20"]]
-    );
 }

@@ -287,8 +287,16 @@ fn planted_secrets_never_reach_the_database_or_the_file() {
         assert_eq!(run.code, 0, "{}", run.stderr_text());
     }
     let mut stored = Vec::new();
-    for entry in std::fs::read_dir(home.state_dir()).unwrap() {
-        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    let mut directories = vec![home.state_dir()];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                directories.push(path);
+            } else {
+                stored.extend(std::fs::read(path).unwrap());
+            }
+        }
     }
     let stored = String::from_utf8_lossy(&stored);
     for secret in [
@@ -508,7 +516,7 @@ fn zero_retention_days_keeps_every_run() {
 fn the_schema_is_versioned() {
     let home = Home::new();
     run(&mut home.earlyexit(&["--", "true"]));
-    assert_eq!(home.query("PRAGMA user_version"), [["6"]]);
+    assert_eq!(home.query("PRAGMA user_version"), [["7"]]);
     assert_eq!(home.query("PRAGMA journal_mode"), [["wal"]]);
     home.db().execute_batch("PRAGMA user_version = 99").unwrap();
     let run = run(&mut home.earlyexit(&["--", "true"]));

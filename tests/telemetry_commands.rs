@@ -56,7 +56,7 @@ fn status_shows_backend_destination_origins_and_counts() {
         "{text}"
     );
     assert!(
-        text.contains("(3 runs, 3 match events, schema 6, 0 waiting to be sent)"),
+        text.contains("(3 runs, 3 match events, schema 7, 0 waiting to be sent)"),
         "{text}"
     );
     let line_of = |key: &str| {

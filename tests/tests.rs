@@ -9,6 +9,7 @@ mod conventions;
 mod errors;
 mod hostile;
 mod layering;
+mod live;
 mod matching;
 mod modes;
 mod observer;

@@ -302,6 +302,23 @@ fn open(settings: &TelemetrySettings) -> Result<Option<Store>, CommandError> {
     Ok(Store::open_existing(&settings.sqlite.path)?)
 }
 
+/// Closes the runs of killed earlyexits as lost (see `telemetry::close_abandoned`), says how
+/// many, and returns how many.
+fn close_lost(settings: &TelemetrySettings) -> usize {
+    let resource = crate::recording::resource(&|name| std::env::var(name).ok());
+    let closed = crate::telemetry::close_abandoned(settings, &resource, usize::MAX);
+    if closed.closed > 0 {
+        crate::message::say(format!(
+            "closed {} run(s) whose earlyexit was killed, as lost",
+            closed.closed
+        ));
+    }
+    for failure in closed.failures {
+        crate::message::say(format!("closing runs of killed earlyexits: {failure}"));
+    }
+    closed.closed
+}
+
 /// The database, or `None` after saying there is nothing to `verb` without one.
 fn open_or_say(settings: &TelemetrySettings, verb: &str) -> Result<Option<Store>, CommandError> {
     let store = open(settings)?;

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::{open, CommandError, Shown};
+use super::{close_lost, open, CommandError, Shown};
 use crate::config::telemetry::Backend;
 use crate::config::TelemetrySettings;
 use crate::delivery;
@@ -31,6 +31,10 @@ struct Database {
     outbox: Option<i64>,
     /// Outbox rows set aside because they cannot be read.
     set_aside: Option<i64>,
+    /// Runs in progress on this machine (after closing those of killed earlyexits).
+    running: Option<i64>,
+    /// Runs of killed earlyexits that this status closed as lost.
+    closed_as_lost: usize,
     last_delivery_error: Option<String>,
 }
 
@@ -64,6 +68,7 @@ fn destination(settings: &TelemetrySettings) -> Option<String> {
 }
 
 pub fn status(settings: &TelemetrySettings) -> Result<Status, CommandError> {
+    let closed_as_lost = close_lost(settings);
     let store = open(settings)?;
     let database = Database {
         path: settings.sqlite.path.display().to_string(),
@@ -79,6 +84,8 @@ pub fn status(settings: &TelemetrySettings) -> Result<Status, CommandError> {
         schema_version: store.as_ref().map(|s| s.schema_version()).transpose()?,
         outbox: store.as_ref().map(|s| s.count(Table::Outbox)).transpose()?,
         set_aside: store.as_ref().map(|s| s.set_aside_count()).transpose()?,
+        running: store.as_ref().map(|s| s.running_count()).transpose()?,
+        closed_as_lost,
         last_delivery_error: match &store {
             Some(store) => store.last_delivery_error()?,
             None => None,
@@ -135,6 +142,9 @@ impl Shown for Status {
                 )?
             }
             _ => writeln!(out, "database: {} (not created yet)", database.path)?,
+        }
+        if let Some(running) = database.running.filter(|&running| running > 0) {
+            writeln!(out, "runs in progress: {running}")?;
         }
         if let Some(error) = &database.last_delivery_error {
             writeln!(out, "last delivery error: {error}")?;

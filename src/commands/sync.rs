@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{open, open_or_say, CommandError};
+use super::{close_lost, open, open_or_say, CommandError};
 use crate::config::telemetry::Remote;
 use crate::config::TelemetrySettings;
 use crate::delivery::{Courier, Drained, SenderLock, Transport};
@@ -52,6 +52,7 @@ fn drain(
 }
 
 pub fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
+    close_lost(settings);
     let Some(mut store) = open_or_say(settings, "send")? else {
         return Ok(());
     };

@@ -26,7 +26,7 @@ pub mod tls;
 use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
-use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::trace::{SpanData, SpanEvents};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{Remote, TelemetrySettings};
@@ -37,7 +37,7 @@ use crate::recording::stored_span::StoredSpan;
 use crate::store::{Queued, Store, StoreError};
 pub use background::{start_background_sender, SenderLock};
 use http::{Endpoint, PostError};
-pub use otlp::{ExportError, OtlpTransport};
+pub use otlp::{ExportError, OtlpLogs, OtlpTransport};
 
 /// How long a claim outlives its sender's deadline, so that a sender that is merely slow to
 /// record its result never sees its rows taken by another.
@@ -134,9 +134,12 @@ impl Transport {
                     anonymized: settings.remote_detail == Detail::Minimal,
                 }))
             }
-            Remote::Otlp => Ok(Transport::Otlp(Box::new(OtlpTransport::new(
-                &settings.otlp,
-            )))),
+            Remote::Otlp => {
+                let mut otlp = OtlpTransport::new(&settings.otlp);
+                let live = &settings.live;
+                otlp.match_events = !live.enabled || live.match_records.as_span_events();
+                Ok(Transport::Otlp(Box::new(otlp)))
+            }
         }
     }
 
@@ -177,7 +180,7 @@ impl Transport {
                 let envelopes = serde_json::Value::from(run.envelopes()).to_string();
                 Some((run.execution.execution_id, envelopes))
             }
-            Transport::Otlp(_) => {
+            Transport::Otlp(otlp) => {
                 let execution_id = span
                     .attributes
                     .iter()
@@ -185,7 +188,10 @@ impl Transport {
                     .value
                     .as_str()
                     .into_owned();
-                let span = privacy::at_detail(span.clone(), detail);
+                let mut span = privacy::at_detail(span.clone(), detail);
+                if !otlp.match_events {
+                    span.events = SpanEvents::default();
+                }
                 Some((execution_id, StoredSpan::of(&span).to_json()))
             }
         }

@@ -1,5 +1,6 @@
 //! The OTLP transport: spans to any OpenTelemetry Collector, over gRPC (tonic) or
-//! HTTP/protobuf, through opentelemetry-otlp's own exporter. A run's span reaches it through
+//! HTTP/protobuf, through opentelemetry-otlp's own exporter; and [`OtlpLogs`], the live
+//! records' log exporter, built the same way. A run's span reaches it through
 //! the outbox (see `telemetry::delivery`), already reduced to the remote detail level.
 //!
 //! The gRPC exporter needs a multi-thread tokio runtime: it is built inside one, each export
@@ -7,18 +8,27 @@
 //! needs no runtime. Retries are kept short (the SDK's default retries for up to 10 s; a CLI
 //! has `otlp.timeout`, 2 s by default, for everything).
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _};
+use opentelemetry::trace::SpanContext;
+use opentelemetry::{Array, InstrumentationScope, Value};
 
 use opentelemetry_otlp::{
     Compression, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
 };
-use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
 use crate::config::telemetry::{self as config, OtlpProtocol, OtlpSettings};
 use crate::delivery::tls::{self, HttpClient, TlsError, Trust};
+use crate::recording::live::LiveRecord;
+use crate::recording::span;
 use crate::urls::{redact_url, redact_urls_in};
 
 use super::quick_ack;
@@ -64,8 +74,16 @@ enum ExportProblem {
 }
 
 pub struct OtlpTransport {
-    /// The exporter, or why it could not be built (reported at every export).
-    exporter: Result<opentelemetry_otlp::SpanExporter, Arc<OtlpError>>,
+    spans: Exporting<opentelemetry_otlp::SpanExporter>,
+    /// Whether a span keeps its match events: not when they went as live log records alone
+    /// (`telemetry.live.match_records: logs`).
+    pub match_events: bool,
+}
+
+/// An opentelemetry-otlp exporter (of spans, or of the live records' logs), or why it could
+/// not be built (reported at every export), and what it runs on.
+struct Exporting<E> {
+    exporter: Result<E, Arc<OtlpError>>,
     /// For gRPC: the runtime the exporter was built in and runs on.
     runtime: Option<tokio::runtime::Runtime>,
     url: String,
@@ -77,6 +95,97 @@ impl std::fmt::Debug for OtlpTransport {
         f.debug_struct("OtlpTransport")
             .field("url", &self.display_url())
             .finish()
+    }
+}
+
+/// The builders of one kind of exporter, over gRPC and over HTTP (see `builders!`).
+struct Builders<E> {
+    grpc: fn(GrpcParts, &OtlpSettings) -> Result<E, OtlpError>,
+    http: fn(HttpParts, &OtlpSettings) -> Result<E, OtlpError>,
+}
+
+/// What a gRPC exporter is built on: the channel and the metadata (the configured headers).
+struct GrpcParts {
+    channel: tonic::transport::Channel,
+    metadata: tonic::metadata::MetadataMap,
+}
+
+/// What an HTTP exporter is built on: the blocking client, the headers and the URL.
+struct HttpParts {
+    client: HttpClient,
+    headers: HashMap<String, String>,
+    url: String,
+}
+
+impl<E> Exporting<E> {
+    /// The exporter for `url` as the settings say: over gRPC built inside a runtime of its
+    /// own, over HTTP with the blocking client.
+    fn new(settings: &OtlpSettings, url: String, builders: Builders<E>) -> Exporting<E> {
+        let (exporter, runtime) = match settings.protocol {
+            OtlpProtocol::Grpc => match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => {
+                    let exporter = {
+                        let _entered = runtime.enter();
+                        grpc_parts(settings, &url)
+                            .and_then(|parts| (builders.grpc)(parts, settings))
+                    };
+                    (exporter, Some(runtime))
+                }
+                Err(e) => (Err(OtlpError::Runtime(e)), None),
+            },
+            OtlpProtocol::HttpProtobuf => (
+                http_parts(settings, &url).and_then(|parts| (builders.http)(parts, settings)),
+                None,
+            ),
+        };
+        Exporting {
+            exporter: exporter.map_err(Arc::new),
+            runtime,
+            url,
+            timeout: settings.timeout,
+        }
+    }
+
+    /// The exporter, or why there is none, as an export's error.
+    fn exporter(&self) -> Result<&E, ExportError> {
+        self.exporter
+            .as_ref()
+            .map_err(|e| self.failed(ExportProblem::Unusable(e.clone())))
+    }
+
+    fn failed(&self, problem: ExportProblem) -> ExportError {
+        ExportError {
+            url: self.url.clone(),
+            problem,
+        }
+    }
+
+    /// Runs one export of the exporter within the timeout. tonic's timeout covers a request,
+    /// not the name lookup and the connection before it (a link-local address with a zone,
+    /// `[fe80::1%eth0]`, waited 5 s for a resolver): the whole export gets the deadline.
+    async fn run(&self, export: impl Future<Output = OTelSdkResult>) -> Result<(), ExportError> {
+        let result = match &self.runtime {
+            Some(runtime) => runtime.block_on(async {
+                tokio::time::timeout(self.timeout, export)
+                    .await
+                    .unwrap_or(Err(OTelSdkError::Timeout(self.timeout)))
+            }),
+            None => export.await,
+        };
+        result.map_err(|e| self.failed(ExportProblem::Export(e)))
+    }
+}
+
+impl<E> Drop for Exporting<E> {
+    fn drop(&mut self) {
+        // Dropping a runtime waits for its tasks; the channel's background task never ends.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -104,78 +213,8 @@ fn retry_policy() -> RetryPolicy {
         .with_max_jitter(Duration::from_millis(5))
 }
 
-impl OtlpTransport {
-    pub fn new(settings: &OtlpSettings) -> OtlpTransport {
-        let url = settings.traces_url();
-        let (exporter, runtime) = match settings.protocol {
-            OtlpProtocol::Grpc => match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => {
-                    let exporter = {
-                        let _entered = runtime.enter();
-                        grpc_exporter(settings, &url)
-                    };
-                    (exporter, Some(runtime))
-                }
-                Err(e) => (Err(OtlpError::Runtime(e)), None),
-            },
-            OtlpProtocol::HttpProtobuf => (http_exporter(settings, &url), None),
-        };
-        let exporter = exporter.map_err(Arc::new);
-        OtlpTransport {
-            exporter,
-            runtime,
-            url,
-            timeout: settings.timeout,
-        }
-    }
-
-    /// The traces URL without credentials or query string, for messages.
-    pub fn display_url(&self) -> String {
-        destination(&self.url)
-    }
-
-    /// The whole budget of one export.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// Exports these spans as they are.
-    pub async fn export_spans(&self, batch: Vec<SpanData>) -> Result<(), ExportError> {
-        let failed = |problem| ExportError {
-            url: self.url.clone(),
-            problem,
-        };
-        let exporter = self
-            .exporter
-            .as_ref()
-            .map_err(|e| failed(ExportProblem::Unusable(e.clone())))?;
-        let result = match &self.runtime {
-            // tonic's timeout covers a request, not the name lookup and the connection before
-            // it (a link-local address with a zone, `[fe80::1%eth0]`, waited 5 s for a
-            // resolver): the whole export gets the deadline.
-            Some(runtime) => runtime.block_on(async {
-                tokio::time::timeout(self.timeout, exporter.export(batch))
-                    .await
-                    .unwrap_or(Err(OTelSdkError::Timeout(self.timeout)))
-            }),
-            None => exporter.export(batch).await,
-        };
-        result.map_err(|e| failed(ExportProblem::Export(e)))
-    }
-
-    pub fn set_resource(&mut self, resource: &Resource) {
-        if let Ok(exporter) = &mut self.exporter {
-            exporter.set_resource(resource);
-        }
-    }
-}
-
 /// The timeout, the retry policy and the compression, then the exporter: the same for both
-/// transports, whose builders are different types.
+/// transports and both signals, whose builders are different types.
 macro_rules! finish_exporter {
     ($builder:expr, $settings:expr) => {{
         let mut builder = $builder
@@ -188,10 +227,134 @@ macro_rules! finish_exporter {
     }};
 }
 
-fn grpc_exporter(
-    settings: &OtlpSettings,
-    url: &str,
-) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
+/// The [`Builders`] of an exporter type (`SpanExporter`, `LogExporter`): their builders share
+/// the methods but no trait.
+macro_rules! builders {
+    ($exporter:ty) => {
+        Builders {
+            grpc: |parts, settings| {
+                let builder = <$exporter>::builder()
+                    .with_tonic()
+                    .with_channel(parts.channel)
+                    .with_metadata(parts.metadata);
+                finish_exporter!(builder, settings)
+            },
+            http: |parts, settings| {
+                let builder = <$exporter>::builder()
+                    .with_http()
+                    .with_http_client(parts.client)
+                    .with_endpoint(parts.url)
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_headers(parts.headers);
+                finish_exporter!(builder, settings)
+            },
+        }
+    };
+}
+
+impl OtlpTransport {
+    pub fn new(settings: &OtlpSettings) -> OtlpTransport {
+        let builders = builders!(opentelemetry_otlp::SpanExporter);
+        OtlpTransport {
+            spans: Exporting::new(settings, settings.traces_url(), builders),
+            match_events: true,
+        }
+    }
+
+    /// The traces URL without credentials or query string, for messages.
+    pub fn display_url(&self) -> String {
+        destination(&self.spans.url)
+    }
+
+    /// The whole budget of one export.
+    pub fn timeout(&self) -> Duration {
+        self.spans.timeout
+    }
+
+    /// Exports these spans as they are.
+    pub async fn export_spans(&self, batch: Vec<SpanData>) -> Result<(), ExportError> {
+        let exporter = self.spans.exporter()?;
+        self.spans.run(exporter.export(batch)).await
+    }
+
+    pub fn set_resource(&mut self, resource: &Resource) {
+        if let Ok(exporter) = &mut self.spans.exporter {
+            exporter.set_resource(resource);
+        }
+    }
+}
+
+/// The live records' exporter: log records to the collector's logs endpoint, with the
+/// traces' headers, timeout, compression and certificates.
+pub struct OtlpLogs {
+    logs: Exporting<opentelemetry_otlp::LogExporter>,
+    /// Makes the SDK's log records, whose constructor is the SDK's own; it has no processor
+    /// and exports nothing itself.
+    logger: SdkLogger,
+    scope: InstrumentationScope,
+}
+
+impl OtlpLogs {
+    pub fn new(settings: &OtlpSettings, resource: &Resource) -> OtlpLogs {
+        let builders = builders!(opentelemetry_otlp::LogExporter);
+        let mut logs = Exporting::new(settings, settings.logs_url(), builders);
+        if let Ok(exporter) = &mut logs.exporter {
+            exporter.set_resource(resource);
+        }
+        OtlpLogs {
+            logs,
+            logger: SdkLoggerProvider::builder().build().logger("earlyexit"),
+            scope: span::scope(),
+        }
+    }
+
+    /// Sends these records of the span `context` in one export, within the timeout.
+    pub fn send(&self, context: &SpanContext, records: &[LiveRecord]) -> Result<(), ExportError> {
+        let records: Vec<SdkLogRecord> = records
+            .iter()
+            .map(|live| {
+                let mut record = self.logger.create_log_record();
+                record.set_event_name(live.event_name);
+                record.set_timestamp(live.time);
+                record.set_observed_timestamp(SystemTime::now());
+                record.set_severity_number(live.severity);
+                record.set_severity_text(live.severity.name());
+                record.set_trace_context(
+                    context.trace_id(),
+                    context.span_id(),
+                    Some(context.trace_flags()),
+                );
+                record.add_attributes(
+                    live.attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), any_value(&kv.value))),
+                );
+                record
+            })
+            .collect();
+        let batch: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+            records.iter().map(|record| (record, &self.scope)).collect();
+        let exporter = self.logs.exporter()?;
+        futures_executor::block_on(self.logs.run(exporter.export(LogBatch::new(&batch))))
+    }
+}
+
+/// An attribute's value as a log record carries it.
+fn any_value(value: &Value) -> AnyValue {
+    match value {
+        Value::Bool(b) => AnyValue::Boolean(*b),
+        Value::I64(i) => AnyValue::Int(*i),
+        Value::F64(f) => AnyValue::Double(*f),
+        Value::Array(Array::Bool(v)) => v.iter().copied().collect(),
+        Value::Array(Array::I64(v)) => v.iter().copied().collect(),
+        Value::Array(Array::F64(v)) => v.iter().copied().collect(),
+        Value::Array(Array::String(v)) => v.iter().cloned().collect(),
+        other => AnyValue::String(other.as_str().into_owned().into()),
+    }
+}
+
+/// What a gRPC exporter for `url` is built on.
+fn grpc_parts(settings: &OtlpSettings, url: &str) -> Result<GrpcParts, OtlpError> {
     let mut metadata = tonic::metadata::MetadataMap::new();
     for (name, value) in &settings.headers {
         let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
@@ -230,17 +393,11 @@ fn grpc_exporter(
         endpoint = endpoint.tls_config(tls).map_err(OtlpError::Tls)?;
     }
     let channel = endpoint.connect_with_connector_lazy(quick_ack::Connector::new());
-    let builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_channel(channel)
-        .with_metadata(metadata);
-    finish_exporter!(builder, settings)
+    Ok(GrpcParts { channel, metadata })
 }
 
-fn http_exporter(
-    settings: &OtlpSettings,
-    url: &str,
-) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
+/// What an HTTP exporter for `url` is built on: the blocking client trusts as `tls` says.
+fn http_parts(settings: &OtlpSettings, url: &str) -> Result<HttpParts, OtlpError> {
     let tls = url
         .starts_with("https://")
         .then(|| settings.trust.ureq_config())
@@ -251,20 +408,9 @@ fn http_exporter(
         .iter()
         .map(|(name, value)| (name.clone(), value.expose().to_string()))
         .collect();
-    let builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_http_client(client)
-        .with_endpoint(url)
-        .with_protocol(Protocol::HttpBinary)
-        .with_headers(headers);
-    finish_exporter!(builder, settings)
-}
-
-impl Drop for OtlpTransport {
-    fn drop(&mut self) {
-        // Dropping a runtime waits for its tasks; the channel's background task never ends.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
+    Ok(HttpParts {
+        client,
+        headers,
+        url: url.to_string(),
+    })
 }

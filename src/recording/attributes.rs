@@ -63,8 +63,14 @@ pub use semconv::VCS_REPOSITORY_NAME;
 /// Full detail only, credentials stripped.
 pub use semconv::VCS_REPOSITORY_URL_FULL;
 
-/// The event recorded for each matching line.
+/// The event recorded for each matching line: a span event, and the event name of its live
+/// log record.
 pub const MATCH_EVENT: &str = "earlyexit.match";
+/// The event name of the live log record sent as a run starts.
+pub const RUN_START_EVENT: &str = "earlyexit.run.start";
+/// Match log records not sent while the run ran: past `telemetry.live.max_records_per_second`,
+/// or while the sender was busy. Only present when some were.
+pub const LIVE_RECORDS_SUPPRESSED: &str = "earlyexit.live.suppressed_records";
 pub const MATCH_NUMBER: &str = "earlyexit.match.number";
 pub const MATCH_OFFSET: &str = "earlyexit.match.offset";
 pub const MATCH_STREAM: &str = "earlyexit.match.stream";

@@ -1,8 +1,8 @@
 //! What a run is and how it becomes a span and a flat record: the attribute names (the
 //! contract with every backend), the span's attributes, parent and resource, the privacy
 //! rules (detail levels, scrubbing), CI detection, the one conversion from a span to the flat
-//! execution record that the SQLite, file and HTTP sinks share, and the span as the OTLP outbox
-//! keeps it.
+//! execution record that the SQLite, file and HTTP sinks share, the span as the OTLP outbox
+//! keeps it, and the live records of a run in progress (`live`).
 //!
 //! May import: `config`, `outcome`, `observer`, `matcher`, `urls`, `timestamp`. Nothing here
 //! exports, sends or stores.
@@ -10,6 +10,7 @@
 pub mod attributes;
 pub mod detect;
 mod github_parent;
+pub mod live;
 pub mod privacy;
 pub mod record;
 pub(crate) mod span;

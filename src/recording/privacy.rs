@@ -16,14 +16,18 @@ const REDACTED: &str = "[REDACTED]";
 /// The span as a sink at `detail` keeps it: at minimal detail without what only full detail
 /// keeps, on the span and on its events.
 pub fn at_detail(mut span: SpanData, detail: Detail) -> SpanData {
-    if detail == Detail::Minimal {
-        let keep = |kv: &opentelemetry::KeyValue| !FULL_DETAIL_ONLY.contains(&kv.key.as_str());
-        span.attributes.retain(keep);
-        for event in span.events.events.iter_mut() {
-            event.attributes.retain(keep);
-        }
+    keep_at(detail, &mut span.attributes);
+    for event in span.events.events.iter_mut() {
+        keep_at(detail, &mut event.attributes);
     }
     span
+}
+
+/// Drops from `attributes` what `detail` does not keep.
+pub fn keep_at(detail: Detail, attributes: &mut Vec<opentelemetry::KeyValue>) {
+    if detail == Detail::Minimal {
+        attributes.retain(|kv| !FULL_DETAIL_ONLY.contains(&kv.key.as_str()));
+    }
 }
 
 /// One scrubbing rule. The regex is compiled only the first time a text passes `could_match`,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Array, KeyValue, StringValue, Value};
+use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
@@ -15,20 +15,35 @@ use super::attributes as attr;
 use super::detect;
 use crate::config::{Settings, Source};
 use crate::matcher::MatchKind;
+use crate::observer::KeptMatch;
 use crate::outcome::RunEnd;
 
-/// The attributes known once the command has ended. The free texts come scrubbed (or not) as
-/// the settings say.
-pub fn end_attributes(
-    outcome: &RunEnd,
+/// Where and what ran: the project type, the working directory and the command's words. The
+/// free texts come scrubbed (or not) as the settings say.
+pub fn place_attributes(
     project_type: &'static str,
     working_directory: String,
     command_words: Vec<String>,
 ) -> Vec<KeyValue> {
-    let statistics = &outcome.statistics;
     let mut attributes = vec![
         KeyValue::new(attr::PROJECT_TYPE, project_type),
         KeyValue::new(attr::PROCESS_WORKING_DIRECTORY, working_directory),
+    ];
+    if !command_words.is_empty() {
+        let words: Vec<StringValue> = command_words.into_iter().map(StringValue::from).collect();
+        attributes.push(KeyValue::new(
+            attr::PROCESS_COMMAND_ARGS,
+            Value::Array(Array::String(words)),
+        ));
+    }
+    attributes
+}
+
+/// How the run ended: the attributes known once the command has ended (or, for a lost run,
+/// once it was closed).
+pub fn outcome_attributes(outcome: &RunEnd) -> Vec<KeyValue> {
+    let statistics = &outcome.statistics;
+    let mut attributes = vec![
         KeyValue::new(attr::EXIT_CODE, i64::from(outcome.exit_code)),
         KeyValue::new(attr::EXIT_REASON, outcome.reason.as_str()),
         KeyValue::new(attr::OUTCOME, outcome.outcome.as_str()),
@@ -42,13 +57,6 @@ pub fn end_attributes(
         KeyValue::new(attr::LINES_PROCESSED, statistics.lines_processed as i64),
         KeyValue::new(attr::BYTES_PROCESSED, statistics.bytes_processed as i64),
     ];
-    if !command_words.is_empty() {
-        let words: Vec<StringValue> = command_words.into_iter().map(StringValue::from).collect();
-        attributes.push(KeyValue::new(
-            attr::PROCESS_COMMAND_ARGS,
-            Value::Array(Array::String(words)),
-        ));
-    }
     if let Some(code) = outcome.command_exit_code {
         attributes.push(KeyValue::new(attr::PROCESS_EXIT_CODE, i64::from(code)));
     }
@@ -62,6 +70,28 @@ pub fn end_attributes(
         attributes.push(KeyValue::new(attr::TIME_TO_FIRST_MATCH, t.as_secs_f64()));
     }
     attributes
+}
+
+/// The attributes of one match, on its span event and on its live log record. `line` is the
+/// kept line as the settings keep it (scrubbed or not); it is cut to its limit here.
+pub fn match_attributes(kept: &KeptMatch, line: String) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new(attr::MATCH_NUMBER, kept.number as i64),
+        KeyValue::new(attr::MATCH_OFFSET, kept.offset.as_secs_f64()),
+        KeyValue::new(attr::MATCH_STREAM, kept.stream.as_str()),
+        KeyValue::new(attr::MATCH_LINE_NUMBER, kept.line_number as i64),
+        KeyValue::new(attr::MATCH_KIND, match_kind_name(kept.kind)),
+        KeyValue::new(attr::MATCH_LINE, truncate(line, attr::MAX_MATCH_LINE_BYTES)),
+    ]
+}
+
+/// The instrumentation scope of every span and live record: earlyexit, its version, and the
+/// semantic conventions it follows.
+pub fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("earlyexit")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(attr::SEMCONV_SCHEMA_URL)
+        .build()
 }
 
 /// The span's status: Error, with what happened ([`RunEnd::headline`]), when the outcome is

@@ -20,11 +20,13 @@ mod ledger;
 mod outbox;
 mod queries;
 mod rows;
+mod running;
 mod schema;
 
 pub use outbox::{Claim, Queued};
 pub use queries::{ReportRun, RunTiming, Stats, Tally};
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};
+pub use running::{abandoned, RunningLock, RunningRow};
 use schema::MIGRATIONS;
 pub use schema::SCHEMA_VERSION;
 
@@ -230,12 +232,14 @@ impl Store {
         self.connection
             .prepare_cached(&insert_execution_sql())
             .and_then(|_| self.connection.prepare_cached(INSERT_MATCH))
+            .and_then(|_| self.connection.prepare_cached(running::DELETE_RUNNING))
             .and_then(|_| self.connection.query_row(WARM_INSERT_PAGES, [], |_| Ok(())))
             .map_err(|e| self.error(e))
     }
 
-    /// Writes runs in one transaction and returns how many were new. A run already stored
-    /// (same `execution_id`) is left as it is, so writing twice is harmless.
+    /// Writes runs in one transaction, ending their running rows, and returns how many were
+    /// new. A run already stored (same `execution_id`) is left as it is, so writing twice is
+    /// harmless.
     pub fn insert(&mut self, runs: &[RunRecord]) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let transaction = self

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::ledger::Ledger;
+use super::running::DELETE_RUNNING;
 use super::{sqlite_error, Store, StoreError};
 use crate::config::telemetry::Remote;
 
@@ -37,8 +38,8 @@ fn epoch_millis(time: SystemTime) -> i64 {
 }
 
 impl Store {
-    /// Commits runs to the outbox of `remote`, before any network I/O. A run already queued
-    /// stays as it is.
+    /// Commits runs to the outbox of `remote`, before any network I/O, and ends their running
+    /// rows. A run already queued stays as it is.
     pub fn enqueue(&mut self, remote: Remote, runs: &[(String, String)]) -> Result<(), StoreError> {
         let path = self.path.clone();
         let created = crate::timestamp::millis(SystemTime::now());
@@ -52,9 +53,13 @@ impl Store {
                     "INSERT OR IGNORE INTO outbox (execution_id, created, events, remote) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(|e| sqlite_error(&path, e))?;
+            let mut no_longer_running = transaction
+                .prepare_cached(DELETE_RUNNING)
+                .map_err(|e| sqlite_error(&path, e))?;
             for (execution_id, payload) in runs {
                 insert
                     .execute(params![execution_id, created, payload, remote.to_string()])
+                    .and_then(|_| no_longer_running.execute([execution_id]))
                     .map_err(|e| sqlite_error(&path, e))?;
             }
         }

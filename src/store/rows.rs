@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Transaction};
 
+use super::running::DELETE_RUNNING;
 use super::schema::FILL_LEGACY_OUTCOMES;
 use crate::recording::record::{ExecutionRecord, RunRecord};
 
@@ -73,8 +74,10 @@ pub fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlit
     let mut legacy = false;
     let mut execution = transaction.prepare_cached(&insert_execution_sql())?;
     let mut event = transaction.prepare_cached(INSERT_MATCH)?;
+    let mut no_longer_running = transaction.prepare_cached(DELETE_RUNNING)?;
     for run in runs {
         let e = &run.execution;
+        no_longer_running.execute([&e.execution_id])?;
         let inserted = execution.execute(params![
             e.execution_id,
             e.timestamp,

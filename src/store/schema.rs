@@ -132,4 +132,18 @@ CREATE TABLE outbox_aside (
     set_aside    TEXT NOT NULL
 );
 ",
+    // Runs in progress (`telemetry::live`): the span as it stood at the last heartbeat, so
+    // that a run whose earlyexit was killed is closed as lost with its own ids. A run's
+    // record deletes its row in the same transaction (`executions` or the outbox).
+    r"
+CREATE TABLE running (
+    execution_id TEXT PRIMARY KEY,
+    trace_id     TEXT NOT NULL,
+    span_id      TEXT NOT NULL,
+    started      TEXT NOT NULL,
+    last_seen    INTEGER NOT NULL,
+    match_count  INTEGER NOT NULL DEFAULT 0,
+    span         TEXT NOT NULL
+);
+",
 ];

@@ -11,7 +11,11 @@
 //! May import: `recording` (the span), `export` (the sinks), `config`, `observer`, `outcome`.
 
 mod contained;
+mod live;
+mod lost;
 mod run;
 
 pub use contained::ContainedTelemetry;
+pub use live::START_DELAY;
+pub use lost::{close_abandoned, Closed};
 pub use run::Telemetry;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
-    Span as _, SpanId, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
+    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
+    Tracer as _, TracerProvider as _,
 };
-use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
     SdkTracerProvider, Span, SpanProcessor,
@@ -24,6 +25,8 @@ use crate::outcome::{ExitReason, Outcome, RunEnd};
 use crate::recording::attributes as attr;
 use crate::recording::span::{self, command_hash, parent_context, resource, start_attributes};
 use crate::recording::{detect, privacy};
+
+use super::live::{Live, LivePlan};
 
 /// How often `finish` looks for a signal while it waits for the sinks.
 const SIGNAL_CHECK: Duration = Duration::from_millis(20);
@@ -69,6 +72,10 @@ pub struct Telemetry {
     /// The run was cancelled (a signal to earlyexit): the remote gets
     /// `CANCELLED_REMOTE_BUDGET` to answer, since a CI runner's SIGKILL is seconds away.
     cancelled: bool,
+    /// The running row and the live records, when `telemetry.live` is on.
+    live: Option<Live>,
+    /// Match log records go to a collector: the span says how many were suppressed.
+    match_logs: bool,
 }
 
 /// Before the command starts, telemetry does only what the start needs: it chooses the span's
@@ -112,12 +119,7 @@ impl PendingSpan {
             .with_resource(self.resource)
             .with_max_events_per_span(MAX_MATCH_EVENTS)
             .build();
-        let tracer = provider.tracer_with_scope(
-            InstrumentationScope::builder("earlyexit")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .with_schema_url(attr::SEMCONV_SCHEMA_URL)
-                .build(),
-        );
+        let tracer = provider.tracer_with_scope(span::scope());
         let mut attributes = self.attributes;
         attributes.push(KeyValue::new(
             attr::COMMAND_HASH,
@@ -219,6 +221,39 @@ impl Telemetry {
             child_environment.push(("TRACESTATE".to_string(), trace_state));
         }
         let (name, attributes) = start_attributes(settings, execution_id, env);
+        let command_words: Vec<String> = match &settings.source {
+            Source::Command { program, args } => std::iter::once(program)
+                .chain(args)
+                .map(|word| word.to_string_lossy().into_owned())
+                .collect(),
+            Source::Stdin => Vec::new(),
+        };
+        let live = LivePlan::wanted(config)
+            .then(|| {
+                Live::start(LivePlan {
+                    settings: config.clone(),
+                    execution_id: execution_id.to_string(),
+                    context: SpanContext::new(
+                        ids.trace_id,
+                        ids.span_id,
+                        TraceFlags::SAMPLED,
+                        false,
+                        parent.span().span_context().trace_state().clone(),
+                    ),
+                    parent: parent.span().span_context().clone(),
+                    name: name.clone(),
+                    start_attributes: attributes.clone(),
+                    command_line: settings.command_line(),
+                    command_words: command_words.clone(),
+                    working_directory: working_directory.clone(),
+                    started_at,
+                    resource: resource.clone(),
+                    report: Arc::clone(&report),
+                })
+            })
+            .flatten();
+        let match_logs = config.remote() == Some(crate::config::telemetry::Remote::Otlp)
+            && config.live.match_records.as_logs();
         Some(Telemetry {
             state: SpanState::Pending(PendingSpan {
                 processor,
@@ -233,13 +268,7 @@ impl Telemetry {
             started_at,
             trace_id: ids.trace_id.to_string(),
             child_environment,
-            command_words: match &settings.source {
-                Source::Command { program, args } => std::iter::once(program)
-                    .chain(args)
-                    .map(|word| word.to_string_lossy().into_owned())
-                    .collect(),
-                Source::Stdin => Vec::new(),
-            },
+            command_words,
             working_directory,
             matches: Vec::new(),
             scrub_pii: config.scrub_pii,
@@ -247,6 +276,8 @@ impl Telemetry {
             deadline,
             remote,
             cancelled: false,
+            live,
+            match_logs,
         })
     }
 
@@ -303,6 +334,9 @@ impl Telemetry {
     /// the remote `CANCELLED_REMOTE_BUDGET` to answer, then the same. Local sinks alone are waited for: they
     /// take milliseconds, and a signal must not cost the local record.
     pub fn finish(mut self) -> Vec<String> {
+        if let Some(live) = &mut self.live {
+            live.ended();
+        }
         self.span().end();
         let SpanState::Started(started) = std::mem::replace(&mut self.state, SpanState::Ended)
         else {
@@ -332,6 +366,10 @@ impl Telemetry {
             }
         }
         let remaining = give_up.saturating_duration_since(Instant::now());
+        if let Some(live) = self.live.take() {
+            live.wait(give_up);
+        }
+        let remaining = remaining.min(give_up.saturating_duration_since(Instant::now()));
         let shutdown = started
             .provider
             .shutdown_with_timeout(remaining.max(SIGNAL_CHECK));
@@ -383,6 +421,9 @@ impl RunObserver for Telemetry {
     }
 
     fn on_start(&mut self, start: &RunStart<'_>) {
+        if let Some(live) = &mut self.live {
+            live.started(start.pid);
+        }
         let span = self.span();
         if let Some(pid) = start.pid {
             span.set_attribute(KeyValue::new(attr::PROCESS_PID, i64::from(pid)));
@@ -390,6 +431,9 @@ impl RunObserver for Telemetry {
     }
 
     fn on_match(&mut self, event: &MatchEvent<'_>) {
+        if let Some(live) = &mut self.live {
+            live.matched(event);
+        }
         if self.matches.len() < MAX_MATCH_EVENTS as usize {
             self.matches.push(event.kept());
         }
@@ -404,28 +448,29 @@ impl RunObserver for Telemetry {
             self.command_words.clone()
         };
         let working_directory = self.free_text(&self.working_directory.display().to_string());
-        let attributes = span::end_attributes(
-            outcome,
+        let mut attributes = span::place_attributes(
             detect::project_type(&self.working_directory),
             working_directory,
             command_words,
         );
+        attributes.extend(span::outcome_attributes(outcome));
+        if let Some(live) = &mut self.live {
+            live.ended();
+            if self.match_logs && live.suppressed() > 0 {
+                attributes.push(KeyValue::new(
+                    attr::LIVE_RECORDS_SUPPRESSED,
+                    live.suppressed() as i64,
+                ));
+            }
+        }
         let events: Vec<(SystemTime, Vec<KeyValue>)> = std::mem::take(&mut self.matches)
             .into_iter()
-            .map(|pending| {
-                let line = self.free_text(&String::from_utf8_lossy(&pending.line));
-                let attributes = vec![
-                    KeyValue::new(attr::MATCH_NUMBER, pending.number as i64),
-                    KeyValue::new(attr::MATCH_OFFSET, pending.offset.as_secs_f64()),
-                    KeyValue::new(attr::MATCH_STREAM, pending.stream.as_str()),
-                    KeyValue::new(attr::MATCH_LINE_NUMBER, pending.line_number as i64),
-                    KeyValue::new(attr::MATCH_KIND, span::match_kind_name(pending.kind)),
-                    KeyValue::new(
-                        attr::MATCH_LINE,
-                        span::truncate(line, attr::MAX_MATCH_LINE_BYTES),
-                    ),
-                ];
-                (self.started_at + pending.offset, attributes)
+            .map(|kept| {
+                let line = self.free_text(&String::from_utf8_lossy(&kept.line));
+                (
+                    self.started_at + kept.offset,
+                    span::match_attributes(&kept, line),
+                )
             })
             .collect();
         let ended_at = self.started_at + outcome.duration;

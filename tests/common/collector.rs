@@ -48,6 +48,10 @@ pub fn parse_dump(text: &str) -> Vec<DumpedSpan> {
         if trimmed.starts_with("ResourceSpans #") {
             resource.clear();
             section = "";
+        } else if trimmed.starts_with("ResourceLog") {
+            // Log records follow (`parse_logs`): nothing of them belongs to a span.
+            spans.extend(current.take());
+            section = "";
         } else if let Some(url) = trimmed.strip_prefix("Resource SchemaURL:") {
             resource.insert("(schema url)".to_string(), url.trim().to_string());
         } else if trimmed == "Resource attributes:" {
@@ -91,6 +95,42 @@ pub fn parse_dump(text: &str) -> Vec<DumpedSpan> {
     spans
 }
 
+/// A log record as the collector printed it: its fields (`EventName`, `SeverityText`,
+/// `Trace ID`, `Span ID` …) and attributes.
+#[derive(Debug, Default, Clone)]
+pub struct DumpedLog {
+    pub fields: BTreeMap<String, String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+pub fn parse_logs(text: &str) -> Vec<DumpedLog> {
+    let mut logs = Vec::new();
+    let mut current: Option<DumpedLog> = None;
+    let mut in_attributes = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("LogRecord #") {
+            logs.extend(current.take());
+            current = Some(DumpedLog::default());
+            in_attributes = false;
+        } else if trimmed.starts_with("Resource") || trimmed.starts_with("Span #") {
+            logs.extend(current.take());
+        } else if let Some(log) = &mut current {
+            if trimmed == "Attributes:" {
+                in_attributes = true;
+            } else if let (true, Some((key, value))) = (in_attributes, attribute(line)) {
+                log.attributes.insert(key, value);
+            } else if let Some((key, value)) = trimmed.split_once(':') {
+                in_attributes = false;
+                log.fields
+                    .insert(key.trim().to_string(), value.trim().to_string());
+            }
+        }
+    }
+    logs.extend(current);
+    logs
+}
+
 /// rotel on two free loopback ports, its stdout collected. Killed on drop.
 pub struct Collector {
     child: Child,
@@ -126,6 +166,8 @@ impl Collector {
                 "blackhole",
                 "--debug-log",
                 "traces",
+                "--debug-log",
+                "logs",
                 "--debug-log-verbosity",
                 "detailed",
             ])
@@ -187,6 +229,16 @@ impl Collector {
             assert!(Instant::now() < until, "no span {execution_id} in:\n{text}");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Every log record received so far.
+    pub fn logs(&self) -> Vec<DumpedLog> {
+        parse_logs(&strip_ansi(&self.output.lock().unwrap()))
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<DumpedSpan> {
+        parse_dump(&strip_ansi(&self.output.lock().unwrap()))
     }
 
     pub fn span_count(&self) -> usize {

@@ -50,7 +50,8 @@ choice!(
     Remote,
     OtlpProtocol,
     Compression,
-    Detail
+    Detail,
+    MatchRecords
 );
 
 /// How much of a run a sink keeps (`TELEMETRY_BACKENDS.md`'s "Anonymization Levels").
@@ -164,6 +165,29 @@ pub enum Compression {
     #[value(alias = "")]
     None,
     Gzip,
+}
+
+/// How an OpenTelemetry Collector is told of each match (`telemetry.live.match_records`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MatchRecords {
+    /// Span events on the run's span, sent when the run ends (the views of earlier releases)
+    Events,
+    /// Log records tied to the span, sent while the command runs (OpenTelemetry's direction)
+    Logs,
+    /// Both (the default)
+    Both,
+}
+
+impl MatchRecords {
+    /// True when each match is sent as a log record while the command runs.
+    pub fn as_logs(self) -> bool {
+        self != MatchRecords::Events
+    }
+
+    /// True when the span sent to a collector keeps its match events.
+    pub fn as_span_events(self) -> bool {
+        self != MatchRecords::Logs
+    }
 }
 
 /// How a run's remote delivery waits. `TELEMETRY_BACKENDS.md` spells the choice as two

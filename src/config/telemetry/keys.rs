@@ -10,7 +10,8 @@ use crate::duration::{format_duration, parse_duration};
 use crate::urls::redact_url;
 
 use super::choices::{
-    AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote, SendWait,
+    AuthHeader, Backend, Compression, Detail, ExitCodes, MatchRecords, OtlpProtocol, Remote,
+    SendWait,
 };
 pub use super::value::{InvalidValue, Parse, Value};
 use super::{Secret, TelemetrySettings};
@@ -287,6 +288,8 @@ const ROTATE_MB: f64 = 1_000_000.0;
 const BATCH: NonZeroUsize = NonZeroUsize::MIN.saturating_add(9_999);
 const NETWORK_WAIT: Duration = Duration::from_secs(3600);
 const RETRIES: u32 = 100;
+/// More live records a second than a person or a collector's view can follow.
+const RECORDS_PER_SECOND: u32 = 10_000;
 
 #[rustfmt::skip]
 pub const KEYS: &[Key] = &[
@@ -318,6 +321,7 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.hybrid.remote_backend", hybrid.remote_backend: Remote),
     key!("telemetry.otlp.endpoint", otlp.endpoint: Option<Url>),
     key!("telemetry.otlp.traces_endpoint", otlp.traces_endpoint: Option<Url>),
+    key!("telemetry.otlp.logs_endpoint", otlp.logs_endpoint: Option<Url>),
     key!("telemetry.otlp.protocol", otlp.protocol: OtlpProtocol),
     key!("telemetry.otlp.headers", otlp.headers: Vec<(String, Secret)>),
     key!("telemetry.otlp.timeout", otlp.timeout: Duration, at most NETWORK_WAIT),
@@ -325,6 +329,9 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.otlp.certificate", otlp.trust.ca_file: Option<PathBuf>),
     key!("telemetry.otlp.client_certificate", otlp.trust.client_cert: Option<PathBuf>),
     key!("telemetry.otlp.client_key", otlp.trust.client_key: Option<PathBuf>),
+    key!("telemetry.live.enabled", live.enabled: bool),
+    key!("telemetry.live.match_records", live.match_records: MatchRecords),
+    key!("telemetry.live.max_records_per_second", live.max_records_per_second: u32, at most RECORDS_PER_SECOND),
     key!("telemetry.remote_detail", remote_detail: Detail),
     key!("telemetry.ci_hint", ci_hint: bool),
     key!("telemetry.trace_url", trace_url: Option<String>),
@@ -346,13 +353,20 @@ pub fn environment_variable(key: &str) -> String {
     format!("EARLYEXIT_{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
-/// Other names for keys, which win over the derived ones: `TELEMETRY_BACKENDS.md`'s shorter names, and the
+/// Other names for keys, which win over the derived ones: `TELEMETRY_BACKENDS.md`'s shorter names, the
+/// logs endpoint's standard name, and the
 /// standard OpenTelemetry variables (`OTEL_EXPORTER_OTLP_` + suffix, then the traces-specific
 /// `OTEL_EXPORTER_OTLP_TRACES_` + suffix, which wins).
 pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
-    const DOCUMENTED: [(&str, &str); 2] = [
+    const NAMED: [(&str, &str); 3] = [
         ("EARLYEXIT_TELEMETRY_ENDPOINT", "telemetry.http.endpoint"),
         ("EARLYEXIT_TELEMETRY_API_KEY", "telemetry.http.api_key"),
+        // Only the endpoint is the logs' own: the live records share the traces' headers,
+        // timeout and certificates.
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "telemetry.otlp.logs_endpoint",
+        ),
     ];
     const OTLP: [(&str, &str); 8] = [
         ("ENDPOINT", "endpoint"),
@@ -364,7 +378,7 @@ pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
         ("CLIENT_CERTIFICATE", "client_certificate"),
         ("CLIENT_KEY", "client_key"),
     ];
-    let documented = DOCUMENTED
+    let named = NAMED
         .into_iter()
         .map(|(variable, name)| (variable.to_string(), name.to_string()));
     let otlp = ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"]
@@ -381,7 +395,7 @@ pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
                 )
             })
         });
-    documented
+    named
         .chain(otlp)
         .filter_map(|(variable, name)| key(&name).map(|key| (variable, key)))
 }
@@ -419,7 +433,11 @@ mod tests {
             "OTEL_EXPORTER_OTLP_CLIENT_KEY".into(),
             "telemetry.otlp.client_key"
         )));
-        assert_eq!(aliases.len(), 18, "every alias names a key");
+        assert!(aliases.contains(&(
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT".into(),
+            "telemetry.otlp.logs_endpoint"
+        )));
+        assert_eq!(aliases.len(), 19, "every alias names a key");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use choices::{
-    AuthHeader, Backend, Compression, Detail, ExitCodes, OtlpProtocol, Remote, SendWait,
+    AuthHeader, Backend, Compression, Detail, ExitCodes, MatchRecords, OtlpProtocol, Remote,
+    SendWait,
 };
 use keys::{LocalPrimary, Url, KEYS};
 pub use resolve::{ConfigError, ValueProblem};
@@ -97,6 +98,9 @@ pub struct OtlpSettings {
     pub endpoint: Option<Url>,
     /// The traces endpoint, used as it is (like `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
     pub traces_endpoint: Option<Url>,
+    /// The logs endpoint of the live records, used as it is (like
+    /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`).
+    pub logs_endpoint: Option<Url>,
     pub protocol: OtlpProtocol,
     /// Headers sent with every export; values may be credentials.
     pub headers: Vec<(String, Secret)>,
@@ -124,6 +128,32 @@ impl OtlpSettings {
             (OtlpProtocol::HttpProtobuf, None) => "http://localhost:4318/v1/traces".into(),
         }
     }
+
+    /// The URL the live records (log records) are sent to: the logs endpoint, else beside
+    /// the traces (`/v1/logs` for HTTP/protobuf; gRPC serves both on one address).
+    pub fn logs_url(&self) -> String {
+        if let Some(url) = &self.logs_endpoint {
+            return url.to_string();
+        }
+        let traces = self.traces_url();
+        match self.protocol {
+            OtlpProtocol::Grpc => traces,
+            OtlpProtocol::HttpProtobuf => match traces.strip_suffix("/v1/traces") {
+                Some(base) => format!("{base}/v1/logs"),
+                None => traces,
+            },
+        }
+    }
+}
+
+/// The `live:` section: what a run sends while it runs (see `telemetry::live`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSettings {
+    /// A running row and, for a collector, a start record and log records of the matches.
+    pub enabled: bool,
+    pub match_records: MatchRecords,
+    /// At most this many match log records a second, per run; the rest are counted.
+    pub max_records_per_second: u32,
 }
 
 /// Where the value of a setting came from.
@@ -175,6 +205,7 @@ pub struct TelemetrySettings {
     pub http: HttpSettings,
     pub hybrid: HybridSettings,
     pub otlp: OtlpSettings,
+    pub live: LiveSettings,
     /// What remote sinks send: minimal unless `remote_detail: full` (scrubbed).
     pub remote_detail: Detail,
     /// `--telemetry-remote`: this run also sends to the HTTP endpoint.
@@ -308,12 +339,18 @@ impl TelemetrySettings {
             otlp: OtlpSettings {
                 endpoint: None,
                 traces_endpoint: None,
+                logs_endpoint: None,
                 protocol: OtlpProtocol::Grpc,
                 headers: Vec::new(),
                 timeout: Duration::from_secs(2),
                 compression: Compression::None,
                 trust: Trust::default(),
                 disabled: false,
+            },
+            live: LiveSettings {
+                enabled: true,
+                match_records: MatchRecords::Both,
+                max_records_per_second: 20,
             },
             remote_detail: Detail::Minimal,
             remote_once: false,

@@ -1,0 +1,476 @@
+//! A run while it runs, on a thread of its own: the running row in the local database, with
+//! its lock file and a heartbeat, and the live records to a collector (what they carry is
+//! `recording::live`'s).
+//!
+//! The output path only hands matches over: a rate limit and a bounded queue decide, in
+//! nanoseconds, whether a match goes to this thread, and what does not is counted. Everything
+//! else happens here: scrubbing, the database, the network.
+//!
+//! A run shorter than [`START_DELAY`] has ended before a running row or a start record would
+//! be of use, and pays for nothing but this thread; its matches go with its span. A longer
+//! run's early matches follow its start record.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::SpanContext;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
+
+use super::lost;
+use crate::config::telemetry::Remote;
+use crate::config::TelemetrySettings;
+use crate::delivery::OtlpLogs;
+use crate::export::{DeliveryReport, Milestone, LOCAL_DEADLINE};
+use crate::observer::{KeptMatch, MatchEvent};
+use crate::recording::attributes as attr;
+use crate::recording::live::{self, LiveRecord};
+use crate::recording::stored_span::StoredSpan;
+use crate::recording::{detect, privacy, span};
+use crate::store::{RunningLock, RunningRow, Store};
+
+/// How long a run goes before it is recorded as running.
+pub const START_DELAY: Duration = Duration::from_millis(100);
+/// How often the running row says that the run is still going.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Matches waiting for this thread; past it (a collector that is slow to answer), a match is
+/// counted as suppressed.
+const QUEUE: usize = 256;
+/// Runs of killed earlyexits that one run closes; the rest wait for the next one, or for
+/// `telemetry sync`.
+const CLOSED_PER_RUN: usize = 20;
+/// Match events the running row keeps, as the span does.
+const MAX_EVENTS: usize = 1000;
+
+/// What the live thread needs of the run, all known before the command starts.
+pub struct LivePlan {
+    pub settings: TelemetrySettings,
+    pub execution_id: String,
+    pub context: SpanContext,
+    pub parent: SpanContext,
+    pub name: String,
+    pub start_attributes: Vec<KeyValue>,
+    pub command_line: Option<String>,
+    pub command_words: Vec<String>,
+    pub working_directory: PathBuf,
+    pub started_at: SystemTime,
+    pub resource: Resource,
+    /// The run's delivery: the lock file goes once the record is kept.
+    pub report: Arc<DeliveryReport>,
+}
+
+impl LivePlan {
+    /// True when the run has anything to do live: a database for the running row (the SQLite
+    /// sink's, or a remote's outbox), or a collector for the live records.
+    pub fn wanted(settings: &TelemetrySettings) -> bool {
+        settings.live.enabled && !settings.dry_run && uses_database(settings)
+    }
+}
+
+impl LivePlan {
+    /// A match's line as the run keeps it (scrubbed unless `scrub_pii` is off).
+    fn line(&self, kept: &KeptMatch) -> String {
+        privacy::scrub_if(
+            self.settings.scrub_pii,
+            &String::from_utf8_lossy(&kept.line),
+        )
+    }
+
+    fn match_record(&self, kept: &KeptMatch, line: String) -> LiveRecord {
+        live::match_record(
+            &self.execution_id,
+            self.started_at,
+            kept,
+            line,
+            self.settings.remote_detail,
+        )
+    }
+}
+
+/// The SQLite database is written: by the SQLite sink, or as a remote's outbox.
+fn uses_database(settings: &TelemetrySettings) -> bool {
+    settings.remote().is_some()
+        || (settings.writes_locally()
+            && settings.backend != crate::config::telemetry::Backend::File)
+}
+
+enum Message {
+    Started { pid: Option<u32> },
+    Matched(KeptMatch),
+    Ended,
+}
+
+/// The run's side of the live thread.
+pub struct Live {
+    sender: SyncSender<Message>,
+    limit: RateLimit,
+    /// Matches not handed to the live thread.
+    suppressed: u64,
+    /// Every match of the run so far, for the heartbeat.
+    matches: Arc<AtomicU64>,
+    /// Set, under the lock, once the run has ended: after that no running row is written,
+    /// since the run's record (which deletes it) may already be in.
+    ended: Arc<Mutex<bool>>,
+    finished: Receiver<()>,
+}
+
+impl Live {
+    /// Starts the live thread; `None` if the thread cannot be started (the run goes on).
+    pub fn start(plan: LivePlan) -> Option<Live> {
+        let (sender, receiver) = mpsc::sync_channel(QUEUE);
+        let (finished_sender, finished) = mpsc::channel();
+        let matches = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(Mutex::new(false));
+        let limit = RateLimit::new(plan.settings.live.max_records_per_second);
+        let thread = LiveThread {
+            plan,
+            receiver,
+            matches: Arc::clone(&matches),
+            ended: Arc::clone(&ended),
+        };
+        std::thread::Builder::new()
+            .name("earlyexit-live".into())
+            .spawn(move || {
+                thread.run();
+                let _ = finished_sender.send(());
+            })
+            .ok()?;
+        Some(Live {
+            sender,
+            limit,
+            suppressed: 0,
+            matches,
+            ended,
+            finished,
+        })
+    }
+
+    pub fn started(&mut self, pid: Option<u32>) {
+        let _ = self.sender.try_send(Message::Started { pid });
+    }
+
+    /// Hands a match over, within the rate limit and while the queue has room.
+    pub fn matched(&mut self, event: &MatchEvent<'_>) {
+        self.matches.store(event.number, Ordering::Relaxed);
+        if !self.limit.allow(Instant::now()) {
+            self.suppressed += 1;
+            return;
+        }
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.sender.try_send(Message::Matched(event.kept()))
+        {
+            self.suppressed += 1;
+        }
+    }
+
+    /// Matches that were not sent live.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+
+    /// The run has ended: from now on no running row is written. Called before the run's
+    /// span ends; again is harmless.
+    pub fn ended(&mut self) {
+        let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*ended {
+            *ended = true;
+            // Only a wake-up: a thread busy with a full queue sees the flag when it is done.
+            let _ = self.sender.try_send(Message::Ended);
+        }
+    }
+
+    /// Waits until the live thread is done, or until `until`: what it has not done by then
+    /// (a collector slow to take the last records) is given up, and a lock file left behind
+    /// is cleared by the next run.
+    pub fn wait(mut self, until: Instant) {
+        self.ended();
+        let Live {
+            sender, finished, ..
+        } = self;
+        drop(sender);
+        let _ = finished.recv_timeout(until.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// At most `per_second` records a second, in bursts of up to a second's worth.
+#[derive(Debug)]
+struct RateLimit {
+    per_second: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> RateLimit {
+        RateLimit {
+            per_second: f64::from(per_second),
+            tokens: f64::from(per_second),
+            last: None,
+        }
+    }
+
+    fn allow(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            let refill = now.saturating_duration_since(last).as_secs_f64() * self.per_second;
+            self.tokens = (self.tokens + refill).min(self.per_second);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct LiveThread {
+    plan: LivePlan,
+    receiver: Receiver<Message>,
+    matches: Arc<AtomicU64>,
+    ended: Arc<Mutex<bool>>,
+}
+
+impl LiveThread {
+    fn has_ended(&self) -> bool {
+        *self.ended.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn run(self) {
+        // What killed earlyexits left, closed before this run's own row joins them.
+        let closed =
+            lost::close_abandoned(&self.plan.settings, &self.plan.resource, CLOSED_PER_RUN);
+        drop(closed);
+        let mut pid = None;
+        let mut early = Vec::new();
+        let go_live = Instant::now() + START_DELAY;
+        loop {
+            match self
+                .receiver
+                .recv_timeout(go_live.saturating_duration_since(Instant::now()))
+            {
+                Ok(Message::Started { pid: started }) => pid = started,
+                Ok(Message::Matched(kept)) => early.push(kept),
+                Ok(Message::Ended) | Err(RecvTimeoutError::Disconnected) => {
+                    self.send_matches_alone(early);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => break,
+            }
+        }
+        let Some(mut running) = Running::begin(&self.plan, pid, &self.ended) else {
+            return;
+        };
+        running.matched(early, self.matches.load(Ordering::Relaxed));
+        while !self.has_ended() {
+            match self.receiver.recv_timeout(HEARTBEAT) {
+                Ok(Message::Matched(kept)) => {
+                    let mut batch = vec![kept];
+                    while let Ok(message) = self.receiver.try_recv() {
+                        if let Message::Matched(kept) = message {
+                            batch.push(kept);
+                        }
+                    }
+                    running.matched(batch, self.matches.load(Ordering::Relaxed));
+                }
+                Ok(Message::Started { .. } | Message::Ended) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    running.heartbeat(self.matches.load(Ordering::Relaxed), false)
+                }
+            }
+        }
+        // The matches handed over before the end, then the end.
+        let last: Vec<KeptMatch> = self
+            .receiver
+            .try_iter()
+            .filter_map(|message| match message {
+                Message::Matched(kept) => Some(kept),
+                _ => None,
+            })
+            .collect();
+        running.matched(last, self.matches.load(Ordering::Relaxed));
+        running.end(&self.plan.report);
+    }
+}
+
+impl LiveThread {
+    /// A run that ended before it went live sends its matches with its span, except where
+    /// the span carries none (`match_records: logs`): then as log records, now.
+    fn send_matches_alone(&self, early: Vec<KeptMatch>) {
+        let settings = &self.plan.settings;
+        let logs_alone = settings.remote() == Some(Remote::Otlp)
+            && !settings.live.match_records.as_span_events();
+        if early.is_empty() || !logs_alone {
+            return;
+        }
+        let records: Vec<LiveRecord> = early
+            .iter()
+            .map(|kept| self.plan.match_record(kept, self.plan.line(kept)))
+            .collect();
+        let _ =
+            OtlpLogs::new(&settings.otlp, &self.plan.resource).send(&self.plan.context, &records);
+    }
+}
+
+/// A run that has gone live: its span so far, its row and lock, its collector.
+struct Running<'a> {
+    plan: &'a LivePlan,
+    span: SpanData,
+    row: Option<(Store, RunningLock)>,
+    logs: Option<OtlpLogs>,
+    match_logs: bool,
+}
+
+impl<'a> Running<'a> {
+    /// Writes the running row (unless the run has ended meanwhile) and sends the start
+    /// record. `None` once the run has ended.
+    fn begin(plan: &'a LivePlan, pid: Option<u32>, ended: &Mutex<bool>) -> Option<Running<'a>> {
+        let settings = &plan.settings;
+        let scrub = |text: &str| privacy::scrub_if(settings.scrub_pii, text);
+        let mut attributes = plan.start_attributes.clone();
+        attributes.push(KeyValue::new(
+            attr::COMMAND_HASH,
+            span::command_hash(plan.command_line.as_deref().unwrap_or_default()),
+        ));
+        if let Some(pid) = pid {
+            attributes.push(KeyValue::new(attr::PROCESS_PID, i64::from(pid)));
+        }
+        let command_words = if settings.scrub_pii {
+            privacy::scrub_args(&plan.command_words)
+        } else {
+            plan.command_words.clone()
+        };
+        attributes.extend(span::place_attributes(
+            detect::project_type(&plan.working_directory),
+            scrub(&plan.working_directory.display().to_string()),
+            command_words,
+        ));
+        let span = live::span_at_start(
+            plan.context.clone(),
+            &plan.parent,
+            plan.name.clone(),
+            plan.started_at,
+            attributes,
+        );
+        let row = {
+            let ended = ended.lock().unwrap_or_else(PoisonError::into_inner);
+            if *ended {
+                return None;
+            }
+            Running::write_row(plan, &span)
+        };
+        let to_collector = settings.remote() == Some(Remote::Otlp);
+        let logs = to_collector.then(|| OtlpLogs::new(&settings.otlp, &plan.resource));
+        let running = Running {
+            plan,
+            span,
+            row,
+            logs,
+            match_logs: to_collector && settings.live.match_records.as_logs(),
+        };
+        running.send(vec![live::start_record(
+            &running.span,
+            settings.remote_detail,
+        )]);
+        Some(running)
+    }
+
+    /// The lock, then the row: a row is never without a lock file that can tell whether its
+    /// earlyexit lives. Any failure leaves the run without a row (it is recorded at its end as
+    /// ever).
+    fn write_row(plan: &LivePlan, span: &SpanData) -> Option<(Store, RunningLock)> {
+        let settings = &plan.settings;
+        let mut store = Store::open(&settings.sqlite.path, settings.sqlite.wal_mode).ok()?;
+        let lock = RunningLock::take(&settings.sqlite.path, &plan.execution_id).ok()?;
+        let row = RunningRow {
+            execution_id: plan.execution_id.clone(),
+            trace_id: span.span_context.trace_id().to_string(),
+            span_id: span.span_context.span_id().to_string(),
+            started: crate::timestamp::millis(plan.started_at),
+            last_seen: SystemTime::now(),
+            match_count: 0,
+            span: StoredSpan::of(span).to_json(),
+        };
+        match store.start_running(&row) {
+            Ok(()) => Some((store, lock)),
+            Err(_) => {
+                lock.release();
+                None
+            }
+        }
+    }
+
+    fn send(&self, records: Vec<LiveRecord>) {
+        if let Some(logs) = &self.logs {
+            // A collector that is down costs this thread its timeout, never the run.
+            let _ = logs.send(&self.span.span_context, &records);
+        }
+    }
+
+    fn matched(&mut self, batch: Vec<KeptMatch>, match_count: u64) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut records = Vec::new();
+        for kept in &batch {
+            let line = self.plan.line(kept);
+            if self.match_logs {
+                records.push(self.plan.match_record(kept, line.clone()));
+            }
+            if self.span.events.len() < MAX_EVENTS {
+                live::add_match(&mut self.span, kept, line);
+            }
+        }
+        self.send(records);
+        self.heartbeat(match_count, true);
+    }
+
+    /// Says the run is still going, with the span when it has new events.
+    fn heartbeat(&mut self, match_count: u64, with_span: bool) {
+        if let Some((store, _)) = &mut self.row {
+            let span = with_span.then(|| StoredSpan::of(&self.span).to_json());
+            let _ = store.touch_running(
+                &self.plan.execution_id,
+                SystemTime::now(),
+                match_count,
+                span.as_deref(),
+            );
+        }
+    }
+
+    /// The run has ended: once its record is kept, which deletes the row, the lock file goes.
+    /// A row still there means the record was not kept; the file stays so that a later run
+    /// closes the run as lost.
+    fn end(self, report: &DeliveryReport) {
+        let Some((store, lock)) = self.row else {
+            return;
+        };
+        report.wait_for(Milestone::Kept, LOCAL_DEADLINE);
+        if let Ok(None) = store.running(&self.plan.execution_id) {
+            lock.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_allows_a_seconds_burst_then_its_rate() {
+        let mut limit = RateLimit::new(10);
+        let start = Instant::now();
+        let burst = (0..100).filter(|_| limit.allow(start)).count();
+        assert_eq!(burst, 10);
+        let later = start + Duration::from_millis(500);
+        let refilled = (0..100).filter(|_| limit.allow(later)).count();
+        assert_eq!(refilled, 5);
+        let mut none = RateLimit::new(0);
+        assert!(!none.allow(start));
+    }
+}
