@@ -3,7 +3,8 @@
 the machine's drift hits every variant alike:
 
   1. `earlyexit --no-telemetry -A 0 X -- true` against GNU `timeout 10 true` (target <= 1.10);
-  2. `earlyexit -A 0 X -- true` with SQLite telemetry (a fresh HOME) against the same (<= 1.40);
+  2. `earlyexit -A 0 X -- true` with SQLite telemetry (a fresh HOME) against the same (<= 1.40),
+     with the live records on (the default) and off (`telemetry.live.enabled: false`);
   3. 100 MB through `earlyexit NEVERMATCH -- cat FILE` against
      `cat FILE | tee /dev/null | grep -m1 NEVERMATCH` (<= 1.0), both through `sh -c`.
 
@@ -22,6 +23,9 @@ import time
 
 def timed(argv, env, devnull):
     start = time.perf_counter_ns()
+    if isinstance(argv, tuple):
+        argv, extra = argv
+        env = dict(env, **extra)
     pid = os.posix_spawn(argv[0], argv, env,
                          file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
     os.waitpid(pid, 0)
@@ -56,8 +60,11 @@ def main():
             ("timeout 10 true", [timeout, "10", true]),
             ("earlyexit --no-telemetry", [ee, "--no-telemetry", "-A", "0", "X", "--", true]),
             ("earlyexit, SQLite telemetry", [ee, "-A", "0", "X", "--", true]),
+            ("earlyexit, SQLite, live off", ([ee, "-A", "0", "X", "--", true],
+                                             {"EARLYEXIT_TELEMETRY_LIVE_ENABLED": "false"})),
         ], runs, env, devnull)
-        for label in ("timeout 10 true", "earlyexit --no-telemetry", "earlyexit, SQLite telemetry"):
+        for label in ("timeout 10 true", "earlyexit --no-telemetry", "earlyexit, SQLite telemetry",
+                      "earlyexit, SQLite, live off"):
             report(times, label, "timeout 10 true")
         times = interleave([
             ("pipeline", [sh, "-c", f"cat {log} | tee /dev/null | grep -m1 NEVERMATCH"]),
