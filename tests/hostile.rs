@@ -398,6 +398,53 @@ fn a_run_sent_while_the_disk_filled_up_is_not_sent_again() {
     drop(receiver);
 }
 
+/// A run in progress whose end finds the disk full cannot keep its record; its running row
+/// stays, and once there is room again it is closed as lost (with its match), not forgotten.
+#[test]
+#[ignore = "needs root (it mounts a tmpfs): run tests/install-and-run.sh"]
+fn a_run_whose_end_finds_the_disk_full_is_closed_as_lost_once_there_is_room() {
+    let home = Home::new();
+    let disk = SmallDisk::mount(&home.state_dir(), "1m");
+    assert_eq!(run(&mut home.earlyexit(&["--", "true"])).code, 0);
+    let running = home
+        .earlyexit(&[
+            "-m",
+            "5",
+            "ERROR",
+            "--",
+            "sh",
+            "-c",
+            "echo ERROR; sleep 1.5",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while home.query("SELECT count(*) FROM running") != [["1"]] {
+        assert!(std::time::Instant::now() < until, "no running row");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The heartbeat after the match has kept it in the row.
+    std::thread::sleep(Duration::from_millis(300));
+    let filler = disk.fill();
+    let output = running.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "one match of five: grep's 1");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.lines().count() <= 1, "{stderr}");
+    std::fs::remove_file(filler).unwrap();
+    let status = run(&mut home.earlyexit(&["telemetry", "status"]));
+    assert!(
+        status.stderr_text().contains("closed 1 run(s)"),
+        "{}",
+        status.stderr_text()
+    );
+    assert_eq!(
+        home.query("SELECT outcome, match_count FROM executions WHERE outcome = 'lost'"),
+        [["lost", "1"]]
+    );
+    assert_eq!(home.query("SELECT count(*) FROM running"), [["0"]]);
+}
+
 #[test]
 fn endless_and_oversized_inputs_stop_with_one_line_and_bounded_memory() {
     let home = Home::new();
