@@ -36,9 +36,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             end_by_sigpipe_when_the_reader_goes();
             commands::main(args)
         }
+        Ok(Invocation::Serve(args)) => commands::serve::main(args),
         Ok(Invocation::Generate(kind)) => {
             end_by_sigpipe_when_the_reader_goes();
-            let page = kind.render(commands::definition());
+            let page = kind.render(commands::definition(), commands::serve::definition());
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &page);
             0
         }

@@ -201,11 +201,12 @@ pub enum Generate {
 
 impl Generate {
     /// The script or page, for `earlyexit` and its short name `ee`: the run's options and, as
-    /// a subcommand, `telemetry` (whose definitions live with the commands).
-    pub fn render(self, telemetry: clap::Command) -> Vec<u8> {
+    /// subcommands, `telemetry` and `serve` (whose definitions live with the commands).
+    pub fn render(self, telemetry: clap::Command, serve: clap::Command) -> Vec<u8> {
         let described = || {
             Cli::command()
                 .subcommand(telemetry.clone().name("telemetry"))
+                .subcommand(serve.clone().name("serve"))
                 .args_conflicts_with_subcommands(true)
         };
         let mut out = Vec::new();
@@ -242,6 +243,8 @@ pub enum Invocation {
     Run(Box<Cli>),
     /// `earlyexit telemetry ...`: the words after `telemetry`.
     Telemetry(Vec<OsString>),
+    /// `earlyexit serve ...`: the words after `serve`.
+    Serve(Vec<OsString>),
     /// `--generate KIND`.
     Generate(Generate),
 }
@@ -266,8 +269,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
         ));
     }
     let split = split_command_line(&args);
-    if split.telemetry {
-        return Ok(Invocation::Telemetry(split.command));
+    match split.tool {
+        Some(Tool::Telemetry) => return Ok(Invocation::Telemetry(split.command)),
+        Some(Tool::Serve) => return Ok(Invocation::Serve(split.command)),
+        None => {}
     }
     let mut cli = Cli::try_parse_from(&split.ours).map_err(|error| match error.kind() {
         clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
@@ -309,8 +314,15 @@ struct SplitArgs {
     ours: Vec<OsString>,
     /// The command and its arguments, untouched.
     command: Vec<OsString>,
-    /// The first positional was `telemetry`.
-    telemetry: bool,
+    /// The first positional named a tool (`telemetry`, `serve`).
+    tool: Option<Tool>,
+}
+
+/// The tools a first word starts instead of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Telemetry,
+    Serve,
 }
 
 fn split_command_line(args: &[OsString]) -> SplitArgs {
@@ -364,8 +376,13 @@ fn split_command_line(args: &[OsString]) -> SplitArgs {
             continue;
         }
         if !pattern_seen {
-            if split.ours.len() == 1 && text == "telemetry" {
-                split.telemetry = true;
+            let tool = match text.as_ref() {
+                "telemetry" => Some(Tool::Telemetry),
+                "serve" => Some(Tool::Serve),
+                _ => None,
+            };
+            if split.ours.len() == 1 && tool.is_some() {
+                split.tool = tool;
                 split.command.extend(words.cloned());
                 break;
             }
@@ -441,7 +458,7 @@ mod tests {
             .map(OsString::from)
             .collect();
         let split = split_command_line(&args);
-        assert!(split.telemetry);
+        assert_eq!(split.tool, Some(Tool::Telemetry));
         assert_eq!(split.command, ["stats", "--json"]);
     }
 

@@ -1,4 +1,5 @@
-//! `earlyexit telemetry …`: the tools around the recorded runs, one module per subcommand.
+//! `earlyexit telemetry …`: the tools around the recorded runs, one module per subcommand;
+//! and `earlyexit serve` (`serve`), the team server's command line.
 //! They read the same settings as a run (config file, environment, `--config`) and never
 //! create a database that does not exist. A command that reports builds one serde value,
 //! printed as text or, with `--json`, as one JSON object (`Shown`).
@@ -6,6 +7,7 @@
 mod endpoint;
 mod maintenance;
 mod report;
+pub mod serve;
 mod stats;
 mod status;
 mod sync;

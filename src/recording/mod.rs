@@ -16,4 +16,4 @@ pub mod record;
 pub(crate) mod span;
 pub mod stored_span;
 
-pub use span::{command_hash, resource};
+pub use span::{command_hash, resource, scope};

@@ -22,6 +22,7 @@ mod queries;
 mod rows;
 mod running;
 mod schema;
+mod team;
 
 pub use outbox::{Claim, Queued};
 pub use queries::{ReportRun, RunTiming, Stats, Tally};
@@ -29,6 +30,7 @@ use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};
 pub use running::{abandoned, RunningLock, RunningRow};
 use schema::MIGRATIONS;
 pub use schema::SCHEMA_VERSION;
+pub use team::StoredKey;
 
 /// How long a write waits for another process's lock before it gives up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(2);

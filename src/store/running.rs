@@ -122,6 +122,58 @@ impl Store {
             .map(drop)
     }
 
+    /// What a team server hears of runs in progress, in one transaction: runs that started
+    /// (unless their record is in already: a start record can arrive after its span), and the
+    /// latest match number heard of per run.
+    pub fn note_live(
+        &mut self,
+        started: &[RunningRow],
+        matched: &[(String, u64)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| super::sqlite_error(&path, e))?;
+        {
+            let mut start = transaction
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO running
+                     (execution_id, trace_id, span_id, started, last_seen, match_count, span)
+                     SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6
+                     WHERE NOT EXISTS (SELECT 1 FROM executions WHERE execution_id = ?1)",
+                )
+                .map_err(|e| super::sqlite_error(&path, e))?;
+            for row in started {
+                start
+                    .execute(params![
+                        row.execution_id,
+                        row.trace_id,
+                        row.span_id,
+                        row.started,
+                        epoch_millis(row.last_seen),
+                        row.span
+                    ])
+                    .map_err(|e| super::sqlite_error(&path, e))?;
+            }
+            let mut heard = transaction
+                .prepare_cached(
+                    "UPDATE running SET last_seen = ?2, match_count = max(match_count, ?3)
+                     WHERE execution_id = ?1",
+                )
+                .map_err(|e| super::sqlite_error(&path, e))?;
+            let now = epoch_millis(SystemTime::now());
+            for (execution_id, number) in matched {
+                heard
+                    .execute(params![execution_id, now, *number as i64])
+                    .map_err(|e| super::sqlite_error(&path, e))?;
+            }
+        }
+        transaction
+            .commit()
+            .map_err(|e| super::sqlite_error(&path, e))
+    }
+
     /// How many runs are in progress, as far as their rows say (runs whose earlyexit was killed
     /// count until they are closed).
     pub fn running_count(&self) -> Result<i64, StoreError> {

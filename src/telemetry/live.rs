@@ -27,6 +27,7 @@ use crate::config::TelemetrySettings;
 use crate::delivery::OtlpLogs;
 use crate::export::{DeliveryReport, Milestone, LOCAL_DEADLINE};
 use crate::observer::{KeptMatch, MatchEvent};
+use crate::rate_limit::RateLimit;
 use crate::recording::attributes as attr;
 use crate::recording::live::{self, LiveRecord};
 use crate::recording::stored_span::StoredSpan;
@@ -65,7 +66,7 @@ pub struct LivePlan {
 
 impl LivePlan {
     /// True when the run has anything to do live: a database for the running row (the SQLite
-    /// sink's, or a remote's outbox), or a collector for the live records.
+    /// sink's, or a remote's outbox, which a collector as the remote has too).
     pub fn wanted(settings: &TelemetrySettings) -> bool {
         settings.live.enabled && !settings.dry_run && uses_database(settings)
     }
@@ -193,38 +194,6 @@ impl Live {
         } = self;
         drop(sender);
         let _ = finished.recv_timeout(until.saturating_duration_since(Instant::now()));
-    }
-}
-
-/// At most `per_second` records a second, in bursts of up to a second's worth.
-#[derive(Debug)]
-struct RateLimit {
-    per_second: f64,
-    tokens: f64,
-    last: Option<Instant>,
-}
-
-impl RateLimit {
-    fn new(per_second: u32) -> RateLimit {
-        RateLimit {
-            per_second: f64::from(per_second),
-            tokens: f64::from(per_second),
-            last: None,
-        }
-    }
-
-    fn allow(&mut self, now: Instant) -> bool {
-        if let Some(last) = self.last {
-            let refill = now.saturating_duration_since(last).as_secs_f64() * self.per_second;
-            self.tokens = (self.tokens + refill).min(self.per_second);
-        }
-        self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 }
 
@@ -454,23 +423,5 @@ impl<'a> Running<'a> {
         if let Ok(None) = store.running(&self.plan.execution_id) {
             lock.release();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rate_limit_allows_a_seconds_burst_then_its_rate() {
-        let mut limit = RateLimit::new(10);
-        let start = Instant::now();
-        let burst = (0..100).filter(|_| limit.allow(start)).count();
-        assert_eq!(burst, 10);
-        let later = start + Duration::from_millis(500);
-        let refilled = (0..100).filter(|_| limit.allow(later)).count();
-        assert_eq!(refilled, 5);
-        let mut none = RateLimit::new(0);
-        assert!(!none.allow(start));
     }
 }

@@ -8,7 +8,11 @@
 //! has ended, so telemetry never slows the output on its way to the terminal.
 //! [`ContainedTelemetry`] wraps it so that a panic in telemetry never costs the run.
 //!
-//! May import: `recording` (the span), `export` (the sinks), `config`, `observer`, `outcome`.
+//! While a run goes on, `live` keeps its running row and sends its live records; `lost` closes
+//! the runs of earlyexits that were killed.
+//!
+//! May import: `recording` (the span), `export` (the sinks), `store` (the running row),
+//! `delivery` (the live records' exporter), `config`, `observer`, `outcome`.
 
 mod contained;
 mod live;

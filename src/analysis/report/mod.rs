@@ -9,11 +9,13 @@ mod chart;
 mod failures;
 mod sections;
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
 pub use crate::store::{ReportRun, RunTiming};
+use crate::store::{Store, StoreError};
 use chart::{escape, Color};
 
 /// Rows of the tables that list runs or commands, and bars of their charts.
@@ -83,6 +85,71 @@ pub struct Runs<'a> {
     pub period: &'a [ReportRun],
     pub previous: &'a [ReportRun],
     pub timings: &'a [RunTiming],
+}
+
+/// The page of the runs in `store` since `start` (and, for the trend, the period of the same
+/// length before it) that `filter` keeps; `since` is how the period was asked for, and
+/// `database` names the store on the page.
+pub fn from_store(
+    store: &Store,
+    start: SystemTime,
+    since: &str,
+    filter: &Filter,
+    database: &str,
+) -> Result<Page, StoreError> {
+    let length = SystemTime::now().duration_since(start).unwrap_or_default();
+    let before = crate::timestamp::before(start, length);
+    let period_start = crate::timestamp::millis(start);
+    let (period, previous): (Vec<ReportRun>, Vec<ReportRun>) = store
+        .report_runs(Some(before))?
+        .into_iter()
+        .filter(|run| filter.keeps(run))
+        .partition(|run| run.timestamp >= period_start);
+    let mut timings = store.run_timings(Some(start))?;
+    if *filter != Filter::default() {
+        // The time saved covers the shown runs; their commands' other runs stay the baseline.
+        let commands: HashSet<&str> = period.iter().map(|r| r.command_hash.as_str()).collect();
+        let shown: HashSet<&str> = period.iter().map(|r| r.execution_id.as_str()).collect();
+        timings.retain(|t| commands.contains(t.command_hash.as_str()));
+        for timing in &mut timings {
+            timing.in_period &= shown.contains(timing.execution_id.as_str());
+        }
+    }
+    let described = filter.describe();
+    let period_text = format!(
+        "since {} (--since {since}){}",
+        crate::timestamp::seconds(start),
+        if described.is_empty() {
+            String::new()
+        } else {
+            format!(", {described}")
+        }
+    );
+    let page = render(
+        &Scope {
+            database,
+            period: &period_text,
+        },
+        &Runs {
+            period: &period,
+            previous: &previous,
+            timings: &timings,
+        },
+    );
+    Ok(Page {
+        html: page,
+        runs: period.len(),
+        period: period_text,
+    })
+}
+
+/// A rendered report.
+pub struct Page {
+    pub html: String,
+    /// Runs in the period.
+    pub runs: usize,
+    /// The period and filter, in words.
+    pub period: String,
 }
 
 /// The whole page: the time saved and the trend first, then each chart beside its table.

@@ -348,6 +348,7 @@ mod tests {
             "the traces variable wins"
         );
         assert_eq!(otlp.traces_url(), "http://generic:4318/v1/traces");
+        assert_eq!(otlp.logs_url(), "http://generic:4318/v1/logs");
         assert_eq!(
             otlp.timeout,
             Duration::from_millis(1500),
@@ -388,6 +389,17 @@ mod tests {
         ]);
         let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
         assert_eq!(settings.otlp.traces_url(), "http://traces:9999/custom");
+        assert_eq!(
+            settings.otlp.logs_url(),
+            "http://traces:9999/custom",
+            "gRPC serves logs where it serves traces"
+        );
+        let logs = TelemetrySettings::resolve(
+            &TelemetryFlags::default(),
+            &env_of(&[("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:4318/in")]),
+        )
+        .unwrap();
+        assert_eq!(logs.otlp.logs_url(), "http://logs:4318/in");
         let defaults =
             TelemetrySettings::resolve(&TelemetryFlags::default(), &env_of(&[])).unwrap();
         assert_eq!(defaults.otlp.traces_url(), "http://localhost:4317");

@@ -1,0 +1,187 @@
+//! `earlyexit serve`: the team server's command line, and `earlyexit serve keys`.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::duration::parse_duration;
+use crate::outcome::exit_code;
+use crate::server::keys::{self, KeyRole};
+use crate::server::{serve, ServeOptions};
+use crate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "earlyexit serve",
+    about = "Take every runner's runs, store each once, and serve the team's report",
+    long_about = "Take every runner's runs, store each once, and serve the team's report.
+
+Accepts, with a write key (Authorization: Bearer KEY or X-API-Key: KEY):
+  POST /api/v1/events   the HTTP API (backend: http, or hybrid)
+  POST /v1/traces       OTLP/HTTP spans, protobuf or JSON (backend: otlp, protocol http/protobuf)
+  POST /v1/logs         OTLP/HTTP live records: runs in progress
+A run is stored once, by its execution id and by its trace and span ids, however often and
+by whichever path it is sent. 200 means committed; 503 with Retry-After means the store could
+not take it (the runner's outbox keeps it); 413 a body over --max-body-bytes (also after
+gzip); 408 a body slower than --read-timeout; 429 with Retry-After a key over its rate.
+
+Serves, with a read key (or as the password of a browser's prompt):
+  GET /                 the team report (?since=30d&branch=&repository=&command=)
+  GET /api/v1/stats     the same figures as `earlyexit telemetry stats --json`
+and to anyone: GET /healthz (alive), /readyz (the store answers), /metrics (Prometheus).
+
+Logs one JSON line per request on stderr, with the key's name and never the key. SIGTERM or
+SIGINT: new connections are refused and requests in flight get --shutdown-grace to finish.
+The server keeps nothing of its own beyond the database; create keys first:
+  earlyexit serve keys add ci-runners            # prints a write key, once
+  earlyexit serve keys add dashboard --role read
+  earlyexit serve keys list | revoke NAME"
+)]
+struct ServeCli {
+    /// Where to listen
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDRESS:PORT")]
+    listen: SocketAddr,
+    /// The team database (SQLite; created if missing)
+    #[arg(long, value_name = "PATH")]
+    database: Option<PathBuf>,
+    /// The largest request body, before and after gzip (at most 1 GiB)
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    max_body_bytes: u64,
+    /// How long a request's headers, then its body, may take to arrive
+    #[arg(long, default_value = "10s", value_parser = bounded_duration)]
+    read_timeout: Duration,
+    /// Requests per second per key (bursts of a second's worth)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_requests_per_second: u32,
+    /// How long requests in flight may finish after SIGTERM
+    #[arg(long, default_value = "10s", value_parser = bounded_duration)]
+    shutdown_grace: Duration,
+
+    #[command(subcommand)]
+    command: Option<ServeCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ServeCommand {
+    /// Create, list and revoke the API keys (kept hashed in the database)
+    Keys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyAction {
+    /// Create a key and print it, once
+    Add {
+        /// A name for the key (the runner, the team), shown in the server's log
+        name: String,
+        #[arg(long, value_enum, default_value = "write")]
+        role: KeyRole,
+    },
+    /// Every key's name, role, and when it was created or revoked
+    List,
+    /// Revoke a key: it stops working within 2 s on every server of the database
+    Revoke { name: String },
+}
+
+/// A duration between 1 ms and an hour.
+fn bounded_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text).map_err(|e| e.to_string())?;
+    if duration < Duration::from_millis(1) || duration > Duration::from_secs(3600) {
+        return Err(format!("'{text}' is not between 1ms and 1h"));
+    }
+    Ok(duration)
+}
+
+/// The clap definition, for the completions and the man page.
+pub fn definition() -> clap::Command {
+    ServeCli::command()
+}
+
+/// Runs `earlyexit serve ARGS...` and returns the exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let argv = std::iter::once(OsString::from("earlyexit serve")).chain(args);
+    let cli = match ServeCli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(error) if error.use_stderr() => {
+            crate::message::say(crate::cli::first_line_of(&error));
+            return exit_code::USAGE;
+        }
+        Err(help) => {
+            print!("{}", help.render());
+            return exit_code::SUCCESS;
+        }
+    };
+    let database = cli.database.clone().unwrap_or_else(|| {
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default();
+        home.join(".earlyexit").join("team.db")
+    });
+    let result = match cli.command {
+        Some(ServeCommand::Keys { action }) => manage_keys(&database, action),
+        None => serve(ServeOptions {
+            listen: cli.listen,
+            database,
+            max_body_bytes: cli.max_body_bytes as usize,
+            read_timeout: cli.read_timeout,
+            max_requests_per_second: cli.max_requests_per_second,
+            shutdown_grace: cli.shutdown_grace,
+        })
+        .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => exit_code::SUCCESS,
+        Err(message) => {
+            crate::message::say(format!("serve: {message}"));
+            exit_code::FAILED
+        }
+    }
+}
+
+fn manage_keys(database: &std::path::Path, action: KeyAction) -> Result<(), String> {
+    let mut store = Store::open_team(database).map_err(|e| e.to_string())?;
+    match action {
+        KeyAction::Add { name, role } => {
+            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                return Err("a key's name is 1 to 100 printable characters".into());
+            }
+            let key = keys::generate();
+            let added = store
+                .add_key(&name, &keys::hash(&key), role.as_str())
+                .map_err(|e| e.to_string())?;
+            if !added {
+                return Err(format!(
+                    "a key named '{name}' exists (revoked keys keep their names)"
+                ));
+            }
+            println!("{key}");
+            crate::message::say(format!(
+                "created the {} key '{name}': it is shown only now, keep it in your CI's secrets",
+                role.as_str()
+            ));
+        }
+        KeyAction::List => {
+            for key in store.keys().map_err(|e| e.to_string())? {
+                let state = key
+                    .revoked
+                    .map_or_else(|| "in force".to_string(), |when| format!("revoked {when}"));
+                println!(
+                    "{}\t{}\tcreated {}\t{state}",
+                    key.name, key.role, key.created
+                );
+            }
+        }
+        KeyAction::Revoke { name } => {
+            if !store.revoke_key(&name).map_err(|e| e.to_string())? {
+                return Err(format!("no key in force is named '{name}'"));
+            }
+            println!("revoked '{name}'");
+        }
+    }
+    Ok(())
+}

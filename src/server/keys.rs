@@ -1,0 +1,138 @@
+//! API keys: made here, kept only as their SHA-256 (a key is 256 random bits, so a fast hash
+//! is enough and a stolen database holds no key), and checked against every key in force in
+//! constant time. A key writes (runners) or reads (the report and the JSON API), not both.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::store::{Store, StoreError};
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyRole {
+    /// Send runs: `POST /api/v1/events`, `/v1/traces`, `/v1/logs`
+    Write,
+    /// Read the report at `/` and the JSON API
+    Read,
+}
+
+impl KeyRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Write => "write",
+            KeyRole::Read => "read",
+        }
+    }
+}
+
+impl std::str::FromStr for KeyRole {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<KeyRole, String> {
+        <KeyRole as clap::ValueEnum>::from_str(text, false)
+    }
+}
+
+/// A new key: `eek_` and 64 hex digits from the system's random source (two v4 UUIDs, 244
+/// random bits).
+pub fn generate() -> String {
+    let random = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
+    format!("eek_{}{}", random[0].simple(), random[1].simple())
+}
+
+/// The hash a key is kept as.
+pub fn hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the hash.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A key that was recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub role: KeyRole,
+}
+
+/// How long a read of the keys is used before the database is asked again: a key revoked on
+/// one server (or with `serve keys revoke`) stops working everywhere within it.
+const KEYS_FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// The keys in force, read from the database at most every [`KEYS_FRESH_FOR`].
+#[derive(Default)]
+pub struct KeyRing {
+    cached: Mutex<Option<Read>>,
+}
+
+/// The keys as read at one moment: each key's hash and whose it is.
+struct Read {
+    at: Instant,
+    keys: Vec<(String, Caller)>,
+}
+
+impl KeyRing {
+    /// The caller whose key this is, if it is a key in force.
+    pub fn recognise(&self, store: &Store, key: &str) -> Result<Option<Caller>, StoreError> {
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stale = cached
+            .as_ref()
+            .is_none_or(|read| read.at.elapsed() > KEYS_FRESH_FOR);
+        if stale {
+            let keys = store
+                .keys_in_force()?
+                .into_iter()
+                .filter_map(|(hash, name, role)| {
+                    Some((
+                        hash,
+                        Caller {
+                            name,
+                            role: role.parse().ok()?,
+                        },
+                    ))
+                })
+                .collect();
+            *cached = Some(Read {
+                at: Instant::now(),
+                keys,
+            });
+        }
+        let presented = hash(key);
+        let mut found = None;
+        for (hash, caller) in cached.as_ref().map_or(&[][..], |read| &read.keys) {
+            if constant_time_eq(hash.as_bytes(), presented.as_bytes()) {
+                found = Some(caller.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_new_each_time_and_kept_as_hashes() {
+        let (a, b) = (generate(), generate());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 64);
+        assert_eq!(hash(&a).len(), 64);
+        assert_ne!(hash(&a), a);
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert_eq!("read".parse(), Ok(KeyRole::Read));
+        assert!("admin".parse::<KeyRole>().is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! `earlyexit serve`: the team side. One process takes every runner's runs, by the design
+//! document's HTTP API (`POST /api/v1/events`) or OTLP over HTTP (`/v1/traces`, and `/v1/logs`
+//! for the live records), in protobuf or JSON; stores each run once, keyed by its execution id
+//! and by its trace and span ids; answers 200 only once the run is committed, and 503 with
+//! `Retry-After` when the store cannot take it (the runners' outboxes keep it meanwhile). It
+//! serves the team report at `/`, the same figures as JSON at `/api/v1/stats`, `/healthz`,
+//! `/readyz` and Prometheus `/metrics`.
+//!
+//! `keys` makes and checks the API keys, `ingest` reads the bodies, `routes` answers, `metrics`
+//! counts. The server keeps nothing but what is in the store, so several of them can share one.
+//!
+//! May import: `store`, `recording`, `analysis`, and the leaves.
+
+pub mod keys;
+
+mod ingest;
+mod metrics;
+mod routes;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::store::StoreError;
+use routes::App;
+
+/// How the server runs: every limit has a bound checked where the command line is read.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// The team database (SQLite).
+    pub database: PathBuf,
+    /// The largest body, before and after gzip.
+    pub max_body_bytes: usize,
+    /// A request's headers, and then its body, must arrive within this.
+    pub read_timeout: Duration,
+    /// Requests per second per key, in bursts of a second's worth.
+    pub max_requests_per_second: u32,
+    /// How long in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Serves until SIGTERM or SIGINT, then lets the requests in flight finish (within the grace)
+/// and refuses new ones. The first line on stdout says where it listens.
+pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(run(options))
+}
+
+async fn run(options: ServeOptions) -> Result<(), ServeError> {
+    let listener =
+        TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                address: options.listen,
+                source,
+            })?;
+    let address = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: options.listen,
+        source,
+    })?;
+    let (read_timeout, grace) = (options.read_timeout, options.shutdown_grace);
+    let app = Arc::new(App::open(options)?);
+    println!("listening on http://{address}");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Runtime)?;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors, a connection reset before it was taken: the next one.
+                Err(_) => continue,
+            },
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let app = Arc::clone(&app);
+        let service = hyper::service::service_fn(move |request| {
+            let app = Arc::clone(&app);
+            async move { Ok::<_, Infallible>(app.handle(request).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(read_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    eprintln!(
+        "{}",
+        serde_json::json!({"event": "shutdown", "grace_ms": grace.as_millis() as u64})
+    );
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,686 @@
+//! Requests and their answers: the route, who calls (by key), the body within its limits, what
+//! the store did, and one JSON line on stderr per request (with the key's name, never the key).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::ingest::{self, Encoding, IngestError};
+use super::keys::{Caller, KeyRing, KeyRole};
+use super::metrics::Metrics;
+use super::ServeOptions;
+use crate::analysis::report::{self, Filter};
+use crate::rate_limit::RateLimit;
+use crate::store::{Store, StoreError};
+
+/// How long a client that cannot store is told to wait.
+const RETRY_STORE_AFTER: u64 = 5;
+/// The report's period when the query does not say.
+const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
+
+/// The server's state: connections to the store, the keys, the rate limits and the counters.
+/// Nothing here outlives the process but the store: servers behind one load balancer share
+/// only the database.
+pub struct App {
+    options: ServeOptions,
+    writer: Mutex<Store>,
+    reader: Mutex<Store>,
+    keys_store: Mutex<Store>,
+    keys: KeyRing,
+    limits: Mutex<HashMap<String, RateLimit>>,
+    pub metrics: Metrics,
+}
+
+/// An answer before it is a response.
+struct Answer {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+    headers: Vec<(&'static str, String)>,
+    caller: Option<String>,
+    runs: usize,
+}
+
+impl Answer {
+    fn new(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Answer {
+        Answer {
+            status,
+            content_type,
+            body,
+            headers: Vec::new(),
+            caller: None,
+            runs: 0,
+        }
+    }
+
+    fn json(status: StatusCode, body: serde_json::Value) -> Answer {
+        Answer::new(status, "application/json", body.to_string().into_bytes())
+    }
+
+    /// A refusal in one line: `{"status":"error","error":"…"}`.
+    fn error(status: StatusCode, message: impl Into<String>) -> Answer {
+        Answer::json(status, json!({"status": "error", "error": message.into()}))
+    }
+
+    fn with_header(mut self, name: &'static str, value: String) -> Answer {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// Why a request's body was not read.
+enum BodyProblem {
+    TooLarge,
+    TooSlow,
+    Unreadable,
+    Encoding(String),
+}
+
+impl App {
+    pub fn open(options: ServeOptions) -> Result<App, StoreError> {
+        let open = || Store::open_team(&options.database);
+        Ok(App {
+            writer: Mutex::new(open()?),
+            reader: Mutex::new(open()?),
+            keys_store: Mutex::new(open()?),
+            keys: KeyRing::default(),
+            limits: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            options,
+        })
+    }
+
+    /// Answers one request, counts it and logs it.
+    pub async fn handle(self: Arc<App>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let path = request.uri().path().to_string();
+        let (route, answer) = self.clone().answer(request).await;
+        let took = started.elapsed();
+        self.metrics.request(route, answer.status.as_u16(), took);
+        let line = json!({
+            "time": crate::timestamp::millis(SystemTime::now()),
+            "method": method.as_str(),
+            "path": path,
+            "status": answer.status.as_u16(),
+            "key": answer.caller,
+            "runs": answer.runs,
+            "ms": (took.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        });
+        eprintln!("{line}");
+        let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+        *response.status_mut() = answer.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static(answer.content_type),
+        );
+        for (name, value) in answer.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+
+    async fn answer(self: Arc<App>, request: Request<Incoming>) -> (&'static str, Answer) {
+        let method = request.method().clone();
+        let route: &'static str = match request.uri().path() {
+            "/healthz" => "healthz",
+            "/readyz" => "readyz",
+            "/metrics" => "metrics",
+            "/api/v1/events" => "events",
+            "/v1/traces" => "traces",
+            "/v1/logs" => "logs",
+            "/" => "report",
+            "/api/v1/stats" => "stats",
+            _ => return ("other", Answer::error(StatusCode::NOT_FOUND, "not found")),
+        };
+        let wanted = match route {
+            "events" | "traces" | "logs" => Method::POST,
+            _ => Method::GET,
+        };
+        if method != wanted {
+            let answer = Answer::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method not allowed: use {wanted}"),
+            )
+            .with_header("allow", wanted.to_string());
+            return (route, answer);
+        }
+        let answer = match route {
+            "healthz" => Answer::new(StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            "readyz" => self.ready().await,
+            "metrics" => Answer::new(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics.render().into_bytes(),
+            ),
+            "report" | "stats" => self.read(route, request).await,
+            _ => self.ingest(route, request).await,
+        };
+        (route, answer)
+    }
+
+    /// Ready when the store answers.
+    async fn ready(self: Arc<App>) -> Answer {
+        let answered =
+            tokio::task::spawn_blocking(move || lock(&self.reader).schema_version().is_ok())
+                .await
+                .unwrap_or(false);
+        match answered {
+            true => Answer::new(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
+            false => Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+                .with_header("retry-after", RETRY_STORE_AFTER.to_string()),
+        }
+    }
+
+    /// The caller of a request, if its key is in force and has `role`; else the refusal.
+    async fn caller(self: &Arc<App>, headers: &HeaderMap, role: KeyRole) -> Result<Caller, Answer> {
+        let challenge = |answer: Answer| match role {
+            // A browser asks for the read key when told how.
+            KeyRole::Read => {
+                answer.with_header("www-authenticate", "Basic realm=\"earlyexit\"".into())
+            }
+            KeyRole::Write => answer,
+        };
+        let Some(key) = presented_key(headers) else {
+            self.metrics.rejected("no_key");
+            return Err(challenge(Answer::error(
+                StatusCode::UNAUTHORIZED,
+                "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY",
+            )));
+        };
+        let app = Arc::clone(self);
+        let recognised =
+            tokio::task::spawn_blocking(move || app.keys.recognise(&lock(&app.keys_store), &key))
+                .await;
+        match recognised {
+            Ok(Ok(Some(caller))) if caller.role == role => Ok(caller),
+            Ok(Ok(Some(caller))) => {
+                self.metrics.rejected("wrong_role");
+                let mut answer = Answer::error(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "the key '{}' may only {}",
+                        caller.name,
+                        caller.role.as_str()
+                    ),
+                );
+                answer.caller = Some(caller.name);
+                Err(answer)
+            }
+            Ok(Ok(None)) => {
+                self.metrics.rejected("bad_key");
+                Err(challenge(Answer::error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid or revoked API key",
+                )))
+            }
+            _ => Err(
+                Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+                    .with_header("retry-after", RETRY_STORE_AFTER.to_string()),
+            ),
+        }
+    }
+
+    /// Whether this caller may make another request now; if not, in how many seconds.
+    fn within_rate(&self, caller: &Caller) -> Result<(), u64> {
+        let mut limits = self.limits.lock().unwrap_or_else(PoisonError::into_inner);
+        let limit = limits
+            .entry(caller.name.clone())
+            .or_insert_with(|| RateLimit::new(self.options.max_requests_per_second));
+        if limit.allow(Instant::now()) {
+            Ok(())
+        } else {
+            Err(limit.seconds_to_wait())
+        }
+    }
+
+    /// Reads the body within the size limit and the read timeout, and inflates gzip within
+    /// the same limit.
+    async fn body(&self, request: Request<Incoming>) -> Result<Vec<u8>, BodyProblem> {
+        let max = self.options.max_body_bytes;
+        let declared = request
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > max as u64) {
+            return Err(BodyProblem::TooLarge);
+        }
+        let encoding = request
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+        let collected = tokio::time::timeout(
+            self.options.read_timeout,
+            Limited::new(request.into_body(), max).collect(),
+        )
+        .await
+        .map_err(|_| BodyProblem::TooSlow)?;
+        let bytes = match collected {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return Err(BodyProblem::TooLarge)
+            }
+            Err(_) => return Err(BodyProblem::Unreadable),
+        };
+        match encoding.as_deref() {
+            None | Some("identity") => Ok(bytes.to_vec()),
+            Some("gzip") => {
+                let mut inflated = Vec::new();
+                flate2::read::GzDecoder::new(&bytes[..])
+                    .take(max as u64 + 1)
+                    .read_to_end(&mut inflated)
+                    .map_err(|_| BodyProblem::Unreadable)?;
+                if inflated.len() > max {
+                    return Err(BodyProblem::TooLarge);
+                }
+                Ok(inflated)
+            }
+            Some(other) => Err(BodyProblem::Encoding(other.to_string())),
+        }
+    }
+
+    /// `POST /api/v1/events`, `/v1/traces`, `/v1/logs`.
+    async fn ingest(self: Arc<App>, route: &'static str, request: Request<Incoming>) -> Answer {
+        let caller = match self.caller(request.headers(), KeyRole::Write).await {
+            Ok(caller) => caller,
+            Err(answer) => return answer,
+        };
+        let mut answer = self.ingest_as(&caller, route, request).await;
+        answer.caller = Some(caller.name);
+        answer
+    }
+
+    async fn ingest_as(
+        self: &Arc<App>,
+        caller: &Caller,
+        route: &'static str,
+        request: Request<Incoming>,
+    ) -> Answer {
+        if let Err(seconds) = self.within_rate(caller) {
+            self.metrics.rejected("rate");
+            return Answer::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many requests for this key",
+            )
+            .with_header("retry-after", seconds.to_string());
+        }
+        let content_type = request
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let encoding = match (route, content_type.as_str()) {
+            (_, "application/json") => Encoding::Json,
+            ("traces" | "logs", "application/x-protobuf") => Encoding::Protobuf,
+            ("events", _) => {
+                self.metrics.rejected("content_type");
+                return Answer::error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "Content-Type must be application/json",
+                );
+            }
+            _ => {
+                self.metrics.rejected("content_type");
+                return Answer::error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "Content-Type must be application/x-protobuf or application/json",
+                );
+            }
+        };
+        let body = match self.body(request).await {
+            Ok(body) => body,
+            Err(problem) => {
+                let (status, reason, message) = match problem {
+                    BodyProblem::TooLarge => (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!("body larger than {} bytes", self.options.max_body_bytes),
+                    ),
+                    BodyProblem::TooSlow => (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "too_slow",
+                        format!(
+                            "body not received within {}",
+                            crate::duration::format_duration(self.options.read_timeout)
+                        ),
+                    ),
+                    BodyProblem::Unreadable => (
+                        StatusCode::BAD_REQUEST,
+                        "unreadable",
+                        "body cannot be read (or its gzip is damaged)".into(),
+                    ),
+                    BodyProblem::Encoding(encoding) => (
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "encoding",
+                        format!("Content-Encoding '{encoding}' is not gzip"),
+                    ),
+                };
+                self.metrics.rejected(reason);
+                return Answer::error(status, message);
+            }
+        };
+        let app = Arc::clone(self);
+        let stored = tokio::task::spawn_blocking(move || app.store_body(route, &body, encoding))
+            .await
+            .unwrap_or_else(|_| Err(Stored::Unavailable("the store failed".into())));
+        match stored {
+            Ok(answer) => answer,
+            Err(Stored::Invalid(error)) => {
+                self.metrics.rejected("invalid");
+                Answer::error(StatusCode::BAD_REQUEST, error.to_string())
+            }
+            Err(Stored::Unavailable(error)) => {
+                self.metrics.rejected("store");
+                Answer::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("storage unavailable: {error}"),
+                )
+                .with_header("retry-after", RETRY_STORE_AFTER.to_string())
+            }
+        }
+    }
+
+    /// Parses and stores a body, in one transaction, and says so only once it is committed.
+    fn store_body(&self, route: &str, body: &[u8], encoding: Encoding) -> Result<Answer, Stored> {
+        if route == "logs" {
+            let news = ingest::logs(body, encoding).map_err(Stored::Invalid)?;
+            lock(&self.writer)
+                .note_live(&news.started, &news.matched)
+                .map_err(|e| Stored::Unavailable(e.to_string()))?;
+            return Ok(otlp_answer(encoding, "log records", news.rejected));
+        }
+        let ingested = match route {
+            "events" => ingest::events(body),
+            _ => ingest::traces(body, encoding),
+        }
+        .map_err(Stored::Invalid)?;
+        let new = lock(&self.writer)
+            .insert(&ingested.runs)
+            .map_err(|e| Stored::Unavailable(e.to_string()))?;
+        self.metrics.stored(new);
+        let mut answer = match route {
+            "events" => Answer::json(
+                StatusCode::OK,
+                json!({"status": "ok", "received": ingested.received, "warnings": ingested.warnings}),
+            ),
+            _ => otlp_answer(encoding, "spans", ingested.rejected),
+        };
+        answer.runs = new;
+        Ok(answer)
+    }
+
+    /// `GET /` (the report) and `GET /api/v1/stats`, with a read key.
+    async fn read(self: Arc<App>, route: &'static str, request: Request<Incoming>) -> Answer {
+        let caller = match self.caller(request.headers(), KeyRole::Read).await {
+            Ok(caller) => caller,
+            Err(answer) => return answer,
+        };
+        let query = Query::parse(request.uri().query().unwrap_or(""));
+        let since = match query.since() {
+            Ok(since) => since,
+            Err(message) => return Answer::error(StatusCode::BAD_REQUEST, message),
+        };
+        let app = Arc::clone(&self);
+        let made = tokio::task::spawn_blocking(move || {
+            let store = lock(&app.reader);
+            match route {
+                "report" => app.page(&store, since, &query).map(|html| {
+                    Answer::new(
+                        StatusCode::OK,
+                        "text/html; charset=utf-8",
+                        html.into_bytes(),
+                    )
+                }),
+                _ => store
+                    .stats(Some(since.0))
+                    .map(|stats| Answer::json(StatusCode::OK, json!(stats))),
+            }
+        })
+        .await;
+        let mut answer = match made {
+            Ok(Ok(answer)) => answer,
+            _ => Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+                .with_header("retry-after", RETRY_STORE_AFTER.to_string()),
+        };
+        answer.caller = Some(caller.name);
+        answer
+    }
+
+    /// The team's report: the runs in progress, then the same page as `telemetry report`.
+    fn page(
+        &self,
+        store: &Store,
+        (start, since): (SystemTime, String),
+        query: &Query,
+    ) -> Result<String, StoreError> {
+        let filter = Filter {
+            branch: query.get("branch"),
+            repository: query.get("repository"),
+            command: query.get("command"),
+        };
+        let label = format!("team server {}", self.options.database.display());
+        let page = report::from_store(store, start, &since, &filter, &label)?;
+        let running = store.running_count()?;
+        let in_progress = format!(
+            "<section><h2>Runs in progress</h2><p>{running} run(s) in progress now.</p></section>\n"
+        );
+        Ok(page
+            .html
+            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1))
+    }
+}
+
+/// Why a body was not stored.
+enum Stored {
+    Invalid(IngestError),
+    Unavailable(String),
+}
+
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    store.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The OTLP answer: an empty export response, or one that says how many were rejected.
+fn otlp_answer(encoding: Encoding, what: &str, rejected: usize) -> Answer {
+    let partial = (rejected > 0).then(|| {
+        format!("{rejected} {what} rejected: not earlyexit runs (no earlyexit.execution_id, or invalid ids)")
+    });
+    match encoding {
+        Encoding::Json => {
+            let body = match partial {
+                Some(message) => {
+                    json!({"partialSuccess": {"rejectedSpans": rejected, "errorMessage": message}})
+                }
+                None => json!({}),
+            };
+            Answer::json(StatusCode::OK, body)
+        }
+        Encoding::Protobuf => {
+            use opentelemetry_proto::tonic::collector::trace::v1::{
+                ExportTracePartialSuccess, ExportTraceServiceResponse,
+            };
+            use prost::Message;
+            let response = ExportTraceServiceResponse {
+                partial_success: partial.map(|error_message| ExportTracePartialSuccess {
+                    rejected_spans: rejected as i64,
+                    error_message,
+                }),
+            };
+            Answer::new(
+                StatusCode::OK,
+                "application/x-protobuf",
+                response.encode_to_vec(),
+            )
+        }
+    }
+}
+
+/// The key a request presents: Bearer, X-API-Key, or Basic's password (a browser's prompt).
+fn presented_key(headers: &HeaderMap) -> Option<String> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(key) = text("x-api-key").filter(|k| !k.is_empty()) {
+        return Some(key.to_string());
+    }
+    let authorization = text("authorization")?;
+    if let Some(key) = authorization.strip_prefix("Bearer ") {
+        return Some(key.trim().to_string());
+    }
+    let basic = authorization.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(base64_decode(basic.trim())?).ok()?;
+    let (_, password) = decoded.split_once(':')?;
+    Some(password.to_string())
+}
+
+/// Standard base64, as HTTP Basic uses it.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    if text.len() > 4096 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        let mut bits = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            bits |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = bits.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// A request's query string, decoded.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(text: &str) -> Query {
+        Query(
+            text.split('&')
+                .filter(|pair| !pair.is_empty())
+                .take(32)
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(name), percent_decode(value))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `since=7d`: the start of the period, and how it was asked for.
+    fn since(&self) -> Result<(SystemTime, String), String> {
+        let text = self.get("since");
+        let length = match &text {
+            Some(text) => crate::duration::parse_duration(text)
+                .map_err(|_| format!("since: expected a duration such as 7d, found '{text}'"))?,
+            None => DEFAULT_PERIOD,
+        };
+        Ok((
+            crate::timestamp::before(SystemTime::now(), length),
+            text.unwrap_or_else(|| "30d".into()),
+        ))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_in_every_header_a_client_uses() {
+        let headers = |name: &'static str, value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(name, HeaderValue::from_str(value).unwrap());
+            map
+        };
+        assert_eq!(
+            presented_key(&headers("authorization", "Bearer k1")).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(
+            presented_key(&headers("x-api-key", "k2")).as_deref(),
+            Some("k2")
+        );
+        // "user:k3"
+        assert_eq!(
+            presented_key(&headers("authorization", "Basic dXNlcjprMw==")).as_deref(),
+            Some("k3")
+        );
+        assert_eq!(presented_key(&headers("authorization", "Basic !!!")), None);
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_query_is_decoded_and_bounded() {
+        let query = Query::parse("branch=feature%2Fx&command=cargo+test&since=7d");
+        assert_eq!(query.get("branch").as_deref(), Some("feature/x"));
+        assert_eq!(query.get("command").as_deref(), Some("cargo test"));
+        assert!(query.since().is_ok());
+        assert!(Query::parse("since=forever").since().is_err());
+    }
+}

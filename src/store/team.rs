@@ -1,0 +1,125 @@
+//! The team server's additions to a database (`earlyexit serve`): its API keys, and a run kept
+//! once by its trace and span ids as well as by its execution id. They are migrations of their
+//! own, counted in `meta` under `team_schema`, so a runner's local database never gets them.
+
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+use super::{sqlite_error, Store, StoreError};
+
+/// Each entry upgrades the team schema by one version. Append only.
+const TEAM_MIGRATIONS: &[&str] = &[r"
+CREATE TABLE api_keys (
+    name    TEXT PRIMARY KEY,
+    hash    TEXT NOT NULL UNIQUE,
+    role    TEXT NOT NULL,
+    created TEXT NOT NULL,
+    revoked TEXT
+);
+CREATE UNIQUE INDEX executions_by_span ON executions (trace_id, span_id);
+"];
+
+/// An API key as the server keeps it: never the key, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub name: String,
+    pub role: String,
+    pub created: String,
+    pub revoked: Option<String>,
+}
+
+impl Store {
+    /// Opens a team database, creating it if needed, with the team schema up to date.
+    pub fn open_team(path: &std::path::Path) -> Result<Store, StoreError> {
+        let mut store = Store::open(path, true)?;
+        store.migrate_team()?;
+        Ok(store)
+    }
+
+    fn migrate_team(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| sqlite_error(&path, e))?;
+        let version: i64 = transaction
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'team_schema'",
+                [],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(|e| sqlite_error(&path, e))?
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(0);
+        for migration in TEAM_MIGRATIONS.iter().skip(version.max(0) as usize) {
+            transaction
+                .execute_batch(migration)
+                .map_err(|e| sqlite_error(&path, e))?;
+        }
+        transaction
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('team_schema', ?1)",
+                [TEAM_MIGRATIONS.len().to_string()],
+            )
+            .map_err(|e| sqlite_error(&path, e))?;
+        transaction.commit().map_err(|e| sqlite_error(&path, e))
+    }
+
+    /// Adds a key by its hash; false when the name is taken.
+    pub fn add_key(&mut self, name: &str, hash: &str, role: &str) -> Result<bool, StoreError> {
+        let created = crate::timestamp::millis(std::time::SystemTime::now());
+        self.connection
+            .execute(
+                "INSERT OR IGNORE INTO api_keys (name, hash, role, created) VALUES (?1, ?2, ?3, ?4)",
+                params![name, hash, role, created],
+            )
+            .map(|added| added == 1)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Every key, revoked ones too, by name.
+    pub fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT name, role, created, revoked FROM api_keys ORDER BY name")
+            .map_err(|e| self.error(e))?;
+        let keys = statement
+            .query_map([], |row| {
+                Ok(StoredKey {
+                    name: row.get(0)?,
+                    role: row.get(1)?,
+                    created: row.get(2)?,
+                    revoked: row.get(3)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))?;
+        Ok(keys)
+    }
+
+    /// Revokes a key; false when no key that is not revoked has this name.
+    pub fn revoke_key(&mut self, name: &str) -> Result<bool, StoreError> {
+        let revoked = crate::timestamp::millis(std::time::SystemTime::now());
+        self.connection
+            .execute(
+                "UPDATE api_keys SET revoked = ?2 WHERE name = ?1 AND revoked IS NULL",
+                params![name, revoked],
+            )
+            .map(|changed| changed == 1)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Every key in force, as (hash, name, role): the server compares a presented key's hash
+    /// with each, in constant time.
+    pub fn keys_in_force(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT hash, name, role FROM api_keys WHERE revoked IS NULL")
+            .map_err(|e| self.error(e))?;
+        let keys = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))?;
+        Ok(keys)
+    }
+}
