@@ -18,6 +18,7 @@ mod outcomes;
 mod passthrough;
 mod process_control;
 mod remote;
+mod serve;
 mod telemetry;
 mod telemetry_commands;
 mod telemetry_config;

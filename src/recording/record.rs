@@ -304,6 +304,12 @@ impl EnvelopeWarning {
     }
 }
 
+/// Whether a text can be an execution id: earlyexit makes them UUIDs; hex digits and dashes,
+/// at most 64, is what any store, file name or query may take as one.
+pub fn is_execution_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use prost::Message;
 use crate::recording::attributes as attr;
 use crate::recording::live;
 use crate::recording::privacy::Detail;
-use crate::recording::record::RunRecord;
+use crate::recording::record::{is_execution_id, RunRecord};
 use crate::recording::stored_span::StoredSpan;
 use crate::store::RunningRow;
 
@@ -44,6 +44,8 @@ pub enum IngestError {
     NoEvents,
     #[error("body is not an OTLP {0} request: {1}")]
     NotOtlp(&'static str, String),
+    #[error("nothing to store: {0}")]
+    NothingUsable(String),
 }
 
 /// The runs of one request, and what could not be used.
@@ -65,11 +67,30 @@ pub fn events(body: &[u8]) -> Result<Ingested, IngestError> {
     }
     let events = payload["events"].as_array().ok_or(IngestError::NoEvents)?;
     let envelopes = RunRecord::from_envelopes(events);
+    let mut warnings: Vec<String> = envelopes.warnings.iter().map(ToString::to_string).collect();
+    let (runs, odd): (Vec<RunRecord>, Vec<RunRecord>) = envelopes
+        .runs
+        .into_iter()
+        .partition(|run| is_execution_id(&run.execution.execution_id));
+    warnings.extend(odd.iter().map(|run| {
+        format!(
+            "execution_id {:?} is not an execution id (hex digits and dashes)",
+            run.execution
+                .execution_id
+                .chars()
+                .take(80)
+                .collect::<String>()
+        )
+    }));
+    if runs.is_empty() && !events.is_empty() {
+        let why = warnings.first().cloned().unwrap_or_default();
+        return Err(IngestError::NothingUsable(why));
+    }
     Ok(Ingested {
-        runs: envelopes.runs,
+        runs,
         received: envelopes.received,
-        rejected: 0,
-        warnings: envelopes.warnings.iter().map(ToString::to_string).collect(),
+        rejected: odd.len(),
+        warnings,
     })
 }
 
@@ -106,8 +127,10 @@ pub fn traces(body: &[u8], encoding: Encoding) -> Result<Ingested, IngestError> 
                     RunRecord::from_span(&span, detail)
                 });
                 match run {
-                    Some(run) => ingested.runs.push(run),
-                    None => ingested.rejected += 1,
+                    Some(run) if is_execution_id(&run.execution.execution_id) => {
+                        ingested.runs.push(run)
+                    }
+                    _ => ingested.rejected += 1,
                 }
             }
         }
@@ -137,6 +160,7 @@ pub fn logs(body: &[u8], encoding: Encoding) -> Result<LiveNews, IngestError> {
                 let attributes = attributes(&record.attributes);
                 let execution_id = text(&attributes, attr::EXECUTION_ID);
                 let ids = ids(&record.trace_id, &record.span_id);
+                let execution_id = execution_id.filter(|id| is_execution_id(id));
                 match (record.event_name.as_str(), execution_id, ids) {
                     (attr::RUN_START_EVENT, Some(execution_id), Some((trace_id, span_id))) => {
                         let started = time(record.time_unix_nano);

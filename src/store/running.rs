@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
+use crate::recording::record::is_execution_id;
 
 /// Deletes a run's row; run by every transaction that keeps a run's record.
 pub(super) const DELETE_RUNNING: &str = "DELETE FROM running WHERE execution_id = ?1";
@@ -196,11 +197,6 @@ fn lock_directory(database: &Path) -> PathBuf {
 pub struct RunningLock {
     file: File,
     path: PathBuf,
-}
-
-/// A name of ours in the lock directory: an execution id (a UUID), nothing that leaves it.
-fn is_execution_id(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 impl RunningLock {

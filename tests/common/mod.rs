@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 pub mod collector;
 pub mod receiver;
+pub mod server;
 pub mod silent;
 pub mod tls_front;
 

@@ -1,0 +1,115 @@
+//! `earlyexit serve` as the tests start it: a team database in a home of its own, a write key
+//! and a read key, a free loopback port. Stopped with SIGTERM on drop.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use super::Home;
+
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub database: std::path::PathBuf,
+    pub write_key: String,
+    pub read_key: String,
+    /// What the server logged (one JSON line per request), once it has stopped.
+    pub log: std::path::PathBuf,
+}
+
+fn serve(home: &Home, args: &[&str]) -> Command {
+    let mut command = home.earlyexit(&[&["serve"][..], args].concat());
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Creates a key and returns it.
+pub fn add_key(home: &Home, database: &std::path::Path, name: &str, role: &str) -> String {
+    let output = serve(
+        home,
+        &[
+            "--database",
+            database.to_str().unwrap(),
+            "keys",
+            "add",
+            name,
+            "--role",
+            role,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+impl Server {
+    pub fn start(home: &Home, extra: &[&str]) -> Server {
+        let database = home.dir.join("team.db");
+        let write_key = add_key(home, &database, "runners", "write");
+        let read_key = add_key(home, &database, "dashboard", "read");
+        Server::start_on(home, &database, "127.0.0.1:0", extra, write_key, read_key)
+    }
+
+    pub fn start_on(
+        home: &Home,
+        database: &std::path::Path,
+        listen: &str,
+        extra: &[&str],
+        write_key: String,
+        read_key: String,
+    ) -> Server {
+        let log = home
+            .dir
+            .join(format!("serve-{}.log", listen.replace(':', "-")));
+        let mut child = serve(
+            home,
+            &[
+                &["--listen", listen, "--database", database.to_str().unwrap()][..],
+                extra,
+            ]
+            .concat(),
+        )
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the server says where it listens: {line:?}"))
+            .to_string();
+        Server {
+            child,
+            url,
+            database: database.to_path_buf(),
+            write_key,
+            read_key,
+            log,
+        }
+    }
+
+    /// SIGTERM, then waits for the server to end.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        self.child.wait().unwrap()
+    }
+
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        super::query_rows(&self.database, sql)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
