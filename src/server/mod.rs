@@ -13,8 +13,10 @@
 
 pub mod keys;
 
+mod answer;
 mod ingest;
 mod metrics;
+mod request;
 mod routes;
 
 use std::convert::Infallible;

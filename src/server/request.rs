@@ -1,0 +1,166 @@
+//! What a request carries besides its body: the key it presents (Bearer, X-API-Key, or a
+//! browser's Basic prompt) and its query string.
+
+use std::time::{Duration, SystemTime};
+
+use hyper::header::HeaderMap;
+
+/// The report's period when the query does not say.
+const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
+
+/// The key a request presents: Bearer, X-API-Key, or Basic's password (a browser's prompt).
+pub fn presented_key(headers: &HeaderMap) -> Option<String> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(key) = text("x-api-key").filter(|k| !k.is_empty()) {
+        return Some(key.to_string());
+    }
+    let authorization = text("authorization")?;
+    if let Some(key) = authorization.strip_prefix("Bearer ") {
+        return Some(key.trim().to_string());
+    }
+    let basic = authorization.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(base64_decode(basic.trim())?).ok()?;
+    let (_, password) = decoded.split_once(':')?;
+    Some(password.to_string())
+}
+
+/// Standard base64, as HTTP Basic uses it.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let text = text.trim_end_matches('=').as_bytes();
+    if text.len() > 4096 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        let mut bits = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            bits |= value(c)? << (18 - 6 * i);
+        }
+        let bytes = bits.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+/// A request's query string, decoded.
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(text: &str) -> Query {
+        Query(
+            text.split('&')
+                .filter(|pair| !pair.is_empty())
+                .take(32)
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (percent_decode(name), percent_decode(value))
+                })
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `since=7d`: the start of the period, and how it was asked for.
+    pub fn since(&self) -> Result<(SystemTime, String), String> {
+        let text = self.get("since");
+        let length = match &text {
+            Some(text) => crate::duration::parse_duration(text)
+                .map_err(|_| format!("since: expected a duration such as 7d, found '{text}'"))?,
+            None => DEFAULT_PERIOD,
+        };
+        Ok((
+            crate::timestamp::before(SystemTime::now(), length),
+            text.unwrap_or_else(|| "30d".into()),
+        ))
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use hyper::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn keys_are_found_in_every_header_a_client_uses() {
+        let headers = |name: &'static str, value: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(name, HeaderValue::from_str(value).unwrap());
+            map
+        };
+        assert_eq!(
+            presented_key(&headers("authorization", "Bearer k1")).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(
+            presented_key(&headers("x-api-key", "k2")).as_deref(),
+            Some("k2")
+        );
+        // "user:k3"
+        assert_eq!(
+            presented_key(&headers("authorization", "Basic dXNlcjprMw==")).as_deref(),
+            Some("k3")
+        );
+        assert_eq!(presented_key(&headers("authorization", "Basic !!!")), None);
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn the_query_is_decoded_and_bounded() {
+        let query = Query::parse("branch=feature%2Fx&command=cargo+test&since=7d");
+        assert_eq!(query.get("branch").as_deref(), Some("feature/x"));
+        assert_eq!(query.get("command").as_deref(), Some("cargo test"));
+        assert!(query.since().is_ok());
+        assert!(Query::parse("since=forever").since().is_err());
+    }
+}
