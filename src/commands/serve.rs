@@ -10,8 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::duration::parse_duration;
 use crate::outcome::exit_code;
 use crate::server::keys::{self, KeyRole};
-use crate::server::{serve, ServeOptions};
-use crate::store::Store;
+use crate::server::{serve, Database, ServeOptions, TeamStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -44,9 +43,10 @@ struct ServeCli {
     /// Where to listen
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDRESS:PORT")]
     listen: SocketAddr,
-    /// The team database (SQLite; created if missing)
-    #[arg(long, value_name = "PATH")]
-    database: Option<PathBuf>,
+    /// The team store: a SQLite file (created if missing; default ~/.earlyexit/team.db) or a
+    /// PostgreSQL URL, postgres://user:password@host:port/database
+    #[arg(long, value_name = "PATH|URL")]
+    database: Option<String>,
     /// The largest request body, before and after gzip (at most 1 GiB)
     #[arg(long, default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     max_body_bytes: u64,
@@ -116,12 +116,15 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit_code::SUCCESS;
         }
     };
-    let database = cli.database.clone().unwrap_or_else(|| {
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default();
-        home.join(".earlyexit").join("team.db")
-    });
+    let database = match &cli.database {
+        Some(text) => Database::parse(text),
+        None => {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            Database::Sqlite(home.join(".earlyexit").join("team.db"))
+        }
+    };
     let result = match cli.command {
         Some(ServeCommand::Keys { action }) => manage_keys(&database, action),
         None => serve(ServeOptions {
@@ -143,45 +146,49 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
 }
 
-fn manage_keys(database: &std::path::Path, action: KeyAction) -> Result<(), String> {
-    let mut store = Store::open_team(database).map_err(|e| e.to_string())?;
-    match action {
-        KeyAction::Add { name, role } => {
-            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-                return Err("a key's name is 1 to 100 printable characters".into());
-            }
-            let key = keys::generate();
-            let added = store
-                .add_key(&name, &keys::hash(&key), role.as_str())
-                .map_err(|e| e.to_string())?;
-            if !added {
-                return Err(format!(
-                    "a key named '{name}' exists (revoked keys keep their names)"
+fn manage_keys(database: &Database, action: KeyAction) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let store = TeamStore::open(database).await.map_err(|e| e.to_string())?;
+        match action {
+            KeyAction::Add { name, role } => {
+                if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                    return Err("a key's name is 1 to 100 printable characters".into());
+                }
+                let key = keys::generate();
+                let added = store
+                    .add_key(name.clone(), keys::hash(&key), role.as_str())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !added {
+                    return Err(format!(
+                        "a key named '{name}' exists (revoked keys keep their names)"
+                    ));
+                }
+                println!("{key}");
+                crate::message::say(format!(
+                    "created the {} key '{name}': it is shown only now, keep it in your CI's secrets",
+                    role.as_str()
                 ));
             }
-            println!("{key}");
-            crate::message::say(format!(
-                "created the {} key '{name}': it is shown only now, keep it in your CI's secrets",
-                role.as_str()
-            ));
-        }
-        KeyAction::List => {
-            for key in store.keys().map_err(|e| e.to_string())? {
-                let state = key
-                    .revoked
-                    .map_or_else(|| "in force".to_string(), |when| format!("revoked {when}"));
-                println!(
-                    "{}\t{}\tcreated {}\t{state}",
-                    key.name, key.role, key.created
-                );
+            KeyAction::List => {
+                for key in store.keys().await.map_err(|e| e.to_string())? {
+                    let state = key
+                        .revoked
+                        .map_or_else(|| "in force".to_string(), |when| format!("revoked {when}"));
+                    println!("{}\t{}\tcreated {}\t{state}", key.name, key.role, key.created);
+                }
+            }
+            KeyAction::Revoke { name } => {
+                if !store.revoke_key(name.clone()).await.map_err(|e| e.to_string())? {
+                    return Err(format!("no key in force is named '{name}'"));
+                }
+                println!("revoked '{name}'");
             }
         }
-        KeyAction::Revoke { name } => {
-            if !store.revoke_key(&name).map_err(|e| e.to_string())? {
-                return Err(format!("no key in force is named '{name}'"));
-            }
-            println!("revoked '{name}'");
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }

@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::store::{Store, StoreError};
-
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeyRole {
@@ -79,34 +77,45 @@ struct Read {
 }
 
 impl KeyRing {
-    /// The caller whose key this is, if it is a key in force.
-    pub fn recognise(&self, store: &Store, key: &str) -> Result<Option<Caller>, StoreError> {
-        let mut cached = self
+    /// True when the keys were read within [`KEYS_FRESH_FOR`].
+    pub fn is_fresh(&self) -> bool {
+        self.cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|read| read.at.elapsed() <= KEYS_FRESH_FOR)
+    }
+
+    /// The keys in force as the store has them now: (hash, name, role).
+    pub fn update(&self, keys: Vec<(String, String, String)>) {
+        let keys = keys
+            .into_iter()
+            .filter_map(|(hash, name, role)| {
+                Some((
+                    hash,
+                    Caller {
+                        name,
+                        role: role.parse().ok()?,
+                    },
+                ))
+            })
+            .collect();
+        *self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Read {
+            at: Instant::now(),
+            keys,
+        });
+    }
+
+    /// The caller whose key this is, if it is a key in force. Every key is compared, so the
+    /// time taken does not tell which one came close.
+    pub fn recognise(&self, key: &str) -> Option<Caller> {
+        let cached = self
             .cached
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stale = cached
-            .as_ref()
-            .is_none_or(|read| read.at.elapsed() > KEYS_FRESH_FOR);
-        if stale {
-            let keys = store
-                .keys_in_force()?
-                .into_iter()
-                .filter_map(|(hash, name, role)| {
-                    Some((
-                        hash,
-                        Caller {
-                            name,
-                            role: role.parse().ok()?,
-                        },
-                    ))
-                })
-                .collect();
-            *cached = Some(Read {
-                at: Instant::now(),
-                keys,
-            });
-        }
         let presented = hash(key);
         let mut found = None;
         for (hash, caller) in cached.as_ref().map_or(&[][..], |read| &read.keys) {
@@ -114,7 +123,7 @@ impl KeyRing {
                 found = Some(caller.clone());
             }
         }
-        Ok(found)
+        found
     }
 }
 

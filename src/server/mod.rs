@@ -18,10 +18,12 @@ mod ingest;
 mod metrics;
 mod request;
 mod routes;
+mod team_store;
+
+pub use team_store::{Database, TeamStore};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,8 +38,8 @@ use routes::App;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
-    /// The team database (SQLite).
-    pub database: PathBuf,
+    /// The team store: a SQLite file, or PostgreSQL.
+    pub database: Database,
     /// The largest body, before and after gzip.
     pub max_body_bytes: usize,
     /// A request's headers, and then its body, must arrive within this.
@@ -84,7 +86,7 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     let (read_timeout, grace) = (options.read_timeout, options.shutdown_grace);
-    let app = Arc::new(App::open(options)?);
+    let app = Arc::new(App::open(options).await?);
     println!("listening on http://{address}");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Runtime)?;

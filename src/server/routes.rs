@@ -17,10 +17,11 @@ use super::ingest::{self, Encoding, IngestError};
 use super::keys::{Caller, KeyRing, KeyRole};
 use super::metrics::Metrics;
 use super::request::{presented_key, Query};
+use super::team_store::TeamStore;
 use super::ServeOptions;
-use crate::analysis::report::{self, Filter};
+use crate::analysis::report::Filter;
 use crate::rate_limit::RateLimit;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// How long a client that cannot store is told to wait.
 const RETRY_STORE_AFTER: u64 = 5;
@@ -30,9 +31,7 @@ const RETRY_STORE_AFTER: u64 = 5;
 /// only the database.
 pub struct App {
     options: ServeOptions,
-    writer: Mutex<Store>,
-    reader: Mutex<Store>,
-    keys_store: Mutex<Store>,
+    store: TeamStore,
     keys: KeyRing,
     limits: Mutex<HashMap<String, RateLimit>>,
     pub metrics: Metrics,
@@ -47,12 +46,9 @@ enum BodyProblem {
 }
 
 impl App {
-    pub fn open(options: ServeOptions) -> Result<App, StoreError> {
-        let open = || Store::open_team(&options.database);
+    pub async fn open(options: ServeOptions) -> Result<App, StoreError> {
         Ok(App {
-            writer: Mutex::new(open()?),
-            reader: Mutex::new(open()?),
-            keys_store: Mutex::new(open()?),
+            store: TeamStore::open(&options.database).await?,
             keys: KeyRing::default(),
             limits: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
@@ -134,11 +130,7 @@ impl App {
 
     /// Ready when the store answers.
     async fn ready(self: Arc<App>) -> Answer {
-        let answered =
-            tokio::task::spawn_blocking(move || lock(&self.reader).schema_version().is_ok())
-                .await
-                .unwrap_or(false);
-        match answered {
+        match self.store.ready().await {
             true => Answer::new(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
             false => Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
                 .with_header("retry-after", RETRY_STORE_AFTER.to_string()),
@@ -161,13 +153,16 @@ impl App {
                 "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY",
             )));
         };
-        let app = Arc::clone(self);
-        let recognised =
-            tokio::task::spawn_blocking(move || app.keys.recognise(&lock(&app.keys_store), &key))
-                .await;
+        let recognised = match self.keys.is_fresh() {
+            true => Ok(self.keys.recognise(&key)),
+            false => self.store.keys_in_force().await.map(|keys| {
+                self.keys.update(keys);
+                self.keys.recognise(&key)
+            }),
+        };
         match recognised {
-            Ok(Ok(Some(caller))) if caller.role == role => Ok(caller),
-            Ok(Ok(Some(caller))) => {
+            Ok(Some(caller)) if caller.role == role => Ok(caller),
+            Ok(Some(caller)) => {
                 self.metrics.rejected("wrong_role");
                 let mut answer = Answer::error(
                     StatusCode::FORBIDDEN,
@@ -180,17 +175,18 @@ impl App {
                 answer.caller = Some(caller.name);
                 Err(answer)
             }
-            Ok(Ok(None)) => {
+            Ok(None) => {
                 self.metrics.rejected("bad_key");
                 Err(challenge(Answer::error(
                     StatusCode::UNAUTHORIZED,
                     "invalid or revoked API key",
                 )))
             }
-            _ => Err(
-                Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
-                    .with_header("retry-after", RETRY_STORE_AFTER.to_string()),
-            ),
+            Err(_) => Err(Answer::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer",
+            )
+            .with_header("retry-after", RETRY_STORE_AFTER.to_string())),
         }
     }
 
@@ -337,10 +333,7 @@ impl App {
                 return Answer::error(status, message);
             }
         };
-        let app = Arc::clone(self);
-        let stored = tokio::task::spawn_blocking(move || app.store_body(route, &body, encoding))
-            .await
-            .unwrap_or_else(|_| Err(Stored::Unavailable("the store failed".into())));
+        let stored = self.store_body(route, &body, encoding).await;
         match stored {
             Ok(answer) => answer,
             Err(Stored::Invalid(error)) => {
@@ -359,11 +352,17 @@ impl App {
     }
 
     /// Parses and stores a body, in one transaction, and says so only once it is committed.
-    fn store_body(&self, route: &str, body: &[u8], encoding: Encoding) -> Result<Answer, Stored> {
+    async fn store_body(
+        &self,
+        route: &str,
+        body: &[u8],
+        encoding: Encoding,
+    ) -> Result<Answer, Stored> {
         if route == "logs" {
             let news = ingest::logs(body, encoding).map_err(Stored::Invalid)?;
-            lock(&self.writer)
-                .note_live(&news.started, &news.matched)
+            self.store
+                .note_live(news.started, news.matched)
+                .await
                 .map_err(|e| Stored::Unavailable(e.to_string()))?;
             return Ok(otlp_answer(encoding, "log records", news.rejected));
         }
@@ -372,8 +371,10 @@ impl App {
             _ => ingest::traces(body, encoding),
         }
         .map_err(Stored::Invalid)?;
-        let new = lock(&self.writer)
-            .insert(&ingested.runs)
+        let new = self
+            .store
+            .insert(ingested.runs)
+            .await
             .map_err(|e| Stored::Unavailable(e.to_string()))?;
         self.metrics.stored(new);
         let mut answer = match route {
@@ -398,53 +399,38 @@ impl App {
             Ok(since) => since,
             Err(message) => return Answer::error(StatusCode::BAD_REQUEST, message),
         };
-        let app = Arc::clone(&self);
-        let made = tokio::task::spawn_blocking(move || {
-            let store = lock(&app.reader);
-            match route {
-                "report" => app.page(&store, since, &query).map(|html| {
-                    Answer::new(
-                        StatusCode::OK,
-                        "text/html; charset=utf-8",
-                        html.into_bytes(),
-                    )
-                }),
-                _ => store
-                    .stats(Some(since.0))
-                    .map(|stats| Answer::json(StatusCode::OK, json!(stats))),
+        let (start, since) = since;
+        let made = match route {
+            "report" => {
+                let filter = Filter {
+                    branch: query.get("branch"),
+                    repository: query.get("repository"),
+                    command: query.get("command"),
+                };
+                let label = format!("team server {}", self.options.database.shown());
+                self.store
+                    .report(start, since, filter, label)
+                    .await
+                    .map(|html| {
+                        Answer::new(
+                            StatusCode::OK,
+                            "text/html; charset=utf-8",
+                            html.into_bytes(),
+                        )
+                    })
             }
-        })
-        .await;
-        let mut answer = match made {
-            Ok(Ok(answer)) => answer,
-            _ => Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
-                .with_header("retry-after", RETRY_STORE_AFTER.to_string()),
+            _ => self
+                .store
+                .stats(start)
+                .await
+                .map(|stats| Answer::json(StatusCode::OK, json!(stats))),
         };
+        let mut answer = made.unwrap_or_else(|_| {
+            Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+                .with_header("retry-after", RETRY_STORE_AFTER.to_string())
+        });
         answer.caller = Some(caller.name);
         answer
-    }
-
-    /// The team's report: the runs in progress, then the same page as `telemetry report`.
-    fn page(
-        &self,
-        store: &Store,
-        (start, since): (SystemTime, String),
-        query: &Query,
-    ) -> Result<String, StoreError> {
-        let filter = Filter {
-            branch: query.get("branch"),
-            repository: query.get("repository"),
-            command: query.get("command"),
-        };
-        let label = format!("team server {}", self.options.database.display());
-        let page = report::from_store(store, start, &since, &filter, &label)?;
-        let running = store.running_count()?;
-        let in_progress = format!(
-            "<section><h2>Runs in progress</h2><p>{running} run(s) in progress now.</p></section>\n"
-        );
-        Ok(page
-            .html
-            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1))
     }
 }
 
@@ -452,8 +438,4 @@ impl App {
 enum Stored {
     Invalid(IngestError),
     Unavailable(String),
-}
-
-fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -18,6 +18,7 @@ use crate::recording::record::RunRecord;
 
 mod ledger;
 mod outbox;
+mod postgres;
 mod queries;
 mod rows;
 mod running;
@@ -25,6 +26,7 @@ mod schema;
 mod team;
 
 pub use outbox::{Claim, Queued};
+pub use postgres::PgStore;
 pub use queries::{ReportRun, RunTiming, Stats, Tally};
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};
 pub use running::{abandoned, RunningLock, RunningRow};
@@ -56,6 +58,12 @@ pub enum StoreError {
     },
     #[error("{}: written by a newer earlyexit (schema {found}, this build knows {SCHEMA_VERSION})", path.display())]
     TooNew { path: PathBuf, found: i64 },
+    /// A store call that ran on a thread of its own did not come back (it panicked).
+    #[error("the store's thread failed")]
+    ThreadFailed,
+    /// PostgreSQL's error; `database` is shown without credentials.
+    #[error("{database}: {message}")]
+    Postgres { database: String, message: String },
 }
 
 impl StoreError {

@@ -80,20 +80,21 @@ macro_rules! outcome_column {
         concat!("coalesce(outcome, ", legacy_outcome!(), ")")
     };
 }
-const BY_OUTCOME: &str = concat!(
+pub(super) const BY_OUTCOME: &str = concat!(
     "SELECT ",
     outcome_column!(),
     ", count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1"
 );
-const BY_EXIT_REASON: &str =
+pub(super) const BY_EXIT_REASON: &str =
     "SELECT exit_reason, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
-const BY_PROJECT_TYPE: &str =
+pub(super) const BY_PROJECT_TYPE: &str =
     "SELECT project_type, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
-const TOP_PATTERNS: &str = "SELECT pattern, count(*) AS n FROM runs WHERE pattern IS NOT NULL
+pub(super) const TOP_PATTERNS: &str =
+    "SELECT pattern, count(*) AS n FROM runs WHERE pattern IS NOT NULL
     GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10";
 /// The command's text where any run of it kept it, else its executable and hash prefix; runs
 /// that watched standard input (pipe mode) have neither, and are `stdin`.
-const TOP_COMMANDS: &str = "SELECT coalesce(max(command), max(executable) || ' (' || substr(command_hash, 1, 12) || ')', 'stdin'),
+pub(super) const TOP_COMMANDS: &str = "SELECT coalesce(max(command), max(executable) || ' (' || substr(command_hash, 1, 12) || ')', 'stdin'),
     count(*) AS n FROM runs GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10";
 
 const MATCHES_OF_RUN: &str = "SELECT execution_id, match_number, timestamp_offset, stream_source,
@@ -102,8 +103,32 @@ const MATCHES_OF_RUN: &str = "SELECT execution_id, match_number, timestamp_offse
 /// A run's command as the database holds it: its text at full detail, else the executable and
 /// the start of the command hash, and `stdin` for a pipe-mode run (the report and the
 /// time-saved figures show this).
-const COMMAND_LABEL: &str =
-    "coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', 'stdin')";
+macro_rules! command_label {
+    () => {
+        "coalesce(command, executable || ' (' || substr(command_hash, 1, 12) || ')', 'stdin')"
+    };
+}
+
+/// Every run's command, outcome and duration, marked when it started in the period (`?1`).
+pub(super) const RUN_TIMINGS: &str = concat!(
+    "SELECT command_hash, ",
+    command_label!(),
+    ", exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp, execution_id
+     FROM executions"
+);
+
+/// The runs since `?1`, oldest first, with their first matched line.
+pub(super) const REPORT_RUNS: &str = concat!(
+    "SELECT execution_id, command_hash, ",
+    command_label!(),
+    ", timestamp, ",
+    outcome_column!(),
+    ", total_runtime, time_to_first_match, pattern, match_count,
+     vcs_ref, vcs_repository_url, vcs_revision, ci_system,
+     (SELECT line_content FROM match_events m
+      WHERE m.execution_id = e.execution_id ORDER BY match_number LIMIT 1)
+     FROM executions e WHERE timestamp >= ?1 ORDER BY timestamp"
+);
 
 impl Store {
     /// Every row of a query, each made into a value by `map`.
@@ -188,13 +213,7 @@ impl Store {
     /// Every run's command, outcome and duration, marked when it started in the period: what
     /// the time-saved estimate reads (see `savings`).
     pub fn run_timings(&self, since: Option<SystemTime>) -> Result<Vec<RunTiming>, StoreError> {
-        let sql = format!(
-            "SELECT command_hash, {COMMAND_LABEL},
-                    exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp,
-                    execution_id
-             FROM executions"
-        );
-        self.rows(&sql, [time_bound(since)], |row| {
+        self.rows(RUN_TIMINGS, [time_bound(since)], |row| {
             Ok(RunTiming {
                 command_hash: row.get(0)?,
                 label: row.get(1)?,
@@ -210,17 +229,7 @@ impl Store {
 
     /// The period's runs, oldest first, as the report reads them.
     pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
-        let sql = format!(
-            "SELECT execution_id, command_hash, {COMMAND_LABEL},
-                    timestamp, {}, total_runtime,
-                    time_to_first_match, pattern, match_count,
-                    vcs_ref, vcs_repository_url, vcs_revision, ci_system,
-                    (SELECT line_content FROM match_events m
-                     WHERE m.execution_id = e.execution_id ORDER BY match_number LIMIT 1)
-             FROM executions e WHERE timestamp >= ?1 ORDER BY timestamp",
-            outcome_column!()
-        );
-        self.rows(&sql, [time_bound(since)], |row| {
+        self.rows(REPORT_RUNS, [time_bound(since)], |row| {
             Ok(ReportRun {
                 execution_id: row.get(0)?,
                 command_hash: row.get(1)?,
@@ -251,14 +260,19 @@ impl Store {
 /// says which.
 fn parsed(row: &Row<'_>, index: usize) -> rusqlite::Result<Outcome> {
     let name: String = row.get(index)?;
-    name.parse().map_err(|error: UnknownName| {
+    outcome_of(&name).map_err(|error: UnknownName| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, error.into())
     })
 }
 
+/// An outcome's stored name, as the type.
+pub(super) fn outcome_of(name: &str) -> Result<Outcome, UnknownName> {
+    name.parse()
+}
+
 /// A period's start as the `timestamp` column spells it; no start is the empty string, which
 /// every timestamp follows.
-fn time_bound(since: Option<SystemTime>) -> String {
+pub(super) fn time_bound(since: Option<SystemTime>) -> String {
     since.map_or_else(String::new, crate::timestamp::millis)
 }
 
@@ -266,7 +280,7 @@ fn time_bound(since: Option<SystemTime>) -> String {
 /// Without a start, `runs` is the whole table: `timestamp >= ''` would lead SQLite through the
 /// time index row by row, which for rows out of time order (a receiver's file fed by many
 /// machines) took 0.9 s over 100,000 runs, against 0.2 s for a plain scan.
-fn over_period(sql: &str, since: Option<SystemTime>) -> (String, Option<String>) {
+pub(super) fn over_period(sql: &str, since: Option<SystemTime>) -> (String, Option<String>) {
     match since {
         None => (
             format!("WITH runs AS (SELECT * FROM executions) {sql}"),

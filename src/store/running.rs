@@ -36,7 +36,7 @@ pub struct RunningRow {
     pub span: String,
 }
 
-fn epoch_millis(time: SystemTime) -> i64 {
+pub(super) fn epoch_millis(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }

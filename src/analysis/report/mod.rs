@@ -87,6 +87,13 @@ pub struct Runs<'a> {
     pub timings: &'a [RunTiming],
 }
 
+/// Where the period before the one that starts at `start` begins: the report compares the
+/// two, so it reads the runs from there.
+pub fn previous_start(start: SystemTime) -> SystemTime {
+    let length = SystemTime::now().duration_since(start).unwrap_or_default();
+    crate::timestamp::before(start, length)
+}
+
 /// The page of the runs in `store` since `start` (and, for the trend, the period of the same
 /// length before it) that `filter` keeps; `since` is how the period was asked for, and
 /// `database` names the store on the page.
@@ -97,15 +104,26 @@ pub fn from_store(
     filter: &Filter,
     database: &str,
 ) -> Result<Page, StoreError> {
-    let length = SystemTime::now().duration_since(start).unwrap_or_default();
-    let before = crate::timestamp::before(start, length);
+    let runs = store.report_runs(Some(previous_start(start)))?;
+    let timings = store.run_timings(Some(start))?;
+    Ok(from_runs(runs, timings, start, since, filter, database))
+}
+
+/// The same page from runs read elsewhere: `runs` since [`previous_start`], `timings` of
+/// every run with those since `start` marked.
+pub fn from_runs(
+    runs: Vec<ReportRun>,
+    mut timings: Vec<RunTiming>,
+    start: SystemTime,
+    since: &str,
+    filter: &Filter,
+    database: &str,
+) -> Page {
     let period_start = crate::timestamp::millis(start);
-    let (period, previous): (Vec<ReportRun>, Vec<ReportRun>) = store
-        .report_runs(Some(before))?
+    let (period, previous): (Vec<ReportRun>, Vec<ReportRun>) = runs
         .into_iter()
         .filter(|run| filter.keeps(run))
         .partition(|run| run.timestamp >= period_start);
-    let mut timings = store.run_timings(Some(start))?;
     if *filter != Filter::default() {
         // The time saved covers the shown runs; their commands' other runs stay the baseline.
         let commands: HashSet<&str> = period.iter().map(|r| r.command_hash.as_str()).collect();
@@ -125,7 +143,7 @@ pub fn from_store(
             format!(", {described}")
         }
     );
-    let page = render(
+    let html = render(
         &Scope {
             database,
             period: &period_text,
@@ -136,11 +154,11 @@ pub fn from_store(
             timings: &timings,
         },
     );
-    Ok(Page {
-        html: page,
+    Page {
+        html,
         runs: period.len(),
         period: period_text,
-    })
+    }
 }
 
 /// A rendered report.

@@ -1,0 +1,198 @@
+//! The team store behind the server: a SQLite file (the default: one server, nothing to set
+//! up) or PostgreSQL (a team: several servers on one database). Both answer the same
+//! questions; SQLite's blocking calls run on tokio's blocking threads, over three connections
+//! (writes, reads, keys) so that a report being read never holds up a runner's write.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use crate::analysis::report::{self, Filter};
+use crate::recording::record::RunRecord;
+use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey};
+
+/// Which store, as `--database` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL (credentials are never shown).
+    Postgres(String),
+}
+
+impl Database {
+    pub fn parse(text: &str) -> Database {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Database::Postgres(text.to_string())
+        } else {
+            Database::Sqlite(PathBuf::from(text))
+        }
+    }
+
+    /// What the report and the messages call it.
+    pub fn shown(&self) -> String {
+        match self {
+            Database::Sqlite(path) => path.display().to_string(),
+            Database::Postgres(url) => crate::urls::redact_url(url),
+        }
+    }
+}
+
+pub enum TeamStore {
+    Sqlite {
+        writer: Arc<Mutex<Store>>,
+        reader: Arc<Mutex<Store>>,
+        keys: Arc<Mutex<Store>>,
+    },
+    /// Boxed: the pool and its configuration are large, and a server has one store.
+    Postgres(Box<PgStore>),
+}
+
+/// Runs `work` on one SQLite connection, on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    work: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let store = Arc::clone(store);
+    tokio::task::spawn_blocking(move || {
+        work(&mut store.lock().unwrap_or_else(PoisonError::into_inner))
+    })
+    .await
+    .unwrap_or(Err(StoreError::ThreadFailed))
+}
+
+impl TeamStore {
+    /// Opens (or creates) the store and brings its schema up to date.
+    pub async fn open(database: &Database) -> Result<TeamStore, StoreError> {
+        match database {
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                let open = move || -> Result<[Store; 3], StoreError> {
+                    Ok([
+                        Store::open_team(&path)?,
+                        Store::open_team(&path)?,
+                        Store::open_team(&path)?,
+                    ])
+                };
+                let [writer, reader, keys] = tokio::task::spawn_blocking(open)
+                    .await
+                    .map_err(|_| StoreError::ThreadFailed)??;
+                Ok(TeamStore::Sqlite {
+                    writer: Arc::new(Mutex::new(writer)),
+                    reader: Arc::new(Mutex::new(reader)),
+                    keys: Arc::new(Mutex::new(keys)),
+                })
+            }
+            Database::Postgres(url) => {
+                Ok(TeamStore::Postgres(Box::new(PgStore::connect(url).await?)))
+            }
+        }
+    }
+
+    /// Stores runs in one transaction; returns how many were new.
+    pub async fn insert(&self, runs: Vec<RunRecord>) -> Result<usize, StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => blocking(writer, move |s| s.insert(&runs)).await,
+            TeamStore::Postgres(pg) => pg.insert(&runs).await,
+        }
+    }
+
+    /// Runs that started and matches heard of, from live records.
+    pub async fn note_live(
+        &self,
+        started: Vec<RunningRow>,
+        matched: Vec<(String, u64)>,
+    ) -> Result<(), StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => {
+                blocking(writer, move |s| s.note_live(&started, &matched)).await
+            }
+            TeamStore::Postgres(pg) => pg.note_live(&started, &matched).await,
+        }
+    }
+
+    /// Every key in force, as (hash, name, role).
+    pub async fn keys_in_force(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        match self {
+            TeamStore::Sqlite { keys, .. } => blocking(keys, |s| s.keys_in_force()).await,
+            TeamStore::Postgres(pg) => pg.keys_in_force().await,
+        }
+    }
+
+    pub async fn add_key(
+        &self,
+        name: String,
+        hash: String,
+        role: &'static str,
+    ) -> Result<bool, StoreError> {
+        match self {
+            TeamStore::Sqlite { keys, .. } => {
+                blocking(keys, move |s| s.add_key(&name, &hash, role)).await
+            }
+            TeamStore::Postgres(pg) => pg.add_key(&name, &hash, role).await,
+        }
+    }
+
+    pub async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        match self {
+            TeamStore::Sqlite { keys, .. } => blocking(keys, |s| s.keys()).await,
+            TeamStore::Postgres(pg) => pg.keys().await,
+        }
+    }
+
+    pub async fn revoke_key(&self, name: String) -> Result<bool, StoreError> {
+        match self {
+            TeamStore::Sqlite { keys, .. } => blocking(keys, move |s| s.revoke_key(&name)).await,
+            TeamStore::Postgres(pg) => pg.revoke_key(&name).await,
+        }
+    }
+
+    /// The store answers.
+    pub async fn ready(&self) -> bool {
+        match self {
+            TeamStore::Sqlite { reader, .. } => {
+                blocking(reader, |s| s.schema_version()).await.is_ok()
+            }
+            TeamStore::Postgres(pg) => pg.ready().await,
+        }
+    }
+
+    pub async fn stats(&self, since: SystemTime) -> Result<Stats, StoreError> {
+        match self {
+            TeamStore::Sqlite { reader, .. } => {
+                blocking(reader, move |s| s.stats(Some(since))).await
+            }
+            TeamStore::Postgres(pg) => pg.stats(Some(since)).await,
+        }
+    }
+
+    /// The team's report: the runs in progress, then the same page as `telemetry report`.
+    pub async fn report(
+        &self,
+        start: SystemTime,
+        since: String,
+        filter: Filter,
+        database: String,
+    ) -> Result<String, StoreError> {
+        let (page, running) = match self {
+            TeamStore::Sqlite { reader, .. } => {
+                blocking(reader, move |s| {
+                    let page = report::from_store(s, start, &since, &filter, &database)?;
+                    Ok((page, s.running_count()?))
+                })
+                .await?
+            }
+            TeamStore::Postgres(pg) => {
+                let runs = pg.report_runs(Some(report::previous_start(start))).await?;
+                let timings = pg.run_timings(Some(start)).await?;
+                let page = report::from_runs(runs, timings, start, &since, &filter, &database);
+                (page, pg.running_count().await?)
+            }
+        };
+        let in_progress = format!(
+            "<section><h2>Runs in progress</h2><p>{running} run(s) in progress now.</p></section>\n"
+        );
+        Ok(page
+            .html
+            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1))
+    }
+}
