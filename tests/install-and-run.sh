@@ -12,6 +12,8 @@
 #   chromium                  render `telemetry report` headless and take a screenshot
 #   xmllint (libxml2-utils)   check `--junit` files against the JUnit schemas that the
 #                             junit-report crate ships (fetched from crates.io by cargo)
+#   postgresql                the team server's store (`earlyexit serve --database
+#                             postgres://…`): the tests run initdb and postgres themselves
 #
 # Debian packages are installed with apt-get, which needs root (CI runs as root); elsewhere
 # the script says what to install and stops.
@@ -26,6 +28,8 @@ command -v man >/dev/null || packages+=(man-db)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v python3 >/dev/null || packages+=(python3)
 command -v xmllint >/dev/null || packages+=(libxml2-utils)
+postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+[ -x "$(postgres_bin)/initdb" ] || packages+=(postgresql)
 # Debian's python3 creates a venv with pip only when python3-venv (ensurepip) is in.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
@@ -47,6 +51,8 @@ fi
 export EARLYEXIT_TEST_ROTEL
 EARLYEXIT_TEST_ROTEL=$(find "$venv/lib" -path '*/site-packages/rotel/rotel-agent' | head -n 1)
 export EARLYEXIT_TEST_PYTHON=$PWD/$venv/bin/python
+export EARLYEXIT_TEST_POSTGRES_BIN
+EARLYEXIT_TEST_POSTGRES_BIN=$(postgres_bin)
 # The JUnit schemas: cargo fetches the junit-report crate, whose tests hold Jenkins' junit-4
 # schema and Windy Road's Ant schema.
 schemas=target/junit-schemas

@@ -266,7 +266,7 @@ fn bad_input_gets_a_4xx_in_one_line_and_nothing_is_stored() {
         .earlyexit(&[
             "serve",
             "--database",
-            server.database.to_str().unwrap(),
+            &server.database,
             "keys",
             "revoke",
             "runners",

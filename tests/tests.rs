@@ -19,6 +19,7 @@ mod passthrough;
 mod process_control;
 mod remote;
 mod serve;
+mod team_postgres;
 mod telemetry;
 mod telemetry_commands;
 mod telemetry_config;

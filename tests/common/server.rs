@@ -10,7 +10,8 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
-    pub database: std::path::PathBuf,
+    /// The `--database`: a SQLite file, or a PostgreSQL URL.
+    pub database: String,
     pub write_key: String,
     pub read_key: String,
     /// What the server logged (one JSON line per request), once it has stopped.
@@ -24,18 +25,10 @@ fn serve(home: &Home, args: &[&str]) -> Command {
 }
 
 /// Creates a key and returns it.
-pub fn add_key(home: &Home, database: &std::path::Path, name: &str, role: &str) -> String {
+pub fn add_key(home: &Home, database: &str, name: &str, role: &str) -> String {
     let output = serve(
         home,
-        &[
-            "--database",
-            database.to_str().unwrap(),
-            "keys",
-            "add",
-            name,
-            "--role",
-            role,
-        ],
+        &["--database", database, "keys", "add", name, "--role", role],
     )
     .output()
     .unwrap();
@@ -44,16 +37,22 @@ pub fn add_key(home: &Home, database: &std::path::Path, name: &str, role: &str) 
 }
 
 impl Server {
+    /// On a SQLite team database in the home.
     pub fn start(home: &Home, extra: &[&str]) -> Server {
         let database = home.dir.join("team.db");
-        let write_key = add_key(home, &database, "runners", "write");
-        let read_key = add_key(home, &database, "dashboard", "read");
-        Server::start_on(home, &database, "127.0.0.1:0", extra, write_key, read_key)
+        Server::start_on_database(home, database.to_str().unwrap(), extra)
+    }
+
+    /// On this database (a path or a PostgreSQL URL), with a write and a read key made there.
+    pub fn start_on_database(home: &Home, database: &str, extra: &[&str]) -> Server {
+        let write_key = add_key(home, database, "runners", "write");
+        let read_key = add_key(home, database, "dashboard", "read");
+        Server::start_on(home, database, "127.0.0.1:0", extra, write_key, read_key)
     }
 
     pub fn start_on(
         home: &Home,
-        database: &std::path::Path,
+        database: &str,
         listen: &str,
         extra: &[&str],
         write_key: String,
@@ -64,11 +63,7 @@ impl Server {
             .join(format!("serve-{}.log", listen.replace(':', "-")));
         let mut child = serve(
             home,
-            &[
-                &["--listen", listen, "--database", database.to_str().unwrap()][..],
-                extra,
-            ]
-            .concat(),
+            &[&["--listen", listen, "--database", database][..], extra].concat(),
         )
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -86,7 +81,7 @@ impl Server {
         Server {
             child,
             url,
-            database: database.to_path_buf(),
+            database: database.to_string(),
             write_key,
             read_key,
             log,
@@ -102,8 +97,9 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// Rows of a query on a SQLite team database.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        super::query_rows(&self.database, sql)
+        super::query_rows(std::path::Path::new(&self.database), sql)
     }
 }
 

@@ -1,0 +1,168 @@
+//! PostgreSQL for the team server's tests, as `tests/install-and-run.sh` provides it: `initdb`
+//! in a temporary directory as an unprivileged user, the server on a free loopback port, and a
+//! database made for the test. Stopped and removed on drop.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::closed_port;
+
+/// PostgreSQL's programs: `$EARLYEXIT_TEST_POSTGRES_BIN`, which the install script sets.
+fn program(name: &str) -> PathBuf {
+    PathBuf::from(
+        std::env::var("EARLYEXIT_TEST_POSTGRES_BIN")
+            .expect("EARLYEXIT_TEST_POSTGRES_BIN names PostgreSQL's bin directory: run tests/install-and-run.sh"),
+    )
+    .join(name)
+}
+
+/// PostgreSQL refuses to run as root: then it runs as `postgres` (Debian's package makes that
+/// user) or `nobody`.
+fn unprivileged() -> Option<(u32, u32)> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let user = nix::unistd::User::from_name("postgres")
+        .ok()
+        .flatten()
+        .or_else(|| nix::unistd::User::from_name("nobody").ok().flatten())
+        .expect("a user to run PostgreSQL as");
+    Some((user.uid.as_raw(), user.gid.as_raw()))
+}
+
+fn as_owner(command: &mut Command, owner: Option<(u32, u32)>) -> &mut Command {
+    if let Some((uid, gid)) = owner {
+        command.uid(uid).gid(gid);
+    }
+    command
+}
+
+pub struct Postgres {
+    child: Option<Child>,
+    directory: PathBuf,
+    owner: Option<(u32, u32)>,
+    pub port: u16,
+}
+
+impl Postgres {
+    /// A new cluster with a database `team`.
+    pub fn start() -> Postgres {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let directory = std::env::temp_dir().join(format!(
+            "earlyexit-pg-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).unwrap();
+        let owner = unprivileged();
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&directory, Some(uid), Some(gid)).unwrap();
+        }
+        let status = as_owner(&mut Command::new(program("initdb")), owner)
+            .args(["-D", directory.join("data").to_str().unwrap()])
+            .args(["-A", "trust", "-U", "earlyexit", "-E", "UTF8", "--no-sync"])
+            .current_dir(&directory)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("initdb runs");
+        assert!(status.success(), "initdb failed");
+        let mut postgres = Postgres {
+            child: None,
+            directory,
+            owner,
+            port: closed_port(),
+        };
+        postgres.run();
+        postgres.psql("postgres", "CREATE DATABASE team");
+        postgres
+    }
+
+    /// Starts the server on its data directory and port, and waits until it answers.
+    pub fn run(&mut self) {
+        let child = as_owner(&mut Command::new(program("postgres")), self.owner)
+            .args(["-D", self.directory.join("data").to_str().unwrap()])
+            .args(["-p", &self.port.to_string()])
+            .args(["-k", self.directory.to_str().unwrap()])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "max_connections=200"])
+            .current_dir(&self.directory)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("postgres starts");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = Command::new(program("pg_isready"))
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "earlyexit",
+                ])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < until, "PostgreSQL did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server (a fast shutdown), keeping its data.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGINT,
+            );
+            let _ = child.wait();
+        }
+    }
+
+    /// The URL of a database, as `earlyexit serve --database` takes it.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://earlyexit@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Runs SQL with psql and returns its unaligned output, one row a line.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let output = Command::new(program("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "earlyexit",
+            ])
+            .args(["-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            output.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .unwrap()
+            .trim_end()
+            .to_string()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}

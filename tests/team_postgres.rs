@@ -1,0 +1,160 @@
+//! `earlyexit serve --database postgres://…`: the team store on a real PostgreSQL.
+
+use std::time::Duration;
+
+use crate::common::postgres::Postgres;
+use crate::common::server::Server;
+use crate::common::{run, Home};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+fn get(url: &str, key: &str) -> (u16, String) {
+    let mut response = agent()
+        .get(url)
+        .header("Authorization", &format!("Bearer {key}"))
+        .call()
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// A run of the real client in hybrid mode to the server, and its `--json` summary.
+fn hybrid_run(home: &Home, server: &Server, script: &str) -> crate::common::Run {
+    run(home
+        .earlyexit(&["--json", "Error", "--", "sh", "-c", script])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
+        .env(
+            "EARLYEXIT_TELEMETRY_ENDPOINT",
+            format!("{}/api/v1/events", server.url),
+        )
+        .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key)
+        .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "4s"))
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn runs_by_both_paths_are_stored_once_in_postgres_and_reported() {
+    let postgres = Postgres::start();
+    let home = Home::new();
+    let server = Server::start_on_database(&home, &postgres.url("team"), &[]);
+    let hybrid = hybrid_run(&home, &server, "echo Error x");
+    assert_eq!(hybrid.stderr_text(), "");
+    let otlp = run(home
+        .earlyexit(&[
+            "--json",
+            "-m",
+            "3",
+            "Error",
+            "--",
+            "sh",
+            "-c",
+            "echo Error y; sleep 0.3",
+        ])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("x-api-key={}", server.write_key),
+        ));
+    assert_eq!(otlp.stderr_text(), "");
+    for summary in [hybrid.json(), otlp.json()] {
+        let id = summary["execution_id"].as_str().unwrap();
+        assert_eq!(
+            postgres.psql(
+                "team",
+                &format!(
+                    "SELECT trace_id, outcome, match_count FROM executions WHERE execution_id = '{id}'"
+                )
+            ),
+            format!(
+                "{}|{}|1",
+                summary["trace_id"].as_str().unwrap(),
+                summary["outcome"].as_str().unwrap()
+            )
+        );
+    }
+    assert_eq!(
+        postgres.psql("team", "SELECT count(*) FROM match_events"),
+        "2"
+    );
+    // The same run sent again from the runner's outbox is not a second row.
+    let sync = run(home
+        .earlyexit(&["telemetry", "sync"])
+        .env(
+            "EARLYEXIT_TELEMETRY_ENDPOINT",
+            format!("{}/api/v1/events", server.url),
+        )
+        .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key));
+    assert_eq!(sync.code, 0);
+    assert_eq!(
+        postgres.psql("team", "SELECT count(*) FROM executions"),
+        "2"
+    );
+    assert_eq!(postgres.psql("team", "SELECT count(*) FROM running"), "0");
+    let (status, html) = get(&format!("{}/?since=1d", server.url), &server.read_key);
+    assert_eq!(status, 200);
+    assert!(html.contains("2 run(s)"), "{html}");
+    let (status, stats) = get(
+        &format!("{}/api/v1/stats?since=1d", server.url),
+        &server.read_key,
+    );
+    assert_eq!(status, 200);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(stats["runs"], 2);
+    assert_eq!(stats["match_events"], 2);
+}
+
+/// PostgreSQL goes away: the server answers 503 (and is not ready), the runner keeps its run
+/// in its outbox; PostgreSQL comes back: the server reconnects and `telemetry sync` delivers
+/// the run, once.
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn a_postgres_restart_costs_a_503_and_the_outbox_delivers_later() {
+    let mut postgres = Postgres::start();
+    let home = Home::new();
+    let server = Server::start_on_database(&home, &postgres.url("team"), &[]);
+    assert_eq!(hybrid_run(&home, &server, "echo Error before").code, 0);
+    postgres.stop();
+    let during = hybrid_run(&home, &server, "echo Error during");
+    assert_eq!(during.code, 0, "telemetry never changes the exit code");
+    assert!(
+        during.stderr_text().contains("503"),
+        "{}",
+        during.stderr_text()
+    );
+    let (ready, _) = {
+        let mut response = agent()
+            .get(&format!("{}/readyz", server.url))
+            .call()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string(),
+        )
+    };
+    assert_eq!(ready, 503);
+    postgres.run();
+    let sync = run(home
+        .earlyexit(&["telemetry", "sync"])
+        .env(
+            "EARLYEXIT_TELEMETRY_ENDPOINT",
+            format!("{}/api/v1/events", server.url),
+        )
+        .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key));
+    assert_eq!(sync.code, 0, "{}", sync.stderr_text());
+    assert_eq!(
+        postgres.psql("team", "SELECT count(*) FROM executions"),
+        "2"
+    );
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+}
