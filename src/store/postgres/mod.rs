@@ -14,14 +14,17 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row};
 
-use super::queries::{
+mod schema;
+
+use crate::numbers::percentile;
+use crate::recording::record::RunRecord;
+use crate::store::queries::{
     outcome_of, over_period, time_bound, BY_EXIT_REASON, BY_OUTCOME, BY_PROJECT_TYPE, REPORT_RUNS,
     RUN_TIMINGS, TOP_COMMANDS, TOP_PATTERNS,
 };
-use super::rows::EXECUTION_COLUMNS;
-use super::{ReportRun, RunTiming, RunningRow, Stats, StoreError, Tally};
-use crate::numbers::percentile;
-use crate::recording::record::RunRecord;
+use crate::store::rows::EXECUTION_COLUMNS;
+use crate::store::{ReportRun, RunTiming, RunningRow, Stats, StoreError, Tally};
+use schema::MIGRATIONS;
 
 /// Connections kept open to the database.
 const POOL: usize = 4;
@@ -29,72 +32,6 @@ const POOL: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs per insert statement: 32 parameters each, within PostgreSQL's 65,535.
 const RUNS_PER_STATEMENT: usize = 1000;
-
-/// Each entry upgrades the schema by one version. Append only.
-const MIGRATIONS: &[&str] = &[r"
-CREATE TABLE executions (
-    execution_id         TEXT PRIMARY KEY,
-    timestamp            TEXT NOT NULL,
-    trace_id             TEXT NOT NULL,
-    span_id              TEXT NOT NULL,
-    parent_span_id       TEXT,
-    command_hash         TEXT NOT NULL,
-    executable           TEXT,
-    pattern              TEXT,
-    exit_code            BIGINT NOT NULL,
-    exit_reason          TEXT NOT NULL,
-    command_exit_code    BIGINT,
-    total_runtime        DOUBLE PRECISION NOT NULL,
-    time_to_first_output DOUBLE PRECISION,
-    time_to_first_match  DOUBLE PRECISION,
-    match_count          BIGINT NOT NULL,
-    lines_processed      BIGINT NOT NULL,
-    bytes_processed      BIGINT NOT NULL,
-    project_type         TEXT NOT NULL,
-    command_category     TEXT NOT NULL,
-    ci_system            TEXT,
-    pipeline_name        TEXT,
-    pipeline_run_id      TEXT,
-    anonymized           BOOLEAN NOT NULL,
-    command              TEXT,
-    working_directory    TEXT,
-    pipeline_run_url     TEXT,
-    vcs_ref              TEXT,
-    vcs_revision         TEXT,
-    vcs_repository_url   TEXT,
-    stopped_command      BOOLEAN,
-    outcome              TEXT,
-    task_name            TEXT,
-    UNIQUE (trace_id, span_id)
-);
-CREATE INDEX executions_by_timestamp ON executions (timestamp);
-CREATE TABLE match_events (
-    execution_id     TEXT NOT NULL REFERENCES executions (execution_id) ON DELETE CASCADE,
-    match_number     BIGINT NOT NULL,
-    timestamp_offset DOUBLE PRECISION NOT NULL,
-    stream_source    TEXT NOT NULL,
-    line_number      BIGINT NOT NULL,
-    match_kind       TEXT NOT NULL,
-    line_content     TEXT,
-    PRIMARY KEY (execution_id, match_number)
-);
-CREATE TABLE running (
-    execution_id TEXT PRIMARY KEY,
-    trace_id     TEXT NOT NULL,
-    span_id      TEXT NOT NULL,
-    started      TEXT NOT NULL,
-    last_seen    BIGINT NOT NULL,
-    match_count  BIGINT NOT NULL DEFAULT 0,
-    span         TEXT NOT NULL
-);
-CREATE TABLE api_keys (
-    name    TEXT PRIMARY KEY,
-    hash    TEXT NOT NULL UNIQUE,
-    role    TEXT NOT NULL,
-    created TEXT NOT NULL,
-    revoked TEXT
-);
-"];
 
 /// The team store on PostgreSQL.
 pub struct PgStore {
@@ -311,7 +248,7 @@ impl PgStore {
         let client = guard.as_mut().expect("made by client()");
         let error = |e| pg_error(&self.shown, e);
         let transaction = client.transaction().await.map_err(error)?;
-        let now = super::running::epoch_millis(SystemTime::now());
+        let now = crate::store::running::epoch_millis(SystemTime::now());
         for row in started {
             transaction
                 .execute(
@@ -395,7 +332,7 @@ impl PgStore {
     }
 
     /// Every key, revoked ones too, by name: (name, role, created, revoked).
-    pub async fn keys(&self) -> Result<Vec<super::StoredKey>, StoreError> {
+    pub async fn keys(&self) -> Result<Vec<crate::store::StoredKey>, StoreError> {
         let rows = self
             .rows(
                 "SELECT name, role, created, revoked FROM api_keys ORDER BY name",
@@ -404,7 +341,7 @@ impl PgStore {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| super::StoredKey {
+            .map(|r| crate::store::StoredKey {
                 name: r.get(0),
                 role: r.get(1),
                 created: r.get(2),

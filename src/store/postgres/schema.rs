@@ -1,0 +1,68 @@
+//! The PostgreSQL schema, as the migrations that build it: the SQLite store's tables, in
+//! PostgreSQL's types.
+
+/// Each entry upgrades the schema by one version. Append only.
+pub const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE executions (
+    execution_id         TEXT PRIMARY KEY,
+    timestamp            TEXT NOT NULL,
+    trace_id             TEXT NOT NULL,
+    span_id              TEXT NOT NULL,
+    parent_span_id       TEXT,
+    command_hash         TEXT NOT NULL,
+    executable           TEXT,
+    pattern              TEXT,
+    exit_code            BIGINT NOT NULL,
+    exit_reason          TEXT NOT NULL,
+    command_exit_code    BIGINT,
+    total_runtime        DOUBLE PRECISION NOT NULL,
+    time_to_first_output DOUBLE PRECISION,
+    time_to_first_match  DOUBLE PRECISION,
+    match_count          BIGINT NOT NULL,
+    lines_processed      BIGINT NOT NULL,
+    bytes_processed      BIGINT NOT NULL,
+    project_type         TEXT NOT NULL,
+    command_category     TEXT NOT NULL,
+    ci_system            TEXT,
+    pipeline_name        TEXT,
+    pipeline_run_id      TEXT,
+    anonymized           BOOLEAN NOT NULL,
+    command              TEXT,
+    working_directory    TEXT,
+    pipeline_run_url     TEXT,
+    vcs_ref              TEXT,
+    vcs_revision         TEXT,
+    vcs_repository_url   TEXT,
+    stopped_command      BOOLEAN,
+    outcome              TEXT,
+    task_name            TEXT,
+    UNIQUE (trace_id, span_id)
+);
+CREATE INDEX executions_by_timestamp ON executions (timestamp);
+CREATE TABLE match_events (
+    execution_id     TEXT NOT NULL REFERENCES executions (execution_id) ON DELETE CASCADE,
+    match_number     BIGINT NOT NULL,
+    timestamp_offset DOUBLE PRECISION NOT NULL,
+    stream_source    TEXT NOT NULL,
+    line_number      BIGINT NOT NULL,
+    match_kind       TEXT NOT NULL,
+    line_content     TEXT,
+    PRIMARY KEY (execution_id, match_number)
+);
+CREATE TABLE running (
+    execution_id TEXT PRIMARY KEY,
+    trace_id     TEXT NOT NULL,
+    span_id      TEXT NOT NULL,
+    started      TEXT NOT NULL,
+    last_seen    BIGINT NOT NULL,
+    match_count  BIGINT NOT NULL DEFAULT 0,
+    span         TEXT NOT NULL
+);
+CREATE TABLE api_keys (
+    name    TEXT PRIMARY KEY,
+    hash    TEXT NOT NULL UNIQUE,
+    role    TEXT NOT NULL,
+    created TEXT NOT NULL,
+    revoked TEXT
+);
+"];
