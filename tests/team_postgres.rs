@@ -158,3 +158,146 @@ fn a_postgres_restart_costs_a_503_and_the_outbox_delivers_later() {
     );
     assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
 }
+
+/// Which path the runners send by.
+#[derive(Clone, Copy)]
+enum Path {
+    HttpApi,
+    Otlp,
+}
+
+/// The acceptance: 200 runners, 50 hybrid runs each, while the server is restarted
+/// three times and PostgreSQL once. Runs that met a restart wait in their runner's outbox;
+/// `telemetry sync` on each runner sends them. Exactly 10,000 runs are stored.
+fn ten_thousand_runs_through_restarts(path: Path) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    const RUNNERS: usize = 200;
+    const RUNS: usize = 50;
+    let mut postgres = Postgres::start();
+    let home = Home::new();
+    let database = postgres.url("team");
+    let write_key = crate::common::server::add_key(&home, &database, "runners", "write");
+    let read_key = crate::common::server::add_key(&home, &database, "dashboard", "read");
+    let port = crate::common::closed_port();
+    let listen = format!("127.0.0.1:{port}");
+    let start_server = |home: &Home| {
+        Server::start_on(
+            home,
+            &database,
+            &listen,
+            &[],
+            write_key.clone(),
+            read_key.clone(),
+        )
+    };
+    let mut server = start_server(&home);
+    let url = server.url.clone();
+    let environment: Vec<(String, String)> = match path {
+        Path::HttpApi => vec![
+            ("EARLYEXIT_TELEMETRY_BACKEND".into(), "hybrid".into()),
+            (
+                "EARLYEXIT_TELEMETRY_ENDPOINT".into(),
+                format!("{url}/api/v1/events"),
+            ),
+            ("EARLYEXIT_TELEMETRY_API_KEY".into(), write_key.clone()),
+        ],
+        Path::Otlp => vec![
+            ("EARLYEXIT_TELEMETRY_BACKEND".into(), "hybrid".into()),
+            (
+                "EARLYEXIT_TELEMETRY_HYBRID_REMOTE_BACKEND".into(),
+                "otlp".into(),
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "http/protobuf".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), url.clone()),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS".into(),
+                format!("x-api-key={write_key}"),
+            ),
+        ],
+    };
+    let done = Arc::new(AtomicUsize::new(0));
+    let homes: Vec<Arc<Home>> = (0..RUNNERS).map(|_| Arc::new(Home::new())).collect();
+    let runners: Vec<_> = homes
+        .iter()
+        .map(|runner| {
+            let (runner, done, environment) =
+                (Arc::clone(runner), Arc::clone(&done), environment.clone());
+            std::thread::spawn(move || {
+                for _ in 0..RUNS {
+                    let output = runner
+                        .earlyexit(&["--", "true"])
+                        .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                        .output()
+                        .unwrap();
+                    assert_eq!(output.status.code(), Some(0));
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let total = RUNNERS * RUNS;
+    let wait_until = |fraction: usize| {
+        while done.load(Ordering::Relaxed) < total * fraction / 100 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for (at, what) in [
+        (20, "server"),
+        (40, "postgres"),
+        (60, "server"),
+        (80, "server"),
+    ] {
+        wait_until(at);
+        match what {
+            "server" => {
+                assert!(server.stop().success());
+                server = start_server(&home);
+            }
+            _ => {
+                postgres.stop();
+                std::thread::sleep(Duration::from_millis(300));
+                postgres.run();
+            }
+        }
+    }
+    for runner in runners {
+        runner.join().unwrap();
+    }
+    let waiting: usize = homes
+        .iter()
+        .map(|runner| {
+            runner.query("SELECT count(*) FROM outbox")[0][0]
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    assert!(
+        waiting > 0,
+        "some runs met a restart and waited in their outbox"
+    );
+    for runner in &homes {
+        let sync = run(runner
+            .earlyexit(&["telemetry", "sync"])
+            .envs(environment.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+        assert_eq!(sync.code, 0, "{}", sync.stderr_text());
+        assert_eq!(runner.query("SELECT count(*) FROM outbox"), [["0"]]);
+    }
+    assert_eq!(
+        postgres.psql("team", "SELECT count(*), count(DISTINCT execution_id), count(DISTINCT (trace_id, span_id)) FROM executions"),
+        "10000|10000|10000"
+    );
+    drop(server);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn ten_thousand_hybrid_runs_through_restarts_are_stored_exactly_once() {
+    ten_thousand_runs_through_restarts(Path::HttpApi);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn ten_thousand_otlp_runs_through_restarts_are_stored_exactly_once() {
+    ten_thousand_runs_through_restarts(Path::Otlp);
+}
