@@ -472,3 +472,84 @@ fn sigterm_lets_the_request_in_flight_finish() {
         "the log never holds a key"
     );
 }
+
+/// HTTPS from the server's own certificate files, and with `--client-ca` mTLS: the real client
+/// trusts the private CA (`http.ca_file`), and presents its certificate where it must.
+#[test]
+#[ignore = "needs openssl: run tests/install-and-run.sh"]
+fn the_server_speaks_tls_and_requires_client_certificates_when_told() {
+    let home = Home::new();
+    let certificates = Home::new();
+    crate::common::tls_front::private_ca(&certificates.dir);
+    let file = |name: &str| certificates.dir.join(name).to_str().unwrap().to_string();
+    let tls = [
+        "--tls-certificate",
+        &file("server.pem"),
+        "--tls-key",
+        &file("server.key"),
+    ];
+    let server = Server::start(&home, &tls);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    let hybrid = |server: &Server, client_certificate: bool| {
+        let mut command = home.earlyexit(&["--", "true"]);
+        command
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "http")
+            .env(
+                "EARLYEXIT_TELEMETRY_ENDPOINT",
+                format!("{}/api/v1/events", server.url),
+            )
+            .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key)
+            .env("EARLYEXIT_TELEMETRY_HTTP_CA_FILE", file("ca.pem"));
+        if client_certificate {
+            command
+                .env("EARLYEXIT_TELEMETRY_HTTP_CLIENT_CERT", file("client.pem"))
+                .env("EARLYEXIT_TELEMETRY_HTTP_CLIENT_KEY", file("client.key"));
+        }
+        run(&mut command)
+    };
+    let sent = hybrid(&server, false);
+    assert_eq!(sent.stderr_text(), "", "trusted through the private CA");
+    assert_eq!(server.query("SELECT count(*) FROM executions"), [["1"]]);
+    // Plain HTTP to the TLS port is not served.
+    let plain = ureq::get(&format!(
+        "http://{}/healthz",
+        server.url.trim_start_matches("https://")
+    ))
+    .call();
+    assert!(plain.is_err());
+    drop(server);
+
+    let mutual = Home::new();
+    let ca = file("ca.pem");
+    let with_client_ca = [&tls[..], &["--client-ca", &ca]].concat();
+    let server = Server::start(&mutual, &with_client_ca);
+    let without = hybrid(&server, false);
+    assert_eq!(without.code, 0);
+    assert!(
+        without.stderr_text().contains("telemetry not recorded"),
+        "{}",
+        without.stderr_text()
+    );
+    let with = hybrid(&server, true);
+    assert_eq!(with.stderr_text(), "", "the client certificate is accepted");
+    // The refused run waited in the outbox and went with this one.
+    assert_eq!(server.query("SELECT count(*) FROM executions"), [["2"]]);
+    let bad = run(&mut mutual.earlyexit(&[
+        "serve",
+        "--tls-certificate",
+        &file("server.pem"),
+        "--tls-key",
+        &file("client.key"),
+    ]));
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr_text()
+            .contains("the private key does not belong to the certificate"),
+        "{}",
+        bad.stderr_text()
+    );
+}

@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::duration::parse_duration;
 use crate::outcome::exit_code;
 use crate::server::keys::{self, KeyRole};
-use crate::server::{serve, Database, ServeOptions, TeamStore};
+use crate::server::{serve, Database, ServeOptions, ServeTls, TeamStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +34,8 @@ and to anyone: GET /healthz (alive), /readyz (the store answers), /metrics (Prom
 
 Logs one JSON line per request on stderr, with the key's name and never the key. SIGTERM or
 SIGINT: new connections are refused and requests in flight get --shutdown-grace to finish.
+HTTPS with --tls-certificate and --tls-key (PEM); --client-ca also requires a client
+certificate that CA signed (mTLS).
 The server keeps nothing of its own beyond the database; create keys first:
   earlyexit serve keys add ci-runners            # prints a write key, once
   earlyexit serve keys add dashboard --role read
@@ -59,6 +61,15 @@ struct ServeCli {
     /// How long requests in flight may finish after SIGTERM
     #[arg(long, default_value = "10s", value_parser = bounded_duration)]
     shutdown_grace: Duration,
+    /// Serve HTTPS with this PEM certificate chain (and --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_certificate: Option<PathBuf>,
+    /// The PEM private key of --tls-certificate
+    #[arg(long, value_name = "FILE", requires = "tls_certificate")]
+    tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by a CA in this PEM file (mTLS)
+    #[arg(long, value_name = "FILE", requires = "tls_certificate")]
+    client_ca: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Option<ServeCommand>,
@@ -134,6 +145,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
             read_timeout: cli.read_timeout,
             max_requests_per_second: cli.max_requests_per_second,
             shutdown_grace: cli.shutdown_grace,
+            tls: cli
+                .tls_certificate
+                .zip(cli.tls_key)
+                .map(|(certificate, key)| ServeTls {
+                    certificate,
+                    key,
+                    client_ca: cli.client_ca,
+                }),
         })
         .map_err(|e| e.to_string()),
     };

@@ -19,8 +19,10 @@ mod metrics;
 mod request;
 mod routes;
 mod team_store;
+mod tls;
 
 pub use team_store::{Database, TeamStore};
+pub use tls::{ServeTls, ServeTlsError};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -48,6 +50,8 @@ pub struct ServeOptions {
     pub max_requests_per_second: u32,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Serve HTTPS (and with a client CA, mTLS) instead of HTTP.
+    pub tls: Option<ServeTls>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,8 @@ pub enum ServeError {
     },
     #[error("cannot start: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] ServeTlsError),
 }
 
 /// Serves until SIGTERM or SIGINT, then lets the requests in flight finish (within the grace)
@@ -74,6 +80,7 @@ pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
 }
 
 async fn run(options: ServeOptions) -> Result<(), ServeError> {
+    let acceptor = options.tls.as_ref().map(ServeTls::acceptor).transpose()?;
     let listener =
         TcpListener::bind(options.listen)
             .await
@@ -87,7 +94,8 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
     })?;
     let (read_timeout, grace) = (options.read_timeout, options.shutdown_grace);
     let app = Arc::new(App::open(options).await?);
-    println!("listening on http://{address}");
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{address}");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Runtime)?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -106,13 +114,30 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
             let app = Arc::clone(&app);
             async move { Ok::<_, Infallible>(app.handle(request).await) }
         });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let http = {
+            let mut http = http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(read_timeout);
+            http
+        };
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let _ = connection.await;
+            match acceptor {
+                None => {
+                    let connection = http.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(connection).await;
+                }
+                // The handshake, too, must be done within the read timeout.
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(read_timeout, acceptor.accept(stream)).await
+                    {
+                        let connection = http.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(connection).await;
+                    }
+                }
+            }
         });
     }
     drop(listener);

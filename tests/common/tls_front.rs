@@ -37,39 +37,7 @@ impl TlsFront {
     ) -> TlsFront {
         let dir = Home::new();
         let d = &dir.dir;
-        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
-        openssl(
-            d,
-            &format!("req -x509 {key} -keyout ca.key -out ca.pem -subj /CN=test-ca"),
-        );
-        openssl(
-            d,
-            &format!("req {key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"),
-        );
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        openssl(
-            d,
-            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
-             -days 2 -extfile server.ext",
-        );
-        openssl(
-            d,
-            &format!("req {key} -keyout client.key -out client.csr -subj /CN=earlyexit-test"),
-        );
-        std::fs::write(
-            d.join("client.ext"),
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        )
-        .unwrap();
-        openssl(
-            d,
-            "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem \
-             -days 2 -extfile client.ext",
-        );
+        private_ca(d);
         let (grpc_port, http_port, api_port) = (closed_port(), closed_port(), closed_port());
         let upstream = |url: &str| {
             url.trim_start_matches("http://")
@@ -168,4 +136,42 @@ impl Drop for TlsFront {
         let _ = self.nginx.kill();
         let _ = self.nginx.wait();
     }
+}
+
+/// A private CA made with the openssl command in `d`: `ca.pem` (and its key), `server.pem` and
+/// `server.key` for 127.0.0.1, and `client.pem` and `client.key` for client authentication.
+pub fn private_ca(d: &std::path::Path) {
+    let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+    openssl(
+        d,
+        &format!("req -x509 {key} -keyout ca.key -out ca.pem -subj /CN=test-ca"),
+    );
+    openssl(
+        d,
+        &format!("req {key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"),
+    );
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+         -days 2 -extfile server.ext",
+    );
+    openssl(
+        d,
+        &format!("req {key} -keyout client.key -out client.csr -subj /CN=earlyexit-test"),
+    );
+    std::fs::write(
+        d.join("client.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem \
+         -days 2 -extfile client.ext",
+    );
 }
