@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Runs the shipped ClickHouse SQL on a real ClickHouse engine (chdb, in-process).
 
-Creates collector-config/clickhouse/schema.sql and the collector exporter's otel_traces table,
-loads `earlyexit telemetry export` output into the earlyexit tables and spans (as the tests
-read them from the collector) into otel_traces, mapped to the exporter's columns, then runs
+Creates collector-config/clickhouse/schema.sql, the collector exporter's otel_traces table and
+earlyexit_spans.sql beside it, loads `earlyexit telemetry export` output into the earlyexit
+tables and spans (as the tests read them from the collector) into otel_traces, mapped to the
+exporter's columns, each twice (a runner that sent a span again), then runs
 every query of queries.sql and prints their answers as one JSON list on stdout. Any SQL error
 ends it with a non-zero exit and the query on stderr.
 
@@ -11,6 +12,7 @@ Usage: clickhouse_check.py SCHEMA OTEL_TRACES QUERIES EXPORT_JSONL SPANS_JSON
 """
 import datetime
 import json
+import os
 import sys
 
 from chdb import session
@@ -69,7 +71,8 @@ def exporter_row(span):
 def main():
     schema, otel_traces, queries, export, spans = sys.argv[1:6]
     db = session.Session()
-    for path in (schema, otel_traces):
+    deduplicated = os.path.join(os.path.dirname(otel_traces), "earlyexit_spans.sql")
+    for path in (schema, otel_traces, deduplicated):
         for statement in statements(path):
             db.query(statement)
     envelopes = [json.loads(line) for line in open(export) if line.strip()]
@@ -77,7 +80,9 @@ def main():
            [e["data"] for e in envelopes if e["type"] == "execution"])
     insert(db, "earlyexit.earlyexit_match_events",
            [e["data"] for e in envelopes if e["type"] == "match_event"])
-    insert(db, "otel.otel_traces", [exporter_row(span) for span in json.load(open(spans))])
+    rows = [exporter_row(span) for span in json.load(open(spans))]
+    for _ in range(2):
+        insert(db, "otel.otel_traces", rows)
     answers = []
     for number, statement in enumerate(statements(queries), 1):
         try:

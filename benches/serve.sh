@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Issue 22's ingest figures: `earlyexit serve` on PostgreSQL under 50 concurrent clients (wrk,
+# each request a batch of RUNS new runs), runs per second and latency, the server's peak
+# memory, and the floor: COPY of the same rows through psql.
+# Usage: benches/serve.sh [SECONDS] [RUNS_PER_REQUEST...]   (needs postgresql and wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/shipped-build.sh
+seconds=${1:-20}
+shift || true
+batches=${*:-1 10 50}
+bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+work=$(mktemp -d /tmp/earlyexit-serve-bench.XXXXXX)
+as_owner=()
+if [ "$(id -u)" = 0 ]; then
+    chown postgres "$work"
+    as_owner=(runuser -u postgres --)
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"${as_owner[@]}" "$bin/initdb" -D "$work/data" -A trust -U earlyexit --no-sync >/dev/null
+"${as_owner[@]}" "$bin/postgres" -D "$work/data" -p "$port" -k "$work" -c listen_addresses=127.0.0.1 \
+    -c shared_buffers=256MB >"$work/pg.log" 2>&1 &
+pg=$!
+trap 'kill $server 2>/dev/null; kill -INT $pg; wait $pg 2>/dev/null; rm -rf "$work"' EXIT
+until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; do sleep 0.1; done
+psql() { "$bin/psql" -h 127.0.0.1 -p "$port" -U earlyexit -At -v ON_ERROR_STOP=1 "$@"; }
+psql -d postgres -c 'CREATE DATABASE team' >/dev/null
+url="postgres://earlyexit@127.0.0.1:$port/team"
+key=$(HOME=$work "$ee" serve --database "$url" keys add bench 2>/dev/null)
+serve_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+HOME=$work "$ee" serve --database "$url" --listen "127.0.0.1:$serve_port" \
+    --max-requests-per-second 1000000 >"$work/serve.out" 2>/dev/null &
+server=$!
+until grep -q listening "$work/serve.out"; do sleep 0.1; done
+for runs in $batches; do
+    before=$(psql -d team -c 'SELECT count(*) FROM executions')
+    echo "== 50 clients, $runs run(s) per request, ${seconds}s"
+    KEY=$key RUNS=$runs wrk -t2 -c50 -d"${seconds}s" --latency -s benches/serve-ingest.lua \
+        "http://127.0.0.1:$serve_port" | grep -E 'Requests/sec|50%|90%|99%|Non-2xx|requests in'
+    after=$(psql -d team -c 'SELECT count(*) FROM executions')
+    echo "runs stored: $((after - before)), $(( (after - before) / seconds )) runs/s"
+done
+echo "server peak memory: $(grep VmHWM /proc/$server/status)"
+# The floor: the same rows, COPY through psql into an empty table of the same shape.
+psql -d team -c "\\copy executions TO '$work/runs.csv' CSV" >/dev/null
+rows=$(wc -l <"$work/runs.csv")
+psql -d team -c 'CREATE TABLE floor (LIKE executions INCLUDING ALL)' >/dev/null
+start=$(date +%s.%N)
+psql -d team -c "\\copy floor FROM '$work/runs.csv' CSV" >/dev/null
+end=$(date +%s.%N)
+python3 -c "print('COPY floor: %d runs in %.2f s, %.0f runs/s' % ($rows, $end - $start, $rows / ($end - $start)))"
