@@ -553,3 +553,44 @@ fn the_server_speaks_tls_and_requires_client_certificates_when_told() {
         bad.stderr_text()
     );
 }
+
+/// A PostgreSQL that is not there stops the server at once, in one line that names the
+/// database without its password.
+#[test]
+fn a_database_that_cannot_be_reached_is_one_line_without_its_password() {
+    let home = Home::new();
+    let url = format!(
+        "postgres://earlyexit:s3cr3t-pw@127.0.0.1:{}/team",
+        crate::common::closed_port()
+    );
+    let started = Instant::now();
+    let serve = run(&mut home.earlyexit(&["serve", "--database", &url, "--listen", "127.0.0.1:0"]));
+    assert_eq!(serve.code, 1);
+    let stderr = serve.stderr_text();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("postgres://[REDACTED]@127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// A connection that sends nothing is closed after the read timeout: idle clients do not
+/// hold the server's connections.
+#[test]
+fn an_idle_connection_is_closed_after_the_read_timeout() {
+    let home = Home::new();
+    let server = Server::start(&home, &["--read-timeout", "1s"]);
+    let mut idle = TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buffer = Vec::new();
+    let _ = idle.read_to_end(&mut buffer);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed after {:?}",
+        started.elapsed()
+    );
+}

@@ -45,7 +45,7 @@ pub struct PgStore {
 fn pg_error(shown: &str, error: tokio_postgres::Error) -> StoreError {
     StoreError::Postgres {
         database: shown.to_string(),
-        message: error.to_string(),
+        message: crate::urls::redact_urls_in(&error.to_string()),
     }
 }
 
