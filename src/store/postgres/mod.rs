@@ -196,36 +196,45 @@ impl PgStore {
             }
         }
         let inserted = |id: &str| new.iter().any(|n| n == id);
-        let statement = transaction
-            .prepare(
+        // Every match of the new runs in one statement, column by column.
+        let matches: Vec<_> = runs
+            .iter()
+            .filter(|run| inserted(&run.execution.execution_id))
+            .flat_map(|run| &run.matches)
+            .collect();
+        let numbers: Vec<i64> = matches.iter().map(|m| m.match_number).collect();
+        let offsets: Vec<f64> = matches.iter().map(|m| m.timestamp_offset).collect();
+        let lines: Vec<i64> = matches.iter().map(|m| m.line_number).collect();
+        let contents: Vec<Option<&str>> =
+            matches.iter().map(|m| m.line_content.as_deref()).collect();
+        transaction
+            .execute(
                 "INSERT INTO match_events (execution_id, match_number, timestamp_offset,
                  stream_source, line_number, match_kind, line_content)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::float8[], $4::text[],
+                                      $5::bigint[], $6::text[], $7::text[])
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &matches
+                        .iter()
+                        .map(|m| m.execution_id.as_str())
+                        .collect::<Vec<_>>(),
+                    &numbers,
+                    &offsets,
+                    &matches
+                        .iter()
+                        .map(|m| m.stream_source.as_str())
+                        .collect::<Vec<_>>(),
+                    &lines,
+                    &matches
+                        .iter()
+                        .map(|m| m.match_kind.as_str())
+                        .collect::<Vec<_>>(),
+                    &contents,
+                ],
             )
             .await
             .map_err(error)?;
-        for run in runs
-            .iter()
-            .filter(|run| inserted(&run.execution.execution_id))
-        {
-            for m in &run.matches {
-                transaction
-                    .execute(
-                        &statement,
-                        &[
-                            &m.execution_id,
-                            &m.match_number,
-                            &m.timestamp_offset,
-                            &m.stream_source,
-                            &m.line_number,
-                            &m.match_kind,
-                            &m.line_content,
-                        ],
-                    )
-                    .await
-                    .map_err(error)?;
-            }
-        }
         let ids: Vec<&str> = runs
             .iter()
             .map(|r| r.execution.execution_id.as_str())
