@@ -64,7 +64,7 @@ pub struct Caller {
 /// one server (or with `serve keys revoke`) stops working everywhere within it.
 const KEYS_FRESH_FOR: Duration = Duration::from_secs(2);
 
-/// The keys in force, read from the database at most every [`KEYS_FRESH_FOR`].
+/// The keys in force, read from the database at most every `KEYS_FRESH_FOR` (2 s).
 #[derive(Default)]
 pub struct KeyRing {
     cached: Mutex<Option<Read>>,
@@ -77,7 +77,7 @@ struct Read {
 }
 
 impl KeyRing {
-    /// True when the keys were read within [`KEYS_FRESH_FOR`].
+    /// True when the keys were read within `KEYS_FRESH_FOR` (2 s).
     pub fn is_fresh(&self) -> bool {
         self.cached
             .lock()
