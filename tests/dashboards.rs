@@ -7,6 +7,26 @@ use crate::common::postgres::Postgres;
 use crate::common::server::Server;
 use crate::common::Home;
 
+/// The answers every store must give, panel by panel (numbers as each store prints them).
+const POSTGRES_ANSWERS: [(&str, &str); 7] = [
+    (
+        "Runs by outcome",
+        "1795132800|failure|1\n1795132800|success|3\n1795219200|success|1\n1795219200|timeout|2",
+    ),
+    (
+        "Failure rate by command",
+        "npm test|3|0.667\ncargo test|4|0.250",
+    ),
+    (
+        "Run time p50 and p95",
+        "1795132800|11|13.7\n1795219200|30|30",
+    ),
+    ("Top matched patterns", "error|2|1\nFAIL|1|1"),
+    ("Time saved", "10.000"),
+    ("Flaky commands", "npm test|r2|1|2\ncargo test|r1|3|1"),
+    ("Runs in progress", "1"),
+];
+
 /// Grafana's macros as its PostgreSQL data source expands them, over November and December
 /// 2026, and the dashboard's variables as given.
 fn expand_postgres(sql: &str, variables: &[(&str, &str)]) -> String {
@@ -60,99 +80,148 @@ fn panels(dashboard: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One run in the design document's envelope, with the fields the panels read.
-#[allow(clippy::too_many_arguments)]
-fn execution(
-    id: &str,
-    day: u32,
-    command: &str,
-    outcome: &str,
-    exit_reason: &str,
-    stopped: bool,
-    seconds: f64,
-    matches: u32,
-) -> serde_json::Value {
-    let hash = if command.starts_with("cargo") {
-        "a"
-    } else {
-        "b"
+/// A fixture run: id, day of November 2026, command, outcome, exit reason, stopped by
+/// earlyexit, seconds, matches.
+type Fixture = (
+    &'static str,
+    u32,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    f64,
+    u32,
+);
+
+/// Command A (cargo test, revision r1): three complete runs of 10, 12 and 14 s and one stopped
+/// at an error after 2 s, on 20 November. Command B (npm test, r2): two timeouts of 30 s and
+/// one success of 5 s with a match, on 21 November. One more run is in progress.
+const RUNS: [Fixture; 7] = [
+    (
+        "0a-1",
+        20,
+        "cargo test",
+        "success",
+        "no_match",
+        false,
+        10.0,
+        0,
+    ),
+    (
+        "0a-2",
+        20,
+        "cargo test",
+        "success",
+        "no_match",
+        false,
+        12.0,
+        0,
+    ),
+    (
+        "0a-3",
+        20,
+        "cargo test",
+        "success",
+        "no_match",
+        false,
+        14.0,
+        0,
+    ),
+    (
+        "0a-4",
+        20,
+        "cargo test",
+        "failure",
+        "error_pattern",
+        true,
+        2.0,
+        2,
+    ),
+    ("0b-1", 21, "npm test", "timeout", "timeout", true, 30.0, 0),
+    ("0b-2", 21, "npm test", "timeout", "timeout", true, 30.0, 0),
+    ("0b-3", 21, "npm test", "success", "no_match", false, 5.0, 1),
+];
+
+/// What a fixture run is in every store: its ids, hash, pattern and revision.
+struct Facts {
+    trace_id: String,
+    span_id: String,
+    hash: String,
+    pattern: &'static str,
+    revision: &'static str,
+}
+
+fn facts(id: &str, command: &str) -> Facts {
+    let cargo = command.starts_with("cargo");
+    Facts {
+        trace_id: format!("{:0>32}", id.replace('-', "")),
+        span_id: format!("{:0>16}", id.replace('-', "")),
+        hash: if cargo { "a" } else { "b" }.repeat(64),
+        pattern: if cargo { "error" } else { "FAIL" },
+        revision: if cargo { "r1" } else { "r2" },
     }
-    .repeat(64);
-    let revision = if command.starts_with("cargo") {
-        "r1"
-    } else {
-        "r2"
-    };
+}
+
+const REPOSITORY: &str = "https://git.example.com/team/app";
+
+/// A fixture run in the design document's envelope.
+fn execution(run: &Fixture) -> serde_json::Value {
+    let (id, day, command, outcome, exit_reason, stopped, seconds, matches) = *run;
+    let facts = facts(id, command);
     serde_json::json!({"type": "execution", "data": {
         "execution_id": id,
         "timestamp": format!("2026-11-{day}T10:00:00.000Z"),
-        "trace_id": format!("{:0>32}", id.replace('-', "")),
-        "span_id": format!("{:0>16}", id.replace('-', "")),
-        "command_hash": hash,
+        "trace_id": facts.trace_id,
+        "span_id": facts.span_id,
+        "command_hash": facts.hash,
         "executable": command.split(' ').next().unwrap(),
         "command": command,
-        "pattern": if command.starts_with("cargo") { "error" } else { "FAIL" },
+        "pattern": facts.pattern,
         "exit_code": 0,
         "exit_reason": exit_reason,
         "outcome": outcome,
         "stopped_command": stopped,
         "total_runtime": seconds,
         "match_count": matches,
-        "vcs_revision": revision,
-        "vcs_repository_url": "https://git.example.com/team/app",
+        "vcs_revision": facts.revision,
+        "vcs_repository_url": REPOSITORY,
         "anonymized": false,
     }})
 }
 
-/// Command A (cargo test, revision r1): three complete runs of 10, 12 and 14 s and one stopped
-/// at an error after 2 s, on 20 November. Command B (npm test, r2): two timeouts of 30 s and
-/// one success of 5 s with a match, on 21 November. One run is in progress.
+/// A fixture run as the collector's ClickHouse exporter writes its span (at full detail).
+fn exported_span(run: &Fixture) -> serde_json::Value {
+    let (id, day, command, outcome, exit_reason, stopped, seconds, matches) = *run;
+    let facts = facts(id, command);
+    let words: Vec<&str> = command.split(' ').collect();
+    serde_json::json!({
+        "Timestamp": format!("2026-11-{day} 10:00:00"),
+        "TraceId": facts.trace_id,
+        "SpanId": facts.span_id,
+        "ServiceName": "earlyexit",
+        "SpanName": words[0],
+        "SpanKind": "Client",
+        "Duration": (seconds * 1e9) as u64,
+        "StatusCode": "Unset",
+        "SpanAttributes": {
+            "earlyexit.execution_id": id,
+            "earlyexit.command_hash": facts.hash,
+            "earlyexit.pattern": facts.pattern,
+            "earlyexit.outcome": outcome,
+            "earlyexit.exit_reason": exit_reason,
+            "earlyexit.stopped_command": stopped.to_string(),
+            "earlyexit.total_runtime": seconds.to_string(),
+            "earlyexit.match_count": matches.to_string(),
+            "process.command_args": serde_json::to_string(&words).unwrap(),
+            "vcs.ref.head.revision": facts.revision,
+            "vcs.repository.url.full": REPOSITORY,
+        },
+    })
+}
+
+/// The fixture, sent through the server: the runs, and the start record of one in progress.
 fn send_fixture(server: &Server) {
-    let events = vec![
-        execution(
-            "0a-1",
-            20,
-            "cargo test",
-            "success",
-            "no_match",
-            false,
-            10.0,
-            0,
-        ),
-        execution(
-            "0a-2",
-            20,
-            "cargo test",
-            "success",
-            "no_match",
-            false,
-            12.0,
-            0,
-        ),
-        execution(
-            "0a-3",
-            20,
-            "cargo test",
-            "success",
-            "no_match",
-            false,
-            14.0,
-            0,
-        ),
-        execution(
-            "0a-4",
-            20,
-            "cargo test",
-            "failure",
-            "error_pattern",
-            true,
-            2.0,
-            2,
-        ),
-        execution("0b-1", 21, "npm test", "timeout", "timeout", true, 30.0, 0),
-        execution("0b-2", 21, "npm test", "timeout", "timeout", true, 30.0, 0),
-        execution("0b-3", 21, "npm test", "success", "no_match", false, 5.0, 1),
-    ];
+    let events: Vec<serde_json::Value> = RUNS.iter().map(execution).collect();
     let body = serde_json::json!({"api_version": "1.0", "events": events});
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -183,18 +252,7 @@ fn every_postgres_panel_answers_what_the_fixture_runs_did() {
     let server = Server::start_on_database(&home, &postgres.url("team"), &[]);
     send_fixture(&server);
     let none = [("repository", ""), ("branch", ""), ("command", "")];
-    let expected = [
-        (
-            "Runs by outcome",
-            "1795132800|failure|1\n1795132800|success|3\n1795219200|success|1\n1795219200|timeout|2",
-        ),
-        ("Failure rate by command", "npm test|3|0.667\ncargo test|4|0.250"),
-        ("Run time p50 and p95", "1795132800|11|13.7\n1795219200|30|30"),
-        ("Top matched patterns", "error|2|1\nFAIL|1|1"),
-        ("Time saved", "10.000"),
-        ("Flaky commands", "npm test|r2|1|2\ncargo test|r1|3|1"),
-        ("Runs in progress", "1"),
-    ];
+    let expected = POSTGRES_ANSWERS;
     let panels = panels("postgres/earlyexit.json");
     assert_eq!(panels.len(), expected.len());
     for ((title, sql), (wanted_title, wanted)) in panels.iter().zip(expected) {
@@ -224,4 +282,145 @@ fn every_postgres_panel_answers_what_the_fixture_runs_did() {
         postgres.psql("team", &expand_postgres(&panels[3].1, &elsewhere)),
         ""
     );
+}
+
+/// Grafana's macros as the ClickHouse data source expands them, over November and December
+/// 2026, and the variables as given.
+fn expand_clickhouse(sql: &str, variables: &[(&str, &str)]) -> String {
+    let mut sql = sql.to_string();
+    for (macro_name, expansion) in [
+        (
+            "$__timeFilter(",
+            "{0} >= toDateTime('2026-11-01 00:00:00') AND {0} <= toDateTime('2026-12-31 00:00:00')",
+        ),
+        (
+            "$__timeInterval(",
+            "toStartOfInterval(toDateTime({0}), INTERVAL 86400 second)",
+        ),
+    ] {
+        while let Some(start) = sql.find(macro_name) {
+            let end = start + sql[start..].find(')').unwrap();
+            let column = sql[start + macro_name.len()..end].to_string();
+            sql.replace_range(start..=end, &expansion.replace("{0}", &column));
+        }
+    }
+    for (name, value) in variables {
+        sql = sql.replace(&format!("${name}"), value);
+    }
+    assert!(
+        !sql.contains('$'),
+        "every macro and variable expanded: {sql}"
+    );
+    sql
+}
+
+/// Runs queries on chdb over the fixture (tests/clickhouse_panels.py); each answer's rows as
+/// `a|b|c` lines.
+fn clickhouse_answers(queries: &[String]) -> Vec<String> {
+    let dir = Home::new();
+    let spans: Vec<serde_json::Value> = RUNS.iter().map(exported_span).collect();
+    // The run in progress, and a finished run's start record (its span came: not running).
+    let logs = serde_json::json!([
+        {"TraceId": "5b8efff798038103d269b633813fc60c", "SpanId": "eee19b7ec3c1b174",
+         "ServiceName": "earlyexit", "EventName": "earlyexit.run.start"},
+        {"TraceId": facts("0a-1", "cargo test").trace_id, "SpanId": facts("0a-1", "cargo test").span_id,
+         "ServiceName": "earlyexit", "EventName": "earlyexit.run.start"},
+    ]);
+    std::fs::write(
+        dir.dir.join("queries.json"),
+        serde_json::to_string(queries).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.dir.join("spans.json"),
+        serde_json::to_string(&spans).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.dir.join("logs.json"), logs.to_string()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var("EARLYEXIT_TEST_PYTHON")
+        .expect("EARLYEXIT_TEST_PYTHON names the Python with chdb: run tests/install-and-run.sh");
+    let output = std::process::Command::new(python)
+        .arg(root.join("tests/clickhouse_panels.py"))
+        .arg(root.join("collector-config/clickhouse"))
+        .arg(dir.dir.join("queries.json"))
+        .arg(dir.dir.join("spans.json"))
+        .arg(dir.dir.join("logs.json"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answers: Vec<Vec<Vec<serde_json::Value>>> = serde_json::from_slice(&output.stdout).unwrap();
+    answers
+        .iter()
+        .map(|rows| {
+            let lines: Vec<String> = rows
+                .iter()
+                .map(|row| {
+                    let values: Vec<String> = row
+                        .iter()
+                        .map(|value| match value {
+                            serde_json::Value::String(text) => text.clone(),
+                            other => other.to_string(),
+                        })
+                        .collect();
+                    values.join("|")
+                })
+                .collect();
+            lines.join("\n")
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs chdb: run tests/install-and-run.sh"]
+fn every_clickhouse_panel_answers_what_the_fixture_runs_did_once_each() {
+    let expected = [
+        (
+            "Runs by outcome",
+            "2026-11-20 00:00:00|failure|1\n2026-11-20 00:00:00|success|3\n2026-11-21 00:00:00|success|1\n2026-11-21 00:00:00|timeout|2",
+        ),
+        ("Failure rate by command", "npm test|3|0.667\ncargo test|4|0.25"),
+        (
+            "Run time p50 and p95",
+            "2026-11-20 00:00:00|11|13.7\n2026-11-21 00:00:00|30|30",
+        ),
+        ("Top matched patterns", "error|2|1\nFAIL|1|1"),
+        ("Time saved", "10"),
+        ("Flaky commands", "npm test|r2|1|2\ncargo test|r1|3|1"),
+        ("Runs in progress", "1"),
+    ];
+    let panels = panels("clickhouse/earlyexit.json");
+    assert_eq!(panels.len(), expected.len());
+    let none = [("repository", ""), ("branch", ""), ("command", "")];
+    let npm = [
+        ("repository", "team/app"),
+        ("branch", ""),
+        ("command", "npm"),
+    ];
+    let elsewhere = [
+        ("repository", "other/repo"),
+        ("branch", ""),
+        ("command", ""),
+    ];
+    let mut queries: Vec<String> = panels
+        .iter()
+        .map(|(_, sql)| expand_clickhouse(sql, &none))
+        .collect();
+    queries.push(expand_clickhouse(&panels[1].1, &npm));
+    queries.push(expand_clickhouse(&panels[3].1, &elsewhere));
+    let answers = clickhouse_answers(&queries);
+    for (((title, _), (wanted_title, wanted)), answer) in panels.iter().zip(expected).zip(&answers)
+    {
+        assert_eq!(title, wanted_title);
+        assert_eq!(answer, wanted, "{title}");
+    }
+    assert_eq!(
+        answers[7], "npm test|3|0.667",
+        "the variables narrow the panels"
+    );
+    assert_eq!(answers[8], "");
 }
