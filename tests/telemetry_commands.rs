@@ -528,40 +528,6 @@ fn the_report_is_one_page_with_every_chart_and_the_time_saved_in_its_tables() {
         .contains("Time to first match"));
 }
 
-/// Headless Chromium (Debian's package, which tests/install-and-run.sh installs) on `page`
-/// with these extra flags; its stdout and stderr.
-fn chromium(page: &std::path::Path, flags: &[&str]) -> (String, String) {
-    let profile = Home::new();
-    let output = std::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.dir.display()))
-        .args(flags)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs (apt-get install chromium)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[test]
 #[ignore = "needs Chromium: run tests/install-and-run.sh"]
 fn the_report_renders_in_headless_chromium() {
@@ -577,7 +543,7 @@ fn the_report_renders_in_headless_chromium() {
     ]));
     assert_eq!(written.code, 0, "{}", written.stderr_text());
 
-    let (dom, log) = chromium(&page, &["--dump-dom"]);
+    let (dom, log) = crate::common::chromium(&page, &["--dump-dom"]);
     for error in [
         "Uncaught",
         "SyntaxError",

@@ -21,6 +21,7 @@ mod process_control;
 mod remote;
 mod serve;
 mod team_postgres;
+mod team_report;
 mod telemetry;
 mod telemetry_commands;
 mod telemetry_config;

@@ -315,3 +315,37 @@ pub fn openssl(dir: &std::path::Path, words: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Headless Chromium (Debian's package, which tests/install-and-run.sh installs) on `page`
+/// with these extra flags; its stdout and stderr.
+pub fn chromium(page: &std::path::Path, flags: &[&str]) -> (String, String) {
+    let profile = Home::new();
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.dir.display()))
+        .args(flags)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs (apt-get install chromium)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -104,6 +104,9 @@ pub fn failures_by(
     }
 }
 
+/// The revisions a flaky command's row lists; a busy team's command can have thousands.
+const REVISIONS_SHOWN: usize = 5;
+
 /// Commands that both passed and failed on the same revision: flaky, not broken.
 pub fn flaky_commands(runs: &[ReportRun]) -> Section {
     let mut by_revision: BTreeMap<(&str, &str), (&str, usize, usize)> = BTreeMap::new();
@@ -150,10 +153,14 @@ pub fn flaky_commands(runs: &[ReportRun]) -> Section {
         flaky
             .into_iter()
             .map(|(label, (count, revisions, passed, failed))| {
-                let shown: Vec<String> = revisions
+                let mut shown: Vec<String> = revisions
                     .iter()
+                    .take(REVISIONS_SHOWN)
                     .map(|r| r.chars().take(12).collect())
                     .collect();
+                if revisions.len() > REVISIONS_SHOWN {
+                    shown.push(format!("and {} more", revisions.len() - REVISIONS_SHOWN));
+                }
                 let cells = vec![
                     count.to_string(),
                     passed.to_string(),
