@@ -28,6 +28,21 @@ fn timeout_kills_the_whole_tree() {
     );
 }
 
+/// A run that ends by itself leaves no process of the command's group, not even a zombie:
+/// earlyexit reaps the guardian it released rather than leaving it to init, which in a
+/// container often never reaps (one zombie per run, until the PIDs run out).
+#[test]
+fn a_finished_run_leaves_not_even_a_zombie_of_its_group() {
+    for _ in 0..5 {
+        let run = run(&mut earlyexit(&["NEVER", "--", "sh", "-c", "echo $$"]));
+        assert_eq!(run.code, 1);
+        assert!(
+            group_is_gone(run.first_line_pid()),
+            "a process of the group (the guardian?) is left"
+        );
+    }
+}
+
 #[test]
 fn match_kills_the_whole_tree() {
     let script = "echo $$; echo FATAL; sleep 300 & wait";

@@ -31,6 +31,10 @@ pub const GUARDIAN: &str = "earlyexit-guardian";
 pub struct Guardian {
     /// The pipe's write end, for the release byte.
     release: OwnedFd,
+    /// The guardian itself, reaped by [`Guardian::release`]: left to init once earlyexit exits,
+    /// it would be a zombie wherever init does not reap (a container's first process often
+    /// does not), one per run.
+    process: std::process::Child,
 }
 
 impl Guardian {
@@ -38,7 +42,7 @@ impl Guardian {
     pub fn start(group: Pid) -> Result<Guardian, WatchError> {
         use std::os::unix::process::CommandExt;
         let (read, write) = std::io::pipe()?;
-        Command::new(guardian_program()?)
+        let process = Command::new(guardian_program()?)
             .arg0(GUARDIAN)
             .arg(group.as_raw().to_string())
             .process_group(group.as_raw())
@@ -49,12 +53,16 @@ impl Guardian {
             .spawn()?;
         Ok(Guardian {
             release: write.into(),
+            process,
         })
     }
 
-    /// earlyexit is done with the group: the guardian leaves without touching it.
-    pub fn release(self) {
+    /// earlyexit is done with the group: the guardian leaves without touching it, and is
+    /// reaped. It exits on the byte, or has already died with its group (a stop), so the wait
+    /// is short either way.
+    pub fn release(mut self) {
         let _ = nix::unistd::write(&self.release, b"r");
+        let _ = self.process.wait();
     }
 }
 
