@@ -228,6 +228,26 @@ pub fn closed_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A free loopback port below the kernel's ephemeral range, for a server that is stopped and
+/// started again on the same port: in the gap, a port from the ephemeral range can be taken
+/// by any outgoing connection (thousands of them under the load tests).
+pub fn port_to_restart_on() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // Each test process starts at its own place, and takes the next free port from there.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 10_000 + (std::process::id() % 5_000) as u16;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::SeqCst) % (low - base).max(1);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// Rows of a query on a SQLite file, each value as a string (NULL as "NULL").
 pub fn query_rows(path: &std::path::Path, sql: &str) -> Vec<Vec<String>> {
     use rusqlite::types::ValueRef;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::closed_port;
+use super::port_to_restart_on;
 
 /// PostgreSQL's programs: `$EARLYEXIT_TEST_POSTGRES_BIN`, which the install script sets.
 fn program(name: &str) -> PathBuf {
@@ -44,6 +44,8 @@ pub struct Postgres {
     directory: PathBuf,
     owner: Option<(u32, u32)>,
     pub port: u16,
+    /// How many times the server was started (each start logs to a file of its own).
+    starts: usize,
 }
 
 impl Postgres {
@@ -75,7 +77,8 @@ impl Postgres {
             child: None,
             directory,
             owner,
-            port: closed_port(),
+            port: port_to_restart_on(),
+            starts: 0,
         };
         postgres.run();
         postgres.psql("postgres", "CREATE DATABASE team");
@@ -92,11 +95,15 @@ impl Postgres {
             .args(["-c", "max_connections=200"])
             .current_dir(&self.directory)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(self.directory.join(format!("postgres-{}.log", self.starts)))
+                    .unwrap(),
+            )
             .spawn()
             .expect("postgres starts");
+        self.starts += 1;
         self.child = Some(child);
-        let until = Instant::now() + Duration::from_secs(30);
+        let until = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = Command::new(program("pg_isready"))
                 .args([
@@ -113,7 +120,14 @@ impl Postgres {
             if ready {
                 return;
             }
-            assert!(Instant::now() < until, "PostgreSQL did not start");
+            if Instant::now() > until {
+                let log = std::fs::read_to_string(
+                    self.directory
+                        .join(format!("postgres-{}.log", self.starts - 1)),
+                )
+                .unwrap_or_default();
+                panic!("PostgreSQL did not start within 60 s:\n{log}");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
