@@ -222,12 +222,19 @@ fn ten_thousand_runs_through_restarts(path: Path) {
         ],
     };
     let done = Arc::new(AtomicUsize::new(0));
+    // Runs that could not deliver when they ended (each says so in its one warning line);
+    // a later run of the same runner, or `telemetry sync`, delivers them.
+    let undelivered = Arc::new(AtomicUsize::new(0));
     let homes: Vec<Arc<Home>> = (0..RUNNERS).map(|_| Arc::new(Home::new())).collect();
     let runners: Vec<_> = homes
         .iter()
         .map(|runner| {
-            let (runner, done, environment) =
-                (Arc::clone(runner), Arc::clone(&done), environment.clone());
+            let (runner, done, undelivered, environment) = (
+                Arc::clone(runner),
+                Arc::clone(&done),
+                Arc::clone(&undelivered),
+                environment.clone(),
+            );
             std::thread::spawn(move || {
                 for _ in 0..RUNS {
                     let output = runner
@@ -236,6 +243,9 @@ fn ten_thousand_runs_through_restarts(path: Path) {
                         .output()
                         .unwrap();
                     assert_eq!(output.status.code(), Some(0));
+                    if !output.stderr.is_empty() {
+                        undelivered.fetch_add(1, Ordering::Relaxed);
+                    }
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -269,17 +279,9 @@ fn ten_thousand_runs_through_restarts(path: Path) {
     for runner in runners {
         runner.join().unwrap();
     }
-    let waiting: usize = homes
-        .iter()
-        .map(|runner| {
-            runner.query("SELECT count(*) FROM outbox")[0][0]
-                .parse::<usize>()
-                .unwrap()
-        })
-        .sum();
     assert!(
-        waiting > 0,
-        "some runs met a restart and waited in their outbox"
+        undelivered.load(Ordering::Relaxed) > 0,
+        "some runs met a restart and could not deliver when they ended"
     );
     for runner in &homes {
         let sync = run(runner
