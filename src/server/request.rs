@@ -5,6 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use hyper::header::HeaderMap;
 
+use crate::urls::percent_decode;
+
 /// The report's period when the query does not say.
 const DEFAULT_PERIOD: Duration = Duration::from_secs(30 * 86_400);
 
@@ -57,6 +59,11 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A query string's part: `+` is a space there, then `%XX` escapes.
+fn form_decode(text: &str) -> String {
+    percent_decode(&text.replace('+', " "))
+}
+
 /// A request's query string, decoded.
 pub struct Query(Vec<(String, String)>);
 
@@ -68,7 +75,7 @@ impl Query {
                 .take(32)
                 .map(|pair| {
                     let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode(name), percent_decode(value))
+                    (form_decode(name), form_decode(value))
                 })
                 .collect(),
         )
@@ -95,34 +102,6 @@ impl Query {
             text.unwrap_or_else(|| "30d".into()),
         ))
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::duration::{format_duration, parse_duration};
-use crate::urls::redact_url;
+use crate::urls::{percent_decode, redact_url};
 
 use super::choices::{
     AuthHeader, Backend, Compression, Detail, ExitCodes, MatchRecords, OtlpProtocol, Remote,
@@ -183,30 +183,6 @@ impl Value for LocalPrimary {
     fn show(&self) -> String {
         "true".into()
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(high), Some(low)) => {
-                out.push((high * 16 + low) as u8);
-                i += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 type Apply = fn(&mut TelemetrySettings, &str) -> Result<(), InvalidValue>;
