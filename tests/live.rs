@@ -98,12 +98,15 @@ fn group_has_a_live_process(pgid: i32) -> bool {
     })
 }
 
-/// Kills each earlyexit with SIGKILL once all of them are recorded as running, and checks that
-/// none of their commands outlives it.
+/// Kills each earlyexit with SIGKILL once all of them are recorded as running with their match,
+/// and checks that none of their commands outlives it.
 fn kill_when_running(home: &Home, runs: &mut [Going]) {
     let count = format!("{}", runs.len());
-    wait_for("every run's running row", Duration::from_secs(20), || {
-        let rows = rows_now(home, "SELECT CAST(count(*) AS TEXT) FROM running")?;
+    wait_for("every run's running row", Duration::from_secs(60), || {
+        let rows = rows_now(
+            home,
+            "SELECT CAST(count(*) AS TEXT) FROM running WHERE match_count = 1",
+        )?;
         (rows[0][0] == count).then_some(())
     });
     for run in runs.iter_mut() {
@@ -160,6 +163,35 @@ fn a_short_run_writes_no_running_row() {
     assert_eq!(run.code, 1);
     assert_eq!(home.query("SELECT count(*) FROM running"), [["0"]]);
     assert!(!home.state_dir().join("telemetry.db.running").exists());
+}
+
+/// A run that starts while another process holds the database's write lock longer than the
+/// busy timeout (as when dozens of runs start at once on a loaded machine) writes its running
+/// row once the lock goes, while it still runs: else a kill would leave nothing to close.
+#[test]
+fn a_run_that_starts_while_the_database_is_locked_is_recorded_as_running_later() {
+    let home = Home::new();
+    // No match: exit 1, and a database to lock.
+    assert_eq!(
+        crate::common::run(&mut home.earlyexit(&["NEVER", "--", "true"])).code,
+        1
+    );
+    let holder = home.db();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut child = home
+        .earlyexit(&["NEVER", "--", "sleep", "8"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Past the store's busy timeout (2 s) and a first heartbeat.
+    std::thread::sleep(Duration::from_millis(3500));
+    holder.execute_batch("COMMIT").unwrap();
+    wait_for("the running row", Duration::from_secs(4), || {
+        rows_now(&home, "SELECT execution_id FROM running").filter(|rows| rows.len() == 1)
+    });
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Kills three runs' earlyexits: `telemetry status` closes one, `telemetry sync` the next, and

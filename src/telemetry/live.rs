@@ -290,7 +290,11 @@ impl LiveThread {
 struct Running<'a> {
     plan: &'a LivePlan,
     span: SpanData,
+    /// `None` while the row could not be written (a database busy past its timeout, when many
+    /// runs start at once): each heartbeat tries again, so that a run that goes on is always
+    /// found and closed if its earlyexit is killed.
     row: Option<(Store, RunningLock)>,
+    ended: &'a Mutex<bool>,
     logs: Option<OtlpLogs>,
     match_logs: bool,
 }
@@ -298,7 +302,7 @@ struct Running<'a> {
 impl<'a> Running<'a> {
     /// Writes the running row (unless the run has ended meanwhile) and sends the start
     /// record. `None` once the run has ended.
-    fn begin(plan: &'a LivePlan, pid: Option<u32>, ended: &Mutex<bool>) -> Option<Running<'a>> {
+    fn begin(plan: &'a LivePlan, pid: Option<u32>, ended: &'a Mutex<bool>) -> Option<Running<'a>> {
         let settings = &plan.settings;
         let scrub = |text: &str| privacy::scrub_if(settings.scrub_pii, text);
         let mut attributes = plan.start_attributes.clone();
@@ -326,22 +330,19 @@ impl<'a> Running<'a> {
             plan.started_at,
             attributes,
         );
-        let row = {
-            let ended = ended.lock().unwrap_or_else(PoisonError::into_inner);
-            if *ended {
-                return None;
-            }
-            Running::write_row(plan, &span)
-        };
         let to_collector = settings.remote() == Some(Remote::Otlp);
         let logs = to_collector.then(|| OtlpLogs::new(&settings.otlp, &plan.resource));
-        let running = Running {
+        let mut running = Running {
             plan,
             span,
-            row,
+            row: None,
+            ended,
             logs,
             match_logs: to_collector && settings.live.match_records.as_logs(),
         };
+        if !running.write_row() {
+            return None;
+        }
         running.send(vec![live::start_record(
             &running.span,
             settings.remote_detail,
@@ -349,10 +350,22 @@ impl<'a> Running<'a> {
         Some(running)
     }
 
+    /// Writes the running row unless it is there; false once the run has ended, after which
+    /// no row may be written (the run's record, which deletes it, may already be in).
+    fn write_row(&mut self) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        if *ended {
+            return false;
+        }
+        if self.row.is_none() {
+            self.row = Running::new_row(self.plan, &self.span);
+        }
+        true
+    }
+
     /// The lock, then the row: a row is never without a lock file that can tell whether its
-    /// earlyexit lives. Any failure leaves the run without a row (it is recorded at its end as
-    /// ever).
-    fn write_row(plan: &LivePlan, span: &SpanData) -> Option<(Store, RunningLock)> {
+    /// earlyexit lives. Any failure leaves the run without a row for now.
+    fn new_row(plan: &LivePlan, span: &SpanData) -> Option<(Store, RunningLock)> {
         let settings = &plan.settings;
         let mut store = Store::open(&settings.sqlite.path, settings.sqlite.wal_mode).ok()?;
         let lock = RunningLock::take(&settings.sqlite.path, &plan.execution_id).ok()?;
@@ -401,6 +414,9 @@ impl<'a> Running<'a> {
 
     /// Says the run is still going, with the span when it has new events.
     fn heartbeat(&mut self, match_count: u64, with_span: bool) {
+        if self.row.is_none() && !self.write_row() {
+            return;
+        }
         if let Some((store, _)) = &mut self.row {
             let span = with_span.then(|| StoredSpan::of(&self.span).to_json());
             let _ = store.touch_running(
