@@ -92,6 +92,10 @@ enum KeyAction {
         name: String,
         #[arg(long, value_enum, default_value = "write")]
         role: KeyRole,
+        /// Take the key from standard input instead of making one: a key the runners already
+        /// send (as to a receiver of your own). 16 to 200 printable characters, no spaces
+        #[arg(long)]
+        from_stdin: bool,
     },
     /// Every key's name, role, and when it was created or revoked
     List,
@@ -173,11 +177,19 @@ fn manage_keys(database: &Database, action: KeyAction) -> Result<(), String> {
     runtime.block_on(async {
         let store = TeamStore::open(database).await.map_err(|e| e.to_string())?;
         match action {
-            KeyAction::Add { name, role } => {
+            KeyAction::Add {
+                name,
+                role,
+                from_stdin,
+            } => {
                 if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
                     return Err("a key's name is 1 to 100 printable characters".into());
                 }
-                let key = keys::generate();
+                let key = if from_stdin {
+                    keys::read_given(std::io::stdin().lock())?
+                } else {
+                    keys::generate()
+                };
                 let added = store
                     .add_key(name.clone(), keys::hash(&key), role.as_str())
                     .await
@@ -187,11 +199,15 @@ fn manage_keys(database: &Database, action: KeyAction) -> Result<(), String> {
                         "a key named '{name}' exists (revoked keys keep their names)"
                     ));
                 }
-                println!("{key}");
-                crate::message::say(format!(
-                    "created the {} key '{name}': it is shown only now, keep it in your CI's secrets",
-                    role.as_str()
-                ));
+                if from_stdin {
+                    crate::message::say(format!("added the {} key '{name}'", role.as_str()));
+                } else {
+                    println!("{key}");
+                    crate::message::say(format!(
+                        "created the {} key '{name}': it is shown only now, keep it in your CI's secrets",
+                        role.as_str()
+                    ));
+                }
             }
             KeyAction::List => {
                 for key in store.keys().await.map_err(|e| e.to_string())? {

@@ -40,6 +40,31 @@ pub fn generate() -> String {
     format!("eek_{}{}", random[0].simple(), random[1].simple())
 }
 
+/// A key given on standard input (its first line), for runners that already send one. Never
+/// echoed, in an error either.
+pub fn read_given(input: impl std::io::Read) -> Result<String, String> {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(input.take(MAX_GIVEN_KEY as u64 + 2)),
+        &mut line,
+    )
+    .map_err(|e| format!("cannot read the key from standard input: {e}"))?;
+    let key = line.trim_end_matches(['\r', '\n']);
+    if !(MIN_GIVEN_KEY..=MAX_GIVEN_KEY).contains(&key.len())
+        || !key.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(format!(
+            "the key on standard input must be {MIN_GIVEN_KEY} to {MAX_GIVEN_KEY} printable \
+             characters without spaces"
+        ));
+    }
+    Ok(key.to_string())
+}
+
+/// Bounds of a given key: long enough not to be guessed online, short enough for a header.
+const MIN_GIVEN_KEY: usize = 16;
+const MAX_GIVEN_KEY: usize = 200;
+
 /// The hash a key is kept as.
 pub fn hash(key: &str) -> String {
     Sha256::digest(key.as_bytes())
@@ -130,6 +155,18 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_key_is_its_first_line_within_bounds() {
+        assert_eq!(
+            read_given(&b"test-key-9f8e7d6c\nmore"[..]).unwrap(),
+            "test-key-9f8e7d6c"
+        );
+        for bad in [&b"short\n"[..], b"has a space in it here\n", &[b'k'; 300]] {
+            let error = read_given(bad).unwrap_err();
+            assert!(error.contains("16 to 200"), "{error}");
+        }
+    }
 
     #[test]
     fn keys_are_new_each_time_and_kept_as_hashes() {
