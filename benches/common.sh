@@ -12,13 +12,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # Waits (at most 5 s) until FILE has content: a peer started in the background is ready.
 wait_for() { for _ in $(seq 50); do [ -s "$1" ] && break; sleep 0.1; done; }
 
-# NAME: starts a reference receiver with its own database and request record in $work, as a
-# job of the calling shell (so that its trap stops it), and sets $url to where it listens.
+# NAME: starts `earlyexit serve` on its own SQLite database in $work, taking the key
+# bench-key, as a job of the calling shell (so that its trap stops it), and sets $url to its
+# events endpoint. Its log, one JSON line per request, is $work/NAME.log.
 start_receiver() {
-    EARLYEXIT_RECEIVER_API_KEY=bench-key target/release/examples/http_receiver \
-        --listen 127.0.0.1:0 --db "$work/$1.db" --record "$work/$1.requests" > "$work/$1.out" &
+    echo bench-key-0123456789 | "$ee" serve --database "$work/$1.db" keys add runners --from-stdin 2>/dev/null
+    "$ee" serve --listen 127.0.0.1:0 --database "$work/$1.db" > "$work/$1.out" 2> "$work/$1.log" &
     wait_for "$work/$1.out"
-    url=$(sed -n 's/^listening on //p' "$work/$1.out")
+    url="$(sed -n 's/^listening on //p' "$work/$1.out")/api/v1/events"
 }
 
 # Starts a server in $work that accepts connections and never answers; sets $silent_port.

@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# Delivery benchmarks (issue 11), against the reference receiver on loopback:
+# Delivery benchmarks (issue 11), against `earlyexit serve` on loopback:
 #   1. what `http.async: true` adds to a run when the endpoint never answers (hyperfine,
 #      against --no-telemetry);
 #   2. how long `telemetry sync` takes to send 10,000 queued runs (hyperfine, the outbox
 #      refilled with fresh execution ids before each run);
-#   3. how many requests 64 hybrid runs started together make (the receiver's record of
+#   3. how many requests 64 hybrid runs started together make (the server's log of
 #      every request, five repeats).
 # Usage: benches/delivery.sh [RESULTS_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/common.sh
-cargo build --release --quiet --example http_receiver
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
-export EARLYEXIT_TELEMETRY_API_KEY=bench-key
+export EARLYEXIT_TELEMETRY_API_KEY=bench-key-0123456789
 
 
 # 1. async against an endpoint that accepts and never answers.
@@ -84,12 +83,12 @@ for repeat in 1 2 3 4 5; do
         runs+=($!)
     done
     wait "${runs[@]}" || true
-    python3 - "$work/$name.requests" "$work/$name.db" <<'PY'
+    python3 - "$work/$name.log" "$work/$name.db" <<'PY'
 import json, sqlite3, sys
-requests = [json.loads(line) for line in open(sys.argv[1])]
-ids = [e["data"]["execution_id"] for r in requests for e in json.loads(r["body"])["events"]
-       if e["type"] == "execution"]
-print("64 hybrid runs at once: %d requests, %d executions sent, %d distinct (bound 64 + 64/10 = 70)"
-      % (len(requests), len(ids), len(set(ids))))
+lines = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+requests = [l for l in lines if l.get("path") == "/api/v1/events"]
+stored = sqlite3.connect(sys.argv[2]).execute("select count(*) from executions").fetchone()[0]
+print("64 hybrid runs at once: %d requests, %d runs stored (bound 64 + 64/10 = 70 requests)"
+      % (len(requests), stored))
 PY
 done

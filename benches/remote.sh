@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Remote telemetry benchmarks (issue 4), with hyperfine against the reference receiver on
+# Remote telemetry benchmarks (issue 4), with hyperfine against `earlyexit serve` on
 # loopback: time added at exit by the http backend compared with --no-telemetry, and the
 # deadline cases (endpoint refusing connections, fire_and_forget to an endpoint that never
 # answers).
@@ -7,7 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/common.sh
-cargo build --release --quiet --example http_receiver
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 
@@ -16,7 +15,7 @@ refused="http://127.0.0.1:$(free_port)/api/v1/events"
 start_silent_server
 silent="http://127.0.0.1:$silent_port/api/v1/events"
 
-export HOME=$work EARLYEXIT_TELEMETRY_API_KEY=bench-key
+export HOME=$work EARLYEXIT_TELEMETRY_API_KEY=bench-key-0123456789
 run() { hyperfine --style basic -i -N --warmup 20 --runs "$1" --export-json "$results/$2.json" "${@:3}" >/dev/null; }
 run 300 remote-http \
     "env EARLYEXIT_TELEMETRY_ENDPOINT=$url $ee --telemetry-backend http -A 0 X -- true" \

@@ -365,7 +365,13 @@ fn deliveries_per_run(receiver: &Receiver) -> std::collections::BTreeMap<String,
 fn a_run_sent_while_the_disk_filled_up_is_not_sent_again() {
     let home = Home::new();
     let disk = SmallDisk::mount(&home.state_dir(), "1m");
-    let receiver = Receiver::start(&home, &["--delay-ms", "1500"]);
+    let receiver = Receiver::start_faulty(
+        &home,
+        Faults {
+            delay: Duration::from_millis(1500),
+            ..Faults::default()
+        },
+    );
     let hybrid = |args: &[&str]| {
         let mut command = home.earlyexit(args);
         command

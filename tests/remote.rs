@@ -1,4 +1,4 @@
-//! Remote telemetry against the reference receiver on loopback: the exact request, privacy on
+//! Remote telemetry against `earlyexit serve` on loopback: the exact request, privacy on
 //! the wire, deadlines, retries, hybrid mode's outbox, the opt-in flow and the tools.
 
 use crate::common::{self, *};
@@ -412,7 +412,14 @@ fn a_sender_killed_mid_send_loses_nothing() {
 #[test]
 fn retries_after_503_then_succeeds() {
     let home = Home::new();
-    let receiver = Receiver::start(&home, &["--fail-first", "2", "--fail-status", "503"]);
+    let receiver = Receiver::start_faulty(
+        &home,
+        Faults {
+            fail_first: 2,
+            fail_status: 503,
+            ..Faults::default()
+        },
+    );
     let run = run(&mut remote(
         &home,
         &receiver.url,
@@ -431,16 +438,14 @@ fn retries_after_503_then_succeeds() {
 #[test]
 fn retries_after_429_honour_retry_after() {
     let home = Home::new();
-    let receiver = Receiver::start(
+    let receiver = Receiver::start_faulty(
         &home,
-        &[
-            "--fail-first",
-            "1",
-            "--fail-status",
-            "429",
-            "--retry-after",
-            "1",
-        ],
+        Faults {
+            fail_first: 1,
+            fail_status: 429,
+            retry_after: Some(1),
+            ..Faults::default()
+        },
     );
     let run = run(
         remote(&home, &receiver.url, &[&RUN[..], &["echo Error"]].concat())
@@ -470,7 +475,7 @@ fn other_4xx_are_not_retried_and_say_why() {
     let stderr = run.stderr_text();
     assert_eq!(stderr.lines().count(), 1);
     assert!(
-        stderr.contains("answered 401: invalid or missing API key"),
+        stderr.contains("answered 401: invalid or revoked API key"),
         "{stderr}"
     );
     assert!(!stderr.contains("wrong-key"));

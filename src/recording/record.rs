@@ -12,7 +12,7 @@ use serde_json::json;
 use super::attributes as attr;
 use super::privacy::Detail;
 
-/// One run, as a row of `executions`. Also what the reference receiver reads from a request,
+/// One run, as a row of `executions`. Also what the team server reads from a request,
 /// so fields a client may leave out have defaults.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -17,7 +17,7 @@ pub mod silent;
 pub mod tls_front;
 
 pub use collector::{run_otlp, Collector, DumpedSpan};
-pub use receiver::{Receiver, RECEIVER_KEY};
+pub use receiver::{Faults, Receiver, RECEIVER_KEY};
 pub use silent::SilentServer;
 pub use tls_front::TlsFront;
 
