@@ -594,3 +594,39 @@ fn an_idle_connection_is_closed_after_the_read_timeout() {
         started.elapsed()
     );
 }
+
+/// Seconds of CPU a process has used (user and system), from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// A server out of file descriptors waits for one rather than spinning on the failed accept,
+/// and serves again once connections close.
+#[test]
+fn a_server_out_of_file_descriptors_neither_spins_nor_stops() {
+    let home = Home::new();
+    let server = Server::start_with_open_files(&home, 48);
+    let address = server.url.trim_start_matches("http://").to_string();
+    let held: Vec<TcpStream> = (0..64)
+        .filter_map(|_| TcpStream::connect(&address).ok())
+        .collect();
+    assert_eq!(
+        held.len(),
+        64,
+        "the kernel queues what the server cannot take"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_seconds(server.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_seconds(server.pid()) - before;
+    assert!(
+        used < 0.5,
+        "{used} s of CPU in 2 s while out of descriptors"
+    );
+    drop(held);
+    let (status, _) = get(&format!("{}/healthz", server.url), &[]);
+    assert_eq!(status, 200);
+}

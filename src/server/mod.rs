@@ -36,6 +36,9 @@ use tokio::net::TcpListener;
 use crate::store::StoreError;
 use routes::App;
 
+/// How long the accept loop waits after a failed accept (out of file descriptors, say).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
 /// How the server runs: every limit has a bound checked where the command line is read.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -103,8 +106,12 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                // Out of descriptors, a connection reset before it was taken: the next one.
-                Err(_) => continue,
+                // A connection reset before it was taken: the next one. Out of descriptors:
+                // the same error until one is closed, so wait rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
             },
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,

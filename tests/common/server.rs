@@ -58,17 +58,54 @@ impl Server {
         write_key: String,
         read_key: String,
     ) -> Server {
-        let log = home
-            .dir
-            .join(format!("serve-{}.log", listen.replace(':', "-")));
-        let mut child = serve(
+        Server::launch(home, database, listen, extra, (write_key, read_key), |_| {})
+    }
+
+    /// On a SQLite team database, with at most `files` open file descriptors.
+    pub fn start_with_open_files(home: &Home, files: u64) -> Server {
+        let database = home.dir.join("team.db");
+        let database = database.to_str().unwrap();
+        let keys = (
+            add_key(home, database, "runners", "write"),
+            add_key(home, database, "dashboard", "read"),
+        );
+        Server::launch(home, database, "127.0.0.1:0", &[], keys, |command| {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe.
+            unsafe {
+                command.pre_exec(move || {
+                    nix::sys::resource::setrlimit(
+                        nix::sys::resource::Resource::RLIMIT_NOFILE,
+                        files,
+                        files,
+                    )
+                    .map_err(std::io::Error::from)
+                });
+            }
+        })
+    }
+
+    fn launch(
+        home: &Home,
+        database: &str,
+        listen: &str,
+        extra: &[&str],
+        (write_key, read_key): (String, String),
+        configure: impl FnOnce(&mut Command),
+    ) -> Server {
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let number = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = home.dir.join(format!("serve-{number}.log"));
+        let mut command = serve(
             home,
             &[&["--listen", listen, "--database", database][..], extra].concat(),
-        )
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+        );
+        configure(&mut command);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -95,6 +132,10 @@ impl Server {
             nix::sys::signal::Signal::SIGTERM,
         );
         self.child.wait().unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Rows of a query on a SQLite team database.
