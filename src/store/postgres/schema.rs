@@ -2,7 +2,8 @@
 //! PostgreSQL's types.
 
 /// Each entry upgrades the schema by one version. Append only.
-pub const MIGRATIONS: &[&str] = &[r"
+pub const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE executions (
     execution_id         TEXT PRIMARY KEY,
     timestamp            TEXT NOT NULL,
@@ -65,4 +66,10 @@ CREATE TABLE api_keys (
     created TEXT NOT NULL,
     revoked TEXT
 );
-"];
+",
+    r#"
+-- Timestamps are RFC 3339 in UTC, ordered byte by byte: the C collation sorts them without
+-- the locale's rules, which the report's sort over a period's runs pays for on every row.
+ALTER TABLE executions ALTER COLUMN timestamp TYPE TEXT COLLATE "C";
+"#,
+];
