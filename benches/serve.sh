@@ -9,23 +9,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 shift || true
 batches=${*:-1 10 50}
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 work=$(mktemp -d /tmp/earlyexit-serve-bench.XXXXXX)
-as_owner=()
-if [ "$(id -u)" = 0 ]; then
-    chown postgres "$work"
-    as_owner=(runuser -u postgres --)
-fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${as_owner[@]}" "$bin/initdb" -D "$work/data" -A trust -U earlyexit --no-sync >/dev/null
-"${as_owner[@]}" "$bin/postgres" -D "$work/data" -p "$port" -k "$work" -c listen_addresses=127.0.0.1 \
-    -c shared_buffers=256MB >"$work/pg.log" 2>&1 &
-pg=$!
 trap 'kill $server 2>/dev/null; kill -INT $pg; wait $pg 2>/dev/null; rm -rf "$work"' EXIT
-until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; do sleep 0.1; done
-psql() { "$bin/psql" -h 127.0.0.1 -p "$port" -U earlyexit -At -v ON_ERROR_STOP=1 "$@"; }
-psql -d postgres -c 'CREATE DATABASE team' >/dev/null
-url="postgres://earlyexit@127.0.0.1:$port/team"
+. benches/postgres.sh
 key=$(HOME=$work "$ee" serve --database "$url" keys add bench 2>/dev/null)
 serve_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 HOME=$work "$ee" serve --database "$url" --listen "127.0.0.1:$serve_port" \

@@ -288,12 +288,31 @@ impl PgStore {
         sql: &str,
         parameters: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
+        self.map_rows(sql, parameters, Ok).await
+    }
+
+    /// Every row of a query, each made into a value as it arrives: a report's million runs
+    /// are never held twice, as rows and as values.
+    async fn map_rows<T>(
+        &self,
+        sql: &str,
+        parameters: &[&(dyn ToSql + Sync)],
+        mut map: impl FnMut(Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        use futures_util::TryStreamExt;
+        let error = |e| pg_error(&self.shown, e);
         let guard = self.client().await?;
         let client = guard.as_ref().expect("made by client()");
-        client
-            .query(&numbered(sql), parameters)
+        let rows = client
+            .query_raw(&numbered(sql), parameters.iter().copied())
             .await
-            .map_err(|e| pg_error(&self.shown, e))
+            .map_err(error)?;
+        futures_util::pin_mut!(rows);
+        let mut mapped = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(error)? {
+            mapped.push(map(row)?);
+        }
+        Ok(mapped)
     }
 
     /// A query over a period: with its start bound, or over every run.
@@ -416,10 +435,8 @@ impl PgStore {
         since: Option<SystemTime>,
     ) -> Result<Vec<RunTiming>, StoreError> {
         let bound = time_bound(since);
-        let rows = self.rows(RUN_TIMINGS, &[&bound]).await?;
-        Ok(rows
-            .iter()
-            .map(|r| RunTiming {
+        self.map_rows(RUN_TIMINGS, &[&bound], |r| {
+            Ok(RunTiming {
                 command_hash: r.get(0),
                 label: r.get(1),
                 exit_reason: r.get::<_, String>(2).parse().ok(),
@@ -429,7 +446,8 @@ impl PgStore {
                 timestamp: r.get(6),
                 execution_id: r.get(7),
             })
-            .collect())
+        })
+        .await
     }
 
     /// The period's runs, oldest first, as the report reads them.
@@ -438,31 +456,27 @@ impl PgStore {
         since: Option<SystemTime>,
     ) -> Result<Vec<ReportRun>, StoreError> {
         let bound = time_bound(since);
-        let rows = self.rows(REPORT_RUNS, &[&bound]).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReportRun {
-                    execution_id: r.get(0),
-                    command_hash: r.get(1),
-                    label: r.get(2),
-                    timestamp: r.get(3),
-                    outcome: outcome_of(&r.get::<_, String>(4)).map_err(|e| {
-                        StoreError::Postgres {
-                            database: self.shown.clone(),
-                            message: e.to_string(),
-                        }
-                    })?,
-                    runtime: r.get(5),
-                    time_to_first_match: r.get(6),
-                    pattern: r.get(7),
-                    match_count: r.get(8),
-                    branch: r.get(9),
-                    repository: r.get(10),
-                    revision: r.get(11),
-                    ci_system: r.get(12),
-                    first_line: r.get(13),
-                })
+        self.map_rows(REPORT_RUNS, &[&bound], |r| {
+            Ok(ReportRun {
+                execution_id: r.get(0),
+                command_hash: r.get(1),
+                label: r.get(2),
+                timestamp: r.get(3),
+                outcome: outcome_of(&r.get::<_, String>(4)).map_err(|e| StoreError::Postgres {
+                    database: self.shown.clone(),
+                    message: e.to_string(),
+                })?,
+                runtime: r.get(5),
+                time_to_first_match: r.get(6),
+                pattern: r.get(7),
+                match_count: r.get(8),
+                branch: r.get(9),
+                repository: r.get(10),
+                revision: r.get(11),
+                ci_system: r.get(12),
+                first_line: r.get(13),
             })
-            .collect()
+        })
+        .await
     }
 }
