@@ -630,3 +630,57 @@ fn a_server_out_of_file_descriptors_neither_spins_nor_stops() {
     let (status, _) = get(&format!("{}/healthz", server.url), &[]);
     assert_eq!(status, 200);
 }
+
+/// A runner pointed at the server with OTLP over gRPC: the live records (`LogsService`) show
+/// the run in progress while it runs, the span (`TraceService`) stores it once, and a wrong
+/// key is refused without breaking the run or storing anything.
+#[test]
+fn otlp_over_grpc_is_stored_live_and_once_and_a_wrong_key_is_refused() {
+    let home = Home::new();
+    let server = Server::start(&home, &[]);
+    let grpc = |key: &str, script: &str| {
+        let mut command = home.earlyexit(&["--json", "-m", "3", "Error", "--", "sh", "-c", script]);
+        command
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+            .env("OTEL_EXPORTER_OTLP_HEADERS", format!("x-api-key={key}"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let going = grpc(&server.write_key, "echo Error y; sleep 2")
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while server.query("SELECT count(*) FROM running") != [["1"]] {
+        assert!(Instant::now() < until, "no run in progress at the server");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = going.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let id = summary["execution_id"].as_str().unwrap();
+    assert_eq!(
+        server.query(&format!(
+            "SELECT trace_id, match_count FROM executions WHERE execution_id = '{id}'"
+        )),
+        [[
+            summary["trace_id"].as_str().unwrap().to_string(),
+            "1".to_string()
+        ]]
+    );
+    assert_eq!(server.query("SELECT count(*) FROM running"), [["0"]]);
+
+    let refused = grpc("eek_wrong", "echo Error z").output().unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "the run's own code: fewer matches than -m"
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("eek_wrong"), "{stderr}");
+    assert_eq!(server.query("SELECT count(*) FROM executions"), [["1"]]);
+}

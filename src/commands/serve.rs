@@ -22,6 +22,7 @@ Accepts, with a write key (Authorization: Bearer KEY or X-API-Key: KEY):
   POST /api/v1/events   the HTTP API (backend: http, or hybrid)
   POST /v1/traces       OTLP/HTTP spans, protobuf or JSON (backend: otlp, protocol http/protobuf)
   POST /v1/logs         OTLP/HTTP live records: runs in progress
+  OTLP over gRPC        the same two, TraceService/Export and LogsService/Export (protocol grpc)
 A run is stored once, by its execution id and by its trace and span ids, however often and
 by whichever path it is sent. 200 means committed; 503 with Retry-After means the store could
 not take it (the runner's outbox keeps it); 413 a body over --max-body-bytes (also after

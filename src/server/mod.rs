@@ -1,19 +1,21 @@
 //! `earlyexit serve`: the team side. One process takes every runner's runs, by the design
 //! document's HTTP API (`POST /api/v1/events`) or OTLP over HTTP (`/v1/traces`, and `/v1/logs`
-//! for the live records), in protobuf or JSON; stores each run once, keyed by its execution id
+//! for the live records), in protobuf or JSON, or over gRPC; stores each run once, keyed by its execution id
 //! and by its trace and span ids; answers 200 only once the run is committed, and 503 with
 //! `Retry-After` when the store cannot take it (the runners' outboxes keep it meanwhile). It
 //! serves the team report at `/`, the same figures as JSON at `/api/v1/stats`, `/healthz`,
 //! `/readyz` and Prometheus `/metrics`.
 //!
-//! `keys` makes and checks the API keys, `ingest` reads the bodies, `routes` answers, `metrics`
-//! counts. The server keeps nothing but what is in the store, so several of them can share one.
+//! `connection` speaks HTTP/1.1 or HTTP/2, `keys` makes and checks the API keys, `ingest` reads
+//! the bodies (`grpc` unwraps gRPC's), `routes` answers, `metrics` counts. The server keeps nothing but what is in the store, so several of them can share one.
 //!
 //! May import: `store`, `recording`, `analysis`, and the leaves.
 
 pub mod keys;
 
 mod answer;
+mod connection;
+mod grpc;
 mod ingest;
 mod metrics;
 mod request;
@@ -24,13 +26,10 @@ mod tls;
 pub use team_store::{Database, TeamStore};
 pub use tls::{ServeTls, ServeTlsError};
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::store::StoreError;
@@ -116,36 +115,13 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
             _ = terminate.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         };
-        let app = Arc::clone(&app);
-        let service = hyper::service::service_fn(move |request| {
-            let app = Arc::clone(&app);
-            async move { Ok::<_, Infallible>(app.handle(request).await) }
-        });
-        let http = {
-            let mut http = http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(read_timeout);
-            http
-        };
-        let watcher = graceful.watcher();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            match acceptor {
-                None => {
-                    let connection = http.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(connection).await;
-                }
-                // The handshake, too, must be done within the read timeout.
-                Some(acceptor) => {
-                    if let Ok(Ok(stream)) =
-                        tokio::time::timeout(read_timeout, acceptor.accept(stream)).await
-                    {
-                        let connection = http.serve_connection(TokioIo::new(stream), service);
-                        let _ = watcher.watch(connection).await;
-                    }
-                }
-            }
-        });
+        tokio::spawn(connection::serve(
+            stream,
+            acceptor.clone(),
+            Arc::clone(&app),
+            read_timeout,
+            graceful.watcher(),
+        ));
     }
     drop(listener);
     eprintln!(

@@ -4,15 +4,16 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::answer::{otlp_answer, Answer};
+use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding, IngestError};
 use super::keys::{Caller, KeyRing, KeyRole};
 use super::metrics::Metrics;
@@ -26,6 +27,12 @@ use crate::store::StoreError;
 /// How long a client that cannot store is told to wait.
 const RETRY_STORE_AFTER: u64 = 5;
 
+/// Reports built at once. A report holds its period's runs in memory (about 2 KB a run at
+/// its peak, benches/README.md), so readers take turns rather than multiply that.
+const REPORTS_AT_ONCE: usize = 1;
+/// How long a reader waits for its turn before it is told to come back.
+const REPORT_TURN: Duration = Duration::from_secs(30);
+
 /// The server's state: connections to the store, the keys, the rate limits and the counters.
 /// Nothing here outlives the process but the store: servers behind one load balancer share
 /// only the database.
@@ -34,6 +41,7 @@ pub struct App {
     store: TeamStore,
     keys: KeyRing,
     limits: Mutex<HashMap<String, RateLimit>>,
+    reports: tokio::sync::Semaphore,
     pub metrics: Metrics,
 }
 
@@ -51,16 +59,18 @@ impl App {
             store: TeamStore::open(&options.database).await?,
             keys: KeyRing::default(),
             limits: Mutex::new(HashMap::new()),
+            reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
             metrics: Metrics::default(),
             options,
         })
     }
 
     /// Answers one request, counts it and logs it.
-    pub async fn handle(self: Arc<App>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    pub async fn handle(self: Arc<App>, request: Request<Incoming>) -> Response<grpc::Body> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
+        let grpc = grpc::is_grpc(&content_type(request.headers()));
         let (route, answer) = self.clone().answer(request).await;
         let took = started.elapsed();
         self.metrics.request(route, answer.status.as_u16(), took);
@@ -74,7 +84,10 @@ impl App {
             "ms": (took.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
         });
         eprintln!("{line}");
-        let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+        if grpc {
+            return grpc::response(answer);
+        }
+        let mut response = Response::new(grpc::plain(answer.body));
         *response.status_mut() = answer.status;
         let headers = response.headers_mut();
         headers.insert(
@@ -100,7 +113,10 @@ impl App {
             "/v1/logs" => "logs",
             "/" => "report",
             "/api/v1/stats" => "stats",
-            _ => return ("other", Answer::error(StatusCode::NOT_FOUND, "not found")),
+            other => match grpc::route_of(other) {
+                Some(route) => route,
+                None => return ("other", Answer::error(StatusCode::NOT_FOUND, "not found")),
+            },
         };
         let wanted = match route {
             "events" | "traces" | "logs" => Method::POST,
@@ -273,19 +289,17 @@ impl App {
             )
             .with_header("retry-after", seconds.to_string());
         }
-        let content_type = request
+        let content_type = content_type(request.headers());
+        let grpc = grpc::is_grpc(&content_type);
+        let grpc_encoding = request
             .headers()
-            .get("content-type")
+            .get("grpc-encoding")
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+            .map(str::to_string);
         let encoding = match (route, content_type.as_str()) {
             (_, "application/json") => Encoding::Json,
             ("traces" | "logs", "application/x-protobuf") => Encoding::Protobuf,
+            ("traces" | "logs", _) if grpc => Encoding::Protobuf,
             ("events", _) => {
                 self.metrics.rejected("content_type");
                 return Answer::error(
@@ -331,6 +345,31 @@ impl App {
                 };
                 self.metrics.rejected(reason);
                 return Answer::error(status, message);
+            }
+        };
+        let body = match grpc {
+            false => body,
+            true => {
+                match grpc::unframe(&body, grpc_encoding.as_deref(), self.options.max_body_bytes) {
+                    Ok(message) => message,
+                    Err(problem) => {
+                        self.metrics.rejected("grpc_frame");
+                        let (status, message) = match problem {
+                            FrameError::Malformed => {
+                                (StatusCode::BAD_REQUEST, "not one gRPC message")
+                            }
+                            FrameError::Encoding => (
+                                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                                "grpc-encoding is not gzip",
+                            ),
+                            FrameError::TooLarge => (
+                                StatusCode::PAYLOAD_TOO_LARGE,
+                                "message larger than the limit",
+                            ),
+                        };
+                        return Answer::error(status, message);
+                    }
+                }
             }
         };
         let stored = self.store_body(route, &body, encoding).await;
@@ -400,6 +439,13 @@ impl App {
             Err(message) => return Answer::error(StatusCode::BAD_REQUEST, message),
         };
         let (start, since) = since;
+        let Ok(Ok(_turn)) = tokio::time::timeout(REPORT_TURN, self.reports.acquire()).await else {
+            return Answer::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "other reports are being built: come back later",
+            )
+            .with_header("retry-after", RETRY_STORE_AFTER.to_string());
+        };
         let made = match route {
             "report" => {
                 let filter = Filter {
@@ -432,6 +478,19 @@ impl App {
         answer.caller = Some(caller.name);
         answer
     }
+}
+
+/// A request's media type, lowercase, without parameters.
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Why a body was not stored.
