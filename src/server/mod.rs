@@ -35,6 +35,19 @@ use tokio::net::TcpListener;
 use crate::store::StoreError;
 use routes::App;
 
+/// How often the store's planner statistics are brought up to date.
+const STATISTICS_EVERY: Duration = Duration::from_secs(600);
+
+/// Keeps the planner's statistics fresh while the server runs: at start, then every
+/// [`STATISTICS_EVERY`]. A failure is tried again next time; the queries stay right, only
+/// slower.
+async fn keep_statistics(app: Arc<App>) {
+    loop {
+        let _ = app.store.refresh_statistics().await;
+        tokio::time::sleep(STATISTICS_EVERY).await;
+    }
+}
+
 /// How long the accept loop waits after a failed accept (out of file descriptors, say).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
@@ -96,6 +109,7 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
     })?;
     let (read_timeout, grace) = (options.read_timeout, options.shutdown_grace);
     let app = Arc::new(App::open(options).await?);
+    tokio::spawn(keep_statistics(Arc::clone(&app)));
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{address}");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -32,6 +32,19 @@ pub fn presented_key(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Standard base64, as HTTP Basic uses it.
+/// A request's media type, lowercase, without parameters.
+pub fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {

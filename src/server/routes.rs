@@ -17,7 +17,7 @@ use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding, IngestError};
 use super::keys::{Caller, KeyRing, KeyRole};
 use super::metrics::Metrics;
-use super::request::{presented_key, Query};
+use super::request::{content_type, presented_key, Query};
 use super::team_store::TeamStore;
 use super::ServeOptions;
 use crate::analysis::report::Filter;
@@ -38,7 +38,7 @@ const REPORT_TURN: Duration = Duration::from_secs(30);
 /// only the database.
 pub struct App {
     options: ServeOptions,
-    store: TeamStore,
+    pub store: TeamStore,
     keys: KeyRing,
     limits: Mutex<HashMap<String, RateLimit>>,
     reports: tokio::sync::Semaphore,
@@ -478,19 +478,6 @@ impl App {
         answer.caller = Some(caller.name);
         answer
     }
-}
-
-/// A request's media type, lowercase, without parameters.
-fn content_type(headers: &HeaderMap) -> String {
-    headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
 }
 
 /// Why a body was not stored.

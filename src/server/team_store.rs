@@ -146,6 +146,15 @@ impl TeamStore {
         }
     }
 
+    /// Brings the query planner's statistics up to date: SQLite's, on the connection that
+    /// writes (so that no other writer waits on it); PostgreSQL keeps its own.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => blocking(writer, |s| s.refresh_statistics()).await,
+            TeamStore::Postgres(_) => Ok(()),
+        }
+    }
+
     /// The store answers.
     pub async fn ready(&self) -> bool {
         match self {

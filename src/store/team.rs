@@ -35,6 +35,16 @@ impl Store {
         Ok(store)
     }
 
+    /// Samples the runs for SQLite's query planner (this build keeps STAT4 samples). Without
+    /// them it reads a month of runs through the timestamp index, one random page per run:
+    /// 39 s for the figures over a million runs, where a scan of the table takes a second.
+    /// With them it scans a long period and seeks a short one.
+    pub fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.connection
+            .execute_batch("ANALYZE executions")
+            .map_err(|e| self.error(e))
+    }
+
     fn migrate_team(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let transaction = self
