@@ -3,7 +3,7 @@
 # the default 30 days) and GET /api/v1/stats over COUNT runs from 20 machines
 # (examples/send-team-runs.py, through the server's HTTP API), on PostgreSQL and on SQLite.
 # Each page is asked for REPEATS times in a row; the median and the range are printed.
-# Usage: benches/team-report.sh [COUNT] [REPEATS]   (needs postgresql)
+# Usage: [STORES="postgresql sqlite"] benches/team-report.sh [COUNT] [REPEATS]   (needs postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/shipped-build.sh
@@ -44,5 +44,9 @@ PY
     kill $server
     wait $server 2>/dev/null || true
 }
-measure "$url" postgresql
-measure "$work/team.db" sqlite
+for store in ${STORES:-postgresql sqlite}; do
+    case $store in
+        postgresql) measure "$url" postgresql ;;
+        sqlite) measure "$work/team.db" sqlite ;;
+    esac
+done

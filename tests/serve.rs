@@ -685,8 +685,8 @@ fn otlp_over_grpc_is_stored_live_and_once_and_a_wrong_key_is_refused() {
     assert_eq!(server.query("SELECT count(*) FROM executions"), [["1"]]);
 }
 
-/// The SQLite store samples its runs for the query planner when the server starts (and every
-/// ten minutes): without the samples a month's figures over a million runs took 39 s.
+/// The SQLite store samples its runs for the query planner when the server starts (and as
+/// they grow): without the samples a month's figures over a million runs took 39 s.
 #[test]
 fn the_sqlite_store_keeps_statistics_for_its_planner() {
     let home = Home::new();

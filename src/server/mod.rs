@@ -35,12 +35,12 @@ use tokio::net::TcpListener;
 use crate::store::StoreError;
 use routes::App;
 
-/// How often the store's planner statistics are brought up to date.
-const STATISTICS_EVERY: Duration = Duration::from_secs(600);
+/// How often the server looks whether the store's planner statistics are out of date.
+const STATISTICS_EVERY: Duration = Duration::from_secs(30);
 
 /// Keeps the planner's statistics fresh while the server runs: at start, then every
-/// [`STATISTICS_EVERY`]. A failure is tried again next time; the queries stay right, only
-/// slower.
+/// [`STATISTICS_EVERY`] once the runs have grown by a tenth. A failure is tried again next
+/// time; the queries stay right, only slower.
 async fn keep_statistics(app: Arc<App>) {
     loop {
         let _ = app.store.refresh_statistics().await;

@@ -4,12 +4,13 @@
 //! (writes, reads, keys) so that a report being read never holds up a runner's write.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::analysis::report::{self, Filter};
 use crate::recording::record::RunRecord;
-use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey};
+use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey, Table};
 
 /// Which store, as `--database` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +43,8 @@ pub enum TeamStore {
         writer: Arc<Mutex<Store>>,
         reader: Arc<Mutex<Store>>,
         keys: Arc<Mutex<Store>>,
+        /// How many runs there were when the planner's statistics were last taken.
+        sampled_runs: Arc<AtomicU64>,
     },
     /// Boxed: the pool and its configuration are large, and a server has one store.
     Postgres(Box<PgStore>),
@@ -80,6 +83,7 @@ impl TeamStore {
                     writer: Arc::new(Mutex::new(writer)),
                     reader: Arc::new(Mutex::new(reader)),
                     keys: Arc::new(Mutex::new(keys)),
+                    sampled_runs: Arc::new(AtomicU64::new(0)),
                 })
             }
             Database::Postgres(url) => {
@@ -146,11 +150,28 @@ impl TeamStore {
         }
     }
 
-    /// Brings the query planner's statistics up to date: SQLite's, on the connection that
-    /// writes (so that no other writer waits on it); PostgreSQL keeps its own.
+    /// Brings the query planner's statistics up to date when the runs have grown by a tenth
+    /// since they were last taken: SQLite's, on the connection that writes (so that no other
+    /// writer waits on it); PostgreSQL keeps its own.
     pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
         match self {
-            TeamStore::Sqlite { writer, .. } => blocking(writer, |s| s.refresh_statistics()).await,
+            TeamStore::Sqlite {
+                writer,
+                sampled_runs,
+                ..
+            } => {
+                let sampled = Arc::clone(sampled_runs);
+                blocking(writer, move |s| {
+                    let runs = s.count(Table::Executions)?.unsigned_abs();
+                    let before = sampled.load(Ordering::Relaxed);
+                    if runs > 0 && runs.abs_diff(before) * 10 > before {
+                        s.refresh_statistics()?;
+                        sampled.store(runs, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })
+                .await
+            }
             TeamStore::Postgres(_) => Ok(()),
         }
     }

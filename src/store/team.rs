@@ -35,7 +35,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Samples the runs for SQLite's query planner (this build keeps STAT4 samples). Without
+    /// Samples the runs for SQLite's query planner (this build keeps STAT4 samples): 0.7 s a
+    /// million runs. Without
     /// them it reads a month of runs through the timestamp index, one random page per run:
     /// 39 s for the figures over a million runs, where a scan of the table takes a second.
     /// With them it scans a long period and seeks a short one.
