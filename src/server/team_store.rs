@@ -157,20 +157,26 @@ impl TeamStore {
         match self {
             TeamStore::Sqlite {
                 writer,
+                reader,
                 sampled_runs,
                 ..
             } => {
                 let sampled = Arc::clone(sampled_runs);
-                blocking(writer, move |s| {
+                let taken = blocking(writer, move |s| {
                     let runs = s.count(Table::Executions)?.unsigned_abs();
                     let before = sampled.load(Ordering::Relaxed);
-                    if runs > 0 && runs.abs_diff(before) * 10 > before {
-                        s.refresh_statistics()?;
-                        sampled.store(runs, Ordering::Relaxed);
+                    if runs == 0 || runs.abs_diff(before) * 10 <= before {
+                        return Ok(false);
                     }
-                    Ok(())
+                    s.refresh_statistics()?;
+                    sampled.store(runs, Ordering::Relaxed);
+                    Ok(true)
                 })
-                .await
+                .await?;
+                if taken {
+                    blocking(reader, |s| s.reload_statistics()).await?;
+                }
+                Ok(())
             }
             TeamStore::Postgres(_) => Ok(()),
         }

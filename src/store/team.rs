@@ -46,6 +46,14 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// Makes this connection's planner use the statistics another connection has just taken
+    /// (a connection reads them only when it opens, or when told so).
+    pub fn reload_statistics(&self) -> Result<(), StoreError> {
+        self.connection
+            .execute_batch("ANALYZE sqlite_schema")
+            .map_err(|e| self.error(e))
+    }
+
     fn migrate_team(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let transaction = self
