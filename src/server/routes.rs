@@ -27,7 +27,7 @@ use crate::store::StoreError;
 /// How long a client that cannot store is told to wait.
 const RETRY_STORE_AFTER: u64 = 5;
 
-/// Reports built at once. A report holds its period's runs in memory (about 2 KB a run at
+/// Reports built at once. A report holds its period's runs in memory (about 1.3 KB a run at
 /// its peak, benches/README.md), so readers take turns rather than multiply that.
 const REPORTS_AT_ONCE: usize = 1;
 /// How long a reader waits for its turn before it is told to come back.
