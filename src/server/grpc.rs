@@ -7,7 +7,6 @@
 //! Everything else (keys, limits, parsing, storing) is the HTTP path's.
 
 use std::convert::Infallible;
-use std::io::Read;
 
 use http_body_util::combinators::WithTrailers;
 use http_body_util::{BodyExt, Full};
@@ -16,6 +15,7 @@ use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Response, StatusCode};
 
 use super::answer::Answer;
+use super::request::{gunzip_within, Gunzip};
 
 /// The response body of every route: a gRPC answer has trailers, the others have none.
 pub type Body =
@@ -61,17 +61,10 @@ pub fn unframe(
     }
     match (flag, grpc_encoding) {
         (0, _) => Ok(message.to_vec()),
-        (1, Some("gzip")) => {
-            let mut inflated = Vec::new();
-            flate2::read::GzDecoder::new(message)
-                .take(max as u64 + 1)
-                .read_to_end(&mut inflated)
-                .map_err(|_| FrameError::Malformed)?;
-            if inflated.len() > max {
-                return Err(FrameError::TooLarge);
-            }
-            Ok(inflated)
-        }
+        (1, Some("gzip")) => gunzip_within(message, max).map_err(|problem| match problem {
+            Gunzip::Damaged => FrameError::Malformed,
+            Gunzip::TooLarge => FrameError::TooLarge,
+        }),
         (1, _) => Err(FrameError::Encoding),
         _ => Err(FrameError::Malformed),
     }

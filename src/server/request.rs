@@ -1,6 +1,7 @@
 //! What a request carries besides its body: the key it presents (Bearer, X-API-Key, or a
 //! browser's Basic prompt) and its query string.
 
+use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 use hyper::header::HeaderMap;
@@ -43,6 +44,28 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase()
+}
+
+/// Why a gzip body could not be inflated.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Gunzip {
+    Damaged,
+    /// Inflated, it is over the limit (a gzip bomb stops here, `max` + 1 bytes in).
+    TooLarge,
+}
+
+/// Inflates gzip, reading at most `max` + 1 bytes of its output: shared by bodies sent with
+/// `Content-Encoding: gzip` and by gRPC's compressed frames.
+pub fn gunzip_within(compressed: &[u8], max: usize) -> Result<Vec<u8>, Gunzip> {
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(compressed)
+        .take(max as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|_| Gunzip::Damaged)?;
+    if inflated.len() > max {
+        return Err(Gunzip::TooLarge);
+    }
+    Ok(inflated)
 }
 
 fn base64_decode(text: &str) -> Option<Vec<u8>> {

@@ -2,7 +2,6 @@
 //! the store did, and one JSON line on stderr per request (with the key's name, never the key).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,7 +16,7 @@ use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding, IngestError};
 use super::keys::{Caller, KeyRing, KeyRole};
 use super::metrics::Metrics;
-use super::request::{content_type, presented_key, Query};
+use super::request::{content_type, gunzip_within, presented_key, Gunzip, Query};
 use super::team_store::TeamStore;
 use super::ServeOptions;
 use crate::analysis::report::Filter;
@@ -249,17 +248,10 @@ impl App {
         };
         match encoding.as_deref() {
             None | Some("identity") => Ok(bytes.to_vec()),
-            Some("gzip") => {
-                let mut inflated = Vec::new();
-                flate2::read::GzDecoder::new(&bytes[..])
-                    .take(max as u64 + 1)
-                    .read_to_end(&mut inflated)
-                    .map_err(|_| BodyProblem::Unreadable)?;
-                if inflated.len() > max {
-                    return Err(BodyProblem::TooLarge);
-                }
-                Ok(inflated)
-            }
+            Some("gzip") => gunzip_within(&bytes, max).map_err(|problem| match problem {
+                Gunzip::Damaged => BodyProblem::Unreadable,
+                Gunzip::TooLarge => BodyProblem::TooLarge,
+            }),
             Some(other) => Err(BodyProblem::Encoding(other.to_string())),
         }
     }
