@@ -10,7 +10,8 @@ seconds=${1:-20}
 shift || true
 batches=${*:-1 10 50}
 work=$(mktemp -d /tmp/earlyexit-serve-bench.XXXXXX)
-trap 'kill $server 2>/dev/null; kill -INT $pg; wait $pg 2>/dev/null; rm -rf "$work"' EXIT
+server=""
+trap 'kill $server 2>/dev/null; stop_postgres; rm -rf "$work"' EXIT
 . benches/postgres.sh
 key=$(HOME=$work "$ee" serve --database "$url" keys add bench 2>/dev/null)
 serve_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -11,7 +11,7 @@ count=${1:-1000000}
 repeats=${2:-5}
 work=$(mktemp -d /tmp/earlyexit-report-bench.XXXXXX)
 server=""
-trap 'kill $server 2>/dev/null; kill -INT $pg; wait $pg 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null; stop_postgres; rm -rf "$work"' EXIT
 . benches/postgres.sh
 
 # DATABASE NAME: a server on that store, loaded with the runs, then the pages timed.

@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 mod schema;
 
 use crate::numbers::percentile;
-use crate::recording::record::RunRecord;
+use crate::recording::record::{ExecutionRecord, MatchRecord, RunRecord};
 use crate::store::queries::{
     outcome_of, over_period, time_bound, BY_EXIT_REASON, BY_OUTCOME, BY_PROJECT_TYPE, REPORT_RUNS,
     RUN_TIMINGS, TOP_COMMANDS, TOP_PATTERNS,
@@ -30,16 +30,20 @@ use schema::MIGRATIONS;
 const POOL: usize = 4;
 /// How long a connection may take to be made.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Runs per insert statement: 32 parameters each, within PostgreSQL's 65,535.
-const RUNS_PER_STATEMENT: usize = 1000;
 
 /// The team store on PostgreSQL.
 pub struct PgStore {
     config: tokio_postgres::Config,
     /// Where it is, for messages: without credentials.
     shown: String,
-    pool: Vec<tokio::sync::Mutex<Option<Client>>>,
+    pool: Vec<tokio::sync::Mutex<Option<Connection>>>,
     next: AtomicUsize,
+}
+
+/// An open connection of the pool, with the insert statement once it was prepared on it.
+struct Connection {
+    client: Client,
+    insert_runs: Option<Statement>,
 }
 
 fn pg_error(shown: &str, error: tokio_postgres::Error) -> StoreError {
@@ -52,6 +56,37 @@ fn pg_error(shown: &str, error: tokio_postgres::Error) -> StoreError {
 /// SQLite's placeholders (`?1`) as PostgreSQL's (`$1`).
 fn numbered(sql: &str) -> String {
     sql.replace('?', "$")
+}
+
+/// The statement of [`PgStore::insert`]: the runs that are new (`ON CONFLICT DO NOTHING` on
+/// either key), the matches of those alone, and the batch's running rows gone. Its values come
+/// column by column, as arrays, so the statement is the same for any batch and is prepared
+/// once per connection (parsing and planning a statement of 50 rows of values cost more than
+/// inserting them). A match's run is inserted by the same statement: its foreign key is checked
+/// at the statement's end.
+fn insert_runs_sql() -> String {
+    format!(
+        "WITH new AS (
+            INSERT INTO executions ({EXECUTION_COLUMNS})
+            SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::bigint[],
+                $12::float8[], $13::float8[], $14::float8[], $15::bigint[], $16::bigint[],
+                $17::bigint[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[],
+                $23::bool[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[],
+                $29::text[], $30::bool[], $31::text[], $32::text[])
+            ON CONFLICT DO NOTHING RETURNING execution_id),
+        matched AS (
+            INSERT INTO match_events (execution_id, match_number, timestamp_offset,
+                stream_source, line_number, match_kind, line_content)
+            SELECT m.* FROM UNNEST($33::text[], $34::bigint[], $35::float8[], $36::text[],
+                $37::bigint[], $38::text[], $39::text[])
+                AS m (execution_id, match_number, timestamp_offset, stream_source, line_number,
+                      match_kind, line_content)
+            JOIN new USING (execution_id)
+            ON CONFLICT DO NOTHING),
+        ended AS (DELETE FROM running WHERE execution_id = ANY($1))
+        SELECT count(*) FROM new"
+    )
 }
 
 impl PgStore {
@@ -71,7 +106,9 @@ impl PgStore {
     }
 
     /// A connection of the pool, made (again) if it is not open.
-    async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Client>>, StoreError> {
+    async fn connection(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<Connection>>, StoreError> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut slot = None;
         for offset in 0..POOL {
@@ -84,7 +121,7 @@ impl PgStore {
             Some(guard) => guard,
             None => self.pool[start % POOL].lock().await,
         };
-        if guard.as_ref().is_none_or(Client::is_closed) {
+        if guard.as_ref().is_none_or(|open| open.client.is_closed()) {
             let (client, connection) = self
                 .config
                 .connect(NoTls)
@@ -93,14 +130,17 @@ impl PgStore {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            *guard = Some(client);
+            *guard = Some(Connection {
+                client,
+                insert_runs: None,
+            });
         }
         Ok(guard)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut guard = self.client().await?;
-        let client = guard.as_mut().expect("made by client()");
+        let mut guard = self.connection().await?;
+        let client = &mut guard.as_mut().expect("made by connection()").client;
         let error = |e| pg_error(&self.shown, e);
         let transaction = client.transaction().await.map_err(error)?;
         // One server migrates; the others wait here and find it done.
@@ -134,117 +174,54 @@ impl PgStore {
         transaction.commit().await.map_err(error)
     }
 
-    /// Stores runs in one transaction; returns how many were new. A run already stored, by
-    /// execution id or by trace and span ids, is left as it is.
+    /// Stores runs in one statement (so one transaction and one round trip); returns how many
+    /// were new. A run already stored, by execution id or by trace and span ids, is left as it
+    /// is, and so are its matches.
     pub async fn insert(&self, runs: &[RunRecord]) -> Result<usize, StoreError> {
-        let mut guard = self.client().await?;
-        let client = guard.as_mut().expect("made by client()");
         let error = |e| pg_error(&self.shown, e);
-        let transaction = client.transaction().await.map_err(error)?;
-        let mut new = Vec::new();
-        for chunk in runs.chunks(RUNS_PER_STATEMENT) {
-            let mut values = Vec::new();
-            let mut parameters: Vec<&(dyn ToSql + Sync)> = Vec::new();
-            for run in chunk {
-                let e = &run.execution;
-                let row: [&(dyn ToSql + Sync); 32] = [
-                    &e.execution_id,
-                    &e.timestamp,
-                    &e.trace_id,
-                    &e.span_id,
-                    &e.parent_span_id,
-                    &e.command_hash,
-                    &e.executable,
-                    &e.pattern,
-                    &e.exit_code,
-                    &e.exit_reason,
-                    &e.command_exit_code,
-                    &e.total_runtime,
-                    &e.time_to_first_output,
-                    &e.time_to_first_match,
-                    &e.match_count,
-                    &e.lines_processed,
-                    &e.bytes_processed,
-                    &e.project_type,
-                    &e.command_category,
-                    &e.ci_system,
-                    &e.pipeline_name,
-                    &e.pipeline_run_id,
-                    &e.anonymized,
-                    &e.command,
-                    &e.working_directory,
-                    &e.pipeline_run_url,
-                    &e.vcs_ref,
-                    &e.vcs_revision,
-                    &e.vcs_repository_url,
-                    &e.stopped_command,
-                    &e.outcome,
-                    &e.task_name,
-                ];
-                let first = parameters.len();
-                let placeholders: Vec<String> =
-                    (1..=row.len()).map(|i| format!("${}", first + i)).collect();
-                values.push(format!("({})", placeholders.join(", ")));
-                parameters.extend(row);
+        let mut guard = self.connection().await?;
+        let connection = guard.as_mut().expect("made by connection()");
+        let statement = match &connection.insert_runs {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = connection
+                    .client
+                    .prepare(&insert_runs_sql())
+                    .await
+                    .map_err(error)?;
+                connection.insert_runs.insert(statement).clone()
             }
-            let sql = format!(
-                "INSERT INTO executions ({EXECUTION_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING execution_id",
-                values.join(", ")
-            );
-            for row in transaction.query(&sql, &parameters).await.map_err(error)? {
-                new.push(row.get::<_, String>(0));
-            }
+        };
+        let executions: Vec<&ExecutionRecord> = runs.iter().map(|run| &run.execution).collect();
+        let matches: Vec<&MatchRecord> = runs.iter().flat_map(|run| &run.matches).collect();
+        macro_rules! columns {
+            ($rows:ident: $($field:ident),*) => {
+                [$(Box::new($rows.iter().map(|row| &row.$field).collect::<Vec<_>>())
+                    as Box<dyn ToSql + Sync + Send + '_>),*]
+            };
         }
-        let inserted = |id: &str| new.iter().any(|n| n == id);
-        // Every match of the new runs in one statement, column by column.
-        let matches: Vec<_> = runs
+        // In the order of EXECUTION_COLUMNS, then of the match columns.
+        let execution_columns = columns!(executions: execution_id, timestamp, trace_id, span_id,
+            parent_span_id, command_hash, executable, pattern, exit_code, exit_reason,
+            command_exit_code, total_runtime, time_to_first_output, time_to_first_match,
+            match_count, lines_processed, bytes_processed, project_type, command_category,
+            ci_system, pipeline_name, pipeline_run_id, anonymized, command, working_directory,
+            pipeline_run_url, vcs_ref, vcs_revision, vcs_repository_url, stopped_command, outcome,
+            task_name);
+        let match_columns = columns!(matches: execution_id, match_number, timestamp_offset,
+            stream_source, line_number, match_kind, line_content);
+        let parameters: Vec<&(dyn ToSql + Sync)> = execution_columns
             .iter()
-            .filter(|run| inserted(&run.execution.execution_id))
-            .flat_map(|run| &run.matches)
+            .chain(&match_columns)
+            .map(|column| column.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        let numbers: Vec<i64> = matches.iter().map(|m| m.match_number).collect();
-        let offsets: Vec<f64> = matches.iter().map(|m| m.timestamp_offset).collect();
-        let lines: Vec<i64> = matches.iter().map(|m| m.line_number).collect();
-        let contents: Vec<Option<&str>> =
-            matches.iter().map(|m| m.line_content.as_deref()).collect();
-        transaction
-            .execute(
-                "INSERT INTO match_events (execution_id, match_number, timestamp_offset,
-                 stream_source, line_number, match_kind, line_content)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::float8[], $4::text[],
-                                      $5::bigint[], $6::text[], $7::text[])
-                 ON CONFLICT DO NOTHING",
-                &[
-                    &matches
-                        .iter()
-                        .map(|m| m.execution_id.as_str())
-                        .collect::<Vec<_>>(),
-                    &numbers,
-                    &offsets,
-                    &matches
-                        .iter()
-                        .map(|m| m.stream_source.as_str())
-                        .collect::<Vec<_>>(),
-                    &lines,
-                    &matches
-                        .iter()
-                        .map(|m| m.match_kind.as_str())
-                        .collect::<Vec<_>>(),
-                    &contents,
-                ],
-            )
+        let new: i64 = connection
+            .client
+            .query_one(&statement, &parameters)
             .await
-            .map_err(error)?;
-        let ids: Vec<&str> = runs
-            .iter()
-            .map(|r| r.execution.execution_id.as_str())
-            .collect();
-        transaction
-            .execute("DELETE FROM running WHERE execution_id = ANY($1)", &[&ids])
-            .await
-            .map_err(error)?;
-        transaction.commit().await.map_err(error)?;
-        Ok(new.len())
+            .map_err(error)?
+            .get(0);
+        Ok(new.unsigned_abs() as usize)
     }
 
     /// Runs that started, and the latest match heard of per run, in one transaction.
@@ -253,8 +230,8 @@ impl PgStore {
         started: &[RunningRow],
         matched: &[(String, u64)],
     ) -> Result<(), StoreError> {
-        let mut guard = self.client().await?;
-        let client = guard.as_mut().expect("made by client()");
+        let mut guard = self.connection().await?;
+        let client = &mut guard.as_mut().expect("made by connection()").client;
         let error = |e| pg_error(&self.shown, e);
         let transaction = client.transaction().await.map_err(error)?;
         let now = crate::store::running::epoch_millis(SystemTime::now());
@@ -301,8 +278,8 @@ impl PgStore {
     ) -> Result<Vec<T>, StoreError> {
         use futures_util::TryStreamExt;
         let error = |e| pg_error(&self.shown, e);
-        let guard = self.client().await?;
-        let client = guard.as_ref().expect("made by client()");
+        let guard = self.connection().await?;
+        let client = &guard.as_ref().expect("made by connection()").client;
         let rows = client
             .query_raw(&numbered(sql), parameters.iter().copied())
             .await
