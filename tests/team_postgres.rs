@@ -2,29 +2,14 @@
 
 use std::time::Duration;
 
+use crate::common::http::{self, agent};
 use crate::common::postgres::Postgres;
 use crate::common::server::Server;
 use crate::common::{run, Home};
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .into()
-}
-
+/// GET with a key.
 fn get(url: &str, key: &str) -> (u16, String) {
-    let mut response = agent()
-        .get(url)
-        .header("Authorization", &format!("Bearer {key}"))
-        .call()
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-    )
+    http::get(url, &[("Authorization", &format!("Bearer {key}"))])
 }
 
 /// A run of the real client in hybrid mode to the server, and its `--json` summary.

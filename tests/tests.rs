@@ -20,6 +20,8 @@ mod passthrough;
 mod process_control;
 mod remote;
 mod serve;
+mod serve_access;
+mod serve_faults;
 mod team_postgres;
 mod team_report;
 mod telemetry;

@@ -111,7 +111,12 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let app = Arc::new(App::open(options).await?);
     tokio::spawn(keep_statistics(Arc::clone(&app)));
     let scheme = if acceptor.is_some() { "https" } else { "http" };
-    println!("listening on {scheme}://{address}");
+    {
+        // Where it listens, for whoever started it; a closed stdout does not stop the server.
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on {scheme}://{address}").and_then(|()| stdout.flush());
+    }
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Runtime)?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -138,13 +143,17 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
         ));
     }
     drop(listener);
-    eprintln!(
-        "{}",
-        serde_json::json!({"event": "shutdown", "grace_ms": grace.as_millis() as u64})
-    );
+    log_line(&serde_json::json!({"event": "shutdown", "grace_ms": grace.as_millis() as u64}));
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(grace) => {}
     }
     Ok(())
+}
+
+/// Writes one line of the server's log to stderr. A log that cannot be written (a full disk, a
+/// closed pipe) costs that line, never the request: `eprintln!` would panic.
+fn log_line(line: &serde_json::Value) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }

@@ -82,7 +82,7 @@ impl App {
             "runs": answer.runs,
             "ms": (took.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
         });
-        eprintln!("{line}");
+        super::log_line(&line);
         if grpc {
             return grpc::response(answer);
         }

@@ -10,6 +10,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 pub mod collector;
+pub mod http;
 pub mod postgres;
 pub mod receiver;
 pub mod server;

@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use nix::sys::resource::Resource;
+
 use super::Home;
 
 pub struct Server {
@@ -61,25 +63,34 @@ impl Server {
         Server::launch(home, database, listen, extra, (write_key, read_key), |_| {})
     }
 
-    /// On a SQLite team database, with at most `files` open file descriptors.
-    pub fn start_with_open_files(home: &Home, files: u64) -> Server {
+    /// On a SQLite team database, with `configure` applied to the server's command (a limit,
+    /// where its log goes).
+    pub fn start_configured(home: &Home, configure: impl FnOnce(&mut Command)) -> Server {
         let database = home.dir.join("team.db");
         let database = database.to_str().unwrap();
         let keys = (
             add_key(home, database, "runners", "write"),
             add_key(home, database, "dashboard", "read"),
         );
-        Server::launch(home, database, "127.0.0.1:0", &[], keys, |command| {
+        Server::launch(home, database, "127.0.0.1:0", &[], keys, configure)
+    }
+
+    /// On a SQLite team database, under a resource limit: open files, or the size of every
+    /// file it writes (with SIGXFSZ ignored, so that a write past it fails as on a full disk).
+    /// Only the soft limit is set, so that a test may lift it on the running server.
+    pub fn start_limited(home: &Home, resource: Resource, limit: u64) -> Server {
+        Server::start_configured(home, |command| {
             use std::os::unix::process::CommandExt;
-            // SAFETY: setrlimit is async-signal-safe.
+            // SAFETY: setrlimit and signal are async-signal-safe.
             unsafe {
                 command.pre_exec(move || {
-                    nix::sys::resource::setrlimit(
-                        nix::sys::resource::Resource::RLIMIT_NOFILE,
-                        files,
-                        files,
-                    )
-                    .map_err(std::io::Error::from)
+                    let (_, hard) = nix::sys::resource::getrlimit(resource)?;
+                    nix::sys::resource::setrlimit(resource, limit, hard)?;
+                    nix::sys::signal::signal(
+                        nix::sys::signal::Signal::SIGXFSZ,
+                        nix::sys::signal::SigHandler::SigIgn,
+                    )?;
+                    Ok(())
                 });
             }
         })
@@ -100,12 +111,11 @@ impl Server {
             home,
             &[&["--listen", listen, "--database", database][..], extra].concat(),
         );
-        configure(&mut command);
-        let mut child = command
+        command
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+            .stderr(std::fs::File::create(&log).unwrap());
+        configure(&mut command);
+        let mut child = command.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
