@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use crate::analysis::report::{self, Filter};
 use crate::recording::record::RunRecord;
-use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey, Table};
+use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey};
 
 /// Which store, as `--database` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +163,7 @@ impl TeamStore {
             } => {
                 let sampled = Arc::clone(sampled_runs);
                 let taken = blocking(writer, move |s| {
-                    let runs = s.count(Table::Executions)?.unsigned_abs();
+                    let runs = s.runs_grown_to()?;
                     let before = sampled.load(Ordering::Relaxed);
                     if runs == 0 || runs.abs_diff(before) * 10 <= before {
                         return Ok(false);
