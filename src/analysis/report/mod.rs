@@ -109,10 +109,10 @@ pub fn from_store(
     Ok(from_runs(runs, timings, start, since, filter, database))
 }
 
-/// The same page from runs read elsewhere: `runs` since [`previous_start`], `timings` of
+/// The same page from runs read elsewhere: `runs` since [`previous_start`] in any order, `timings` of
 /// every run with those since `start` marked.
 pub fn from_runs(
-    runs: Vec<ReportRun>,
+    mut runs: Vec<ReportRun>,
     mut timings: Vec<RunTiming>,
     start: SystemTime,
     since: &str,
@@ -120,6 +120,10 @@ pub fn from_runs(
     database: &str,
 ) -> Page {
     let period_start = crate::timestamp::millis(start);
+    // Oldest first (the store hands them out in no order); RFC 3339 in UTC sorts as text.
+    runs.sort_unstable_by(|a, b| {
+        (&a.timestamp, &a.execution_id).cmp(&(&b.timestamp, &b.execution_id))
+    });
     let (period, previous): (Vec<ReportRun>, Vec<ReportRun>) = runs
         .into_iter()
         .filter(|run| filter.keeps(run))

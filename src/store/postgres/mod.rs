@@ -427,7 +427,7 @@ impl PgStore {
         .await
     }
 
-    /// The period's runs, oldest first, as the report reads them.
+    /// The period's runs, in no order, as the report reads them.
     pub async fn report_runs(
         &self,
         since: Option<SystemTime>,
