@@ -1,8 +1,8 @@
 //! `earlyexit serve --database postgres://…`: the team store on a real PostgreSQL.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::common::http::{self, agent};
+use crate::common::http::{self, agent, events_body};
 use crate::common::postgres::Postgres;
 use crate::common::server::Server;
 use crate::common::{run, Home};
@@ -142,6 +142,62 @@ fn a_postgres_restart_costs_a_503_and_the_outbox_delivers_later() {
         "2"
     );
     assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+}
+
+/// A statement held past `--statement-timeout` (here by a lock another session keeps) ends
+/// there: the request gets 503 with Retry-After within seconds instead of hanging, nothing is
+/// stored, and once the lock is gone the same run is stored.
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn a_statement_held_past_the_statement_timeout_is_a_503_not_a_hung_request() {
+    let postgres = Postgres::start();
+    let home = Home::new();
+    let server =
+        Server::start_on_database(&home, &postgres.url("team"), &["--statement-timeout", "1s"]);
+    let mut holder = postgres.psql_in_background(
+        "team",
+        "BEGIN; LOCK TABLE executions IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;",
+    );
+    let held = "SELECT count(*) FROM pg_locks WHERE relation = 'executions'::regclass \
+                AND mode = 'AccessExclusiveLock' AND granted";
+    let waited = Instant::now();
+    while postgres.psql("team", held) != "1" {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the lock was never taken"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("{}/api/v1/events", server.url);
+    let bearer = format!("Bearer {}", server.write_key);
+    let started = Instant::now();
+    let response = agent()
+        .post(&url)
+        .header("Authorization", &bearer)
+        .header("Content-Type", "application/json")
+        .send(events_body("0a-1").as_bytes())
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().get("retry-after").is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "held {:?}",
+        started.elapsed()
+    );
+    assert!(holder.wait().unwrap().success(), "the lock's session ends");
+    let (status, body) = http::post(
+        &url,
+        &[
+            ("Authorization", &bearer),
+            ("Content-Type", "application/json"),
+        ],
+        events_body("0a-1").as_bytes(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        postgres.psql("team", "SELECT count(*) FROM executions"),
+        "1"
+    );
 }
 
 /// Which path the runners send by.

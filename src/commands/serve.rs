@@ -10,7 +10,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::duration::parse_duration;
 use crate::outcome::exit_code;
 use crate::server::keys::{self, KeyRole};
-use crate::server::{serve, Database, ServeOptions, ServeTls, TeamStore};
+use crate::server::{
+    serve, Database, ServeOptions, ServeTls, TeamStore, DEFAULT_STATEMENT_TIMEOUT,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,6 +61,10 @@ struct ServeCli {
     /// Requests per second per key (bursts of a second's worth)
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_requests_per_second: u32,
+    /// How long one statement of a PostgreSQL store may run (its statement_timeout, lock
+    /// waits included); a request whose statement runs over gets 503 with Retry-After
+    #[arg(long, default_value = "60s", value_parser = bounded_duration)]
+    statement_timeout: Duration,
     /// How long requests in flight may finish after SIGTERM
     #[arg(long, default_value = "10s", value_parser = bounded_duration)]
     shutdown_grace: Duration,
@@ -150,6 +156,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             read_timeout: cli.read_timeout,
             max_requests_per_second: cli.max_requests_per_second,
             shutdown_grace: cli.shutdown_grace,
+            statement_timeout: cli.statement_timeout,
             tls: cli
                 .tls_certificate
                 .zip(cli.tls_key)
@@ -176,7 +183,7 @@ fn manage_keys(database: &Database, action: KeyAction) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let store = TeamStore::open(database).await.map_err(|e| e.to_string())?;
+        let store = TeamStore::open(database, DEFAULT_STATEMENT_TIMEOUT).await.map_err(|e| e.to_string())?;
         match action {
             KeyAction::Add {
                 name,

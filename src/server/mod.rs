@@ -23,7 +23,7 @@ mod routes;
 mod team_store;
 mod tls;
 
-pub use team_store::{Database, TeamStore};
+pub use team_store::{Database, TeamStore, DEFAULT_STATEMENT_TIMEOUT};
 pub use tls::{ServeTls, ServeTlsError};
 
 use std::net::SocketAddr;
@@ -65,6 +65,8 @@ pub struct ServeOptions {
     pub max_requests_per_second: u32,
     /// How long in-flight requests get to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long one statement of a PostgreSQL store may run.
+    pub statement_timeout: Duration,
     /// Serve HTTPS (and with a client CA, mTLS) instead of HTTP.
     pub tls: Option<ServeTls>,
 }

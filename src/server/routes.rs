@@ -55,7 +55,7 @@ enum BodyProblem {
 impl App {
     pub async fn open(options: ServeOptions) -> Result<App, StoreError> {
         Ok(App {
-            store: TeamStore::open(&options.database).await?,
+            store: TeamStore::open(&options.database, options.statement_timeout).await?,
             keys: KeyRing::default(),
             limits: Mutex::new(HashMap::new()),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),

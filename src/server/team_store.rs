@@ -6,11 +6,14 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::analysis::report::{self, Filter};
 use crate::recording::record::RunRecord;
 use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey};
+
+/// `--statement-timeout`'s default, also for the key commands.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which store, as `--database` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +67,12 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl TeamStore {
-    /// Opens (or creates) the store and brings its schema up to date.
-    pub async fn open(database: &Database) -> Result<TeamStore, StoreError> {
+    /// Opens (or creates) the store and brings its schema up to date. On PostgreSQL no
+    /// statement runs longer than `statement_timeout`.
+    pub async fn open(
+        database: &Database,
+        statement_timeout: Duration,
+    ) -> Result<TeamStore, StoreError> {
         match database {
             Database::Sqlite(path) => {
                 let path = path.clone();
@@ -86,9 +93,9 @@ impl TeamStore {
                     sampled_runs: Arc::new(AtomicU64::new(0)),
                 })
             }
-            Database::Postgres(url) => {
-                Ok(TeamStore::Postgres(Box::new(PgStore::connect(url).await?)))
-            }
+            Database::Postgres(url) => Ok(TeamStore::Postgres(Box::new(
+                PgStore::connect(url, statement_timeout).await?,
+            ))),
         }
     }
 

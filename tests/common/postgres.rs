@@ -148,9 +148,10 @@ impl Postgres {
         format!("postgres://earlyexit@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// Runs SQL with psql and returns its unaligned output, one row a line.
-    pub fn psql(&self, database: &str, sql: &str) -> String {
-        let output = Command::new(program("psql"))
+    /// psql on a database, to run `sql`.
+    fn psql_command(&self, database: &str, sql: &str) -> Command {
+        let mut command = Command::new(program("psql"));
+        command
             .args([
                 "-h",
                 "127.0.0.1",
@@ -159,7 +160,22 @@ impl Postgres {
                 "-U",
                 "earlyexit",
             ])
-            .args(["-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .args(["-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+        command
+    }
+
+    /// Starts psql running `sql` (a transaction that holds a lock, say) and returns at once.
+    pub fn psql_in_background(&self, database: &str, sql: &str) -> Child {
+        self.psql_command(database, sql)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("psql runs")
+    }
+
+    /// Runs SQL with psql and returns its unaligned output, one row a line.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let output = self
+            .psql_command(database, sql)
             .output()
             .expect("psql runs");
         assert!(

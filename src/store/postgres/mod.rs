@@ -47,9 +47,15 @@ struct Connection {
 }
 
 fn pg_error(shown: &str, error: tokio_postgres::Error) -> StoreError {
+    // The database's own words ("canceling statement due to statement timeout"): the error's
+    // Display says only "db error".
+    let message = match error.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => error.to_string(),
+    };
     StoreError::Postgres {
         database: shown.to_string(),
-        message: crate::urls::redact_urls_in(&error.to_string()),
+        message: crate::urls::redact_urls_in(&message),
     }
 }
 
@@ -90,11 +96,19 @@ fn insert_runs_sql() -> String {
 }
 
 impl PgStore {
-    /// Connects and brings the schema up to date.
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    /// Connects and brings the schema up to date. No statement may run longer than
+    /// `statement_timeout` (lock waits included): a request is never held by the database
+    /// for longer than that.
+    pub async fn connect(url: &str, statement_timeout: Duration) -> Result<PgStore, StoreError> {
         let shown = crate::urls::redact_url(url);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| pg_error(&shown, e))?;
         config.connect_timeout(CONNECT_TIMEOUT);
+        let timeout = format!("-c statement_timeout={}", statement_timeout.as_millis());
+        let options = match config.get_options() {
+            Some(given) => format!("{given} {timeout}"),
+            None => timeout,
+        };
+        config.options(&options);
         let store = PgStore {
             config,
             shown,
