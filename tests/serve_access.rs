@@ -193,3 +193,53 @@ fn the_server_speaks_tls_and_requires_client_certificates_when_told() {
         bad.stderr_text()
     );
 }
+
+/// OTLP over gRPC through TLS with client certificates: the connection is HTTP/2 by ALPN, the
+/// runner trusts the private CA (`OTEL_EXPORTER_OTLP_CERTIFICATE`) and presents its own, and
+/// the run is stored once, with nothing said on stderr.
+#[test]
+#[ignore = "needs openssl: run tests/install-and-run.sh"]
+fn otlp_over_grpc_through_mutual_tls_is_stored_once() {
+    let home = Home::new();
+    let certificates = Home::new();
+    crate::common::tls_front::private_ca(&certificates.dir);
+    let file = |name: &str| certificates.dir.join(name).to_str().unwrap().to_string();
+    let server = Server::start(
+        &home,
+        &[
+            "--tls-certificate",
+            &file("server.pem"),
+            "--tls-key",
+            &file("server.key"),
+            "--client-ca",
+            &file("ca.pem"),
+        ],
+    );
+    let sent = run(home
+        .earlyexit(&["--json", "Error", "--", "sh", "-c", "echo Error x"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("x-api-key={}", server.write_key),
+        )
+        .env("OTEL_EXPORTER_OTLP_CERTIFICATE", file("ca.pem"))
+        .env("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", file("client.pem"))
+        .env("OTEL_EXPORTER_OTLP_CLIENT_KEY", file("client.key")));
+    assert_eq!(sent.stderr_text(), "");
+    let summary: serde_json::Value =
+        serde_json::from_str(sent.stdout_text().lines().last().unwrap()).unwrap();
+    assert_eq!(
+        server.query(&format!(
+            "SELECT count(*) FROM executions WHERE execution_id = '{}'",
+            summary["execution_id"].as_str().unwrap()
+        )),
+        [["1"]]
+    );
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains("TraceService/Export") && log.contains("\"status\":200"),
+        "{log}"
+    );
+}
