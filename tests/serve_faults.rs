@@ -2,7 +2,7 @@
 //! database out of reach, idle connections, no file descriptors left, and the SQLite store's
 //! upkeep.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -320,4 +320,62 @@ fn a_server_whose_log_cannot_be_written_still_serves() {
     }
     assert!(server.stop().success());
     assert_eq!(stored_ids(&server.database).len(), 15);
+}
+
+/// An HTTP/2 connection that answers the server's pings but sends no request is closed once
+/// no request has been in flight for the read timeout (hyper alone keeps it open for as long
+/// as the pings are answered).
+#[test]
+fn an_http2_connection_without_requests_is_closed_after_the_read_timeout() {
+    let home = Home::new();
+    let server = Server::start(&home, &["--read-timeout", "1s"]);
+    let mut stream = TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // The preface, then an empty SETTINGS frame.
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
+    stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let opened = Instant::now();
+    let frame = |stream: &mut TcpStream| -> std::io::Result<(u8, u8, Vec<u8>)> {
+        let mut header = [0u8; 9];
+        stream.read_exact(&mut header)?;
+        let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+        let mut payload = vec![0; length];
+        stream.read_exact(&mut payload)?;
+        Ok((header[3], header[4], payload))
+    };
+    loop {
+        assert!(
+            opened.elapsed() < Duration::from_secs(10),
+            "still open after 10 s"
+        );
+        match frame(&mut stream) {
+            // SETTINGS: acknowledged.
+            Ok((4, 0, _)) => stream.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0]).unwrap(),
+            // PING: answered with its payload.
+            Ok((6, 0, payload)) => {
+                stream.write_all(&[0, 0, 8, 6, 1, 0, 0, 0, 0]).unwrap();
+                stream.write_all(&payload).unwrap();
+            }
+            Ok(_) => {}
+            Err(error) => {
+                assert!(
+                    !matches!(
+                        error.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "still open after 10 s"
+                );
+                break;
+            }
+        }
+    }
+    assert!(
+        opened.elapsed() < Duration::from_secs(5),
+        "closed after {:?}",
+        opened.elapsed()
+    );
 }

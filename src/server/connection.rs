@@ -1,11 +1,14 @@
 //! One connection, from its first byte to its close: HTTP/1.1, or HTTP/2 for OTLP over gRPC.
 //! Over TLS, ALPN says which; in the clear, whether the client opens with HTTP/2's preface.
 //! Either way the client has the read timeout to say anything at all, so a connection that
-//! stays silent is closed (hyper's own header timeout starts only once HTTP/1 is chosen).
+//! stays silent is closed (hyper's own header timeout starts only once HTTP/1 is chosen). An
+//! HTTP/2 connection with no request in flight for the read timeout is closed too: hyper
+//! keeps one open for as long as the client answers its pings.
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -73,10 +76,18 @@ async fn run<I>(io: I, http2: bool, app: Arc<App>, read_timeout: Duration, watch
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |request| {
-        let app = Arc::clone(&app);
-        async move { Ok::<_, Infallible>(app.handle(request).await) }
-    });
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let activity = Arc::clone(&activity);
+        hyper::service::service_fn(move |request| {
+            let app = Arc::clone(&app);
+            let activity = Arc::clone(&activity);
+            async move {
+                let _in_flight = InFlight::begin(activity);
+                Ok::<_, Infallible>(app.handle(request).await)
+            }
+        })
+    };
     let io = TokioIo::new(io);
     if http2 {
         let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -84,12 +95,74 @@ where
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(read_timeout))
             .keep_alive_timeout(read_timeout);
-        let _ = watcher.watch(builder.serve_connection(io, service)).await;
+        let served = watcher.watch(builder.serve_connection(io, service));
+        // With no request in flight nothing is lost when the connection is dropped.
+        tokio::select! {
+            _ = served => {}
+            () = activity.idle_for(read_timeout) => {}
+        }
     } else {
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(read_timeout);
         let _ = watcher.watch(builder.serve_connection(io, service)).await;
+    }
+}
+
+/// A request in flight on a connection, until it is answered or dropped (a client that reset
+/// its stream).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn begin(activity: Arc<Activity>) -> InFlight {
+        activity.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(activity)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self
+            .0
+            .last_ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A connection's requests in flight, and when the last one ended.
+struct Activity {
+    in_flight: AtomicUsize,
+    last_ended: Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            last_ended: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Returns once no request has been in flight for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = *self
+                .last_ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let busy = self.in_flight.load(Ordering::SeqCst) > 0;
+            if !busy && last.elapsed() >= limit {
+                return;
+            }
+            let wait = if busy {
+                limit
+            } else {
+                limit.saturating_sub(last.elapsed())
+            };
+            tokio::time::sleep(wait.max(Duration::from_millis(10))).await;
+        }
     }
 }
