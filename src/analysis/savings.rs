@@ -10,7 +10,7 @@
 //! The baseline comes from every run in the database, the stopped runs from the period asked
 //! for. Runs recorded before earlyexit kept `stopped_command` count as neither.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -83,18 +83,23 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 /// The saving of each of the period's runs stopped early whose command has an estimate, with
-/// the run's start time: what the report adds up by week.
-pub fn per_run(runs: &[RunTiming]) -> Vec<(&str, f64)> {
-    let baselines: BTreeMap<String, f64> = estimate(runs)
+/// the run's start time: what the report adds up by week. `saved` is [`estimate`] of `runs`.
+pub fn per_run<'a>(runs: &'a [RunTiming], saved: &Savings) -> Vec<(&'a str, f64)> {
+    let baselines: HashMap<&str, f64> = saved
         .by_command
-        .into_iter()
+        .iter()
         .filter(|command| command.saved_seconds.is_some())
-        .filter_map(|command| Some((command.command_hash, command.complete_median_seconds?)))
+        .filter_map(|command| {
+            Some((
+                command.command_hash.as_str(),
+                command.complete_median_seconds?,
+            ))
+        })
         .collect();
     runs.iter()
         .filter(|run| run.in_period && run.stopped_early())
         .filter_map(|run| {
-            let median = baselines.get(&run.command_hash)?;
+            let median = baselines.get(run.command_hash.as_str())?;
             Some((run.timestamp.as_str(), (median - run.runtime).max(0.0)))
         })
         .collect()
@@ -149,7 +154,7 @@ impl CommandSavings {
 
 /// Estimates the savings of these runs.
 pub fn estimate(runs: &[RunTiming]) -> Savings {
-    let mut commands: BTreeMap<&str, Vec<&RunTiming>> = BTreeMap::new();
+    let mut commands: HashMap<&str, Vec<&RunTiming>> = HashMap::new();
     for run in runs {
         commands.entry(&run.command_hash).or_default().push(run);
     }
@@ -163,6 +168,7 @@ pub fn estimate(runs: &[RunTiming]) -> Savings {
             .unwrap_or(-1.0)
             .total_cmp(&a.saved_seconds.unwrap_or(-1.0))
             .then_with(|| a.command.cmp(&b.command))
+            .then_with(|| a.command_hash.cmp(&b.command_hash))
     });
     let estimated = |c: &&CommandSavings| c.saved_seconds.is_some();
     Savings {

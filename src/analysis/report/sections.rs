@@ -2,29 +2,31 @@
 //! against the period before, runs per day, the failure sections (`failures`), run times,
 //! patterns and time to first match.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::chart::{human_seconds, table, Color, Section, Series, Unit};
 use super::failures::{self, ratio};
 use super::{outcome_color, percentile, ReportRun, Runs, TOP};
-use crate::analysis::savings::{self, RunTiming};
+use crate::analysis::savings::{self, RunTiming, Savings};
 use crate::outcome::Outcome;
 
 /// Every section, in page order.
 pub fn all(runs: &Runs<'_>) -> Vec<String> {
     let period = runs.period;
     let commands = by_command(period);
+    let saved = savings::estimate(runs.timings);
     vec![
-        time_saved(runs.timings),
+        time_saved(&saved),
         trend(period, runs.previous),
-        time_saved_per_week(runs.timings).render(),
+        time_saved_per_week(runs.timings, &saved).render(),
         runs_per_day(period).render(),
         failures::failing_commands(&commands).render(),
         failures::failures_by(
             period,
             ("failures-by-branch", "Failures by branch", "Branch"),
-            |run| run.branch.clone().unwrap_or_else(|| "(no branch)".into()),
+            |run| run.branch.as_deref(),
+            |branch| branch.unwrap_or("(no branch)").to_string(),
         )
         .render(),
         failures::failures_by(
@@ -34,7 +36,8 @@ pub fn all(runs: &Runs<'_>) -> Vec<String> {
                 "Failures in CI and locally",
                 "Where it ran",
             ),
-            |run| match &run.ci_system {
+            |run| run.ci_system.as_deref(),
+            |system| match system {
                 Some(system) => format!("CI ({system})"),
                 None => "local".into(),
             },
@@ -53,8 +56,7 @@ pub fn seconds(value: f64) -> String {
 }
 
 /// The total and its basis, then one row per command: a table without a chart, first.
-fn time_saved(timings: &[RunTiming]) -> String {
-    let saved = savings::estimate(timings);
+fn time_saved(saved: &Savings) -> String {
     let rows: Vec<Vec<String>> = saved
         .by_command
         .iter()
@@ -157,9 +159,9 @@ fn trend(period: &[ReportRun], previous: &[ReportRun]) -> String {
     )
 }
 
-fn time_saved_per_week(timings: &[RunTiming]) -> Section {
+fn time_saved_per_week(timings: &[RunTiming], saved: &Savings) -> Section {
     let mut weeks: BTreeMap<String, f64> = BTreeMap::new();
-    for (timestamp, value) in savings::per_run(timings) {
+    for (timestamp, value) in savings::per_run(timings, saved) {
         *weeks.entry(week_of(timestamp)).or_default() += value;
     }
     Section::single(
@@ -175,11 +177,11 @@ fn time_saved_per_week(timings: &[RunTiming]) -> Section {
 }
 
 fn runs_per_day(runs: &[ReportRun]) -> Section {
-    let mut days: BTreeMap<String, [usize; Outcome::ALL.len()]> = BTreeMap::new();
+    let mut days: BTreeMap<&str, [usize; Outcome::ALL.len()]> = BTreeMap::new();
     for run in runs {
         let column = Outcome::ALL.iter().position(|o| *o == run.outcome);
-        days.entry(run.timestamp.chars().take(10).collect())
-            .or_default()[column.unwrap_or_default()] += 1;
+        let day = run.timestamp.get(..10).unwrap_or(&run.timestamp);
+        days.entry(day).or_default()[column.unwrap_or_default()] += 1;
     }
     let shown: Vec<(usize, Outcome)> = Outcome::ALL
         .into_iter()
@@ -202,14 +204,14 @@ fn runs_per_day(runs: &[ReportRun]) -> Section {
         x_title: "Day",
         y_title: "Runs",
         unit: Unit::Count,
-        labels: days.keys().cloned().collect(),
+        labels: days.keys().map(|day| day.to_string()).collect(),
         series,
         stacked: true,
         headers,
         rows: days
             .iter()
             .map(|(day, counts)| {
-                std::iter::once(day.clone())
+                std::iter::once(day.to_string())
                     .chain(counts.iter().map(usize::to_string))
                     .collect()
             })
@@ -333,9 +335,9 @@ fn week_of(timestamp: &str) -> String {
     crate::timestamp::seconds(start)[..10].to_string()
 }
 
-/// Per command, most runs first.
+/// Per command, most runs first (then by label, then by hash).
 pub fn by_command(runs: &[ReportRun]) -> Vec<(&str, Vec<&ReportRun>)> {
-    let mut commands: BTreeMap<&str, Vec<&ReportRun>> = BTreeMap::new();
+    let mut commands: HashMap<&str, Vec<&ReportRun>> = HashMap::new();
     for run in runs {
         commands.entry(&run.command_hash).or_default().push(run);
     }
@@ -343,7 +345,9 @@ pub fn by_command(runs: &[ReportRun]) -> Vec<(&str, Vec<&ReportRun>)> {
         .into_values()
         .map(|runs| (runs[0].label.as_str(), runs))
         .collect();
-    commands.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+    commands.sort_by(|a, b| {
+        (b.1.len(), a.0, &a.1[0].command_hash).cmp(&(a.1.len(), b.0, &b.1[0].command_hash))
+    });
     commands
 }
 
