@@ -294,6 +294,9 @@ struct Running<'a> {
     /// runs start at once): each heartbeat tries again, so that a run that goes on is always
     /// found and closed if its earlyexit is killed.
     row: Option<(Store, RunningLock)>,
+    /// The database, opened for the row before the end's lock is taken (opening can wait for
+    /// a busy database, and the run's end waits for that lock), until the row is written.
+    opened: Option<Store>,
     ended: &'a Mutex<bool>,
     logs: Option<OtlpLogs>,
     match_logs: bool,
@@ -336,6 +339,7 @@ impl<'a> Running<'a> {
             plan,
             span,
             row: None,
+            opened: None,
             ended,
             logs,
             match_logs: to_collector && settings.live.match_records.as_logs(),
@@ -353,22 +357,26 @@ impl<'a> Running<'a> {
     /// Writes the running row unless it is there; false once the run has ended, after which
     /// no row may be written (the run's record, which deletes it, may already be in).
     fn write_row(&mut self) -> bool {
+        if self.row.is_none() && self.opened.is_none() {
+            let sqlite = &self.plan.settings.sqlite;
+            self.opened = Store::open(&sqlite.path, sqlite.wal_mode).ok();
+        }
         let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
         if *ended {
             return false;
         }
         if self.row.is_none() {
-            self.row = Running::new_row(self.plan, &self.span);
+            if let Some(store) = self.opened.take() {
+                self.row = Running::new_row(self.plan, &self.span, store);
+            }
         }
         true
     }
 
     /// The lock, then the row: a row is never without a lock file that can tell whether its
     /// earlyexit lives. Any failure leaves the run without a row for now.
-    fn new_row(plan: &LivePlan, span: &SpanData) -> Option<(Store, RunningLock)> {
-        let settings = &plan.settings;
-        let mut store = Store::open(&settings.sqlite.path, settings.sqlite.wal_mode).ok()?;
-        let lock = RunningLock::take(&settings.sqlite.path, &plan.execution_id).ok()?;
+    fn new_row(plan: &LivePlan, span: &SpanData, mut store: Store) -> Option<(Store, RunningLock)> {
+        let lock = RunningLock::take(&plan.settings.sqlite.path, &plan.execution_id).ok()?;
         let row = RunningRow {
             execution_id: plan.execution_id.clone(),
             trace_id: span.span_context.trace_id().to_string(),
