@@ -19,14 +19,10 @@ fn otlp_json(execution_id: &str, span_id: &str) -> String {
 fn runs_by_both_paths_are_stored_once_however_often_they_are_sent() {
     let home = Home::new();
     let server = Server::start(&home, &[]);
-    let hybrid = run(home
-        .earlyexit(&["--json", "Error", "--", "sh", "-c", "echo Error x"])
-        .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
-        .env(
-            "EARLYEXIT_TELEMETRY_ENDPOINT",
-            format!("{}/api/v1/events", server.url),
-        )
-        .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key));
+    let hybrid = run(server.sends_here(
+        home.earlyexit(&["--json", "Error", "--", "sh", "-c", "echo Error x"])
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid"),
+    ));
     assert_eq!(hybrid.stderr_text(), "");
     let otlp = run(home
         .earlyexit(&[

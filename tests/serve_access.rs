@@ -113,22 +113,52 @@ fn a_key_over_its_rate_is_told_when_to_come_back() {
         .contains("too many requests"));
 }
 
+/// A private CA with a server and a client certificate (`tls_front::private_ca`), in a
+/// directory of their own.
+struct Certificates(Home);
+
+impl Certificates {
+    fn new() -> Certificates {
+        let directory = Home::new();
+        crate::common::tls_front::private_ca(&directory.dir);
+        Certificates(directory)
+    }
+
+    /// The path of one of its files (`ca.pem`, `server.pem`, `client.key`, …).
+    fn file(&self, name: &str) -> String {
+        self.0.dir.join(name).to_str().unwrap().to_string()
+    }
+
+    /// `earlyexit serve`'s arguments for HTTPS with the server certificate, and with
+    /// `mutual` for requiring a client certificate the CA signed.
+    fn serve_tls(&self, mutual: bool) -> Vec<String> {
+        let mut arguments = vec![
+            "--tls-certificate".into(),
+            self.file("server.pem"),
+            "--tls-key".into(),
+            self.file("server.key"),
+        ];
+        if mutual {
+            arguments.extend(["--client-ca".into(), self.file("ca.pem")]);
+        }
+        arguments
+    }
+}
+
+/// Arguments as `Server::start` takes them.
+fn strs(arguments: &[String]) -> Vec<&str> {
+    arguments.iter().map(String::as_str).collect()
+}
+
 /// HTTPS from the server's own certificate files, and with `--client-ca` mTLS: the real client
 /// trusts the private CA (`http.ca_file`), and presents its certificate where it must.
 #[test]
 #[ignore = "needs openssl: run tests/install-and-run.sh"]
 fn the_server_speaks_tls_and_requires_client_certificates_when_told() {
     let home = Home::new();
-    let certificates = Home::new();
-    crate::common::tls_front::private_ca(&certificates.dir);
-    let file = |name: &str| certificates.dir.join(name).to_str().unwrap().to_string();
-    let tls = [
-        "--tls-certificate",
-        &file("server.pem"),
-        "--tls-key",
-        &file("server.key"),
-    ];
-    let server = Server::start(&home, &tls);
+    let certificates = Certificates::new();
+    let file = |name: &str| certificates.file(name);
+    let server = Server::start(&home, &strs(&certificates.serve_tls(false)));
     assert!(
         server.url.starts_with("https://127.0.0.1:"),
         "{}",
@@ -136,13 +166,9 @@ fn the_server_speaks_tls_and_requires_client_certificates_when_told() {
     );
     let hybrid = |server: &Server, client_certificate: bool| {
         let mut command = home.earlyexit(&["--", "true"]);
-        command
+        server
+            .sends_here(&mut command)
             .env("EARLYEXIT_TELEMETRY_BACKEND", "http")
-            .env(
-                "EARLYEXIT_TELEMETRY_ENDPOINT",
-                format!("{}/api/v1/events", server.url),
-            )
-            .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key)
             .env("EARLYEXIT_TELEMETRY_HTTP_CA_FILE", file("ca.pem"));
         if client_certificate {
             command
@@ -164,9 +190,7 @@ fn the_server_speaks_tls_and_requires_client_certificates_when_told() {
     drop(server);
 
     let mutual = Home::new();
-    let ca = file("ca.pem");
-    let with_client_ca = [&tls[..], &["--client-ca", &ca]].concat();
-    let server = Server::start(&mutual, &with_client_ca);
+    let server = Server::start(&mutual, &strs(&certificates.serve_tls(true)));
     let without = hybrid(&server, false);
     assert_eq!(without.code, 0);
     assert!(
@@ -201,20 +225,9 @@ fn the_server_speaks_tls_and_requires_client_certificates_when_told() {
 #[ignore = "needs openssl: run tests/install-and-run.sh"]
 fn otlp_over_grpc_through_mutual_tls_is_stored_once() {
     let home = Home::new();
-    let certificates = Home::new();
-    crate::common::tls_front::private_ca(&certificates.dir);
-    let file = |name: &str| certificates.dir.join(name).to_str().unwrap().to_string();
-    let server = Server::start(
-        &home,
-        &[
-            "--tls-certificate",
-            &file("server.pem"),
-            "--tls-key",
-            &file("server.key"),
-            "--client-ca",
-            &file("ca.pem"),
-        ],
-    );
+    let certificates = Certificates::new();
+    let file = |name: &str| certificates.file(name);
+    let server = Server::start(&home, &strs(&certificates.serve_tls(true)));
     let sent = run(home
         .earlyexit(&["--json", "Error", "--", "sh", "-c", "echo Error x"])
         .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")

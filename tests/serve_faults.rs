@@ -22,13 +22,9 @@ fn a_store_that_cannot_write_answers_503_and_the_outbox_keeps_the_run() {
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let hybrid = |args: &[&str]| {
         let mut command = home.earlyexit(args);
-        command
+        server
+            .sends_here(&mut command)
             .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
-            .env(
-                "EARLYEXIT_TELEMETRY_ENDPOINT",
-                format!("{}/api/v1/events", server.url),
-            )
-            .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key)
             .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "4s");
         command
     };

@@ -14,14 +14,9 @@ fn get(url: &str, key: &str) -> (u16, String) {
 
 /// A run of the real client in hybrid mode to the server, and its `--json` summary.
 fn hybrid_run(home: &Home, server: &Server, script: &str) -> crate::common::Run {
-    run(home
-        .earlyexit(&["--json", "Error", "--", "sh", "-c", script])
+    run(server
+        .sends_here(&mut home.earlyexit(&["--json", "Error", "--", "sh", "-c", script]))
         .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
-        .env(
-            "EARLYEXIT_TELEMETRY_ENDPOINT",
-            format!("{}/api/v1/events", server.url),
-        )
-        .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key)
         .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "4s"))
 }
 
@@ -73,13 +68,7 @@ fn runs_by_both_paths_are_stored_once_in_postgres_and_reported() {
         "2"
     );
     // The same run sent again from the runner's outbox is not a second row.
-    let sync = run(home
-        .earlyexit(&["telemetry", "sync"])
-        .env(
-            "EARLYEXIT_TELEMETRY_ENDPOINT",
-            format!("{}/api/v1/events", server.url),
-        )
-        .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key));
+    let sync = run(server.sends_here(&mut home.earlyexit(&["telemetry", "sync"])));
     assert_eq!(sync.code, 0);
     assert_eq!(
         postgres.psql("team", "SELECT count(*) FROM executions"),
@@ -129,13 +118,7 @@ fn a_postgres_restart_costs_a_503_and_the_outbox_delivers_later() {
     };
     assert_eq!(ready, 503);
     postgres.run();
-    let sync = run(home
-        .earlyexit(&["telemetry", "sync"])
-        .env(
-            "EARLYEXIT_TELEMETRY_ENDPOINT",
-            format!("{}/api/v1/events", server.url),
-        )
-        .env("EARLYEXIT_TELEMETRY_API_KEY", &server.write_key));
+    let sync = run(server.sends_here(&mut home.earlyexit(&["telemetry", "sync"])));
     assert_eq!(sync.code, 0, "{}", sync.stderr_text());
     assert_eq!(
         postgres.psql("team", "SELECT count(*) FROM executions"),

@@ -135,6 +135,16 @@ impl Server {
         }
     }
 
+    /// Points a runner's command at this server's events API, with the write key.
+    pub fn sends_here<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .env(
+                "EARLYEXIT_TELEMETRY_ENDPOINT",
+                format!("{}/api/v1/events", self.url),
+            )
+            .env("EARLYEXIT_TELEMETRY_API_KEY", &self.write_key)
+    }
+
     /// SIGTERM, then waits for the server to end.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = nix::sys::signal::kill(
