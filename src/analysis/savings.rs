@@ -14,29 +14,57 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::histogram::Histogram;
+use super::rollup::Group;
 use crate::outcome::ExitReason;
 pub use crate::store::RunTiming;
 
 /// The fewest runs that ended on their own for a command to have an estimate.
-pub const MIN_COMPLETE_RUNS: usize = 3;
+pub const MIN_COMPLETE_RUNS: u64 = 3;
 
-/// What the estimate asks of a run (the type is the store's, which reads it).
-impl RunTiming {
-    fn is_hang(&self) -> bool {
-        self.exit_reason.is_some_and(ExitReason::is_timeout)
-    }
+/// What a run is to the estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunClass {
+    /// It ended by itself: the baseline of its command.
+    EndedOnItsOwn,
+    /// earlyexit stopped it on a match or a pattern: it saved time.
+    StoppedEarly,
+    /// A timeout stopped it: a hang, with the time it was allowed.
+    Hang,
+    /// Anything else (and runs recorded before earlyexit kept `stopped_command`).
+    Other,
+}
 
-    fn stopped_early(&self) -> bool {
-        self.stopped_command == Some(true)
+impl RunClass {
+    pub fn of(exit_reason: Option<ExitReason>, stopped_command: Option<bool>) -> RunClass {
+        if exit_reason.is_some_and(ExitReason::is_timeout) {
+            RunClass::Hang
+        } else if stopped_command == Some(false) {
+            RunClass::EndedOnItsOwn
+        } else if stopped_command == Some(true)
             && matches!(
-                self.exit_reason,
+                exit_reason,
                 Some(ExitReason::Match | ExitReason::ErrorPattern | ExitReason::SuccessPattern)
             )
+        {
+            RunClass::StoppedEarly
+        } else {
+            RunClass::Other
+        }
     }
+}
 
-    fn ended_on_its_own(&self) -> bool {
-        self.stopped_command == Some(false) && !self.is_hang()
+/// Per command hash, the run times of its runs that ended on their own, over the whole
+/// database: what a stopped run is measured against.
+pub type Baseline = HashMap<String, Histogram>;
+
+/// The median a command's stopped runs are measured against, when it has enough runs.
+pub fn baseline_of(baseline: &Baseline, command_hash: &str) -> Option<f64> {
+    let complete = baseline.get(command_hash)?;
+    if complete.count() < MIN_COMPLETE_RUNS {
+        return None;
     }
+    complete.median()
 }
 
 /// The savings of one command.
@@ -46,11 +74,11 @@ pub struct CommandSavings {
     pub command_hash: String,
     /// Seconds saved by the period's runs stopped early; `None` when unknown.
     pub saved_seconds: Option<f64>,
-    pub stopped_runs: usize,
+    pub stopped_runs: u64,
     /// Runs of this command that ended on their own, in the whole database.
-    pub complete_runs: usize,
+    pub complete_runs: u64,
     pub complete_median_seconds: Option<f64>,
-    pub hangs_stopped: usize,
+    pub hangs_stopped: u64,
     /// The time the period's hangs were allowed to run.
     pub hang_seconds: f64,
 }
@@ -61,107 +89,34 @@ pub struct Savings {
     pub saved_seconds: f64,
     /// Runs stopped early whose saving is estimated, and those whose command has too few
     /// complete runs.
-    pub estimated_runs: usize,
-    pub unknown_runs: usize,
-    pub hangs_stopped: usize,
+    pub estimated_runs: u64,
+    pub unknown_runs: u64,
+    pub hangs_stopped: u64,
     pub hang_seconds: f64,
     pub by_command: Vec<CommandSavings>,
 }
 
-/// The median of a non-empty list.
-fn median(mut values: Vec<f64>) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let middle = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        values[middle]
-    } else {
-        (values[middle - 1] + values[middle]) / 2.0
-    })
-}
-
-/// The saving of each of the period's runs stopped early whose command has an estimate, with
-/// the run's start time: what the report adds up by week. `saved` is [`estimate`] of `runs`.
-pub fn per_run<'a>(runs: &'a [RunTiming], saved: &Savings) -> Vec<(&'a str, f64)> {
-    let baselines: HashMap<&str, f64> = saved
-        .by_command
+/// Estimates the savings of the period's runs, folded per command hash, against `baseline`.
+pub fn estimate(baseline: &Baseline, period: &HashMap<String, Group>) -> Savings {
+    let mut by_command: Vec<CommandSavings> = period
         .iter()
-        .filter(|command| command.saved_seconds.is_some())
-        .filter_map(|command| {
-            Some((
-                command.command_hash.as_str(),
-                command.complete_median_seconds?,
-            ))
+        .filter(|(_, runs)| runs.stopped.count() > 0 || runs.hangs > 0)
+        .map(|(hash, runs)| {
+            let median = baseline_of(baseline, hash);
+            let stopped_runs = runs.stopped.count();
+            CommandSavings {
+                command: runs.label.clone(),
+                command_hash: hash.clone(),
+                saved_seconds: median
+                    .filter(|_| stopped_runs > 0)
+                    .map(|median| runs.stopped.shortfall_below(median)),
+                stopped_runs,
+                complete_runs: baseline.get(hash).map_or(0, Histogram::count),
+                complete_median_seconds: baseline.get(hash).and_then(Histogram::median),
+                hangs_stopped: runs.hangs,
+                hang_seconds: runs.hang_seconds,
+            }
         })
-        .collect();
-    runs.iter()
-        .filter(|run| run.in_period && run.stopped_early())
-        .filter_map(|run| {
-            let median = baselines.get(run.command_hash.as_str())?;
-            Some((run.timestamp.as_str(), (median - run.runtime).max(0.0)))
-        })
-        .collect()
-}
-
-impl CommandSavings {
-    /// The savings of one command's runs (every run in the database: the baseline).
-    fn of(hash: &str, runs: &[&RunTiming]) -> CommandSavings {
-        let complete: Vec<f64> = runs
-            .iter()
-            .filter(|run| run.ended_on_its_own())
-            .map(|run| run.runtime)
-            .collect();
-        let complete_runs = complete.len();
-        let complete_median = median(complete);
-        let period: Vec<&&RunTiming> = runs.iter().filter(|run| run.in_period).collect();
-        let stopped: Vec<f64> = period
-            .iter()
-            .filter(|run| run.stopped_early())
-            .map(|run| run.runtime)
-            .collect();
-        let hangs: Vec<f64> = period
-            .iter()
-            .filter(|run| run.is_hang())
-            .map(|run| run.runtime)
-            .collect();
-        let saved_seconds = complete_median
-            .filter(|_| complete_runs >= MIN_COMPLETE_RUNS && !stopped.is_empty())
-            .map(|baseline| {
-                stopped
-                    .iter()
-                    .map(|runtime| (baseline - runtime).max(0.0))
-                    .fold(0.0, |total, saved| total + saved)
-            });
-        CommandSavings {
-            command: runs
-                .iter()
-                .map(|run| run.label.as_str())
-                .max()
-                .unwrap_or_default()
-                .to_string(),
-            command_hash: hash.to_string(),
-            saved_seconds,
-            stopped_runs: stopped.len(),
-            complete_runs,
-            complete_median_seconds: complete_median,
-            hangs_stopped: hangs.len(),
-            hang_seconds: hangs.iter().fold(0.0, |total, t| total + t),
-        }
-    }
-}
-
-/// Estimates the savings of these runs.
-pub fn estimate(runs: &[RunTiming]) -> Savings {
-    let mut commands: HashMap<&str, Vec<&RunTiming>> = HashMap::new();
-    for run in runs {
-        commands.entry(&run.command_hash).or_default().push(run);
-    }
-    let mut by_command: Vec<CommandSavings> = commands
-        .into_iter()
-        .map(|(hash, runs)| CommandSavings::of(hash, &runs))
-        .filter(|command| command.stopped_runs > 0 || command.hangs_stopped > 0)
         .collect();
     by_command.sort_by(|a, b| {
         b.saved_seconds
@@ -195,6 +150,29 @@ pub fn estimate(runs: &[RunTiming]) -> Savings {
     }
 }
 
+/// Each command's runs that ended on their own, among these.
+pub fn baseline(runs: &[RunTiming]) -> Baseline {
+    let mut baseline = Baseline::new();
+    for run in runs {
+        if RunClass::of(run.exit_reason, run.stopped_command) == RunClass::EndedOnItsOwn {
+            let complete = baseline.entry(run.command_hash.clone()).or_default();
+            complete.add(run.runtime);
+        }
+    }
+    baseline
+}
+
+/// The estimate over runs read one by one (`telemetry stats`).
+pub fn from_timings(runs: &[RunTiming]) -> Savings {
+    let mut period: HashMap<String, Group> = HashMap::new();
+    for run in runs.iter().filter(|run| run.in_period) {
+        let class = RunClass::of(run.exit_reason, run.stopped_command);
+        let group = period.entry(run.command_hash.clone()).or_default();
+        group.add_timed(&run.label, class, run.runtime);
+    }
+    estimate(&baseline(runs), &period)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,8 +185,6 @@ mod tests {
             stopped_command: stopped,
             runtime,
             in_period: true,
-            timestamp: "2026-12-02T10:00:00.000Z".into(),
-            execution_id: String::new(),
         }
     }
 
@@ -221,7 +197,7 @@ mod tests {
             run("a", "match", Some(true), 0.5),
             run("a", "error_pattern", Some(true), 4.0),
         ];
-        let savings = estimate(&runs);
+        let savings = from_timings(&runs);
         assert_eq!(
             savings.saved_seconds, 2.0,
             "2.5 - 0.5, and 0 for the slower one"
@@ -239,7 +215,7 @@ mod tests {
             run("c", "timeout", Some(true), 1.5),
             run("d", "match", None, 0.1),
         ];
-        let savings = estimate(&runs);
+        let savings = from_timings(&runs);
         assert_eq!(savings.saved_seconds, 0.0);
         assert_eq!((savings.estimated_runs, savings.unknown_runs), (0, 1));
         assert_eq!((savings.hangs_stopped, savings.hang_seconds), (1, 1.5));
@@ -263,7 +239,7 @@ mod tests {
             old,
             run("e", "match", Some(true), 0.4),
         ];
-        let savings = estimate(&runs);
+        let savings = from_timings(&runs);
         assert!((savings.saved_seconds - 0.6).abs() < 1e-9);
         assert_eq!(savings.by_command[0].stopped_runs, 1);
     }

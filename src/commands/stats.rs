@@ -35,7 +35,7 @@ pub fn stats(
     };
     Ok(StatsReport::Recorded {
         stats: store.stats(since)?,
-        time_saved: savings::estimate(&store.run_timings(since)?),
+        time_saved: savings::from_timings(&store.run_timings(since)?),
     })
 }
 

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::analysis::report::{self, Filter};
+use crate::analysis::report::{self, Figures, Filter};
+use crate::analysis::savings;
 use crate::recording::record::RunRecord;
 use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey};
 
@@ -226,8 +227,9 @@ impl TeamStore {
             }
             TeamStore::Postgres(pg) => {
                 let runs = pg.report_runs(Some(report::previous_start(start))).await?;
-                let timings = pg.run_timings(Some(start)).await?;
-                let page = report::from_runs(runs, timings, start, &since, &filter, &database);
+                let baseline = savings::baseline(&pg.run_timings(None).await?);
+                let figures = Figures::of_runs(&runs, baseline, start, &filter);
+                let page = report::page(&figures, start, &since, &filter, &database);
                 (page, pg.running_count().await?)
             }
         };

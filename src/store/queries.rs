@@ -21,6 +21,10 @@ pub struct ReportRun {
     /// RFC 3339, UTC.
     pub timestamp: String,
     pub outcome: Outcome,
+    /// `None` for a name this build does not know; with `stopped_command`, what the time-saved
+    /// estimate makes of the run.
+    pub exit_reason: Option<ExitReason>,
+    pub stopped_command: Option<bool>,
     pub runtime: f64,
     pub time_to_first_match: Option<f64>,
     pub pattern: Option<String>,
@@ -47,9 +51,6 @@ pub struct RunTiming {
     pub stopped_command: Option<bool>,
     pub runtime: f64,
     pub in_period: bool,
-    /// When it started, RFC 3339.
-    pub timestamp: String,
-    pub execution_id: String,
 }
 
 /// What `telemetry stats` shows of a period.
@@ -113,8 +114,7 @@ macro_rules! command_label {
 pub(super) const RUN_TIMINGS: &str = concat!(
     "SELECT command_hash, ",
     command_label!(),
-    ", exit_reason, stopped_command, total_runtime, timestamp >= ?1, timestamp, execution_id
-     FROM executions"
+    ", exit_reason, stopped_command, total_runtime, timestamp >= ?1 FROM executions"
 );
 
 /// The runs since `?1`, in no order, with their first matched line (matches are numbered
@@ -128,7 +128,8 @@ pub(super) const REPORT_RUNS: &str = concat!(
     ", timestamp, ",
     outcome_column!(),
     ", total_runtime, time_to_first_match, pattern, match_count,
-     vcs_ref, vcs_repository_url, vcs_revision, ci_system, m.line_content
+     vcs_ref, vcs_repository_url, vcs_revision, ci_system, m.line_content, exit_reason,
+     stopped_command
      FROM executions e
      LEFT JOIN match_events m ON m.execution_id = e.execution_id AND m.match_number = 1
      WHERE timestamp >= ?1"
@@ -225,8 +226,6 @@ impl Store {
                 stopped_command: row.get(3)?,
                 runtime: row.get(4)?,
                 in_period: row.get(5)?,
-                timestamp: row.get(6)?,
-                execution_id: row.get(7)?,
             })
         })
     }
@@ -249,6 +248,8 @@ impl Store {
                 revision: row.get(11)?,
                 ci_system: row.get(12)?,
                 first_line: row.get(13)?,
+                exit_reason: row.get::<_, String>(14)?.parse().ok(),
+                stopped_command: row.get(15)?,
             })
         })
     }

@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::chart::{text_table, Color, Section, Series, Unit};
+use super::sections::Command;
 use super::{ReportRun, TOP};
-use crate::outcome::Outcome;
+use crate::analysis::rollup::{Dims, Rollup};
 
 const FAILED: Color = Color(198, 40, 40);
 const OTHER: Color = Color(144, 164, 174);
 
-pub fn ratio(failed: usize, runs: usize) -> f64 {
+pub fn ratio(failed: u64, runs: u64) -> f64 {
     if runs == 0 {
         0.0
     } else {
@@ -21,12 +22,12 @@ pub fn ratio(failed: usize, runs: usize) -> f64 {
 }
 
 /// The ten commands with the highest failure rate, more runs first among equals.
-pub fn failing_commands(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
-    let mut failing: Vec<(&str, usize, usize)> = commands
+pub fn failing_commands(commands: &[Command<'_>]) -> Section {
+    let mut failing: Vec<(&str, u64, u64)> = commands
         .iter()
-        .map(|(label, runs)| {
-            let failures = runs.iter().filter(|r| r.outcome.is_failed()).count();
-            (*label, runs.len(), failures)
+        .map(|command| {
+            let group = &command.group;
+            (group.label.as_str(), group.runs(), group.failed())
         })
         .filter(|(_, _, failures)| *failures > 0)
         .collect();
@@ -49,27 +50,26 @@ pub fn failing_commands(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
 }
 
 /// Failed and other runs per value of `key` (a branch, a CI system), shown as `label` says,
-/// most runs first. Runs are counted by the stored value and labelled once per group: a
-/// million runs make no strings.
+/// most runs first. Groups are counted by the stored value and labelled once per value.
 pub fn failures_by<'a>(
-    runs: &'a [ReportRun],
+    rollup: &'a Rollup,
     (id, heading, x_title): (&'static str, &'static str, &'static str),
-    key: impl Fn(&'a ReportRun) -> Option<&'a str>,
+    key: impl Fn(&'a Dims) -> Option<&'a str>,
     label: impl Fn(Option<&str>) -> String,
 ) -> Section {
-    let mut counted: HashMap<Option<&str>, (usize, usize)> = HashMap::new();
-    for run in runs {
-        let group = counted.entry(key(run)).or_default();
-        group.0 += 1;
-        group.1 += usize::from(run.outcome.is_failed());
+    let mut counted: HashMap<Option<&str>, (u64, u64)> = HashMap::new();
+    for ((_, dims), group) in &rollup.groups {
+        let counts = counted.entry(key(dims)).or_default();
+        counts.0 += group.runs();
+        counts.1 += group.failed();
     }
-    let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (value, (runs, failed)) in counted {
         let group = groups.entry(label(value)).or_default();
         group.0 += runs;
         group.1 += failed;
     }
-    let mut groups: Vec<(String, (usize, usize))> = groups.into_iter().collect();
+    let mut groups: Vec<(String, (u64, u64))> = groups.into_iter().collect();
     groups.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     groups.truncate(TOP);
     Section {
@@ -117,24 +117,17 @@ pub fn failures_by<'a>(
 const REVISIONS_SHOWN: usize = 5;
 
 /// Commands that both passed and failed on the same revision: flaky, not broken.
-pub fn flaky_commands(runs: &[ReportRun]) -> Section {
-    // Hashed: a sorted map compared the 64-character command hash at every level, which over
-    // a million runs was a fifth of the report's time.
-    let mut by_revision: HashMap<(&str, &str), (&str, usize, usize)> = HashMap::new();
-    for run in runs {
-        let Some(revision) = run.revision.as_deref() else {
-            continue;
-        };
+pub fn flaky_commands(rollup: &Rollup) -> Section {
+    let mut by_revision: HashMap<(&str, &str), (&str, u64, u64)> = HashMap::new();
+    for ((dims, revision), tally) in &rollup.revisions {
         let entry = by_revision
-            .entry((run.command_hash.as_str(), revision))
-            .or_insert((run.label.as_str(), 0, 0));
-        match run.outcome {
-            Outcome::Success | Outcome::StoppedOnSuccess => entry.1 += 1,
-            outcome if outcome.is_failed() => entry.2 += 1,
-            _ => {}
-        }
+            .entry((dims.command_hash.as_str(), revision.as_str()))
+            .or_insert((tally.label.as_str(), 0, 0));
+        entry.0 = entry.0.max(tally.label.as_str());
+        entry.1 += tally.passed;
+        entry.2 += tally.failed;
     }
-    let mut flaky: BTreeMap<&str, (usize, BTreeSet<&str>, usize, usize)> = BTreeMap::new();
+    let mut flaky: BTreeMap<&str, (usize, BTreeSet<&str>, u64, u64)> = BTreeMap::new();
     for ((_, revision), (label, passed, failed)) in by_revision {
         if passed > 0 && failed > 0 {
             let entry = flaky.entry(label).or_default();
@@ -184,13 +177,10 @@ pub fn flaky_commands(runs: &[ReportRun]) -> Section {
     )
 }
 
-/// The last ten failed runs, newest first, with the line that matched: a table.
+/// The last failed runs, newest first, with the line that matched: a table.
 pub fn latest_failures(runs: &[ReportRun]) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
-        .rev()
-        .filter(|run| run.outcome.is_failed())
-        .take(TOP)
         .map(|run| {
             vec![
                 run.timestamp

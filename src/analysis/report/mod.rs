@@ -9,9 +9,10 @@ mod chart;
 mod failures;
 mod sections;
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
+use crate::analysis::rollup::{Dims, Rollup};
+use crate::analysis::savings::{self, Baseline};
 pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
 pub use crate::store::{ReportRun, RunTiming};
@@ -33,7 +34,9 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn keeps(&self, run: &ReportRun) -> bool {
+    /// Whether runs of this command, branch, repository and place (`label` being the command
+    /// as shown) are on the page.
+    pub fn keeps(&self, dims: &Dims, label: &str) -> bool {
         let part = |wanted: &Option<String>, value: Option<&str>| {
             wanted
                 .as_deref()
@@ -41,9 +44,25 @@ impl Filter {
         };
         self.branch
             .as_deref()
-            .is_none_or(|branch| run.branch.as_deref() == Some(branch))
-            && part(&self.repository, run.repository.as_deref())
-            && part(&self.command, Some(&run.label))
+            .is_none_or(|branch| dims.branch.as_deref() == Some(branch))
+            && part(&self.repository, dims.repository.as_deref())
+            && part(&self.command, Some(label))
+    }
+
+    pub fn keeps_run(&self, run: &ReportRun) -> bool {
+        self.keeps(&Dims::of(run), &run.label)
+    }
+
+    /// Leaves in `rollup` what the filter keeps.
+    pub fn apply(&self, rollup: &mut Rollup) {
+        if *self != Filter::default() {
+            rollup
+                .groups
+                .retain(|(_, dims), group| self.keeps(dims, &group.label));
+            rollup
+                .revisions
+                .retain(|(dims, _), revision| self.keeps(dims, &revision.label));
+        }
     }
 
     /// What the filter says, for the page's heading; empty without one.
@@ -79,12 +98,61 @@ pub struct Scope<'a> {
     pub period: &'a str,
 }
 
-/// The runs the page is made of: the period's (filtered), the period before it of the same
-/// length (for the trend), and every run's timing (for the time saved).
-pub struct Runs<'a> {
-    pub period: &'a [ReportRun],
-    pub previous: &'a [ReportRun],
-    pub timings: &'a [RunTiming],
+/// What the page is made of.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// The period's runs that the filter keeps.
+    pub period: Rollup,
+    /// Those of the period before it, of the same length (for the trend).
+    pub previous: Rollup,
+    /// Every command's runs that ended on their own, unfiltered: what the time saved is
+    /// measured against.
+    pub baseline: Baseline,
+    /// The period's latest failed runs that the filter keeps, newest first.
+    pub latest_failures: Vec<ReportRun>,
+}
+
+impl Figures {
+    /// From runs read one by one: `runs` since [`previous_start`], in any order.
+    pub fn of_runs(
+        runs: &[ReportRun],
+        baseline: Baseline,
+        start: SystemTime,
+        filter: &Filter,
+    ) -> Figures {
+        let period_start = crate::timestamp::millis(start);
+        let mut figures = Figures {
+            baseline,
+            ..Figures::default()
+        };
+        let kept = runs.iter().filter(|run| filter.keeps_run(run));
+        let (period, previous): (Vec<&ReportRun>, Vec<&ReportRun>) =
+            kept.partition(|run| run.timestamp >= period_start);
+        figures.period = Rollup::of(period.iter().copied());
+        figures.previous = Rollup::of(previous);
+        figures.latest_failures = latest_failures(period, filter);
+        figures
+    }
+
+    /// Runs in the period.
+    pub fn runs(&self) -> u64 {
+        self.period.groups.values().map(|group| group.runs()).sum()
+    }
+}
+
+/// The newest failed runs among these that the filter keeps, newest first.
+pub fn latest_failures<'a>(
+    runs: impl IntoIterator<Item = &'a ReportRun>,
+    filter: &Filter,
+) -> Vec<ReportRun> {
+    let mut failed: Vec<&ReportRun> = runs
+        .into_iter()
+        .filter(|run| run.outcome.is_failed() && filter.keeps_run(run))
+        .collect();
+    failed.sort_unstable_by(|a, b| {
+        (&b.timestamp, &b.execution_id).cmp(&(&a.timestamp, &a.execution_id))
+    });
+    failed.into_iter().take(TOP).cloned().collect()
 }
 
 /// Where the period before the one that starts at `start` begins: the report compares the
@@ -105,38 +173,19 @@ pub fn from_store(
     database: &str,
 ) -> Result<Page, StoreError> {
     let runs = store.report_runs(Some(previous_start(start)))?;
-    let timings = store.run_timings(Some(start))?;
-    Ok(from_runs(runs, timings, start, since, filter, database))
+    let baseline = savings::baseline(&store.run_timings(None)?);
+    let figures = Figures::of_runs(&runs, baseline, start, filter);
+    Ok(page(&figures, start, since, filter, database))
 }
 
-/// The same page from runs read elsewhere: `runs` since [`previous_start`] in any order, `timings` of
-/// every run with those since `start` marked.
-pub fn from_runs(
-    mut runs: Vec<ReportRun>,
-    mut timings: Vec<RunTiming>,
+/// The page of these figures.
+pub fn page(
+    figures: &Figures,
     start: SystemTime,
     since: &str,
     filter: &Filter,
     database: &str,
 ) -> Page {
-    let period_start = crate::timestamp::millis(start);
-    // Oldest first (the store hands them out in no order); RFC 3339 in UTC sorts as text.
-    runs.sort_unstable_by(|a, b| {
-        (&a.timestamp, &a.execution_id).cmp(&(&b.timestamp, &b.execution_id))
-    });
-    let (period, previous): (Vec<ReportRun>, Vec<ReportRun>) = runs
-        .into_iter()
-        .filter(|run| filter.keeps(run))
-        .partition(|run| run.timestamp >= period_start);
-    if *filter != Filter::default() {
-        // The time saved covers the shown runs; their commands' other runs stay the baseline.
-        let commands: HashSet<&str> = period.iter().map(|r| r.command_hash.as_str()).collect();
-        let shown: HashSet<&str> = period.iter().map(|r| r.execution_id.as_str()).collect();
-        timings.retain(|t| commands.contains(t.command_hash.as_str()));
-        for timing in &mut timings {
-            timing.in_period &= shown.contains(timing.execution_id.as_str());
-        }
-    }
     let described = filter.describe();
     let period_text = format!(
         "since {} (--since {since}){}",
@@ -152,15 +201,11 @@ pub fn from_runs(
             database,
             period: &period_text,
         },
-        &Runs {
-            period: &period,
-            previous: &previous,
-            timings: &timings,
-        },
+        figures,
     );
     Page {
         html,
-        runs: period.len(),
+        runs: figures.runs(),
         period: period_text,
     }
 }
@@ -169,20 +214,20 @@ pub fn from_runs(
 pub struct Page {
     pub html: String,
     /// Runs in the period.
-    pub runs: usize,
+    pub runs: u64,
     /// The period and filter, in words.
     pub period: String,
 }
 
 /// The whole page: the time saved and the trend first, then each chart beside its table.
-pub fn render(scope: &Scope<'_>, runs: &Runs<'_>) -> String {
-    let body: String = sections::all(runs).concat();
+pub fn render(scope: &Scope<'_>, figures: &Figures) -> String {
+    let body: String = sections::all(figures).concat();
     let generated = crate::timestamp::seconds(SystemTime::now());
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>earlyexit report: {period}</title>\n<style>{STYLE}</style></head>\n<body><h1>earlyexit report</h1>\n<p class=\"scope\">Database <code>{database}</code>, runs {period}: {count} run(s). Generated {generated}.</p>\n{body}</body></html>\n",
         period = escape(scope.period),
         database = escape(scope.database),
-        count = runs.period.len(),
+        count = figures.runs(),
     )
 }
 

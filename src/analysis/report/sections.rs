@@ -7,25 +7,33 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::chart::{human_seconds, table, Color, Section, Series, Unit};
 use super::failures::{self, ratio};
-use super::{outcome_color, percentile, ReportRun, Runs, TOP};
-use crate::analysis::savings::{self, RunTiming, Savings};
+use super::{outcome_color, Figures, TOP};
+use crate::analysis::histogram::Histogram;
+use crate::analysis::rollup::{Group, Rollup, FIRST_MATCH_BUCKETS};
+use crate::analysis::savings::{self, Savings};
 use crate::outcome::Outcome;
 
 /// Every section, in page order.
-pub fn all(runs: &Runs<'_>) -> Vec<String> {
-    let period = runs.period;
+pub fn all(figures: &Figures) -> Vec<String> {
+    let period = &figures.period;
     let commands = by_command(period);
-    let saved = savings::estimate(runs.timings);
+    let saved = savings::estimate(
+        &figures.baseline,
+        &commands
+            .iter()
+            .map(|command| (command.hash.to_string(), command.group.clone()))
+            .collect(),
+    );
     vec![
         time_saved(&saved),
-        trend(period, runs.previous),
-        time_saved_per_week(runs.timings, &saved).render(),
+        trend(period, &figures.previous),
+        time_saved_per_week(figures).render(),
         runs_per_day(period).render(),
         failures::failing_commands(&commands).render(),
         failures::failures_by(
             period,
             ("failures-by-branch", "Failures by branch", "Branch"),
-            |run| run.branch.as_deref(),
+            |dims| dims.branch.as_deref(),
             |branch| branch.unwrap_or("(no branch)").to_string(),
         )
         .render(),
@@ -36,7 +44,7 @@ pub fn all(runs: &Runs<'_>) -> Vec<String> {
                 "Failures in CI and locally",
                 "Where it ran",
             ),
-            |run| run.ci_system.as_deref(),
+            |dims| dims.ci_system.as_deref(),
             |system| match system {
                 Some(system) => format!("CI ({system})"),
                 None => "local".into(),
@@ -47,7 +55,7 @@ pub fn all(runs: &Runs<'_>) -> Vec<String> {
         durations(&commands).render(),
         patterns(period).render(),
         first_match(period).render(),
-        failures::latest_failures(period),
+        failures::latest_failures(&figures.latest_failures),
     ]
 }
 
@@ -93,21 +101,24 @@ fn time_saved(saved: &Savings) -> String {
 }
 
 /// The period against the one before it, of the same length: a table.
-fn trend(period: &[ReportRun], previous: &[ReportRun]) -> String {
+fn trend(period: &Rollup, previous: &Rollup) -> String {
     struct Figures {
-        runs: usize,
-        failed: usize,
+        runs: u64,
+        failed: u64,
         p50: Option<f64>,
         p95: Option<f64>,
     }
-    let figures = |runs: &[ReportRun]| {
-        let mut times: Vec<f64> = runs.iter().map(|r| r.runtime).collect();
-        times.sort_by(f64::total_cmp);
+    let figures = |rollup: &Rollup| {
+        let mut all = Group::default();
+        for group in rollup.groups.values() {
+            all.merge(group);
+        }
+        let times = all.runtimes();
         Figures {
-            runs: runs.len(),
-            failed: runs.iter().filter(|r| r.outcome.is_failed()).count(),
-            p50: percentile(&times, 0.5),
-            p95: percentile(&times, 0.95),
+            runs: all.runs(),
+            failed: all.failed(),
+            p50: times.percentile(0.5),
+            p95: times.percentile(0.95),
         }
     };
     let (now, before) = (figures(period), figures(previous));
@@ -159,10 +170,16 @@ fn trend(period: &[ReportRun], previous: &[ReportRun]) -> String {
     )
 }
 
-fn time_saved_per_week(timings: &[RunTiming], saved: &Savings) -> Section {
+/// What each week's runs stopped early saved, against their command's baseline.
+fn time_saved_per_week(figures: &Figures) -> Section {
     let mut weeks: BTreeMap<String, f64> = BTreeMap::new();
-    for (timestamp, value) in savings::per_run(timings, saved) {
-        *weeks.entry(week_of(timestamp)).or_default() += value;
+    for ((day, dims), group) in &figures.period.groups {
+        if group.stopped.count() == 0 {
+            continue;
+        }
+        if let Some(baseline) = savings::baseline_of(&figures.baseline, &dims.command_hash) {
+            *weeks.entry(week_of(day)).or_default() += group.stopped.shortfall_below(baseline);
+        }
     }
     Section::single(
         ("time-saved-per-week", "Time saved per week"),
@@ -176,12 +193,13 @@ fn time_saved_per_week(timings: &[RunTiming], saved: &Savings) -> Section {
     )
 }
 
-fn runs_per_day(runs: &[ReportRun]) -> Section {
-    let mut days: BTreeMap<&str, [usize; Outcome::ALL.len()]> = BTreeMap::new();
-    for run in runs {
-        let column = Outcome::ALL.iter().position(|o| *o == run.outcome);
-        let day = run.timestamp.get(..10).unwrap_or(&run.timestamp);
-        days.entry(day).or_default()[column.unwrap_or_default()] += 1;
+fn runs_per_day(rollup: &Rollup) -> Section {
+    let mut days: BTreeMap<&str, [u64; Outcome::ALL.len()]> = BTreeMap::new();
+    for ((day, _), group) in &rollup.groups {
+        let counts = days.entry(day).or_default();
+        for (count, more) in counts.iter_mut().zip(group.outcomes) {
+            *count += more;
+        }
     }
     let shown: Vec<(usize, Outcome)> = Outcome::ALL
         .into_iter()
@@ -212,7 +230,7 @@ fn runs_per_day(runs: &[ReportRun]) -> Section {
             .iter()
             .map(|(day, counts)| {
                 std::iter::once(day.to_string())
-                    .chain(counts.iter().map(usize::to_string))
+                    .chain(counts.iter().map(u64::to_string))
                     .collect()
             })
             .collect(),
@@ -220,15 +238,14 @@ fn runs_per_day(runs: &[ReportRun]) -> Section {
 }
 
 /// p50 and p95 of the ten most frequent commands.
-fn durations(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
+fn durations(commands: &[Command<'_>]) -> Section {
     let durations: Vec<(&str, f64, f64)> = commands
         .iter()
         .take(TOP)
-        .map(|(label, runs)| {
-            let mut times: Vec<f64> = runs.iter().map(|r| r.runtime).collect();
-            times.sort_by(f64::total_cmp);
-            let at = |f| percentile(&times, f).unwrap_or(0.0);
-            (*label, at(0.5), at(0.95))
+        .map(|command| {
+            let times: Histogram = command.group.runtimes();
+            let at = |f| times.percentile(f).unwrap_or(0.0);
+            (command.group.label.as_str(), at(0.5), at(0.95))
         })
         .collect();
     let series = |name, color, values| Series {
@@ -264,14 +281,14 @@ fn durations(commands: &[(&str, Vec<&ReportRun>)]) -> Section {
     }
 }
 
-fn patterns(runs: &[ReportRun]) -> Section {
-    let mut patterns: BTreeMap<&str, i64> = BTreeMap::new();
-    for run in runs.iter().filter(|r| r.match_count > 0) {
-        *patterns
-            .entry(run.pattern.as_deref().unwrap_or("(none)"))
-            .or_default() += run.match_count;
+fn patterns(rollup: &Rollup) -> Section {
+    let mut patterns: BTreeMap<&str, u64> = BTreeMap::new();
+    for group in rollup.groups.values() {
+        for (pattern, count) in &group.matches {
+            *patterns.entry(pattern).or_default() += count;
+        }
     }
-    let mut patterns: Vec<(&str, i64)> = patterns.into_iter().collect();
+    let mut patterns: Vec<(&str, u64)> = patterns.into_iter().collect();
     patterns.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     patterns.truncate(TOP);
     Section::single(
@@ -286,21 +303,12 @@ fn patterns(runs: &[ReportRun]) -> Section {
     )
 }
 
-fn first_match(runs: &[ReportRun]) -> Section {
-    const BUCKETS: [(&str, f64); 6] = [
-        ("< 0.1 s", 0.1),
-        ("0.1-1 s", 1.0),
-        ("1-10 s", 10.0),
-        ("10-60 s", 60.0),
-        ("1-10 min", 600.0),
-        ("> 10 min", f64::INFINITY),
-    ];
-    let mut counts = [0usize; 6];
-    for t in runs.iter().filter_map(|r| r.time_to_first_match) {
-        counts[BUCKETS
-            .iter()
-            .position(|(_, upper)| t < *upper)
-            .unwrap_or(5)] += 1;
+fn first_match(rollup: &Rollup) -> Section {
+    let mut counts = [0u64; FIRST_MATCH_BUCKETS.len()];
+    for group in rollup.groups.values() {
+        for (count, more) in counts.iter_mut().zip(group.first_match) {
+            *count += more;
+        }
     }
     Section::single(
         ("first-match", "Time to first match"),
@@ -311,7 +319,7 @@ fn first_match(runs: &[ReportRun]) -> Section {
         ),
         ("runs", Color(255, 143, 0)),
         vec!["time to first match", "runs"],
-        BUCKETS
+        FIRST_MATCH_BUCKETS
             .iter()
             .zip(counts)
             .map(|((bucket, _), n)| (bucket.to_string(), n as f64, vec![n.to_string()]))
@@ -319,10 +327,10 @@ fn first_match(runs: &[ReportRun]) -> Section {
     )
 }
 
-/// The Monday that starts the week of an RFC 3339 time, as a date.
-fn week_of(timestamp: &str) -> String {
-    let Ok(time) = humantime::parse_rfc3339_weak(timestamp.trim_end_matches('Z')) else {
-        return timestamp.chars().take(10).collect();
+/// The Monday that starts the week of a day (`YYYY-MM-DD`), as a day.
+fn week_of(day: &str) -> String {
+    let Ok(time) = humantime::parse_rfc3339_weak(&format!("{day}T00:00:00")) else {
+        return day.to_string();
     };
     let days = time
         .duration_since(UNIX_EPOCH)
@@ -335,18 +343,24 @@ fn week_of(timestamp: &str) -> String {
     crate::timestamp::seconds(start)[..10].to_string()
 }
 
+/// One command's groups of the period, merged.
+pub struct Command<'a> {
+    pub hash: &'a str,
+    pub group: Group,
+}
+
 /// Per command, most runs first (then by label, then by hash).
-pub fn by_command(runs: &[ReportRun]) -> Vec<(&str, Vec<&ReportRun>)> {
-    let mut commands: HashMap<&str, Vec<&ReportRun>> = HashMap::new();
-    for run in runs {
-        commands.entry(&run.command_hash).or_default().push(run);
+pub fn by_command(rollup: &Rollup) -> Vec<Command<'_>> {
+    let mut commands: HashMap<&str, Group> = HashMap::new();
+    for ((_, dims), group) in &rollup.groups {
+        commands.entry(&dims.command_hash).or_default().merge(group);
     }
-    let mut commands: Vec<(&str, Vec<&ReportRun>)> = commands
-        .into_values()
-        .map(|runs| (runs[0].label.as_str(), runs))
+    let mut commands: Vec<Command<'_>> = commands
+        .into_iter()
+        .map(|(hash, group)| Command { hash, group })
         .collect();
     commands.sort_by(|a, b| {
-        (b.1.len(), a.0, &a.1[0].command_hash).cmp(&(a.1.len(), b.0, &b.1[0].command_hash))
+        (b.group.runs(), &a.group.label, a.hash).cmp(&(a.group.runs(), &b.group.label, b.hash))
     });
     commands
 }
@@ -357,8 +371,8 @@ mod tests {
 
     #[test]
     fn weeks_start_on_monday() {
-        assert_eq!(week_of("2026-12-02T10:00:00.000Z"), "2026-11-30");
-        assert_eq!(week_of("2026-11-30T00:00:00.000Z"), "2026-11-30");
-        assert_eq!(week_of("2026-11-29T23:59:59.999Z"), "2026-11-23");
+        assert_eq!(week_of("2026-12-02"), "2026-11-30");
+        assert_eq!(week_of("2026-11-30"), "2026-11-30");
+        assert_eq!(week_of("2026-11-29"), "2026-11-23");
     }
 }

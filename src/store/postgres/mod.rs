@@ -434,8 +434,6 @@ impl PgStore {
                 stopped_command: r.get(3),
                 runtime: r.get(4),
                 in_period: r.get(5),
-                timestamp: r.get(6),
-                execution_id: r.get(7),
             })
         })
         .await
@@ -466,6 +464,8 @@ impl PgStore {
                 revision: r.get(11),
                 ci_system: r.get(12),
                 first_line: r.get(13),
+                exit_reason: r.get::<_, String>(14).parse().ok(),
+                stopped_command: r.get(15),
             })
         })
         .await

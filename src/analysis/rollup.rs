@@ -1,0 +1,290 @@
+//! The runs folded into what the report shows: per UTC day and per command, branch, repository
+//! and place, the count of each outcome, run-time histograms, matches and times to the first
+//! match; per command and revision, the runs that passed and failed.
+//!
+//! A report is made of these, never of the runs themselves: `telemetry report` folds the runs
+//! it reads, and the team server keeps them folded in its store as runs arrive, so a page over
+//! a million runs reads a few thousand groups. Folding is addition, so groups from different
+//! days, branches or batches merge in any order to the same figures.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::histogram::Histogram;
+use super::savings::{Baseline, RunClass};
+use crate::outcome::Outcome;
+use crate::store::ReportRun;
+
+/// What a filter can pick: one command on one branch of one repository, in one place.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Dims {
+    pub command_hash: String,
+    pub branch: Option<String>,
+    pub repository: Option<String>,
+    /// The CI system, or `None` on a workstation.
+    pub ci_system: Option<String>,
+}
+
+impl Dims {
+    pub fn of(run: &ReportRun) -> Dims {
+        Dims {
+            command_hash: run.command_hash.clone(),
+            branch: run.branch.clone(),
+            repository: run.repository.clone(),
+            ci_system: run.ci_system.clone(),
+        }
+    }
+}
+
+/// The upper ends of the time-to-first-match buckets, in seconds, with their names.
+pub const FIRST_MATCH_BUCKETS: [(&str, f64); 6] = [
+    ("< 0.1 s", 0.1),
+    ("0.1-1 s", 1.0),
+    ("1-10 s", 10.0),
+    ("10-60 s", 60.0),
+    ("1-10 min", 600.0),
+    ("> 10 min", f64::INFINITY),
+];
+
+/// One day of one [`Dims`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// The command as the report shows it (the greatest, when its runs differ).
+    pub label: String,
+    /// Runs per outcome, in [`Outcome::ALL`]'s order.
+    pub outcomes: [u64; Outcome::ALL.len()],
+    /// Run times of the runs that ended on their own, of those stopped early, and the rest.
+    pub complete: Histogram,
+    pub stopped: Histogram,
+    pub other: Histogram,
+    pub hangs: u64,
+    pub hang_seconds: f64,
+    /// Matches per pattern.
+    pub matches: BTreeMap<String, u64>,
+    /// Runs per [`FIRST_MATCH_BUCKETS`] bucket.
+    pub first_match: [u64; FIRST_MATCH_BUCKETS.len()],
+}
+
+impl Group {
+    pub fn runs(&self) -> u64 {
+        self.outcomes.iter().sum()
+    }
+
+    pub fn failed(&self) -> u64 {
+        Outcome::ALL
+            .iter()
+            .zip(self.outcomes)
+            .filter(|(outcome, _)| outcome.is_failed())
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Every run's time.
+    pub fn runtimes(&self) -> Histogram {
+        let mut all = self.complete.clone();
+        all.merge(&self.stopped);
+        all.merge(&self.other);
+        all
+    }
+
+    pub fn merge(&mut self, other: &Group) {
+        if other.label > self.label {
+            self.label.clone_from(&other.label);
+        }
+        for (mine, theirs) in self.outcomes.iter_mut().zip(other.outcomes) {
+            *mine += theirs;
+        }
+        self.complete.merge(&other.complete);
+        self.stopped.merge(&other.stopped);
+        self.other.merge(&other.other);
+        self.hangs += other.hangs;
+        self.hang_seconds += other.hang_seconds;
+        for (pattern, count) in &other.matches {
+            *self.matches.entry(pattern.clone()).or_default() += count;
+        }
+        for (mine, theirs) in self.first_match.iter_mut().zip(other.first_match) {
+            *mine += theirs;
+        }
+    }
+
+    /// Counts a run's time where its class says: the baseline, the time saved, hangs.
+    pub fn add_timed(&mut self, label: &str, class: RunClass, runtime: f64) {
+        if label > self.label.as_str() {
+            self.label = label.to_string();
+        }
+        match class {
+            RunClass::EndedOnItsOwn => self.complete.add(runtime),
+            RunClass::StoppedEarly => self.stopped.add(runtime),
+            RunClass::Hang => {
+                self.hangs += 1;
+                self.hang_seconds += runtime;
+                self.other.add(runtime);
+            }
+            RunClass::Other => self.other.add(runtime),
+        }
+    }
+
+    fn add(&mut self, run: &ReportRun) {
+        let column = Outcome::ALL.iter().position(|o| *o == run.outcome);
+        self.outcomes[column.unwrap_or_default()] += 1;
+        let class = RunClass::of(run.exit_reason, run.stopped_command);
+        self.add_timed(&run.label, class, run.runtime);
+        if run.match_count > 0 {
+            let pattern = run.pattern.as_deref().unwrap_or("(none)");
+            *self.matches.entry(pattern.to_string()).or_default() += run.match_count as u64;
+        }
+        if let Some(time) = run.time_to_first_match {
+            let bucket = FIRST_MATCH_BUCKETS
+                .iter()
+                .position(|(_, upper)| time < *upper)
+                .unwrap_or(FIRST_MATCH_BUCKETS.len() - 1);
+            self.first_match[bucket] += 1;
+        }
+    }
+}
+
+/// One command's runs on one revision, under one [`Dims`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Revision {
+    pub label: String,
+    pub passed: u64,
+    pub failed: u64,
+    /// The last UTC day it ran.
+    pub last_day: String,
+}
+
+impl Revision {
+    pub fn merge(&mut self, other: &Revision) {
+        if other.label > self.label {
+            self.label.clone_from(&other.label);
+        }
+        self.passed += other.passed;
+        self.failed += other.failed;
+        if other.last_day > self.last_day {
+            self.last_day.clone_from(&other.last_day);
+        }
+    }
+}
+
+/// The UTC day of an RFC 3339 time.
+pub fn day_of(timestamp: &str) -> &str {
+    timestamp.get(..10).unwrap_or(timestamp)
+}
+
+/// Runs folded by day and [`Dims`], and by revision.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rollup {
+    pub groups: HashMap<(String, Dims), Group>,
+    pub revisions: HashMap<(Dims, String), Revision>,
+}
+
+impl Rollup {
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a ReportRun>) -> Rollup {
+        let mut rollup = Rollup::default();
+        for run in runs {
+            rollup.add(run);
+        }
+        rollup
+    }
+
+    pub fn add(&mut self, run: &ReportRun) {
+        let dims = Dims::of(run);
+        let day = day_of(&run.timestamp);
+        self.groups
+            .entry((day.to_string(), dims.clone()))
+            .or_default()
+            .add(run);
+        let Some(revision) = &run.revision else {
+            return;
+        };
+        let tally = self.revisions.entry((dims, revision.clone())).or_default();
+        let ran = Revision {
+            label: run.label.clone(),
+            passed: u64::from(matches!(
+                run.outcome,
+                Outcome::Success | Outcome::StoppedOnSuccess
+            )),
+            failed: u64::from(run.outcome.is_failed()),
+            last_day: day.to_string(),
+        };
+        tally.merge(&ran);
+    }
+
+    pub fn merge(&mut self, other: Rollup) {
+        for (key, group) in other.groups {
+            match self.groups.get_mut(&key) {
+                Some(mine) => mine.merge(&group),
+                None => {
+                    self.groups.insert(key, group);
+                }
+            }
+        }
+        for (key, revision) in other.revisions {
+            self.revisions.entry(key).or_default().merge(&revision);
+        }
+    }
+
+    /// Each command's runs that ended on their own: the savings baseline these runs give.
+    pub fn baseline(&self) -> Baseline {
+        let mut baseline = Baseline::new();
+        for ((_, dims), group) in &self.groups {
+            baseline
+                .entry(dims.command_hash.clone())
+                .or_default()
+                .merge(&group.complete);
+        }
+        baseline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn run(n: u32, outcome: Outcome, runtime: f64) -> ReportRun {
+        ReportRun {
+            execution_id: format!("run-{n}"),
+            command_hash: format!("hash-{}", n % 2),
+            label: format!("cmd {}", n % 2),
+            timestamp: format!("2026-12-0{}T10:00:00.000Z", 1 + n % 3),
+            outcome,
+            exit_reason: None,
+            stopped_command: Some(false),
+            runtime,
+            time_to_first_match: Some(runtime / 2.0),
+            pattern: Some("error".into()),
+            match_count: 1,
+            branch: Some("main".into()),
+            repository: None,
+            revision: Some(format!("rev-{}", n % 4)),
+            ci_system: None,
+            first_line: None,
+        }
+    }
+
+    #[test]
+    fn runs_folded_in_any_split_merge_to_the_same_figures() {
+        let runs: Vec<ReportRun> = (0..60)
+            .map(|n| {
+                let outcome = Outcome::ALL[n as usize % Outcome::ALL.len()];
+                run(n, outcome, 0.1 * f64::from(n))
+            })
+            .collect();
+        let whole = Rollup::of(&runs);
+        let mut halves = Rollup::of(&runs[40..]);
+        halves.merge(Rollup::of(&runs[..40]));
+        assert_eq!(halves, whole);
+        let runs_counted: u64 = whole.groups.values().map(Group::runs).sum();
+        assert_eq!(runs_counted, 60);
+        assert_eq!(whole.groups.len(), 6, "3 days × 2 commands");
+        assert_eq!(
+            whole.revisions.len(),
+            4,
+            "rev-n % 4 sits on one command each"
+        );
+        let stored = serde_json::to_string(&whole.groups.values().next()).unwrap();
+        let group: Group = serde_json::from_str(&stored).unwrap();
+        assert_eq!(Some(&group), whole.groups.values().next());
+    }
+}
