@@ -39,6 +39,29 @@ pub fn before(now: SystemTime, age: Duration) -> SystemTime {
     now.checked_sub(age).map_or(UNIX_EPOCH, clamped)
 }
 
+/// The UTC day (`2026-11-01`) of an RFC 3339 time in UTC, as stored.
+pub fn day(timestamp: &str) -> &str {
+    timestamp.get(..10).unwrap_or(timestamp)
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The start of the UTC day `time` falls in.
+pub fn start_of_day(time: SystemTime) -> SystemTime {
+    let since = clamped(time).duration_since(UNIX_EPOCH).unwrap_or_default();
+    UNIX_EPOCH + DAY * (since.as_secs() / DAY.as_secs()) as u32
+}
+
+/// The first start of a UTC day at or after `time`.
+pub fn next_start_of_day(time: SystemTime) -> SystemTime {
+    let start = start_of_day(time);
+    if start == clamped(time) {
+        start
+    } else {
+        start + DAY
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,13 +57,19 @@ fn bucket_of(seconds: f64) -> i32 {
         .min(LAST_BUCKET as f64) as i32
 }
 
+/// A run time as figures keep it: one that is not a number, infinite or negative (from a
+/// bad clock or a bad client) counts as zero, and cannot poison a sum.
+pub fn sane_seconds(seconds: f64) -> f64 {
+    if seconds.is_finite() {
+        seconds.max(0.0)
+    } else {
+        0.0
+    }
+}
+
 impl Histogram {
     pub fn add(&mut self, seconds: f64) {
-        let seconds = if seconds.is_finite() {
-            seconds.max(0.0)
-        } else {
-            0.0
-        };
+        let seconds = sane_seconds(seconds);
         let slot = self.buckets.entry(bucket_of(seconds)).or_default();
         slot.0 += 1;
         slot.1 += seconds;

@@ -11,10 +11,45 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::histogram::Histogram;
-use super::savings::{Baseline, RunClass};
-use crate::outcome::Outcome;
-use crate::store::ReportRun;
+use super::histogram::{sane_seconds, Histogram};
+use crate::outcome::{ExitReason, Outcome};
+use crate::store::{Folded, ReportRun, StoredGroup, StoredRevision};
+
+/// What a run is to the estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunClass {
+    /// It ended by itself: the baseline of its command.
+    EndedOnItsOwn,
+    /// earlyexit stopped it on a match or a pattern: it saved time.
+    StoppedEarly,
+    /// A timeout stopped it: a hang, with the time it was allowed.
+    Hang,
+    /// Anything else (and runs recorded before earlyexit kept `stopped_command`).
+    Other,
+}
+
+impl RunClass {
+    pub fn of(exit_reason: Option<ExitReason>, stopped_command: Option<bool>) -> RunClass {
+        if exit_reason.is_some_and(ExitReason::is_timeout) {
+            RunClass::Hang
+        } else if stopped_command == Some(false) {
+            RunClass::EndedOnItsOwn
+        } else if stopped_command == Some(true)
+            && matches!(
+                exit_reason,
+                Some(ExitReason::Match | ExitReason::ErrorPattern | ExitReason::SuccessPattern)
+            )
+        {
+            RunClass::StoppedEarly
+        } else {
+            RunClass::Other
+        }
+    }
+}
+
+/// Per command hash, the run times of its runs that ended on their own, over the whole
+/// database: what a stopped run is measured against.
+pub type Baseline = HashMap<String, Histogram>;
 
 /// What a filter can pick: one command on one branch of one repository, in one place.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -110,6 +145,7 @@ impl Group {
 
     /// Counts a run's time where its class says: the baseline, the time saved, hangs.
     pub fn add_timed(&mut self, label: &str, class: RunClass, runtime: f64) {
+        let runtime = sane_seconds(runtime);
         if label > self.label.as_str() {
             self.label = label.to_string();
         }
@@ -167,11 +203,6 @@ impl Revision {
     }
 }
 
-/// The UTC day of an RFC 3339 time.
-pub fn day_of(timestamp: &str) -> &str {
-    timestamp.get(..10).unwrap_or(timestamp)
-}
-
 /// Runs folded by day and [`Dims`], and by revision.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rollup {
@@ -190,7 +221,7 @@ impl Rollup {
 
     pub fn add(&mut self, run: &ReportRun) {
         let dims = Dims::of(run);
-        let day = day_of(&run.timestamp);
+        let day = crate::timestamp::day(&run.timestamp);
         self.groups
             .entry((day.to_string(), dims.clone()))
             .or_default()
@@ -236,6 +267,79 @@ impl Rollup {
         }
         baseline
     }
+}
+
+/// Dimensions as the store keys them.
+fn dims_text(dims: &Dims) -> String {
+    serde_json::to_string(dims).unwrap_or_default()
+}
+
+fn read<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, String> {
+    serde_json::from_str(text).map_err(|e| format!("{what} {text:.80}: {e}"))
+}
+
+impl Rollup {
+    /// The figures a store keeps, read back.
+    pub fn from_stored(
+        groups: Vec<StoredGroup>,
+        revisions: Vec<StoredRevision>,
+    ) -> Result<Rollup, String> {
+        let mut rollup = Rollup::default();
+        for stored in groups {
+            let dims: Dims = read(&stored.dims, "group")?;
+            let group: Group = read(&stored.figures, "figures of")?;
+            rollup.groups.insert((stored.day, dims), group);
+        }
+        for stored in revisions {
+            let dims: Dims = read(&stored.dims, "revision group")?;
+            let tally = Revision {
+                label: stored.label,
+                passed: stored.passed.unsigned_abs(),
+                failed: stored.failed.unsigned_abs(),
+                last_day: stored.last_day,
+            };
+            rollup.revisions.insert((dims, stored.revision), tally);
+        }
+        Ok(rollup)
+    }
+}
+
+/// What a store writes to fold `runs` in: `stored` holds the kept groups of the runs' days,
+/// which the runs' groups are merged into; the revisions are what to add to those kept.
+pub fn fold_into_stored(runs: &[ReportRun], stored: Vec<StoredGroup>) -> Result<Folded, String> {
+    let rollup = Rollup::of(runs);
+    let mut groups: HashMap<(String, String), Group> = rollup
+        .groups
+        .into_iter()
+        .map(|((day, dims), group)| ((day, dims_text(&dims)), group))
+        .collect();
+    for kept in stored {
+        if let Some(group) = groups.get_mut(&(kept.day, kept.dims)) {
+            group.merge(&read(&kept.figures, "figures")?);
+        }
+    }
+    let groups = groups
+        .into_iter()
+        .map(|((day, dims), group)| StoredGroup {
+            day,
+            dims,
+            figures: serde_json::to_string(&group).unwrap_or_default(),
+        })
+        .collect();
+    let revisions = rollup
+        .revisions
+        .into_iter()
+        .map(|((dims, revision), tally)| StoredRevision {
+            dims: dims_text(&dims),
+            command_hash: dims.command_hash,
+            revision,
+            label: tally.label,
+            passed: tally.passed as i64,
+            failed: tally.failed as i64,
+            last_day: tally.last_day,
+        })
+        .collect();
+    Ok(Folded { groups, revisions })
 }
 
 #[cfg(test)]

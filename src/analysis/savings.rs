@@ -15,48 +15,11 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::histogram::Histogram;
-use super::rollup::Group;
-use crate::outcome::ExitReason;
+use super::rollup::{Baseline, Group, RunClass};
 pub use crate::store::RunTiming;
 
 /// The fewest runs that ended on their own for a command to have an estimate.
 pub const MIN_COMPLETE_RUNS: u64 = 3;
-
-/// What a run is to the estimate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunClass {
-    /// It ended by itself: the baseline of its command.
-    EndedOnItsOwn,
-    /// earlyexit stopped it on a match or a pattern: it saved time.
-    StoppedEarly,
-    /// A timeout stopped it: a hang, with the time it was allowed.
-    Hang,
-    /// Anything else (and runs recorded before earlyexit kept `stopped_command`).
-    Other,
-}
-
-impl RunClass {
-    pub fn of(exit_reason: Option<ExitReason>, stopped_command: Option<bool>) -> RunClass {
-        if exit_reason.is_some_and(ExitReason::is_timeout) {
-            RunClass::Hang
-        } else if stopped_command == Some(false) {
-            RunClass::EndedOnItsOwn
-        } else if stopped_command == Some(true)
-            && matches!(
-                exit_reason,
-                Some(ExitReason::Match | ExitReason::ErrorPattern | ExitReason::SuccessPattern)
-            )
-        {
-            RunClass::StoppedEarly
-        } else {
-            RunClass::Other
-        }
-    }
-}
-
-/// Per command hash, the run times of its runs that ended on their own, over the whole
-/// database: what a stopped run is measured against.
-pub type Baseline = HashMap<String, Histogram>;
 
 /// The median a command's stopped runs are measured against, when it has enough runs.
 pub fn baseline_of(baseline: &Baseline, command_hash: &str) -> Option<f64> {

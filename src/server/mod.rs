@@ -20,6 +20,7 @@ mod ingest;
 mod metrics;
 mod request;
 mod routes;
+mod team_report;
 mod team_store;
 mod tls;
 
@@ -45,6 +46,25 @@ async fn keep_statistics(app: Arc<App>) {
     loop {
         let _ = app.store.refresh_statistics().await;
         tokio::time::sleep(STATISTICS_EVERY).await;
+    }
+}
+
+/// How often the server folds newly stored runs into the kept report figures.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
+/// The pause between two folds when more runs wait: a SQLite writer waiting for the lock gets
+/// its turn.
+const FOLD_PAUSE: Duration = Duration::from_millis(20);
+
+/// Keeps the report's figures up with the runs as they arrive, so that a page has little left
+/// to fold. A failure (the database away) is tried again next time; a page folds what is left.
+async fn keep_figures(app: Arc<App>) {
+    loop {
+        let more = app.store.fold_pending(team_report::FOLD_BATCH).await;
+        let pause = match more {
+            Ok(folded) if folded == team_report::FOLD_BATCH => FOLD_PAUSE,
+            _ => FOLD_EVERY,
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -112,6 +132,7 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let (read_timeout, grace) = (options.read_timeout, options.shutdown_grace);
     let app = Arc::new(App::open(options).await?);
     tokio::spawn(keep_statistics(Arc::clone(&app)));
+    tokio::spawn(keep_figures(Arc::clone(&app)));
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     {
         // Where it listens, for whoever started it; a closed stdout does not stop the server.

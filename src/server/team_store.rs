@@ -1,17 +1,19 @@
 //! The team store behind the server: a SQLite file (the default: one server, nothing to set
 //! up) or PostgreSQL (a team: several servers on one database). Both answer the same
-//! questions; SQLite's blocking calls run on tokio's blocking threads, over three connections
-//! (writes, reads, keys) so that a report being read never holds up a runner's write.
+//! questions; SQLite's blocking calls run on tokio's blocking threads, over four connections
+//! (writes, reads, keys, folds) so that a report being read never holds up a runner's write.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::analysis::report::{self, Figures, Filter};
-use crate::analysis::savings;
+use crate::analysis::rollup;
 use crate::recording::record::RunRecord;
-use crate::store::{PgStore, RunningRow, Stats, Store, StoreError, StoredKey};
+use crate::store::{
+    PgStore, ReportRun, RunningRow, Stats, Store, StoreError, StoredGroup, StoredKey,
+    StoredRevision,
+};
 
 /// `--statement-timeout`'s default, also for the key commands.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,6 +49,9 @@ pub enum TeamStore {
         writer: Arc<Mutex<Store>>,
         reader: Arc<Mutex<Store>>,
         keys: Arc<Mutex<Store>>,
+        /// Folds runs into the report's kept figures, apart from `writer` so that a runner's
+        /// write never waits for a fold's turn on the connection, only (briefly) for its lock.
+        folder: Arc<Mutex<Store>>,
         /// How many runs there were when the planner's statistics were last taken.
         sampled_runs: Arc<AtomicU64>,
     },
@@ -77,20 +82,22 @@ impl TeamStore {
         match database {
             Database::Sqlite(path) => {
                 let path = path.clone();
-                let open = move || -> Result<[Store; 3], StoreError> {
+                let open = move || -> Result<[Store; 4], StoreError> {
                     Ok([
+                        Store::open_team(&path)?,
                         Store::open_team(&path)?,
                         Store::open_team(&path)?,
                         Store::open_team(&path)?,
                     ])
                 };
-                let [writer, reader, keys] = tokio::task::spawn_blocking(open)
+                let [writer, reader, keys, folder] = tokio::task::spawn_blocking(open)
                     .await
                     .map_err(|_| StoreError::ThreadFailed)??;
                 Ok(TeamStore::Sqlite {
                     writer: Arc::new(Mutex::new(writer)),
                     reader: Arc::new(Mutex::new(reader)),
                     keys: Arc::new(Mutex::new(keys)),
+                    folder: Arc::new(Mutex::new(folder)),
                     sampled_runs: Arc::new(AtomicU64::new(0)),
                 })
             }
@@ -209,35 +216,75 @@ impl TeamStore {
         }
     }
 
-    /// The team's report: the runs in progress, then the same page as `telemetry report`.
-    pub async fn report(
+    /// Folds up to `limit` runs stored since the last fold into the kept report figures;
+    /// returns how many.
+    pub async fn fold_pending(&self, limit: usize) -> Result<usize, StoreError> {
+        match self {
+            TeamStore::Sqlite { folder, .. } => {
+                blocking(folder, move |s| {
+                    s.fold_pending(limit, Box::new(rollup::fold_into_stored))
+                })
+                .await
+            }
+            TeamStore::Postgres(pg) => {
+                pg.fold_pending(limit, Box::new(rollup::fold_into_stored))
+                    .await
+            }
+        }
+    }
+
+    /// Every kept report group, and the revisions the flaky section may show since that day.
+    pub async fn kept_figures(
         &self,
-        start: SystemTime,
-        since: String,
-        filter: Filter,
-        database: String,
-    ) -> Result<String, StoreError> {
-        let (page, running) = match self {
+        since_day: String,
+    ) -> Result<(Vec<StoredGroup>, Vec<StoredRevision>), StoreError> {
+        Ok(match self {
             TeamStore::Sqlite { reader, .. } => {
                 blocking(reader, move |s| {
-                    let page = report::from_store(s, start, &since, &filter, &database)?;
-                    Ok((page, s.running_count()?))
+                    Ok((s.report_groups()?, s.flaky_revisions(&since_day)?))
                 })
                 .await?
             }
-            TeamStore::Postgres(pg) => {
-                let runs = pg.report_runs(Some(report::previous_start(start))).await?;
-                let baseline = savings::baseline(&pg.run_timings(None).await?);
-                let figures = Figures::of_runs(&runs, baseline, start, &filter);
-                let page = report::page(&figures, start, &since, &filter, &database);
-                (page, pg.running_count().await?)
+            TeamStore::Postgres(pg) => (
+                pg.report_groups().await?,
+                pg.flaky_revisions(&since_day).await?,
+            ),
+        })
+    }
+
+    /// The runs that started from `since` until `until`.
+    pub async fn report_runs(
+        &self,
+        since: SystemTime,
+        until: SystemTime,
+    ) -> Result<Vec<ReportRun>, StoreError> {
+        match self {
+            TeamStore::Sqlite { reader, .. } => {
+                blocking(reader, move |s| s.report_runs(Some(since), Some(until))).await
             }
-        };
-        let in_progress = format!(
-            "<section><h2>Runs in progress</h2><p>{running} run(s) in progress now.</p></section>\n"
-        );
-        Ok(page
-            .html
-            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1))
+            TeamStore::Postgres(pg) => pg.report_runs(Some(since), Some(until)).await,
+        }
+    }
+
+    /// The failed runs since `since`, newest first: `count` after the first `skip`.
+    pub async fn latest_failed(
+        &self,
+        since: SystemTime,
+        count: usize,
+        skip: usize,
+    ) -> Result<Vec<ReportRun>, StoreError> {
+        match self {
+            TeamStore::Sqlite { reader, .. } => {
+                blocking(reader, move |s| s.latest_failed(since, count, skip)).await
+            }
+            TeamStore::Postgres(pg) => pg.latest_failed(since, count, skip).await,
+        }
+    }
+
+    pub async fn running_count(&self) -> Result<i64, StoreError> {
+        match self {
+            TeamStore::Sqlite { reader, .. } => blocking(reader, |s| s.running_count()).await,
+            TeamStore::Postgres(pg) => pg.running_count().await,
+        }
     }
 }

@@ -20,6 +20,7 @@ mod ledger;
 mod outbox;
 mod postgres;
 mod queries;
+mod report;
 mod rows;
 mod running;
 mod schema;
@@ -28,6 +29,7 @@ mod team;
 pub use outbox::{Claim, Queued};
 pub use postgres::PgStore;
 pub use queries::{ReportRun, RunTiming, Stats, Tally};
+pub use report::{Fold, Folded, StoredGroup, StoredRevision};
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};
 pub use running::{abandoned, RunningLock, RunningRow};
 use schema::MIGRATIONS;
@@ -64,6 +66,9 @@ pub enum StoreError {
     /// PostgreSQL's error; `database` is shown without credentials.
     #[error("{database}: {message}")]
     Postgres { database: String, message: String },
+    /// Kept report figures that do not read back (changed by hand, say).
+    #[error("{database}: the kept report figures: {message}")]
+    Figures { database: String, message: String },
 }
 
 impl StoreError {

@@ -81,6 +81,8 @@ macro_rules! outcome_column {
         concat!("coalesce(outcome, ", legacy_outcome!(), ")")
     };
 }
+/// A run's outcome, as stored or made from what older versions stored.
+pub(super) const OUTCOME_COLUMN: &str = outcome_column!();
 pub(super) const BY_OUTCOME: &str = concat!(
     "SELECT ",
     outcome_column!(),
@@ -117,27 +119,59 @@ pub(super) const RUN_TIMINGS: &str = concat!(
     ", exit_reason, stopped_command, total_runtime, timestamp >= ?1 FROM executions"
 );
 
-/// The runs since `?1`, in no order, with their first matched line (matches are numbered
-/// from 1). A join, not a subquery per run: PostgreSQL hashes it, which over 100,000 runs
-/// took the query from 0.8 s to 0.3 s. The report sorts them itself: asked for in time order,
-/// SQLite read a month through the timestamp index, one random page per run, and PostgreSQL
-/// sorted a million rows on disk.
+/// A run as the report reads it, with its first matched line (matches are numbered from 1).
+/// A join, not a subquery per run: PostgreSQL hashes it, which over 100,000 runs took the
+/// query from 0.8 s to 0.3 s. Read by [`report_run`].
+macro_rules! report_select {
+    () => {
+        concat!(
+            "SELECT e.execution_id, command_hash, ",
+            command_label!(),
+            ", timestamp, ",
+            outcome_column!(),
+            ", total_runtime, time_to_first_match, pattern, match_count,
+             vcs_ref, vcs_repository_url, vcs_revision, ci_system, m.line_content, exit_reason,
+             stopped_command
+             FROM executions e
+             LEFT JOIN match_events m ON m.execution_id = e.execution_id AND m.match_number = 1"
+        )
+    };
+}
+pub(super) const REPORT_SELECT: &str = report_select!();
+
+/// The runs from `?1` until `?2`, in no order. The report sorts them itself: asked for in
+/// time order, SQLite read a month through the timestamp index, one random page per run, and
+/// PostgreSQL sorted a million rows on disk.
 pub(super) const REPORT_RUNS: &str = concat!(
-    "SELECT e.execution_id, command_hash, ",
-    command_label!(),
-    ", timestamp, ",
-    outcome_column!(),
-    ", total_runtime, time_to_first_match, pattern, match_count,
-     vcs_ref, vcs_repository_url, vcs_revision, ci_system, m.line_content, exit_reason,
-     stopped_command
-     FROM executions e
-     LEFT JOIN match_events m ON m.execution_id = e.execution_id AND m.match_number = 1
-     WHERE timestamp >= ?1"
+    report_select!(),
+    " WHERE timestamp >= ?1 AND timestamp < ?2"
 );
+
+/// A row of [`report_select`] as the value.
+pub(super) fn report_run(row: &Row<'_>) -> rusqlite::Result<ReportRun> {
+    Ok(ReportRun {
+        execution_id: row.get(0)?,
+        command_hash: row.get(1)?,
+        label: row.get(2)?,
+        timestamp: row.get(3)?,
+        outcome: parsed(row, 4)?,
+        runtime: row.get(5)?,
+        time_to_first_match: row.get(6)?,
+        pattern: row.get(7)?,
+        match_count: row.get(8)?,
+        branch: row.get(9)?,
+        repository: row.get(10)?,
+        revision: row.get(11)?,
+        ci_system: row.get(12)?,
+        first_line: row.get(13)?,
+        exit_reason: row.get::<_, String>(14)?.parse().ok(),
+        stopped_command: row.get(15)?,
+    })
+}
 
 impl Store {
     /// Every row of a query, each made into a value by `map`.
-    fn rows<T>(
+    pub(super) fn rows<T>(
         &self,
         sql: &str,
         params: impl Params,
@@ -230,28 +264,15 @@ impl Store {
         })
     }
 
-    /// The period's runs, in no order, as the report reads them.
-    pub fn report_runs(&self, since: Option<SystemTime>) -> Result<Vec<ReportRun>, StoreError> {
-        self.rows(REPORT_RUNS, [time_bound(since)], |row| {
-            Ok(ReportRun {
-                execution_id: row.get(0)?,
-                command_hash: row.get(1)?,
-                label: row.get(2)?,
-                timestamp: row.get(3)?,
-                outcome: parsed(row, 4)?,
-                runtime: row.get(5)?,
-                time_to_first_match: row.get(6)?,
-                pattern: row.get(7)?,
-                match_count: row.get(8)?,
-                branch: row.get(9)?,
-                repository: row.get(10)?,
-                revision: row.get(11)?,
-                ci_system: row.get(12)?,
-                first_line: row.get(13)?,
-                exit_reason: row.get::<_, String>(14)?.parse().ok(),
-                stopped_command: row.get(15)?,
-            })
-        })
+    /// The runs that started from `since` until `until`, in no order, as the report reads
+    /// them.
+    pub fn report_runs(
+        &self,
+        since: Option<SystemTime>,
+        until: Option<SystemTime>,
+    ) -> Result<Vec<ReportRun>, StoreError> {
+        let bounds = [time_bound(since), end_bound(until)];
+        self.rows(REPORT_RUNS, bounds, report_run)
     }
 
     /// The run times in seconds of the period's runs, sorted, for percentiles.
@@ -279,6 +300,12 @@ pub(super) fn outcome_of(name: &str) -> Result<Outcome, UnknownName> {
 /// every timestamp follows.
 pub(super) fn time_bound(since: Option<SystemTime>) -> String {
     since.map_or_else(String::new, crate::timestamp::millis)
+}
+
+/// A period's end as the `timestamp` column spells it; no end is `~`, which every timestamp
+/// precedes.
+pub(super) fn end_bound(until: Option<SystemTime>) -> String {
+    until.map_or_else(|| "~".to_string(), crate::timestamp::millis)
 }
 
 /// `sql` with `runs` defined as the runs that started since then, and the value to bind.

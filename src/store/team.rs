@@ -1,5 +1,6 @@
-//! The team server's additions to a database (`earlyexit serve`): its API keys, and a run kept
-//! once by its trace and span ids as well as by its execution id. They are migrations of their
+//! The team server's additions to a database (`earlyexit serve`): its API keys, a run kept
+//! once by its trace and span ids as well as by its execution id, and the kept report figures
+//! (`report`). They are migrations of their
 //! own, counted in `meta` under `team_schema`, so a runner's local database never gets them.
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
@@ -7,7 +8,8 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use super::{sqlite_error, Store, StoreError};
 
 /// Each entry upgrades the team schema by one version. Append only.
-const TEAM_MIGRATIONS: &[&str] = &[r"
+const TEAM_MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE api_keys (
     name    TEXT PRIMARY KEY,
     hash    TEXT NOT NULL UNIQUE,
@@ -16,7 +18,32 @@ CREATE TABLE api_keys (
     revoked TEXT
 );
 CREATE UNIQUE INDEX executions_by_span ON executions (trace_id, span_id);
-"];
+",
+    r"
+CREATE TABLE report_groups (
+    day     TEXT NOT NULL,
+    dims    TEXT NOT NULL,
+    figures TEXT NOT NULL,
+    PRIMARY KEY (day, dims)
+);
+CREATE TABLE report_revisions (
+    dims         TEXT NOT NULL,
+    revision     TEXT NOT NULL,
+    command_hash TEXT NOT NULL,
+    label        TEXT NOT NULL,
+    passed       INTEGER NOT NULL,
+    failed       INTEGER NOT NULL,
+    last_day     TEXT NOT NULL,
+    PRIMARY KEY (dims, revision)
+);
+CREATE INDEX report_revisions_by_last_day ON report_revisions (last_day);
+CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
+CREATE TRIGGER executions_to_fold AFTER INSERT ON executions BEGIN
+    INSERT INTO unfolded (execution_id) VALUES (NEW.execution_id);
+END;
+INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
+",
+];
 
 /// An API key as the server keeps it: never the key, only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::chart::{text_table, Color, Section, Series, Unit};
-use super::sections::Command;
-use super::{ReportRun, TOP};
+use super::{Command, ReportRun, TOP};
 use crate::analysis::rollup::{Dims, Rollup};
 
 const FAILED: Color = Color(198, 40, 40);

@@ -9,10 +9,11 @@ mod chart;
 mod failures;
 mod sections;
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
-use crate::analysis::rollup::{Dims, Rollup};
-use crate::analysis::savings::{self, Baseline};
+use crate::analysis::rollup::{Baseline, Dims, Group, Rollup};
+use crate::analysis::savings;
 pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
 pub use crate::store::{ReportRun, RunTiming};
@@ -20,7 +21,7 @@ use crate::store::{Store, StoreError};
 use chart::{escape, Color};
 
 /// Rows of the tables that list runs or commands, and bars of their charts.
-const TOP: usize = 10;
+pub const TOP: usize = 10;
 
 /// Which runs the page shows: `--branch`, `--repository` and `--command`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +78,28 @@ impl Filter {
         .collect::<Vec<_>>()
         .join(", ")
     }
+}
+
+/// One command's groups of the period, merged.
+pub struct Command<'a> {
+    pub hash: &'a str,
+    pub group: Group,
+}
+
+/// Per command, most runs first (then by label, then by hash).
+pub fn by_command(rollup: &Rollup) -> Vec<Command<'_>> {
+    let mut commands: HashMap<&str, Group> = HashMap::new();
+    for ((_, dims), group) in &rollup.groups {
+        commands.entry(&dims.command_hash).or_default().merge(group);
+    }
+    let mut commands: Vec<Command<'_>> = commands
+        .into_iter()
+        .map(|(hash, group)| Command { hash, group })
+        .collect();
+    commands.sort_by(|a, b| {
+        (b.group.runs(), &a.group.label, a.hash).cmp(&(a.group.runs(), &b.group.label, b.hash))
+    });
+    commands
 }
 
 /// Each outcome's colour: red for what failed, green for what succeeded.
@@ -172,7 +195,7 @@ pub fn from_store(
     filter: &Filter,
     database: &str,
 ) -> Result<Page, StoreError> {
-    let runs = store.report_runs(Some(previous_start(start)))?;
+    let runs = store.report_runs(Some(previous_start(start)), None)?;
     let baseline = savings::baseline(&store.run_timings(None)?);
     let figures = Figures::of_runs(&runs, baseline, start, filter);
     Ok(page(&figures, start, since, filter, database))

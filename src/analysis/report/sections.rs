@@ -2,12 +2,12 @@
 //! against the period before, runs per day, the failure sections (`failures`), run times,
 //! patterns and time to first match.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::chart::{human_seconds, table, Color, Section, Series, Unit};
 use super::failures::{self, ratio};
-use super::{outcome_color, Figures, TOP};
+use super::{by_command, outcome_color, Command, Figures, TOP};
 use crate::analysis::histogram::Histogram;
 use crate::analysis::rollup::{Group, Rollup, FIRST_MATCH_BUCKETS};
 use crate::analysis::savings::{self, Savings};
@@ -341,28 +341,6 @@ fn week_of(day: &str) -> String {
     let monday = days.saturating_sub((days + 3) % 7);
     let start = UNIX_EPOCH + Duration::from_secs(monday * 86_400);
     crate::timestamp::seconds(start)[..10].to_string()
-}
-
-/// One command's groups of the period, merged.
-pub struct Command<'a> {
-    pub hash: &'a str,
-    pub group: Group,
-}
-
-/// Per command, most runs first (then by label, then by hash).
-pub fn by_command(rollup: &Rollup) -> Vec<Command<'_>> {
-    let mut commands: HashMap<&str, Group> = HashMap::new();
-    for ((_, dims), group) in &rollup.groups {
-        commands.entry(&dims.command_hash).or_default().merge(group);
-    }
-    let mut commands: Vec<Command<'_>> = commands
-        .into_iter()
-        .map(|(hash, group)| Command { hash, group })
-        .collect();
-    commands.sort_by(|a, b| {
-        (b.group.runs(), &a.group.label, a.hash).cmp(&(a.group.runs(), &b.group.label, b.hash))
-    });
-    commands
 }
 
 #[cfg(test)]

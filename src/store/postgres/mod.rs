@@ -14,12 +14,13 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
+mod report;
 mod schema;
 
 use crate::numbers::percentile;
 use crate::recording::record::{ExecutionRecord, MatchRecord, RunRecord};
 use crate::store::queries::{
-    outcome_of, over_period, time_bound, BY_EXIT_REASON, BY_OUTCOME, BY_PROJECT_TYPE, REPORT_RUNS,
+    end_bound, over_period, time_bound, BY_EXIT_REASON, BY_OUTCOME, BY_PROJECT_TYPE, REPORT_RUNS,
     RUN_TIMINGS, TOP_COMMANDS, TOP_PATTERNS,
 };
 use crate::store::rows::EXECUTION_COLUMNS;
@@ -439,35 +440,14 @@ impl PgStore {
         .await
     }
 
-    /// The period's runs, in no order, as the report reads them.
+    /// As the SQLite store's `report_runs`.
     pub async fn report_runs(
         &self,
         since: Option<SystemTime>,
+        until: Option<SystemTime>,
     ) -> Result<Vec<ReportRun>, StoreError> {
-        let bound = time_bound(since);
-        self.map_rows(REPORT_RUNS, &[&bound], |r| {
-            Ok(ReportRun {
-                execution_id: r.get(0),
-                command_hash: r.get(1),
-                label: r.get(2),
-                timestamp: r.get(3),
-                outcome: outcome_of(&r.get::<_, String>(4)).map_err(|e| StoreError::Postgres {
-                    database: self.shown.clone(),
-                    message: e.to_string(),
-                })?,
-                runtime: r.get(5),
-                time_to_first_match: r.get(6),
-                pattern: r.get(7),
-                match_count: r.get(8),
-                branch: r.get(9),
-                repository: r.get(10),
-                revision: r.get(11),
-                ci_system: r.get(12),
-                first_line: r.get(13),
-                exit_reason: r.get::<_, String>(14).parse().ok(),
-                stopped_command: r.get(15),
-            })
-        })
-        .await
+        let (since, until) = (time_bound(since), end_bound(until));
+        self.map_rows(REPORT_RUNS, &[&since, &until], |row| self.report_run(&row))
+            .await
     }
 }

@@ -1,0 +1,132 @@
+//! The team's report at `/`: the same page as `telemetry report`, made from the figures the
+//! store keeps folded (`store::report`) instead of from the runs, so that a million runs cost
+//! a few thousand rows. Kept figures are whole UTC days; where a period starts or ends inside
+//! a day, that part of the day is read as runs and folded here.
+
+use std::time::SystemTime;
+
+use super::team_store::TeamStore;
+use crate::analysis::report::{self, Figures, Filter, TOP};
+use crate::analysis::rollup::Rollup;
+use crate::store::StoreError;
+use crate::timestamp::{day, millis, next_start_of_day, start_of_day};
+
+/// Runs a fold takes at once: its transaction holds a few megabytes.
+pub const FOLD_BATCH: usize = 20_000;
+/// Failed runs read at once while looking for the latest ones the filter keeps.
+const FAILED_PAGE: usize = 200;
+
+impl TeamStore {
+    /// Folds every run stored so far into the kept figures.
+    pub async fn fold_all(&self) -> Result<(), StoreError> {
+        while self.fold_pending(FOLD_BATCH).await? == FOLD_BATCH {}
+        Ok(())
+    }
+
+    /// The runs from `since` until `until`, folded (nothing when the stretch is empty).
+    async fn folded_runs(
+        &self,
+        since: SystemTime,
+        until: SystemTime,
+    ) -> Result<Rollup, StoreError> {
+        if since >= until {
+            return Ok(Rollup::default());
+        }
+        Ok(Rollup::of(&self.report_runs(since, until).await?))
+    }
+
+    /// The page's figures: the kept days, the runs of the days the period and the one before
+    /// it cut, and the latest failures.
+    async fn figures(
+        &self,
+        start: SystemTime,
+        filter: &Filter,
+        database: &str,
+    ) -> Result<Figures, StoreError> {
+        self.fold_all().await?;
+        let previous_start = report::previous_start(start);
+        // Whole days: the period's from the first midnight at or after its start, the
+        // previous period's from its first midnight until the one before the period starts.
+        let period_days = millis(next_start_of_day(start));
+        let previous_days = (
+            millis(next_start_of_day(previous_start)),
+            millis(start_of_day(start)),
+        );
+        let (groups, revisions) = self.kept_figures(day(&millis(start)).to_string()).await?;
+        let kept =
+            Rollup::from_stored(groups, revisions).map_err(|message| StoreError::Figures {
+                database: database.to_string(),
+                message,
+            })?;
+        let baseline = kept.baseline();
+        let (mut period, mut previous) = (Rollup::default(), Rollup::default());
+        for ((day_of_group, dims), group) in kept.groups {
+            if day_of_group.as_str() >= day(&period_days) {
+                period.groups.insert((day_of_group, dims), group);
+            } else if day_of_group.as_str() >= day(&previous_days.0)
+                && day_of_group.as_str() < day(&previous_days.1)
+            {
+                previous.groups.insert((day_of_group, dims), group);
+            }
+        }
+        let mut period_edge = self.folded_runs(start, next_start_of_day(start)).await?;
+        // The kept revisions count every run; the edge's runs are among them.
+        period_edge.revisions.clear();
+        period.merge(period_edge);
+        period.revisions = kept.revisions;
+        let (whole_from, whole_until) = (next_start_of_day(previous_start), start_of_day(start));
+        if whole_from < whole_until {
+            previous.merge(self.folded_runs(previous_start, whole_from).await?);
+            previous.merge(self.folded_runs(whole_until, start).await?);
+        } else {
+            previous = self.folded_runs(previous_start, start).await?;
+        }
+        filter.apply(&mut period);
+        filter.apply(&mut previous);
+        Ok(Figures {
+            period,
+            previous,
+            baseline,
+            latest_failures: self.latest_failures(start, filter).await?,
+        })
+    }
+
+    /// The period's latest failed runs that the filter keeps, newest first.
+    async fn latest_failures(
+        &self,
+        start: SystemTime,
+        filter: &Filter,
+    ) -> Result<Vec<crate::store::ReportRun>, StoreError> {
+        let mut latest = Vec::new();
+        let mut skip = 0;
+        while latest.len() < TOP {
+            let page = self.latest_failed(start, FAILED_PAGE, skip).await?;
+            latest.extend(report::latest_failures(&page, filter));
+            if page.len() < FAILED_PAGE {
+                break;
+            }
+            skip += page.len();
+        }
+        latest.truncate(TOP);
+        Ok(latest)
+    }
+
+    /// The team's report: the runs in progress, then the same page as `telemetry report`.
+    pub async fn report(
+        &self,
+        start: SystemTime,
+        since: String,
+        filter: Filter,
+        database: String,
+    ) -> Result<String, StoreError> {
+        let figures = self.figures(start, &filter, &database).await?;
+        let page = report::page(&figures, start, &since, &filter, &database);
+        let running = self.running_count().await?;
+        let in_progress = format!(
+            "<section><h2>Runs in progress</h2><p>{running} run(s) in progress now.</p></section>\n"
+        );
+        Ok(page
+            .html
+            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1))
+    }
+}

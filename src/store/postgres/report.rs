@@ -1,0 +1,186 @@
+//! The kept report figures on PostgreSQL (see `store::report`): the same tables and the same
+//! statements, with a batch's rows sent as arrays. Servers on one database fold one at a
+//! time, under an advisory lock held by the fold's transaction.
+
+use std::time::SystemTime;
+
+use tokio_postgres::Row;
+
+use super::{numbered, pg_error, PgStore};
+use crate::store::queries::{outcome_of, time_bound, REPORT_SELECT};
+use crate::store::report::{
+    days_of, latest_failed_sql, Fold, StoredGroup, StoredRevision, ALL_GROUPS, FLAKY_REVISIONS,
+    GROUPS_OF_DAY, GROUP_CONFLICT, REVISION_COLUMNS, REVISION_CONFLICT,
+};
+use crate::store::{ReportRun, StoreError};
+
+/// The advisory lock a fold holds (the migrations hold another).
+const FOLD_LOCK: i64 = 7_272_728;
+
+fn group_from(row: &Row) -> StoredGroup {
+    StoredGroup {
+        day: row.get(0),
+        dims: row.get(1),
+        figures: row.get(2),
+    }
+}
+
+impl PgStore {
+    /// A row of `REPORT_SELECT` as the value.
+    pub(super) fn report_run(&self, r: &Row) -> Result<ReportRun, StoreError> {
+        Ok(ReportRun {
+            execution_id: r.get(0),
+            command_hash: r.get(1),
+            label: r.get(2),
+            timestamp: r.get(3),
+            outcome: outcome_of(&r.get::<_, String>(4)).map_err(|e| StoreError::Postgres {
+                database: self.shown.clone(),
+                message: e.to_string(),
+            })?,
+            runtime: r.get(5),
+            time_to_first_match: r.get(6),
+            pattern: r.get(7),
+            match_count: r.get(8),
+            branch: r.get(9),
+            repository: r.get(10),
+            revision: r.get(11),
+            ci_system: r.get(12),
+            first_line: r.get(13),
+            exit_reason: r.get::<_, String>(14).parse().ok(),
+            stopped_command: r.get(15),
+        })
+    }
+
+    /// As the SQLite store's `fold_pending`.
+    pub async fn fold_pending(&self, limit: usize, fold: Fold<'_>) -> Result<usize, StoreError> {
+        let error = |e| pg_error(&self.shown, e);
+        let mut guard = self.connection().await?;
+        let client = &mut guard.as_mut().expect("made by connection()").client;
+        let transaction = client.transaction().await.map_err(error)?;
+        transaction
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&FOLD_LOCK])
+            .await
+            .map_err(error)?;
+        let taken: Vec<String> = transaction
+            .query(
+                "DELETE FROM unfolded WHERE execution_id IN (
+                    SELECT execution_id FROM unfolded ORDER BY execution_id LIMIT $1)
+                 RETURNING execution_id",
+                &[&(limit as i64)],
+            )
+            .await
+            .map_err(error)?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        let runs = transaction
+            .query(
+                &format!("{REPORT_SELECT} WHERE e.execution_id = ANY($1)"),
+                &[&taken],
+            )
+            .await
+            .map_err(error)?
+            .iter()
+            .map(|row| self.report_run(row))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stored = Vec::new();
+        for day in days_of(&runs) {
+            let rows = transaction
+                .query(&numbered(GROUPS_OF_DAY), &[&day])
+                .await
+                .map_err(error)?;
+            stored.extend(rows.iter().map(group_from));
+        }
+        let folded = fold(&runs, stored).map_err(|message| StoreError::Figures {
+            database: self.shown.clone(),
+            message,
+        })?;
+        let column = |f: fn(&StoredGroup) -> &String| -> Vec<&String> {
+            folded.groups.iter().map(f).collect()
+        };
+        transaction
+            .execute(
+                &format!(
+                    "INSERT INTO report_groups (day, dims, figures)
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[]) {GROUP_CONFLICT}"
+                ),
+                &[
+                    &column(|g| &g.day),
+                    &column(|g| &g.dims),
+                    &column(|g| &g.figures),
+                ],
+            )
+            .await
+            .map_err(error)?;
+        let revisions = &folded.revisions;
+        let text = |f: fn(&StoredRevision) -> &String| -> Vec<&String> {
+            revisions.iter().map(f).collect()
+        };
+        let count =
+            |f: fn(&StoredRevision) -> i64| -> Vec<i64> { revisions.iter().map(f).collect() };
+        transaction
+            .execute(
+                &format!(
+                    "INSERT INTO report_revisions ({REVISION_COLUMNS})
+                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                         $5::bigint[], $6::bigint[], $7::text[]) {REVISION_CONFLICT}"
+                ),
+                &[
+                    &text(|r| &r.dims),
+                    &text(|r| &r.revision),
+                    &text(|r| &r.command_hash),
+                    &text(|r| &r.label),
+                    &count(|r| r.passed),
+                    &count(|r| r.failed),
+                    &text(|r| &r.last_day),
+                ],
+            )
+            .await
+            .map_err(error)?;
+        transaction.commit().await.map_err(error)?;
+        Ok(runs.len())
+    }
+
+    /// Every kept group, of every day.
+    pub async fn report_groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        self.map_rows(ALL_GROUPS, &[], |row| Ok(group_from(&row)))
+            .await
+    }
+
+    /// As the SQLite store's `flaky_revisions`.
+    pub async fn flaky_revisions(
+        &self,
+        since_day: &str,
+    ) -> Result<Vec<StoredRevision>, StoreError> {
+        self.map_rows(FLAKY_REVISIONS, &[&since_day], |row| {
+            Ok(StoredRevision {
+                dims: row.get(0),
+                revision: row.get(1),
+                command_hash: row.get(2),
+                label: row.get(3),
+                passed: row.get(4),
+                failed: row.get(5),
+                last_day: row.get(6),
+            })
+        })
+        .await
+    }
+
+    /// As the SQLite store's `latest_failed`.
+    pub async fn latest_failed(
+        &self,
+        since: SystemTime,
+        count: usize,
+        skip: usize,
+    ) -> Result<Vec<ReportRun>, StoreError> {
+        let bound = time_bound(Some(since));
+        let (count, skip) = (count as i64, skip as i64);
+        self.map_rows(&latest_failed_sql(), &[&bound, &count, &skip], |row| {
+            self.report_run(&row)
+        })
+        .await
+    }
+}

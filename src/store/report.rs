@@ -1,0 +1,207 @@
+//! The team store's kept report figures: runs folded per day into groups as they arrive, so
+//! that the report over a million runs reads a few thousand rows instead of the runs.
+//!
+//! A stored run is queued in `unfolded` by a trigger (on either database, whatever wrote it),
+//! and taken from there in the same transaction that adds it to `report_groups` and
+//! `report_revisions`: a run is counted once, even with several servers folding. What a group
+//! holds is `analysis`'s business; here it is text, merged by the caller's `fold`.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use rusqlite::{params, TransactionBehavior};
+
+use super::queries::{report_run, time_bound, OUTCOME_COLUMN, REPORT_SELECT};
+use super::{sqlite_error, ReportRun, Store, StoreError};
+use crate::outcome::Outcome;
+
+/// One day of one group, as stored: its dimensions and figures are JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredGroup {
+    pub day: String,
+    pub dims: String,
+    pub figures: String,
+}
+
+/// What one fold adds to one revision of one group's command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRevision {
+    pub dims: String,
+    pub revision: String,
+    pub command_hash: String,
+    pub label: String,
+    pub passed: i64,
+    pub failed: i64,
+    pub last_day: String,
+}
+
+/// What a fold writes: the groups as they now are, and what to add to the revisions.
+#[derive(Debug, Default)]
+pub struct Folded {
+    pub groups: Vec<StoredGroup>,
+    pub revisions: Vec<StoredRevision>,
+}
+
+/// How a fold merges runs into stored groups (the second argument: the stored groups of the
+/// runs' days); its error says which stored group it could not read.
+pub type Fold<'a> =
+    Box<dyn FnOnce(&[ReportRun], Vec<StoredGroup>) -> Result<Folded, String> + Send + 'a>;
+
+pub(super) const GROUPS_OF_DAY: &str =
+    "SELECT day, dims, figures FROM report_groups WHERE day = ?1";
+pub(super) const ALL_GROUPS: &str = "SELECT day, dims, figures FROM report_groups";
+/// What storing a group over one already kept does: the fold merged them.
+pub(super) const GROUP_CONFLICT: &str =
+    "ON CONFLICT (day, dims) DO UPDATE SET figures = excluded.figures";
+/// What adding to a revision already kept does.
+pub(super) const REVISION_CONFLICT: &str = "ON CONFLICT (dims, revision) DO UPDATE SET
+    passed = report_revisions.passed + excluded.passed,
+    failed = report_revisions.failed + excluded.failed,
+    label = CASE WHEN excluded.label > report_revisions.label
+        THEN excluded.label ELSE report_revisions.label END,
+    last_day = CASE WHEN excluded.last_day > report_revisions.last_day
+        THEN excluded.last_day ELSE report_revisions.last_day END";
+pub(super) const REVISION_COLUMNS: &str =
+    "dims, revision, command_hash, label, passed, failed, last_day";
+/// The revisions last run since `?1` of the commands that both passed and failed on them
+/// (over every group): the only ones the flaky section can show, whatever the filter.
+pub(super) const FLAKY_REVISIONS: &str = "SELECT dims, revision, command_hash, label, passed,
+    failed, last_day FROM report_revisions
+    WHERE last_day >= ?1 AND (command_hash, revision) IN (
+        SELECT command_hash, revision FROM report_revisions WHERE last_day >= ?1
+        GROUP BY command_hash, revision HAVING sum(passed) > 0 AND sum(failed) > 0)";
+
+/// The failed runs since `?1`, newest first, `?2` from `?3` on.
+pub(super) fn latest_failed_sql() -> String {
+    let failed: Vec<String> = Outcome::ALL
+        .iter()
+        .filter(|outcome| outcome.is_failed())
+        .map(|outcome| format!("'{}'", outcome.as_str()))
+        .collect();
+    format!(
+        "{REPORT_SELECT} WHERE timestamp >= ?1 AND {} IN ({})
+         ORDER BY timestamp DESC, e.execution_id DESC LIMIT ?2 OFFSET ?3",
+        OUTCOME_COLUMN,
+        failed.join(", ")
+    )
+}
+
+/// The distinct days of these runs.
+pub(super) fn days_of(runs: &[ReportRun]) -> BTreeSet<&str> {
+    runs.iter()
+        .map(|run| crate::timestamp::day(&run.timestamp))
+        .collect()
+}
+
+pub(super) fn group_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredGroup> {
+    Ok(StoredGroup {
+        day: row.get(0)?,
+        dims: row.get(1)?,
+        figures: row.get(2)?,
+    })
+}
+
+impl Store {
+    /// Folds up to `limit` of the runs not yet folded into the kept figures, in one
+    /// transaction; returns how many it folded (0: none were waiting).
+    pub fn fold_pending(&mut self, limit: usize, fold: Fold<'_>) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let error = |e| sqlite_error(&path, e);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(error)?;
+        let taken = format!(
+            "{REPORT_SELECT} JOIN (SELECT execution_id FROM unfolded ORDER BY execution_id
+             LIMIT ?1) p ON p.execution_id = e.execution_id"
+        );
+        let runs: Vec<ReportRun> = transaction
+            .prepare_cached(&taken)
+            .and_then(|mut statement| statement.query_map([limit as i64], report_run)?.collect())
+            .map_err(error)?;
+        if runs.is_empty() {
+            return Ok(0);
+        }
+        let mut stored = Vec::new();
+        for day in days_of(&runs) {
+            let mut statement = transaction.prepare_cached(GROUPS_OF_DAY).map_err(error)?;
+            let rows = statement.query_map([day], group_from).map_err(error)?;
+            stored.extend(rows.collect::<Result<Vec<_>, _>>().map_err(error)?);
+        }
+        let folded = fold(&runs, stored).map_err(|message| StoreError::Figures {
+            database: path.display().to_string(),
+            message,
+        })?;
+        {
+            let mut done = transaction
+                .prepare_cached("DELETE FROM unfolded WHERE execution_id = ?1")
+                .map_err(error)?;
+            for run in &runs {
+                done.execute([&run.execution_id]).map_err(error)?;
+            }
+            let put = format!(
+                "INSERT INTO report_groups (day, dims, figures) VALUES (?1, ?2, ?3) {GROUP_CONFLICT}"
+            );
+            let mut put = transaction.prepare_cached(&put).map_err(error)?;
+            for group in &folded.groups {
+                put.execute(params![group.day, group.dims, group.figures])
+                    .map_err(error)?;
+            }
+            let add = format!(
+                "INSERT INTO report_revisions ({REVISION_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {REVISION_CONFLICT}"
+            );
+            let mut add = transaction.prepare_cached(&add).map_err(error)?;
+            for r in &folded.revisions {
+                add.execute(params![
+                    r.dims,
+                    r.revision,
+                    r.command_hash,
+                    r.label,
+                    r.passed,
+                    r.failed,
+                    r.last_day
+                ])
+                .map_err(error)?;
+            }
+        }
+        transaction.commit().map_err(error)?;
+        Ok(runs.len())
+    }
+
+    /// Every kept group, of every day.
+    pub fn report_groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        self.rows(ALL_GROUPS, [], group_from)
+    }
+
+    /// The revisions the flaky section may show, of the days since `since_day`.
+    pub fn flaky_revisions(&self, since_day: &str) -> Result<Vec<StoredRevision>, StoreError> {
+        self.rows(FLAKY_REVISIONS, [since_day], |row| {
+            Ok(StoredRevision {
+                dims: row.get(0)?,
+                revision: row.get(1)?,
+                command_hash: row.get(2)?,
+                label: row.get(3)?,
+                passed: row.get(4)?,
+                failed: row.get(5)?,
+                last_day: row.get(6)?,
+            })
+        })
+    }
+
+    /// The failed runs since `since`, newest first: `count` of them after the first `skip`.
+    pub fn latest_failed(
+        &self,
+        since: SystemTime,
+        count: usize,
+        skip: usize,
+    ) -> Result<Vec<ReportRun>, StoreError> {
+        let sql = latest_failed_sql();
+        let (count, skip) = (count as i64, skip as i64);
+        self.rows(
+            &sql,
+            params![time_bound(Some(since)), count, skip],
+            report_run,
+        )
+    }
+}
