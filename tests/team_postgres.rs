@@ -1,10 +1,11 @@
 //! `earlyexit serve --database postgres://…`: the team store on a real PostgreSQL.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::common::http::{self, agent, events_body};
 use crate::common::postgres::Postgres;
 use crate::common::server::Server;
+use crate::common::team::{report_sections, send_varied, served_page, PERIODS};
 use crate::common::{run, Home};
 
 /// GET with a key.
@@ -318,6 +319,11 @@ fn ten_thousand_runs_through_restarts(path: Path) {
         postgres.psql("team", "SELECT count(*), count(DISTINCT execution_id), count(DISTINCT (trace_id, span_id)) FROM executions"),
         "10000|10000|10000"
     );
+    // Folded through the same restarts: the page counts each run once.
+    let (status, page) = get(&format!("{}/?since=1d", server.url), &read_key);
+    assert_eq!(status, 200);
+    assert!(page.contains(": 10000 run(s)."), "{page:.2000}");
+    assert_eq!(postgres.psql("team", "SELECT count(*) FROM unfolded"), "0");
     drop(server);
 }
 
@@ -331,4 +337,41 @@ fn ten_thousand_hybrid_runs_through_restarts_are_stored_exactly_once() {
 #[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
 fn ten_thousand_otlp_runs_through_restarts_are_stored_exactly_once() {
     ten_thousand_runs_through_restarts(Path::Otlp);
+}
+
+/// Two servers on one PostgreSQL, each taking half the runners, fold every run once into the
+/// figures they keep there: both serve the page a SQLite store serves for the same runs, for
+/// every period and filter.
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn two_servers_on_postgres_fold_every_run_once_into_the_page_sqlite_serves() {
+    let postgres = Postgres::start();
+    let home = Home::new();
+    let database = postgres.url("team");
+    let first = Server::start_on_database(&home, &database, &[]);
+    let second = Server::start_on(
+        &home,
+        &database,
+        "127.0.0.1:0",
+        &[],
+        first.write_key.clone(),
+        first.read_key.clone(),
+    );
+    let sqlite = Server::start(&home, &[]);
+    let now = SystemTime::now();
+    assert_eq!(send_varied(&[&first, &second], now), 2400);
+    send_varied(&[&sqlite], now);
+    for query in PERIODS {
+        let expected = served_page(&sqlite, query);
+        for server in [&first, &second] {
+            let page = served_page(server, query);
+            assert_eq!(
+                report_sections(&page),
+                report_sections(&expected),
+                "{query}"
+            );
+        }
+    }
+    assert!(served_page(&second, "since=30d").contains(": 2400 run(s)."));
+    assert_eq!(postgres.psql("team", "SELECT count(*) FROM unfolded"), "0");
 }

@@ -22,6 +22,7 @@ mod remote;
 mod serve;
 mod serve_access;
 mod serve_faults;
+mod serve_report;
 mod team_postgres;
 mod team_report;
 mod telemetry;

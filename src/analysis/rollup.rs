@@ -256,6 +256,15 @@ impl Rollup {
         }
     }
 
+    /// The revisions last run on `day` or after.
+    pub fn revisions_since(&self, day: &str) -> HashMap<(Dims, String), Revision> {
+        self.revisions
+            .iter()
+            .filter(|(_, revision)| revision.last_day.as_str() >= day)
+            .map(|(key, revision)| (key.clone(), revision.clone()))
+            .collect()
+    }
+
     /// Each command's runs that ended on their own: the savings baseline these runs give.
     pub fn baseline(&self) -> Baseline {
         let mut baseline = Baseline::new();

@@ -262,7 +262,7 @@ impl TeamStore {
             TeamStore::Sqlite { reader, .. } => {
                 blocking(reader, move |s| s.report_runs(Some(since), Some(until))).await
             }
-            TeamStore::Postgres(pg) => pg.report_runs(Some(since), Some(until)).await,
+            TeamStore::Postgres(pg) => pg.report_runs(since, until).await,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod receiver;
 pub mod server;
 pub mod silent;
+pub mod team;
 pub mod tls_front;
 
 pub use collector::{run_otlp, Collector, DumpedSpan};

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use crate::analysis::rollup::{Baseline, Dims, Group, Rollup};
-use crate::analysis::savings;
 pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
 pub use crate::store::{ReportRun, RunTiming};
@@ -121,7 +120,9 @@ pub struct Scope<'a> {
     pub period: &'a str,
 }
 
-/// What the page is made of.
+/// What the page is made of. A revision is on the page when one of its runs started on one of
+/// the period's days; all its runs count, whenever they ran (flakiness belongs to the
+/// revision, not to the period).
 #[derive(Debug, Default)]
 pub struct Figures {
     /// The period's runs that the filter keeps.
@@ -136,25 +137,26 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// From runs read one by one: `runs` since [`previous_start`], in any order.
-    pub fn of_runs(
-        runs: &[ReportRun],
-        baseline: Baseline,
-        start: SystemTime,
-        filter: &Filter,
-    ) -> Figures {
+    /// From every run, read one by one, in any order.
+    pub fn of_runs(runs: &[ReportRun], start: SystemTime, filter: &Filter) -> Figures {
         let period_start = crate::timestamp::millis(start);
-        let mut figures = Figures {
-            baseline,
-            ..Figures::default()
-        };
-        let kept = runs.iter().filter(|run| filter.keeps_run(run));
-        let (period, previous): (Vec<&ReportRun>, Vec<&ReportRun>) =
-            kept.partition(|run| run.timestamp >= period_start);
-        figures.period = Rollup::of(period.iter().copied());
-        figures.previous = Rollup::of(previous);
-        figures.latest_failures = latest_failures(period, filter);
-        figures
+        let previous_start = crate::timestamp::millis(previous_start(start));
+        let all = Rollup::of(runs);
+        let in_period = || runs.iter().filter(|run| run.timestamp >= period_start);
+        let mut period = Rollup::of(in_period());
+        period.revisions = all.revisions_since(crate::timestamp::day(&period_start));
+        let mut previous = Rollup::of(
+            runs.iter()
+                .filter(|run| run.timestamp >= previous_start && run.timestamp < period_start),
+        );
+        filter.apply(&mut period);
+        filter.apply(&mut previous);
+        Figures {
+            period,
+            previous,
+            baseline: all.baseline(),
+            latest_failures: latest_failures(in_period(), filter),
+        }
     }
 
     /// Runs in the period.
@@ -195,9 +197,8 @@ pub fn from_store(
     filter: &Filter,
     database: &str,
 ) -> Result<Page, StoreError> {
-    let runs = store.report_runs(Some(previous_start(start)), None)?;
-    let baseline = savings::baseline(&store.run_timings(None)?);
-    let figures = Figures::of_runs(&runs, baseline, start, filter);
+    let runs = store.report_runs(None, None)?;
+    let figures = Figures::of_runs(&runs, start, filter);
     Ok(page(&figures, start, since, filter, database))
 }
 

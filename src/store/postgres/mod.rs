@@ -440,13 +440,13 @@ impl PgStore {
         .await
     }
 
-    /// As the SQLite store's `report_runs`.
+    /// The runs that started from `since` until `until`, in no order.
     pub async fn report_runs(
         &self,
-        since: Option<SystemTime>,
-        until: Option<SystemTime>,
+        since: SystemTime,
+        until: SystemTime,
     ) -> Result<Vec<ReportRun>, StoreError> {
-        let (since, until) = (time_bound(since), end_bound(until));
+        let (since, until) = (time_bound(Some(since)), end_bound(Some(until)));
         self.map_rows(REPORT_RUNS, &[&since, &until], |row| self.report_run(&row))
             .await
     }
