@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::common::http::{self, agent, events_body};
 use crate::common::postgres::Postgres;
 use crate::common::server::Server;
-use crate::common::team::{report_sections, send_varied, served_page, PERIODS};
+use crate::common::team::{report_sections, send_batch, send_varied, served_page, PERIODS};
 use crate::common::{run, Home};
 
 /// GET with a key.
@@ -374,4 +374,70 @@ fn two_servers_on_postgres_fold_every_run_once_into_the_page_sqlite_serves() {
     }
     assert!(served_page(&second, "since=30d").contains(": 2400 run(s)."));
     assert_eq!(postgres.psql("team", "SELECT count(*) FROM unfolded"), "0");
+}
+
+/// A server killed (SIGKILL) in the middle of a fold, after it took runs from the queue and
+/// before it stored their figures, loses none of them: the fold is one transaction, which
+/// PostgreSQL undoes, and the next server folds the runs again, once.
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn a_server_killed_in_the_middle_of_a_fold_loses_no_run_and_counts_none_twice() {
+    let postgres = Postgres::start();
+    let home = Home::new();
+    let database = postgres.url("team");
+    let mut server = Server::start_on_database(&home, &database, &[]);
+    let sqlite = Server::start(&home, &[]);
+    let now = SystemTime::now();
+    send_varied(&[&server], now);
+    send_varied(&[&sqlite], now);
+    let until_psql = |sql: &str, wanted: &str| {
+        let waited = Instant::now();
+        while postgres.psql("team", sql) != wanted {
+            assert!(waited.elapsed() < Duration::from_secs(30), "{sql}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until_psql("SELECT count(*) FROM unfolded", "0");
+    // Reads of the kept groups go on; writes to them wait, the next fold's among them.
+    let mut holder = postgres.psql_in_background(
+        "team",
+        "BEGIN; LOCK TABLE report_groups IN SHARE MODE; SELECT pg_sleep(60); COMMIT;",
+    );
+    until_psql(
+        "SELECT count(*) FROM pg_locks WHERE relation = 'report_groups'::regclass \
+         AND mode = 'ShareLock' AND granted",
+        "1",
+    );
+    send_batch(&server, 10_000, 400, now);
+    send_batch(&sqlite, 10_000, 400, now);
+    until_psql(
+        "SELECT count(*) FROM pg_locks WHERE relation = 'report_groups'::regclass \
+         AND NOT granted",
+        "1",
+    );
+    server.kill();
+    postgres.psql(
+        "team",
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' \
+         AND pid <> pg_backend_pid()",
+    );
+    let _ = holder.wait();
+    let again = Server::start_on(
+        &home,
+        &database,
+        "127.0.0.1:0",
+        &[],
+        server.write_key.clone(),
+        server.read_key.clone(),
+    );
+    for query in PERIODS {
+        let expected = served_page(&sqlite, query);
+        let page = served_page(&again, query);
+        assert_eq!(
+            report_sections(&page),
+            report_sections(&expected),
+            "{query}"
+        );
+    }
+    assert!(served_page(&again, "since=30d").contains(": 2800 run(s)."));
 }

@@ -62,12 +62,14 @@ pub struct Dims {
 }
 
 impl Dims {
+    /// An empty value is none, as the store keeps it.
     pub fn of(run: &ReportRun) -> Dims {
+        let given = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
         Dims {
             command_hash: run.command_hash.clone(),
-            branch: run.branch.clone(),
-            repository: run.repository.clone(),
-            ci_system: run.ci_system.clone(),
+            branch: given(&run.branch),
+            repository: given(&run.repository),
+            ci_system: given(&run.ci_system),
         }
     }
 }
@@ -256,15 +258,6 @@ impl Rollup {
         }
     }
 
-    /// The revisions last run on `day` or after.
-    pub fn revisions_since(&self, day: &str) -> HashMap<(Dims, String), Revision> {
-        self.revisions
-            .iter()
-            .filter(|(_, revision)| revision.last_day.as_str() >= day)
-            .map(|(key, revision)| (key.clone(), revision.clone()))
-            .collect()
-    }
-
     /// Each command's runs that ended on their own: the savings baseline these runs give.
     pub fn baseline(&self) -> Baseline {
         let mut baseline = Baseline::new();
@@ -299,8 +292,14 @@ impl Rollup {
             let group: Group = read(&stored.figures, "figures of")?;
             rollup.groups.insert((stored.day, dims), group);
         }
+        let given = |value: String| Some(value).filter(|v| !v.is_empty());
         for stored in revisions {
-            let dims: Dims = read(&stored.dims, "revision group")?;
+            let dims = Dims {
+                command_hash: stored.command_hash,
+                branch: given(stored.branch),
+                repository: given(stored.repository),
+                ci_system: given(stored.ci_system),
+            };
             let tally = Revision {
                 label: stored.label,
                 passed: stored.passed.unsigned_abs(),
@@ -335,20 +334,48 @@ pub fn fold_into_stored(runs: &[ReportRun], stored: Vec<StoredGroup>) -> Result<
             figures: serde_json::to_string(&group).unwrap_or_default(),
         })
         .collect();
-    let revisions = rollup
-        .revisions
-        .into_iter()
-        .map(|((dims, revision), tally)| StoredRevision {
-            dims: dims_text(&dims),
-            command_hash: dims.command_hash,
+    let stored =
+        |(command_hash, branch, repository, ci_system): (String, String, String, String),
+         revision: String,
+         tally: Revision| StoredRevision {
+            command_hash,
             revision,
+            branch,
+            repository,
+            ci_system,
             label: tally.label,
             passed: tally.passed as i64,
             failed: tally.failed as i64,
             last_day: tally.last_day,
+        };
+    let mut whole: HashMap<(String, String), Revision> = HashMap::new();
+    let mut revisions_by_group = Vec::with_capacity(rollup.revisions.len());
+    for ((dims, revision), tally) in rollup.revisions {
+        whole
+            .entry((dims.command_hash.clone(), revision.clone()))
+            .or_default()
+            .merge(&tally);
+        let text = |value: Option<String>| value.unwrap_or_default();
+        let group = (
+            dims.command_hash,
+            text(dims.branch),
+            text(dims.repository),
+            text(dims.ci_system),
+        );
+        revisions_by_group.push(stored(group, revision, tally));
+    }
+    let revisions = whole
+        .into_iter()
+        .map(|((command_hash, revision), tally)| {
+            let whole = (command_hash, String::new(), String::new(), String::new());
+            stored(whole, revision, tally)
         })
         .collect();
-    Ok(Folded { groups, revisions })
+    Ok(Folded {
+        groups,
+        revisions,
+        revisions_by_group,
+    })
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub struct Answer {
     pub headers: Vec<(&'static str, String)>,
     pub caller: Option<String>,
     pub runs: usize,
+    /// Why the server failed (a 5xx), for its log: our words and the store's, never input.
+    pub failure: Option<String>,
 }
 
 impl Answer {
@@ -25,6 +27,7 @@ impl Answer {
             headers: Vec::new(),
             caller: None,
             runs: 0,
+            failure: None,
         }
     }
 
@@ -32,9 +35,14 @@ impl Answer {
         Answer::new(status, "application/json", body.to_string().into_bytes())
     }
 
-    /// A refusal in one line: `{"status":"error","error":"…"}`.
+    /// A refusal in one line: `{"status":"error","error":"…"}`; a 5xx's is also logged.
     pub fn error(status: StatusCode, message: impl Into<String>) -> Answer {
-        Answer::json(status, json!({"status": "error", "error": message.into()}))
+        let message = message.into();
+        let failure = status.is_server_error().then(|| message.clone());
+        Answer {
+            failure,
+            ..Answer::json(status, json!({"status": "error", "error": message}))
+        }
     }
 
     pub fn with_header(mut self, name: &'static str, value: String) -> Answer {

@@ -73,7 +73,7 @@ impl App {
         let (route, answer) = self.clone().answer(request).await;
         let took = started.elapsed();
         self.metrics.request(route, answer.status.as_u16(), took);
-        let line = json!({
+        let mut line = json!({
             "time": crate::timestamp::millis(SystemTime::now()),
             "method": method.as_str(),
             "path": path,
@@ -82,6 +82,9 @@ impl App {
             "runs": answer.runs,
             "ms": (took.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
         });
+        if let Some(failure) = &answer.failure {
+            line["error"] = json!(failure);
+        }
         super::log_line(&line);
         if grpc {
             return grpc::response(answer);
@@ -463,8 +466,9 @@ impl App {
                 .await
                 .map(|stats| Answer::json(StatusCode::OK, json!(stats))),
         };
-        let mut answer = made.unwrap_or_else(|_| {
-            Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+        let mut answer = made.unwrap_or_else(|error| {
+            let message = format!("the store does not answer: {error}");
+            Answer::error(StatusCode::SERVICE_UNAVAILABLE, message)
                 .with_header("retry-after", RETRY_STORE_AFTER.to_string())
         });
         answer.caller = Some(caller.name);

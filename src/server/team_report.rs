@@ -52,13 +52,24 @@ impl TeamStore {
             millis(next_start_of_day(previous_start)),
             millis(start_of_day(start)),
         );
-        let (groups, revisions) = self.kept_figures(day(&millis(start)).to_string()).await?;
+        let since_day = day(&millis(start)).to_string();
+        let repository_like = filter.repository.as_deref().map(|part| {
+            let escaped = part
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let (groups, revisions) = self
+            .kept_figures(since_day.clone(), filter.branch.clone(), repository_like)
+            .await?;
         let kept =
             Rollup::from_stored(groups, revisions).map_err(|message| StoreError::Figures {
                 database: database.to_string(),
                 message,
             })?;
         let baseline = kept.baseline();
+        let revisions = report::revisions_on_page(&kept, filter, &since_day);
         let (mut period, mut previous) = (Rollup::default(), Rollup::default());
         for ((day_of_group, dims), group) in kept.groups {
             if day_of_group.as_str() >= day(&period_days) {
@@ -69,11 +80,7 @@ impl TeamStore {
                 previous.groups.insert((day_of_group, dims), group);
             }
         }
-        let mut period_edge = self.folded_runs(start, next_start_of_day(start)).await?;
-        // The kept revisions count every run; the edge's runs are among them.
-        period_edge.revisions.clear();
-        period.merge(period_edge);
-        period.revisions = kept.revisions;
+        period.merge(self.folded_runs(start, next_start_of_day(start)).await?);
         let (whole_from, whole_until) = (next_start_of_day(previous_start), start_of_day(start));
         if whole_from < whole_until {
             previous.merge(self.folded_runs(previous_start, whole_from).await?);
@@ -87,6 +94,7 @@ impl TeamStore {
             period,
             previous,
             baseline,
+            revisions,
             latest_failures: self.latest_failures(start, filter).await?,
         })
     }

@@ -233,22 +233,32 @@ impl TeamStore {
         }
     }
 
-    /// Every kept report group, and the revisions the flaky section may show since that day.
+    /// Every kept report group, and the revisions the flaky section may show on a page of
+    /// the days since `since_day` (by group, when the page keeps a branch or a repository
+    /// `LIKE` a pattern).
     pub async fn kept_figures(
         &self,
         since_day: String,
+        branch: Option<String>,
+        repository_like: Option<String>,
     ) -> Result<(Vec<StoredGroup>, Vec<StoredRevision>), StoreError> {
         Ok(match self {
             TeamStore::Sqlite { reader, .. } => {
                 blocking(reader, move |s| {
-                    Ok((s.report_groups()?, s.flaky_revisions(&since_day)?))
+                    let revisions = s.flaky_revisions(
+                        &since_day,
+                        branch.as_deref(),
+                        repository_like.as_deref(),
+                    )?;
+                    Ok((s.report_groups()?, revisions))
                 })
                 .await?
             }
-            TeamStore::Postgres(pg) => (
-                pg.report_groups().await?,
-                pg.flaky_revisions(&since_day).await?,
-            ),
+            TeamStore::Postgres(pg) => {
+                let (branch, repository) = (branch.as_deref(), repository_like.as_deref());
+                let revisions = pg.flaky_revisions(&since_day, branch, repository).await?;
+                (pg.report_groups().await?, revisions)
+            }
         })
     }
 

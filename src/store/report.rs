@@ -23,23 +23,28 @@ pub struct StoredGroup {
     pub figures: String,
 }
 
-/// What one fold adds to one revision of one group's command.
+/// A command's runs on one revision: over all its runs (`branch`, `repository` and
+/// `ci_system` empty), or over one group's. Empty is none.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRevision {
-    pub dims: String,
-    pub revision: String,
     pub command_hash: String,
+    pub revision: String,
+    pub branch: String,
+    pub repository: String,
+    pub ci_system: String,
     pub label: String,
     pub passed: i64,
     pub failed: i64,
     pub last_day: String,
 }
 
-/// What a fold writes: the groups as they now are, and what to add to the revisions.
+/// What a fold writes: the groups as they now are, and what to add to the revisions, whole
+/// and by group.
 #[derive(Debug, Default)]
 pub struct Folded {
     pub groups: Vec<StoredGroup>,
     pub revisions: Vec<StoredRevision>,
+    pub revisions_by_group: Vec<StoredRevision>,
 }
 
 /// How a fold merges runs into stored groups (the second argument: the stored groups of the
@@ -53,23 +58,46 @@ pub(super) const ALL_GROUPS: &str = "SELECT day, dims, figures FROM report_group
 /// What storing a group over one already kept does: the fold merged them.
 pub(super) const GROUP_CONFLICT: &str =
     "ON CONFLICT (day, dims) DO UPDATE SET figures = excluded.figures";
-/// What adding to a revision already kept does.
-pub(super) const REVISION_CONFLICT: &str = "ON CONFLICT (dims, revision) DO UPDATE SET
-    passed = report_revisions.passed + excluded.passed,
-    failed = report_revisions.failed + excluded.failed,
-    label = CASE WHEN excluded.label > report_revisions.label
-        THEN excluded.label ELSE report_revisions.label END,
-    last_day = CASE WHEN excluded.last_day > report_revisions.last_day
-        THEN excluded.last_day ELSE report_revisions.last_day END";
+/// The columns of both revision tables, in [`StoredRevision`]'s order.
 pub(super) const REVISION_COLUMNS: &str =
-    "dims, revision, command_hash, label, passed, failed, last_day";
-/// The revisions last run since `?1` of the commands that both passed and failed on them
-/// (over every group): the only ones the flaky section can show, whatever the filter.
-pub(super) const FLAKY_REVISIONS: &str = "SELECT dims, revision, command_hash, label, passed,
-    failed, last_day FROM report_revisions
-    WHERE last_day >= ?1 AND (command_hash, revision) IN (
-        SELECT command_hash, revision FROM report_revisions WHERE last_day >= ?1
-        GROUP BY command_hash, revision HAVING sum(passed) > 0 AND sum(failed) > 0)";
+    "command_hash, revision, branch, repository, ci_system, label, passed, failed, last_day";
+/// The revision tables and their keys: whole revisions, which an unfiltered page reads, and
+/// revisions by group, which a page filtered by branch or repository reads.
+pub(super) const REVISION_TABLES: [(&str, &str); 2] = [
+    ("report_revisions", "command_hash, revision"),
+    (
+        "report_revisions_by_group",
+        "command_hash, revision, branch, repository, ci_system",
+    ),
+];
+
+/// Adds `values` (rows in [`REVISION_COLUMNS`]'s order) to what `table` keeps under `key`.
+pub(super) fn add_revisions_sql((table, key): (&str, &str), values: &str) -> String {
+    format!(
+        "INSERT INTO {table} ({REVISION_COLUMNS}) {values} ON CONFLICT ({key}) DO UPDATE SET
+            passed = {table}.passed + excluded.passed,
+            failed = {table}.failed + excluded.failed,
+            label = CASE WHEN excluded.label > {table}.label
+                THEN excluded.label ELSE {table}.label END,
+            last_day = CASE WHEN excluded.last_day > {table}.last_day
+                THEN excluded.last_day ELSE {table}.last_day END"
+    )
+}
+
+/// The revisions that can be flaky on a page of the days since `?1`: run on one of them, and
+/// both passed and failed. Whole, for a page without a branch or repository filter.
+pub(super) const FLAKY_REVISIONS: &str = "SELECT command_hash, revision, branch, repository,
+    ci_system, label, passed, failed, last_day FROM report_revisions
+    WHERE last_day >= ?1 AND passed > 0 AND failed > 0";
+/// The same by group, on the branch `?2` and in a repository `LIKE ?3` (either `NULL`: any):
+/// the page's filter then decides which groups count.
+pub(super) const FLAKY_REVISIONS_BY_GROUP: &str = "SELECT g.command_hash, g.revision, g.branch,
+    g.repository, g.ci_system, g.label, g.passed, g.failed, g.last_day
+    FROM report_revisions_by_group g
+    JOIN report_revisions w ON w.command_hash = g.command_hash AND w.revision = g.revision
+    WHERE w.last_day >= ?1 AND w.passed > 0 AND w.failed > 0
+    AND (CAST(?2 AS TEXT) IS NULL OR g.branch = ?2)
+    AND (CAST(?3 AS TEXT) IS NULL OR g.repository LIKE ?3 ESCAPE '\\')";
 
 /// The failed runs since `?1`, newest first, `?2` from `?3` on.
 pub(super) fn latest_failed_sql() -> String {
@@ -98,6 +126,20 @@ pub(super) fn group_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredGrou
         day: row.get(0)?,
         dims: row.get(1)?,
         figures: row.get(2)?,
+    })
+}
+
+fn revision_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRevision> {
+    Ok(StoredRevision {
+        command_hash: row.get(0)?,
+        revision: row.get(1)?,
+        branch: row.get(2)?,
+        repository: row.get(3)?,
+        ci_system: row.get(4)?,
+        label: row.get(5)?,
+        passed: row.get(6)?,
+        failed: row.get(7)?,
+        last_day: row.get(8)?,
     })
 }
 
@@ -147,22 +189,25 @@ impl Store {
                 put.execute(params![group.day, group.dims, group.figures])
                     .map_err(error)?;
             }
-            let add = format!(
-                "INSERT INTO report_revisions ({REVISION_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) {REVISION_CONFLICT}"
-            );
-            let mut add = transaction.prepare_cached(&add).map_err(error)?;
-            for r in &folded.revisions {
-                add.execute(params![
-                    r.dims,
-                    r.revision,
-                    r.command_hash,
-                    r.label,
-                    r.passed,
-                    r.failed,
-                    r.last_day
-                ])
-                .map_err(error)?;
+            let tables = [&folded.revisions, &folded.revisions_by_group];
+            for (table, rows) in REVISION_TABLES.into_iter().zip(tables) {
+                let values = "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+                let add = add_revisions_sql(table, values);
+                let mut add = transaction.prepare_cached(&add).map_err(error)?;
+                for r in rows {
+                    add.execute(params![
+                        r.command_hash,
+                        r.revision,
+                        r.branch,
+                        r.repository,
+                        r.ci_system,
+                        r.label,
+                        r.passed,
+                        r.failed,
+                        r.last_day
+                    ])
+                    .map_err(error)?;
+                }
             }
         }
         transaction.commit().map_err(error)?;
@@ -174,19 +219,23 @@ impl Store {
         self.rows(ALL_GROUPS, [], group_from)
     }
 
-    /// The revisions the flaky section may show, of the days since `since_day`.
-    pub fn flaky_revisions(&self, since_day: &str) -> Result<Vec<StoredRevision>, StoreError> {
-        self.rows(FLAKY_REVISIONS, [since_day], |row| {
-            Ok(StoredRevision {
-                dims: row.get(0)?,
-                revision: row.get(1)?,
-                command_hash: row.get(2)?,
-                label: row.get(3)?,
-                passed: row.get(4)?,
-                failed: row.get(5)?,
-                last_day: row.get(6)?,
-            })
-        })
+    /// The revisions the flaky section may show on a page of the days since `since_day`:
+    /// whole, or by group on `branch` and in a repository `LIKE` `repository` when either is
+    /// given.
+    pub fn flaky_revisions(
+        &self,
+        since_day: &str,
+        branch: Option<&str>,
+        repository: Option<&str>,
+    ) -> Result<Vec<StoredRevision>, StoreError> {
+        if branch.is_none() && repository.is_none() {
+            return self.rows(FLAKY_REVISIONS, [since_day], revision_from);
+        }
+        self.rows(
+            FLAKY_REVISIONS_BY_GROUP,
+            params![since_day, branch, repository],
+            revision_from,
+        )
     }
 
     /// The failed runs since `since`, newest first: `count` of them after the first `skip`.

@@ -154,6 +154,12 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// SIGKILL, as a crash or the OOM killer would end it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -10,30 +10,34 @@ const RUNNERS: u64 = 12;
 const BATCHES_PER_RUNNER: u64 = 5;
 const RUNS_PER_BATCH: u64 = 40;
 
+/// Posts the runs `first..first + count` of [`varied_batch`] in one request; they are stored.
+pub fn send_batch(server: &Server, first: u64, count: u64, now: SystemTime) {
+    let body = varied_batch(first, count, now);
+    let (status, answer) = post(
+        &format!("{}/api/v1/events", server.url),
+        &[
+            ("X-API-Key", &server.write_key),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+}
+
 /// Sends the runs of [`varied_batch`] from [`RUNNERS`] threads at once, each to one of the
 /// servers in turn; returns how many.
 pub fn send_varied(servers: &[&Server], now: SystemTime) -> u64 {
-    let runners: Vec<_> = (0..RUNNERS)
-        .map(|runner| {
+    std::thread::scope(|scope| {
+        for runner in 0..RUNNERS {
             let server = servers[runner as usize % servers.len()];
-            let (url, key) = (server.url.clone(), server.write_key.clone());
-            std::thread::spawn(move || {
+            scope.spawn(move || {
                 for batch in 0..BATCHES_PER_RUNNER {
                     let first = (runner * BATCHES_PER_RUNNER + batch) * RUNS_PER_BATCH;
-                    let body = varied_batch(first, RUNS_PER_BATCH, now);
-                    let (status, answer) = post(
-                        &format!("{url}/api/v1/events"),
-                        &[("X-API-Key", &key), ("Content-Type", "application/json")],
-                        body.as_bytes(),
-                    );
-                    assert_eq!(status, 200, "{answer}");
+                    send_batch(server, first, RUNS_PER_BATCH, now);
                 }
-            })
-        })
-        .collect();
-    for runner in runners {
-        runner.join().unwrap();
-    }
+            });
+        }
+    });
     RUNNERS * BATCHES_PER_RUNNER * RUNS_PER_BATCH
 }
 
@@ -51,11 +55,12 @@ pub fn served_page(server: &Server, query: &str) -> String {
 /// Every section but the heading's, for a whole month and for a period that starts in the
 /// middle of a day (and the period before it, which the trend reads, starts and ends in one),
 /// with a filter and without.
-pub const PERIODS: [&str; 4] = [
+pub const PERIODS: [&str; 5] = [
     "since=30d",
     "since=36h",
     "since=50h&branch=main",
     "since=7d&command=npm",
+    "since=3d&repository=team/ap",
 ];
 
 /// Runs `first..first + count` as a team sends them (ids `0d-` and N in hex): four commands,

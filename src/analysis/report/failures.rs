@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::chart::{text_table, Color, Section, Series, Unit};
-use super::{Command, ReportRun, TOP};
+use super::{Command, ReportRun, Revisions, TOP};
 use crate::analysis::rollup::{Dims, Rollup};
 
 const FAILED: Color = Color(198, 40, 40);
@@ -116,18 +116,10 @@ pub fn failures_by<'a>(
 const REVISIONS_SHOWN: usize = 5;
 
 /// Commands that both passed and failed on the same revision: flaky, not broken.
-pub fn flaky_commands(rollup: &Rollup) -> Section {
-    let mut by_revision: HashMap<(&str, &str), (&str, u64, u64)> = HashMap::new();
-    for ((dims, revision), tally) in &rollup.revisions {
-        let entry = by_revision
-            .entry((dims.command_hash.as_str(), revision.as_str()))
-            .or_insert((tally.label.as_str(), 0, 0));
-        entry.0 = entry.0.max(tally.label.as_str());
-        entry.1 += tally.passed;
-        entry.2 += tally.failed;
-    }
+pub fn flaky_commands(revisions: &Revisions) -> Section {
     let mut flaky: BTreeMap<&str, (usize, BTreeSet<&str>, u64, u64)> = BTreeMap::new();
-    for ((_, revision), (label, passed, failed)) in by_revision {
+    for ((_, revision), tally) in revisions {
+        let (label, passed, failed) = (tally.label.as_str(), tally.passed, tally.failed);
         if passed > 0 && failed > 0 {
             let entry = flaky.entry(label).or_default();
             entry.0 += 1;

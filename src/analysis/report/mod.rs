@@ -12,7 +12,7 @@ mod sections;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use crate::analysis::rollup::{Baseline, Dims, Group, Rollup};
+use crate::analysis::rollup::{Baseline, Dims, Group, Revision, Rollup};
 pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
 pub use crate::store::{ReportRun, RunTiming};
@@ -132,6 +132,8 @@ pub struct Figures {
     /// Every command's runs that ended on their own, unfiltered: what the time saved is
     /// measured against.
     pub baseline: Baseline,
+    /// Each command's revisions on the page, their kept runs added up.
+    pub revisions: Revisions,
     /// The period's latest failed runs that the filter keeps, newest first.
     pub latest_failures: Vec<ReportRun>,
 }
@@ -144,7 +146,6 @@ impl Figures {
         let all = Rollup::of(runs);
         let in_period = || runs.iter().filter(|run| run.timestamp >= period_start);
         let mut period = Rollup::of(in_period());
-        period.revisions = all.revisions_since(crate::timestamp::day(&period_start));
         let mut previous = Rollup::of(
             runs.iter()
                 .filter(|run| run.timestamp >= previous_start && run.timestamp < period_start),
@@ -155,6 +156,7 @@ impl Figures {
             period,
             previous,
             baseline: all.baseline(),
+            revisions: revisions_on_page(&all, filter, crate::timestamp::day(&period_start)),
             latest_failures: latest_failures(in_period(), filter),
         }
     }
@@ -163,6 +165,25 @@ impl Figures {
     pub fn runs(&self) -> u64 {
         self.period.groups.values().map(|group| group.runs()).sum()
     }
+}
+
+/// Per command hash and revision, the runs kept.
+pub type Revisions = HashMap<(String, String), Revision>;
+
+/// The revisions on a page of the days since `since_day`: of the runs the filter keeps, added
+/// up per command and revision, those run on one of those days.
+pub fn revisions_on_page(rollup: &Rollup, filter: &Filter, since_day: &str) -> Revisions {
+    let mut revisions = Revisions::new();
+    for ((dims, revision), tally) in &rollup.revisions {
+        if filter.keeps(dims, &tally.label) {
+            revisions
+                .entry((dims.command_hash.clone(), revision.clone()))
+                .or_default()
+                .merge(tally);
+        }
+    }
+    revisions.retain(|_, tally| tally.last_day.as_str() >= since_day);
+    revisions
 }
 
 /// The newest failed runs among these that the filter keeps, newest first.

@@ -51,7 +51,7 @@ pub fn all(figures: &Figures) -> Vec<String> {
             },
         )
         .render(),
-        failures::flaky_commands(period).render(),
+        failures::flaky_commands(&figures.revisions).render(),
         durations(&commands).render(),
         patterns(period).render(),
         first_match(period).render(),

@@ -9,8 +9,8 @@ use tokio_postgres::Row;
 use super::{numbered, pg_error, PgStore};
 use crate::store::queries::{outcome_of, time_bound, REPORT_SELECT};
 use crate::store::report::{
-    days_of, latest_failed_sql, Fold, StoredGroup, StoredRevision, ALL_GROUPS, FLAKY_REVISIONS,
-    GROUPS_OF_DAY, GROUP_CONFLICT, REVISION_COLUMNS, REVISION_CONFLICT,
+    add_revisions_sql, days_of, latest_failed_sql, Fold, StoredGroup, StoredRevision, ALL_GROUPS,
+    FLAKY_REVISIONS, FLAKY_REVISIONS_BY_GROUP, GROUPS_OF_DAY, GROUP_CONFLICT, REVISION_TABLES,
 };
 use crate::store::{ReportRun, StoreError};
 
@@ -115,31 +115,33 @@ impl PgStore {
             )
             .await
             .map_err(error)?;
-        let revisions = &folded.revisions;
-        let text = |f: fn(&StoredRevision) -> &String| -> Vec<&String> {
-            revisions.iter().map(f).collect()
-        };
-        let count =
-            |f: fn(&StoredRevision) -> i64| -> Vec<i64> { revisions.iter().map(f).collect() };
-        transaction
-            .execute(
-                &format!(
-                    "INSERT INTO report_revisions ({REVISION_COLUMNS})
-                     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-                         $5::bigint[], $6::bigint[], $7::text[]) {REVISION_CONFLICT}"
-                ),
-                &[
-                    &text(|r| &r.dims),
-                    &text(|r| &r.revision),
-                    &text(|r| &r.command_hash),
-                    &text(|r| &r.label),
-                    &count(|r| r.passed),
-                    &count(|r| r.failed),
-                    &text(|r| &r.last_day),
-                ],
-            )
-            .await
-            .map_err(error)?;
+        let tables = [&folded.revisions, &folded.revisions_by_group];
+        for (table, rows) in REVISION_TABLES.into_iter().zip(tables) {
+            let text = |f: fn(&StoredRevision) -> &String| -> Vec<&String> {
+                rows.iter().map(f).collect()
+            };
+            let count =
+                |f: fn(&StoredRevision) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
+            let values = "SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])";
+            transaction
+                .execute(
+                    &add_revisions_sql(table, values),
+                    &[
+                        &text(|r| &r.command_hash),
+                        &text(|r| &r.revision),
+                        &text(|r| &r.branch),
+                        &text(|r| &r.repository),
+                        &text(|r| &r.ci_system),
+                        &text(|r| &r.label),
+                        &count(|r| r.passed),
+                        &count(|r| r.failed),
+                        &text(|r| &r.last_day),
+                    ],
+                )
+                .await
+                .map_err(error)?;
+        }
         transaction.commit().await.map_err(error)?;
         Ok(runs.len())
     }
@@ -154,18 +156,32 @@ impl PgStore {
     pub async fn flaky_revisions(
         &self,
         since_day: &str,
+        branch: Option<&str>,
+        repository: Option<&str>,
     ) -> Result<Vec<StoredRevision>, StoreError> {
-        self.map_rows(FLAKY_REVISIONS, &[&since_day], |row| {
+        let revision_from = |row: Row| {
             Ok(StoredRevision {
-                dims: row.get(0),
+                command_hash: row.get(0),
                 revision: row.get(1),
-                command_hash: row.get(2),
-                label: row.get(3),
-                passed: row.get(4),
-                failed: row.get(5),
-                last_day: row.get(6),
+                branch: row.get(2),
+                repository: row.get(3),
+                ci_system: row.get(4),
+                label: row.get(5),
+                passed: row.get(6),
+                failed: row.get(7),
+                last_day: row.get(8),
             })
-        })
+        };
+        if branch.is_none() && repository.is_none() {
+            return self
+                .map_rows(FLAKY_REVISIONS, &[&since_day], revision_from)
+                .await;
+        }
+        self.map_rows(
+            FLAKY_REVISIONS_BY_GROUP,
+            &[&since_day, &branch, &repository],
+            revision_from,
+        )
         .await
     }
 

@@ -82,16 +82,30 @@ CREATE TABLE report_groups (
     PRIMARY KEY (day, dims)
 );
 CREATE TABLE report_revisions (
-    dims         TEXT NOT NULL,
-    revision     TEXT NOT NULL,
     command_hash TEXT NOT NULL,
+    revision     TEXT NOT NULL,
+    branch       TEXT NOT NULL,
+    repository   TEXT NOT NULL,
+    ci_system    TEXT NOT NULL,
     label        TEXT NOT NULL,
     passed       BIGINT NOT NULL,
     failed       BIGINT NOT NULL,
     last_day     TEXT NOT NULL,
-    PRIMARY KEY (dims, revision)
+    PRIMARY KEY (command_hash, revision)
 );
 CREATE INDEX report_revisions_by_last_day ON report_revisions (last_day);
+CREATE TABLE report_revisions_by_group (
+    command_hash TEXT NOT NULL,
+    revision     TEXT NOT NULL,
+    branch       TEXT NOT NULL,
+    repository   TEXT NOT NULL,
+    ci_system    TEXT NOT NULL,
+    label        TEXT NOT NULL,
+    passed       BIGINT NOT NULL,
+    failed       BIGINT NOT NULL,
+    last_day     TEXT NOT NULL,
+    PRIMARY KEY (command_hash, revision, branch, repository, ci_system)
+);
 CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
 CREATE FUNCTION earlyexit_queue_to_fold() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
