@@ -281,35 +281,38 @@ fn read<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Str
 }
 
 impl Rollup {
-    /// The figures a store keeps, read back.
-    pub fn from_stored(
-        groups: Vec<StoredGroup>,
-        revisions: Vec<StoredRevision>,
-    ) -> Result<Rollup, String> {
+    /// The groups a store keeps, read back.
+    pub fn from_stored(groups: Vec<StoredGroup>) -> Result<Rollup, String> {
         let mut rollup = Rollup::default();
         for stored in groups {
             let dims: Dims = read(&stored.dims, "group")?;
             let group: Group = read(&stored.figures, "figures of")?;
             rollup.groups.insert((stored.day, dims), group);
         }
-        let given = |value: String| Some(value).filter(|v| !v.is_empty());
-        for stored in revisions {
-            let dims = Dims {
-                command_hash: stored.command_hash,
-                branch: given(stored.branch),
-                repository: given(stored.repository),
-                ci_system: given(stored.ci_system),
-            };
-            let tally = Revision {
-                label: stored.label,
-                passed: stored.passed.unsigned_abs(),
-                failed: stored.failed.unsigned_abs(),
-                last_day: stored.last_day,
-            };
-            rollup.revisions.insert((dims, stored.revision), tally);
-        }
         Ok(rollup)
     }
+}
+
+/// The revisions a store keeps, read back.
+pub fn stored_revisions(
+    rows: Vec<StoredRevision>,
+) -> impl Iterator<Item = ((Dims, String), Revision)> {
+    let given = |value: String| Some(value).filter(|v| !v.is_empty());
+    rows.into_iter().map(move |stored| {
+        let dims = Dims {
+            command_hash: stored.command_hash,
+            branch: given(stored.branch),
+            repository: given(stored.repository),
+            ci_system: given(stored.ci_system),
+        };
+        let tally = Revision {
+            label: stored.label,
+            passed: stored.passed.unsigned_abs(),
+            failed: stored.failed.unsigned_abs(),
+            last_day: stored.last_day,
+        };
+        ((dims, stored.revision), tally)
+    })
 }
 
 /// What a store writes to fold `runs` in: `stored` holds the kept groups of the runs' days,

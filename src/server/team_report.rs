@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use super::team_store::TeamStore;
 use crate::analysis::report::{self, Figures, Filter, TOP};
-use crate::analysis::rollup::Rollup;
+use crate::analysis::rollup::{stored_revisions, Rollup};
 use crate::store::StoreError;
 use crate::timestamp::{day, millis, next_start_of_day, start_of_day};
 
@@ -63,13 +63,12 @@ impl TeamStore {
         let (groups, revisions) = self
             .kept_figures(since_day.clone(), filter.branch.clone(), repository_like)
             .await?;
-        let kept =
-            Rollup::from_stored(groups, revisions).map_err(|message| StoreError::Figures {
-                database: database.to_string(),
-                message,
-            })?;
+        let kept = Rollup::from_stored(groups).map_err(|message| StoreError::Figures {
+            database: database.to_string(),
+            message,
+        })?;
         let baseline = kept.baseline();
-        let revisions = report::revisions_on_page(&kept, filter, &since_day);
+        let revisions = report::revisions_on_page(stored_revisions(revisions), filter, &since_day);
         let (mut period, mut previous) = (Rollup::default(), Rollup::default());
         for ((day_of_group, dims), group) in kept.groups {
             if day_of_group.as_str() >= day(&period_days) {

@@ -9,6 +9,7 @@ mod chart;
 mod failures;
 mod sections;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -152,11 +153,12 @@ impl Figures {
         );
         filter.apply(&mut period);
         filter.apply(&mut previous);
+        let since_day = crate::timestamp::day(&period_start);
         Figures {
             period,
             previous,
             baseline: all.baseline(),
-            revisions: revisions_on_page(&all, filter, crate::timestamp::day(&period_start)),
+            revisions: revisions_on_page(all.revisions, filter, since_day),
             latest_failures: latest_failures(in_period(), filter),
         }
     }
@@ -172,14 +174,20 @@ pub type Revisions = HashMap<(String, String), Revision>;
 
 /// The revisions on a page of the days since `since_day`: of the runs the filter keeps, added
 /// up per command and revision, those run on one of those days.
-pub fn revisions_on_page(rollup: &Rollup, filter: &Filter, since_day: &str) -> Revisions {
+pub fn revisions_on_page(
+    rows: impl IntoIterator<Item = ((Dims, String), Revision)>,
+    filter: &Filter,
+    since_day: &str,
+) -> Revisions {
     let mut revisions = Revisions::new();
-    for ((dims, revision), tally) in &rollup.revisions {
-        if filter.keeps(dims, &tally.label) {
-            revisions
-                .entry((dims.command_hash.clone(), revision.clone()))
-                .or_default()
-                .merge(tally);
+    for ((dims, revision), tally) in rows {
+        if filter.keeps(&dims, &tally.label) {
+            match revisions.entry((dims.command_hash, revision)) {
+                Entry::Occupied(mut kept) => kept.get_mut().merge(&tally),
+                Entry::Vacant(new) => {
+                    new.insert(tally);
+                }
+            }
         }
     }
     revisions.retain(|_, tally| tally.last_day.as_str() >= since_day);

@@ -93,7 +93,6 @@ CREATE TABLE report_revisions (
     last_day     TEXT NOT NULL,
     PRIMARY KEY (command_hash, revision)
 );
-CREATE INDEX report_revisions_by_last_day ON report_revisions (last_day);
 CREATE TABLE report_revisions_by_group (
     command_hash TEXT NOT NULL,
     revision     TEXT NOT NULL,
