@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::histogram::{sane_seconds, Histogram};
 use crate::outcome::{ExitReason, Outcome};
-use crate::store::{Folded, ReportRun, StoredGroup, StoredRevision};
+use crate::store::{Fold, Folded, ReportRun, StoredGroup, StoredRevision};
 
 /// What a run is to the estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,70 +315,88 @@ pub fn stored_revisions(
     })
 }
 
-/// What a store writes to fold `runs` in: `stored` holds the kept groups of the runs' days,
-/// which the runs' groups are merged into; the revisions are what to add to those kept.
-pub fn fold_into_stored(runs: &[ReportRun], stored: Vec<StoredGroup>) -> Result<Folded, String> {
-    let rollup = Rollup::of(runs);
-    let mut groups: HashMap<(String, String), Group> = rollup
-        .groups
-        .into_iter()
-        .map(|((day, dims), group)| ((day, dims_text(&dims)), group))
-        .collect();
-    for kept in stored {
-        if let Some(group) = groups.get_mut(&(kept.day, kept.dims)) {
-            group.merge(&read(&kept.figures, "figures")?);
+/// Runs folded for a store (see [`Fold`]): their groups, keyed as the store keys them, and
+/// their revisions.
+#[derive(Debug, Default)]
+pub struct StoreFold {
+    groups: HashMap<(String, String), Group>,
+    revisions: HashMap<(Dims, String), Revision>,
+}
+
+impl Fold for StoreFold {
+    fn take(&mut self, runs: &[ReportRun]) -> Vec<(String, String)> {
+        let rollup = Rollup::of(runs);
+        self.groups = rollup
+            .groups
+            .into_iter()
+            .map(|((day, dims), group)| ((day, dims_text(&dims)), group))
+            .collect();
+        self.revisions = rollup.revisions;
+        self.groups.keys().cloned().collect()
+    }
+
+    /// The groups merged with what the store keeps of them, and the revisions to add, whole
+    /// and by group.
+    fn merge(self: Box<Self>, stored: Vec<StoredGroup>) -> Result<Folded, String> {
+        let StoreFold {
+            mut groups,
+            revisions,
+        } = *self;
+        for kept in stored {
+            if let Some(group) = groups.get_mut(&(kept.day, kept.dims)) {
+                group.merge(&read(&kept.figures, "figures")?);
+            }
         }
-    }
-    let groups = groups
-        .into_iter()
-        .map(|((day, dims), group)| StoredGroup {
-            day,
-            dims,
-            figures: serde_json::to_string(&group).unwrap_or_default(),
+        let groups = groups
+            .into_iter()
+            .map(|((day, dims), group)| StoredGroup {
+                day,
+                dims,
+                figures: serde_json::to_string(&group).unwrap_or_default(),
+            })
+            .collect();
+        let mut whole: HashMap<(String, String), Revision> = HashMap::new();
+        let mut revisions_by_group = Vec::with_capacity(revisions.len());
+        for ((dims, revision), tally) in revisions {
+            whole
+                .entry((dims.command_hash.clone(), revision.clone()))
+                .or_default()
+                .merge(&tally);
+            revisions_by_group.push(stored_revision(dims, revision, tally));
+        }
+        let revisions = whole
+            .into_iter()
+            .map(|((command_hash, revision), tally)| {
+                let dims = Dims {
+                    command_hash,
+                    branch: None,
+                    repository: None,
+                    ci_system: None,
+                };
+                stored_revision(dims, revision, tally)
+            })
+            .collect();
+        Ok(Folded {
+            groups,
+            revisions,
+            revisions_by_group,
         })
-        .collect();
-    let stored =
-        |(command_hash, branch, repository, ci_system): (String, String, String, String),
-         revision: String,
-         tally: Revision| StoredRevision {
-            command_hash,
-            revision,
-            branch,
-            repository,
-            ci_system,
-            label: tally.label,
-            passed: tally.passed as i64,
-            failed: tally.failed as i64,
-            last_day: tally.last_day,
-        };
-    let mut whole: HashMap<(String, String), Revision> = HashMap::new();
-    let mut revisions_by_group = Vec::with_capacity(rollup.revisions.len());
-    for ((dims, revision), tally) in rollup.revisions {
-        whole
-            .entry((dims.command_hash.clone(), revision.clone()))
-            .or_default()
-            .merge(&tally);
-        let text = |value: Option<String>| value.unwrap_or_default();
-        let group = (
-            dims.command_hash,
-            text(dims.branch),
-            text(dims.repository),
-            text(dims.ci_system),
-        );
-        revisions_by_group.push(stored(group, revision, tally));
     }
-    let revisions = whole
-        .into_iter()
-        .map(|((command_hash, revision), tally)| {
-            let whole = (command_hash, String::new(), String::new(), String::new());
-            stored(whole, revision, tally)
-        })
-        .collect();
-    Ok(Folded {
-        groups,
-        revisions,
-        revisions_by_group,
-    })
+}
+
+/// A revision's tally as the store keeps it: none is empty.
+fn stored_revision(dims: Dims, revision: String, tally: Revision) -> StoredRevision {
+    StoredRevision {
+        command_hash: dims.command_hash,
+        revision,
+        branch: dims.branch.unwrap_or_default(),
+        repository: dims.repository.unwrap_or_default(),
+        ci_system: dims.ci_system.unwrap_or_default(),
+        label: tally.label,
+        passed: tally.passed as i64,
+        failed: tally.failed as i64,
+        last_day: tally.last_day,
+    }
 }
 
 #[cfg(test)]
@@ -429,5 +447,39 @@ mod tests {
         let stored = serde_json::to_string(&whole.groups.values().next()).unwrap();
         let group: Group = serde_json::from_str(&stored).unwrap();
         assert_eq!(Some(&group), whole.groups.values().next());
+    }
+
+    #[test]
+    fn folds_in_turn_keep_what_one_fold_of_every_run_keeps() {
+        let runs: Vec<ReportRun> = (0..60)
+            .map(|n| run(n, Outcome::ALL[n as usize % 4], 0.3 * f64::from(n)))
+            .collect();
+        let fold = |runs: &[ReportRun], kept: &HashMap<(String, String), StoredGroup>| {
+            let mut fold = Box::<StoreFold>::default();
+            let stored = fold
+                .take(runs)
+                .into_iter()
+                .filter_map(|key| kept.get(&key).cloned())
+                .collect();
+            fold.merge(stored).unwrap()
+        };
+        let keyed = |folded: Folded| -> HashMap<(String, String), StoredGroup> {
+            let group = |g: StoredGroup| ((g.day.clone(), g.dims.clone()), g);
+            folded.groups.into_iter().map(group).collect()
+        };
+        let mut kept = keyed(fold(&runs[..25], &HashMap::new()));
+        let later = keyed(fold(&runs[25..], &kept));
+        kept.extend(later);
+        let at_once = keyed(fold(&runs, &HashMap::new()));
+        let figures = |groups: &HashMap<(String, String), StoredGroup>| {
+            let mut figures: Vec<((String, String), Group)> = groups
+                .iter()
+                .map(|(key, g)| (key.clone(), serde_json::from_str(&g.figures).unwrap()))
+                .collect();
+            figures.sort_by(|a, b| a.0.cmp(&b.0));
+            figures
+        };
+        assert_eq!(figures(&kept), figures(&at_once));
+        assert_eq!(kept.len(), 6);
     }
 }

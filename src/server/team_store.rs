@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use crate::analysis::rollup;
+use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
     PgStore, ReportRun, RunningRow, Stats, Store, StoreError, StoredGroup, StoredKey,
@@ -222,14 +222,11 @@ impl TeamStore {
         match self {
             TeamStore::Sqlite { folder, .. } => {
                 blocking(folder, move |s| {
-                    s.fold_pending(limit, Box::new(rollup::fold_into_stored))
+                    s.fold_pending(limit, Box::<StoreFold>::default())
                 })
                 .await
             }
-            TeamStore::Postgres(pg) => {
-                pg.fold_pending(limit, Box::new(rollup::fold_into_stored))
-                    .await
-            }
+            TeamStore::Postgres(pg) => pg.fold_pending(limit, Box::<StoreFold>::default()).await,
         }
     }
 

@@ -6,7 +6,6 @@
 //! `report_revisions`: a run is counted once, even with several servers folding. What a group
 //! holds is `analysis`'s business; here it is text, merged by the caller's `fold`.
 
-use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use rusqlite::{params, TransactionBehavior};
@@ -47,13 +46,14 @@ pub struct Folded {
     pub revisions_by_group: Vec<StoredRevision>,
 }
 
-/// How a fold merges runs into stored groups (the second argument: the stored groups of the
-/// runs' days); its error says which stored group it could not read.
-pub type Fold<'a> =
-    Box<dyn FnOnce(&[ReportRun], Vec<StoredGroup>) -> Result<Folded, String> + Send + 'a>;
+/// How runs are folded into the kept groups, in two steps so that the store reads only the
+/// groups the runs fall in: `take` folds the runs and names those groups (day and dims), and
+/// `merge` adds them to what the store keeps of them (an error says which it could not read).
+pub trait Fold: Send {
+    fn take(&mut self, runs: &[ReportRun]) -> Vec<(String, String)>;
+    fn merge(self: Box<Self>, stored: Vec<StoredGroup>) -> Result<Folded, String>;
+}
 
-pub(super) const GROUPS_OF_DAY: &str =
-    "SELECT day, dims, figures FROM report_groups WHERE day = ?1";
 pub(super) const ALL_GROUPS: &str = "SELECT day, dims, figures FROM report_groups";
 /// What storing a group over one already kept does: the fold merged them.
 pub(super) const GROUP_CONFLICT: &str =
@@ -114,13 +114,6 @@ pub(super) fn latest_failed_sql() -> String {
     )
 }
 
-/// The distinct days of these runs.
-pub(super) fn days_of(runs: &[ReportRun]) -> BTreeSet<&str> {
-    runs.iter()
-        .map(|run| crate::timestamp::day(&run.timestamp))
-        .collect()
-}
-
 pub(super) fn group_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredGroup> {
     Ok(StoredGroup {
         day: row.get(0)?,
@@ -146,7 +139,11 @@ fn revision_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRevision> {
 impl Store {
     /// Folds up to `limit` of the runs not yet folded into the kept figures, in one
     /// transaction; returns how many it folded (0: none were waiting).
-    pub fn fold_pending(&mut self, limit: usize, fold: Fold<'_>) -> Result<usize, StoreError> {
+    pub fn fold_pending(
+        &mut self,
+        limit: usize,
+        mut fold: Box<dyn Fold>,
+    ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let error = |e| sqlite_error(&path, e);
         let transaction = self
@@ -165,12 +162,17 @@ impl Store {
             return Ok(0);
         }
         let mut stored = Vec::new();
-        for day in days_of(&runs) {
-            let mut statement = transaction.prepare_cached(GROUPS_OF_DAY).map_err(error)?;
-            let rows = statement.query_map([day], group_from).map_err(error)?;
+        let mut kept = transaction
+            .prepare_cached(
+                "SELECT day, dims, figures FROM report_groups WHERE day = ?1 AND dims = ?2",
+            )
+            .map_err(error)?;
+        for (day, dims) in fold.take(&runs) {
+            let rows = kept.query_map([day, dims], group_from).map_err(error)?;
             stored.extend(rows.collect::<Result<Vec<_>, _>>().map_err(error)?);
         }
-        let folded = fold(&runs, stored).map_err(|message| StoreError::Figures {
+        drop(kept);
+        let folded = fold.merge(stored).map_err(|message| StoreError::Figures {
             database: path.display().to_string(),
             message,
         })?;

@@ -6,11 +6,11 @@ use std::time::SystemTime;
 
 use tokio_postgres::Row;
 
-use super::{numbered, pg_error, PgStore};
+use super::{pg_error, PgStore};
 use crate::store::queries::{outcome_of, time_bound, REPORT_SELECT};
 use crate::store::report::{
-    add_revisions_sql, days_of, latest_failed_sql, Fold, StoredGroup, StoredRevision, ALL_GROUPS,
-    FLAKY_REVISIONS, FLAKY_REVISIONS_BY_GROUP, GROUPS_OF_DAY, GROUP_CONFLICT, REVISION_TABLES,
+    add_revisions_sql, latest_failed_sql, Fold, StoredGroup, StoredRevision, ALL_GROUPS,
+    FLAKY_REVISIONS, FLAKY_REVISIONS_BY_GROUP, GROUP_CONFLICT, REVISION_TABLES,
 };
 use crate::store::{ReportRun, StoreError};
 
@@ -52,7 +52,11 @@ impl PgStore {
     }
 
     /// As the SQLite store's `fold_pending`.
-    pub async fn fold_pending(&self, limit: usize, fold: Fold<'_>) -> Result<usize, StoreError> {
+    pub async fn fold_pending(
+        &self,
+        limit: usize,
+        mut fold: Box<dyn Fold>,
+    ) -> Result<usize, StoreError> {
         let error = |e| pg_error(&self.shown, e);
         let mut guard = self.connection().await?;
         let client = &mut guard.as_mut().expect("made by connection()").client;
@@ -86,15 +90,19 @@ impl PgStore {
             .iter()
             .map(|row| self.report_run(row))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut stored = Vec::new();
-        for day in days_of(&runs) {
-            let rows = transaction
-                .query(&numbered(GROUPS_OF_DAY), &[&day])
-                .await
-                .map_err(error)?;
-            stored.extend(rows.iter().map(group_from));
-        }
-        let folded = fold(&runs, stored).map_err(|message| StoreError::Figures {
+        let (days, dims): (Vec<String>, Vec<String>) = fold.take(&runs).into_iter().unzip();
+        let stored = transaction
+            .query(
+                "SELECT day, dims, figures FROM report_groups
+                 WHERE (day, dims) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+                &[&days, &dims],
+            )
+            .await
+            .map_err(error)?
+            .iter()
+            .map(group_from)
+            .collect();
+        let folded = fold.merge(stored).map_err(|message| StoreError::Figures {
             database: self.shown.clone(),
             message,
         })?;
