@@ -26,8 +26,9 @@ use crate::store::StoreError;
 /// How long a client that cannot store is told to wait.
 const RETRY_STORE_AFTER: u64 = 5;
 
-/// Reports built at once. A report holds its period's runs in memory (about 1.3 KB a run at
-/// its peak, benches/README.md), so readers take turns rather than multiply that.
+/// Reports built at once. A page holds the kept groups and the revisions that can be flaky
+/// (a few hundred MB for the million-run benchmark's 162,389), and `/api/v1/stats` every run
+/// time of its period, so readers take turns rather than multiply that.
 const REPORTS_AT_ONCE: usize = 1;
 /// How long a reader waits for its turn before it is told to come back.
 const REPORT_TURN: Duration = Duration::from_secs(30);
