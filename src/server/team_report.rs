@@ -11,9 +11,13 @@ use crate::analysis::rollup::{stored_revisions, Rollup};
 use crate::store::StoreError;
 use crate::timestamp::{day, millis, next_start_of_day, start_of_day};
 
-/// Runs a fold takes at once. Small enough that a fold's memory (a few megabytes) and its
-/// moment of the database's cores stay small beside the requests it runs among: folds of
-/// 20,000 runs under the ingest benchmark took the server to 195 MiB and requests' p99 to 1.8 s.
+/// Runs a fold takes at once. A fold rewrites each group its runs fall in once, so larger
+/// folds keep up with more runs spread over more groups, but they hold more memory and more
+/// of the database's time among requests: under the ingest benchmark (a new command, so a new
+/// group, with every run) folds of 20,000 took the server to 195 MiB and requests' p99 to
+/// 1.8 s, and folds of 5,000 cut its runs a second by half against folds of 2,000. A million
+/// runs sent over 25 days' groups at 7,300 a second outrun folds of 2,000 on PostgreSQL: the
+/// first page after that load folded for 81 s (benches/README.md).
 pub const FOLD_BATCH: usize = 2_000;
 /// Failed runs read at once while looking for the latest ones the filter keeps.
 const FAILED_PAGE: usize = 200;
