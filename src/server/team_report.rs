@@ -51,13 +51,11 @@ impl TeamStore {
     ) -> Result<Figures, StoreError> {
         self.fold_all().await?;
         let previous_start = report::previous_start(start);
-        // Whole days: the period's from the first midnight at or after its start, the
+        // Whole days: the period's from the first midnight at or after its start; the
         // previous period's from its first midnight until the one before the period starts.
         let period_days = millis(next_start_of_day(start));
-        let previous_days = (
-            millis(next_start_of_day(previous_start)),
-            millis(start_of_day(start)),
-        );
+        let (whole_from, whole_until) = (next_start_of_day(previous_start), start_of_day(start));
+        let previous_days = (millis(whole_from), millis(whole_until));
         let since_day = day(&millis(start)).to_string();
         let repository_like = filter.repository.as_deref().map(|part| {
             let escaped = part
@@ -86,7 +84,6 @@ impl TeamStore {
             }
         }
         period.merge(self.folded_runs(start, next_start_of_day(start)).await?);
-        let (whole_from, whole_until) = (next_start_of_day(previous_start), start_of_day(start));
         if whole_from < whole_until {
             previous.merge(self.folded_runs(previous_start, whole_from).await?);
             previous.merge(self.folded_runs(whole_until, start).await?);
