@@ -8,7 +8,7 @@
 
 use std::time::SystemTime;
 
-use rusqlite::{params, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 use super::queries::{report_run, time_bound, OUTCOME_COLUMN, REPORT_SELECT};
 use super::{sqlite_error, ReportRun, Store, StoreError};
@@ -146,42 +146,63 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let error = |e| sqlite_error(&path, e);
-        let transaction = self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(error)?;
+        // Read and merged without the write lock, which runners' writes wait for (a fold over
+        // a thousand groups took over their 2 s in a debug build); written under it only if no
+        // other fold changed what was read meanwhile.
         let taken = format!(
             "{REPORT_SELECT} JOIN (SELECT execution_id FROM unfolded ORDER BY execution_id
              LIMIT ?1) p ON p.execution_id = e.execution_id"
         );
-        let runs: Vec<ReportRun> = transaction
-            .prepare_cached(&taken)
-            .and_then(|mut statement| statement.query_map([limit as i64], report_run)?.collect())
-            .map_err(error)?;
+        let runs: Vec<ReportRun> = self.rows(&taken, [limit as i64], report_run)?;
         if runs.is_empty() {
             return Ok(0);
         }
-        let mut stored = Vec::new();
-        let mut kept = transaction
-            .prepare_cached(
-                "SELECT day, dims, figures FROM report_groups WHERE day = ?1 AND dims = ?2",
-            )
-            .map_err(error)?;
-        for (day, dims) in fold.take(&runs) {
-            let rows = kept.query_map([day, dims], group_from).map_err(error)?;
-            stored.extend(rows.collect::<Result<Vec<_>, _>>().map_err(error)?);
-        }
-        drop(kept);
-        let folded = fold.merge(stored).map_err(|message| StoreError::Figures {
+        let keys = fold.take(&runs);
+        let figures_of = "SELECT figures FROM report_groups WHERE day = ?1 AND dims = ?2";
+        let read = |connection: &rusqlite::Connection| -> rusqlite::Result<Vec<Option<String>>> {
+            let mut statement = connection.prepare_cached(figures_of)?;
+            keys.iter()
+                .map(|(day, dims)| {
+                    statement
+                        .query_row([day, dims], |row| row.get(0))
+                        .optional()
+                })
+                .collect()
+        };
+        let before = read(&self.connection).map_err(error)?;
+        let stored = keys
+            .iter()
+            .zip(&before)
+            .filter_map(|((day, dims), figures)| {
+                Some(StoredGroup {
+                    day: day.clone(),
+                    dims: dims.clone(),
+                    figures: figures.clone()?,
+                })
+            })
+            .collect();
+        let figures_error = |message| StoreError::Figures {
             database: path.display().to_string(),
             message,
-        })?;
+        };
+        let folded = fold.merge(stored).map_err(figures_error)?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(error)?;
+        let changed =
+            || figures_error("another fold changed them meanwhile; folded again next time".into());
+        if read(&transaction).map_err(error)? != before {
+            return Err(changed());
+        }
         {
             let mut done = transaction
                 .prepare_cached("DELETE FROM unfolded WHERE execution_id = ?1")
                 .map_err(error)?;
             for run in &runs {
-                done.execute([&run.execution_id]).map_err(error)?;
+                if done.execute([&run.execution_id]).map_err(error)? == 0 {
+                    return Err(changed());
+                }
             }
             let put = format!(
                 "INSERT INTO report_groups (day, dims, figures) VALUES (?1, ?2, ?3) {GROUP_CONFLICT}"
