@@ -21,16 +21,16 @@ fn local_sections(home: &Home, server: &Server, query: &str) -> String {
     report_sections(&local.stdout_text()).to_string()
 }
 
-/// The same server again, on its database and keys.
-fn restart(home: &Home, server: &Server) -> Server {
-    Server::start_on(
-        home,
-        &server.database,
-        "127.0.0.1:0",
-        &[],
-        server.write_key.clone(),
-        server.read_key.clone(),
-    )
+/// The server's page for `query`, checked to be the one `telemetry report` makes from the
+/// runs of its database.
+fn page_of_the_runs(home: &Home, server: &Server, query: &str) -> String {
+    let served = served_page(server, query);
+    assert_eq!(
+        report_sections(&served),
+        local_sections(home, server, query),
+        "{query}"
+    );
+    served
 }
 
 #[test]
@@ -40,12 +40,7 @@ fn the_team_page_from_kept_figures_is_the_page_from_the_runs() {
     let sent = send_varied(&[&server], SystemTime::now());
     assert_eq!(sent, 2400);
     for query in PERIODS {
-        let served = served_page(&server, query);
-        assert_eq!(
-            report_sections(&served),
-            local_sections(&home, &server, query),
-            "{query}"
-        );
+        let served = page_of_the_runs(&home, &server, query);
         assert!(report_sections(&served).len() > 5_000, "{query}: {served}");
     }
     assert!(served_page(&server, "since=30d").contains(": 2400 run(s)."));
@@ -61,17 +56,13 @@ fn a_server_killed_while_it_folds_counts_every_run_once() {
     send_varied(&[&server], SystemTime::now());
     server.kill();
     for round in 0..8 {
-        let mut again = restart(&home, &server);
+        let mut again = server.another(&home);
         std::thread::sleep(Duration::from_millis(15 * round));
         again.kill();
     }
-    let server = restart(&home, &server);
-    let page = served_page(&server, "since=30d");
+    let server = server.another(&home);
+    let page = page_of_the_runs(&home, &server, "since=30d");
     assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
-    assert_eq!(
-        report_sections(&page),
-        local_sections(&home, &server, "since=30d")
-    );
 }
 
 /// A database written before the server kept figures (team schema 1) gets them at start-up:
@@ -91,11 +82,7 @@ fn a_database_from_before_the_kept_figures_is_folded_at_start_up() {
         )
         .unwrap();
     drop(database);
-    let server = restart(&home, &server);
-    let page = served_page(&server, "since=7d");
+    let server = server.another(&home);
+    let page = page_of_the_runs(&home, &server, "since=7d");
     assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
-    assert_eq!(
-        report_sections(&page),
-        local_sections(&home, &server, "since=7d")
-    );
 }

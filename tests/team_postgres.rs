@@ -349,14 +349,7 @@ fn two_servers_on_postgres_fold_every_run_once_into_the_page_sqlite_serves() {
     let home = Home::new();
     let database = postgres.url("team");
     let first = Server::start_on_database(&home, &database, &[]);
-    let second = Server::start_on(
-        &home,
-        &database,
-        "127.0.0.1:0",
-        &[],
-        first.write_key.clone(),
-        first.read_key.clone(),
-    );
+    let second = first.another(&home);
     let sqlite = Server::start(&home, &[]);
     let now = SystemTime::now();
     assert_eq!(send_varied(&[&first, &second], now), 2400);
@@ -422,14 +415,7 @@ fn a_server_killed_in_the_middle_of_a_fold_loses_no_run_and_counts_none_twice() 
          AND pid <> pg_backend_pid()",
     );
     let _ = holder.wait();
-    let again = Server::start_on(
-        &home,
-        &database,
-        "127.0.0.1:0",
-        &[],
-        server.write_key.clone(),
-        server.read_key.clone(),
-    );
+    let again = server.another(&home);
     for query in PERIODS {
         let expected = served_page(&sqlite, query);
         let page = served_page(&again, query);

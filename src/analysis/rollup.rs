@@ -84,6 +84,14 @@ pub const FIRST_MATCH_BUCKETS: [(&str, f64); 6] = [
     ("> 10 min", f64::INFINITY),
 ];
 
+/// A command's label where its runs' differ (full detail, anonymized): the greatest, so that
+/// any order of folding gives the same.
+fn keep_greatest(label: &mut String, other: &str) {
+    if other > label.as_str() {
+        *label = other.to_string();
+    }
+}
+
 /// One day of one [`Dims`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Group {
@@ -126,9 +134,7 @@ impl Group {
     }
 
     pub fn merge(&mut self, other: &Group) {
-        if other.label > self.label {
-            self.label.clone_from(&other.label);
-        }
+        keep_greatest(&mut self.label, &other.label);
         for (mine, theirs) in self.outcomes.iter_mut().zip(other.outcomes) {
             *mine += theirs;
         }
@@ -148,9 +154,7 @@ impl Group {
     /// Counts a run's time where its class says: the baseline, the time saved, hangs.
     pub fn add_timed(&mut self, label: &str, class: RunClass, runtime: f64) {
         let runtime = sane_seconds(runtime);
-        if label > self.label.as_str() {
-            self.label = label.to_string();
-        }
+        keep_greatest(&mut self.label, label);
         match class {
             RunClass::EndedOnItsOwn => self.complete.add(runtime),
             RunClass::StoppedEarly => self.stopped.add(runtime),
@@ -194,9 +198,7 @@ pub struct Revision {
 
 impl Revision {
     pub fn merge(&mut self, other: &Revision) {
-        if other.label > self.label {
-            self.label.clone_from(&other.label);
-        }
+        keep_greatest(&mut self.label, &other.label);
         self.passed += other.passed;
         self.failed += other.failed;
         if other.last_day > self.last_day {

@@ -16,6 +16,55 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::recording::record::RunRecord;
 
+/// The team store's tables of kept report figures (`report`), the same on SQLite and
+/// PostgreSQL: the migrations of both (`team`, `postgres::schema`) are built from this text.
+macro_rules! report_tables {
+    () => {
+        concat!(
+            "
+CREATE TABLE report_groups (
+    day     TEXT NOT NULL,
+    dims    TEXT NOT NULL,
+    figures TEXT NOT NULL,
+    PRIMARY KEY (day, dims)
+);
+",
+            revision_table!("report_revisions", "command_hash, revision"),
+            revision_table!(
+                "report_revisions_by_group",
+                "command_hash, revision, branch, repository, ci_system"
+            ),
+            "CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
+"
+        )
+    };
+}
+
+/// One table of revisions' runs (see `report::REVISION_TABLES`), keyed by `key`.
+macro_rules! revision_table {
+    ($name:literal, $key:literal) => {
+        concat!(
+            "CREATE TABLE ",
+            $name,
+            " (
+    command_hash TEXT NOT NULL,
+    revision     TEXT NOT NULL,
+    branch       TEXT NOT NULL,
+    repository   TEXT NOT NULL,
+    ci_system    TEXT NOT NULL,
+    label        TEXT NOT NULL,
+    passed       BIGINT NOT NULL,
+    failed       BIGINT NOT NULL,
+    last_day     TEXT NOT NULL,
+    PRIMARY KEY (",
+            $key,
+            ")
+);
+"
+        )
+    };
+}
+
 mod ledger;
 mod outbox;
 mod postgres;

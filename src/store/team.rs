@@ -19,43 +19,14 @@ CREATE TABLE api_keys (
 );
 CREATE UNIQUE INDEX executions_by_span ON executions (trace_id, span_id);
 ",
-    r"
-CREATE TABLE report_groups (
-    day     TEXT NOT NULL,
-    dims    TEXT NOT NULL,
-    figures TEXT NOT NULL,
-    PRIMARY KEY (day, dims)
-);
-CREATE TABLE report_revisions (
-    command_hash TEXT NOT NULL,
-    revision     TEXT NOT NULL,
-    branch       TEXT NOT NULL,
-    repository   TEXT NOT NULL,
-    ci_system    TEXT NOT NULL,
-    label        TEXT NOT NULL,
-    passed       INTEGER NOT NULL,
-    failed       INTEGER NOT NULL,
-    last_day     TEXT NOT NULL,
-    PRIMARY KEY (command_hash, revision)
-);
-CREATE TABLE report_revisions_by_group (
-    command_hash TEXT NOT NULL,
-    revision     TEXT NOT NULL,
-    branch       TEXT NOT NULL,
-    repository   TEXT NOT NULL,
-    ci_system    TEXT NOT NULL,
-    label        TEXT NOT NULL,
-    passed       INTEGER NOT NULL,
-    failed       INTEGER NOT NULL,
-    last_day     TEXT NOT NULL,
-    PRIMARY KEY (command_hash, revision, branch, repository, ci_system)
-);
-CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
-CREATE TRIGGER executions_to_fold AFTER INSERT ON executions BEGIN
+    concat!(
+        report_tables!(),
+        "CREATE TRIGGER executions_to_fold AFTER INSERT ON executions BEGIN
     INSERT INTO unfolded (execution_id) VALUES (NEW.execution_id);
 END;
 INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
-",
+"
+    ),
 ];
 
 /// An API key as the server keeps it: never the key, only its hash.

@@ -154,6 +154,18 @@ impl Server {
         self.child.wait().unwrap()
     }
 
+    /// Another server on this one's database and keys, on a free port.
+    pub fn another(&self, home: &Home) -> Server {
+        Server::start_on(
+            home,
+            &self.database,
+            "127.0.0.1:0",
+            &[],
+            self.write_key.clone(),
+            self.read_key.clone(),
+        )
+    }
+
     /// SIGKILL, as a crash or the OOM killer would end it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -54,15 +54,13 @@ impl Filter {
         self.keeps(&Dims::of(run), &run.label)
     }
 
-    /// Leaves in `rollup` what the filter keeps.
+    /// Leaves in `rollup`'s groups what the filter keeps (its revisions reach the page
+    /// through [`revisions_on_page`], which filters them).
     pub fn apply(&self, rollup: &mut Rollup) {
         if *self != Filter::default() {
             rollup
                 .groups
                 .retain(|(_, dims), group| self.keeps(dims, &group.label));
-            rollup
-                .revisions
-                .retain(|(dims, _), revision| self.keeps(dims, &revision.label));
         }
     }
 
@@ -140,26 +138,47 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// From every run, read one by one, in any order.
+    /// From every run, read one by one, in any order; each is folded once, into the period,
+    /// the period before it, or the runs older still (which feed the baseline and the
+    /// revisions).
     pub fn of_runs(runs: &[ReportRun], start: SystemTime, filter: &Filter) -> Figures {
         let period_start = crate::timestamp::millis(start);
         let previous_start = crate::timestamp::millis(previous_start(start));
-        let all = Rollup::of(runs);
-        let in_period = || runs.iter().filter(|run| run.timestamp >= period_start);
-        let mut period = Rollup::of(in_period());
-        let mut previous = Rollup::of(
-            runs.iter()
-                .filter(|run| run.timestamp >= previous_start && run.timestamp < period_start),
+        let (mut period, mut previous, mut older) = Default::default();
+        for run in runs {
+            let rollup: &mut Rollup = if run.timestamp >= period_start {
+                &mut period
+            } else if run.timestamp >= previous_start {
+                &mut previous
+            } else {
+                &mut older
+            };
+            rollup.add(run);
+        }
+        let mut baseline = older.baseline();
+        for rollup in [&period, &previous] {
+            for (hash, complete) in rollup.baseline() {
+                baseline.entry(hash).or_default().merge(&complete);
+            }
+        }
+        let revisions = revisions_on_page(
+            [&mut period, &mut previous, &mut older]
+                .into_iter()
+                .flat_map(|rollup| std::mem::take(&mut rollup.revisions)),
+            filter,
+            crate::timestamp::day(&period_start),
         );
         filter.apply(&mut period);
         filter.apply(&mut previous);
-        let since_day = crate::timestamp::day(&period_start);
         Figures {
             period,
             previous,
-            baseline: all.baseline(),
-            revisions: revisions_on_page(all.revisions, filter, since_day),
-            latest_failures: latest_failures(in_period(), filter),
+            baseline,
+            revisions,
+            latest_failures: latest_failures(
+                runs.iter().filter(|run| run.timestamp >= period_start),
+                filter,
+            ),
         }
     }
 

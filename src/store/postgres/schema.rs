@@ -72,41 +72,12 @@ CREATE TABLE api_keys (
 -- the locale's rules, which the report's sort over a period's runs pays for on every row.
 ALTER TABLE executions ALTER COLUMN timestamp TYPE TEXT COLLATE "C";
 "#,
-    r"
--- The kept report figures (store::report): a run is queued for them by a trigger on every
+    concat!(
+        "-- The kept report figures (store::report): a run is queued for them by a trigger on every
 -- insert that stores it, and folded once.
-CREATE TABLE report_groups (
-    day     TEXT NOT NULL,
-    dims    TEXT NOT NULL,
-    figures TEXT NOT NULL,
-    PRIMARY KEY (day, dims)
-);
-CREATE TABLE report_revisions (
-    command_hash TEXT NOT NULL,
-    revision     TEXT NOT NULL,
-    branch       TEXT NOT NULL,
-    repository   TEXT NOT NULL,
-    ci_system    TEXT NOT NULL,
-    label        TEXT NOT NULL,
-    passed       BIGINT NOT NULL,
-    failed       BIGINT NOT NULL,
-    last_day     TEXT NOT NULL,
-    PRIMARY KEY (command_hash, revision)
-);
-CREATE TABLE report_revisions_by_group (
-    command_hash TEXT NOT NULL,
-    revision     TEXT NOT NULL,
-    branch       TEXT NOT NULL,
-    repository   TEXT NOT NULL,
-    ci_system    TEXT NOT NULL,
-    label        TEXT NOT NULL,
-    passed       BIGINT NOT NULL,
-    failed       BIGINT NOT NULL,
-    last_day     TEXT NOT NULL,
-    PRIMARY KEY (command_hash, revision, branch, repository, ci_system)
-);
-CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
-CREATE FUNCTION earlyexit_queue_to_fold() RETURNS trigger LANGUAGE plpgsql AS $$
+",
+        report_tables!(),
+        "CREATE FUNCTION earlyexit_queue_to_fold() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO unfolded (execution_id) SELECT execution_id FROM stored;
     RETURN NULL;
@@ -114,5 +85,6 @@ END $$;
 CREATE TRIGGER executions_to_fold AFTER INSERT ON executions
     REFERENCING NEW TABLE AS stored FOR EACH STATEMENT EXECUTE FUNCTION earlyexit_queue_to_fold();
 INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
-",
+"
+    ),
 ];
