@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::http::{events_body, post, raw_status};
 use crate::common::server::Server;
+use crate::common::team::served_figures;
 use crate::common::{run, Home};
 
 /// A run as an OTLP/JSON span.
@@ -245,6 +246,7 @@ fn otlp_over_grpc_is_stored_live_and_once_and_a_wrong_key_is_refused() {
         assert!(Instant::now() < until, "no run in progress at the server");
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert_eq!(served_figures(&server, "since=1d")["in_progress"], 1);
     let output = going.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -260,6 +262,11 @@ fn otlp_over_grpc_is_stored_live_and_once_and_a_wrong_key_is_refused() {
         ]]
     );
     assert_eq!(server.query("SELECT count(*) FROM running"), [["0"]]);
+    let figures = served_figures(&server, "since=1d");
+    assert_eq!(
+        (&figures["runs"], &figures["in_progress"]),
+        (&1.into(), &0.into())
+    );
 
     let refused = grpc("eek_wrong", "echo Error z").output().unwrap();
     assert_eq!(

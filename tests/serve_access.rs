@@ -30,7 +30,7 @@ fn the_report_and_the_figures_need_a_read_key() {
     );
     assert_eq!(status, 200);
     assert!(html.contains("<h2>Runs in progress</h2>"), "{html}");
-    assert!(html.contains("1 run(s)"), "{html}");
+    assert!(html.contains("0 run(s) in progress now."), "{html}");
     let (status, stats) = get(
         &format!("{}/api/v1/stats?since=36500d", server.url),
         &[("Authorization", &format!("Bearer {}", server.read_key))],
@@ -38,6 +38,19 @@ fn the_report_and_the_figures_need_a_read_key() {
     assert_eq!(status, 200);
     let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(stats["runs"], 1);
+    let figures = format!("{}/api/v1/report?since=36500d", server.url);
+    assert_eq!(get(&figures, &[]).0, 401);
+    assert_eq!(get(&figures, &[key]).0, 403, "a write key does not read");
+    let (status, figures) = get(
+        &figures,
+        &[("Authorization", &format!("Bearer {}", server.read_key))],
+    );
+    assert_eq!(status, 200, "{figures}");
+    let figures: serde_json::Value = serde_json::from_str(&figures).unwrap();
+    assert_eq!(
+        (&figures["runs"], &figures["in_progress"]),
+        (&1.into(), &0.into())
+    );
     assert_eq!(
         get(&format!("{}/healthz", server.url), &[]),
         (200, "ok\n".into())
@@ -53,7 +66,7 @@ fn the_report_and_the_figures_need_a_read_key() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("earlyexit_rejected_total{reason=\"wrong_role\"} 1"),
+        metrics.contains("earlyexit_rejected_total{reason=\"wrong_role\"} 2"),
         "{metrics}"
     );
     assert_eq!(get(&format!("{}/nowhere", server.url), &[]).0, 404);

@@ -4,12 +4,16 @@
 use std::time::{Duration, SystemTime};
 
 use crate::common::server::Server;
-use crate::common::team::{report_sections, send_varied, served_page, PERIODS};
+use serde_json::{json, Value};
+
+use crate::common::team::{report_sections, send_varied, served_figures, served_page, PERIODS};
 use crate::common::{run, Home};
 
-/// The sections of `telemetry report` over the server's SQLite database, for `query`.
-fn local_sections(home: &Home, server: &Server, query: &str) -> String {
+/// What `telemetry report` writes (with `extra` arguments) over the server's SQLite database,
+/// for `query`.
+fn local_report(home: &Home, server: &Server, query: &str, extra: &[&str]) -> String {
     let mut args: Vec<String> = ["telemetry", "report", "-o", "-"].map(String::from).into();
+    args.extend(extra.iter().map(|arg| arg.to_string()));
     for pair in query.split('&') {
         let (name, value) = pair.split_once('=').unwrap();
         args.extend([format!("--{name}"), value.to_string()]);
@@ -18,7 +22,34 @@ fn local_sections(home: &Home, server: &Server, query: &str) -> String {
     local.env("EARLYEXIT_TELEMETRY_SQLITE_PATH", &server.database);
     let local = run(&mut local);
     assert_eq!(local.code, 0, "{}", local.stderr_text());
-    report_sections(&local.stdout_text()).to_string()
+    local.stdout_text()
+}
+
+fn local_sections(home: &Home, server: &Server, query: &str) -> String {
+    report_sections(&local_report(home, server, query, &[])).to_string()
+}
+
+/// The server's `/api/v1/report` for `query`, checked to give the figures `telemetry report
+/// --json` gives from the runs of its database (all but the period's start, which each took
+/// from its own clock).
+fn figures_of_the_runs(home: &Home, server: &Server, query: &str) -> Value {
+    let served = served_figures(server, query);
+    let local: Value =
+        serde_json::from_str(&local_report(home, server, query, &["--json"])).unwrap();
+    for field in ["runs", "filter", "time_saved", "sections"] {
+        assert_eq!(served[field], local[field], "{query}: {field}");
+    }
+    assert_eq!(served["in_progress"], 0, "{query}");
+    served
+}
+
+/// A section of a JSON report, by id.
+fn section<'a>(figures: &'a Value, id: &str) -> &'a Value {
+    let sections = figures["sections"].as_array().unwrap();
+    sections
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no {id}: {figures}"))
 }
 
 /// The server's page for `query`, checked to be the one `telemetry report` makes from the
@@ -34,7 +65,7 @@ fn page_of_the_runs(home: &Home, server: &Server, query: &str) -> String {
 }
 
 #[test]
-fn the_team_page_from_kept_figures_is_the_page_from_the_runs() {
+fn the_team_page_and_its_json_from_kept_figures_are_those_of_the_runs() {
     let home = Home::new();
     let server = Server::start(&home, &[]);
     let sent = send_varied(&[&server], SystemTime::now());
@@ -42,9 +73,57 @@ fn the_team_page_from_kept_figures_is_the_page_from_the_runs() {
     for query in PERIODS {
         let served = page_of_the_runs(&home, &server, query);
         assert!(report_sections(&served).len() > 5_000, "{query}: {served}");
+        figures_of_the_runs(&home, &server, query);
     }
     assert!(served_page(&server, "since=30d").contains(": 2400 run(s)."));
     assert_eq!(server.query("SELECT count(*) FROM unfolded"), [["0"]]);
+
+    // What a machine reads: the page's tables, a number wherever the page shows a figure.
+    let figures = served_figures(&server, "since=30d");
+    assert_eq!(figures["runs"], 2400);
+    let per_day = section(&figures, "runs-per-day");
+    let counted: u64 = per_day["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| {
+            row.as_array().unwrap()[1..]
+                .iter()
+                .map(|n| n.as_u64().unwrap())
+        })
+        .sum();
+    assert_eq!(counted, 2400);
+    let failing = section(&figures, "failing-commands");
+    assert_eq!(
+        failing["columns"],
+        json!(["command", "runs", "failed", "failure rate"])
+    );
+    for row in failing["rows"].as_array().unwrap() {
+        let (runs, failed, rate) = (
+            row[1].as_f64().unwrap(),
+            row[2].as_f64().unwrap(),
+            row[3].as_f64().unwrap(),
+        );
+        assert!(failed > 0.0 && (rate - failed / runs).abs() < 1e-9, "{row}");
+    }
+    let stored = server.query(
+        "SELECT count(*) FROM executions WHERE outcome IN ('failure', 'timeout', 'error', 'lost')",
+    );
+    let failed: u64 = failing["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[2].as_u64().unwrap())
+        .sum();
+    assert_eq!(failed.to_string(), stored[0][0]);
+    assert!(
+        figures["time_saved"]["saved_seconds"].as_f64().unwrap() > 0.0,
+        "{figures}"
+    );
+    assert_eq!(
+        served_figures(&server, "since=7d&command=npm")["filter"]["command"],
+        "npm"
+    );
 }
 
 /// A server killed (SIGKILL) again and again while it folds a backlog, at moments spread over

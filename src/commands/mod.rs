@@ -69,6 +69,10 @@ enum TelemetryCommand {
         /// only by you)
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Print the page's figures as one JSON object instead (its tables, each cell a
+        /// number, text or null; to stdout unless -o names a file)
+        #[arg(long)]
+        json: bool,
         /// Only runs on this branch (or tag)
         #[arg(long, value_name = "NAME")]
         branch: Option<String>,
@@ -278,6 +282,7 @@ fn run(command: TelemetryCommand, settings: &TelemetrySettings) -> Result<(), Co
         TelemetryCommand::Report {
             since,
             output,
+            json,
             branch,
             repository,
             command,
@@ -287,7 +292,7 @@ fn run(command: TelemetryCommand, settings: &TelemetrySettings) -> Result<(), Co
                 repository,
                 command,
             };
-            report::write_report(settings, &since, &filter, output.as_deref())?
+            report::write_report(settings, &since, &filter, output.as_deref(), json)?
         }
         TelemetryCommand::Import { files } => transfer::import(settings, &files)?,
         TelemetryCommand::Prune { older_than } => maintenance::prune(settings, older_than)?,

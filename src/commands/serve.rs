@@ -32,7 +32,8 @@ gzip); 408 a body slower than --read-timeout; 429 with Retry-After a key over it
 
 Serves, with a read key (or as the password of a browser's prompt):
   GET /                 the team report (?since=30d&branch=&repository=&command=)
-  GET /api/v1/stats     the same figures as `earlyexit telemetry stats --json`
+  GET /api/v1/report    its figures as JSON (the same query), as `telemetry report --json`
+  GET /api/v1/stats     the figures of `earlyexit telemetry stats --json`
 and to anyone: GET /healthz (alive), /readyz (the store answers), /metrics (Prometheus).
 
 Logs one JSON line per request on stderr, with the key's name and never the key. SIGTERM or

@@ -3,8 +3,8 @@
 //! for the live records), in protobuf or JSON, or over gRPC; stores each run once, keyed by its execution id
 //! and by its trace and span ids; answers 200 only once the run is committed, and 503 with
 //! `Retry-After` when the store cannot take it (the runners' outboxes keep it meanwhile). It
-//! serves the team report at `/`, the same figures as JSON at `/api/v1/stats`, `/healthz`,
-//! `/readyz` and Prometheus `/metrics`.
+//! serves the team report at `/`, the same figures as JSON at `/api/v1/report`, those of
+//! `telemetry stats` at `/api/v1/stats`, `/healthz`, `/readyz` and Prometheus `/metrics`.
 //!
 //! `connection` speaks HTTP/1.1 or HTTP/2, `keys` makes and checks the API keys, `ingest` reads
 //! the bodies (`grpc` unwraps gRPC's), `routes` answers, `metrics` counts. The server keeps nothing but what is in the store, so several of them can share one.

@@ -115,6 +115,7 @@ impl App {
             "/v1/traces" => "traces",
             "/v1/logs" => "logs",
             "/" => "report",
+            "/api/v1/report" => "report_json",
             "/api/v1/stats" => "stats",
             other => match grpc::route_of(other) {
                 Some(route) => route,
@@ -141,7 +142,7 @@ impl App {
                 "text/plain; version=0.0.4",
                 self.metrics.render().into_bytes(),
             ),
-            "report" | "stats" => self.read(route, request).await,
+            "report" | "report_json" | "stats" => self.read(route, request).await,
             _ => self.ingest(route, request).await,
         };
         (route, answer)
@@ -423,7 +424,8 @@ impl App {
         Ok(answer)
     }
 
-    /// `GET /` (the report) and `GET /api/v1/stats`, with a read key.
+    /// `GET /` (the report), `GET /api/v1/report` (its figures) and `GET /api/v1/stats`,
+    /// with a read key.
     async fn read(self: Arc<App>, route: &'static str, request: Request<Incoming>) -> Answer {
         let caller = match self.caller(request.headers(), KeyRole::Read).await {
             Ok(caller) => caller,
@@ -443,7 +445,7 @@ impl App {
             .with_header("retry-after", RETRY_STORE_AFTER.to_string());
         };
         let made = match route {
-            "report" => {
+            "report" | "report_json" => {
                 let filter = Filter {
                     branch: query.get("branch"),
                     repository: query.get("repository"),
@@ -453,12 +455,13 @@ impl App {
                 self.store
                     .report(start, since, filter, label)
                     .await
-                    .map(|html| {
-                        Answer::new(
+                    .map(|report| match route {
+                        "report" => Answer::new(
                             StatusCode::OK,
                             "text/html; charset=utf-8",
-                            html.into_bytes(),
-                        )
+                            report.html().into_bytes(),
+                        ),
+                        _ => Answer::json(StatusCode::OK, report.json()),
                     })
             }
             _ => self

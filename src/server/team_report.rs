@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use super::team_store::TeamStore;
-use crate::analysis::report::{self, Figures, Filter, TOP};
+use crate::analysis::report::{self, Figures, Filter, Page, TOP};
 use crate::analysis::rollup::{stored_revisions, Rollup};
 use crate::store::StoreError;
 use crate::timestamp::{day, millis, next_start_of_day, start_of_day};
@@ -121,22 +121,43 @@ impl TeamStore {
         Ok(latest)
     }
 
-    /// The team's report: the runs in progress, then the same page as `telemetry report`.
+    /// The team's report: the same as `telemetry report`, and the runs in progress.
     pub async fn report(
         &self,
         start: SystemTime,
         since: String,
         filter: Filter,
         database: String,
-    ) -> Result<String, StoreError> {
+    ) -> Result<TeamReport, StoreError> {
         let figures = self.figures(start, &filter, &database).await?;
-        let page = report::page(&figures, start, &since, &filter, &database);
-        let running = self.running_count().await?;
+        Ok(TeamReport {
+            page: report::page(&figures, start, &since, &filter, &database),
+            in_progress: self.running_count().await?,
+        })
+    }
+}
+
+/// The page of `telemetry report`, with the runs in progress above it.
+pub struct TeamReport {
+    page: Page,
+    in_progress: i64,
+}
+
+impl TeamReport {
+    pub fn html(&self) -> String {
         let in_progress = format!(
-            "<section><h2>Runs in progress</h2><p>{running} run(s) in progress now.</p></section>\n"
+            "<section><h2>Runs in progress</h2><p>{} run(s) in progress now.</p></section>\n",
+            self.in_progress
         );
-        Ok(page
-            .html
-            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1))
+        self.page
+            .html()
+            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1)
+    }
+
+    /// `telemetry report --json`'s object, with `in_progress`.
+    pub fn json(&self) -> serde_json::Value {
+        let mut json = self.page.json();
+        json["in_progress"] = self.in_progress.into();
+        json
     }
 }

@@ -43,13 +43,23 @@ pub fn send_varied(servers: &[&Server], now: SystemTime) -> u64 {
 
 /// The server's page for `query` (`since=30d`).
 pub fn served_page(server: &Server, query: &str) -> String {
+    served(server, "/", query)
+}
+
+/// The server's `GET /api/v1/report` for `query`.
+pub fn served_figures(server: &Server, query: &str) -> serde_json::Value {
+    let body = served(server, "/api/v1/report", query);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn served(server: &Server, path: &str, query: &str) -> String {
     let bearer = format!("Bearer {}", server.read_key);
-    let (status, page) = get(
-        &format!("{}/?{query}", server.url),
+    let (status, body) = get(
+        &format!("{}{path}?{query}", server.url),
         &[("Authorization", &bearer)],
     );
-    assert_eq!(status, 200, "{page}");
-    page
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 /// Every section but the heading's, for a whole month and for a period that starts in the

@@ -1,5 +1,4 @@
-//! The page's building blocks: a bar chart as inline SVG, an HTML table, and a section that
-//! puts the two side by side.
+//! The page's charts: a bar chart as inline SVG, and a section that puts it beside its table.
 //!
 //! The chart is drawn here, not by a plotting crate, because what makes it readable is ours to
 //! decide: count axes tick on whole numbers, time axes read in human units, both axes have
@@ -8,6 +7,8 @@
 //! cover a bar.
 
 use std::fmt::Write as _;
+
+use super::table::{escape, Cell, Table};
 
 /// A colour, as CSS writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +76,8 @@ pub struct Series {
     pub values: Vec<f64>,
 }
 
-/// A chart and its table, under a heading.
+/// A chart and its table, under the table's heading.
 pub struct Section {
-    pub id: &'static str,
-    pub heading: &'static str,
     /// The axes' titles: what the labels are, and what the values are.
     pub x_title: &'static str,
     pub y_title: &'static str,
@@ -87,8 +86,34 @@ pub struct Section {
     pub series: Vec<Series>,
     /// Series stacked on each other, or side by side.
     pub stacked: bool,
-    pub headers: Vec<&'static str>,
-    pub rows: Vec<Vec<String>>,
+    pub table: Table,
+}
+
+/// A section of the page: a chart beside its table, or a table alone under a sentence.
+pub enum Part {
+    Chart(Section),
+    Table { lead: String, table: Table },
+}
+
+impl Part {
+    pub fn table(&self) -> &Table {
+        match self {
+            Part::Chart(section) => &section.table,
+            Part::Table { table, .. } => table,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        match self {
+            Part::Chart(section) => section.render(),
+            Part::Table { lead, table } => format!(
+                "<section id=\"{}\"><h2>{}</h2>{lead}{}</section>\n",
+                table.id,
+                escape(table.heading),
+                table.html()
+            ),
+        }
+    }
 }
 
 /// The chart's size and margins, in SVG units.
@@ -109,18 +134,16 @@ impl Section {
         (id, heading): (&'static str, &'static str),
         (x_title, y_title, unit): (&'static str, &'static str, Unit),
         series: (&'static str, Color),
-        headers: Vec<&'static str>,
-        points: Vec<(String, f64, Vec<String>)>,
+        columns: Vec<&'static str>,
+        points: Vec<(String, f64, Vec<Cell>)>,
     ) -> Section {
         let labels = points.iter().map(|(label, _, _)| label.clone()).collect();
         let values = points.iter().map(|(_, value, _)| *value).collect();
         let rows = points
             .into_iter()
-            .map(|(label, _, cells)| std::iter::once(label).chain(cells).collect())
+            .map(|(label, _, cells)| std::iter::once(Cell::Text(label)).chain(cells).collect())
             .collect();
         Section {
-            id,
-            heading,
             x_title,
             y_title,
             unit,
@@ -131,8 +154,13 @@ impl Section {
                 values,
             }],
             stacked: false,
-            headers,
-            rows,
+            table: Table {
+                id,
+                heading,
+                columns,
+                rows,
+                text: false,
+            },
         }
     }
 
@@ -144,9 +172,9 @@ impl Section {
         };
         format!(
             "<section id=\"{}\"><h2>{}</h2><div class=\"pair\"><figure>{chart}</figure>{}</div></section>\n",
-            self.id,
-            escape(self.heading),
-            table(&self.headers, &self.rows)
+            self.table.id,
+            escape(self.table.heading),
+            self.table.html()
         )
     }
 
@@ -201,7 +229,7 @@ impl Section {
         let _ = write!(
             svg,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" aria-label=\"{}\" font-family=\"sans-serif\" font-size=\"11\">",
-            escape(self.heading)
+            escape(self.table.heading)
         );
         let _ = write!(
             svg,
@@ -365,49 +393,9 @@ pub fn wrap(text: &str, width: usize, max_lines: usize) -> Vec<String> {
     lines
 }
 
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// A table of figures: the first column names the row, the others are numbers.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    html_table(headers, rows, "")
-}
-
-/// A table of text (commands, matched lines): every column left-aligned, lines kept whole.
-pub fn text_table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    html_table(headers, rows, " class=\"text\"")
-}
-
-fn html_table(headers: &[&str], rows: &[Vec<String>], cell_class: &str) -> String {
-    let head: String = headers
-        .iter()
-        .map(|h| format!("<th scope=\"col\">{}</th>", escape(h)))
-        .collect();
-    let body: String = rows
-        .iter()
-        .map(|row| {
-            let cells: String = row
-                .iter()
-                .map(|cell| format!("<td{cell_class}>{}</td>", escape(cell)))
-                .collect();
-            format!("<tr>{cells}</tr>")
-        })
-        .collect();
-    format!("<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_is_escaped() {
-        assert_eq!(escape("a<b & \"c\">"), "a&lt;b &amp; &quot;c&quot;&gt;");
-    }
 
     #[test]
     fn count_axes_tick_on_whole_numbers() {

@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::chart::{text_table, Color, Section, Series, Unit};
+use super::chart::{Color, Part, Section, Series, Unit};
+use super::table::{Cell, Table};
 use super::{Command, ReportRun, Revisions, TOP};
 use crate::analysis::rollup::{Dims, Rollup};
 
@@ -41,7 +42,7 @@ pub fn failing_commands(commands: &[Command<'_>]) -> Section {
             .into_iter()
             .map(|(label, runs, failures)| {
                 let rate = ratio(failures, runs);
-                let cells = vec![runs.to_string(), failures.to_string(), format!("{rate:.3}")];
+                let cells = vec![Cell::Count(runs), Cell::Count(failures), Cell::ratio(rate)];
                 (label.to_string(), rate, cells)
             })
             .collect(),
@@ -72,8 +73,6 @@ pub fn failures_by<'a>(
     groups.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(&b.0)));
     groups.truncate(TOP);
     Section {
-        id,
-        heading,
         x_title,
         y_title: "Runs",
         unit: Unit::Count,
@@ -97,18 +96,23 @@ pub fn failures_by<'a>(
             },
         ],
         stacked: true,
-        headers: vec![x_title, "runs", "failed", "failure rate"],
-        rows: groups
-            .iter()
-            .map(|(name, (runs, failed))| {
-                vec![
-                    name.clone(),
-                    runs.to_string(),
-                    failed.to_string(),
-                    format!("{:.3}", ratio(*failed, *runs)),
-                ]
-            })
-            .collect(),
+        table: Table {
+            id,
+            heading,
+            columns: vec![x_title, "runs", "failed", "failure rate"],
+            rows: groups
+                .iter()
+                .map(|(name, (runs, failed))| {
+                    vec![
+                        Cell::text(name.clone()),
+                        Cell::Count(*runs),
+                        Cell::Count(*failed),
+                        Cell::ratio(ratio(*failed, *runs)),
+                    ]
+                })
+                .collect(),
+            text: false,
+        },
     }
 }
 
@@ -163,10 +167,10 @@ pub fn flaky_commands(revisions: &Revisions) -> Section {
                     shown.push(format!("and {} more", revisions.len() - REVISIONS_SHOWN));
                 }
                 let cells = vec![
-                    count.to_string(),
-                    passed.to_string(),
-                    failed.to_string(),
-                    shown.join(" "),
+                    Cell::Count(count as u64),
+                    Cell::Count(passed),
+                    Cell::Count(failed),
+                    Cell::text(shown.join(" ")),
                 ];
                 (label.to_string(), count as f64, cells)
             })
@@ -175,34 +179,41 @@ pub fn flaky_commands(revisions: &Revisions) -> Section {
 }
 
 /// The last failed runs, newest first, with the line that matched: a table.
-pub fn latest_failures(runs: &[ReportRun]) -> String {
-    let rows: Vec<Vec<String>> = runs
+pub fn latest_failures(runs: &[ReportRun]) -> Part {
+    let rows: Vec<Vec<Cell>> = runs
         .iter()
         .map(|run| {
+            let or_empty =
+                |value: &Option<String>| value.clone().map_or(Cell::Absent(""), Cell::Text);
             vec![
-                run.timestamp
-                    .chars()
-                    .take(19)
-                    .collect::<String>()
-                    .replace('T', " "),
-                run.label.clone(),
-                run.outcome.label().to_string(),
-                run.branch.clone().unwrap_or_default(),
-                run.first_line.clone().unwrap_or_default(),
+                Cell::text(
+                    run.timestamp
+                        .chars()
+                        .take(19)
+                        .collect::<String>()
+                        .replace('T', " "),
+                ),
+                Cell::text(run.label.clone()),
+                Cell::text(run.outcome.label()),
+                or_empty(&run.branch),
+                or_empty(&run.first_line),
             ]
         })
         .collect();
-    format!(
-        "<section id=\"latest-failures\"><h2>Latest failures</h2>{}</section>\n",
-        text_table(
-            &[
+    Part::Table {
+        lead: String::new(),
+        table: Table {
+            id: "latest-failures",
+            heading: "Latest failures",
+            columns: vec![
                 "started (UTC)",
                 "command",
                 "outcome",
                 "branch",
-                "matched line"
+                "matched line",
             ],
-            &rows
-        )
-    )
+            rows,
+            text: true,
+        },
+    }
 }

@@ -8,6 +8,7 @@
 mod chart;
 mod failures;
 mod sections;
+mod table;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -18,13 +19,15 @@ pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
 pub use crate::store::{ReportRun, RunTiming};
 use crate::store::{Store, StoreError};
-use chart::{escape, Color};
+use chart::{Color, Part};
+use serde::Serialize;
+use table::{escape, to_millisecond, Table};
 
 /// Rows of the tables that list runs or commands, and bars of their charts.
 pub const TOP: usize = 10;
 
 /// Which runs the page shows: `--branch`, `--repository` and `--command`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Filter {
     /// The branch (or tag), exactly.
     pub branch: Option<String>,
@@ -111,12 +114,6 @@ fn outcome_color(outcome: Outcome) -> Color {
         Outcome::Lost => Color(121, 85, 72),
         Outcome::Error => Color(106, 27, 154),
     }
-}
-
-/// What the page covers.
-pub struct Scope<'a> {
-    pub database: &'a str,
-    pub period: &'a str,
 }
 
 /// What the page is made of. A revision is on the page when one of its runs started on one of
@@ -235,8 +232,8 @@ pub fn previous_start(start: SystemTime) -> SystemTime {
     crate::timestamp::before(start, length)
 }
 
-/// The page of the runs in `store` since `start` (and, for the trend, the period of the same
-/// length before it) that `filter` keeps; `since` is how the period was asked for, and
+/// The report of the runs in `store` since `start` (and, for the trend, the period of the
+/// same length before it) that `filter` keeps; `since` is how the period was asked for, and
 /// `database` names the store on the page.
 pub fn from_store(
     store: &Store,
@@ -250,7 +247,7 @@ pub fn from_store(
     Ok(page(&figures, start, since, filter, database))
 }
 
-/// The page of these figures.
+/// The report of these figures.
 pub fn page(
     figures: &Figures,
     start: SystemTime,
@@ -259,7 +256,7 @@ pub fn page(
     database: &str,
 ) -> Page {
     let described = filter.describe();
-    let period_text = format!(
+    let period = format!(
         "since {} (--since {since}){}",
         crate::timestamp::seconds(start),
         if described.is_empty() {
@@ -268,39 +265,82 @@ pub fn page(
             format!(", {described}")
         }
     );
-    let html = render(
-        &Scope {
-            database,
-            period: &period_text,
-        },
-        figures,
-    );
     Page {
-        html,
         runs: figures.runs(),
-        period: period_text,
+        period,
+        start,
+        filter: filter.clone(),
+        database: database.to_string(),
+        contents: sections::all(figures),
     }
 }
 
-/// A rendered report.
+/// A report, made once: a page for a person, or the same figures as JSON for a machine.
 pub struct Page {
-    pub html: String,
     /// Runs in the period.
     pub runs: u64,
     /// The period and filter, in words.
     pub period: String,
+    start: SystemTime,
+    filter: Filter,
+    database: String,
+    contents: sections::Contents,
 }
 
-/// The whole page: the time saved and the trend first, then each chart beside its table.
-pub fn render(scope: &Scope<'_>, figures: &Figures) -> String {
-    let body: String = sections::all(figures).concat();
-    let generated = crate::timestamp::seconds(SystemTime::now());
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>earlyexit report: {period}</title>\n<style>{STYLE}</style></head>\n<body><h1>earlyexit report</h1>\n<p class=\"scope\">Database <code>{database}</code>, runs {period}: {count} run(s). Generated {generated}.</p>\n{body}</body></html>\n",
-        period = escape(scope.period),
-        database = escape(scope.database),
-        count = figures.runs(),
-    )
+/// The report as JSON: its tables as the page shows them, each cell a value (a number where
+/// the page shows a figure, null where it shows none).
+#[derive(Serialize)]
+struct Data<'a> {
+    period: &'a str,
+    since: String,
+    filter: &'a Filter,
+    runs: u64,
+    time_saved: SavedInAll,
+    sections: Vec<&'a Table>,
+}
+
+/// The time saved in all, as the page's sentence above the table by command gives it.
+#[derive(Serialize)]
+struct SavedInAll {
+    saved_seconds: f64,
+    estimated_runs: u64,
+    unknown_runs: u64,
+    hangs_stopped: u64,
+    hang_seconds: f64,
+}
+
+impl Page {
+    /// The whole page: the time saved and the trend first, then each chart beside its table.
+    pub fn html(&self) -> String {
+        let body: String = self.contents.parts.iter().map(Part::render).collect();
+        let generated = crate::timestamp::seconds(SystemTime::now());
+        format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>earlyexit report: {period}</title>\n<style>{STYLE}</style></head>\n<body><h1>earlyexit report</h1>\n<p class=\"scope\">Database <code>{database}</code>, runs {period}: {count} run(s). Generated {generated}.</p>\n{body}</body></html>\n",
+            period = escape(&self.period),
+            database = escape(&self.database),
+            count = self.runs,
+        )
+    }
+
+    /// The page's figures as one JSON object: `telemetry report --json` and the team server's
+    /// `/api/v1/report`.
+    pub fn json(&self) -> serde_json::Value {
+        let saved = &self.contents.saved;
+        serde_json::json!(Data {
+            period: &self.period,
+            since: crate::timestamp::seconds(self.start),
+            filter: &self.filter,
+            runs: self.runs,
+            time_saved: SavedInAll {
+                saved_seconds: to_millisecond(saved.saved_seconds),
+                estimated_runs: saved.estimated_runs,
+                unknown_runs: saved.unknown_runs,
+                hangs_stopped: saved.hangs_stopped,
+                hang_seconds: to_millisecond(saved.hang_seconds),
+            },
+            sections: self.contents.parts.iter().map(Part::table).collect(),
+        })
+    }
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222}\

@@ -5,16 +5,22 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::chart::{human_seconds, table, Color, Section, Series, Unit};
+use super::chart::{human_seconds, Color, Part, Section, Series, Unit};
 use super::failures::{self, ratio};
+use super::table::{Cell, Table};
 use super::{by_command, outcome_color, Command, Figures, TOP};
 use crate::analysis::histogram::Histogram;
 use crate::analysis::rollup::{Group, Rollup, FIRST_MATCH_BUCKETS};
 use crate::analysis::savings::{self, Savings};
 use crate::outcome::Outcome;
 
-/// Every section, in page order.
-pub fn all(figures: &Figures) -> Vec<String> {
+/// What the page shows: the time saved, then every section in page order.
+pub struct Contents {
+    pub saved: Savings,
+    pub parts: Vec<Part>,
+}
+
+pub fn all(figures: &Figures) -> Contents {
     let period = &figures.period;
     let commands = by_command(period);
     let saved = savings::estimate(
@@ -24,20 +30,19 @@ pub fn all(figures: &Figures) -> Vec<String> {
             .map(|command| (command.hash.to_string(), command.group.clone()))
             .collect(),
     );
-    vec![
+    let parts = vec![
         time_saved(&saved),
         trend(period, &figures.previous),
-        time_saved_per_week(figures).render(),
-        runs_per_day(period).render(),
-        failures::failing_commands(&commands).render(),
-        failures::failures_by(
+        Part::Chart(time_saved_per_week(figures)),
+        Part::Chart(runs_per_day(period)),
+        Part::Chart(failures::failing_commands(&commands)),
+        Part::Chart(failures::failures_by(
             period,
             ("failures-by-branch", "Failures by branch", "Branch"),
             |dims| dims.branch.as_deref(),
             |branch| branch.unwrap_or("(no branch)").to_string(),
-        )
-        .render(),
-        failures::failures_by(
+        )),
+        Part::Chart(failures::failures_by(
             period,
             (
                 "failures-by-place",
@@ -49,46 +54,35 @@ pub fn all(figures: &Figures) -> Vec<String> {
                 Some(system) => format!("CI ({system})"),
                 None => "local".into(),
             },
-        )
-        .render(),
-        failures::flaky_commands(&figures.revisions).render(),
-        durations(&commands).render(),
-        patterns(period).render(),
-        first_match(period).render(),
+        )),
+        Part::Chart(failures::flaky_commands(&figures.revisions)),
+        Part::Chart(durations(&commands)),
+        Part::Chart(patterns(period)),
+        Part::Chart(first_match(period)),
         failures::latest_failures(&figures.latest_failures),
-    ]
-}
-
-pub fn seconds(value: f64) -> String {
-    format!("{value:.3}")
+    ];
+    Contents { saved, parts }
 }
 
 /// The total and its basis, then one row per command: a table without a chart, first.
-fn time_saved(saved: &Savings) -> String {
-    let rows: Vec<Vec<String>> = saved
+fn time_saved(saved: &Savings) -> Part {
+    let rows: Vec<Vec<Cell>> = saved
         .by_command
         .iter()
         .map(|c| {
             vec![
-                c.command.clone(),
-                c.saved_seconds.map_or_else(|| "unknown".into(), seconds),
-                c.stopped_runs.to_string(),
-                c.complete_runs.to_string(),
-                c.hangs_stopped.to_string(),
-                seconds(c.hang_seconds),
+                Cell::text(c.command.clone()),
+                c.saved_seconds
+                    .map_or(Cell::Absent("unknown"), Cell::seconds),
+                Cell::Count(c.stopped_runs),
+                Cell::Count(c.complete_runs),
+                Cell::Count(c.hangs_stopped),
+                Cell::seconds(c.hang_seconds),
             ]
         })
         .collect();
-    let headers = [
-        "command",
-        "saved (s)",
-        "stopped early",
-        "ended on their own",
-        "hangs stopped",
-        "hang time allowed (s)",
-    ];
-    format!(
-        "<section id=\"time-saved\"><h2>Time saved</h2><p class=\"total\">{} s saved ({}) by {} run(s) stopped early; {} more without an estimate (their command has fewer than {} runs that ended on their own); {} hang(s) stopped after {} s allowed.</p>{}</section>\n",
+    let lead = format!(
+        "<p class=\"total\">{} s saved ({}) by {} run(s) stopped early; {} more without an estimate (their command has fewer than {} runs that ended on their own); {} hang(s) stopped after {} s allowed.</p>",
         seconds(saved.saved_seconds),
         human_seconds(saved.saved_seconds),
         saved.estimated_runs,
@@ -96,12 +90,32 @@ fn time_saved(saved: &Savings) -> String {
         savings::MIN_COMPLETE_RUNS,
         saved.hangs_stopped,
         seconds(saved.hang_seconds),
-        table(&headers, &rows)
-    )
+    );
+    Part::Table {
+        lead,
+        table: Table {
+            id: "time-saved",
+            heading: "Time saved",
+            columns: vec![
+                "command",
+                "saved (s)",
+                "stopped early",
+                "ended on their own",
+                "hangs stopped",
+                "hang time allowed (s)",
+            ],
+            rows,
+            text: false,
+        },
+    }
+}
+
+fn seconds(value: f64) -> String {
+    format!("{value:.3}")
 }
 
 /// The period against the one before it, of the same length: a table.
-fn trend(period: &Rollup, previous: &Rollup) -> String {
+fn trend(period: &Rollup, previous: &Rollup) -> Part {
     struct Figures {
         runs: u64,
         failed: u64,
@@ -124,50 +138,62 @@ fn trend(period: &Rollup, previous: &Rollup) -> String {
     let (now, before) = (figures(period), figures(previous));
     let change = |now: f64, before: f64, unit: Unit| {
         let sign = if now >= before { "+" } else { "-" };
-        format!("{sign}{}", unit.show((now - before).abs()))
+        let shown = format!("{sign}{}", unit.show((now - before).abs()));
+        match unit {
+            Unit::Seconds => Cell::time(shown, now - before),
+            Unit::Count | Unit::Ratio => Cell::shown(shown, now - before),
+        }
     };
-    let time = |value: Option<f64>| value.map_or_else(|| "-".to_string(), human_seconds);
+    let time =
+        |value: Option<f64>| value.map_or(Cell::Absent("-"), |v| Cell::time(human_seconds(v), v));
     let timed = |now: Option<f64>, before: Option<f64>| match (now, before) {
         (Some(now), Some(before)) => change(now, before, Unit::Seconds),
-        _ => "-".to_string(),
+        _ => Cell::Absent("-"),
     };
     let rate = |f: &Figures| ratio(f.failed, f.runs);
+    let share = |value: f64| Cell::shown(Unit::Ratio.show(value), value);
     let rows = vec![
         vec![
-            "runs".into(),
-            now.runs.to_string(),
-            before.runs.to_string(),
+            Cell::text("runs"),
+            Cell::Count(now.runs),
+            Cell::Count(before.runs),
             change(now.runs as f64, before.runs as f64, Unit::Count),
         ],
         vec![
-            "failed".into(),
-            now.failed.to_string(),
-            before.failed.to_string(),
+            Cell::text("failed"),
+            Cell::Count(now.failed),
+            Cell::Count(before.failed),
             change(now.failed as f64, before.failed as f64, Unit::Count),
         ],
         vec![
-            "failure rate".into(),
-            Unit::Ratio.show(rate(&now)),
-            Unit::Ratio.show(rate(&before)),
+            Cell::text("failure rate"),
+            share(rate(&now)),
+            share(rate(&before)),
             change(rate(&now), rate(&before), Unit::Ratio),
         ],
         vec![
-            "run time p50".into(),
+            Cell::text("run time p50"),
             time(now.p50),
             time(before.p50),
             timed(now.p50, before.p50),
         ],
         vec![
-            "run time p95".into(),
+            Cell::text("run time p95"),
             time(now.p95),
             time(before.p95),
             timed(now.p95, before.p95),
         ],
     ];
-    format!(
-        "<section id=\"trend\"><h2>Against the period before</h2>{}</section>\n",
-        table(&["", "this period", "the period before", "change"], &rows)
-    )
+    Part::Table {
+        lead: String::new(),
+        table: Table {
+            id: "trend",
+            heading: "Against the period before",
+            columns: vec!["", "this period", "the period before", "change"],
+            rows,
+            text: false,
+        },
+    }
 }
 
 /// What each week's runs stopped early saved, against their command's baseline.
@@ -188,7 +214,7 @@ fn time_saved_per_week(figures: &Figures) -> Section {
         vec!["week of", "saved (s)"],
         weeks
             .into_iter()
-            .map(|(week, saved)| (week, saved, vec![seconds(saved)]))
+            .map(|(week, saved)| (week, saved, vec![Cell::seconds(saved)]))
             .collect(),
     )
 }
@@ -214,26 +240,29 @@ fn runs_per_day(rollup: &Rollup) -> Section {
             values: days.values().map(|c| c[*i] as f64).collect(),
         })
         .collect();
-    let mut headers = vec!["day"];
-    headers.extend(Outcome::ALL.iter().map(|outcome| outcome.label()));
+    let mut columns = vec!["day"];
+    columns.extend(Outcome::ALL.iter().map(|outcome| outcome.label()));
     Section {
-        id: "runs-per-day",
-        heading: "Runs per day, by outcome",
         x_title: "Day",
         y_title: "Runs",
         unit: Unit::Count,
         labels: days.keys().map(|day| day.to_string()).collect(),
         series,
         stacked: true,
-        headers,
-        rows: days
-            .iter()
-            .map(|(day, counts)| {
-                std::iter::once(day.to_string())
-                    .chain(counts.iter().map(u64::to_string))
-                    .collect()
-            })
-            .collect(),
+        table: Table {
+            id: "runs-per-day",
+            heading: "Runs per day, by outcome",
+            columns,
+            rows: days
+                .iter()
+                .map(|(day, counts)| {
+                    std::iter::once(Cell::text(*day))
+                        .chain(counts.iter().map(|count| Cell::Count(*count)))
+                        .collect()
+                })
+                .collect(),
+            text: false,
+        },
     }
 }
 
@@ -254,8 +283,6 @@ fn durations(commands: &[Command<'_>]) -> Section {
         values,
     };
     Section {
-        id: "durations",
-        heading: "Run time per command (p50 and p95)",
         x_title: "Command",
         y_title: "Run time",
         unit: Unit::Seconds,
@@ -273,11 +300,16 @@ fn durations(commands: &[Command<'_>]) -> Section {
             ),
         ],
         stacked: false,
-        headers: vec!["command", "p50 (s)", "p95 (s)"],
-        rows: durations
-            .iter()
-            .map(|d| vec![d.0.to_string(), seconds(d.1), seconds(d.2)])
-            .collect(),
+        table: Table {
+            id: "durations",
+            heading: "Run time per command (p50 and p95)",
+            columns: vec!["command", "p50 (s)", "p95 (s)"],
+            rows: durations
+                .iter()
+                .map(|d| vec![Cell::text(d.0), Cell::seconds(d.1), Cell::seconds(d.2)])
+                .collect(),
+            text: false,
+        },
     }
 }
 
@@ -298,7 +330,7 @@ fn patterns(rollup: &Rollup) -> Section {
         vec!["pattern", "matches"],
         patterns
             .into_iter()
-            .map(|(pattern, n)| (pattern.to_string(), n as f64, vec![n.to_string()]))
+            .map(|(pattern, n)| (pattern.to_string(), n as f64, vec![Cell::Count(n)]))
             .collect(),
     )
 }
@@ -322,7 +354,7 @@ fn first_match(rollup: &Rollup) -> Section {
         FIRST_MATCH_BUCKETS
             .iter()
             .zip(counts)
-            .map(|((bucket, _), n)| (bucket.to_string(), n as f64, vec![n.to_string()]))
+            .map(|((bucket, _), n)| (bucket.to_string(), n as f64, vec![Cell::Count(n)]))
             .collect(),
     )
 }
