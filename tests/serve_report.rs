@@ -165,3 +165,42 @@ fn a_database_from_before_the_kept_figures_is_folded_at_start_up() {
     let page = page_of_the_runs(&home, &server, "since=7d");
     assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
 }
+
+/// A database whose runs wait in the queue as the schema before kept it (without their day)
+/// gets their days when it is opened, and folds them into the same page.
+#[test]
+fn a_queue_from_before_folding_by_day_gets_the_days_of_its_runs() {
+    let home = Home::new();
+    let mut server = Server::start(&home, &[]);
+    send_varied(&[&server], SystemTime::now());
+    assert!(server.stop().success());
+    let database = rusqlite::Connection::open(&server.database).unwrap();
+    database
+        .execute_batch(
+            "DROP TRIGGER executions_to_fold; DROP TABLE unfolded;
+             DELETE FROM report_groups; DELETE FROM report_revisions;
+             DELETE FROM report_revisions_by_group;
+             CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
+             CREATE TRIGGER executions_to_fold AFTER INSERT ON executions BEGIN
+                 INSERT INTO unfolded (execution_id) VALUES (NEW.execution_id);
+             END;
+             INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
+             UPDATE meta SET value = '2' WHERE key = 'team_schema';",
+        )
+        .unwrap();
+    drop(database);
+    let keys = run(&mut home.earlyexit(&["serve", "--database", &server.database, "keys", "list"]));
+    assert_eq!(keys.code, 0, "{}", keys.stderr_text());
+    assert_eq!(
+        server.query(
+            "SELECT count(*) FROM unfolded u JOIN executions e USING (execution_id)
+             WHERE u.day = substr(e.timestamp, 1, 10) AND length(u.day) = 10"
+        ),
+        [["2400"]],
+        "opening the database (keys list folds nothing) gave every queued run its day"
+    );
+    let server = server.another(&home);
+    let page = page_of_the_runs(&home, &server, "since=7d");
+    assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
+    assert_eq!(server.query("SELECT count(*) FROM unfolded"), [["0"]]);
+}

@@ -40,6 +40,14 @@ CREATE TABLE report_groups (
     };
 }
 
+/// The UTC day (`YYYY-MM-DD`) a run started on, from its timestamp column, in SQL that both
+/// databases read as `timestamp::day` does.
+macro_rules! run_day {
+    ($column:literal) => {
+        concat!("substr(", $column, ", 1, 10)")
+    };
+}
+
 /// One table of revisions' runs (see `report::REVISION_TABLES`), keyed by `key`.
 macro_rules! revision_table {
     ($name:literal, $key:literal) => {

@@ -5,6 +5,10 @@
 //! and taken from there in the same transaction that adds it to `report_groups` and
 //! `report_revisions`: a run is counted once, even with several servers folding. What a group
 //! holds is `analysis`'s business; here it is text, merged by the caller's `fold`.
+//!
+//! The queue is taken a day at a time, earliest first: a fold rewrites every group its runs
+//! fall in, and runs imported over 25 days taken in no order made each fold of 2,000 runs
+//! rewrite about 1,200 groups, where one day's are a few dozen.
 
 use std::time::SystemTime;
 
@@ -150,7 +154,7 @@ impl Store {
         // a thousand groups took over their 2 s in a debug build); written under it only if no
         // other fold changed what was read meanwhile.
         let taken = format!(
-            "{REPORT_SELECT} JOIN (SELECT execution_id FROM unfolded ORDER BY execution_id
+            "{REPORT_SELECT} JOIN (SELECT execution_id FROM unfolded ORDER BY day, execution_id
              LIMIT ?1) p ON p.execution_id = e.execution_id"
         );
         let runs: Vec<ReportRun> = self.rows(&taken, [limit as i64], report_run)?;

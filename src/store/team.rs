@@ -27,6 +27,21 @@ END;
 INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
 "
     ),
+    concat!(
+        "-- Runs are folded a day at a time (see report::fold_pending).
+ALTER TABLE unfolded ADD COLUMN day TEXT NOT NULL DEFAULT '';
+UPDATE unfolded SET day = (SELECT ",
+        run_day!("timestamp"),
+        " FROM executions e WHERE e.execution_id = unfolded.execution_id);
+CREATE INDEX unfolded_by_day ON unfolded (day, execution_id);
+DROP TRIGGER executions_to_fold;
+CREATE TRIGGER executions_to_fold AFTER INSERT ON executions BEGIN
+    INSERT INTO unfolded (execution_id, day) VALUES (NEW.execution_id, ",
+        run_day!("NEW.timestamp"),
+        ");
+END;
+"
+    ),
 ];
 
 /// An API key as the server keeps it: never the key, only its hash.

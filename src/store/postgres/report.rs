@@ -67,8 +67,8 @@ impl PgStore {
             .map_err(error)?;
         let taken: Vec<String> = transaction
             .query(
-                "DELETE FROM unfolded WHERE execution_id IN (
-                    SELECT execution_id FROM unfolded ORDER BY execution_id LIMIT $1)
+                "DELETE FROM unfolded WHERE (day, execution_id) IN (
+                    SELECT day, execution_id FROM unfolded ORDER BY day, execution_id LIMIT $1)
                  RETURNING execution_id",
                 &[&(limit as i64)],
             )

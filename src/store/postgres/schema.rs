@@ -87,4 +87,20 @@ CREATE TRIGGER executions_to_fold AFTER INSERT ON executions
 INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
 "
     ),
+    concat!(
+        "-- Runs are folded a day at a time (see report::fold_pending).
+ALTER TABLE unfolded ADD COLUMN day TEXT NOT NULL DEFAULT '';
+UPDATE unfolded SET day = ",
+        run_day!("e.timestamp"),
+        " FROM executions e WHERE e.execution_id = unfolded.execution_id;
+ALTER TABLE unfolded DROP CONSTRAINT unfolded_pkey, ADD PRIMARY KEY (day, execution_id);
+CREATE OR REPLACE FUNCTION earlyexit_queue_to_fold() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO unfolded (execution_id, day) SELECT execution_id, ",
+        run_day!("timestamp"),
+        " FROM stored;
+    RETURN NULL;
+END $$;
+"
+    ),
 ];
