@@ -16,8 +16,8 @@ use crate::timestamp::{day, millis, next_start_of_day, start_of_day};
 /// of the database's time among requests: under the ingest benchmark (a new command, so a new
 /// group, with every run) folds of 20,000 took the server to 195 MiB and requests' p99 to
 /// 1.8 s, and folds of 5,000 cut its runs a second by half against folds of 2,000. A million
-/// runs sent over 25 days' groups at 7,300 a second outrun folds of 2,000 on PostgreSQL: the
-/// first page after that load folded for 81 s (benches/README.md).
+/// runs sent over 25 days' groups at 7,000 a second outrun folds of 2,000 on PostgreSQL, even
+/// taken a day at a time: the first page after that load folded for 65 s (benches/README.md).
 pub const FOLD_BATCH: usize = 2_000;
 /// Failed runs read at once while looking for the latest ones the filter keeps.
 const FAILED_PAGE: usize = 200;
