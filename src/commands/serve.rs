@@ -10,9 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::duration::parse_duration;
 use crate::outcome::exit_code;
 use crate::server::keys::{self, KeyRole};
-use crate::server::{
-    serve, Database, ServeOptions, ServeTls, TeamStore, DEFAULT_STATEMENT_TIMEOUT,
-};
+use crate::server::{serve, Database, ServeOptions, ServeTls, TeamStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -149,7 +147,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     let result = match cli.command {
-        Some(ServeCommand::Keys { action }) => manage_keys(&database, action),
+        Some(ServeCommand::Keys { action }) => {
+            manage_keys(&database, cli.statement_timeout, action)
+        }
         None => serve(ServeOptions {
             listen: cli.listen,
             database,
@@ -178,13 +178,19 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
 }
 
-fn manage_keys(database: &Database, action: KeyAction) -> Result<(), String> {
+fn manage_keys(
+    database: &Database,
+    statement_timeout: Duration,
+    action: KeyAction,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let store = TeamStore::open(database, DEFAULT_STATEMENT_TIMEOUT).await.map_err(|e| e.to_string())?;
+        let store = TeamStore::open(database, statement_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
         match action {
             KeyAction::Add {
                 name,

@@ -24,7 +24,7 @@ mod team_report;
 mod team_store;
 mod tls;
 
-pub use team_store::{Database, TeamStore, DEFAULT_STATEMENT_TIMEOUT};
+pub use team_store::{Database, TeamStore};
 pub use tls::{ServeTls, ServeTlsError};
 
 use std::net::SocketAddr;

@@ -15,9 +15,6 @@ use crate::store::{
     StoredRevision,
 };
 
-/// `--statement-timeout`'s default, also for the key commands.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Which store, as `--database` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
