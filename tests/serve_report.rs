@@ -144,23 +144,28 @@ fn a_server_killed_while_it_folds_counts_every_run_once() {
     assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
 }
 
+/// A stopped server whose database holds the varied runs, rewritten by `sql` into what an
+/// older version left.
+fn stopped_as_before(home: &Home, sql: &str) -> Server {
+    let mut server = Server::start(home, &[]);
+    send_varied(&[&server], SystemTime::now());
+    assert!(server.stop().success());
+    let database = rusqlite::Connection::open(&server.database).unwrap();
+    database.execute_batch(sql).unwrap();
+    server
+}
+
 /// A database written before the server kept figures (team schema 1) gets them at start-up:
 /// every run it holds is queued and folded, and the page is the one its runs make.
 #[test]
 fn a_database_from_before_the_kept_figures_is_folded_at_start_up() {
     let home = Home::new();
-    let mut server = Server::start(&home, &[]);
-    send_varied(&[&server], SystemTime::now());
-    assert!(server.stop().success());
-    let database = rusqlite::Connection::open(&server.database).unwrap();
-    database
-        .execute_batch(
-            "DROP TRIGGER executions_to_fold; DROP TABLE unfolded; DROP TABLE report_groups;
-             DROP TABLE report_revisions; DROP TABLE report_revisions_by_group;
-             UPDATE meta SET value = '1' WHERE key = 'team_schema';",
-        )
-        .unwrap();
-    drop(database);
+    let server = stopped_as_before(
+        &home,
+        "DROP TRIGGER executions_to_fold; DROP TABLE unfolded; DROP TABLE report_groups;
+         DROP TABLE report_revisions; DROP TABLE report_revisions_by_group;
+         UPDATE meta SET value = '1' WHERE key = 'team_schema';",
+    );
     let server = server.another(&home);
     let page = page_of_the_runs(&home, &server, "since=7d");
     assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
@@ -171,24 +176,18 @@ fn a_database_from_before_the_kept_figures_is_folded_at_start_up() {
 #[test]
 fn a_queue_from_before_folding_by_day_gets_the_days_of_its_runs() {
     let home = Home::new();
-    let mut server = Server::start(&home, &[]);
-    send_varied(&[&server], SystemTime::now());
-    assert!(server.stop().success());
-    let database = rusqlite::Connection::open(&server.database).unwrap();
-    database
-        .execute_batch(
-            "DROP TRIGGER executions_to_fold; DROP TABLE unfolded;
-             DELETE FROM report_groups; DELETE FROM report_revisions;
-             DELETE FROM report_revisions_by_group;
-             CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
-             CREATE TRIGGER executions_to_fold AFTER INSERT ON executions BEGIN
-                 INSERT INTO unfolded (execution_id) VALUES (NEW.execution_id);
-             END;
-             INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
-             UPDATE meta SET value = '2' WHERE key = 'team_schema';",
-        )
-        .unwrap();
-    drop(database);
+    let server = stopped_as_before(
+        &home,
+        "DROP TRIGGER executions_to_fold; DROP TABLE unfolded;
+         DELETE FROM report_groups; DELETE FROM report_revisions;
+         DELETE FROM report_revisions_by_group;
+         CREATE TABLE unfolded (execution_id TEXT PRIMARY KEY);
+         CREATE TRIGGER executions_to_fold AFTER INSERT ON executions BEGIN
+             INSERT INTO unfolded (execution_id) VALUES (NEW.execution_id);
+         END;
+         INSERT INTO unfolded (execution_id) SELECT execution_id FROM executions;
+         UPDATE meta SET value = '2' WHERE key = 'team_schema';",
+    );
     let keys = run(&mut home.earlyexit(&["serve", "--database", &server.database, "keys", "list"]));
     assert_eq!(keys.code, 0, "{}", keys.stderr_text());
     assert_eq!(

@@ -41,10 +41,7 @@ impl Cell {
 
     /// A share between 0 and 1, to three places.
     pub fn ratio(value: f64) -> Cell {
-        Cell::Figure {
-            shown: format!("{value:.3}"),
-            value,
-        }
+        Cell::shown(format!("{value:.3}"), value)
     }
 
     /// A figure the page shows as `shown`.
