@@ -13,9 +13,10 @@ use crate::commands;
 use crate::config::{OutputMode, Settings};
 use crate::consent;
 use crate::duration::format_duration;
+use crate::evidence::{Evidence, EvidenceRecorder};
 use crate::matcher::Matcher;
 use crate::outcome::{exit_code, ExitReason, Outcome, RunEnd, Statistics};
-use crate::summary::{summary, MatchRecorder};
+use crate::summary::{context_cut, summary};
 use crate::telemetry::ContainedTelemetry;
 use crate::watch;
 
@@ -83,13 +84,12 @@ fn run(cli: &Cli) -> i32 {
     if cli.command.is_empty() && settings.patterns.is_empty() && cli.timeout.is_none() {
         return usage_error(
             &settings,
-            None,
             "nothing to do: give a PATTERN, a COMMAND or both",
         );
     }
     let matcher = match Matcher::new(&settings.patterns) {
         Ok(matcher) => matcher,
-        Err(error) => return usage_error(&settings, None, &error.to_string()),
+        Err(error) => return usage_error(&settings, &error.to_string()),
     };
     let quiet = settings.output == OutputMode::Quiet;
     let notices = [
@@ -103,43 +103,30 @@ fn run(cli: &Cli) -> i32 {
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let mut telemetry = ContainedTelemetry::start(&settings, &execution_id, &env);
-    let mut recorder = MatchRecorder::new(&mut telemetry);
+    let mut recorder = EvidenceRecorder::new(&mut telemetry);
     let result = watch::run(&settings, &matcher, &execution_id, &mut recorder);
-    let kept = recorder.into_kept();
+    let evidence = recorder.into_evidence();
     let trace_id = telemetry.trace_id();
-    let (code, ci_warnings) = match result {
-        Ok(outcome) => {
-            let ids = (execution_id.as_str(), trace_id.as_deref());
-            report(&settings, &outcome, ids, kept.to_json(&settings));
-            let finished = ci_output::Finished {
-                settings: &settings,
-                end: &outcome,
-                matches: &kept.matches,
-                context: &kept.context,
-                execution_id: &execution_id,
-                trace_id: trace_id.as_deref(),
-            };
-            (outcome.exit_code, ci_output::publish(&finished, &env))
-        }
+    let (end, error) = match result {
+        Ok(end) => (end, None),
         Err(error) => {
             let message = error.to_string();
             telemetry.record_failure(&message);
-            let end = could_not_start();
-            let finished = ci_output::Finished {
-                settings: &settings,
-                end: &end,
-                matches: &[],
-                context: &[],
-                execution_id: &execution_id,
-                trace_id: trace_id.as_deref(),
-            };
-            let warnings = ci_output::publish(&finished, &env);
-            (
-                usage_error(&settings, trace_id.as_deref(), &message),
-                warnings,
-            )
+            (could_not_start(), Some(message))
         }
     };
+    let finished = ci_output::Finished {
+        settings: &settings,
+        end: &end,
+        evidence: &evidence,
+        error: error.as_deref(),
+        execution_id: &execution_id,
+        trace_id: trace_id.as_deref(),
+    };
+    let mut warnings = report(&finished);
+    warnings.extend(ci_output::publish(&finished, &env));
+    let ci_warnings = warnings;
+    let code = end.exit_code;
     if settings.output != OutputMode::Quiet {
         for warning in ci_warnings {
             crate::message::say(&warning);
@@ -184,14 +171,18 @@ fn variables_not_text() -> Option<String> {
 }
 
 /// One line on stderr (unless `-q`), and with `--json` the summary as well, then exit code 3.
-fn usage_error(settings: &Settings, trace_id: Option<&str>, message: &str) -> i32 {
-    if settings.output != OutputMode::Quiet {
-        crate::message::say(message);
-    }
-    if settings.output == OutputMode::Json {
-        let mut summary = summary(settings, &could_not_start(), "", trace_id, json!([]));
-        summary["error"] = json!(message);
-        println!("{summary}");
+fn usage_error(settings: &Settings, message: &str) -> i32 {
+    let end = could_not_start();
+    let finished = ci_output::Finished {
+        settings,
+        end: &end,
+        evidence: &Evidence::default(),
+        error: Some(message),
+        execution_id: "",
+        trace_id: None,
+    };
+    for warning in report(&finished) {
+        crate::message::say(&warning);
     }
     exit_code::USAGE
 }
@@ -211,23 +202,51 @@ fn could_not_start() -> RunEnd {
     }
 }
 
-/// What the user sees of earlyexit at the end: the `--json` summary, or the stop message.
-/// `ids` are the execution id and the trace id.
-fn report(
-    settings: &Settings,
-    outcome: &RunEnd,
-    ids: (&str, Option<&str>),
-    matches: serde_json::Value,
-) {
+/// What the user sees of earlyexit at the end: the `--json` summary, or the stop message and
+/// what the context's line cap cut (and a command that could not start, its error); and the
+/// `--json-file`. Returns the warnings to show.
+fn report(finished: &ci_output::Finished<'_>) -> Vec<String> {
+    let settings = finished.settings;
+    let end = finished.end;
+    let json = (settings.output == OutputMode::Json || settings.json_file.is_some()).then(|| {
+        let mut object = summary(
+            settings,
+            end,
+            finished.execution_id,
+            finished.trace_id,
+            finished.evidence,
+        );
+        if let Some(error) = finished.error {
+            object["error"] = json!(error);
+        }
+        object
+    });
+    if let (Some(error), false) = (finished.error, settings.output == OutputMode::Quiet) {
+        crate::message::say(error);
+    }
     match settings.output {
         OutputMode::Quiet => {}
-        OutputMode::Json => println!("{}", summary(settings, outcome, ids.0, ids.1, matches)),
+        OutputMode::Json => println!("{}", json.as_ref().expect("made for --json")),
         OutputMode::PassThrough => {
-            if let Some(message) = stop_message(settings, outcome) {
-                crate::message::say(&message);
+            let lines = [
+                stop_message(settings, end),
+                context_cut(settings, end).map(|(line, _)| line),
+            ];
+            for line in lines.into_iter().flatten() {
+                crate::message::say(&line);
             }
         }
     }
+    let mut warnings = Vec::new();
+    if let (Some(path), Some(json)) = (&settings.json_file, &json) {
+        if let Err(error) = ci_output::write_report(path, &format!("{json}\n")) {
+            warnings.push(format!(
+                "cannot write the JSON summary {}: {error}",
+                path.display()
+            ));
+        }
+    }
+    warnings
 }
 
 /// Why the output ended early, when earlyexit ended it; nothing when the command simply ran out.

@@ -42,6 +42,7 @@ pub mod config;
 pub mod consent;
 pub mod delivery;
 pub mod duration;
+pub mod evidence;
 pub mod export;
 pub mod fault;
 pub mod files;

@@ -20,16 +20,29 @@ pub enum MatchKind {
     Error,
 }
 
-/// A pattern that is not a valid regular expression.
+/// A pattern that cannot be watched for; `Display` is the one line shown to the user.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "invalid regular expression '{}' ({option}): {reason}",
-    crate::message::shortened(pattern)
-)]
-pub struct PatternError {
-    pub option: &'static str,
-    pub pattern: String,
-    pub reason: String,
+pub enum PatternError {
+    #[error(
+        "invalid regular expression '{}' ({option}): {reason}",
+        crate::message::shortened(pattern)
+    )]
+    Invalid {
+        option: &'static str,
+        pattern: String,
+        reason: String,
+    },
+    /// A pattern that matches the empty string anywhere matches every line, which is never
+    /// what was meant (`''`, `'ERROR|'`, `'x*'`).
+    #[error(
+        "pattern '{}' ({option}) matches every line, because it matches the empty string{hint}",
+        crate::message::shortened(pattern)
+    )]
+    MatchesEveryLine {
+        option: &'static str,
+        pattern: String,
+        hint: &'static str,
+    },
 }
 
 /// The compiled patterns of one run.
@@ -63,25 +76,38 @@ impl Matcher {
                     source = format!("^(?:{source})$");
                 }
                 // Validate the user's text alone first, so the error quotes what they typed.
-                compile("PATTERN", p)?;
-                Some(compile("PATTERN", &source)?)
+                let alone = compile("PATTERN", p)?;
+                let watched = compile("PATTERN", &source)?;
+                // With -x, a pattern that matches the empty string matches empty lines only.
+                let decisive = if settings.whole_line {
+                    &watched
+                } else {
+                    &alone
+                };
+                refuse_every_line("PATTERN", p, decisive)?;
+                Some(watched)
             }
             None => None,
+        };
+        let mut compile_every = |option: &'static str, source: &str| {
+            let regex = compile(option, source)?;
+            refuse_every_line(option, source, &regex)?;
+            Ok::<_, PatternError>(regex)
         };
         let success = settings
             .success
             .as_deref()
-            .map(|p| compile("--success-pattern", p))
+            .map(|p| compile_every("--success-pattern", p))
             .transpose()?;
         let error = settings
             .error
             .as_deref()
-            .map(|p| compile("--error-pattern", p))
+            .map(|p| compile_every("--error-pattern", p))
             .transpose()?;
         let excludes = settings
             .excludes
             .iter()
-            .map(|p| compile("--exclude", p))
+            .map(|p| compile_every("--exclude", p))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Matcher {
             pattern,
@@ -143,7 +169,7 @@ fn compile(
     source: &str,
     ignore_case: bool,
 ) -> Result<(Regex, bool), PatternError> {
-    let error = |reason: String| PatternError {
+    let error = |reason: String| PatternError::Invalid {
         option,
         pattern: source.to_string(),
         reason,
@@ -164,6 +190,29 @@ fn compile(
         .map(|hir| hir.properties().look_set().contains_anchor_haystack())
         .unwrap_or(true);
     Ok((regex, anchored))
+}
+
+/// Refuses a regex that matches every line: it matches the empty string both in an empty
+/// line and at the start of a line of text it has no reason to match. (`^$` matches the first
+/// only, and watches for empty lines.)
+fn refuse_every_line(
+    option: &'static str,
+    source: &str,
+    regex: &Regex,
+) -> Result<(), PatternError> {
+    if !(regex.is_match(b"") && regex.is_match(b"\x01")) {
+        return Ok(());
+    }
+    Err(PatternError::MatchesEveryLine {
+        option,
+        pattern: source.to_string(),
+        hint: if option == "PATTERN" {
+            " (an empty pattern, an empty alternative as in 'ERROR|', or a '*' that repeats nothing); \
+             -x '' watches for empty lines"
+        } else {
+            " (an empty pattern, an empty alternative as in 'ERROR|', or a '*' that repeats nothing)"
+        },
+    })
 }
 
 /// The regex crate's syntax errors draw a caret diagram over several lines; keep the reason.
@@ -235,6 +284,41 @@ mod tests {
             m.may_match_any(b"a\nb\n"),
             "haystack anchors disable the buffer search"
         );
+    }
+
+    #[test]
+    fn a_pattern_that_matches_every_line_is_refused() {
+        for (pattern, whole_line, refused) in [
+            ("", false, true),
+            ("ERROR|", false, true),
+            ("x*", false, true),
+            ("^", false, true),
+            ("(?i)", false, true),
+            ("", true, false),
+            ("^$", false, false),
+            ("ERROR", false, false),
+            (".*", true, true),
+        ] {
+            let settings = PatternSettings {
+                pattern: Some(pattern.into()),
+                whole_line,
+                max_count: 1,
+                ..PatternSettings::default()
+            };
+            let result = Matcher::new(&settings);
+            assert_eq!(result.is_err(), refused, "{pattern:?} -x {whole_line}");
+            if let Err(error) = result {
+                let message = error.to_string();
+                assert_eq!(message.lines().count(), 1);
+                assert!(message.contains("matches every line"), "{message}");
+            }
+        }
+        let settings = PatternSettings {
+            error: Some("FATAL|".into()),
+            ..PatternSettings::default()
+        };
+        let message = Matcher::new(&settings).unwrap_err().to_string();
+        assert!(message.contains("'FATAL|' (--error-pattern)"), "{message}");
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub trait RunObserver {
     /// A line of the after-context: every line that follows the deciding match, on any
     /// stream, until the run stops (a matching one is also reported to `on_match`).
     fn on_context_line(&mut self, _stream: StreamName, _line: &[u8]) {}
+    /// Output as it was shown (or, with `--json` or `-q`, as it would have been): every
+    /// chunk of every stream, in the order read, up to where earlyexit stopped showing it.
+    fn on_output(&mut self, _stream: StreamName, _bytes: &[u8]) {}
     fn on_end(&mut self, outcome: &RunEnd);
 }
 

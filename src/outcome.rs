@@ -8,12 +8,14 @@ use crate::matcher::MatchKind;
 
 /// Exit codes that scripts rely on (README, "Exit codes").
 pub mod exit_code {
-    /// A run that matched, or a telemetry command that did its job.
+    /// A run that succeeded, or a telemetry command that did its job.
     pub const SUCCESS: i32 = 0;
-    pub const MATCH: i32 = SUCCESS;
-    pub const NO_MATCH: i32 = 1;
-    /// In CI mode: an error pattern or PATTERN matched.
+    /// An error pattern (PATTERN or `-e`) matched; in grep's mode, nothing matched.
     pub const ERROR_SEEN: i32 = 1;
+    /// grep's mode: the pattern appeared.
+    pub const GREP_FOUND: i32 = SUCCESS;
+    /// grep's mode: the pattern did not appear.
+    pub const GREP_NOT_FOUND: i32 = 1;
     pub const TIMEOUT: i32 = 2;
     pub const USAGE: i32 = 3;
     /// A telemetry command that could not do its job (the database, the endpoint, a file).
@@ -26,14 +28,14 @@ pub mod exit_code {
 /// (a timeout, a signal to earlyexit and a usage error have theirs whatever the mode). One
 /// table, the README's:
 ///
-/// | reason | grep | ci |
+/// | reason | status (the default) | grep |
 /// |---|---|---|
-/// | PATTERN matched | 0 | 1 |
+/// | PATTERN matched (even fewer times than `-m`) | 1 | 0 |
 /// | `-s` matched | 0 | 0 |
 /// | `-e` matched | 1 | 1 |
-/// | a match, then the command failed on its own with n | as above | n |
-/// | nothing matched, the command exited 0 (or pipe mode) | 1 | 0 |
-/// | nothing matched, the command failed with n | 1 | n |
+/// | a match, then the command failed on its own with n | n | as above |
+/// | nothing matched, the command exited 0 (or pipe mode) | 0 | 1 |
+/// | nothing matched, the command failed with n | n | 1 |
 /// | nothing matched, the command died of signal s | 128+s | 128+s |
 /// | no pattern given | the command's own code | the command's own code |
 pub fn decided_exit_code(
@@ -45,14 +47,13 @@ pub fn decided_exit_code(
     let own = command.unwrap_or(exit_code::SUCCESS);
     match (reason, mode) {
         (ExitReason::Completed, _) => own,
-        (_, ExitCodes::Ci) if failed_on_its_own(command, stopped_command) => own,
-        (ExitReason::SuccessPattern, _) => exit_code::MATCH,
+        (_, ExitCodes::Status) if failed_on_its_own(command, stopped_command) => own,
+        (ExitReason::SuccessPattern, _) => exit_code::SUCCESS,
         (ExitReason::ErrorPattern, _) => exit_code::ERROR_SEEN,
-        (ExitReason::Match, ExitCodes::Grep) => exit_code::MATCH,
-        (ExitReason::Match, ExitCodes::Ci) => exit_code::ERROR_SEEN,
+        (ExitReason::Match, ExitCodes::Status) => exit_code::ERROR_SEEN,
+        (ExitReason::Match, ExitCodes::Grep) => exit_code::GREP_FOUND,
         (ExitReason::NoMatch, _) if died_of_signal(own) => own,
-        (ExitReason::NoMatch, ExitCodes::Grep) => exit_code::NO_MATCH,
-        (ExitReason::NoMatch, ExitCodes::Ci) => own,
+        (ExitReason::NoMatch, ExitCodes::Grep) => exit_code::GREP_NOT_FOUND,
         (_, _) => own,
     }
 }
@@ -74,9 +75,9 @@ fn died_of_signal(status: i32) -> bool {
 pub enum Outcome {
     /// The command exited 0 and no error was seen.
     Success,
-    /// The command failed, or an error pattern (or PATTERN in CI mode) matched.
+    /// The command failed, or an error pattern (PATTERN or `-e`) matched.
     Failure,
-    /// `-s` matched, or PATTERN in grep mode: earlyexit found what it was told to wait for.
+    /// `-s` matched: earlyexit found what it was told to wait for.
     StoppedOnSuccess,
     /// The overall, idle or first-output timeout ended the run.
     Timeout,
@@ -100,14 +101,13 @@ impl Outcome {
         Outcome::Error,
     ];
 
-    /// The one derivation: why the run ended, the command's own status, and the exit-code mode
-    /// (which says whether PATTERN means an error, as in CI, or what was looked for, as grep).
-    /// A command that ended by itself with a failure is a failure whatever matched before.
+    /// The one derivation, from why the run ended and the command's own status; never from the
+    /// exit-code mode, which only maps the outcome to a number. A command that ended by itself
+    /// with a failure is a failure whatever matched before.
     pub fn of(
         reason: ExitReason,
         command_exit_code: Option<i32>,
         stopped_command: bool,
-        mode: ExitCodes,
     ) -> Outcome {
         let command_failed = failed_on_its_own(command_exit_code, stopped_command);
         match reason {
@@ -119,12 +119,20 @@ impl Outcome {
             ExitReason::Lost => Outcome::Lost,
             _ if command_failed => Outcome::Failure,
             ExitReason::SuccessPattern => Outcome::StoppedOnSuccess,
-            ExitReason::ErrorPattern => Outcome::Failure,
-            ExitReason::Match => match mode {
-                ExitCodes::Grep => Outcome::StoppedOnSuccess,
-                ExitCodes::Ci => Outcome::Failure,
-            },
+            ExitReason::ErrorPattern | ExitReason::Match => Outcome::Failure,
             ExitReason::NoMatch | ExitReason::Completed => Outcome::Success,
+        }
+    }
+
+    /// The outcome of a run recorded by any version of earlyexit or any client, by today's
+    /// rule. Earlier builds stored a PATTERN match in grep's mode as `stopped_on_success`, and
+    /// a run that saw fewer matches than `-m` as `success` (its reason `no_match`). `store::schema` applies the
+    /// same rule to stored rows.
+    pub fn settled(stored: Outcome, reason: Option<ExitReason>, match_count: i64) -> Outcome {
+        match (stored, reason) {
+            (Outcome::StoppedOnSuccess, Some(ExitReason::Match)) => Outcome::Failure,
+            (Outcome::Success, Some(ExitReason::NoMatch)) if match_count > 0 => Outcome::Failure,
+            (stored, _) => stored,
         }
     }
 
@@ -301,6 +309,9 @@ pub struct Statistics {
     pub bytes_processed: u64,
     pub time_to_first_output: Option<Duration>,
     pub time_to_first_match: Option<Duration>,
+    /// Lines that followed the after-context's line cap (`--delay-exit-after-lines`) before
+    /// the output paused, and were not shown.
+    pub context_lines_not_shown: u64,
 }
 
 /// The end of a run.

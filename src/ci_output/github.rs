@@ -1,18 +1,23 @@
-//! GitHub Actions: `::error`/`::warning` annotations for the deciding matches, a Markdown job
-//! summary appended to `$GITHUB_STEP_SUMMARY`, and `outcome`, `exit_code`, `command_exit_code`,
-//! `trace_id` and `execution_id` in `$GITHUB_OUTPUT` for the steps that follow.
+//! GitHub Actions: an `::error` annotation for each error pattern that matched (the deciding
+//! one with its context) or, for a run that failed without one, with the output's last lines;
+//! a Markdown job summary appended to `$GITHUB_STEP_SUMMARY`; and `outcome`, `exit_code`,
+//! `command_exit_code`, `trace_id` and `execution_id` in `$GITHUB_OUTPUT` for the steps that
+//! follow. Workflow commands follow GitHub's documented format: each alone on a line that
+//! starts with `::`, properties and message escaped as the Actions toolkit does.
 
 use std::io::Write as _;
 use std::path::Path;
 
 use super::{source_location, Finished};
 use crate::config::OutputMode;
+use crate::evidence::Shown;
 use crate::outcome::Outcome;
 
 /// Annotations printed for one run, at most; GitHub shows ten per step anyway.
 pub const MAX_ANNOTATIONS: usize = 10;
-/// Lines of after-context shown in the job summary.
-const SUMMARY_CONTEXT_LINES: usize = 20;
+/// Lines of context (or of the tail) in an annotation's message: GitHub shows an annotation
+/// in a small box beside the code.
+const ANNOTATION_LINES: usize = 20;
 
 pub fn is_active(env: &dyn Fn(&str) -> Option<String>) -> bool {
     env("GITHUB_ACTIONS").as_deref() == Some("true")
@@ -22,7 +27,7 @@ pub fn is_active(env: &dyn Fn(&str) -> Option<String>) -> bool {
 /// outputs; returns the warnings.
 pub fn publish(finished: &Finished<'_>, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
     if finished.settings.output == OutputMode::PassThrough {
-        let text: String = annotations(finished, env("GITHUB_WORKSPACE").as_deref()).concat();
+        let text = annotations(finished, env("GITHUB_WORKSPACE").as_deref());
         let _ = std::io::stdout().lock().write_all(text.as_bytes());
     }
     let mut warnings = Vec::new();
@@ -45,43 +50,86 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
     super::open_report(path, true)?.write_all(text.as_bytes())
 }
 
-/// One workflow command per match that meant something, the errors first: `::error` for an
-/// error pattern (and PATTERN in CI mode), `::warning` for the success pattern (and PATTERN in
-/// grep mode), with the file and line the matched line points at.
-pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> Vec<String> {
-    let mut matches: Vec<_> = finished.matches.iter().collect();
-    matches.sort_by_key(|m| !finished.means_error(m.kind));
-    matches
-        .into_iter()
+/// The workflow commands for a run, each on a line of its own (after a newline, when the
+/// command's output left our stdout in the middle of a line): one `::error` per match of
+/// PATTERN or `-e`, with the file and line the matched line points at, the deciding one with
+/// its context as the message; or, for a failure without a match, a timeout or a command that
+/// could not start, one `::error` with the output's last lines. A `-s` match makes none.
+pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> String {
+    let deciding = match finished.shown() {
+        Shown::Match(found, _) => Some(found.number),
+        _ => None,
+    };
+    let mut commands: Vec<String> = finished
+        .evidence
+        .matches
+        .iter()
+        .filter(|found| Finished::means_error(found.kind))
         .take(MAX_ANNOTATIONS)
         .map(|found| {
-            let level = if finished.means_error(found.kind) {
-                "error"
-            } else {
-                "warning"
-            };
             let line = finished.text(&found.line);
-            let mut properties = Vec::new();
-            if let Some((path, number, column)) = source_location(&line) {
-                let path = workspace
-                    .and_then(|w| path.strip_prefix(&format!("{}/", w.trim_end_matches('/'))))
-                    .map_or(path.clone(), str::to_string);
-                properties.push(format!("file={}", property(&path)));
-                properties.push(format!("line={number}"));
-                if let Some(column) = column {
-                    properties.push(format!("col={column}"));
-                }
-            }
+            let message = if deciding == Some(found.number) {
+                finished.detail()
+            } else {
+                vec![line.clone()]
+            };
             let title = format!(
                 "earlyexit: {} ({} line {})",
                 finished.end.headline(),
                 found.stream.as_str(),
                 found.line_number
             );
-            properties.push(format!("title={}", property(&title)));
-            format!("::{level} {}::{}\n", properties.join(","), data(&line))
+            workflow_command(location(&line, workspace), &title, &message)
         })
-        .collect()
+        .collect();
+    if commands.is_empty() && finished.failed() {
+        let mut message = finished.detail();
+        if message.is_empty() {
+            message.push("(no output)".to_string());
+        }
+        let title = format!("earlyexit: {}", finished.end.headline());
+        let at = message
+            .iter()
+            .rev()
+            .find_map(|line| location(line, workspace));
+        commands.push(workflow_command(at, &title, &message));
+    }
+    let newline = if finished.evidence.stdout_mid_line && !commands.is_empty() {
+        "\n"
+    } else {
+        ""
+    };
+    format!("{newline}{}", commands.concat())
+}
+
+/// `file=…,line=…[,col=…]` for the source location a line points at, the path relative to
+/// the workspace.
+fn location(line: &str, workspace: Option<&str>) -> Option<Vec<String>> {
+    let (path, number, column) = source_location(line)?;
+    let path = workspace
+        .and_then(|w| path.strip_prefix(&format!("{}/", w.trim_end_matches('/'))))
+        .map_or(path.clone(), str::to_string);
+    let mut properties = vec![
+        format!("file={}", property(&path)),
+        format!("line={number}"),
+    ];
+    if let Some(column) = column {
+        properties.push(format!("col={column}"));
+    }
+    Some(properties)
+}
+
+/// One `::error` line: the location (if any) and title as properties, the lines (the first
+/// [`ANNOTATION_LINES`] and the first line) as the message.
+fn workflow_command(location: Option<Vec<String>>, title: &str, lines: &[String]) -> String {
+    let mut properties = location.unwrap_or_default();
+    properties.push(format!("title={}", property(title)));
+    let shown = lines.len().min(ANNOTATION_LINES + 1);
+    let mut message = lines[..shown].join("\n");
+    if lines.len() > shown {
+        message.push_str(&format!("\n… {} more line(s)", lines.len() - shown));
+    }
+    format!("::error {}::{}\n", properties.join(","), data(&message))
 }
 
 /// A workflow command's message: `%`, CR and LF escaped, as GitHub's toolkit does.
@@ -96,8 +144,8 @@ fn property(text: &str) -> String {
     data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// The job summary: the outcome, the command, the deciding line with its context, the
-/// duration and the trace.
+/// The job summary: the outcome, the command, the deciding line with its context (or the
+/// output's last lines), the duration and the trace.
 pub fn summary(finished: &Finished<'_>) -> String {
     let end = finished.end;
     let mark = match end.outcome {
@@ -106,10 +154,10 @@ pub fn summary(finished: &Finished<'_>) -> String {
         _ => "❌",
     };
     let mut out = format!(
-        "### {mark} earlyexit: {} — {}\n\n<code>{}</code>\n\n",
+        "### {mark} earlyexit: {} — {}\n\n{}\n\n",
         end.outcome.label(),
         html(&finished.end.headline()),
-        html(&finished.command())
+        code_span(&finished.command())
     );
     let trace = match (finished.trace_id, finished.trace_link()) {
         (Some(id), Some(link)) => format!("[`{id}`]({link})"),
@@ -127,24 +175,45 @@ pub fn summary(finished: &Finished<'_>) -> String {
         end.exit_code,
         end.duration.as_secs_f64()
     ));
-    if let Some(found) = finished.deciding_match().or(finished.matches.first()) {
-        out.push_str(&format!(
-            "Matched on {}, line {}, after {:.1} s:\n\n",
+    let heading = match (finished.error, finished.shown()) {
+        (Some(_), _) => Some("The command could not start:".to_string()),
+        (None, Shown::Match(found, _)) => Some(format!(
+            "Matched on {}, line {}, after {:.1} s:",
             found.stream.as_str(),
             found.line_number,
             found.offset.as_secs_f64()
-        ));
-        let mut lines = vec![finished.text(&found.line)];
-        lines.extend(
-            finished
-                .context
-                .iter()
-                .take(SUMMARY_CONTEXT_LINES)
-                .map(|(_, line)| finished.text(line)),
-        );
-        out.push_str(&fenced(&lines.join("\n")));
+        )),
+        (None, Shown::Tail(lines)) => Some(format!("The last {} line(s) of output:", lines.len())),
+        (None, Shown::Nothing) => None,
+    };
+    if let Some(heading) = heading {
+        out.push_str(&format!("{heading}\n\n"));
+        out.push_str(&fenced(&finished.detail().join("\n")));
+    }
+    if let Some((line, _)) = crate::summary::context_cut(finished.settings, end) {
+        out.push_str(&format!("{}\n\n", html(&line)));
     }
     out
+}
+
+/// Inline code that Markdown leaves alone: delimited by one backtick more than the longest
+/// run inside, padded with a space when the text starts or ends with one (CommonMark, "Code
+/// spans"). A code span shows a line break as a space, and a blank line would end it.
+fn code_span(text: &str) -> String {
+    let text = text.replace(['\r', '\n'], " ");
+    let text = text.as_str();
+    let longest = text
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or_default();
+    let ticks = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
 }
 
 /// A fenced code block that no backtick run inside can close.
@@ -190,5 +259,8 @@ mod tests {
         assert_eq!(data("50% done\r\nnext"), "50%25 done%0D%0Anext");
         assert_eq!(property("a:b,c"), "a%3Ab%2Cc");
         assert_eq!(fenced("a ``` b"), "````text\na ``` b\n````\n\n");
+        assert_eq!(code_span("sh -c '*all*'"), "`sh -c '*all*'`");
+        assert_eq!(code_span("a `b` c"), "``a `b` c``");
+        assert_eq!(code_span("`x"), "`` `x ``");
     }
 }

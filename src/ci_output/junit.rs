@@ -2,19 +2,18 @@
 //! and most CI systems show as test results. One `testsuite` with one `testcase` per run,
 //! valid against both common schemas (Jenkins' junit-4 and Windy Road's Ant schema): a
 //! failure or a timeout is a `failure`, a cancelled run or one that could not start an `error`,
-//! with the deciding line as the message and its after-context as the text.
+//! with the deciding line as the message and its after-context as the text (the output's last
+//! lines for a failure without a match); `system-out` holds the same lines.
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::SystemTime;
 
 use super::Finished;
+use crate::evidence::Shown;
 use crate::outcome::Outcome;
 
 pub fn write(finished: &Finished<'_>, path: &Path) -> std::io::Result<()> {
-    let mut file = super::open_report(path, false)?;
-    file.write_all(render(finished).as_bytes())?;
-    file.sync_all()
+    super::write_report(path, &render(finished))
 }
 
 pub fn render(finished: &Finished<'_>) -> String {
@@ -63,13 +62,14 @@ pub fn render(finished: &Finished<'_>) -> String {
     match element {
         None => out.push_str("/>\n"),
         Some(element) => {
-            let message = finished.deciding_match().map_or_else(
-                || finished.end.headline(),
-                |found| finished.text(&found.line),
-            );
+            let message = match (finished.error, finished.shown()) {
+                (Some(error), _) => error.to_string(),
+                (None, Shown::Match(found, _)) => finished.text(&found.line),
+                (None, Shown::Tail(_) | Shown::Nothing) => finished.end.headline(),
+            };
             let error_type = end.outcome.error_type(end).unwrap_or_default();
             let mut details = vec![finished.end.headline()];
-            details.extend(finished.context.iter().map(|(_, line)| finished.text(line)));
+            details.extend(finished.detail());
             out.push_str(&format!(
                 ">\n    <{element} message=\"{}\" type=\"{}\">{}</{element}>\n  </testcase>\n",
                 xml(&message),
@@ -78,7 +78,16 @@ pub fn render(finished: &Finished<'_>) -> String {
             ));
         }
     }
-    out.push_str("  <system-out/>\n  <system-err/>\n</testsuite>\n");
+    let shown = finished.detail();
+    if shown.is_empty() {
+        out.push_str("  <system-out/>\n");
+    } else {
+        out.push_str(&format!(
+            "  <system-out>{}</system-out>\n",
+            xml(&shown.join("\n"))
+        ));
+    }
+    out.push_str("  <system-err/>\n</testsuite>\n");
     out
 }
 

@@ -8,58 +8,73 @@ pub mod github;
 pub mod gitlab;
 pub mod junit;
 
-use crate::config::{ExitCodes, Settings};
+use crate::config::Settings;
+use crate::evidence::{kept_text, Evidence, Shown};
 use crate::matcher::MatchKind;
-use crate::observer::{KeptMatch, StreamName};
-use crate::outcome::{ExitReason, RunEnd};
+use crate::outcome::{Outcome, RunEnd};
 
 /// A finished run, as the CI reports read it.
 pub struct Finished<'a> {
     pub settings: &'a Settings,
     pub end: &'a RunEnd,
-    /// The first matches (`summary::MatchRecorder`).
-    pub matches: &'a [KeptMatch],
-    /// The first lines after the deciding match.
-    pub context: &'a [(StreamName, Vec<u8>)],
+    /// The matches, the after-context and the output's tail (`evidence::EvidenceRecorder`).
+    pub evidence: &'a Evidence,
+    /// Why the command could not start, when it could not.
+    pub error: Option<&'a str>,
     pub execution_id: &'a str,
     pub trace_id: Option<&'a str>,
 }
 
 impl Finished<'_> {
-    /// The command line as the local sinks keep it (scrubbed), or `stdin` in pipe mode.
+    /// The command line as a shell takes it, scrubbed as the local sinks keep it, or `stdin`
+    /// in pipe mode.
     pub fn command(&self) -> String {
         self.settings
-            .command_line()
+            .quoted_command_line()
             .map_or_else(|| "stdin".to_string(), |line| self.text(line.as_bytes()))
     }
 
-    /// A line of output as the local sinks keep it (`summary::kept_text`), or a word that
+    /// A line of output as the local sinks keep it (`evidence::kept_text`), or a word that
     /// says it is withheld.
     pub fn text(&self, bytes: &[u8]) -> String {
-        crate::summary::kept_text(self.settings, bytes)
+        kept_text(self.settings, bytes)
             .unwrap_or_else(|| "(withheld: telemetry.anonymize)".to_string())
     }
 
-    /// The match that decided the run: the first of the deciding kind, or for PATTERN the
-    /// `-m`th one.
-    pub fn deciding_match(&self) -> Option<&KeptMatch> {
-        let (kind, nth) = match self.end.reason {
-            ExitReason::ErrorPattern => (MatchKind::Error, 1),
-            ExitReason::SuccessPattern => (MatchKind::Success, 1),
-            ExitReason::Match => (MatchKind::Pattern, self.settings.patterns.max_count),
-            _ => return None,
-        };
-        let nth = usize::try_from(nth).unwrap_or(usize::MAX).max(1);
-        self.matches.iter().filter(|m| m.kind == kind).nth(nth - 1)
+    /// What to show of the run (`Evidence::shown`).
+    pub fn shown(&self) -> Shown<'_> {
+        self.evidence
+            .shown(self.end, self.settings.patterns.max_count)
     }
 
-    /// True when a match of this kind means an error: `-e` always, PATTERN in CI mode.
-    pub fn means_error(&self, kind: MatchKind) -> bool {
-        match kind {
-            MatchKind::Error => true,
-            MatchKind::Pattern => self.settings.exit_codes == ExitCodes::Ci,
-            MatchKind::Success => false,
+    /// The lines that tell what went wrong, as text: the deciding line and its context, or
+    /// the output's last lines, or why the command could not start.
+    pub fn detail(&self) -> Vec<String> {
+        if let Some(error) = self.error {
+            return vec![error.to_string()];
         }
+        match self.shown() {
+            Shown::Match(found, context) => std::iter::once(&found.line)
+                .chain(context.iter().map(|(_, line)| line))
+                .map(|line| self.text(line))
+                .collect(),
+            Shown::Tail(lines) => lines.iter().map(|(_, line)| self.text(line)).collect(),
+            Shown::Nothing => Vec::new(),
+        }
+    }
+
+    /// True when a match of this kind means an error: PATTERN and `-e`, never `-s`.
+    pub fn means_error(kind: MatchKind) -> bool {
+        kind != MatchKind::Success
+    }
+
+    /// True when the run failed in a way the CI job must show: a failure, a timeout, a
+    /// command that could not start (not a run that someone cancelled).
+    pub fn failed(&self) -> bool {
+        matches!(
+            self.end.outcome,
+            Outcome::Failure | Outcome::Timeout | Outcome::Error
+        )
     }
 
     /// The trace's page, from the `telemetry.trace_url` template (`{trace_id}` replaced).
@@ -95,6 +110,14 @@ const SOURCE_EXTENSIONS: &[&str] = &[
     "scala", "scss", "sh", "sql", "svelte", "swift", "tf", "toml", "ts", "tsx", "vue", "xml",
     "yaml", "yml", "zig",
 ];
+
+/// Writes a report file whole (`--junit`, `--json-file`), synced to disk.
+pub fn write_report(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut file = open_report(path, false)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
 
 /// Opens a report file for writing (`append`, or from empty). Non-blocking, so that a path
 /// naming a FIFO without a reader is an error at once, not a wait with no end.

@@ -18,20 +18,21 @@ use crate::duration::parse_duration;
 
 const EXAMPLES: &str = "\
 Examples:
-  earlyexit 'Error|FAIL' -- npm test          stop at the first error (10 s of context after it)
+  earlyexit 'Error|FAIL' -- npm test          stop at the first error, once its context is out
+                                              (up to 10 s or 100 lines; it ends at a 0.5 s pause)
   ee -t 10m -I 2m 'error' -- make            also stop after 10 min, or 2 min without output
-  ee -A 0 -i 'panicked' -- cargo test        stop the moment a test panics
+  ee -A 0 -i 'panicked' -- cargo test        stop the moment a line says panicked
   ee -s 'Listening on' -e 'EADDRINUSE' -- npm start
                                               exit 0 once the server is up, 1 if the port is taken
   ee -t 30m -- ./deploy.sh                    no pattern: a timeout wrapper
   kubectl logs -f pod | ee 'OOMKilled'        pipe mode: watch standard input
   ee --json -q 'Error' -- make                one JSON summary on stdout, nothing else
+  ee --json-file run.json 'Error' -- make     the output live, and the JSON summary in run.json
 
-Exit codes: 0 pattern matched, 1 no match (or error pattern), 2 timeout,
-            3 usage error / bad regex / command not found, 130 SIGINT, 143 SIGTERM
-In CI (CI, GITHUB_ACTIONS, GITLAB_CI ... set) or with --exit-codes ci: 0 only when the command
-            exited 0 and no error was seen; a match of PATTERN or -e is 1; a failed command
-            keeps its code (128+n for signal n): a failed build never exits 0
+Exit codes: 0 the command succeeded and no error pattern matched (or -s matched),
+            1 PATTERN or -e matched, n the command's own failing code (128+n for signal n),
+            2 timeout, 3 usage error / bad regex / command not found, 130 SIGINT, 143 SIGTERM.
+            --exit-codes grep: 0 when the pattern appeared, 1 when it did not.
 
 Telemetry: every run is recorded, in ~/.earlyexit/telemetry.db unless configured otherwise.
   earlyexit telemetry status|stats|report|export|import|prune|clear|sync|test-http|send-test
@@ -49,7 +50,8 @@ Telemetry: every run is recorded, in ~/.earlyexit/telemetry.db unless configured
     after_help = EXAMPLES
 )]
 pub struct Cli {
-    /// Regular expression to watch for (always the first positional word)
+    /// Regular expression of an error to watch for (always the first positional word): a
+    /// match makes the run a failure
     #[arg(value_name = "PATTERN")]
     pub pattern: Option<String>,
 
@@ -62,7 +64,12 @@ pub struct Cli {
     pub command: Vec<OsString>,
 
     /// Give the pattern as an option (for a pattern such as `telemetry` or `-x`)
-    #[arg(long = "pattern", value_name = "P", conflicts_with = "pattern")]
+    #[arg(
+        long = "pattern",
+        value_name = "P",
+        conflicts_with = "pattern",
+        allow_hyphen_values = true
+    )]
     pub pattern_option: Option<String>,
 
     /// Stop after D in all (30, 30s, 1.5m, 2h, 1d; 0 is off)
@@ -115,7 +122,7 @@ pub struct Cli {
     #[arg(short = 'X', long = "exclude", value_name = "P")]
     pub exclude: Vec<String>,
 
-    /// The first line matching P ends the run with exit code 0
+    /// The first line matching P ends the run with exit code 0 (unless the command then fails)
     #[arg(short = 's', long = "success-pattern", value_name = "P")]
     pub success_pattern: Option<String>,
 
@@ -139,17 +146,21 @@ pub struct Cli {
     #[arg(long = "json")]
     pub json: bool,
 
+    /// Write the JSON summary to PATH at the end; the command's output still passes through
+    #[arg(long = "json-file", value_name = "PATH")]
+    pub json_file: Option<std::path::PathBuf>,
+
     /// Write the run as a JUnit XML report to FILE (for GitLab, Jenkins and other CI systems)
     #[arg(long = "junit", value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
 
-    /// How the exit code is chosen: grep (0 on a match) or ci (0 only when the command exited
-    /// 0 and no error was seen). Default: ci when a CI system is detected, else grep
+    /// How the exit code is chosen: status (0 only when the command succeeded and no error
+    /// pattern matched) or grep (0 when the pattern appeared) [default: status]
     #[arg(long = "exit-codes", value_name = "MODE")]
     pub exit_codes: Option<ExitCodes>,
 
-    /// The same as --exit-codes ci
-    #[arg(long = "unix-exit-codes", conflicts_with = "exit_codes")]
+    /// The same as --exit-codes status (the default), for scripts written for older versions
+    #[arg(long = "unix-exit-codes", conflicts_with = "exit_codes", hide = true)]
     pub unix_exit_codes: bool,
 
     /// Grace between SIGTERM and SIGKILL of the command's process group
@@ -232,7 +243,7 @@ impl Cli {
     /// The exit code mode the flags chose, if they chose one.
     pub fn exit_codes(&self) -> Option<ExitCodes> {
         self.exit_codes
-            .or(self.unix_exit_codes.then_some(ExitCodes::Ci))
+            .or(self.unix_exit_codes.then_some(ExitCodes::Status))
     }
 }
 

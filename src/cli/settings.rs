@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::Cli;
 use crate::config::{
-    ConfigError, ExitCodes, OutputMode, PatternSettings, Settings, Source, TelemetryFlags,
-    TelemetrySettings, Timeouts, WatchedStreams, DEFAULT_CONTEXT_PAUSE, DEFAULT_DELAY_EXIT_COMMAND,
+    ConfigError, OutputMode, PatternSettings, Settings, Source, TelemetryFlags, TelemetrySettings,
+    Timeouts, WatchedStreams, DEFAULT_CONTEXT_PAUSE, DEFAULT_DELAY_EXIT_COMMAND,
     DEFAULT_DELAY_EXIT_LINES,
 };
 
@@ -32,13 +32,10 @@ impl Cli {
             OutputMode::PassThrough
         };
         let telemetry = TelemetrySettings::resolve(&flags, env)?;
-        // A green step that hid a failure is the worst a CI tool can do: in CI, CI's codes.
-        let exit_codes = cli.exit_codes().or(telemetry.exit_codes).unwrap_or(
-            match crate::recording::detect::ci_run(env) {
-                Some(_) => ExitCodes::Ci,
-                None => ExitCodes::Grep,
-            },
-        );
+        let exit_codes = cli
+            .exit_codes()
+            .or(telemetry.exit_codes)
+            .unwrap_or_default();
         let mut command = cli.command.iter().cloned();
         let source = match command.next() {
             Some(program) => Source::Command {
@@ -77,6 +74,7 @@ impl Cli {
             context_pause: off_when_zero(Some(cli.context_pause.unwrap_or(DEFAULT_CONTEXT_PAUSE))),
             fold_context: crate::ci_output::gitlab::is_active(env),
             junit: cli.junit.clone(),
+            json_file: cli.json_file.clone(),
             watched: if cli.stdout_only {
                 WatchedStreams::StdoutOnly
             } else if cli.stderr_only {

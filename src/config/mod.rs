@@ -111,6 +111,8 @@ pub struct Settings {
     pub fold_context: bool,
     /// `--junit FILE`: write the run as a JUnit XML report there.
     pub junit: Option<std::path::PathBuf>,
+    /// `--json-file PATH`: write the `--json` summary there, whatever the output mode.
+    pub json_file: Option<std::path::PathBuf>,
     pub watched: WatchedStreams,
     pub output: OutputMode,
     pub exit_codes: ExitCodes,
@@ -120,13 +122,28 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The command line as one display string (arguments are not quoted).
+    /// The command line as one string, its words joined by spaces as they are: what
+    /// `earlyexit.command_hash` hashes, so runs of one command group together across versions.
     pub fn command_line(&self) -> Option<String> {
+        self.joined_command(|word| word.to_string())
+    }
+
+    /// The command line as a shell would take it back (`sh -c 'echo "x"; exit 7'`): what the
+    /// CI summary, JUnit and `--json` show.
+    pub fn quoted_command_line(&self) -> Option<String> {
+        self.joined_command(|word| match shlex::try_quote(word) {
+            Ok(quoted) => quoted.into_owned(),
+            // A NUL cannot be in an argument; a word with one is shown as it is.
+            Err(_) => word.to_string(),
+        })
+    }
+
+    fn joined_command(&self, show: impl Fn(&str) -> String) -> Option<String> {
         match &self.source {
             Source::Command { program, args } => Some(
                 std::iter::once(program)
                     .chain(args)
-                    .map(|word| word.to_string_lossy())
+                    .map(|word| show(&word.to_string_lossy()))
                     .collect::<Vec<_>>()
                     .join(" "),
             ),

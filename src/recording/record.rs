@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::attributes as attr;
 use super::privacy::Detail;
+use crate::outcome::{ExitReason, Outcome};
 
 /// One run, as a row of `executions`. Also what the team server reads from a request,
 /// so fields a client may leave out have defaults.
@@ -159,7 +160,11 @@ impl RunRecord {
             pattern: text(a, attr::PATTERN),
             exit_code: integer(a, attr::EXIT_CODE).unwrap_or_default(),
             exit_reason: text(a, attr::EXIT_REASON).unwrap_or_default(),
-            outcome: text(a, attr::OUTCOME),
+            outcome: settled_outcome(
+                text(a, attr::OUTCOME),
+                text(a, attr::EXIT_REASON).as_deref(),
+                integer(a, attr::MATCH_COUNT).unwrap_or_default(),
+            ),
             command_exit_code: integer(a, attr::PROCESS_EXIT_CODE),
             total_runtime: float(a, attr::TOTAL_RUNTIME).unwrap_or_default(),
             time_to_first_output: float(a, attr::TIME_TO_FIRST_OUTPUT),
@@ -225,8 +230,13 @@ impl RunRecord {
             let data = event["data"].clone();
             match event["type"].as_str() {
                 Some("execution") => match serde_json::from_value::<ExecutionRecord>(data) {
-                    Ok(execution) if !execution.execution_id.is_empty() => {
+                    Ok(mut execution) if !execution.execution_id.is_empty() => {
                         received += 1;
+                        execution.outcome = settled_outcome(
+                            execution.outcome.take(),
+                            Some(&execution.exit_reason),
+                            execution.match_count,
+                        );
                         runs.insert(
                             execution.execution_id.clone(),
                             RunRecord {
@@ -275,6 +285,25 @@ impl RunRecord {
             warnings,
         }
     }
+}
+
+/// A record's outcome by today's rule (`Outcome::settled`), whichever version or client
+/// recorded it; a name this build does not know is kept as it is.
+fn settled_outcome(
+    stored: Option<String>,
+    reason: Option<&str>,
+    match_count: i64,
+) -> Option<String> {
+    let name = stored?;
+    let Ok(outcome) = name.parse::<Outcome>() else {
+        return Some(name);
+    };
+    let reason = reason.and_then(|r| r.parse::<ExitReason>().ok());
+    Some(
+        Outcome::settled(outcome, reason, match_count)
+            .as_str()
+            .to_string(),
+    )
 }
 
 /// What a list of event envelopes held.

@@ -40,6 +40,23 @@ CREATE TABLE report_groups (
     };
 }
 
+/// Folds every run again from the start (both team stores), for a migration that changed
+/// stored runs: the kept figures are emptied and every run is queued, each with its day.
+macro_rules! fold_again {
+    () => {
+        concat!(
+            "DELETE FROM report_groups;
+DELETE FROM report_revisions;
+DELETE FROM report_revisions_by_group;
+DELETE FROM unfolded;
+INSERT INTO unfolded (execution_id, day) SELECT execution_id, ",
+            run_day!("timestamp"),
+            " FROM executions;
+"
+        )
+    };
+}
+
 /// The UTC day (`YYYY-MM-DD`) a run started on, from its timestamp column, in SQL that both
 /// databases read as `timestamp::day` does.
 macro_rules! run_day {

@@ -1,22 +1,35 @@
 //! The schema, as the migrations that build it.
 
 /// The outcome of a run recorded without one (before schema 5, or imported from an older
-/// file): a match that exited 1 was PATTERN in CI mode, and a command that failed without a
-/// match is a failure.
+/// file), by today's rule (`Outcome::of`): a match of PATTERN or `-e` is a failure, even
+/// fewer than `-m`, and so is a command that failed on its own.
 macro_rules! legacy_outcome {
     () => {
         "CASE
     WHEN exit_reason IN ('timeout', 'idle_timeout', 'first_output_timeout') THEN 'timeout'
     WHEN exit_reason = 'interrupted' THEN 'cancelled'
     WHEN exit_reason = 'error' THEN 'error'
-    WHEN exit_reason = 'error_pattern' THEN 'failure'
-    WHEN exit_reason = 'match' AND exit_code <> 0 THEN 'failure'
-    WHEN exit_reason IN ('match', 'success_pattern') THEN 'stopped_on_success'
+    WHEN exit_reason IN ('error_pattern', 'match') THEN 'failure'
+    WHEN exit_reason = 'no_match' AND match_count > 0 THEN 'failure'
     WHEN coalesce(command_exit_code, 0) <> 0 THEN 'failure'
+    WHEN exit_reason = 'success_pattern' THEN 'stopped_on_success'
     ELSE 'success' END"
     };
 }
 pub(super) use legacy_outcome;
+
+/// Stored outcomes by today's rule (`Outcome::settled`), for both stores' migrations: earlier
+/// builds stored a PATTERN match in grep's mode as `stopped_on_success`, and a run that saw
+/// fewer matches than `-m` as `success`.
+macro_rules! settle_outcomes {
+    () => {
+        "UPDATE executions SET outcome = 'failure'
+    WHERE (outcome = 'stopped_on_success' AND exit_reason = 'match')
+        OR (outcome = 'success' AND exit_reason = 'no_match' AND match_count > 0);
+"
+    };
+}
+pub(crate) use settle_outcomes;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -146,4 +159,6 @@ CREATE TABLE running (
     span         TEXT NOT NULL
 );
 ",
+    // A run's outcome is a fact of the run, never of the exit-code mode.
+    settle_outcomes!(),
 ];

@@ -23,7 +23,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 pub use lines::MAX_LINE_BYTES;
 
 use crate::ci_output::gitlab;
-use crate::config::{OutputMode, Settings, Source, WatchedStreams};
+use crate::config::{OutputMode, Settings, Source, WatchedStreams, DEFAULT_CONTEXT_PAUSE};
 use crate::matcher::Matcher;
 use crate::observer::{RunObserver, RunStart, StreamName};
 use crate::outcome::{exit_code, ExitReason, Outcome, RunEnd, Statistics};
@@ -134,6 +134,7 @@ pub fn run(
             statistics: Statistics::default(),
             fold_context: settings.fold_context,
             fold_at: None,
+            mute_at: None,
         },
         stop: None,
         folded_on: None,
@@ -256,6 +257,7 @@ impl Runner<'_> {
             .get_or_insert(now - self.progress.start);
         self.progress.last_output = now;
         let chunk = &self.buffer[..count];
+        let muted_before = self.progress.is_muted();
         let flow = input.splitter.feed(
             chunk,
             &mut StreamLines {
@@ -272,6 +274,12 @@ impl Runner<'_> {
                 end
             }
         };
+        let end = match (muted_before, self.progress.mute_at.take()) {
+            (true, _) => 0,
+            (false, Some(at)) => at.min(end),
+            (false, None) => end,
+        };
+        self.progress.observer.on_output(input.name, &chunk[..end]);
         if input.forward {
             let written = match self.progress.fold_at.take().filter(|at| *at <= end) {
                 Some(at) => {
@@ -316,11 +324,16 @@ impl Runner<'_> {
             (
                 progress.decision.as_ref().map(|d| {
                     let waited_out = d.at + progress.delay_exit;
-                    let paused = self
-                        .settings
-                        .context_pause
-                        .map(|pause| d.at.max(progress.last_output) + pause);
-                    paused.map_or(waited_out, |paused| paused.min(waited_out))
+                    // Past the line cap, only counting goes on: it ends at a pause even when
+                    // `--context-pause 0` waits out the delay for the lines shown.
+                    let pause = match d.capped_at {
+                        Some(_) => {
+                            Some(self.settings.context_pause.unwrap_or(DEFAULT_CONTEXT_PAUSE))
+                        }
+                        None => self.settings.context_pause,
+                    };
+                    let since = d.capped_at.unwrap_or(d.at).max(progress.last_output);
+                    pause.map_or(waited_out, |pause| (since + pause).min(waited_out))
                 }),
                 Stop::Decided,
             ),
@@ -383,28 +396,28 @@ impl Runner<'_> {
             (Some(Stop::Signal(signal)), _) => (ExitReason::Interrupted, 128 + signal),
             (Some(Stop::BrokenPipe), _) => (ExitReason::Interrupted, BROKEN_PIPE_EXIT),
             (Some(Stop::Timeout(reason)), _) => (reason, exit_code::TIMEOUT),
-            (_, Some(reason)) => (
-                reason,
-                self.decided(reason, command_exit_code, stopped_command),
-            ),
-            (_, None) if self.progress.matcher.is_active() => (
-                ExitReason::NoMatch,
-                self.decided(ExitReason::NoMatch, command_exit_code, stopped_command),
-            ),
-            (_, None) => (
-                ExitReason::Completed,
-                self.decided(ExitReason::Completed, command_exit_code, stopped_command),
-            ),
+            (_, decision) => {
+                let reason = decision.unwrap_or(if self.progress.pattern_matches > 0 {
+                    // Fewer matches than `-m` asked for still saw the error.
+                    ExitReason::Match
+                } else if self.progress.matcher.is_active() {
+                    ExitReason::NoMatch
+                } else {
+                    ExitReason::Completed
+                });
+                let code = crate::outcome::decided_exit_code(
+                    reason,
+                    command_exit_code,
+                    stopped_command,
+                    self.settings.exit_codes,
+                );
+                (reason, code)
+            }
         };
         let progress = &self.progress;
         RunEnd {
             exit_code: code,
-            outcome: Outcome::of(
-                reason,
-                command_exit_code,
-                stopped_command,
-                self.settings.exit_codes,
-            ),
+            outcome: Outcome::of(reason, command_exit_code, stopped_command),
             reason,
             command_exit_code,
             pid: self.child.as_ref().map(|c| c.pid.as_raw() as u32),
@@ -413,19 +426,5 @@ impl Runner<'_> {
             statistics: progress.statistics.clone(),
             stopped_command,
         }
-    }
-
-    fn decided(
-        &self,
-        reason: ExitReason,
-        command_exit_code: Option<i32>,
-        stopped_command: bool,
-    ) -> i32 {
-        crate::outcome::decided_exit_code(
-            reason,
-            command_exit_code,
-            stopped_command,
-            self.settings.exit_codes,
-        )
     }
 }

@@ -18,6 +18,9 @@ pub(super) struct Decision {
     pub(super) reason: ExitReason,
     pub(super) at: Instant,
     pub(super) lines_left: u64,
+    /// When the after-context reached its line cap: from then on lines are counted, not
+    /// shown, until the output pauses, so that earlyexit can say how much it cut.
+    pub(super) capped_at: Option<Instant>,
 }
 
 /// One stream we read: the command's stdout or stderr, or our stdin.
@@ -72,9 +75,19 @@ pub(super) struct Progress<'a> {
     pub(super) fold_context: bool,
     /// Where in the current chunk the deciding line ends, when the section opens there.
     pub(super) fold_at: Option<usize>,
+    /// Where in the current chunk the shown after-context ends, when it reached its cap there.
+    pub(super) mute_at: Option<usize>,
 }
 
 impl Progress<'_> {
+    /// True once the after-context has reached its line cap: output is read and counted, not
+    /// shown.
+    pub(super) fn is_muted(&self) -> bool {
+        self.decision
+            .as_ref()
+            .is_some_and(|d| d.capped_at.is_some())
+    }
+
     /// Records a match; returns true when it is the deciding one and no context follows it.
     pub(super) fn record_match(
         &mut self,
@@ -108,6 +121,7 @@ impl Progress<'_> {
             reason: ExitReason::for_match(kind),
             at: now,
             lines_left: self.delay_exit_lines,
+            capped_at: None,
         });
         self.delay_exit.is_zero() || self.delay_exit_lines == 0
     }
@@ -136,6 +150,10 @@ impl LineHandler for StreamLines<'_, '_> {
 
     fn line(&mut self, line: &[u8], end: usize) -> ControlFlow<()> {
         *self.line_number += 1;
+        if self.progress.is_muted() {
+            self.progress.statistics.context_lines_not_shown += 1;
+            return ControlFlow::Continue(());
+        }
         let decided_before = self.progress.decision.is_some();
         let mut stop_now = false;
         if self.watched {
@@ -150,7 +168,10 @@ impl LineHandler for StreamLines<'_, '_> {
             self.progress.observer.on_context_line(self.stream, line);
             if let Some(decision) = &mut self.progress.decision {
                 decision.lines_left = decision.lines_left.saturating_sub(1);
-                stop_now = decision.lines_left == 0;
+                if decision.lines_left == 0 {
+                    decision.capped_at = Some(Instant::now());
+                    self.progress.mute_at = Some(end);
+                }
             }
         }
         if !decided_before && self.progress.decision.is_some() && self.progress.fold_context {

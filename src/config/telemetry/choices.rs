@@ -63,19 +63,22 @@ pub enum Detail {
     Full,
 }
 
-/// How a run's exit code is chosen (README, "Exit codes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How a run's exit code is chosen (README, "Exit codes"). It maps the run's outcome to a
+/// number and never changes the outcome itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExitCodes {
-    /// grep's: 0 when PATTERN (or `-s`) matched, 1 when nothing did or `-e` matched. The
-    /// default outside CI.
+    /// 0 only when the command succeeded and no error pattern matched (or `-s` ended the
+    /// run); 1 when PATTERN or `-e` matched; the command's own code when it failed (128 + n
+    /// when signal n ended it). The default, in CI or not. `ci` is its former name.
+    #[default]
+    #[value(alias = "ci")]
+    Status,
+    /// grep's: 0 when PATTERN (or `-s`) matched, 1 when nothing did or `-e` matched, for
+    /// scripts that ask "did the pattern appear?".
     Grep,
-    /// CI's: 0 only when the command exited 0 and no error was seen. A match of PATTERN or
-    /// `-e` is 1, a command that failed keeps its code (128 + n when signal n ended it). The
-    /// default when a CI system is detected.
-    Ci,
 }
 
-/// `exit_codes` in the file or the environment; empty means not chosen (CI decides).
+/// `exit_codes` in the file or the environment; empty means not chosen (the default).
 impl Value for Option<ExitCodes> {
     fn parse(text: &str) -> Result<Option<ExitCodes>, InvalidValue> {
         if text.is_empty() {

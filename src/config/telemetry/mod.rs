@@ -219,7 +219,7 @@ pub struct TelemetrySettings {
     /// for the id; the CI job summary links to it.
     pub trace_url: Option<String>,
     /// `exit_codes`: the exit code mode for every run of a pipeline or a machine; none means
-    /// CI's where a CI system is detected, grep's elsewhere.
+    /// the default (`status`).
     pub exit_codes: Option<ExitCodes>,
     /// Let the command see earlyexit's own credentials (`keep_credentials`); by default they
     /// are removed from its environment.

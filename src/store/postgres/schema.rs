@@ -1,6 +1,8 @@
 //! The PostgreSQL schema, as the migrations that build it: the SQLite store's tables, in
 //! PostgreSQL's types.
 
+use crate::store::schema::settle_outcomes;
+
 /// Each entry upgrades the schema by one version. Append only.
 pub const MIGRATIONS: &[&str] = &[
     r"
@@ -103,4 +105,7 @@ BEGIN
 END $$;
 "
     ),
+    // A run's outcome is a fact of the run, never of the exit-code mode; the kept figures are
+    // made again from the settled outcomes.
+    concat!(settle_outcomes!(), fold_again!()),
 ];

@@ -1,0 +1,281 @@
+//! What a run leaves to show what happened: its first matches, the lines after the deciding
+//! one, and the last lines of its output. `--json`, the CI annotations, the job summary and
+//! JUnit read it, so that a failure travels with its context and a failure without a match
+//! (a timeout, a command that failed on its own) with the output's last lines.
+//!
+//! [`EvidenceRecorder`] sees it all as an observer in front of telemetry's: the wrapper
+//! reports each match, context line and chunk of output to it as to any observer.
+
+use std::collections::VecDeque;
+
+use crate::config::Settings;
+use crate::matcher::MatchKind;
+use crate::observer::{kept_line, KeptMatch, MatchEvent, RunObserver, RunStart, StreamName};
+use crate::outcome::{ExitReason, RunEnd};
+use crate::recording::privacy::{self, Detail};
+
+/// Matches kept; `match_count` counts them all.
+const MAX_MATCHES: usize = 100;
+/// Lines of after-context kept: as many as earlyexit shows by default
+/// (`--delay-exit-after-lines`), each cut to `MAX_KEPT_LINE_BYTES`.
+pub const MAX_CONTEXT_LINES: usize = 100;
+/// Lines of the output's tail kept for a run that failed without a deciding match.
+pub const TAIL_LINES: usize = 30;
+/// Bytes of output the tail is cut from: enough for [`TAIL_LINES`] lines of a build log.
+const TAIL_BYTES: usize = 16 * 1024;
+
+/// One line of output as kept: the stream and the line's first bytes.
+pub type KeptLine = (StreamName, Vec<u8>);
+
+/// Keeps the evidence of a run and passes every event on to `inner`.
+pub struct EvidenceRecorder<'a> {
+    inner: &'a mut dyn RunObserver,
+    evidence: Evidence,
+    tail: Tail,
+}
+
+impl<'a> EvidenceRecorder<'a> {
+    pub fn new(inner: &'a mut dyn RunObserver) -> EvidenceRecorder<'a> {
+        EvidenceRecorder {
+            inner,
+            evidence: Evidence::default(),
+            tail: Tail::default(),
+        }
+    }
+
+    pub fn into_evidence(self) -> Evidence {
+        Evidence {
+            tail: self.tail.lines(),
+            ..self.evidence
+        }
+    }
+}
+
+/// What [`EvidenceRecorder`] kept of a run.
+#[derive(Debug, Default)]
+pub struct Evidence {
+    /// The first matches, in order.
+    pub matches: Vec<KeptMatch>,
+    /// The first lines after the deciding match, on any stream.
+    pub context: Vec<KeptLine>,
+    /// The last lines of output, on any stream, in the order they ended.
+    pub tail: Vec<KeptLine>,
+    /// The output shown on our stdout ended without a newline: whatever earlyexit prints there
+    /// next must start a line of its own.
+    pub stdout_mid_line: bool,
+}
+
+/// The lines that show why a run ended as it did.
+pub enum Shown<'a> {
+    /// The deciding match, with the lines that followed it.
+    Match(&'a KeptMatch, &'a [KeptLine]),
+    /// A run that failed without a deciding match: its output's last lines.
+    Tail(&'a [KeptLine]),
+    /// A run that went as it should: nothing to show.
+    Nothing,
+}
+
+impl Evidence {
+    /// The match that decided the run: the first of the deciding kind, or for PATTERN the
+    /// `-m`th one (the last one seen, when the command ended before `-m` matches).
+    pub fn deciding_match(&self, end: &RunEnd, max_count: u64) -> Option<&KeptMatch> {
+        let (kind, nth) = match end.reason {
+            ExitReason::ErrorPattern => (MatchKind::Error, 1),
+            ExitReason::SuccessPattern => (MatchKind::Success, 1),
+            ExitReason::Match => (MatchKind::Pattern, max_count),
+            _ => return None,
+        };
+        let nth = usize::try_from(nth).unwrap_or(usize::MAX).max(1);
+        self.matches
+            .iter()
+            .filter(|m| m.kind == kind)
+            .take(nth)
+            .last()
+    }
+
+    /// What to show of the run: the deciding match and its context, or for a run that failed
+    /// without one (or whose match came with no context), the tail.
+    pub fn shown(&self, end: &RunEnd, max_count: u64) -> Shown<'_> {
+        match self.deciding_match(end, max_count) {
+            Some(found) if !self.context.is_empty() || !end.outcome.is_error() => {
+                Shown::Match(found, &self.context)
+            }
+            _ if end.outcome.is_error() && !self.tail.is_empty() => Shown::Tail(&self.tail),
+            Some(found) => Shown::Match(found, &self.context),
+            None => Shown::Nothing,
+        }
+    }
+}
+
+impl RunObserver for EvidenceRecorder<'_> {
+    fn child_environment(&mut self) -> Vec<(String, String)> {
+        self.inner.child_environment()
+    }
+
+    fn on_start(&mut self, start: &RunStart<'_>) {
+        self.inner.on_start(start);
+    }
+
+    fn on_match(&mut self, event: &MatchEvent<'_>) {
+        if self.evidence.matches.len() < MAX_MATCHES {
+            self.evidence.matches.push(event.kept());
+        }
+        self.inner.on_match(event);
+    }
+
+    fn on_context_line(&mut self, stream: StreamName, line: &[u8]) {
+        if self.evidence.context.len() < MAX_CONTEXT_LINES {
+            self.evidence.context.push((stream, kept_line(line)));
+        }
+        self.inner.on_context_line(stream, line);
+    }
+
+    fn on_output(&mut self, stream: StreamName, bytes: &[u8]) {
+        if let Some(&last) = bytes.last() {
+            if stream != StreamName::Stderr {
+                self.evidence.stdout_mid_line = last != b'\n';
+            }
+            self.tail.push(stream, bytes);
+        }
+        self.inner.on_output(stream, bytes);
+    }
+
+    fn on_end(&mut self, outcome: &RunEnd) {
+        self.inner.on_end(outcome);
+    }
+}
+
+/// The last [`TAIL_BYTES`] of output, in the order read, with the stream of each run of bytes.
+#[derive(Debug, Default)]
+struct Tail {
+    bytes: VecDeque<u8>,
+    /// Consecutive bytes of one stream, oldest first; their lengths add up to `bytes.len()`.
+    runs: VecDeque<(StreamName, usize)>,
+    /// The oldest bytes were dropped, so each stream's first line here may be cut.
+    cut: bool,
+}
+
+impl Tail {
+    fn push(&mut self, stream: StreamName, chunk: &[u8]) {
+        let chunk = &chunk[chunk.len().saturating_sub(TAIL_BYTES)..];
+        match self.runs.back_mut() {
+            Some((last, length)) if *last == stream => *length += chunk.len(),
+            _ => self.runs.push_back((stream, chunk.len())),
+        }
+        self.bytes.extend(chunk);
+        let mut excess = self.bytes.len().saturating_sub(TAIL_BYTES);
+        if excess > 0 {
+            self.cut = true;
+            self.bytes.drain(..excess);
+        }
+        while let Some((_, length)) = self.runs.front_mut() {
+            if excess < *length {
+                *length -= excess;
+                break;
+            }
+            excess -= *length;
+            self.runs.pop_front();
+        }
+    }
+
+    /// The last [`TAIL_LINES`] lines, each on its stream, in the order they ended (a line
+    /// still open at the end counts as ended there).
+    fn lines(&self) -> Vec<KeptLine> {
+        let mut lines = Vec::new();
+        let mut open: Vec<(StreamName, Vec<u8>, bool)> = Vec::new();
+        let mut bytes = self.bytes.iter().copied();
+        for &(stream, length) in &self.runs {
+            let index = match open.iter().position(|(s, _, _)| *s == stream) {
+                Some(index) => index,
+                None => {
+                    open.push((stream, Vec::new(), self.cut));
+                    open.len() - 1
+                }
+            };
+            let (_, line, partial) = &mut open[index];
+            for byte in bytes.by_ref().take(length) {
+                if byte == b'\n' {
+                    if !std::mem::take(partial) {
+                        let text = line.strip_suffix(b"\r").unwrap_or(line);
+                        lines.push((stream, kept_line(text)));
+                    }
+                    line.clear();
+                } else {
+                    line.push(byte);
+                }
+            }
+        }
+        for (stream, line, partial) in open {
+            if !line.is_empty() && !partial {
+                lines.push((stream, kept_line(&line)));
+            }
+        }
+        let start = lines.len().saturating_sub(TAIL_LINES);
+        lines.split_off(start)
+    }
+}
+
+/// A line of output as the local sinks keep it, without the terminal's escape sequences:
+/// scrubbed (unless `scrub_pii: false`), and withheld (`None`) when they keep minimal detail
+/// (`telemetry.anonymize`). `--json` and the CI reports show lines this way.
+pub fn kept_text(settings: &Settings, bytes: &[u8]) -> Option<String> {
+    (settings.telemetry.local_detail() == Detail::Full).then(|| {
+        let plain = anstream::adapter::strip_bytes(bytes).into_vec();
+        privacy::scrub_if(
+            settings.telemetry.scrub_pii,
+            &String::from_utf8_lossy(&plain),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(lines: &[KeptLine]) -> Vec<(&'static str, String)> {
+        lines
+            .iter()
+            .map(|(s, l)| (s.as_str(), String::from_utf8_lossy(l).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_tail_keeps_each_streams_lines_whole_and_in_order() {
+        let mut tail = Tail::default();
+        tail.push(StreamName::Stdout, b"one\ntw");
+        tail.push(StreamName::Stderr, b"err 1\r\nerr");
+        tail.push(StreamName::Stdout, b"o\nthree");
+        tail.push(StreamName::Stderr, b" 2\n");
+        assert_eq!(
+            texts(&tail.lines()),
+            [
+                ("stdout", "one".to_string()),
+                ("stderr", "err 1".to_string()),
+                ("stdout", "two".to_string()),
+                ("stderr", "err 2".to_string()),
+                ("stdout", "three".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_tail_is_bounded_and_drops_the_line_it_cut() {
+        let mut tail = Tail::default();
+        for number in 0..10_000 {
+            tail.push(StreamName::Stdout, format!("line {number}\n").as_bytes());
+        }
+        tail.push(StreamName::Stdout, &vec![b'x'; 3 * TAIL_BYTES]);
+        tail.push(StreamName::Stdout, b"\nlast\n");
+        assert!(tail.bytes.len() <= TAIL_BYTES);
+        assert_eq!(texts(&tail.lines()), [("stdout", "last".to_string())]);
+
+        let mut tail = Tail::default();
+        for number in 0..10_000 {
+            tail.push(StreamName::Stderr, format!("line {number}\n").as_bytes());
+        }
+        let lines = texts(&tail.lines());
+        assert_eq!(lines.len(), TAIL_LINES);
+        assert_eq!(lines.last().unwrap().1, "line 9999");
+        assert_eq!(lines[0].1, format!("line {}", 10_000 - TAIL_LINES));
+    }
+}
