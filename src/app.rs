@@ -103,7 +103,7 @@ fn run(cli: &Cli) -> i32 {
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let mut telemetry = ContainedTelemetry::start(&settings, &execution_id, &env);
-    let mut recorder = EvidenceRecorder::new(&mut telemetry);
+    let mut recorder = EvidenceRecorder::new(&settings, &mut telemetry);
     let result = watch::run(&settings, &matcher, &execution_id, &mut recorder);
     let evidence = recorder.into_evidence();
     let trace_id = telemetry.trace_id();

@@ -11,14 +11,14 @@ use std::collections::VecDeque;
 use crate::config::Settings;
 use crate::matcher::MatchKind;
 use crate::observer::{kept_line, KeptMatch, MatchEvent, RunObserver, RunStart, StreamName};
-use crate::outcome::{ExitReason, RunEnd};
+use crate::outcome::{ExitReason, Outcome, RunEnd};
 use crate::recording::privacy::{self, Detail};
 
 /// Matches kept; `match_count` counts them all.
 const MAX_MATCHES: usize = 100;
-/// Lines of after-context kept: as many as earlyexit shows by default
-/// (`--delay-exit-after-lines`), each cut to `MAX_KEPT_LINE_BYTES`.
-pub const MAX_CONTEXT_LINES: usize = 100;
+/// Lines of after-context kept at most, whatever `--delay-exit-after-lines` shows: each is cut
+/// to `MAX_KEPT_LINE_BYTES`, so the context holds at most 1 MiB.
+const MAX_CONTEXT_LINES: u64 = 1000;
 /// Lines of the output's tail kept for a run that failed without a deciding match.
 pub const TAIL_LINES: usize = 30;
 /// Bytes of output the tail is cut from: enough for [`TAIL_LINES`] lines of a build log.
@@ -32,14 +32,18 @@ pub struct EvidenceRecorder<'a> {
     inner: &'a mut dyn RunObserver,
     evidence: Evidence,
     tail: Tail,
+    /// Lines of after-context to keep: as many as are shown, within [`MAX_CONTEXT_LINES`].
+    context_lines: usize,
 }
 
 impl<'a> EvidenceRecorder<'a> {
-    pub fn new(inner: &'a mut dyn RunObserver) -> EvidenceRecorder<'a> {
+    pub fn new(settings: &Settings, inner: &'a mut dyn RunObserver) -> EvidenceRecorder<'a> {
+        let context_lines = settings.delay_exit_lines.min(MAX_CONTEXT_LINES);
         EvidenceRecorder {
             inner,
             evidence: Evidence::default(),
             tail: Tail::default(),
+            context_lines: usize::try_from(context_lines).unwrap_or(usize::MAX),
         }
     }
 
@@ -77,32 +81,57 @@ pub enum Shown<'a> {
 
 impl Evidence {
     /// The match that decided the run: the first of the deciding kind, or for PATTERN the
-    /// `-m`th one (the last one seen, when the command ended before `-m` matches).
+    /// `-m`th one. When PATTERN matched fewer times than `-m`, or before `-s` matched, the run
+    /// failed on its first PATTERN match.
     pub fn deciding_match(&self, end: &RunEnd, max_count: u64) -> Option<&KeptMatch> {
-        let (kind, nth) = match end.reason {
-            ExitReason::ErrorPattern => (MatchKind::Error, 1),
-            ExitReason::SuccessPattern => (MatchKind::Success, 1),
-            ExitReason::Match => (MatchKind::Pattern, max_count),
-            _ => return None,
-        };
-        let nth = usize::try_from(nth).unwrap_or(usize::MAX).max(1);
-        self.matches
-            .iter()
-            .filter(|m| m.kind == kind)
-            .take(nth)
-            .last()
+        self.stopped_on(end, max_count).or_else(|| {
+            (end.outcome == Outcome::Failure && end.reason != ExitReason::Completed)
+                .then(|| self.of_kind(MatchKind::Pattern).next())
+                .flatten()
+        })
     }
 
-    /// What to show of the run: the deciding match and its context, or for a run that failed
-    /// without one (or whose match came with no context), the tail.
-    pub fn shown(&self, end: &RunEnd, max_count: u64) -> Shown<'_> {
-        match self.deciding_match(end, max_count) {
-            Some(found) if !self.context.is_empty() || !end.outcome.is_error() => {
-                Shown::Match(found, &self.context)
+    /// The match after which the run went on for its context, then stopped.
+    fn stopped_on(&self, end: &RunEnd, max_count: u64) -> Option<&KeptMatch> {
+        match end.reason {
+            ExitReason::ErrorPattern => self.of_kind(MatchKind::Error).next(),
+            ExitReason::SuccessPattern if end.outcome != Outcome::Failure => {
+                self.of_kind(MatchKind::Success).next()
             }
-            _ if end.outcome.is_error() && !self.tail.is_empty() => Shown::Tail(&self.tail),
-            Some(found) => Shown::Match(found, &self.context),
-            None => Shown::Nothing,
+            ExitReason::Match => {
+                let nth = usize::try_from(max_count).unwrap_or(usize::MAX).max(1);
+                self.of_kind(MatchKind::Pattern).nth(nth - 1)
+            }
+            _ => None,
+        }
+    }
+
+    fn of_kind(&self, kind: MatchKind) -> impl Iterator<Item = &KeptMatch> {
+        self.matches.iter().filter(move |m| m.kind == kind)
+    }
+
+    /// What to show of the run: the deciding match and the context that followed it, or for
+    /// a run that failed without a match, or whose match has no context of its own (`-A 0`,
+    /// fewer matches than `-m`), the output's last lines.
+    pub fn shown(&self, end: &RunEnd, max_count: u64) -> Shown<'_> {
+        let failed = end.outcome.is_error();
+        let Some(found) = self.deciding_match(end, max_count) else {
+            return if failed && !self.tail.is_empty() {
+                Shown::Tail(&self.tail)
+            } else {
+                Shown::Nothing
+            };
+        };
+        let stopped_on = self.stopped_on(end, max_count).map(|m| m.number);
+        let context: &[KeptLine] = if stopped_on == Some(found.number) {
+            &self.context
+        } else {
+            &[]
+        };
+        if context.is_empty() && failed && !self.tail.is_empty() {
+            Shown::Tail(&self.tail)
+        } else {
+            Shown::Match(found, context)
         }
     }
 }
@@ -124,7 +153,7 @@ impl RunObserver for EvidenceRecorder<'_> {
     }
 
     fn on_context_line(&mut self, stream: StreamName, line: &[u8]) {
-        if self.evidence.context.len() < MAX_CONTEXT_LINES {
+        if self.evidence.context.len() < self.context_lines {
             self.evidence.context.push((stream, kept_line(line)));
         }
         self.inner.on_context_line(stream, line);

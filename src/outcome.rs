@@ -28,33 +28,51 @@ pub mod exit_code {
 /// (a timeout, a signal to earlyexit and a usage error have theirs whatever the mode). One
 /// table, the README's:
 ///
-/// | reason | status (the default) | grep |
+/// | what happened | status (the default) | grep |
 /// |---|---|---|
 /// | PATTERN matched (even fewer times than `-m`) | 1 | 0 |
-/// | `-s` matched | 0 | 0 |
+/// | `-s` matched | 0 (1 if PATTERN matched before) | 0 |
 /// | `-e` matched | 1 | 1 |
 /// | a match, then the command failed on its own with n | n | as above |
 /// | nothing matched, the command exited 0 (or pipe mode) | 0 | 1 |
 /// | nothing matched, the command failed with n | n | 1 |
 /// | nothing matched, the command died of signal s | 128+s | 128+s |
 /// | no pattern given | the command's own code | the command's own code |
-pub fn decided_exit_code(
-    reason: ExitReason,
-    command: Option<i32>,
-    stopped_command: bool,
-    mode: ExitCodes,
-) -> i32 {
-    let own = command.unwrap_or(exit_code::SUCCESS);
-    match (reason, mode) {
-        (ExitReason::Completed, _) => own,
-        (_, ExitCodes::Status) if failed_on_its_own(command, stopped_command) => own,
-        (ExitReason::SuccessPattern, _) => exit_code::SUCCESS,
-        (ExitReason::ErrorPattern, _) => exit_code::ERROR_SEEN,
-        (ExitReason::Match, ExitCodes::Status) => exit_code::ERROR_SEEN,
-        (ExitReason::Match, ExitCodes::Grep) => exit_code::GREP_FOUND,
-        (ExitReason::NoMatch, _) if died_of_signal(own) => own,
-        (ExitReason::NoMatch, ExitCodes::Grep) => exit_code::GREP_NOT_FOUND,
-        (_, _) => own,
+///
+/// In the status mode the code follows from the outcome alone, so the two never disagree.
+pub fn decided_exit_code(outcome: Outcome, reason: ExitReason, end: Ended, mode: ExitCodes) -> i32 {
+    let own = end.command_exit_code.unwrap_or(exit_code::SUCCESS);
+    match mode {
+        ExitCodes::Status => match outcome {
+            Outcome::Success | Outcome::StoppedOnSuccess => exit_code::SUCCESS,
+            _ if end.failed_on_its_own() => own,
+            _ => exit_code::ERROR_SEEN,
+        },
+        ExitCodes::Grep => match reason {
+            ExitReason::Completed => own,
+            ExitReason::SuccessPattern | ExitReason::Match => exit_code::GREP_FOUND,
+            ExitReason::ErrorPattern => exit_code::GREP_NOT_FOUND,
+            _ if died_of_signal(own) => own,
+            _ => exit_code::GREP_NOT_FOUND,
+        },
+    }
+}
+
+/// How the command ended, as far as the outcome needs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ended {
+    /// The command's own status (128 + n for signal n); `None` in pipe mode.
+    pub command_exit_code: Option<i32>,
+    /// earlyexit stopped the command (its status is then earlyexit's doing).
+    pub stopped_command: bool,
+    /// PATTERN or `-e` matched at least once.
+    pub error_seen: bool,
+}
+
+impl Ended {
+    /// True when the command ended by itself with a failure.
+    pub fn failed_on_its_own(self) -> bool {
+        failed_on_its_own(self.command_exit_code, self.stopped_command)
     }
 }
 
@@ -101,15 +119,11 @@ impl Outcome {
         Outcome::Error,
     ];
 
-    /// The one derivation, from why the run ended and the command's own status; never from the
-    /// exit-code mode, which only maps the outcome to a number. A command that ended by itself
-    /// with a failure is a failure whatever matched before.
-    pub fn of(
-        reason: ExitReason,
-        command_exit_code: Option<i32>,
-        stopped_command: bool,
-    ) -> Outcome {
-        let command_failed = failed_on_its_own(command_exit_code, stopped_command);
+    /// The one derivation, from why the run ended and how the command did; never from the
+    /// exit-code mode, which only maps the outcome to a number. A command that ended by
+    /// itself with a failure is a failure whatever matched before, and an error seen
+    /// (PATTERN or `-e`) is a failure even when `-s` matched after it.
+    pub fn of(reason: ExitReason, end: Ended) -> Outcome {
         match reason {
             ExitReason::Timeout | ExitReason::IdleTimeout | ExitReason::FirstOutputTimeout => {
                 Outcome::Timeout
@@ -117,9 +131,9 @@ impl Outcome {
             ExitReason::Interrupted => Outcome::Cancelled,
             ExitReason::Error => Outcome::Error,
             ExitReason::Lost => Outcome::Lost,
-            _ if command_failed => Outcome::Failure,
-            ExitReason::SuccessPattern => Outcome::StoppedOnSuccess,
+            _ if end.failed_on_its_own() || end.error_seen => Outcome::Failure,
             ExitReason::ErrorPattern | ExitReason::Match => Outcome::Failure,
+            ExitReason::SuccessPattern => Outcome::StoppedOnSuccess,
             ExitReason::NoMatch | ExitReason::Completed => Outcome::Success,
         }
     }
@@ -346,6 +360,9 @@ impl RunEnd {
         match (self.reason, self.command_exit_code) {
             (_, Some(code)) if self.failed_on_its_own() => format!("command exited with {code}"),
             (ExitReason::ErrorPattern, _) => "error pattern matched".to_string(),
+            (ExitReason::SuccessPattern, _) if self.outcome == Outcome::Failure => {
+                "pattern matched before the success pattern".to_string()
+            }
             (ExitReason::SuccessPattern, _) => "success pattern matched".to_string(),
             (ExitReason::Match, _) => "pattern matched".to_string(),
             (

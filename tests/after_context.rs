@@ -142,7 +142,7 @@ fn a_zero_pause_waits_out_the_delay() {
         fixture_path("jest.jsonl").to_str().unwrap(),
         "30",
     ]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert!(
         began.elapsed() >= Duration::from_secs(3),
         "{:?}",

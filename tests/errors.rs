@@ -95,7 +95,7 @@ fn ee_is_the_same_program() {
         .args(["-A", "0", "hi", "--", "echo", "hi"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.status.code(), Some(1));
     assert_eq!(output.stdout, b"hi\n");
 }
 
@@ -134,7 +134,7 @@ fn help_and_telemetry_alone_say_what_there_is() {
     }
     let watched = run_with_input(&["--pattern", "help", "-A", "0"], b"help wanted\n");
     assert_eq!(
-        watched.code, 0,
+        watched.code, 1,
         "the word itself is still a pattern with --pattern"
     );
 }

@@ -241,7 +241,7 @@ fn a_command_stopped_at_once_is_not_held_up_by_its_guardian() {
             "-c",
             "echo Error; sleep 9",
         ]));
-        assert_eq!(run.code, 0);
+        assert_eq!(run.code, 1);
         assert!(run.elapsed < Duration::from_secs(2), "{:?}", run.elapsed);
     }
 }
@@ -700,7 +700,7 @@ fn secrets_in_each_form_never_reach_a_sink_a_dry_run_or_the_report() {
             .env("EARLYEXIT_TELEMETRY_ENDPOINT", &receiver.url)
             .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY)
             .env("EARLYEXIT_TELEMETRY_REMOTE_DETAIL", "full");
-        assert_eq!(run(&mut hybrid).code, 0);
+        assert_eq!(run(&mut hybrid).code, 1);
         let mut file = home.earlyexit(&args);
         file.env("EARLYEXIT_TELEMETRY_BACKEND", "file");
         run(&mut file);

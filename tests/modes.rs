@@ -3,7 +3,7 @@
 use crate::common::*;
 
 #[test]
-fn command_mode_match_stops_the_command_and_exits_0() {
+fn command_mode_match_stops_the_command_and_exits_1() {
     let run = run(&mut earlyexit(&[
         "-A",
         "0",
@@ -13,7 +13,7 @@ fn command_mode_match_stops_the_command_and_exits_0() {
         "-c",
         "echo one; echo 'Error: boom' >&2; sleep 30; echo never",
     ]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(run.stdout_text(), "one\n");
     assert_eq!(
         run.stderr_text(),
@@ -23,7 +23,7 @@ fn command_mode_match_stops_the_command_and_exits_0() {
 }
 
 #[test]
-fn command_mode_without_match_exits_1_with_all_output() {
+fn command_mode_without_match_exits_0_with_all_output() {
     let run = run(&mut earlyexit(&[
         "Error",
         "--",
@@ -31,7 +31,7 @@ fn command_mode_without_match_exits_1_with_all_output() {
         "-c",
         "echo a; echo b >&2; exit 0",
     ]));
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 0);
     assert_eq!(run.stdout_text(), "a\n");
     assert_eq!(run.stderr_text(), "b\n");
 }
@@ -47,7 +47,7 @@ fn first_positional_is_the_pattern_even_without_double_dash() {
         "-c",
         "echo an error; sleep 30",
     ]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(run.stdout_text(), "an error\n");
 }
 
@@ -56,7 +56,7 @@ fn options_after_the_command_belong_to_the_command() {
     let run = run(&mut earlyexit(&[
         "-A", "0", "x", "--", "printf", "%s\\n", "-i", "-t", "x",
     ]));
-    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
     assert_eq!(run.stdout_text(), "-i\n-t\nx\n");
 }
 
@@ -70,29 +70,74 @@ fn pattern_option_lets_the_pattern_be_telemetry() {
         "echo",
         "telemetry on",
     ]));
-    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
     assert_eq!(run.stdout_text(), "telemetry on\n");
 }
 
+/// `--pattern` takes a pattern that starts with `-`, as the README says.
 #[test]
-fn pipe_mode_match_exits_0_at_once_by_default() {
+fn pattern_option_takes_a_pattern_that_looks_like_an_option() {
+    let run = run(&mut earlyexit(&[
+        "-A",
+        "0",
+        "--pattern",
+        "-x",
+        "--",
+        "sh",
+        "-c",
+        "echo ok; echo -x here",
+    ]));
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
+    assert_eq!(run.stdout_text(), "ok\n-x here\n");
+}
+
+/// A pattern that matches the empty string matches every line: a usage error in one line that
+/// says so, before the command runs; `-x ''` (empty lines) is meant and works.
+#[test]
+fn a_pattern_that_matches_every_line_is_a_usage_error() {
+    for args in [
+        &["", "--", "sh", "-c", "touch ran"][..],
+        &["ERROR|", "--", "sh", "-c", "touch ran"],
+        &["-e", "x*", "--", "sh", "-c", "touch ran"],
+    ] {
+        let directory = std::env::temp_dir().join(format!(
+            "earlyexit-every-line-{}-{}",
+            std::process::id(),
+            args[0].len() + args[1].len()
+        ));
+        std::fs::create_dir_all(&directory).unwrap();
+        let run = run(earlyexit(args).current_dir(&directory));
+        assert_eq!(run.code, 3, "{args:?}");
+        let stderr = run.stderr_text();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("matches every line"), "{stderr}");
+        assert!(!directory.join("ran").exists(), "the command never starts");
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
+    let empty_lines = run_with_input(&["-x", ""], b"a\n\nb\n");
+    assert_eq!(empty_lines.code, 1, "{}", empty_lines.stderr_text());
+    assert_eq!(empty_lines.stdout_text(), "a\n\n");
+}
+
+#[test]
+fn pipe_mode_match_exits_1_at_once_by_default() {
     let run = run_with_input(&["ERR"], b"a\nERR here\nb\nc\n");
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(run.stdout_text(), "a\nERR here\n");
     assert_eq!(run.stderr_text(), "");
 }
 
 #[test]
-fn pipe_mode_end_of_input_without_match_exits_1() {
+fn pipe_mode_end_of_input_without_match_exits_0() {
     let run = run_with_input(&["ERR"], b"a\nb\nlast line without newline");
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 0);
     assert_eq!(run.stdout_text(), "a\nb\nlast line without newline");
 }
 
 #[test]
 fn pipe_mode_matches_an_unterminated_last_line() {
     let run = run_with_input(&["tail"], b"a\nthe tail");
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
 }
 
 #[test]

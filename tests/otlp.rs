@@ -529,7 +529,7 @@ fn a_collector_that_refuses_connections_costs_one_line_and_little_time() {
             protocol,
             "2000",
         );
-        assert_eq!(run.code, 0);
+        assert_eq!(run.code, 1);
         assert_eq!(run.stdout_text(), "x\n");
         let stderr = run.stderr_text();
         let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("telemetry")).collect();
@@ -553,7 +553,7 @@ fn a_collector_that_never_answers_costs_at_most_the_timeout() {
     let endpoint = format!("http://127.0.0.1:{}", silent.port);
     for protocol in ["grpc", "http/protobuf"] {
         let run = deadline_case(&endpoint, protocol, "1000");
-        assert_eq!(run.code, 0);
+        assert_eq!(run.code, 1);
         assert!(
             run.elapsed < Duration::from_millis(2500),
             "{protocol}: {:?}",

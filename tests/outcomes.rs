@@ -1,18 +1,21 @@
-//! Every outcome in both exit-code modes, read everywhere it is told: the exit code, `--json`,
-//! the span (through the console exporter), the stored row and the `telemetry stats` bucket.
-//! In CI mode, no failing command exits 0.
+//! Every row of the README's exit-code table, in the three ways a run meets it: with no CI
+//! variable set, under `CI=true`, and with `--exit-codes grep`. Each is read everywhere it is
+//! told: the exit code, `--json`, the span (through the console exporter), the stored row and
+//! the `telemetry stats` bucket. The outcome is the same in all three; only grep's exit code
+//! differs, and no failing command and no error-pattern match exits 0 by default.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::common::*;
 
-/// One case: the arguments, and what each mode must give (exit code, outcome, status, error.type).
+/// One row: the arguments, what the default mode gives (exit code, outcome, result, error.type)
+/// in or out of CI, and grep's exit code.
 struct Case {
     name: &'static str,
     args: &'static [&'static str],
-    grep: Told,
-    ci: Told,
+    told: Told,
+    grep_exit_code: i32,
 }
 
 #[derive(Clone, Copy)]
@@ -45,50 +48,70 @@ const CASES: &[Case] = &[
     Case {
         name: "no pattern, the command succeeds",
         args: &["--", "true"],
-        grep: SUCCESS,
-        ci: SUCCESS,
+        told: SUCCESS,
+        grep_exit_code: 0,
     },
     Case {
         name: "no match, the command succeeds",
         args: &["Error", "--", "sh", "-c", "echo all good"],
-        grep: told(1, "success", "success", None),
-        ci: SUCCESS,
+        told: SUCCESS,
+        grep_exit_code: 1,
+    },
+    Case {
+        name: "the error pattern does not match, the command succeeds",
+        args: &["-e", "FATAL", "--", "true"],
+        told: SUCCESS,
+        grep_exit_code: 1,
     },
     Case {
         name: "no match, the command fails",
         args: &["Error", "--", "sh", "-c", "echo 'tests: 3 failed'; exit 4"],
-        grep: told(1, "failure", "failure", Some("4")),
-        ci: told(4, "failure", "failure", Some("4")),
+        told: told(4, "failure", "failure", Some("4")),
+        grep_exit_code: 1,
     },
     Case {
         name: "no match, the command crashes",
         args: &["Error", "--", "sh", "-c", "kill -SEGV $$"],
-        grep: told(139, "failure", "failure", Some("139")),
-        ci: told(139, "failure", "failure", Some("139")),
+        told: told(139, "failure", "failure", Some("139")),
+        grep_exit_code: 139,
     },
     Case {
         name: "no pattern, the command fails",
         args: &["--", "sh", "-c", "exit 5"],
-        grep: told(5, "failure", "failure", Some("5")),
-        ci: told(5, "failure", "failure", Some("5")),
+        told: told(5, "failure", "failure", Some("5")),
+        grep_exit_code: 5,
     },
     Case {
         name: "PATTERN matches",
         args: &["-A", "0", "Error", "--", "sh", "-c", "echo Error; sleep 5"],
-        grep: told(0, "stopped_on_success", "success", None),
-        ci: told(1, "failure", "failure", Some("match")),
+        told: told(1, "failure", "failure", Some("match")),
+        grep_exit_code: 0,
     },
     Case {
         name: "PATTERN matches, the command then exits 0",
         args: &["Error", "--", "sh", "-c", "echo Error"],
-        grep: told(0, "stopped_on_success", "success", None),
-        ci: told(1, "failure", "failure", Some("match")),
+        told: told(1, "failure", "failure", Some("match")),
+        grep_exit_code: 0,
+    },
+    Case {
+        name: "PATTERN matches fewer times than -m, the command then exits 0",
+        args: &[
+            "-m",
+            "3",
+            "FAILED",
+            "--",
+            "sh",
+            "-c",
+            "echo a FAILED; echo ok",
+        ],
+        told: told(1, "failure", "failure", Some("match")),
+        grep_exit_code: 0,
     },
     Case {
         name: "PATTERN matches, then the command fails on its own",
         args: &["Error", "--", "sh", "-c", "echo Error; exit 3"],
-        grep: told(0, "failure", "failure", Some("3")),
-        ci: told(3, "failure", "failure", Some("3")),
+        told: told(3, "failure", "failure", Some("3")),
+        grep_exit_code: 0,
     },
     Case {
         name: "the success pattern matches, then the command fails on its own",
@@ -100,8 +123,8 @@ const CASES: &[Case] = &[
             "-c",
             "echo Listening; exit 4",
         ],
-        grep: told(0, "failure", "failure", Some("4")),
-        ci: told(4, "failure", "failure", Some("4")),
+        told: told(4, "failure", "failure", Some("4")),
+        grep_exit_code: 0,
     },
     Case {
         name: "the error pattern matches",
@@ -115,8 +138,8 @@ const CASES: &[Case] = &[
             "-c",
             "echo FATAL; sleep 5",
         ],
-        grep: told(1, "failure", "failure", Some("error_pattern")),
-        ci: told(1, "failure", "failure", Some("error_pattern")),
+        told: told(1, "failure", "failure", Some("error_pattern")),
+        grep_exit_code: 1,
     },
     Case {
         name: "the success pattern matches",
@@ -130,27 +153,41 @@ const CASES: &[Case] = &[
             "-c",
             "echo Listening; sleep 5",
         ],
-        grep: told(0, "stopped_on_success", "success", None),
-        ci: told(0, "stopped_on_success", "success", None),
+        told: told(0, "stopped_on_success", "success", None),
+        grep_exit_code: 0,
     },
     Case {
         name: "the overall timeout",
         args: &["-t", "0.3", "--", "sleep", "5"],
-        grep: told(2, "timeout", "timeout", Some("timeout")),
-        ci: told(2, "timeout", "timeout", Some("timeout")),
+        told: told(2, "timeout", "timeout", Some("timeout")),
+        grep_exit_code: 2,
     },
     Case {
         name: "the idle timeout",
         args: &["-I", "0.3", "--", "sh", "-c", "echo one; sleep 5"],
-        grep: told(2, "timeout", "timeout", Some("idle_timeout")),
-        ci: told(2, "timeout", "timeout", Some("idle_timeout")),
+        told: told(2, "timeout", "timeout", Some("idle_timeout")),
+        grep_exit_code: 2,
     },
     Case {
         name: "the command cannot start",
         args: &["--", "/nonexistent/command"],
-        grep: told(3, "error", "error", Some("error")),
-        ci: told(3, "error", "error", Some("error")),
+        told: told(3, "error", "error", Some("error")),
+        grep_exit_code: 3,
     },
+];
+
+/// A way to meet the table: its name, and the flags and variables it adds.
+type Mode = (
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+/// The three ways a run meets the table.
+const MODES: [Mode; 3] = [
+    ("no CI variable", &[], &[]),
+    ("CI=true", &[], &[("CI", "true")]),
+    ("--exit-codes grep", &["--exit-codes", "grep"], &[]),
 ];
 
 /// The span as the console exporter printed it: `key: value` lines.
@@ -214,25 +251,38 @@ fn run_stats(home: &Home) -> serde_json::Value {
 }
 
 #[test]
-fn every_outcome_in_both_modes() {
-    let all: Vec<(&'static str, &'static Case, Told)> = CASES
+fn every_row_of_the_exit_code_table_in_every_mode() {
+    let all: Vec<(&'static Case, usize)> = CASES
         .iter()
-        .flat_map(|case| [("grep", case, case.grep), ("ci", case, case.ci)])
+        .flat_map(|case| (0..MODES.len()).map(move |mode| (case, mode)))
         .collect();
     // Four at a time: the table's runs are short, and a crowd of them on two cores would
     // test the machine's load rather than the outcomes.
     for batch in all.chunks(4) {
         let handles: Vec<_> = batch
             .iter()
-            .map(|&(mode, case, expected)| {
+            .map(|&(case, mode)| {
                 std::thread::spawn(move || {
+                    let (name, flags, variables) = MODES[mode];
                     let home = Home::new();
-                    let args = [&["--json", "--exit-codes", mode][..], case.args].concat();
-                    let run = run(home.earlyexit(&args).env("OTEL_TRACES_EXPORTER", "console"));
-                    check(&home, case.name, mode, &run, expected);
+                    let args = [&["--json"][..], flags, case.args].concat();
+                    let mut command = home.earlyexit(&args);
+                    command.env("OTEL_TRACES_EXPORTER", "console");
+                    command.envs(variables.iter().copied());
+                    let run = run(&mut command);
+                    let mut expected = case.told;
+                    if flags.contains(&"grep") {
+                        expected.exit_code = case.grep_exit_code;
+                    }
+                    check(&home, case.name, name, &run, expected);
                     let failed = !matches!(expected.outcome, "success" | "stopped_on_success");
-                    if mode == "ci" && failed {
-                        assert_ne!(run.code, 0, "{}: a failure went green", case.name);
+                    if !flags.contains(&"grep") {
+                        assert_eq!(
+                            run.code != 0,
+                            failed,
+                            "{} ({name}): the exit code and the outcome disagree",
+                            case.name
+                        );
                     }
                 })
             })
@@ -246,7 +296,7 @@ fn every_outcome_in_both_modes() {
 /// SIGTERM to earlyexit: cancelled, 143, in both modes.
 #[test]
 fn a_cancelled_run() {
-    for mode in ["grep", "ci"] {
+    for mode in ["grep", "status"] {
         let home = Home::new();
         let child = home
             .earlyexit(&["--json", "--exit-codes", mode, "Error", "--", "sleep", "30"])

@@ -27,7 +27,7 @@ fn the_request_has_the_seed_body_and_a_bearer_key() {
         &receiver.url,
         &[&["--json"][..], &RUN, &["echo ok; echo Error here"]].concat(),
     ));
-    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
     assert_eq!(run.stderr_text(), "");
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1);
@@ -73,7 +73,7 @@ fn x_api_key_header_when_configured() {
         &receiver.url,
         &[&RUN[..], &["echo Error"]].concat(),
     ));
-    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
     let request = &receiver.requests()[0];
     assert_eq!(request["headers"]["x-api-key"], RECEIVER_KEY);
     assert!(request["headers"].get("authorization").is_none());
@@ -93,7 +93,7 @@ fn a_planted_secret_never_goes_on_the_wire_at_default_detail() {
         &[&RUN[..], &[script, "--password", "hunter2hunter2"]].concat(),
     )
     .current_dir(&directory));
-    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
     let wire = std::fs::read_to_string(&receiver.record).unwrap();
     for secret in ["hunter2hunter2", "s3cr3t", "the-matched"] {
         assert!(!wire.contains(secret), "{secret} went on the wire");
@@ -145,7 +145,7 @@ fn an_endpoint_that_refuses_connections_costs_little_and_one_line() {
         &url,
         &[&RUN[..], &["echo Error"]].concat(),
     ));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     let stderr = run.stderr_text();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
@@ -217,7 +217,7 @@ fn an_endpoint_that_never_answers_costs_at_most_the_timeout() {
         &server.url,
         &[&RUN[..], &["echo Error"]].concat(),
     ));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert!(
         run.elapsed >= Duration::from_millis(900),
         "{:?}",
@@ -236,7 +236,7 @@ fn async_runs_never_wait_for_a_silent_endpoint_and_arrive_once_it_answers() {
     let server = SilentServer::start();
     for _ in 0..5 {
         let run = run(&mut hybrid(&home, &server.url));
-        assert_eq!(run.code, 0);
+        assert_eq!(run.code, 1);
         assert_eq!(run.stderr_text(), "");
         assert!(
             run.elapsed < Duration::from_millis(800),
@@ -273,7 +273,7 @@ fn fire_and_forget_is_the_async_path_and_keeps_what_fails() {
     home.write_config("telemetry:\n  backend: hybrid\n  http:\n    fire_and_forget: true\n");
     let refused = format!("http://127.0.0.1:{}/api/v1/events", closed_port());
     let run = run(&mut hybrid(&home, &refused));
-    assert_eq!((run.code, run.stderr_text()), (0, String::new()));
+    assert_eq!((run.code, run.stderr_text()), (1, String::new()));
     assert!(
         wait_for(Duration::from_secs(5), || {
             home.query("SELECT attempts > 0 FROM outbox") == [["1"]]
@@ -305,7 +305,7 @@ fn a_hundred_async_runs_at_once_start_one_sender_and_arrive_once() {
         })
         .collect();
     for mut child in children {
-        assert_eq!(child.wait().unwrap().code(), Some(0));
+        assert_eq!(child.wait().unwrap().code(), Some(1));
     }
     assert!(wait_for(Duration::from_secs(10), || {
         home.query("SELECT count(*) FROM outbox") == [["0"]]
@@ -333,7 +333,7 @@ fn sixty_four_hybrid_runs_at_once_send_each_run_once() {
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(0));
+        assert_eq!(output.status.code(), Some(1));
         assert_eq!(String::from_utf8_lossy(&output.stderr), "");
     }
     assert_each_once(&receiver, 64);
@@ -425,7 +425,7 @@ fn retries_after_503_then_succeeds() {
         &receiver.url,
         &[&RUN[..], &["echo Error"]].concat(),
     ));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr_text(),
         "",
@@ -451,7 +451,7 @@ fn retries_after_429_honour_retry_after() {
         remote(&home, &receiver.url, &[&RUN[..], &["echo Error"]].concat())
             .env("EARLYEXIT_TELEMETRY_HTTP_TIMEOUT", "3s"),
     );
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(run.stderr_text(), "");
     assert_eq!(receiver.requests().len(), 2);
     assert!(
@@ -470,7 +470,7 @@ fn other_4xx_are_not_retried_and_say_why() {
         remote(&home, &receiver.url, &[&RUN[..], &["echo Error"]].concat())
             .env("EARLYEXIT_TELEMETRY_API_KEY", "wrong-key"),
     );
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(receiver.requests().len(), 1);
     let stderr = run.stderr_text();
     assert_eq!(stderr.lines().count(), 1);
@@ -496,7 +496,7 @@ fn hybrid_runs_during_an_outage_are_sent_once_by_later_runs_and_sync() {
     let url = format!("http://127.0.0.1:{port}/api/v1/events");
     for _ in 0..20 {
         let run = run(&mut hybrid(&home, &url));
-        assert_eq!(run.code, 0);
+        assert_eq!(run.code, 1);
         assert_eq!(
             run.stderr_text().lines().count(),
             1,
@@ -567,7 +567,7 @@ fn opt_in_asks_once_on_a_terminal_and_says_so_without_one() {
         command
     };
     let without_terminal = run(&mut command(&home));
-    assert_eq!(without_terminal.code, 0);
+    assert_eq!(without_terminal.code, 1);
     assert_eq!(
         without_terminal.stderr_text(),
         format!(
@@ -580,12 +580,12 @@ fn opt_in_asks_once_on_a_terminal_and_says_so_without_one() {
     assert_eq!(home.query("SELECT count(*) FROM executions"), [["1"]]);
 
     let (code, stderr) = answer_on_terminal(&mut command(&home), "n\n");
-    assert_eq!(code, 0);
+    assert_eq!(code, 1);
     assert!(stderr.contains("[y/N]"), "{stderr}");
     assert_eq!(receiver.requests().len(), 0, "no means nothing is sent");
 
     let (code, stderr) = answer_on_terminal(&mut command(&home), "y\n");
-    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(code, 1, "{stderr}");
     assert_eq!(receiver.execution_count(), 1);
     let asked_again = run(&mut command(&home));
     assert_eq!(asked_again.stderr_text(), "", "the answer is remembered");
@@ -597,7 +597,7 @@ fn do_not_track_turns_remote_sending_off_and_says_so() {
     let home = Home::new();
     let receiver = Receiver::start(&home, &[]);
     let run = run(hybrid(&home, &receiver.url).env("DO_NOT_TRACK", "1"));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert!(
         run.stderr_text()
             .contains("is off because DO_NOT_TRACK is set"),
@@ -630,7 +630,7 @@ fn dry_run_prints_the_body_with_the_key_redacted_and_sends_nothing() {
         &receiver.url,
         &[&["--telemetry-dry-run"][..], &RUN, &["echo Error"]].concat(),
     ));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(receiver.requests().len(), 0);
     let stderr = run.stderr_text();
     assert!(!stderr.contains(RECEIVER_KEY));
@@ -656,7 +656,7 @@ fn opt_in_without_a_terminal_explains_and_continues_locally() {
         "echo",
         "x",
     ]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(run.stdout_text(), "x\n");
     let stderr = run.stderr_text();
     assert!(
@@ -951,7 +951,7 @@ fn an_unreadable_outbox_row_is_set_aside_and_the_others_are_sent() {
     let home = Home::new();
     let down = format!("http://127.0.0.1:{}/api/v1/events", closed_port());
     for _ in 0..3 {
-        assert_eq!(run(&mut hybrid(&home, &down)).code, 0);
+        assert_eq!(run(&mut hybrid(&home, &down)).code, 1);
     }
     let ids: Vec<String> = home
         .query("SELECT execution_id FROM outbox ORDER BY created")

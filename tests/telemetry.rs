@@ -23,7 +23,7 @@ fn a_two_match_run_gives_one_execution_row_and_two_match_rows() {
     std::fs::write(home.dir.join("Cargo.toml"), "[package]\n").unwrap();
     let run =
         run(&mut home.earlyexit(&["--json", "-m", "2", "Error", "--", "sh", "-c", TWO_MATCHES]));
-    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
     assert_eq!(run.stderr_text(), "");
     let summary = run.json();
 
@@ -43,7 +43,7 @@ fn a_two_match_run_gives_one_execution_row_and_two_match_rows() {
         [
             "sh",
             "Error",
-            "0",
+            "1",
             "match",
             "0",
             "2",
@@ -84,7 +84,7 @@ fn runtime_and_timing_columns_are_filled() {
         "-c",
         "sleep 0.3; echo ready",
     ]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     let row = &home.query("SELECT total_runtime, time_to_first_output, time_to_first_match, lines_processed FROM executions")[0];
     let runtime: f64 = row[0].parse().unwrap();
     assert!((0.25..5.0).contains(&runtime), "{runtime}");
@@ -106,7 +106,7 @@ fn pipe_mode_runs_are_recorded_as_stdin() {
         use std::io::Write;
         child.stdin.take().unwrap().write_all(b"ok\nERR\n").unwrap();
     }
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.wait().unwrap().code(), Some(1));
     let rows = home.query("SELECT executable, exit_reason, command_exit_code FROM executions");
     assert_eq!(rows, [["NULL", "match", "NULL"]]);
     assert_eq!(
@@ -129,7 +129,7 @@ fn file_backend_writes_the_event_envelope() {
         "-c",
         TWO_MATCHES,
     ]));
-    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
     assert!(
         !home.db_path().exists(),
         "the file backend must not create the database"
@@ -164,7 +164,7 @@ fn file_rotation_with_gzip_keeps_every_line() {
     );
     for _ in 0..8 {
         let run = run(&mut home.earlyexit(&["-A", "0", "x", "--", "echo", "x"]));
-        assert_eq!(run.code, 0, "{}", run.stderr_text());
+        assert_eq!(run.code, 1, "{}", run.stderr_text());
     }
     let mut lines = Vec::new();
     let mut gzipped = 0;
@@ -223,7 +223,7 @@ fn parallel_runs_never_interleave_inside_a_line() {
         })
         .collect();
     for mut child in children {
-        assert_eq!(child.wait().unwrap().code(), Some(0));
+        assert_eq!(child.wait().unwrap().code(), Some(1));
     }
     let text = std::fs::read_to_string(home.jsonl_path()).unwrap();
     let lines: Vec<serde_json::Value> = text
@@ -247,7 +247,7 @@ fn sixty_four_runs_at_once_all_land() {
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(0));
+        assert_eq!(output.status.code(), Some(1));
         assert_eq!(
             String::from_utf8_lossy(&output.stderr),
             "",
@@ -284,7 +284,7 @@ fn planted_secrets_never_reach_the_database_or_the_file() {
                 "hunter2hunter2",
             ])
             .current_dir(&directory));
-        assert_eq!(run.code, 0, "{}", run.stderr_text());
+        assert_eq!(run.code, 1, "{}", run.stderr_text());
     }
     let mut stored = Vec::new();
     let mut directories = vec![home.state_dir()];
@@ -320,7 +320,7 @@ fn anonymize_keeps_only_the_minimal_set() {
     let home = Home::new();
     home.write_config("telemetry:\n  anonymize: true\n");
     let run = run(&mut home.earlyexit(&["-A", "0", "Error", "--", "sh", "-c", "echo Error here"]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert_eq!(
         home.query("SELECT anonymized, command, working_directory FROM executions"),
         [["1", "NULL", "NULL"]]
@@ -447,7 +447,7 @@ fn dry_run_prints_what_would_be_written_and_writes_nothing() {
         "-c",
         TWO_MATCHES,
     ]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert!(
         !home.state_dir().exists(),
         "dry run created {:?}",
@@ -516,7 +516,7 @@ fn zero_retention_days_keeps_every_run() {
 fn the_schema_is_versioned() {
     let home = Home::new();
     run(&mut home.earlyexit(&["--", "true"]));
-    assert_eq!(home.query("PRAGMA user_version"), [["7"]]);
+    assert_eq!(home.query("PRAGMA user_version"), [["8"]]);
     assert_eq!(home.query("PRAGMA journal_mode"), [["wal"]]);
     home.db().execute_batch("PRAGMA user_version = 99").unwrap();
     let run = run(&mut home.earlyexit(&["--", "true"]));
@@ -544,7 +544,7 @@ fn rotation_under_two_hundred_runs_at_once_loses_none() {
     }
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert_eq!(output.status.code(), Some(0));
+        assert_eq!(output.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!stderr.contains("telemetry"), "{stderr}");
     }
@@ -571,7 +571,7 @@ fn otel_traces_exporter_console_prints_the_span_on_stderr_beside_the_database() 
     let run = run(home
         .earlyexit(&["--json", "-A", "0", "Err", "--", "sh", "-c", "echo Err"])
         .env("OTEL_TRACES_EXPORTER", "console"));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     let stderr = run.stderr_text();
     let summary = run.json();
     assert!(stderr.starts_with("Span sh\n"), "{stderr}");

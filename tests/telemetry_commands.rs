@@ -8,7 +8,7 @@ fn home_with_runs() -> Home {
     std::fs::write(home.dir.join("Cargo.toml"), "").unwrap();
     assert_eq!(
         run(&mut home.earlyexit(&["Error", "--", "sh", "-c", "echo Error a"])).code,
-        0
+        1
     );
     let two = run(&mut home.earlyexit(&[
         "-m",
@@ -19,10 +19,10 @@ fn home_with_runs() -> Home {
         "-c",
         "echo Error b; echo Error c",
     ]));
-    assert_eq!(two.code, 0);
+    assert_eq!(two.code, 1);
     assert_eq!(
         run(&mut home.earlyexit(&["panic", "--", "sh", "-c", "echo fine"])).code,
-        1
+        0
     );
     home
 }
@@ -56,7 +56,7 @@ fn status_shows_backend_destination_origins_and_counts() {
         "{text}"
     );
     assert!(
-        text.contains("(3 runs, 3 match events, schema 7, 0 waiting to be sent)"),
+        text.contains("(3 runs, 3 match events, schema 8, 0 waiting to be sent)"),
         "{text}"
     );
     let line_of = |key: &str| {
@@ -373,13 +373,13 @@ fn home_with_timed_runs() -> (Home, f64, f64) {
     let (slow, few) = (SLOW, FEW);
     let mut runs: Vec<(Vec<&str>, i32)> = Vec::new();
     for _ in 0..3 {
-        runs.push((vec!["NEVER", "--", "sh", "-c", slow], 1));
+        runs.push((vec!["NEVER", "--", "sh", "-c", slow], 0));
     }
     for _ in 0..2 {
-        runs.push((vec!["-A", "0", "Error", "--", "sh", "-c", slow], 0));
+        runs.push((vec!["-A", "0", "Error", "--", "sh", "-c", slow], 1));
     }
-    runs.push((vec!["NEVER", "--", "sh", "-c", few], 1));
-    runs.push((vec!["-A", "0", "Error", "--", "sh", "-c", few], 0));
+    runs.push((vec!["NEVER", "--", "sh", "-c", few], 0));
+    runs.push((vec!["-A", "0", "Error", "--", "sh", "-c", few], 1));
     runs.push((vec!["-t", "0.4", "--", "sh", "-c", "sleep 5"], 2));
     let children: Vec<_> = runs
         .iter()

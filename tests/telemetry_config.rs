@@ -177,7 +177,7 @@ fn every_way_of_disabling_writes_nothing() {
         let mut command = home.earlyexit(&args);
         command.envs(env.iter().copied());
         let run = run(&mut command);
-        assert_eq!(run.code, 0, "{flags:?} {env:?}: {}", run.stderr_text());
+        assert_eq!(run.code, 1, "{flags:?} {env:?}: {}", run.stderr_text());
         assert!(run.json()["trace_id"].is_null());
         let left: Vec<_> = std::fs::read_dir(home.state_dir())
             .map(|d| {

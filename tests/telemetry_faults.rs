@@ -211,7 +211,7 @@ fn a_record_cut_short_by_a_full_disk_is_cut_back_to_the_last_whole_line() {
         let mut command = home.earlyexit(&[&args[..], &[script]].concat());
         limited(&mut command);
         let run = run(&mut command);
-        assert_eq!(run.code, 0);
+        assert_eq!(run.code, 1);
         if run.stderr_text().contains("telemetry") {
             assert!(
                 run.stderr_text().contains("telemetry not recorded: file:"),

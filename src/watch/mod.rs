@@ -26,7 +26,7 @@ use crate::ci_output::gitlab;
 use crate::config::{OutputMode, Settings, Source, WatchedStreams, DEFAULT_CONTEXT_PAUSE};
 use crate::matcher::Matcher;
 use crate::observer::{RunObserver, RunStart, StreamName};
-use crate::outcome::{exit_code, ExitReason, Outcome, RunEnd, Statistics};
+use crate::outcome::{exit_code, Ended, ExitReason, Outcome, RunEnd, Statistics};
 use child::Child;
 use progress::{Input, Progress, StreamLines};
 use signals::{poll_timeout, SignalWatcher};
@@ -393,31 +393,28 @@ impl Runner<'_> {
         let command_exit_code = self.child.as_ref().and_then(|c| c.status);
         let decision = self.progress.decision.as_ref().map(|d| d.reason);
         let (reason, code) = match (self.stop, decision) {
-            (Some(Stop::Signal(signal)), _) => (ExitReason::Interrupted, 128 + signal),
-            (Some(Stop::BrokenPipe), _) => (ExitReason::Interrupted, BROKEN_PIPE_EXIT),
-            (Some(Stop::Timeout(reason)), _) => (reason, exit_code::TIMEOUT),
-            (_, decision) => {
-                let reason = decision.unwrap_or(if self.progress.pattern_matches > 0 {
-                    // Fewer matches than `-m` asked for still saw the error.
-                    ExitReason::Match
-                } else if self.progress.matcher.is_active() {
-                    ExitReason::NoMatch
-                } else {
-                    ExitReason::Completed
-                });
-                let code = crate::outcome::decided_exit_code(
-                    reason,
-                    command_exit_code,
-                    stopped_command,
-                    self.settings.exit_codes,
-                );
-                (reason, code)
-            }
+            (Some(Stop::Signal(signal)), _) => (ExitReason::Interrupted, Some(128 + signal)),
+            (Some(Stop::BrokenPipe), _) => (ExitReason::Interrupted, Some(BROKEN_PIPE_EXIT)),
+            (Some(Stop::Timeout(reason)), _) => (reason, Some(exit_code::TIMEOUT)),
+            (_, Some(reason)) => (reason, None),
+            // Fewer matches than `-m` asked for still saw the error.
+            (_, None) if self.progress.pattern_matches > 0 => (ExitReason::Match, None),
+            (_, None) if self.progress.matcher.is_active() => (ExitReason::NoMatch, None),
+            (_, None) => (ExitReason::Completed, None),
         };
+        let ended = Ended {
+            command_exit_code,
+            stopped_command,
+            error_seen: self.progress.pattern_matches > 0 || reason == ExitReason::ErrorPattern,
+        };
+        let outcome = Outcome::of(reason, ended);
+        let code = code.unwrap_or_else(|| {
+            crate::outcome::decided_exit_code(outcome, reason, ended, self.settings.exit_codes)
+        });
         let progress = &self.progress;
         RunEnd {
             exit_code: code,
-            outcome: Outcome::of(reason, command_exit_code, stopped_command),
+            outcome,
             reason,
             command_exit_code,
             pid: self.child.as_ref().map(|c| c.pid.as_raw() as u32),
