@@ -16,7 +16,7 @@ url, write = sys.argv[1:3]
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
 random.seed(22)
 now = time.time()
-outcomes = [("success", "no_match", False), ("stopped_on_success", "match", True),
+outcomes = [("success", "no_match", False), ("stopped_on_success", "success_pattern", True),
             ("failure", "error_pattern", True), ("failure", "no_match", False),
             ("timeout", "timeout", True), ("success", "no_match", False),
             ("cancelled", "interrupted", True), ("lost", "lost", False)]
@@ -34,7 +34,7 @@ def run(n):
                             time.gmtime(now - random.uniform(0, 25 * 86400)))
     execution_id = "%08x-%04x-%04x-%04x-%012x" % (n, machine, 0x4000, 0x8000,
                                                   random.getrandbits(48))
-    matched = reason in ("match", "error_pattern")
+    matched = reason in ("success_pattern", "error_pattern")
     events = [{"type": "execution", "data": {
         "execution_id": execution_id, "timestamp": started,
         "trace_id": "%032x" % random.getrandbits(128), "span_id": "%016x" % random.getrandbits(64),

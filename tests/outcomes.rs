@@ -327,3 +327,105 @@ fn a_cancelled_run() {
         );
     }
 }
+
+/// Runs an earlier build stored (a PATTERN match outside CI as `stopped_on_success`, a run
+/// with fewer matches than `-m` as `success`) are read by today's rule once the database is
+/// migrated: the stored rows and `telemetry stats` say `failure`, and no run is lost.
+#[test]
+fn runs_stored_by_an_earlier_build_are_read_by_todays_rule() {
+    let home = Home::new();
+    let runs: [(&[&str], i32); 4] = [
+        (
+            &["-A", "0", "Error", "--", "sh", "-c", "echo Error; sleep 5"],
+            1,
+        ),
+        (&["-m", "3", "FAILED", "--", "sh", "-c", "echo a FAILED"], 1),
+        (
+            &[
+                "-A",
+                "0",
+                "-s",
+                "ready",
+                "--",
+                "sh",
+                "-c",
+                "echo ready; sleep 5",
+            ],
+            0,
+        ),
+        (&["Error", "--", "true"], 0),
+    ];
+    for (args, code) in runs {
+        assert_eq!(run(&mut home.earlyexit(args)).code, code, "{args:?}");
+    }
+    let earlier = home.db();
+    earlier
+        .execute_batch(
+            "UPDATE executions SET outcome = 'stopped_on_success' WHERE pattern = 'Error' AND exit_reason = 'match';
+             UPDATE executions SET outcome = 'success', exit_reason = 'no_match' WHERE pattern = 'FAILED';
+             PRAGMA user_version = 7;",
+        )
+        .unwrap();
+    drop(earlier);
+    let outcomes =
+        "SELECT pattern, outcome FROM executions WHERE pattern IN ('Error', 'FAILED') ORDER BY 1";
+    assert_eq!(
+        home.query(outcomes),
+        [
+            ["Error", "stopped_on_success"],
+            ["Error", "success"],
+            ["FAILED", "success"]
+        ],
+        "the earlier build's rows"
+    );
+    let stats = run_stats(&home);
+    assert_eq!(
+        stats["by_outcome"],
+        serde_json::json!([
+            {"value": "failure", "count": 2},
+            {"value": "stopped_on_success", "count": 1},
+            {"value": "success", "count": 1},
+        ]),
+        "{stats}"
+    );
+    assert_eq!(home.query("PRAGMA user_version"), [["8"]]);
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["4"]]);
+}
+
+/// A run an earlier client sends to the team server with the earlier rule's outcome is stored
+/// by today's; the kept report figures count it as a failure.
+#[test]
+fn the_team_server_stores_an_earlier_clients_run_by_todays_rule() {
+    use crate::common::http::post;
+    use crate::common::server::Server;
+
+    let home = Home::new();
+    let server = Server::start(&home, &[]);
+    let execution = |n: u32, outcome: &str, reason: &str, matches: u32| {
+        format!(
+            r#"{{"type":"execution","data":{{"execution_id":"0a-{n}","timestamp":"2026-12-01T10:00:00.000Z","trace_id":"{:032x}","span_id":"{:016x}","command_hash":"h","exit_code":0,"exit_reason":"{reason}","outcome":"{outcome}","total_runtime":1.0,"match_count":{matches}}}}}"#,
+            n, n
+        )
+    };
+    let body = format!(
+        r#"{{"api_version":"1.0","events":[{},{},{}]}}"#,
+        execution(1, "stopped_on_success", "match", 1),
+        execution(2, "success", "no_match", 2),
+        execution(3, "stopped_on_success", "success_pattern", 1),
+    );
+    let key = ("X-API-Key", server.write_key.as_str());
+    let (status, answer) = post(
+        &format!("{}/api/v1/events", server.url),
+        &[key, ("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        server.query("SELECT execution_id, outcome FROM executions ORDER BY 1"),
+        [
+            ["0a-1", "failure"],
+            ["0a-2", "failure"],
+            ["0a-3", "stopped_on_success"],
+        ]
+    );
+}

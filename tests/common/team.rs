@@ -81,7 +81,7 @@ pub fn varied_batch(first: u64, count: u64, now: std::time::SystemTime) -> Strin
     const ENDINGS: [(&str, &str, bool, i64); 6] = [
         ("success", "no_match", false, 0),
         ("failure", "error_pattern", true, 1),
-        ("stopped_on_success", "match", true, 0),
+        ("stopped_on_success", "success_pattern", true, 0),
         ("timeout", "timeout", true, 124),
         ("failure", "no_match", false, 2),
         ("cancelled", "interrupted", true, 130),
@@ -95,7 +95,7 @@ pub fn varied_batch(first: u64, count: u64, now: std::time::SystemTime) -> Strin
             let hours_ago = n * 7919 % 120;
             let started = now - Duration::from_secs(hours_ago * 3600 + 1800);
             let timestamp = humantime::format_rfc3339_millis(started);
-            let matches = if reason == "error_pattern" || reason == "match" { 1 + n % 3 } else { 0 };
+            let matches = if reason.ends_with("pattern") { 1 + n % 3 } else { 0 };
             let first_match = if matches > 0 { format!("{}", runtime / 2.0) } else { "null".into() };
             let ci = if n % 5 == 0 { "null".to_string() } else { r#""github_actions""#.to_string() };
             let execution = format!(
