@@ -111,8 +111,8 @@ impl Evidence {
     }
 
     /// What to show of the run: the deciding match and the context that followed it, or for
-    /// a run that failed without a match, or whose match has no context of its own (`-A 0`,
-    /// fewer matches than `-m`), the output's last lines.
+    /// a run that failed without a match, or whose first match did not stop it (fewer
+    /// matches than `-m`, `-s` after PATTERN), the output's last lines.
     pub fn shown(&self, end: &RunEnd, max_count: u64) -> Shown<'_> {
         let failed = end.outcome.is_error();
         let Some(found) = self.deciding_match(end, max_count) else {
@@ -123,15 +123,12 @@ impl Evidence {
             };
         };
         let stopped_on = self.stopped_on(end, max_count).map(|m| m.number);
-        let context: &[KeptLine] = if stopped_on == Some(found.number) {
-            &self.context
-        } else {
-            &[]
-        };
-        if context.is_empty() && failed && !self.tail.is_empty() {
+        if stopped_on == Some(found.number) {
+            Shown::Match(found, &self.context)
+        } else if failed && !self.tail.is_empty() {
             Shown::Tail(&self.tail)
         } else {
-            Shown::Match(found, context)
+            Shown::Match(found, &[])
         }
     }
 }

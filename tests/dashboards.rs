@@ -11,7 +11,7 @@ use crate::common::Home;
 const POSTGRES_ANSWERS: [(&str, &str); 7] = [
     (
         "Runs by outcome",
-        "1795132800|failure|1\n1795132800|success|3\n1795219200|success|1\n1795219200|timeout|2",
+        "1795132800|failure|1\n1795132800|success|3\n1795219200|stopped_on_success|1\n1795219200|timeout|2",
     ),
     (
         "Failure rate by command",
@@ -95,7 +95,7 @@ type Fixture = (
 
 /// Command A (cargo test, revision r1): three complete runs of 10, 12 and 14 s and one stopped
 /// at an error after 2 s, on 20 November. Command B (npm test, r2): two timeouts of 30 s and
-/// one success of 5 s with a match, on 21 November. One more run is in progress.
+/// one run of 5 s stopped on its success pattern, on 21 November. One more run is in progress.
 const RUNS: [Fixture; 7] = [
     (
         "0a-1",
@@ -139,7 +139,16 @@ const RUNS: [Fixture; 7] = [
     ),
     ("0b-1", 21, "npm test", "timeout", "timeout", true, 30.0, 0),
     ("0b-2", 21, "npm test", "timeout", "timeout", true, 30.0, 0),
-    ("0b-3", 21, "npm test", "success", "no_match", false, 5.0, 1),
+    (
+        "0b-3",
+        21,
+        "npm test",
+        "stopped_on_success",
+        "success_pattern",
+        true,
+        5.0,
+        1,
+    ),
 ];
 
 /// What a fixture run is in every store: its ids, hash, pattern and revision.
@@ -381,7 +390,7 @@ fn every_clickhouse_panel_answers_what_the_fixture_runs_did_once_each() {
     let expected = [
         (
             "Runs by outcome",
-            "2026-11-20 00:00:00|failure|1\n2026-11-20 00:00:00|success|3\n2026-11-21 00:00:00|success|1\n2026-11-21 00:00:00|timeout|2",
+            "2026-11-20 00:00:00|failure|1\n2026-11-20 00:00:00|success|3\n2026-11-21 00:00:00|stopped_on_success|1\n2026-11-21 00:00:00|timeout|2",
         ),
         ("Failure rate by command", "npm test|3|0.667\ncargo test|4|0.25"),
         (

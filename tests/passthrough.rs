@@ -91,7 +91,7 @@ fn child_gets_unbuffering_variables_so_python_prints_at_once() {
     let run = run(&mut earlyexit(&[
         "-A", "0", "ready", "--", "python3", "-c", script,
     ]));
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 1);
     assert!(
         run.elapsed < Duration::from_secs(5),
         "python's output was buffered: {:?}",

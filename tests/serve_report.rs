@@ -171,6 +171,47 @@ fn a_database_from_before_the_kept_figures_is_folded_at_start_up() {
     assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
 }
 
+/// A team database from before the outcome rule (PATTERN matches stored as
+/// `stopped_on_success`, and kept figures folded from them) is settled and folded again when
+/// the server starts: the page is the one its runs make by today's rule.
+#[test]
+fn a_database_from_before_the_outcome_rule_is_settled_and_folded_again() {
+    let home = Home::new();
+    let mut server = stopped_as_before(
+        &home,
+        "UPDATE executions SET exit_reason = 'match', outcome = 'stopped_on_success'
+             WHERE exit_reason = 'error_pattern';
+         DELETE FROM report_groups; DELETE FROM report_revisions;
+         DELETE FROM report_revisions_by_group; DELETE FROM unfolded;
+         INSERT INTO unfolded (execution_id, day)
+             SELECT execution_id, substr(timestamp, 1, 10) FROM executions;",
+    );
+    // A server of this build folds the old outcomes as they are (no migration is due), so the
+    // kept figures count those runs as stopped on success, as the earlier build's did.
+    server = server.another(&home);
+    let stale = served_page(&server, "since=7d");
+    assert!(server.stop().success());
+    let database = rusqlite::Connection::open(&server.database).unwrap();
+    database
+        .execute_batch(
+            "PRAGMA user_version = 7; UPDATE meta SET value = '3' WHERE key = 'team_schema';",
+        )
+        .unwrap();
+    drop(database);
+    let server = server.another(&home);
+    assert_eq!(
+        server.query("SELECT count(*) FROM executions WHERE outcome = 'stopped_on_success' AND exit_reason = 'match'"),
+        [["0"]]
+    );
+    let page = page_of_the_runs(&home, &server, "since=7d");
+    assert_ne!(
+        report_sections(&page),
+        report_sections(&stale),
+        "folded again"
+    );
+    assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
+}
+
 /// A database whose runs wait in the queue as the schema before kept it (without their day)
 /// gets their days when it is opened, and folds them into the same page.
 #[test]

@@ -98,10 +98,10 @@ fn a_postgres_restart_costs_a_503_and_the_outbox_delivers_later() {
     let mut postgres = Postgres::start();
     let home = Home::new();
     let server = Server::start_on_database(&home, &postgres.url("team"), &[]);
-    assert_eq!(hybrid_run(&home, &server, "echo Error before").code, 0);
+    assert_eq!(hybrid_run(&home, &server, "echo Error before").code, 1);
     postgres.stop();
     let during = hybrid_run(&home, &server, "echo Error during");
-    assert_eq!(during.code, 0, "telemetry never changes the exit code");
+    assert_eq!(during.code, 1, "telemetry never changes the exit code");
     assert!(
         during.stderr_text().contains("503"),
         "{}",
