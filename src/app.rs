@@ -38,6 +38,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
             commands::main(args)
         }
         Ok(Invocation::Serve(args)) => commands::serve::main(args),
+        Ok(Invocation::ListProfiles) => {
+            end_by_sigpipe_when_the_reader_goes();
+            print!("{}", crate::profile::list());
+            0
+        }
         Ok(Invocation::Generate(kind)) => {
             end_by_sigpipe_when_the_reader_goes();
             let page = kind.render(commands::definition(), commands::serve::definition());
@@ -93,6 +98,7 @@ fn run(cli: &Cli) -> i32 {
     };
     let quiet = settings.output == OutputMode::Quiet;
     let notices = [
+        settings.profile.as_ref().map(|p| p.announcement()),
         settings.telemetry.unreadable_config.clone(),
         consent::remote_off_line(&settings.telemetry),
         consent::ci_hint(&settings.telemetry, &env),
@@ -115,14 +121,9 @@ fn run(cli: &Cli) -> i32 {
             (could_not_start(), Some(message))
         }
     };
-    let finished = ci_output::Finished {
-        settings: &settings,
-        end: &end,
-        evidence: &evidence,
-        error: error.as_deref(),
-        execution_id: &execution_id,
-        trace_id: trace_id.as_deref(),
-    };
+    let ids = (execution_id.as_str(), trace_id.as_deref());
+    let finished =
+        ci_output::Finished::new(&settings, &end, &evidence, error.as_deref(), ids, &env);
     let mut warnings = report(&finished);
     warnings.extend(ci_output::publish(&finished, &env));
     let ci_warnings = warnings;
@@ -173,14 +174,10 @@ fn variables_not_text() -> Option<String> {
 /// One line on stderr (unless `-q`), and with `--json` the summary as well, then exit code 3.
 fn usage_error(settings: &Settings, message: &str) -> i32 {
     let end = could_not_start();
-    let finished = ci_output::Finished {
-        settings,
-        end: &end,
-        evidence: &Evidence::default(),
-        error: Some(message),
-        execution_id: "",
-        trace_id: None,
-    };
+    let evidence = Evidence::default();
+    let env = |name: &str| std::env::var(name).ok();
+    let finished =
+        ci_output::Finished::new(settings, &end, &evidence, Some(message), ("", None), &env);
     for warning in report(&finished) {
         crate::message::say(&warning);
     }
@@ -209,13 +206,7 @@ fn report(finished: &ci_output::Finished<'_>) -> Vec<String> {
     let settings = finished.settings;
     let end = finished.end;
     let json = (settings.output == OutputMode::Json || settings.json_file.is_some()).then(|| {
-        let mut object = summary(
-            settings,
-            end,
-            finished.execution_id,
-            finished.trace_id,
-            finished.evidence,
-        );
+        let mut object = summary(finished);
         if let Some(error) = finished.error {
             object["error"] = json!(error);
         }

@@ -23,6 +23,8 @@ const MAX_CONTEXT_LINES: u64 = 1000;
 pub const TAIL_LINES: usize = 30;
 /// Bytes of output the tail is cut from: enough for [`TAIL_LINES`] lines of a build log.
 const TAIL_BYTES: usize = 16 * 1024;
+/// Lines kept before a match that may decide the run, where its block may start.
+const BEFORE_LINES: usize = 100;
 
 /// One line of output as kept: the stream and the line's first bytes.
 pub type KeptLine = (StreamName, Vec<u8>);
@@ -34,6 +36,9 @@ pub struct EvidenceRecorder<'a> {
     tail: Tail,
     /// Lines of after-context to keep: as many as are shown, within [`MAX_CONTEXT_LINES`].
     context_lines: usize,
+    /// A profile applies: keep the lines before the matches that may decide the run.
+    blocks: bool,
+    max_count: u64,
 }
 
 impl<'a> EvidenceRecorder<'a> {
@@ -44,6 +49,8 @@ impl<'a> EvidenceRecorder<'a> {
             evidence: Evidence::default(),
             tail: Tail::default(),
             context_lines: usize::try_from(context_lines).unwrap_or(usize::MAX),
+            blocks: settings.profile.is_some(),
+            max_count: settings.patterns.max_count,
         }
     }
 
@@ -67,6 +74,9 @@ pub struct Evidence {
     /// The output shown on our stdout ended without a newline: whatever earlyexit prints there
     /// next must start a line of its own.
     pub stdout_mid_line: bool,
+    /// With a profile, the lines that came before the matches that may decide the run (the
+    /// first of each kind, and PATTERN's `-m`th), by match number: where a block may start.
+    pub before: Vec<(u64, Vec<KeptLine>)>,
 }
 
 /// The lines that show why a run ended as it did.
@@ -143,6 +153,15 @@ impl RunObserver for EvidenceRecorder<'_> {
     }
 
     fn on_match(&mut self, event: &MatchEvent<'_>) {
+        if self.blocks {
+            let seen = self.evidence.of_kind(event.kind).count() as u64;
+            if seen == 0 || (event.kind == MatchKind::Pattern && seen + 1 == self.max_count) {
+                let before = self
+                    .tail
+                    .lines_before(event.stream, event.preceding, BEFORE_LINES);
+                self.evidence.before.push((event.number, before));
+            }
+        }
         if self.evidence.matches.len() < MAX_MATCHES {
             self.evidence.matches.push(event.kept());
         }
@@ -207,10 +226,34 @@ impl Tail {
     /// The last [`TAIL_LINES`] lines, each on its stream, in the order they ended (a line
     /// still open at the end counts as ended there).
     fn lines(&self) -> Vec<KeptLine> {
+        self.last_lines(None, TAIL_LINES, true)
+    }
+
+    /// The last `count` complete lines before a line of `stream`, of which `preceding` are
+    /// the bytes read with it and not yet in the tail.
+    fn lines_before(&self, stream: StreamName, preceding: &[u8], count: usize) -> Vec<KeptLine> {
+        let preceding = &preceding[preceding.len().saturating_sub(TAIL_BYTES)..];
+        self.last_lines(Some((stream, preceding)), count, false)
+    }
+
+    /// The last `count` lines of the tail and `more` after it; with `open_lines`, lines still
+    /// without their newline at the end count too.
+    fn last_lines(
+        &self,
+        more: Option<(StreamName, &[u8])>,
+        count: usize,
+        open_lines: bool,
+    ) -> Vec<KeptLine> {
         let mut lines = Vec::new();
         let mut open: Vec<(StreamName, Vec<u8>, bool)> = Vec::new();
-        let mut bytes = self.bytes.iter().copied();
-        for &(stream, length) in &self.runs {
+        let (more_stream, more_bytes) = more.unwrap_or((StreamName::Stdout, &[]));
+        let mut bytes = self.bytes.iter().copied().chain(more_bytes.iter().copied());
+        let runs = self
+            .runs
+            .iter()
+            .copied()
+            .chain((!more_bytes.is_empty()).then_some((more_stream, more_bytes.len())));
+        for (stream, length) in runs {
             let index = match open.iter().position(|(s, _, _)| *s == stream) {
                 Some(index) => index,
                 None => {
@@ -231,12 +274,12 @@ impl Tail {
                 }
             }
         }
-        for (stream, line, partial) in open {
+        for (stream, line, partial) in open.into_iter().filter(|_| open_lines) {
             if !line.is_empty() && !partial {
                 lines.push((stream, kept_line(&line)));
             }
         }
-        let start = lines.len().saturating_sub(TAIL_LINES);
+        let start = lines.len().saturating_sub(count);
         lines.split_off(start)
     }
 }

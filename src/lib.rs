@@ -51,6 +51,7 @@ pub mod message;
 pub mod numbers;
 pub mod observer;
 pub mod outcome;
+pub mod profile;
 #[cfg(test)]
 mod properties;
 pub mod rate_limit;

@@ -50,6 +50,9 @@ pub struct MatchEvent<'a> {
     pub line_number: u64,
     /// The line without its terminator, at most the line buffer's size.
     pub line: &'a [u8],
+    /// The output of this stream read with the line and before it, not yet reported to
+    /// [`RunObserver::on_output`]: with what was, the lines that led up to this one.
+    pub preceding: &'a [u8],
 }
 
 /// The longest part of a matched line that an observer keeps: 1 KiB, for telemetry's

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::ci_output::Finished;
 use crate::config::Settings;
-use crate::evidence::{kept_text, Evidence, KeptLine, Shown};
+use crate::evidence::{kept_text, KeptLine, Shown};
 use crate::outcome::RunEnd;
 use crate::recording::privacy;
 
@@ -23,10 +24,13 @@ fn lines_json(settings: &Settings, lines: &[KeptLine]) -> serde_json::Value {
         .into()
 }
 
-/// The matches, the deciding one with its after-context (`context`), and the output's last
-/// lines (`tail`) when the run failed without a deciding match.
-fn evidence_json(settings: &Settings, end: &RunEnd, evidence: &Evidence) -> serde_json::Value {
-    let shown = evidence.shown(end, settings.patterns.max_count);
+/// The matches, the deciding one with its after-context (`context`), its failure block
+/// (`block`, with a profile) and where it points (`location`), and the output's last lines
+/// (`tail`) when the run failed without a deciding match.
+fn evidence_json(finished: &Finished<'_>) -> serde_json::Value {
+    let settings = finished.settings;
+    let evidence = finished.evidence;
+    let shown = finished.shown();
     let deciding = match shown {
         Shown::Match(found, _) => Some(found.number),
         _ => None,
@@ -45,6 +49,13 @@ fn evidence_json(settings: &Settings, end: &RunEnd, evidence: &Evidence) -> serd
             });
             if deciding == Some(found.number) {
                 entry["context"] = lines_json(settings, &evidence.context);
+                if let Some(block) = &finished.block {
+                    entry["block"] = json!(block.lines);
+                }
+                entry["location"] = finished.location().map_or(
+                    json!(null),
+                    |at| json!({"file": at.file, "line": at.line, "column": at.column}),
+                );
             }
             entry
         })
@@ -77,14 +88,10 @@ pub fn context_cut(settings: &Settings, end: &RunEnd) -> Option<(String, serde_j
 }
 
 /// The `--json` object of a run that ended.
-pub fn summary(
-    settings: &Settings,
-    outcome: &RunEnd,
-    execution_id: &str,
-    trace_id: Option<&str>,
-    evidence: &Evidence,
-) -> serde_json::Value {
-    let shown = evidence_json(settings, outcome, evidence);
+pub fn summary(finished: &Finished<'_>) -> serde_json::Value {
+    let (settings, outcome) = (finished.settings, finished.end);
+    let (execution_id, trace_id) = (finished.execution_id, finished.trace_id);
+    let shown = evidence_json(finished);
     let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
     let statistics = &outcome.statistics;
     json!({
@@ -112,6 +119,7 @@ pub fn summary(
             "idle": seconds(settings.timeouts.idle),
             "first_output": seconds(settings.timeouts.first_output),
         },
+        "profile": settings.profile.as_ref().map(|p| p.profile.name),
         "statistics": {
             "lines_processed": statistics.lines_processed,
             "bytes_processed": statistics.bytes_processed,

@@ -12,6 +12,7 @@ use super::{source_location, Finished};
 use crate::config::OutputMode;
 use crate::evidence::Shown;
 use crate::outcome::Outcome;
+use crate::profile::Location;
 
 /// Annotations printed for one run, at most; GitHub shows ten per step anyway.
 pub const MAX_ANNOTATIONS: usize = 10;
@@ -68,10 +69,10 @@ pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> String {
         .take(MAX_ANNOTATIONS)
         .map(|found| {
             let line = finished.text(&found.line);
-            let message = if deciding == Some(found.number) {
-                finished.detail()
+            let (message, at) = if deciding == Some(found.number) {
+                (finished.detail(), finished.location())
             } else {
-                vec![line.clone()]
+                (vec![line.clone()], source_location(&line))
             };
             let title = format!(
                 "earlyexit: {} ({} line {})",
@@ -79,7 +80,7 @@ pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> String {
                 found.stream.as_str(),
                 found.line_number
             );
-            workflow_command(location(&line, workspace), &title, &message)
+            workflow_command(location(at, workspace), &title, &message)
         })
         .collect();
     if commands.is_empty() && finished.failed() {
@@ -88,11 +89,8 @@ pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> String {
             message.push("(no output)".to_string());
         }
         let title = format!("earlyexit: {}", finished.end.headline());
-        let at = message
-            .iter()
-            .rev()
-            .find_map(|line| location(line, workspace));
-        commands.push(workflow_command(at, &title, &message));
+        let at = message.iter().rev().find_map(|line| source_location(line));
+        commands.push(workflow_command(location(at, workspace), &title, &message));
     }
     let newline = if finished.evidence.stdout_mid_line && !commands.is_empty() {
         "\n"
@@ -102,18 +100,20 @@ pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> String {
     format!("{newline}{}", commands.concat())
 }
 
-/// `file=…,line=…[,col=…]` for the source location a line points at, the path relative to
-/// the workspace.
-fn location(line: &str, workspace: Option<&str>) -> Option<Vec<String>> {
-    let (path, number, column) = source_location(line)?;
+/// `file=…,line=…[,col=…]` for a source location, the path relative to the workspace.
+fn location(at: Option<Location>, workspace: Option<&str>) -> Option<Vec<String>> {
+    let at = at?;
     let path = workspace
-        .and_then(|w| path.strip_prefix(&format!("{}/", w.trim_end_matches('/'))))
-        .map_or(path.clone(), str::to_string);
+        .and_then(|w| {
+            at.file
+                .strip_prefix(&format!("{}/", w.trim_end_matches('/')))
+        })
+        .map_or(at.file.clone(), str::to_string);
     let mut properties = vec![
         format!("file={}", property(&path)),
-        format!("line={number}"),
+        format!("line={}", at.line),
     ];
-    if let Some(column) = column {
+    if let Some(column) = at.column {
         properties.push(format!("col={column}"));
     }
     Some(properties)

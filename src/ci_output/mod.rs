@@ -9,11 +9,13 @@ pub mod gitlab;
 pub mod junit;
 
 use crate::config::Settings;
-use crate::evidence::{kept_text, Evidence, Shown};
+use crate::evidence::{kept_text, Evidence, KeptLine, Shown};
 use crate::matcher::MatchKind;
 use crate::outcome::{Outcome, RunEnd};
+use crate::profile::block::repository_root;
+use crate::profile::{Block, Location};
 
-/// A finished run, as the CI reports read it.
+/// A finished run, as `--json` and the CI reports read it.
 pub struct Finished<'a> {
     pub settings: &'a Settings,
     pub end: &'a RunEnd,
@@ -23,9 +25,80 @@ pub struct Finished<'a> {
     pub error: Option<&'a str>,
     pub execution_id: &'a str,
     pub trace_id: Option<&'a str>,
+    /// With a profile, the deciding match's failure block and its location.
+    pub block: Option<Block>,
 }
 
-impl Finished<'_> {
+/// What identifies a run in its reports: the execution id and the trace id.
+pub type RunIds<'a> = (&'a str, Option<&'a str>);
+
+impl<'a> Finished<'a> {
+    /// The run as its reports read it; `env` gives `GITHUB_WORKSPACE`, which the block's
+    /// paths are made relative to.
+    pub fn new(
+        settings: &'a Settings,
+        end: &'a RunEnd,
+        evidence: &'a Evidence,
+        error: Option<&'a str>,
+        (execution_id, trace_id): RunIds<'a>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Finished<'a> {
+        let mut finished = Finished {
+            settings,
+            end,
+            evidence,
+            error,
+            execution_id,
+            trace_id,
+            block: None,
+        };
+        finished.block = finished.failure_block(env);
+        finished
+    }
+
+    /// The deciding match's block by the profile's rules, its path relative to the
+    /// repository through the working directory.
+    fn failure_block(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<Block> {
+        let profile = self.settings.profile.as_ref()?.profile;
+        let Shown::Match(found, context) = self.shown() else {
+            return None;
+        };
+        // A block is written by one writer to one stream: the other stream's lines in
+        // between (libtest's `... FAILED` among a panic's lines) are not part of it.
+        let texts = |lines: &[KeptLine]| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|(stream, _)| *stream == found.stream)
+                .map(|(_, line)| self.text(line))
+                .collect()
+        };
+        let before = self
+            .evidence
+            .before
+            .iter()
+            .find(|(number, _)| *number == found.number)
+            .map_or_else(Vec::new, |(_, lines)| texts(lines));
+        let mut block = profile.block(&before, &self.text(&found.line), &texts(context));
+        let directory = std::env::current_dir().unwrap_or_default();
+        let root = repository_root(&directory, env);
+        block.location = block
+            .location
+            .map(|location| location.relative_to(root.as_deref(), &directory));
+        Some(block)
+    }
+
+    /// Where the failure points: the block's location, or the first `path:line[:col]` on the
+    /// deciding line.
+    pub fn location(&self) -> Option<Location> {
+        if let Some(block) = &self.block {
+            return block.location.clone();
+        }
+        let Shown::Match(found, _) = self.shown() else {
+            return None;
+        };
+        source_location(&self.text(&found.line))
+    }
+
     /// The command line as a shell takes it, scrubbed as the local sinks keep it, or `stdin`
     /// in pipe mode.
     pub fn command(&self) -> String {
@@ -52,6 +125,9 @@ impl Finished<'_> {
     pub fn detail(&self) -> Vec<String> {
         if let Some(error) = self.error {
             return vec![error.to_string()];
+        }
+        if let Some(block) = &self.block {
+            return block.lines.clone();
         }
         match self.shown() {
             Shown::Match(found, context) => std::iter::once(&found.line)
@@ -135,7 +211,7 @@ fn open_report(path: &std::path::Path, append: bool) -> std::io::Result<std::fs:
 /// Where a line points in the source: the first `path:line[:column]` in it whose path ends in
 /// a source file's extension (`src/lib.rs:9:27`, `test_config.py:4: KeyError`,
 /// `(Order.java:18)`).
-pub fn source_location(line: &str) -> Option<(String, u32, Option<u32>)> {
+pub fn source_location(line: &str) -> Option<Location> {
     static LOCATION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let location = LOCATION.get_or_init(|| {
         regex::Regex::new(r"([A-Za-z0-9_./\\-]*[A-Za-z0-9_-]\.([A-Za-z][A-Za-z0-9]{0,9})):([0-9]{1,9})(?::([0-9]{1,9}))?")
@@ -146,10 +222,10 @@ pub fn source_location(line: &str) -> Option<(String, u32, Option<u32>)> {
         if !SOURCE_EXTENSIONS.contains(&extension.as_str()) {
             return None;
         }
-        let path = found[1].trim_start_matches("./").to_string();
-        let number = found[3].parse().ok().filter(|n| *n > 0)?;
+        let file = found[1].trim_start_matches("./").to_string();
+        let line = found[3].parse().ok().filter(|n| *n > 0)?;
         let column = found.get(4).and_then(|c| c.as_str().parse().ok());
-        Some((path, number, column))
+        Some(Location { file, line, column })
     })
 }
 
@@ -190,7 +266,7 @@ mod tests {
         ];
         for (line, expected) in cases {
             let found = source_location(line);
-            let found = found.as_ref().map(|(p, l, c)| (p.as_str(), *l, *c));
+            let found = found.as_ref().map(|l| (l.file.as_str(), l.line, l.column));
             assert_eq!(found, expected, "{line}");
         }
     }

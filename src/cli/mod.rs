@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser};
 
 use crate::config::ExitCodes;
 use crate::duration::parse_duration;
+use crate::profile::ProfileChoice;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -196,9 +197,21 @@ pub struct Cli {
     #[arg(long = "config", value_name = "PATH", help_heading = "Telemetry")]
     pub config: Option<std::path::PathBuf>,
 
+    /// The tool profile: a name from --list-profiles, or none [default: recognised from the command]
+    #[arg(long = "profile", value_name = "NAME", value_parser = parse_profile)]
+    pub profile: Option<ProfileChoice>,
+
+    /// List the tool profiles and their rules, and exit
+    #[arg(long = "list-profiles", exclusive = true)]
+    pub list_profiles: bool,
+
     /// Print a shell completion script or the man page, and exit
     #[arg(long = "generate", value_name = "KIND", exclusive = true)]
     pub generate: Option<Generate>,
+}
+
+fn parse_profile(name: &str) -> Result<ProfileChoice, crate::profile::UnknownProfile> {
+    name.parse()
 }
 
 /// What `--generate` prints (ripgrep's interface).
@@ -258,6 +271,8 @@ pub enum Invocation {
     Serve(Vec<OsString>),
     /// `--generate KIND`.
     Generate(Generate),
+    /// `--list-profiles`.
+    ListProfiles,
 }
 
 /// A command line that cannot be run; `Display` is the one line shown to the user.
@@ -293,6 +308,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Invocation, CliError> {
     })?;
     if let Some(kind) = cli.generate {
         return Ok(Invocation::Generate(kind));
+    }
+    if cli.list_profiles {
+        return Ok(Invocation::ListProfiles);
     }
     cli.command = split.command;
     if let Some(pattern) = cli.pattern_option.take() {

@@ -9,6 +9,7 @@ use crate::config::{
     Timeouts, WatchedStreams, DEFAULT_CONTEXT_PAUSE, DEFAULT_DELAY_EXIT_COMMAND,
     DEFAULT_DELAY_EXIT_LINES,
 };
+use crate::profile::{AppliedProfile, ProfileChoice};
 
 impl Cli {
     /// Resolves every setting of a run: the command line, and for telemetry also the config
@@ -44,6 +45,7 @@ impl Cli {
             },
             None => Source::Stdin,
         };
+        let profile = self.applied_profile(&source, env);
         let default_delay = match source {
             Source::Command { .. } => DEFAULT_DELAY_EXIT_COMMAND,
             Source::Stdin => Duration::ZERO,
@@ -52,7 +54,10 @@ impl Cli {
         Ok(Settings {
             source,
             patterns: PatternSettings {
-                pattern: cli.pattern.clone(),
+                pattern: cli
+                    .pattern
+                    .clone()
+                    .or_else(|| profile.as_ref().map(|p| p.profile.pattern.to_string())),
                 success: cli.success_pattern.clone(),
                 error: cli.error_pattern.clone(),
                 excludes: cli.exclude.clone(),
@@ -75,6 +80,7 @@ impl Cli {
             fold_context: crate::ci_output::gitlab::is_active(env),
             junit: cli.junit.clone(),
             json_file: cli.json_file.clone(),
+            profile,
             watched: if cli.stdout_only {
                 WatchedStreams::StdoutOnly
             } else if cli.stderr_only {
@@ -87,6 +93,35 @@ impl Cli {
             kill_after: cli.kill_after,
             pty: cli.pty,
             telemetry,
+        })
+    }
+
+    /// The profile of the run: the one `--profile` names, or the one that recognises the
+    /// command (none in pipe mode, which runs nothing), with the variables it gives.
+    fn applied_profile(
+        &self,
+        source: &Source,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<AppliedProfile> {
+        let choice = self.profile.clone().unwrap_or_default();
+        let profile = match source {
+            Source::Command { program, args } => {
+                let directory = std::env::current_dir().unwrap_or_default();
+                choice.resolve(program, args, &directory)?
+            }
+            Source::Stdin => match choice {
+                ProfileChoice::Named(profile) => profile,
+                _ => return None,
+            },
+        };
+        let variables = match source {
+            Source::Command { .. } => profile.variables(env),
+            Source::Stdin => Vec::new(),
+        };
+        Some(AppliedProfile {
+            profile,
+            variables,
+            pattern_added: self.pattern.is_none(),
         })
     }
 }

@@ -113,6 +113,8 @@ pub struct Settings {
     pub junit: Option<std::path::PathBuf>,
     /// `--json-file PATH`: write the `--json` summary there, whatever the output mode.
     pub json_file: Option<std::path::PathBuf>,
+    /// The tool profile that applies (`--profile`, or recognised from the command).
+    pub profile: Option<crate::profile::AppliedProfile>,
     pub watched: WatchedStreams,
     pub output: OutputMode,
     pub exit_codes: ExitCodes,

@@ -30,6 +30,8 @@ pub const LINES_PROCESSED: &str = "earlyexit.lines_processed";
 pub const BYTES_PROCESSED: &str = "earlyexit.bytes_processed";
 pub const PROJECT_TYPE: &str = "earlyexit.project_type";
 pub const COMMAND_CATEGORY: &str = "earlyexit.command_category";
+/// The tool profile that applied (`earlyexit --list-profiles`), when one did.
+pub const PROFILE: &str = "earlyexit.profile";
 /// True on the synthetic run of `telemetry send-test`.
 pub const TEST: &str = "earlyexit.test";
 

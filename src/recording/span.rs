@@ -141,6 +141,9 @@ pub fn start_attributes(
     if let Some(pattern) = settings.patterns.label() {
         attributes.push(KeyValue::new(attr::PATTERN, pattern));
     }
+    if let Some(applied) = &settings.profile {
+        attributes.push(KeyValue::new(attr::PROFILE, applied.profile.name));
+    }
     let name = match &settings.source {
         Source::Command { program, args } => {
             let executable = Path::new(program)

@@ -78,8 +78,12 @@ pub fn run(
     };
     let (child, inputs) = match &settings.source {
         Source::Command { program, args } => {
+            let mut added = observer.child_environment();
+            if let Some(profile) = &settings.profile {
+                added.extend(profile.variables.iter().cloned());
+            }
             let environment = child::Environment {
-                added: observer.child_environment(),
+                added,
                 removed: settings
                     .telemetry
                     .credential_variables(std::env::vars_os().map(|(name, _)| name)),
@@ -239,6 +243,7 @@ impl Runner<'_> {
                     stream: input.name,
                     watched: input.watched,
                     line_number: &mut input.line_number,
+                    chunk: &[],
                 });
                 return false;
             }
@@ -265,6 +270,7 @@ impl Runner<'_> {
                 stream: input.name,
                 watched: input.watched,
                 line_number: &mut input.line_number,
+                chunk,
             },
         );
         let end = match flow {

@@ -94,7 +94,7 @@ impl Progress<'_> {
         kind: MatchKind,
         stream: StreamName,
         line_number: u64,
-        line: &[u8],
+        (line, preceding): (&[u8], &[u8]),
     ) -> bool {
         let now = Instant::now();
         let offset = now - self.start;
@@ -107,6 +107,7 @@ impl Progress<'_> {
             stream,
             line_number,
             line,
+            preceding,
         });
         if self.decision.is_some() {
             return false;
@@ -133,6 +134,8 @@ pub(super) struct StreamLines<'p, 'a> {
     pub(super) stream: StreamName,
     pub(super) watched: bool,
     pub(super) line_number: &'p mut u64,
+    /// The chunk the lines come from (empty for the last line at the end of the input).
+    pub(super) chunk: &'p [u8],
 }
 
 impl LineHandler for StreamLines<'_, '_> {
@@ -159,9 +162,16 @@ impl LineHandler for StreamLines<'_, '_> {
         if self.watched {
             self.progress.statistics.lines_processed += 1;
             if let Some(kind) = self.progress.matcher.classify(line) {
-                stop_now = self
-                    .progress
-                    .record_match(kind, self.stream, *self.line_number, line);
+                // The chunk's bytes before this line: up to the newline before the line's own.
+                let own = end.min(self.chunk.len()).saturating_sub(1);
+                let preceding = memchr::memrchr(b'\n', &self.chunk[..own])
+                    .map_or(&self.chunk[..0], |newline| &self.chunk[..=newline]);
+                stop_now = self.progress.record_match(
+                    kind,
+                    self.stream,
+                    *self.line_number,
+                    (line, preceding),
+                );
             }
         }
         if decided_before {

@@ -1,0 +1,251 @@
+//! A failure block: the deciding match with the lines before it that belong to it (rustc's
+//! header, a traceback's frames) and after it, and the source location it points at, made
+//! by a profile's rules from the lines the run kept.
+
+use std::path::{Path, PathBuf};
+
+use regex::{Regex, RegexBuilder};
+
+use super::{BlockRules, End, Pick, Profile};
+
+/// Lines a block holds at most, before and after its match together.
+pub const MAX_BLOCK_LINES: usize = 200;
+
+/// The deciding match as a block of lines, and where it points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub lines: Vec<String>,
+    pub location: Option<Location>,
+}
+
+/// A place in the source: a path (relative to the repository when it is inside it), a line
+/// and maybe a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub column: Option<u32>,
+}
+
+fn compiled(pattern: &str) -> Option<Regex> {
+    RegexBuilder::new(pattern)
+        .multi_line(true)
+        .size_limit(1 << 20)
+        .build()
+        .ok()
+}
+
+impl Profile {
+    /// The block around the deciding line: `before` are the lines that came before it (oldest
+    /// first), `after` the context that followed it.
+    pub fn block(&self, before: &[String], matched: &str, after: &[String]) -> Block {
+        let rules = &self.block;
+        let start = rules.start.and_then(compiled);
+        let first = match &start {
+            Some(start) if !start.is_match(matched) => before
+                .iter()
+                .enumerate()
+                .rev()
+                .take(rules.start_within)
+                .find(|(_, line)| start.is_match(line))
+                .map_or(before.len(), |(index, _)| index),
+            _ => before.len(),
+        };
+        let mut lines: Vec<String> = before[first..].to_vec();
+        lines.push(matched.to_string());
+        // A match on the line that ends a block that began before it (a traceback's
+        // exception line) is the block's last line.
+        let ends_here = first < before.len()
+            && rules.ends.iter().any(|end| match end {
+                End::Through(pattern) => compiled(pattern).is_some_and(|r| r.is_match(matched)),
+                _ => false,
+            });
+        if !ends_here {
+            lines.extend(block_end(rules, after).iter().cloned());
+        }
+        lines.truncate(MAX_BLOCK_LINES);
+        let location = location(rules, &lines);
+        Block { lines, location }
+    }
+}
+
+/// The lines of `after` that belong to the block.
+fn block_end<'a>(rules: &BlockRules, after: &'a [String]) -> &'a [String] {
+    let ends: Vec<(End, Option<Regex>)> = rules
+        .ends
+        .iter()
+        .map(|end| match end {
+            End::Through(p) | End::Before(p) => (*end, compiled(p)),
+            End::BlankLine => (*end, None),
+        })
+        .collect();
+    for (index, line) in after.iter().enumerate() {
+        for (end, regex) in &ends {
+            let hit = match end {
+                End::BlankLine => line.trim().is_empty(),
+                End::Through(_) | End::Before(_) => {
+                    regex.as_ref().is_some_and(|r| r.is_match(line))
+                }
+            };
+            if hit {
+                let through = matches!(end, End::Through(_));
+                return &after[..index + usize::from(through)];
+            }
+        }
+    }
+    after
+}
+
+/// The block's location: the first pattern of the profile that finds one, its first or last
+/// hit as the profile picks.
+fn location(rules: &BlockRules, lines: &[String]) -> Option<Location> {
+    let text = lines.join("\n");
+    rules
+        .locations
+        .iter()
+        .filter_map(|p| compiled(p))
+        .find_map(|regex| {
+            let mut found = regex.captures_iter(&text).filter_map(|captures| {
+                Some(Location {
+                    file: captures.name("file")?.as_str().to_string(),
+                    line: captures
+                        .name("line")?
+                        .as_str()
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)?,
+                    column: captures.name("col").and_then(|c| c.as_str().parse().ok()),
+                })
+            });
+            match rules.pick {
+                Pick::First => found.next(),
+                Pick::Last => found.last(),
+            }
+        })
+}
+
+impl Location {
+    /// The path as a reader of the repository names it: relative to `root` (the repository's
+    /// top, or `GITHUB_WORKSPACE`) through the working directory `directory`; as it was when
+    /// it lies outside.
+    pub fn relative_to(mut self, root: Option<&Path>, directory: &Path) -> Location {
+        let path = Path::new(self.file.trim_start_matches("./"));
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            directory.join(path)
+        };
+        let absolute = normalised(&absolute);
+        if let Some(inside) = root.and_then(|root| absolute.strip_prefix(normalised(root)).ok()) {
+            self.file = inside.to_string_lossy().into_owned();
+        } else if !path.is_absolute() {
+            self.file = path.to_string_lossy().into_owned();
+        }
+        self
+    }
+}
+
+/// `a/./b/../c` as `a/c`, without asking the file system (the file may be gone).
+fn normalised(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The repository a run's relative paths are relative to: `GITHUB_WORKSPACE` under GitHub
+/// Actions, else the nearest directory above `directory` that holds `.git`.
+pub fn repository_root(directory: &Path, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    if let Some(workspace) = env("GITHUB_WORKSPACE").filter(|w| !w.is_empty()) {
+        return Some(PathBuf::from(workspace));
+    }
+    directory
+        .ancestors()
+        .take(64)
+        .find(|dir| dir.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PROFILES;
+    use super::*;
+
+    fn profile(name: &str) -> &'static Profile {
+        PROFILES.iter().find(|p| p.name == name).unwrap()
+    }
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn rustc_s_location_is_on_the_line_under_the_error() {
+        let block = profile("rustc").block(
+            &lines("   Compiling app v0.1.0"),
+            "error[E0308]: mismatched types",
+            &lines(" --> src/lib.rs:3:5\n  |\n3 |     \"x\"\n  |     ^^^ expected `u16`\n\nerror: aborting"),
+        );
+        assert_eq!(block.lines.len(), 5);
+        assert_eq!(
+            block.location,
+            Some(Location {
+                file: "src/lib.rs".into(),
+                line: 3,
+                column: Some(5)
+            })
+        );
+    }
+
+    #[test]
+    fn a_python_traceback_reaches_back_to_its_start_and_points_at_the_raise() {
+        let before = lines(
+            "starting\nTraceback (most recent call last):\n  File \"/w/app/main.py\", line 9, in <module>\n    run()\n  File \"/w/app/config.py\", line 4, in run\n    raise KeyError('port')",
+        );
+        let block = profile("python").block(&before, "KeyError: 'port'", &lines("after"));
+        assert_eq!(
+            block.lines.first().unwrap(),
+            "Traceback (most recent call last):"
+        );
+        assert_eq!(block.lines.last().unwrap(), "KeyError: 'port'");
+        let location = block
+            .location
+            .unwrap()
+            .relative_to(Some(Path::new("/w")), Path::new("/w/app"));
+        assert_eq!(
+            (location.file.as_str(), location.line),
+            ("app/config.py", 4)
+        );
+    }
+
+    #[test]
+    fn relative_paths_go_through_the_working_directory_to_the_repository() {
+        let at = |file: &str, root: Option<&str>, directory: &str| {
+            Location {
+                file: file.into(),
+                line: 1,
+                column: None,
+            }
+            .relative_to(root.map(Path::new), Path::new(directory))
+            .file
+        };
+        assert_eq!(
+            at("src/lib.rs", Some("/repo"), "/repo/crates/core"),
+            "crates/core/src/lib.rs"
+        );
+        assert_eq!(at("./x.c", Some("/repo/"), "/repo"), "x.c");
+        assert_eq!(at("/repo/a/../b.go", Some("/repo"), "/elsewhere"), "b.go");
+        assert_eq!(
+            at("/usr/include/stdio.h", Some("/repo"), "/repo"),
+            "/usr/include/stdio.h"
+        );
+        assert_eq!(at("lib.rs", None, "/repo"), "lib.rs");
+    }
+}
