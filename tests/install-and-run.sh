@@ -3,9 +3,12 @@
 # then runs the whole suite, the peer tests included (`cargo test ARGS -- --include-ignored`).
 # Plain `cargo test` runs every test that needs no peer and lists the others as ignored.
 #
-#   python3 -m venv + pip     rotel (the OpenTelemetry Collector of the OTLP tests) and chdb
-#                             (the ClickHouse engine of the collector-config test), in
-#                             target/test-venv
+#   python3 -m venv + pip     rotel (the OpenTelemetry Collector of the OTLP tests), chdb
+#                             (the ClickHouse engine of the collector-config test) and pytest
+#                             (the corpus), in target/test-venv
+#   the corpus's tools        tests/corpus.rs runs real tools failing in known ways: cargo
+#                             (here already), python3, pytest, node and npm, go, make and gcc,
+#                             javac; typescript and jest with npm into target/corpus-node
 #   nginx, openssl            a TLS front with a private CA (and client certificates)
 #   sh, perl                  child processes of the wrapper tests
 #   bash, man                 load the generated completion, render the generated man page
@@ -28,6 +31,12 @@ command -v man >/dev/null || packages+=(man-db)
 command -v chromium >/dev/null || packages+=(chromium)
 command -v python3 >/dev/null || packages+=(python3)
 command -v xmllint >/dev/null || packages+=(libxml2-utils)
+command -v make >/dev/null || packages+=(make)
+command -v cc >/dev/null || packages+=(gcc)
+command -v go >/dev/null || packages+=(golang-go)
+command -v javac >/dev/null || packages+=(default-jdk-headless)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 [ -x "$(postgres_bin)/initdb" ] || packages+=(postgresql)
 # Debian's python3 creates a venv with pip only when python3-venv (ensurepip) is in.
@@ -47,12 +56,20 @@ if [ ! -x "$venv/bin/pip" ]; then
     echo "creating $venv"
     python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check rotel chdb
+"$venv/bin/pip" install --quiet --disable-pip-version-check rotel chdb pytest==9.2.0
 export EARLYEXIT_TEST_ROTEL
 EARLYEXIT_TEST_ROTEL=$(find "$venv/lib" -path '*/site-packages/rotel/rotel-agent' | head -n 1)
 export EARLYEXIT_TEST_PYTHON=$PWD/$venv/bin/python
 export EARLYEXIT_TEST_POSTGRES_BIN
 EARLYEXIT_TEST_POSTGRES_BIN=$(postgres_bin)
+# The corpus's JavaScript tools, at the versions its outputs were read from.
+corpus_node=target/corpus-node
+if [ ! -x "$corpus_node/node_modules/.bin/jest" ] || [ ! -x "$corpus_node/node_modules/.bin/tsc" ]; then
+    echo "installing typescript and jest into $corpus_node"
+    mkdir -p "$corpus_node"
+    npm install --prefix "$corpus_node" --silent --no-audit --no-fund typescript@5.9.3 jest@30.5.2
+fi
+export EARLYEXIT_TEST_NODE_BIN=$PWD/$corpus_node/node_modules/.bin
 # The JUnit schemas: cargo fetches the junit-report crate, whose tests hold Jenkins' junit-4
 # schema and Windy Road's Ant schema.
 schemas=target/junit-schemas

@@ -6,6 +6,7 @@ mod common;
 mod after_context;
 mod ci_native;
 mod conventions;
+mod corpus;
 mod dashboards;
 mod errors;
 mod hostile;

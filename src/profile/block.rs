@@ -133,7 +133,14 @@ impl Location {
         let absolute = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            directory.join(path)
+            // A tool that names files relative to a package (go test) names one below the
+            // working directory: the one file there whose path ends so.
+            let joined = directory.join(path);
+            if joined.exists() {
+                joined
+            } else {
+                find_below(directory, path).unwrap_or(joined)
+            }
         };
         let absolute = normalised(&absolute);
         if let Some(inside) = root.and_then(|root| absolute.strip_prefix(normalised(root)).ok()) {
@@ -143,6 +150,41 @@ impl Location {
         }
         self
     }
+}
+
+/// Directories a search for a file below the working directory looks at, at most.
+const SEARCHED_DIRECTORIES: usize = 2000;
+
+/// The one file below `directory` whose path ends with `path`, if there is exactly one
+/// within [`SEARCHED_DIRECTORIES`] (build outputs, dependencies and hidden directories left
+/// out).
+fn find_below(directory: &Path, path: &Path) -> Option<PathBuf> {
+    let mut queue = std::collections::VecDeque::from([directory.to_path_buf()]);
+    let mut found = Vec::new();
+    let mut searched = 0;
+    while let Some(dir) = queue.pop_front() {
+        searched += 1;
+        if searched > SEARCHED_DIRECTORIES || found.len() > 1 {
+            break;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || matches!(name.as_ref(), "target" | "node_modules") {
+                continue;
+            }
+            let candidate = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => queue.push_back(candidate),
+                Ok(_) if candidate.ends_with(path) => found.push(candidate),
+                _ => {}
+            }
+        }
+    }
+    (found.len() == 1).then(|| found.remove(0))
 }
 
 /// `a/./b/../c` as `a/c`, without asking the file system (the file may be gone).

@@ -206,8 +206,9 @@ pub static PROFILES: &[Profile] = &[
             append: true,
         }],
         block: BlockRules {
-            start: None,
-            start_within: 0,
+            // With -v, a test's log comes between its `=== RUN` and its `--- FAIL`.
+            start: Some(r"^\s*=== RUN "),
+            start_within: 50,
             ends: &[End::Before(
                 r"^\s*(=== RUN|--- (FAIL|PASS|SKIP):)|^(FAIL|ok|PASS)\b",
             )],

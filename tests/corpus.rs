@@ -1,0 +1,269 @@
+//! The corpus: real tools failing in known ways (`tests/fixtures/corpus`), each run through
+//! earlyexit with nothing but the profile it recognises, under GitHub Actions' variables. For
+//! each: the failure's detail reaches the terminal, earlyexit ends soon after the block (and
+//! long before the tool's slow tests would), `--json` carries the block with the right file
+//! and line, so does the annotation, the exit code is not 0 and the stored outcome is
+//! `failure`. `tests/install-and-run.sh` installs the tools.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::common::*;
+
+/// One tool failing in a known way.
+struct Case {
+    /// The directory under `tests/fixtures/corpus`.
+    fixture: &'static str,
+    /// The command; a first word `@NAME` is a tool the test command installed (see [`tool`]).
+    command: &'static [&'static str],
+    profile: &'static str,
+    /// Text of the failure's detail: on the terminal and in the block.
+    detail: &'static str,
+    /// Where the failure points, relative to the fixture (the workspace).
+    file: &'static str,
+    line: u32,
+}
+
+/// The path of a tool the test command installed: `pytest` in its Python venv, `tsc` and
+/// `jest` in its npm prefix.
+fn tool(name: &str) -> PathBuf {
+    let installed = |variable: &str| {
+        PathBuf::from(std::env::var(variable).unwrap_or_else(|_| {
+            panic!("{variable}: run the suite through tests/install-and-run.sh")
+        }))
+    };
+    match name {
+        "@pytest" => installed("EARLYEXIT_TEST_PYTHON").with_file_name("pytest"),
+        "@tsc" | "@jest" => installed("EARLYEXIT_TEST_NODE_BIN").join(&name[1..]),
+        other => PathBuf::from(other),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn check(case: &Case) {
+    let home = Home::new();
+    let workspace = home.dir.join("workspace");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/corpus")
+            .join(case.fixture),
+        &workspace,
+    );
+    let json = home.dir.join("run.json");
+    let summary = home.dir.join("summary.md");
+    let program = tool(case.command[0]);
+    // The test's HOME is new: rustup and cargo are found through the real one.
+    let real_home = PathBuf::from(std::env::var("HOME").unwrap_or_default());
+    let rustup_home =
+        std::env::var_os("RUSTUP_HOME").unwrap_or_else(|| real_home.join(".rustup").into());
+    let cargo_home =
+        std::env::var_os("CARGO_HOME").unwrap_or_else(|| real_home.join(".cargo").into());
+    let mut args = vec![
+        "--json-file",
+        json.to_str().unwrap(),
+        "--",
+        program.to_str().unwrap(),
+    ];
+    args.extend(&case.command[1..]);
+    let run = run(home
+        .earlyexit(&args)
+        .current_dir(&workspace)
+        .env("GITHUB_ACTIONS", "true")
+        .env("CI", "true")
+        .env("GITHUB_WORKSPACE", &workspace)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .env("RUSTUP_HOME", rustup_home)
+        .env("CARGO_HOME", cargo_home)
+        .env("CARGO_TARGET_DIR", home.dir.join("target"))
+        .env("CARGO_NET_OFFLINE", "true")
+        .env("GOCACHE", home.dir.join("go-cache"))
+        .env("GOPATH", home.dir.join("go"))
+        .env("GOFLAGS", "-count=1")
+        .env("NO_COLOR", "1"));
+    let name = case.fixture;
+    let terminal = format!("{}{}", run.stdout_text(), run.stderr_text());
+    assert_ne!(run.code, 0, "{name}: {terminal}");
+    assert!(
+        run.stderr_text()
+            .contains(&format!("earlyexit: profile {} (", case.profile)),
+        "{name}: {terminal}"
+    );
+    assert!(
+        terminal.contains(case.detail),
+        "{name}: the detail: {terminal}"
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "{name}: not stopped early ({:?}): {terminal}",
+        run.elapsed
+    );
+
+    let summary_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary_json["outcome"], "failure", "{name}: {summary_json}");
+    assert_eq!(summary_json["profile"], case.profile, "{name}");
+    let deciding = summary_json["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m.get("block").is_some())
+        .unwrap_or_else(|| panic!("{name}: no block in {summary_json}"));
+    let block: Vec<&str> = deciding["block"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        block.join("\n").contains(case.detail),
+        "{name}: the block {block:#?}"
+    );
+    assert_eq!(
+        (
+            deciding["location"]["file"].as_str(),
+            deciding["location"]["line"].as_u64()
+        ),
+        (Some(case.file), Some(u64::from(case.line))),
+        "{name}: {deciding}"
+    );
+    let after_match = summary_json["duration_seconds"].as_f64().unwrap()
+        - summary_json["statistics"]["time_to_first_match"]
+            .as_f64()
+            .unwrap();
+    assert!(
+        after_match < 2.0,
+        "{name}: {after_match} s from the match to the end"
+    );
+    assert!(
+        run.stdout_text()
+            .contains(&format!("::error file={},line={},", case.file, case.line)),
+        "{name}: {}",
+        run.stdout_text()
+    );
+    assert_eq!(
+        home.query("SELECT outcome FROM executions"),
+        [["failure"]],
+        "{name}"
+    );
+}
+
+macro_rules! corpus {
+    ($($test:ident: $case:expr;)+) => {$(
+        #[test]
+        #[ignore = "needs the corpus's tools (cargo, python3, pytest, node, tsc, jest, go, make, javac): run tests/install-and-run.sh"]
+        fn $test() {
+            check(&$case);
+        }
+    )+};
+}
+
+corpus! {
+    cargo_test_a_failing_assertion_among_slow_tests: Case {
+        fixture: "rust-test",
+        command: &["cargo", "test", "--offline"],
+        profile: "cargo-test",
+        detail: "left: 0\n right: 80",
+        file: "src/lib.rs",
+        line: 11,
+    };
+    cargo_build_a_type_error: Case {
+        fixture: "rust-build",
+        command: &["cargo", "build", "--offline"],
+        profile: "rustc",
+        detail: "expected `u16`, found `&str`",
+        file: "src/lib.rs",
+        line: 2,
+    };
+    cargo_clippy_a_type_error: Case {
+        fixture: "rust-build",
+        command: &["cargo", "clippy", "--offline"],
+        profile: "rustc",
+        detail: "expected `u16`, found `&str`",
+        file: "src/lib.rs",
+        line: 2,
+    };
+    pytest_a_failing_assertion_before_slow_tests: Case {
+        fixture: "pytest",
+        command: &["@pytest", "-p", "no:cacheprovider"],
+        profile: "pytest",
+        detail: "E       assert 8080 == 5432",
+        file: "test_config.py",
+        line: 13,
+    };
+    a_python_traceback: Case {
+        fixture: "python",
+        command: &["python3", "service.py"],
+        profile: "python",
+        detail: "KeyError: 'port'",
+        file: "service.py",
+        line: 6,
+    };
+    node_test_a_failing_assertion: Case {
+        fixture: "node-test",
+        command: &["node", "--test"],
+        profile: "node-test",
+        detail: "10 !== 5",
+        file: "cart.test.js",
+        line: 9,
+    };
+    jest_a_failing_expectation: Case {
+        fixture: "jest",
+        command: &["@jest", "--ci"],
+        profile: "jest",
+        detail: "Received: 10",
+        file: "cart.test.js",
+        line: 8,
+    };
+    tsc_a_type_error: Case {
+        fixture: "tsc",
+        command: &["@tsc", "--noEmit", "--strict", "cart.ts"],
+        profile: "tsc",
+        detail: "error TS2322: Type 'number' is not assignable to type 'string'.",
+        file: "cart.ts",
+        line: 7,
+    };
+    go_test_without_v: Case {
+        fixture: "go",
+        command: &["go", "test", "./..."],
+        profile: "go-test",
+        detail: "Peek(0) = \"b\", want \"a\"",
+        file: "queue/queue_test.go",
+        line: 13,
+    };
+    go_test_with_v: Case {
+        fixture: "go",
+        command: &["go", "test", "-v", "./..."],
+        profile: "go-test",
+        detail: "Peek(0) = \"b\", want \"a\"",
+        file: "queue/queue_test.go",
+        line: 13,
+    };
+    gcc_through_make: Case {
+        fixture: "make",
+        command: &["make", "-k"],
+        profile: "gcc",
+        detail: "main.c:4:16: error: initialization of",
+        file: "main.c",
+        line: 4,
+    };
+    javac_a_type_error: Case {
+        fixture: "java",
+        command: &["javac", "Inventory.java"],
+        profile: "java",
+        detail: "error: incompatible types: Integer cannot be converted to String",
+        file: "Inventory.java",
+        line: 7,
+    };
+}
