@@ -109,7 +109,7 @@ fn run(cli: &Cli) -> i32 {
     }
     let execution_id = uuid::Uuid::new_v4().to_string();
     let mut telemetry = ContainedTelemetry::start(&settings, &execution_id, &env);
-    let mut recorder = EvidenceRecorder::new(&settings, &mut telemetry);
+    let mut recorder = EvidenceRecorder::new(&settings, &env, &mut telemetry);
     let result = watch::run(&settings, &matcher, &execution_id, &mut recorder);
     let evidence = recorder.into_evidence();
     let trace_id = telemetry.trace_id();
@@ -122,8 +122,7 @@ fn run(cli: &Cli) -> i32 {
         }
     };
     let ids = (execution_id.as_str(), trace_id.as_deref());
-    let finished =
-        ci_output::Finished::new(&settings, &end, &evidence, error.as_deref(), ids, &env);
+    let finished = ci_output::Finished::new(&settings, &end, &evidence, error.as_deref(), ids);
     let mut warnings = report(&finished);
     warnings.extend(ci_output::publish(&finished, &env));
     let ci_warnings = warnings;
@@ -175,9 +174,7 @@ fn variables_not_text() -> Option<String> {
 fn usage_error(settings: &Settings, message: &str) -> i32 {
     let end = could_not_start();
     let evidence = Evidence::default();
-    let env = |name: &str| std::env::var(name).ok();
-    let finished =
-        ci_output::Finished::new(settings, &end, &evidence, Some(message), ("", None), &env);
+    let finished = ci_output::Finished::new(settings, &end, &evidence, Some(message), ("", None));
     for warning in report(&finished) {
         crate::message::say(&warning);
     }

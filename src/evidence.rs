@@ -7,11 +7,14 @@
 //! reports each match, context line and chunk of output to it as to any observer.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 
 use crate::config::Settings;
 use crate::matcher::MatchKind;
 use crate::observer::{kept_line, KeptMatch, MatchEvent, RunObserver, RunStart, StreamName};
 use crate::outcome::{ExitReason, Outcome, RunEnd};
+use crate::profile::block::repository_root;
+use crate::profile::{Block, Profile};
 use crate::recording::privacy::{self, Detail};
 
 /// Matches kept; `match_count` counts them all.
@@ -36,21 +39,34 @@ pub struct EvidenceRecorder<'a> {
     tail: Tail,
     /// Lines of after-context to keep: as many as are shown, within [`MAX_CONTEXT_LINES`].
     context_lines: usize,
-    /// A profile applies: keep the lines before the matches that may decide the run.
-    blocks: bool,
+    /// The profile that applies: keep the lines before the matches that may decide the run,
+    /// and make the deciding one's block at the end.
+    profile: Option<&'static Profile>,
     max_count: u64,
+    /// The working directory and the repository's top, which the block's path is made
+    /// relative to.
+    places: (PathBuf, Option<PathBuf>),
 }
 
 impl<'a> EvidenceRecorder<'a> {
-    pub fn new(settings: &Settings, inner: &'a mut dyn RunObserver) -> EvidenceRecorder<'a> {
+    /// `env` gives `GITHUB_WORKSPACE`, the repository a block's path is relative to.
+    pub fn new(
+        settings: &Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+        inner: &'a mut dyn RunObserver,
+    ) -> EvidenceRecorder<'a> {
         let context_lines = settings.delay_exit_lines.min(MAX_CONTEXT_LINES);
+        let profile = settings.profile.as_ref().map(|applied| applied.profile);
+        let directory = std::env::current_dir().unwrap_or_default();
+        let root = profile.and_then(|_| repository_root(&directory, env));
         EvidenceRecorder {
             inner,
             evidence: Evidence::default(),
             tail: Tail::default(),
             context_lines: usize::try_from(context_lines).unwrap_or(usize::MAX),
-            blocks: settings.profile.is_some(),
+            profile,
             max_count: settings.patterns.max_count,
+            places: (directory, root),
         }
     }
 
@@ -77,6 +93,9 @@ pub struct Evidence {
     /// With a profile, the lines that came before the matches that may decide the run (the
     /// first of each kind, and PATTERN's `-m`th), by match number: where a block may start.
     pub before: Vec<(u64, Vec<KeptLine>)>,
+    /// With a profile, the deciding match's failure block (its lines without escape codes,
+    /// not yet scrubbed) and the match's number.
+    pub block: Option<(u64, Block)>,
 }
 
 /// The lines that show why a run ended as it did.
@@ -143,6 +162,46 @@ impl Evidence {
     }
 }
 
+impl Evidence {
+    /// The deciding match's block by the profile's rules: the lines before it that belong
+    /// to it and the context after it, on its stream (a block is written by one writer: the
+    /// other stream's lines in between, libtest's `... FAILED` among a panic's lines, are not
+    /// part of it), with its location relative to the repository.
+    fn failure_block(
+        &self,
+        profile: &Profile,
+        end: &RunEnd,
+        max_count: u64,
+        (directory, root): &(PathBuf, Option<PathBuf>),
+    ) -> Option<(u64, Block)> {
+        let Shown::Match(found, context) = self.shown(end, max_count) else {
+            return None;
+        };
+        let texts = |lines: &[KeptLine]| -> Vec<String> {
+            lines
+                .iter()
+                .filter(|(stream, _)| *stream == found.stream)
+                .map(|(_, line)| plain_text(line))
+                .collect()
+        };
+        let before = self
+            .before
+            .iter()
+            .find(|(number, _)| *number == found.number)
+            .map_or_else(Vec::new, |(_, lines)| texts(lines));
+        let mut block = profile.block(&before, &plain_text(&found.line), &texts(context));
+        block.location = block
+            .location
+            .map(|location| location.relative_to(root.as_deref(), directory));
+        Some((found.number, block))
+    }
+}
+
+/// A line without the terminal's escape sequences, as text.
+pub fn plain_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&anstream::adapter::strip_bytes(bytes).into_vec()).into_owned()
+}
+
 impl RunObserver for EvidenceRecorder<'_> {
     fn child_environment(&mut self) -> Vec<(String, String)> {
         self.inner.child_environment()
@@ -153,7 +212,7 @@ impl RunObserver for EvidenceRecorder<'_> {
     }
 
     fn on_match(&mut self, event: &MatchEvent<'_>) {
-        if self.blocks {
+        if self.profile.is_some() {
             let seen = self.evidence.of_kind(event.kind).count() as u64;
             if seen == 0 || (event.kind == MatchKind::Pattern && seen + 1 == self.max_count) {
                 let before = self
@@ -186,6 +245,15 @@ impl RunObserver for EvidenceRecorder<'_> {
     }
 
     fn on_end(&mut self, outcome: &RunEnd) {
+        if let Some(profile) = self.profile {
+            self.evidence.tail = self.tail.lines();
+            self.evidence.block =
+                self.evidence
+                    .failure_block(profile, outcome, self.max_count, &self.places);
+            if let Some((number, block)) = &self.evidence.block {
+                self.inner.on_block(*number, block);
+            }
+        }
         self.inner.on_end(outcome);
     }
 }
@@ -288,13 +356,8 @@ impl Tail {
 /// scrubbed (unless `scrub_pii: false`), and withheld (`None`) when they keep minimal detail
 /// (`telemetry.anonymize`). `--json` and the CI reports show lines this way.
 pub fn kept_text(settings: &Settings, bytes: &[u8]) -> Option<String> {
-    (settings.telemetry.local_detail() == Detail::Full).then(|| {
-        let plain = anstream::adapter::strip_bytes(bytes).into_vec();
-        privacy::scrub_if(
-            settings.telemetry.scrub_pii,
-            &String::from_utf8_lossy(&plain),
-        )
-    })
+    (settings.telemetry.local_detail() == Detail::Full)
+        .then(|| privacy::scrub_if(settings.telemetry.scrub_pii, &plain_text(bytes)))
 }
 
 #[cfg(test)]

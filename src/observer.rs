@@ -104,6 +104,8 @@ pub trait RunObserver {
     /// Output as it was shown (or, with `--json` or `-q`, as it would have been): every
     /// chunk of every stream, in the order read, up to where earlyexit stopped showing it.
     fn on_output(&mut self, _stream: StreamName, _bytes: &[u8]) {}
+    /// The deciding match's failure block (with a tool profile), just before [`Self::on_end`].
+    fn on_block(&mut self, _match_number: u64, _block: &crate::profile::Block) {}
     fn on_end(&mut self, outcome: &RunEnd);
 }
 

@@ -267,3 +267,32 @@ corpus! {
         line: 7,
     };
 }
+
+/// The block travels on the deciding match's span event: its text and where it points
+/// (`code.file.path`, `code.line.number`), and the span names the profile.
+#[test]
+#[ignore = "needs python3: run tests/install-and-run.sh"]
+fn the_span_event_carries_the_block_and_its_location() {
+    let home = Home::new();
+    let workspace = home.dir.join("workspace");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/python"),
+        &workspace,
+    );
+    let run = run(home
+        .earlyexit(&["--", "python3", "service.py"])
+        .current_dir(&workspace)
+        .env("GITHUB_WORKSPACE", &workspace)
+        .env("OTEL_TRACES_EXPORTER", "console"));
+    assert_eq!(run.code, 1);
+    let stderr = run.stderr_text();
+    for expected in [
+        "earlyexit.profile: python\n",
+        "earlyexit.match.block: Traceback (most recent call last):\n",
+        "KeyError: 'port'\n",
+        "code.file.path: service.py\n",
+        "code.line.number: 6\n",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in\n{stderr}");
+    }
+}

@@ -9,10 +9,9 @@ pub mod gitlab;
 pub mod junit;
 
 use crate::config::Settings;
-use crate::evidence::{kept_text, Evidence, KeptLine, Shown};
+use crate::evidence::{kept_text, Evidence, Shown};
 use crate::matcher::MatchKind;
 use crate::outcome::{Outcome, RunEnd};
-use crate::profile::block::repository_root;
 use crate::profile::{Block, Location};
 
 /// A finished run, as `--json` and the CI reports read it.
@@ -29,62 +28,41 @@ pub struct Finished<'a> {
     pub block: Option<Block>,
 }
 
+/// What a report shows for a line that the local sinks do not keep.
+const WITHHELD: &str = "(withheld: telemetry.anonymize)";
+
 /// What identifies a run in its reports: the execution id and the trace id.
 pub type RunIds<'a> = (&'a str, Option<&'a str>);
 
 impl<'a> Finished<'a> {
-    /// The run as its reports read it; `env` gives `GITHUB_WORKSPACE`, which the block's
-    /// paths are made relative to.
+    /// The run as its reports read it.
     pub fn new(
         settings: &'a Settings,
         end: &'a RunEnd,
         evidence: &'a Evidence,
         error: Option<&'a str>,
         (execution_id, trace_id): RunIds<'a>,
-        env: &dyn Fn(&str) -> Option<String>,
     ) -> Finished<'a> {
-        let mut finished = Finished {
+        // The block's lines as the local sinks keep them (scrubbed; withheld at minimal detail).
+        let block = evidence.block.as_ref().map(|(_, block)| Block {
+            lines: block
+                .lines
+                .iter()
+                .map(|line| {
+                    kept_text(settings, line.as_bytes()).unwrap_or_else(|| WITHHELD.to_string())
+                })
+                .collect(),
+            location: block.location.clone(),
+        });
+        Finished {
             settings,
             end,
             evidence,
             error,
             execution_id,
             trace_id,
-            block: None,
-        };
-        finished.block = finished.failure_block(env);
-        finished
-    }
-
-    /// The deciding match's block by the profile's rules, its path relative to the
-    /// repository through the working directory.
-    fn failure_block(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<Block> {
-        let profile = self.settings.profile.as_ref()?.profile;
-        let Shown::Match(found, context) = self.shown() else {
-            return None;
-        };
-        // A block is written by one writer to one stream: the other stream's lines in
-        // between (libtest's `... FAILED` among a panic's lines) are not part of it.
-        let texts = |lines: &[KeptLine]| -> Vec<String> {
-            lines
-                .iter()
-                .filter(|(stream, _)| *stream == found.stream)
-                .map(|(_, line)| self.text(line))
-                .collect()
-        };
-        let before = self
-            .evidence
-            .before
-            .iter()
-            .find(|(number, _)| *number == found.number)
-            .map_or_else(Vec::new, |(_, lines)| texts(lines));
-        let mut block = profile.block(&before, &self.text(&found.line), &texts(context));
-        let directory = std::env::current_dir().unwrap_or_default();
-        let root = repository_root(&directory, env);
-        block.location = block
-            .location
-            .map(|location| location.relative_to(root.as_deref(), &directory));
-        Some(block)
+            block,
+        }
     }
 
     /// Where the failure points: the block's location, or the first `path:line[:col]` on the
@@ -110,8 +88,7 @@ impl<'a> Finished<'a> {
     /// A line of output as the local sinks keep it (`evidence::kept_text`), or a word that
     /// says it is withheld.
     pub fn text(&self, bytes: &[u8]) -> String {
-        kept_text(self.settings, bytes)
-            .unwrap_or_else(|| "(withheld: telemetry.anonymize)".to_string())
+        kept_text(self.settings, bytes).unwrap_or_else(|| WITHHELD.to_string())
     }
 
     /// What to show of the run (`Evidence::shown`).

@@ -82,6 +82,16 @@ pub const MATCH_KIND: &str = "earlyexit.match.kind";
 /// Full detail only, scrubbed, at most [`MAX_MATCH_LINE_BYTES`].
 pub const MATCH_LINE: &str = "earlyexit.match.line";
 
+/// The deciding match's failure block (a tool profile's rules), its lines joined, scrubbed,
+/// at most [`MAX_MATCH_BLOCK_BYTES`]: on that match's event. Full detail only.
+pub const MATCH_BLOCK: &str = "earlyexit.match.block";
+/// The longest failure block kept in telemetry.
+pub const MAX_MATCH_BLOCK_BYTES: usize = 8 * 1024;
+/// Where the block points (semantic conventions, code): on the deciding match's event.
+pub use semconv::CODE_COLUMN_NUMBER;
+pub use semconv::CODE_FILE_PATH;
+pub use semconv::CODE_LINE_NUMBER;
+
 /// The longest matched line kept in telemetry.
 pub const MAX_MATCH_LINE_BYTES: usize = crate::observer::MAX_KEPT_LINE_BYTES;
 
@@ -90,6 +100,8 @@ pub const FULL_DETAIL_ONLY: &[&str] = &[
     PROCESS_COMMAND_ARGS,
     PROCESS_WORKING_DIRECTORY,
     MATCH_LINE,
+    MATCH_BLOCK,
+    CODE_FILE_PATH,
     CICD_PIPELINE_RUN_URL_FULL,
     VCS_REF_HEAD_NAME,
     VCS_REPOSITORY_URL_FULL,

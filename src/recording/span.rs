@@ -17,6 +17,7 @@ use crate::config::{Settings, Source};
 use crate::matcher::MatchKind;
 use crate::observer::KeptMatch;
 use crate::outcome::RunEnd;
+use crate::profile::Block;
 
 /// Where and what ran: the project type, the working directory and the command's words. The
 /// free texts come scrubbed (or not) as the settings say.
@@ -83,6 +84,23 @@ pub fn match_attributes(kept: &KeptMatch, line: String) -> Vec<KeyValue> {
         KeyValue::new(attr::MATCH_KIND, match_kind_name(kept.kind)),
         KeyValue::new(attr::MATCH_LINE, truncate(line, attr::MAX_MATCH_LINE_BYTES)),
     ]
+}
+
+/// The failure block on its match's event: its text (scrubbed by the caller, cut to
+/// [`attr::MAX_MATCH_BLOCK_BYTES`]) and where it points.
+pub fn block_attributes(block: &Block, text: String) -> Vec<KeyValue> {
+    let mut attributes = vec![KeyValue::new(
+        attr::MATCH_BLOCK,
+        truncate(text, attr::MAX_MATCH_BLOCK_BYTES),
+    )];
+    if let Some(at) = &block.location {
+        attributes.push(KeyValue::new(attr::CODE_FILE_PATH, at.file.clone()));
+        attributes.push(KeyValue::new(attr::CODE_LINE_NUMBER, i64::from(at.line)));
+        if let Some(column) = at.column {
+            attributes.push(KeyValue::new(attr::CODE_COLUMN_NUMBER, i64::from(column)));
+        }
+    }
+    attributes
 }
 
 /// The instrumentation scope of every span and live record: earlyexit, its version, and the

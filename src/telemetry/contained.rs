@@ -74,6 +74,10 @@ impl RunObserver for ContainedTelemetry {
         self.with(|t| t.on_match(event));
     }
 
+    fn on_block(&mut self, match_number: u64, block: &crate::profile::Block) {
+        self.with(|t| t.on_block(match_number, block));
+    }
+
     fn on_end(&mut self, outcome: &RunEnd) {
         self.with(|t| t.on_end(outcome));
     }

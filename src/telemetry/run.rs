@@ -22,6 +22,7 @@ use crate::config::{Settings, Source};
 use crate::export::{self as sinks, DeliveryReport, Fanout, Milestone};
 use crate::observer::{KeptMatch, MatchEvent, RunObserver, RunStart};
 use crate::outcome::{ExitReason, Outcome, RunEnd};
+use crate::profile::Block;
 use crate::recording::attributes as attr;
 use crate::recording::span::{self, command_hash, parent_context, resource, start_attributes};
 use crate::recording::{detect, privacy};
@@ -63,6 +64,8 @@ pub struct Telemetry {
     command_words: Vec<String>,
     working_directory: PathBuf,
     matches: Vec<KeptMatch>,
+    /// The deciding match's failure block, for that match's event.
+    block: Option<(u64, Block)>,
     scrub_pii: bool,
     debug: bool,
     /// How long `finish` waits for the sinks.
@@ -271,6 +274,7 @@ impl Telemetry {
             command_words,
             working_directory,
             matches: Vec::new(),
+            block: None,
             scrub_pii: config.scrub_pii,
             debug: config.debug,
             deadline,
@@ -439,6 +443,10 @@ impl RunObserver for Telemetry {
         }
     }
 
+    fn on_block(&mut self, match_number: u64, block: &Block) {
+        self.block = Some((match_number, block.clone()));
+    }
+
     fn on_end(&mut self, outcome: &RunEnd) {
         crate::fault::inject("telemetry-end");
         self.cancelled = outcome.outcome == Outcome::Cancelled;
@@ -467,10 +475,12 @@ impl RunObserver for Telemetry {
             .into_iter()
             .map(|kept| {
                 let line = self.free_text(&String::from_utf8_lossy(&kept.line));
-                (
-                    self.started_at + kept.offset,
-                    span::match_attributes(&kept, line),
-                )
+                let mut attributes = span::match_attributes(&kept, line);
+                if let Some((_, block)) = self.block.as_ref().filter(|(n, _)| *n == kept.number) {
+                    let text = self.free_text(&block.lines.join("\n"));
+                    attributes.extend(span::block_attributes(block, text));
+                }
+                (self.started_at + kept.offset, attributes)
             })
             .collect();
         let ended_at = self.started_at + outcome.duration;
