@@ -256,9 +256,12 @@ fn stop_message(settings: &Settings, outcome: &RunEnd) -> Option<String> {
                 shown(timeouts.first_output)
             )
         }
-        ExitReason::Match if outcome.stopped_command => {
-            format!("pattern{} matched", quoted(&patterns.pattern))
-        }
+        ExitReason::Match if outcome.stopped_command => match &settings.profile {
+            Some(applied) if applied.pattern_added => {
+                format!("profile {}'s error pattern matched", applied.profile.name)
+            }
+            _ => format!("pattern{} matched", quoted(&patterns.pattern)),
+        },
         ExitReason::SuccessPattern if outcome.stopped_command => {
             format!("success pattern{} matched", quoted(&patterns.success))
         }

@@ -292,23 +292,27 @@ impl Profile {
             .collect()
     }
 
-    /// The one line that says a profile applies and what it added.
+    /// The one line that says a profile applies and what it changed.
     pub fn announcement(&self, added: &[(String, String)], pattern_added: bool) -> String {
-        let changes: Vec<String> = added
-            .iter()
-            .map(|(name, value)| format!("{name}={}", shell_word(value)))
-            .collect();
-        let mut said = if changes.is_empty() {
-            "added nothing".to_string()
-        } else {
-            format!("added {}", changes.join(" "))
-        };
+        let mut changes = Vec::new();
+        if !added.is_empty() {
+            let variables: Vec<String> = added
+                .iter()
+                .map(|(name, value)| format!("{name}={}", shell_word(value)))
+                .collect();
+            changes.push(format!("adds {}", variables.join(" ")));
+        }
         if pattern_added {
-            said.push_str(", watching for its error pattern");
+            changes.push("watches for its error pattern".to_string());
+        }
+        if changes.is_empty() {
+            changes.push("changes nothing, and reads its failure blocks".to_string());
         }
         format!(
-            "profile {} ({}): {said} (--list-profiles shows its rules; --profile none turns it off)",
-            self.name, self.recognises
+            "profile {} ({}): {} (--list-profiles shows its rules; --profile none turns it off)",
+            self.name,
+            self.recognises,
+            changes.join("; ")
         )
     }
 }
