@@ -216,7 +216,12 @@ fn report(finished: &ci_output::Finished<'_>) -> Vec<String> {
         OutputMode::Quiet => {}
         OutputMode::Json => println!("{}", json.as_ref().expect("made for --json")),
         OutputMode::PassThrough => {
+            let waited = end.statistics.waited_for_detail.then(|| {
+                let name = settings.profile.as_ref().map_or("", |p| p.profile.name);
+                format!("waited past a pause for the end of the failure's detail (profile {name})")
+            });
             let lines = [
+                waited,
                 stop_message(settings, end),
                 context_cut(settings, end).map(|(line, _)| line),
             ];

@@ -326,6 +326,9 @@ pub struct Statistics {
     /// Lines that followed the after-context's line cap (`--delay-exit-after-lines`) before
     /// the output paused, and were not shown.
     pub context_lines_not_shown: u64,
+    /// A tool profile held the context open past a pause, because the failure's detail was
+    /// not over (`profile::Hold`).
+    pub waited_for_detail: bool,
 }
 
 /// The end of a run.

@@ -296,3 +296,48 @@ fn the_span_event_carries_the_block_and_its_location() {
         assert!(stderr.contains(expected), "{expected:?} not in\n{stderr}");
     }
 }
+
+/// A profile whose tool prints a failure's detail in parts holds the context past a pause
+/// until the detail's last line (libtest's `note:`), and says it waited; without the profile
+/// the pause ends the run before the assertion arrives.
+#[test]
+fn a_profile_waits_past_a_pause_for_the_rest_of_the_detail() {
+    let script = "echo \"thread 'x' panicked at src/lib.rs:3:5:\" >&2; sleep 1.2; \
+                  echo 'assertion failed: left == right' >&2; \
+                  echo 'note: run with `RUST_BACKTRACE=1`' >&2; sleep 20; echo never";
+    let held = run(&mut earlyexit(&[
+        "--profile",
+        "cargo-test",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
+    assert_eq!(held.code, 1, "{}", held.stderr_text());
+    let stderr = held.stderr_text();
+    assert!(
+        stderr.contains("assertion failed: left == right\nnote: run with"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("earlyexit: waited past a pause for the end of the failure's detail (profile cargo-test)\n"),
+        "{stderr}"
+    );
+    assert!(held.elapsed < Duration::from_secs(8), "{:?}", held.elapsed);
+    let plain = run(&mut earlyexit(&[
+        "--profile",
+        "none",
+        "panicked at",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
+    assert_eq!(plain.code, 1);
+    assert!(
+        !plain.stderr_text().contains("assertion failed"),
+        "{}",
+        plain.stderr_text()
+    );
+    assert!(!plain.stderr_text().contains("waited"));
+}

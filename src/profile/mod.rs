@@ -68,6 +68,17 @@ pub struct BlockRules {
     pub locations: &'static [&'static str],
     /// Which line's location counts when several lines hold one.
     pub pick: Pick,
+    /// A tool that prints a failure's detail in parts: when the deciding line matches the
+    /// first pattern, a pause does not end the context until a line matches the second
+    /// (within `-A` and `--delay-exit-after-lines`).
+    pub hold: Option<Hold>,
+}
+
+/// The context held open past pauses, from a deciding line until the detail's last line.
+#[derive(Debug, Clone, Copy)]
+pub struct Hold {
+    pub from: &'static str,
+    pub until: &'static str,
 }
 
 /// What ends a failure block.
@@ -353,6 +364,12 @@ pub fn list() -> String {
         for location in rules.locations {
             out.push_str(&format!("  location      {location}\n"));
         }
+        if let Some(hold) = rules.hold {
+            out.push_str(&format!(
+                "  waits         after {} for {}, past pauses\n",
+                hold.from, hold.until
+            ));
+        }
         out.push_str(&format!("  saves         {}\n\n", profile.saves));
     }
     out
@@ -444,8 +461,10 @@ mod tests {
                 End::Through(p) | End::Before(p) => Some(*p),
                 End::BlankLine => None,
             });
+            let hold = rules.hold.into_iter().flat_map(|h| [h.from, h.until]);
             for pattern in [profile.pattern]
                 .into_iter()
+                .chain(hold)
                 .chain(rules.start)
                 .chain(ends)
                 .chain(rules.locations.iter().copied())

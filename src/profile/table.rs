@@ -2,7 +2,7 @@
 //! in `tests/fixtures/corpus` runs them): the line that starts a failure block, what ends it,
 //! and where its location is.
 
-use super::{BlockRules, End, Invocation, Pick, Profile, Variable};
+use super::{BlockRules, End, Hold, Invocation, Pick, Profile, Variable};
 
 /// A location as `path:line:col` at the start of a line (gcc, clang, go build, rustc's
 /// `-->` after its arrow).
@@ -46,6 +46,11 @@ pub static PROFILES: &[Profile] = &[
                 r"(?m)^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)",
             ],
             pick: Pick::First,
+            // A panic's message, values and backtrace end with libtest's `note:` line.
+            hold: Some(Hold {
+                from: r"panicked at ",
+                until: r"^note: ",
+            }),
         },
         saves: "libtest keeps a test's output until the binary's summary; RUST_TEST_NOCAPTURE=1 \
                 prints the panic, its assertion and its location as it happens",
@@ -75,6 +80,7 @@ pub static PROFILES: &[Profile] = &[
             ends: &[End::BlankLine],
             locations: &[r"(?m)^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)"],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the error with its source lines, and the file and line from the ` --> ` line \
                 under it",
@@ -99,6 +105,7 @@ pub static PROFILES: &[Profile] = &[
             ends: &[End::Before(r"^(_{3,} .+ _{3,}|={3,}.*={3,}|!{3,}.*!{3,})$")],
             locations: &[r"(?m)^(?P<file>[^\s:]+\.py):(?P<line>\d+): "],
             pick: Pick::First,
+            hold: None,
         },
         saves: "pytest prints tracebacks after the whole suite; -x stops it at the first \
                 failure, which it then prints at once",
@@ -119,6 +126,7 @@ pub static PROFILES: &[Profile] = &[
             ends: &[End::Through(r"^\S")],
             locations: &[r#"File "(?P<file>[^"]+)", line (?P<line>\d+)"#],
             pick: Pick::Last,
+            hold: None,
         },
         saves: "the whole traceback, up to the exception's own line, and the frame that raised it",
     },
@@ -141,6 +149,11 @@ pub static PROFILES: &[Profile] = &[
                 r"location: '(?:file://)?(?P<file>[^':]+):(?P<line>\d+):(?P<col>\d+)'",
             ],
             pick: Pick::First,
+            // A TAP failure's YAML ends with its `...` line.
+            hold: Some(Hold {
+                from: r"^\s*not ok \d+ ",
+                until: r"^\s*\.\.\.$",
+            }),
         },
         saves: "the failing test's assertion, expected and actual values, and the line of the \
                 assertion",
@@ -166,6 +179,7 @@ pub static PROFILES: &[Profile] = &[
                 r"❯ (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)",
             ],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the failing test's assertion, its source lines and the line of the assertion",
     },
@@ -188,6 +202,7 @@ pub static PROFILES: &[Profile] = &[
                 r"(?m)^(?P<file>/\S+):(?P<line>\d+)$",
             ],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the exception with the source line that threw it and its stack",
     },
@@ -214,6 +229,7 @@ pub static PROFILES: &[Profile] = &[
             )],
             locations: &[r"(?m)^\s+(?P<file>[\w./-]+\.go):(?P<line>\d+)(:(?P<col>\d+))?"],
             pick: Pick::First,
+            hold: None,
         },
         saves: "without -v, go test prints a package's output when the package ends; \
                 -failfast ends it at its first failure",
@@ -234,6 +250,7 @@ pub static PROFILES: &[Profile] = &[
             ends: &[End::Before(r"^\S")],
             locations: &[PATH_LINE_COL],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the compiler's error with its package and location",
     },
@@ -256,6 +273,7 @@ pub static PROFILES: &[Profile] = &[
                 r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+) - error",
             ],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the type error with its location, from tsc's `file(line,col)`",
     },
@@ -275,6 +293,7 @@ pub static PROFILES: &[Profile] = &[
             ends: &[End::BlankLine, End::Before(r"^\S")],
             locations: &[r"(?m)\A(?P<file>\S+)\n(?:.*\n)*?\s+(?P<line>\d+):(?P<col>\d+)\s+error"],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the rule's error with the file it is in, from the file's heading above it",
     },
@@ -299,6 +318,7 @@ pub static PROFILES: &[Profile] = &[
                 PATH_LINE_COL,
             ],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the compiler's error with the function it is in and the source lines under it",
     },
@@ -322,6 +342,7 @@ pub static PROFILES: &[Profile] = &[
                 r"\((?P<file>[\w$]+\.java):(?P<line>\d+)\)",
             ],
             pick: Pick::First,
+            hold: None,
         },
         saves: "the compiler's error or the exception with its frames and causes",
     },

@@ -139,6 +139,9 @@ pub fn run(
             fold_context: settings.fold_context,
             fold_at: None,
             mute_at: None,
+            held: held_context(settings),
+            context_pause: settings.context_pause,
+            quiet_before_chunk: Duration::ZERO,
         },
         stop: None,
         folded_on: None,
@@ -260,6 +263,7 @@ impl Runner<'_> {
         statistics
             .time_to_first_output
             .get_or_insert(now - self.progress.start);
+        self.progress.quiet_before_chunk = now.saturating_duration_since(self.progress.last_output);
         self.progress.last_output = now;
         let chunk = &self.buffer[..count];
         let muted_before = self.progress.is_muted();
@@ -336,6 +340,7 @@ impl Runner<'_> {
                         Some(_) => {
                             Some(self.settings.context_pause.unwrap_or(DEFAULT_CONTEXT_PAUSE))
                         }
+                        None if d.holding => None,
                         None => self.settings.context_pause,
                     };
                     let since = d.capped_at.unwrap_or(d.at).max(progress.last_output);
@@ -397,6 +402,12 @@ impl Runner<'_> {
             let _ = self.inputs[index].write_through(&gitlab::section_end());
         }
         let command_exit_code = self.child.as_ref().and_then(|c| c.status);
+        if let (Some(d), Some(pause)) = (&self.progress.decision, self.settings.context_pause) {
+            // Still held when the delay ran out: it waited past the pause for nothing more.
+            if d.holding && self.progress.last_output.elapsed() > pause {
+                self.progress.statistics.waited_for_detail = true;
+            }
+        }
         let decision = self.progress.decision.as_ref().map(|d| d.reason);
         let (reason, code) = match (self.stop, decision) {
             (Some(Stop::Signal(signal)), _) => (ExitReason::Interrupted, Some(128 + signal)),
@@ -430,4 +441,14 @@ impl Runner<'_> {
             stopped_command,
         }
     }
+}
+
+/// The tool profile's hold, compiled; none without a profile or a hold.
+fn held_context(settings: &Settings) -> Option<progress::HeldContext> {
+    let hold = settings.profile.as_ref()?.profile.block.hold?;
+    let compile = |pattern: &str| regex::bytes::Regex::new(pattern).ok();
+    Some(progress::HeldContext {
+        from: compile(hold.from)?,
+        until: compile(hold.until)?,
+    })
 }

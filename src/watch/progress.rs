@@ -6,6 +6,8 @@ use std::ops::ControlFlow;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+use regex::bytes::Regex;
+
 use super::lines::{LineHandler, LineSplitter};
 use super::output;
 use crate::matcher::{MatchKind, Matcher};
@@ -21,6 +23,15 @@ pub(super) struct Decision {
     /// When the after-context reached its line cap: from then on lines are counted, not
     /// shown, until the output pauses, so that earlyexit can say how much it cut.
     pub(super) capped_at: Option<Instant>,
+    /// The profile's detail is not over yet ([`HeldContext`]): a pause does not end the context.
+    pub(super) holding: bool,
+}
+
+/// A profile's hold (`profile::Hold`), compiled: from a deciding line that matches `from`, the
+/// context goes on past pauses until a line matches `until`.
+pub(super) struct HeldContext {
+    pub(super) from: Regex,
+    pub(super) until: Regex,
 }
 
 /// One stream we read: the command's stdout or stderr, or our stdin.
@@ -77,6 +88,11 @@ pub(super) struct Progress<'a> {
     pub(super) fold_at: Option<usize>,
     /// Where in the current chunk the shown after-context ends, when it reached its cap there.
     pub(super) mute_at: Option<usize>,
+    pub(super) held: Option<HeldContext>,
+    /// The context pause (`None`: the delay is waited out).
+    pub(super) context_pause: Option<Duration>,
+    /// How long the output had been quiet before the chunk being read.
+    pub(super) quiet_before_chunk: Duration,
 }
 
 impl Progress<'_> {
@@ -123,6 +139,10 @@ impl Progress<'_> {
             at: now,
             lines_left: self.delay_exit_lines,
             capped_at: None,
+            holding: self
+                .held
+                .as_ref()
+                .is_some_and(|held| held.from.is_match(line)),
         });
         self.delay_exit.is_zero() || self.delay_exit_lines == 0
     }
@@ -176,6 +196,17 @@ impl LineHandler for StreamLines<'_, '_> {
         }
         if decided_before {
             self.progress.observer.on_context_line(self.stream, line);
+            let paused = self
+                .progress
+                .context_pause
+                .is_some_and(|pause| self.progress.quiet_before_chunk > pause);
+            if let (Some(decision), Some(held)) = (&mut self.progress.decision, &self.progress.held)
+            {
+                if decision.holding {
+                    self.progress.statistics.waited_for_detail |= paused;
+                    decision.holding = !held.until.is_match(line);
+                }
+            }
             if let Some(decision) = &mut self.progress.decision {
                 decision.lines_left = decision.lines_left.saturating_sub(1);
                 if decision.lines_left == 0 {
