@@ -41,6 +41,7 @@ CASES = [
     ("node --test", "node-test", ["node", "--test"]),
     ("jest", "jest", ["@jest", "--ci"]),
     ("tsc", "tsc", ["@tsc", "--noEmit", "--strict", "cart.ts"]),
+    ("eslint", "eslint", ["@eslint", "."]),
     ("go test", "go", ["go", "test", "./..."]),
     ("go test -v", "go", ["go", "test", "-v", "./..."]),
     ("make -k -B (gcc)", "make", ["make", "-k", "-B"]),

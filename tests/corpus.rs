@@ -24,8 +24,8 @@ struct Case {
     line: u32,
 }
 
-/// The path of a tool the test command installed: `pytest` in its Python venv, `tsc` and
-/// `jest` in its npm prefix.
+/// The path of a tool the test command installed: `pytest` in its Python venv, `tsc`, `jest`
+/// and `eslint` in its npm prefix.
 fn tool(name: &str) -> PathBuf {
     let installed = |variable: &str| {
         PathBuf::from(std::env::var(variable).unwrap_or_else(|_| {
@@ -34,7 +34,7 @@ fn tool(name: &str) -> PathBuf {
     };
     match name {
         "@pytest" => installed("EARLYEXIT_TEST_PYTHON").with_file_name("pytest"),
-        "@tsc" | "@jest" => installed("EARLYEXIT_TEST_NODE_BIN").join(&name[1..]),
+        "@tsc" | "@jest" | "@eslint" => installed("EARLYEXIT_TEST_NODE_BIN").join(&name[1..]),
         other => PathBuf::from(other),
     }
 }
@@ -162,7 +162,7 @@ fn check(case: &Case) {
 macro_rules! corpus {
     ($($test:ident: $case:expr;)+) => {$(
         #[test]
-        #[ignore = "needs the corpus's tools (cargo, python3, pytest, node, tsc, jest, go, make, javac): run tests/install-and-run.sh"]
+        #[ignore = "needs the corpus's tools (cargo, python3, pytest, node, tsc, jest, eslint, go, make, javac): run tests/install-and-run.sh"]
         fn $test() {
             check(&$case);
         }
@@ -233,6 +233,14 @@ corpus! {
         detail: "error TS2322: Type 'number' is not assignable to type 'string'.",
         file: "cart.ts",
         line: 7,
+    };
+    eslint_an_undefined_name: Case {
+        fixture: "eslint",
+        command: &["@eslint", "."],
+        profile: "eslint",
+        detail: "'quantity' is not defined  no-undef",
+        file: "cart.js",
+        line: 2,
     };
     go_test_without_v: Case {
         fixture: "go",

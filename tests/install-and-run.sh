@@ -8,7 +8,7 @@
 #                             (the corpus), in target/test-venv
 #   the corpus's tools        tests/corpus.rs runs real tools failing in known ways: cargo
 #                             (here already), python3, pytest, node and npm, go, make and gcc,
-#                             javac; typescript and jest with npm into target/corpus-node
+#                             javac; typescript, jest and eslint with npm into target/corpus-node
 #   nginx, openssl            a TLS front with a private CA (and client certificates)
 #   sh, perl                  child processes of the wrapper tests
 #   bash, man                 load the generated completion, render the generated man page
@@ -64,10 +64,11 @@ export EARLYEXIT_TEST_POSTGRES_BIN
 EARLYEXIT_TEST_POSTGRES_BIN=$(postgres_bin)
 # The corpus's JavaScript tools, at the versions its outputs were read from.
 corpus_node=target/corpus-node
-if [ ! -x "$corpus_node/node_modules/.bin/jest" ] || [ ! -x "$corpus_node/node_modules/.bin/tsc" ]; then
-    echo "installing typescript and jest into $corpus_node"
+if [ ! -x "$corpus_node/node_modules/.bin/jest" ] || [ ! -x "$corpus_node/node_modules/.bin/tsc" ] ||
+    [ ! -x "$corpus_node/node_modules/.bin/eslint" ]; then
+    echo "installing typescript, jest and eslint into $corpus_node"
     mkdir -p "$corpus_node"
-    npm install --prefix "$corpus_node" --silent --no-audit --no-fund typescript@5.9.3 jest@30.5.2
+    npm install --prefix "$corpus_node" --silent --no-audit --no-fund typescript@5.9.3 jest@30.5.2 eslint@9.39.5
 fi
 export EARLYEXIT_TEST_NODE_BIN=$PWD/$corpus_node/node_modules/.bin
 # The JUnit schemas: cargo fetches the junit-report crate, whose tests hold Jenkins' junit-4
