@@ -125,10 +125,9 @@ fn run(cli: &Cli) -> i32 {
     let finished = ci_output::Finished::new(&settings, &end, &evidence, error.as_deref(), ids);
     let mut warnings = report(&finished);
     warnings.extend(ci_output::publish(&finished, &env));
-    let ci_warnings = warnings;
     let code = end.exit_code;
     if settings.output != OutputMode::Quiet {
-        for warning in ci_warnings {
+        for warning in warnings {
             crate::message::say(&warning);
         }
     }

@@ -70,11 +70,9 @@ impl<'a> EvidenceRecorder<'a> {
         }
     }
 
+    /// What was kept; the tail is made when the run ends (`on_end`).
     pub fn into_evidence(self) -> Evidence {
-        Evidence {
-            tail: self.tail.lines(),
-            ..self.evidence
-        }
+        self.evidence
     }
 }
 
@@ -160,9 +158,7 @@ impl Evidence {
             Shown::Match(found, &[])
         }
     }
-}
 
-impl Evidence {
     /// The deciding match's block by the profile's rules: the lines before it that belong
     /// to it and the context after it, on its stream (a block is written by one writer: the
     /// other stream's lines in between, libtest's `... FAILED` among a panic's lines, are not
@@ -245,8 +241,8 @@ impl RunObserver for EvidenceRecorder<'_> {
     }
 
     fn on_end(&mut self, outcome: &RunEnd) {
+        self.evidence.tail = self.tail.lines();
         if let Some(profile) = self.profile {
-            self.evidence.tail = self.tail.lines();
             self.evidence.block =
                 self.evidence
                     .failure_block(profile, outcome, self.max_count, &self.places);

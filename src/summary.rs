@@ -24,10 +24,10 @@ fn lines_json(settings: &Settings, lines: &[KeptLine]) -> serde_json::Value {
         .into()
 }
 
-/// The matches, the deciding one with its after-context (`context`), its failure block
-/// (`block`, with a profile) and where it points (`location`), and the output's last lines
-/// (`tail`) when the run failed without a deciding match.
-fn evidence_json(finished: &Finished<'_>) -> serde_json::Value {
+/// `matches`: the deciding one with its after-context (`context`), its failure block
+/// (`block`, with a profile) and where it points (`location`); and `tail`: the output's last
+/// lines when the run failed without a deciding match.
+fn evidence_json(finished: &Finished<'_>) -> (serde_json::Value, serde_json::Value) {
     let settings = finished.settings;
     let evidence = finished.evidence;
     let shown = finished.shown();
@@ -64,7 +64,7 @@ fn evidence_json(finished: &Finished<'_>) -> serde_json::Value {
         Shown::Tail(lines) => lines_json(settings, lines),
         _ => serde_json::Value::Null,
     };
-    json!({ "matches": matches, "tail": tail })
+    (matches.into(), tail)
 }
 
 /// What the after-context's line cap cut, as one line (stderr) and as `--json`'s
@@ -91,7 +91,7 @@ pub fn context_cut(settings: &Settings, end: &RunEnd) -> Option<(String, serde_j
 pub fn summary(finished: &Finished<'_>) -> serde_json::Value {
     let (settings, outcome) = (finished.settings, finished.end);
     let (execution_id, trace_id) = (finished.execution_id, finished.trace_id);
-    let shown = evidence_json(finished);
+    let (matches, tail) = evidence_json(finished);
     let seconds = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
     let statistics = &outcome.statistics;
     json!({
@@ -102,8 +102,8 @@ pub fn summary(finished: &Finished<'_>) -> serde_json::Value {
         "exit_codes": settings.exit_codes.to_string(),
         "command_exit_code": outcome.command_exit_code,
         "match_count": outcome.match_count,
-        "matches": shown["matches"],
-        "tail": shown["tail"],
+        "matches": matches,
+        "tail": tail,
         "context_cut": context_cut(settings, outcome).map(|(_, cut)| cut),
         "duration_seconds": outcome.duration.as_secs_f64(),
         "pattern": settings.patterns.pattern,

@@ -83,7 +83,7 @@ pub fn annotations(finished: &Finished<'_>, workspace: Option<&str>) -> String {
             workflow_command(location(at, workspace), &title, &message)
         })
         .collect();
-    if commands.is_empty() && finished.failed() {
+    if commands.is_empty() && finished.end.outcome.is_failed() {
         let mut message = finished.detail();
         if message.is_empty() {
             message.push("(no output)".to_string());

@@ -11,7 +11,7 @@ pub mod junit;
 use crate::config::Settings;
 use crate::evidence::{kept_text, Evidence, Shown};
 use crate::matcher::MatchKind;
-use crate::outcome::{Outcome, RunEnd};
+use crate::outcome::RunEnd;
 use crate::profile::{Block, Location};
 
 /// A finished run, as `--json` and the CI reports read it.
@@ -119,15 +119,6 @@ impl<'a> Finished<'a> {
     /// True when a match of this kind means an error: PATTERN and `-e`, never `-s`.
     pub fn means_error(kind: MatchKind) -> bool {
         kind != MatchKind::Success
-    }
-
-    /// True when the run failed in a way the CI job must show: a failure, a timeout, a
-    /// command that could not start (not a run that someone cancelled).
-    pub fn failed(&self) -> bool {
-        matches!(
-            self.end.outcome,
-            Outcome::Failure | Outcome::Timeout | Outcome::Error
-        )
     }
 
     /// The trace's page, from the `telemetry.trace_url` template (`{trace_id}` replaced).

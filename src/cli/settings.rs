@@ -104,19 +104,14 @@ impl Cli {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<AppliedProfile> {
         let choice = self.profile.clone().unwrap_or_default();
-        let profile = match source {
-            Source::Command { program, args } => {
+        let (profile, variables) = match (source, choice) {
+            (Source::Command { program, args }, choice) => {
                 let directory = std::env::current_dir().unwrap_or_default();
-                choice.resolve(program, args, &directory)?
+                let profile = choice.resolve(program, args, &directory)?;
+                (profile, profile.variables(env))
             }
-            Source::Stdin => match choice {
-                ProfileChoice::Named(profile) => profile,
-                _ => return None,
-            },
-        };
-        let variables = match source {
-            Source::Command { .. } => profile.variables(env),
-            Source::Stdin => Vec::new(),
+            (Source::Stdin, ProfileChoice::Named(profile)) => (profile, Vec::new()),
+            (Source::Stdin, _) => return None,
         };
         Some(AppliedProfile {
             profile,
