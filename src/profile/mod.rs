@@ -12,6 +12,7 @@ pub mod block;
 mod table;
 
 use std::ffi::OsString;
+use std::io::Read as _;
 use std::path::Path;
 
 pub use block::{Block, Location};
@@ -235,6 +236,9 @@ fn detect(words: &[String], directory: &Path, depth: u8) -> Option<&'static Prof
         })
 }
 
+/// The most of a `package.json` that is read.
+const MAX_PACKAGE_JSON: u64 = 1 << 20;
+
 /// The profile of the `package.json` script that `npm test` or `yarn NAME` runs.
 fn script_profile(
     runner: &str,
@@ -250,8 +254,14 @@ fn script_profile(
         Some(name) => name,
         None => return None,
     };
-    let text = std::fs::read_to_string(directory.join("package.json")).ok()?;
-    if text.len() > 1 << 20 {
+    // A package.json is a few KiB; a larger one is not read whole, and not understood.
+    let mut text = String::new();
+    std::fs::File::open(directory.join("package.json"))
+        .ok()?
+        .take(MAX_PACKAGE_JSON + 1)
+        .read_to_string(&mut text)
+        .ok()?;
+    if text.len() as u64 > MAX_PACKAGE_JSON {
         return None;
     }
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
