@@ -162,7 +162,8 @@ impl Evidence {
     /// The deciding match's block by the profile's rules: the lines before it that belong
     /// to it and the context after it, on its stream (a block is written by one writer: the
     /// other stream's lines in between, libtest's `... FAILED` among a panic's lines, are not
-    /// part of it), with its location relative to the repository.
+    /// part of it) unless it starts on the other stream just after the match, with its
+    /// location relative to the repository.
     fn failure_block(
         &self,
         profile: &Profile,
@@ -173,10 +174,10 @@ impl Evidence {
         let Shown::Match(found, context) = self.shown(end, max_count) else {
             return None;
         };
-        let texts = |lines: &[KeptLine]| -> Vec<String> {
+        let texts = |lines: &[KeptLine], on_its_stream: bool| -> Vec<String> {
             lines
                 .iter()
-                .filter(|(stream, _)| *stream == found.stream)
+                .filter(|(stream, _)| (*stream == found.stream) == on_its_stream)
                 .map(|(_, line)| plain_text(line))
                 .collect()
         };
@@ -184,8 +185,13 @@ impl Evidence {
             .before
             .iter()
             .find(|(number, _)| *number == found.number)
-            .map_or_else(Vec::new, |(_, lines)| texts(lines));
-        let mut block = profile.block(&before, &plain_text(&found.line), &texts(context));
+            .map_or_else(Vec::new, |(_, lines)| texts(lines, true));
+        let mut block = profile.block(
+            &before,
+            &plain_text(&found.line),
+            &texts(context, true),
+            &texts(context, false),
+        );
         block.location = block
             .location
             .map(|location| location.relative_to(root.as_deref(), directory));

@@ -4,6 +4,12 @@
 //! and passed through. [`Matcher::may_match_any`] lets the reader test a whole buffer of complete
 //! lines with one regex search (the common case of a log that never matches costs a memchr-speed
 //! scan instead of one search per line), which is how throughput stays close to `grep`'s.
+//!
+//! A pattern sees the text a reader sees: tools colour their output in CI (vitest, cargo with
+//! `CARGO_TERM_COLOR=always`), and `^error` must match `\x1b[31merror` as the terminal shows
+//! it. The escape codes are removed only from lines that hold one, so plain logs cost nothing.
+
+use std::borrow::Cow;
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -129,15 +135,17 @@ impl Matcher {
         if !self.buffer_search_is_sound {
             return self.is_active();
         }
+        let lines = visible(lines);
         [&self.pattern, &self.success, &self.error]
             .into_iter()
             .flatten()
-            .any(|regex| regex.is_match(lines))
+            .any(|regex| regex.is_match(&lines))
     }
 
     /// Classifies one line (without its line terminator). The error pattern wins over the
     /// success pattern, which wins over PATTERN, because a line that says both must not pass.
     pub fn classify(&self, line: &[u8]) -> Option<MatchKind> {
+        let line = &*visible(line);
         if !self.is_active() || self.excludes.iter().any(|regex| regex.is_match(line)) {
             return None;
         }
@@ -160,6 +168,15 @@ impl Matcher {
             _ => None,
         }
     }
+}
+
+/// The text without its ANSI escape codes (colours, cursor moves), as a terminal shows it;
+/// borrowed when there are none.
+pub fn visible(text: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(0x1b, text).is_none() {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(anstream::adapter::strip_bytes(text).into_vec())
 }
 
 /// Compiles in multi-line CRLF mode, so that `^` and `$` mean the same in a buffer of lines as
@@ -236,6 +253,16 @@ mod tests {
         };
         f(&mut settings);
         Matcher::new(&settings).unwrap()
+    }
+
+    #[test]
+    fn patterns_see_the_text_without_its_colours() {
+        let m = matcher(|s| s.pattern = Some(r"^error(\[E\d+\])?: ".into()));
+        let coloured = b"\x1b[0m\x1b[1m\x1b[38;5;9merror[E0308]\x1b[0m\x1b[1m: mismatched types";
+        assert_eq!(m.classify(coloured), Some(MatchKind::Pattern));
+        assert!(m.may_match_any(b"ok\n\x1b[31merror\x1b[0m: x\n"));
+        assert!(!m.may_match_any(b"ok\n\x1b[31mwarning\x1b[0m: x\n"));
+        assert_eq!(&*visible(b"plain"), b"plain");
     }
 
     #[test]

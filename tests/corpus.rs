@@ -22,10 +22,13 @@ struct Case {
     /// Where the failure points, relative to the fixture (the workspace).
     file: &'static str,
     line: u32,
+    /// Seconds within which earlyexit must have ended: well before the fixture's slow part
+    /// (8 s for most, a minute for Maven, whose JVM alone takes seconds to start).
+    stopped_within: u64,
 }
 
-/// The path of a tool the test command installed: `pytest` in its Python venv, `tsc`, `jest`
-/// and `eslint` in its npm prefix.
+/// The path of a tool the test command installed: `pytest` in its Python venv, `tsc`, `jest`,
+/// `vitest` and `eslint` in its npm prefix.
 fn tool(name: &str) -> PathBuf {
     let installed = |variable: &str| {
         PathBuf::from(std::env::var(variable).unwrap_or_else(|_| {
@@ -34,7 +37,9 @@ fn tool(name: &str) -> PathBuf {
     };
     match name {
         "@pytest" => installed("EARLYEXIT_TEST_PYTHON").with_file_name("pytest"),
-        "@tsc" | "@jest" | "@eslint" => installed("EARLYEXIT_TEST_NODE_BIN").join(&name[1..]),
+        "@tsc" | "@jest" | "@vitest" | "@eslint" => {
+            installed("EARLYEXIT_TEST_NODE_BIN").join(&name[1..])
+        }
         other => PathBuf::from(other),
     }
 }
@@ -105,7 +110,7 @@ fn check(case: &Case) {
         "{name}: the detail: {terminal}"
     );
     assert!(
-        run.elapsed < Duration::from_secs(8),
+        run.elapsed < Duration::from_secs(case.stopped_within),
         "{name}: not stopped early ({:?}): {terminal}",
         run.elapsed
     );
@@ -162,7 +167,7 @@ fn check(case: &Case) {
 macro_rules! corpus {
     ($($test:ident: $case:expr;)+) => {$(
         #[test]
-        #[ignore = "needs the corpus's tools (cargo, python3, pytest, node, tsc, jest, eslint, go, make, javac): run tests/install-and-run.sh"]
+        #[ignore = "needs the corpus's tools (cargo, python3, pytest, node, tsc, jest, vitest, eslint, go, make, javac, mvn): run tests/install-and-run.sh"]
         fn $test() {
             check(&$case);
         }
@@ -177,6 +182,7 @@ corpus! {
         detail: "left: 0\n right: 80",
         file: "src/lib.rs",
         line: 11,
+        stopped_within: 8,
     };
     cargo_build_a_type_error: Case {
         fixture: "rust-build",
@@ -185,6 +191,7 @@ corpus! {
         detail: "expected `u16`, found `&str`",
         file: "src/lib.rs",
         line: 2,
+        stopped_within: 8,
     };
     cargo_clippy_a_type_error: Case {
         fixture: "rust-build",
@@ -193,6 +200,7 @@ corpus! {
         detail: "expected `u16`, found `&str`",
         file: "src/lib.rs",
         line: 2,
+        stopped_within: 8,
     };
     pytest_a_failing_assertion_before_slow_tests: Case {
         fixture: "pytest",
@@ -201,6 +209,7 @@ corpus! {
         detail: "E       assert 8080 == 5432",
         file: "test_config.py",
         line: 13,
+        stopped_within: 8,
     };
     a_python_traceback: Case {
         fixture: "python",
@@ -209,6 +218,7 @@ corpus! {
         detail: "KeyError: 'port'",
         file: "service.py",
         line: 6,
+        stopped_within: 8,
     };
     node_test_a_failing_assertion: Case {
         fixture: "node-test",
@@ -217,6 +227,7 @@ corpus! {
         detail: "10 !== 5",
         file: "cart.test.js",
         line: 9,
+        stopped_within: 8,
     };
     jest_a_failing_expectation: Case {
         fixture: "jest",
@@ -225,6 +236,17 @@ corpus! {
         detail: "Received: 10",
         file: "cart.test.js",
         line: 8,
+        stopped_within: 8,
+    };
+    // vitest prints failures when the whole run ends: the profile saves the detail, not time.
+    vitest_a_failing_expectation: Case {
+        fixture: "vitest",
+        command: &["@vitest", "run"],
+        profile: "jest",
+        detail: "AssertionError: expected 10 to be 5",
+        file: "cart.test.js",
+        line: 9,
+        stopped_within: 30,
     };
     tsc_a_type_error: Case {
         fixture: "tsc",
@@ -233,6 +255,7 @@ corpus! {
         detail: "error TS2322: Type 'number' is not assignable to type 'string'.",
         file: "cart.ts",
         line: 7,
+        stopped_within: 8,
     };
     eslint_an_undefined_name: Case {
         fixture: "eslint",
@@ -241,6 +264,7 @@ corpus! {
         detail: "'quantity' is not defined  no-undef",
         file: "cart.js",
         line: 2,
+        stopped_within: 8,
     };
     go_test_without_v: Case {
         fixture: "go",
@@ -249,6 +273,7 @@ corpus! {
         detail: "Peek(0) = \"b\", want \"a\"",
         file: "queue/queue_test.go",
         line: 13,
+        stopped_within: 8,
     };
     go_test_with_v: Case {
         fixture: "go",
@@ -257,6 +282,7 @@ corpus! {
         detail: "Peek(0) = \"b\", want \"a\"",
         file: "queue/queue_test.go",
         line: 13,
+        stopped_within: 8,
     };
     gcc_through_make: Case {
         fixture: "make",
@@ -265,6 +291,7 @@ corpus! {
         detail: "main.c:4:16: error: initialization of",
         file: "main.c",
         line: 4,
+        stopped_within: 8,
     };
     javac_a_type_error: Case {
         fixture: "java",
@@ -273,6 +300,25 @@ corpus! {
         detail: "error: incompatible types: Integer cannot be converted to String",
         file: "Inventory.java",
         line: 7,
+        stopped_within: 8,
+    };
+    maven_a_compile_error: Case {
+        fixture: "maven-build",
+        command: &["mvn", "compile"],
+        profile: "java",
+        detail: "incompatible types: int cannot be converted to java.lang.String",
+        file: "src/main/java/shop/Cart.java",
+        line: 5,
+        stopped_within: 30,
+    };
+    maven_a_failing_junit_test_before_a_slow_one: Case {
+        fixture: "maven-test",
+        command: &["mvn", "test"],
+        profile: "java",
+        detail: "java.lang.AssertionError: expected:<10> but was:<7>",
+        file: "src/test/java/shop/CartTest.java",
+        line: 10,
+        stopped_within: 30,
     };
 }
 
@@ -348,4 +394,41 @@ fn a_profile_waits_past_a_pause_for_the_rest_of_the_detail() {
         plain.stderr_text()
     );
     assert!(!plain.stderr_text().contains("waited"));
+}
+
+/// libtest writes `... FAILED` on stdout and the panic on stderr; when the FAILED line is
+/// read first (a loaded machine), the block still starts at the panic, the hold still waits
+/// for its `note:` past a pause, and the location is the panic's.
+#[test]
+fn a_panic_read_after_its_failed_line_is_still_the_block() {
+    let script = "echo 'running 2 tests'; echo 'test tests::a ... FAILED'; sleep 0.1; \
+                  echo \"thread 'tests::a' panicked at src/lib.rs:11:9:\" >&2; sleep 1.2; \
+                  echo 'assertion failed: left == right' >&2; \
+                  echo 'note: run with `RUST_BACKTRACE=1`' >&2; sleep 20; echo never";
+    let held = run(&mut earlyexit(&[
+        "--json",
+        "--profile",
+        "cargo-test",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
+    assert_eq!(held.code, 1, "{}", held.stderr_text());
+    let stdout = held.stdout_text();
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let deciding = &summary["matches"][0];
+    assert_eq!(
+        deciding["block"],
+        serde_json::json!([
+            "test tests::a ... FAILED",
+            "thread 'tests::a' panicked at src/lib.rs:11:9:",
+            "assertion failed: left == right",
+            "note: run with `RUST_BACKTRACE=1`"
+        ]),
+        "{summary}"
+    );
+    assert_eq!(deciding["location"]["line"], 11, "{summary}");
+    assert!(held.elapsed < Duration::from_secs(8), "{:?}", held.elapsed);
 }

@@ -8,7 +8,9 @@
 #                             (the corpus), in target/test-venv
 #   the corpus's tools        tests/corpus.rs runs real tools failing in known ways: cargo
 #                             (here already), python3, pytest, node and npm, go, make and gcc,
-#                             javac; typescript, jest and eslint with npm into target/corpus-node
+#                             javac, maven (offline, with Debian's packaged plugins and
+#                             JUnit); typescript, jest, vitest and eslint with npm into
+#                             target/corpus-node
 #   nginx, openssl            a TLS front with a private CA (and client certificates)
 #   sh, perl                  child processes of the wrapper tests
 #   bash, man                 load the generated completion, render the generated man page
@@ -35,6 +37,14 @@ command -v make >/dev/null || packages+=(make)
 command -v cc >/dev/null || packages+=(gcc)
 command -v go >/dev/null || packages+=(golang-go)
 command -v javac >/dev/null || packages+=(default-jdk-headless)
+command -v mvn >/dev/null || packages+=(maven)
+# Maven Central is out of reach: the Maven fixtures build offline from Debian's packaged
+# repository (/usr/share/maven-repo), which needs these plugins and JUnit.
+maven_repo=/usr/share/maven-repo
+[ -d $maven_repo/org/apache/maven/plugins/maven-compiler-plugin ] || packages+=(libmaven-compiler-plugin-java)
+[ -d $maven_repo/org/apache/maven/plugins/maven-resources-plugin ] || packages+=(libmaven-resources-plugin-java)
+[ -d $maven_repo/org/apache/maven/plugins/maven-surefire-plugin ] || packages+=(libsurefire-java)
+[ -d $maven_repo/junit/junit ] || packages+=(junit4)
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
@@ -65,10 +75,11 @@ EARLYEXIT_TEST_POSTGRES_BIN=$(postgres_bin)
 # The corpus's JavaScript tools, at the versions its outputs were read from.
 corpus_node=target/corpus-node
 if [ ! -x "$corpus_node/node_modules/.bin/jest" ] || [ ! -x "$corpus_node/node_modules/.bin/tsc" ] ||
-    [ ! -x "$corpus_node/node_modules/.bin/eslint" ]; then
-    echo "installing typescript, jest and eslint into $corpus_node"
+    [ ! -x "$corpus_node/node_modules/.bin/eslint" ] || [ ! -x "$corpus_node/node_modules/.bin/vitest" ]; then
+    echo "installing typescript, jest, vitest and eslint into $corpus_node"
     mkdir -p "$corpus_node"
-    npm install --prefix "$corpus_node" --silent --no-audit --no-fund typescript@5.9.3 jest@30.5.2 eslint@9.39.5
+    npm install --prefix "$corpus_node" --silent --no-audit --no-fund typescript@5.9.3 jest@30.5.2 \
+        vitest@4.0.15 eslint@9.39.5
 fi
 export EARLYEXIT_TEST_NODE_BIN=$PWD/$corpus_node/node_modules/.bin
 # The JUnit schemas: cargo fetches the junit-report crate, whose tests hold Jenkins' junit-4

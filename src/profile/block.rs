@@ -36,9 +36,17 @@ fn compiled(pattern: &str) -> Option<Regex> {
 }
 
 impl Profile {
-    /// The block around the deciding line: `before` are the lines that came before it (oldest
-    /// first), `after` the context that followed it.
-    pub fn block(&self, before: &[String], matched: &str, after: &[String]) -> Block {
+    /// The block around the deciding line: `before` are the lines of its stream that came
+    /// before it (oldest first), `after` the context that followed it on its stream, and
+    /// `other_after` the context on the other stream, where a block may start just after the
+    /// match (`BlockRules::start_after_within`).
+    pub fn block(
+        &self,
+        before: &[String],
+        matched: &str,
+        after: &[String],
+        other_after: &[String],
+    ) -> Block {
         let rules = &self.block;
         let start = rules.start.and_then(compiled);
         let first = match &start {
@@ -53,6 +61,22 @@ impl Profile {
         };
         let mut lines: Vec<String> = before[first..].to_vec();
         lines.push(matched.to_string());
+        // A block that starts neither at the match nor before it may start just after it
+        // (`BlockRules::start_after_within`).
+        let starts_after = match &start {
+            Some(start) if first == before.len() && !start.is_match(matched) => {
+                let found = |lines: &'_ [String]| {
+                    lines
+                        .iter()
+                        .take(rules.start_after_within)
+                        .position(|line| start.is_match(line))
+                };
+                [after, other_after]
+                    .into_iter()
+                    .find_map(|lines| Some((lines, found(lines)?)))
+            }
+            _ => None,
+        };
         // A match on the line that ends a block that began before it (a traceback's
         // exception line) is the block's last line.
         let ends_here = first < before.len()
@@ -60,10 +84,16 @@ impl Profile {
                 End::Through(pattern) => compiled(pattern).is_some_and(|r| r.is_match(matched)),
                 _ => false,
             });
-        if !ends_here {
+        if let Some((after, start)) = starts_after {
+            lines.push(after[start].clone());
+            lines.extend(block_end(rules, &after[start + 1..]).iter().cloned());
+        } else if !ends_here {
             lines.extend(block_end(rules, after).iter().cloned());
         }
         lines.truncate(MAX_BLOCK_LINES);
+        while lines.len() > 1 && lines.last().is_some_and(|line| line.trim().is_empty()) {
+            lines.pop();
+        }
         let location = location(rules, &lines);
         Block { lines, location }
     }
@@ -126,8 +156,8 @@ fn location(rules: &BlockRules, lines: &[String]) -> Option<Location> {
 
 impl Location {
     /// The path as a reader of the repository names it: relative to `root` (the repository's
-    /// top, or `GITHUB_WORKSPACE`) through the working directory `directory`; as it was when
-    /// it lies outside.
+    /// top, or `GITHUB_WORKSPACE`, else the working directory) through the working directory
+    /// `directory`; as it was when it lies outside.
     pub fn relative_to(mut self, root: Option<&Path>, directory: &Path) -> Location {
         let path = Path::new(self.file.trim_start_matches("./"));
         let absolute = if path.is_absolute() {
@@ -143,7 +173,9 @@ impl Location {
             }
         };
         let absolute = normalised(&absolute);
-        if let Some(inside) = root.and_then(|root| absolute.strip_prefix(normalised(root)).ok()) {
+        // Outside a repository, a path found below the working directory is named from it.
+        let base = normalised(root.unwrap_or(directory));
+        if let Ok(inside) = absolute.strip_prefix(base) {
             self.file = inside.to_string_lossy().into_owned();
         } else if !path.is_absolute() {
             self.file = path.to_string_lossy().into_owned();
@@ -229,11 +261,47 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_read_after_its_failed_line_is_the_block() {
+        let block = profile("cargo-test").block(
+            &lines("running 3 tests"),
+            "test tests::a_rejects_a_word ... FAILED",
+            &lines("test tests::b_is_slow ... ok\ntest tests::c ... ok"),
+            &lines(
+                "thread 'tests::a_rejects_a_word' panicked at src/lib.rs:11:9:\n\
+                 assertion `left == right` failed\n  left: 0\n right: 80\n\
+                 note: run with `RUST_BACKTRACE=1`\nthread 'tests::c' panicked at x",
+            ),
+        );
+        assert_eq!(
+            block.lines,
+            lines(
+                "test tests::a_rejects_a_word ... FAILED\n\
+                 thread 'tests::a_rejects_a_word' panicked at src/lib.rs:11:9:\n\
+                 assertion `left == right` failed\n  left: 0\n right: 80\n\
+                 note: run with `RUST_BACKTRACE=1`"
+            )
+        );
+        assert_eq!(block.location.unwrap().line, 11);
+        let gcc = profile("gcc").block(
+            &[],
+            "a.c:1:1: error: x",
+            &lines("a.c: In function 'g':\na.c:9:1: error: y"),
+            &[],
+        );
+        assert_eq!(
+            gcc.lines,
+            ["a.c:1:1: error: x"],
+            "gcc's next function is not its block"
+        );
+    }
+
+    #[test]
     fn rustc_s_location_is_on_the_line_under_the_error() {
         let block = profile("rustc").block(
             &lines("   Compiling app v0.1.0"),
             "error[E0308]: mismatched types",
             &lines(" --> src/lib.rs:3:5\n  |\n3 |     \"x\"\n  |     ^^^ expected `u16`\n\nerror: aborting"),
+            &[],
         );
         assert_eq!(block.lines.len(), 5);
         assert_eq!(
@@ -251,7 +319,7 @@ mod tests {
         let before = lines(
             "starting\nTraceback (most recent call last):\n  File \"/w/app/main.py\", line 9, in <module>\n    run()\n  File \"/w/app/config.py\", line 4, in run\n    raise KeyError('port')",
         );
-        let block = profile("python").block(&before, "KeyError: 'port'", &lines("after"));
+        let block = profile("python").block(&before, "KeyError: 'port'", &lines("after"), &[]);
         assert_eq!(
             block.lines.first().unwrap(),
             "Traceback (most recent call last):"
@@ -289,5 +357,6 @@ mod tests {
             "/usr/include/stdio.h"
         );
         assert_eq!(at("lib.rs", None, "/repo"), "lib.rs");
+        assert_eq!(at("/repo/src/a.c", None, "/repo"), "src/a.c");
     }
 }

@@ -62,6 +62,10 @@ pub struct BlockRules {
     pub start: Option<&'static str>,
     /// How many lines before the match the start may be.
     pub start_within: usize,
+    /// How many lines after the match the start may be when it is not at or before it: a
+    /// tool that prints the detail on the other stream just after the failing line (libtest's
+    /// `FAILED` on stdout, its panic on stderr). The lines between are not the block's.
+    pub start_after_within: usize,
     /// What ends the block after the match; the first that holds ends it.
     pub ends: &'static [End],
     /// Patterns with `file`, `line` and optionally `col` groups, tried in order over the
@@ -69,9 +73,9 @@ pub struct BlockRules {
     pub locations: &'static [&'static str],
     /// Which line's location counts when several lines hold one.
     pub pick: Pick,
-    /// A tool that prints a failure's detail in parts: when the deciding line matches the
-    /// first pattern, a pause does not end the context until a line matches the second
-    /// (within `-A` and `--delay-exit-after-lines`).
+    /// A tool that prints a failure's detail in parts: once the deciding line or a line of
+    /// its context matches the first pattern, a pause does not end the context until a line
+    /// matches the second (within `-A` and `--delay-exit-after-lines`).
     pub hold: Option<Hold>,
 }
 
@@ -362,6 +366,12 @@ pub fn list() -> String {
         let rules = &profile.block;
         if let Some(start) = rules.start {
             out.push_str(&format!("  block starts  {start}\n"));
+            if rules.start_after_within > 0 {
+                out.push_str(&format!(
+                    "                or at such a line up to {} lines after the match\n",
+                    rules.start_after_within
+                ));
+            }
         }
         for end in rules.ends {
             let text = match end {

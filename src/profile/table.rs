@@ -36,6 +36,7 @@ pub static PROFILES: &[Profile] = &[
                 r"^thread '.*' (\(\d+\) )?panicked at |^error(\[E\d{4}\])?: |^--- STDERR: ",
             ),
             start_within: 20,
+            start_after_within: 20,
             ends: &[
                 End::Through(r"^note: "),
                 End::Before(r"^test \S+ \.\.\. |^(running \d+ tests?|test result: |failures:)"),
@@ -77,6 +78,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: None,
             start_within: 0,
+            start_after_within: 0,
             ends: &[End::BlankLine],
             locations: &[r"(?m)^\s*--> (?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)"],
             pick: Pick::First,
@@ -102,6 +104,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: Some(r"^_{3,} .+ _{3,}$"),
             start_within: 40,
+            start_after_within: 0,
             ends: &[End::Before(r"^(_{3,} .+ _{3,}|={3,}.*={3,}|!{3,}.*!{3,})$")],
             locations: &[r"(?m)^(?P<file>[^\s:]+\.py):(?P<line>\d+): "],
             pick: Pick::First,
@@ -123,6 +126,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: Some(r"^Traceback \(most recent call last\):"),
             start_within: 100,
+            start_after_within: 0,
             ends: &[End::Through(r"^\S")],
             locations: &[r#"File "(?P<file>[^"]+)", line (?P<line>\d+)"#],
             pick: Pick::Last,
@@ -143,6 +147,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: Some(r"^\s*not ok \d+ "),
             start_within: 0,
+            start_after_within: 0,
             ends: &[End::Through(r"^\s*\.\.\.$")],
             locations: &[
                 r"\((?:file://)?(?P<file>/[^():]+):(?P<line>\d+):(?P<col>\d+)\)",
@@ -171,6 +176,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: None,
             start_within: 0,
+            start_after_within: 0,
             ends: &[End::Before(
                 r"^\s*● |^\s*(PASS|FAIL)\s|^Test Suites: |^Tests?: |^\s*⎯{3,}",
             )],
@@ -196,6 +202,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: Some(r"^\S+:\d+$"),
             start_within: 6,
+            start_after_within: 0,
             ends: &[End::BlankLine],
             locations: &[
                 r"\((?P<file>[^()\s:]+):(?P<line>\d+):(?P<col>\d+)\)",
@@ -224,6 +231,7 @@ pub static PROFILES: &[Profile] = &[
             // With -v, a test's log comes between its `=== RUN` and its `--- FAIL`.
             start: Some(r"^\s*=== RUN "),
             start_within: 50,
+            start_after_within: 0,
             ends: &[End::Before(
                 r"^\s*(=== RUN|--- (FAIL|PASS|SKIP):)|^(FAIL|ok|PASS)\b",
             )],
@@ -247,6 +255,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: Some(r"^# \S+"),
             start_within: 1,
+            start_after_within: 0,
             ends: &[End::Before(r"^\S")],
             locations: &[PATH_LINE_COL],
             pick: Pick::First,
@@ -267,6 +276,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: None,
             start_within: 0,
+            start_after_within: 0,
             ends: &[End::Before(r"^\S")],
             locations: &[
                 r"^(?P<file>[^\s(]+)\((?P<line>\d+),(?P<col>\d+)\): error",
@@ -290,6 +300,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: Some(r"^\S"),
             start_within: 50,
+            start_after_within: 0,
             ends: &[End::BlankLine, End::Before(r"^\S")],
             locations: &[r"(?m)\A(?P<file>\S+)\n(?:.*\n)*?\s+(?P<line>\d+):(?P<col>\d+)\s+error"],
             pick: Pick::First,
@@ -312,6 +323,7 @@ pub static PROFILES: &[Profile] = &[
         block: BlockRules {
             start: Some(r": In (member )?function |: In instantiation |^In file included from "),
             start_within: 1,
+            start_after_within: 0,
             ends: &[End::Before(r"^\S")],
             locations: &[
                 r"(?m)^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (fatal )?error",
@@ -330,16 +342,22 @@ pub static PROFILES: &[Profile] = &[
             subcommands: &[],
             with_argument: None,
         }],
-        pattern: r"^\[ERROR\] |: error: |^Exception in thread |<<< (FAILURE|ERROR)!",
+        // Maven's compiler errors carry `[line,col]`; a test's own line ends `<<< FAILURE!`
+        // (its class's line goes on `- in Class`, and carries no detail); gradle names a
+        // failed test `Class > test FAILED`; anything else Maven fails on is `Failed to
+        // execute goal`.
+        pattern: r"^\[ERROR\] \S+\.java:\[\d+,\d+\] |^\[ERROR\] Failed to execute goal |: error: |^Exception in thread |<<< (FAILURE|ERROR)!$|^\S.* > .* FAILED$",
         environment: &[],
         block: BlockRules {
             start: None,
             start_within: 0,
+            start_after_within: 0,
             ends: &[End::BlankLine, End::Before(r"^\[(INFO|ERROR|WARNING)\] ")],
             locations: &[
                 r"(?P<file>[^\s\[\]:]+\.java):\[(?P<line>\d+),(?P<col>\d+)\]",
                 r"(?P<file>[^\s:]+\.java):(?P<line>\d+): error",
                 r"\((?P<file>[\w$]+\.java):(?P<line>\d+)\)",
+                r"\bat (?P<file>[\w$]+\.java):(?P<line>\d+)\b",
             ],
             pick: Pick::First,
             hold: None,

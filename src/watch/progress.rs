@@ -27,8 +27,8 @@ pub(super) struct Decision {
     pub(super) holding: bool,
 }
 
-/// A profile's hold (`profile::Hold`), compiled: from a deciding line that matches `from`, the
-/// context goes on past pauses until a line matches `until`.
+/// A profile's hold (`profile::Hold`), compiled: from a deciding or context line that matches
+/// `from`, the context goes on past pauses until a line matches `until`.
 pub(super) struct HeldContext {
     pub(super) from: Regex,
     pub(super) until: Regex,
@@ -142,7 +142,7 @@ impl Progress<'_> {
             holding: self
                 .held
                 .as_ref()
-                .is_some_and(|held| held.from.is_match(line)),
+                .is_some_and(|held| held.from.is_match(&crate::matcher::visible(line))),
         });
         self.delay_exit.is_zero() || self.delay_exit_lines == 0
     }
@@ -204,7 +204,11 @@ impl LineHandler for StreamLines<'_, '_> {
             {
                 if decision.holding {
                     self.progress.statistics.waited_for_detail |= paused;
-                    decision.holding = !held.until.is_match(line);
+                    decision.holding = !held.until.is_match(&crate::matcher::visible(line));
+                } else {
+                    // The detail can follow the deciding line from the other stream (libtest's
+                    // `FAILED` on stdout, the panic on stderr): the hold starts there.
+                    decision.holding = held.from.is_match(&crate::matcher::visible(line));
                 }
             }
             if let Some(decision) = &mut self.progress.decision {
