@@ -515,3 +515,61 @@ fn twenty_killed_hybrid_runs_are_stored_once_locally_and_at_the_receiver() {
     }
     assert_eq!(receiver.execution_count(), 20);
 }
+
+/// A profile's failure block goes to the collector as its own record when it is complete,
+/// tied to the run's span, with the block's text and where it points.
+#[test]
+#[ignore = "needs rotel (an OTLP collector): run tests/install-and-run.sh"]
+fn the_failure_block_reaches_the_collector_as_a_record() {
+    let collector = Collector::start();
+    let home = Home::new();
+    let traceback = "sleep 0.3; echo 'Traceback (most recent call last):' >&2; \
+                     echo '  File \"app/config.py\", line 4, in <module>' >&2; \
+                     echo '    port = settings[\"port\"]' >&2; \
+                     echo \"KeyError: 'port'\" >&2; sleep 5";
+    let run = crate::common::run(
+        home.earlyexit(&[
+            "--json",
+            "--telemetry-backend",
+            "otlp",
+            "--profile",
+            "python",
+            "--",
+            "sh",
+            "-c",
+            traceback,
+        ])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.grpc)
+        .env("EARLYEXIT_TELEMETRY_REMOTE_DETAIL", "full")
+        .env("EARLYEXIT_TELEMETRY_LIVE_MATCH_RECORDS", "both"),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
+    let summary = run.json();
+    let trace_id = summary["trace_id"].as_str().unwrap();
+    let logs = wait_for("the block record", Duration::from_secs(5), || {
+        let logs = logs_of(&collector, trace_id);
+        event_names(&logs)
+            .contains(&"earlyexit.failure.block")
+            .then_some(logs)
+    });
+    let record = logs
+        .iter()
+        .find(|log| log.fields["EventName"] == "earlyexit.failure.block")
+        .unwrap();
+    assert_eq!(record.fields["SeverityText"], "ERROR");
+    assert_eq!(
+        record.attributes["earlyexit.execution_id"],
+        summary["execution_id"].as_str().unwrap()
+    );
+    assert!(
+        record.attributes["earlyexit.match.block"]
+            .starts_with("Traceback (most recent call last):"),
+        "{record:?}"
+    );
+    assert!(
+        record.attributes["earlyexit.match.block"].contains("KeyError: 'port'"),
+        "{record:?}"
+    );
+    assert_eq!(record.attributes["code.file.path"], "app/config.py");
+    assert_eq!(record.attributes["code.line.number"], "4");
+}

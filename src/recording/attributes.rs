@@ -70,6 +70,9 @@ pub use semconv::VCS_REPOSITORY_URL_FULL;
 pub const MATCH_EVENT: &str = "earlyexit.match";
 /// The event name of the live log record sent as a run starts.
 pub const RUN_START_EVENT: &str = "earlyexit.run.start";
+/// The event name of the live log record that carries the deciding match's failure block,
+/// sent when the block is complete (as the run ends).
+pub const FAILURE_BLOCK_EVENT: &str = "earlyexit.failure.block";
 /// Match log records not sent while the run ran: past `telemetry.live.max_records_per_second`,
 /// or while the sender was busy. Only present when some were.
 pub const LIVE_RECORDS_SUPPRESSED: &str = "earlyexit.live.suppressed_records";

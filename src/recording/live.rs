@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `earlyexit.run.start` | INFO | the span's attributes at the start (execution id, pattern, command, CI) |
 //! | `earlyexit.match` | ERROR for `-e`, WARN for PATTERN, INFO for `-s` | the execution id and the match event's attributes |
+//! | `earlyexit.failure.block` | ERROR | the execution id, the deciding match's number, its failure block and location (a tool profile's), as the run ends |
 //!
 //! Both keep only what the remote detail level keeps, as the span does.
 
@@ -26,6 +27,7 @@ use super::span;
 use crate::matcher::MatchKind;
 use crate::observer::KeptMatch;
 use crate::outcome::{exit_code, ExitReason, Outcome, RunEnd, Statistics};
+use crate::profile::Block;
 
 /// One live record, before a transport turns it into its own form.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +105,29 @@ pub fn match_record(
             MatchKind::Pattern => Severity::Warn,
             MatchKind::Success => Severity::Info,
         },
+        attributes,
+    }
+}
+
+/// The record of the deciding match's failure block: `text` is the block as the settings keep
+/// it (scrubbed or not).
+pub fn block_record(
+    execution_id: &str,
+    match_number: u64,
+    block: &Block,
+    text: String,
+    detail: Detail,
+) -> LiveRecord {
+    let mut attributes = vec![
+        KeyValue::new(attr::EXECUTION_ID, execution_id.to_string()),
+        KeyValue::new(attr::MATCH_NUMBER, match_number as i64),
+    ];
+    attributes.extend(span::block_attributes(block, text));
+    privacy::keep_at(detail, &mut attributes);
+    LiveRecord {
+        event_name: attr::FAILURE_BLOCK_EVENT,
+        time: SystemTime::now(),
+        severity: Severity::Error,
         attributes,
     }
 }

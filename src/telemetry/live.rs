@@ -27,6 +27,7 @@ use crate::config::TelemetrySettings;
 use crate::delivery::OtlpLogs;
 use crate::export::{DeliveryReport, Milestone, LOCAL_DEADLINE};
 use crate::observer::{KeptMatch, MatchEvent};
+use crate::profile::Block;
 use crate::rate_limit::RateLimit;
 use crate::recording::attributes as attr;
 use crate::recording::live::{self, LiveRecord};
@@ -81,6 +82,16 @@ impl LivePlan {
         )
     }
 
+    fn block_record(&self, match_number: u64, block: &Block) -> LiveRecord {
+        live::block_record(
+            &self.execution_id,
+            match_number,
+            block,
+            privacy::scrub_if(self.settings.scrub_pii, &block.lines.join("\n")),
+            self.settings.remote_detail,
+        )
+    }
+
     fn match_record(&self, kept: &KeptMatch, line: String) -> LiveRecord {
         live::match_record(
             &self.execution_id,
@@ -100,8 +111,15 @@ fn uses_database(settings: &TelemetrySettings) -> bool {
 }
 
 enum Message {
-    Started { pid: Option<u32> },
+    Started {
+        pid: Option<u32>,
+    },
     Matched(KeptMatch),
+    /// The deciding match's failure block, complete as the run ends.
+    Block {
+        match_number: u64,
+        block: Block,
+    },
     Ended,
 }
 
@@ -168,6 +186,15 @@ impl Live {
         }
     }
 
+    /// Hands the deciding match's failure block over; called as the run ends, before
+    /// [`Live::ended`].
+    pub fn block(&mut self, match_number: u64, block: &Block) {
+        let _ = self.sender.try_send(Message::Block {
+            match_number,
+            block: block.clone(),
+        });
+    }
+
     /// Matches that were not sent live.
     pub fn suppressed(&self) -> u64 {
         self.suppressed
@@ -216,6 +243,7 @@ impl LiveThread {
         drop(closed);
         let mut pid = None;
         let mut early = Vec::new();
+        let mut block = None;
         let go_live = Instant::now() + START_DELAY;
         loop {
             match self
@@ -224,8 +252,12 @@ impl LiveThread {
             {
                 Ok(Message::Started { pid: started }) => pid = started,
                 Ok(Message::Matched(kept)) => early.push(kept),
+                Ok(Message::Block {
+                    match_number,
+                    block: complete,
+                }) => block = Some((match_number, complete)),
                 Ok(Message::Ended) | Err(RecvTimeoutError::Disconnected) => {
-                    self.send_matches_alone(early);
+                    self.send_matches_alone(early, block);
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => break,
@@ -246,6 +278,10 @@ impl LiveThread {
                     }
                     running.matched(batch, self.matches.load(Ordering::Relaxed));
                 }
+                Ok(Message::Block {
+                    match_number,
+                    block,
+                }) => running.block(match_number, &block),
                 Ok(Message::Started { .. } | Message::Ended) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
@@ -253,16 +289,23 @@ impl LiveThread {
                 }
             }
         }
-        // The matches handed over before the end, then the end.
-        let last: Vec<KeptMatch> = self
-            .receiver
-            .try_iter()
-            .filter_map(|message| match message {
-                Message::Matched(kept) => Some(kept),
-                _ => None,
-            })
-            .collect();
+        // The matches handed over before the end, their block, then the end.
+        let mut last = Vec::new();
+        let mut block = None;
+        for message in self.receiver.try_iter() {
+            match message {
+                Message::Matched(kept) => last.push(kept),
+                Message::Block {
+                    match_number,
+                    block: complete,
+                } => block = Some((match_number, complete)),
+                Message::Started { .. } | Message::Ended => {}
+            }
+        }
         running.matched(last, self.matches.load(Ordering::Relaxed));
+        if let Some((match_number, block)) = block {
+            running.block(match_number, &block);
+        }
         running.end(&self.plan.report);
     }
 }
@@ -270,7 +313,7 @@ impl LiveThread {
 impl LiveThread {
     /// A run that ended before it went live sends its matches with its span, except where
     /// the span carries none (`match_records: logs`): then as log records, now.
-    fn send_matches_alone(&self, early: Vec<KeptMatch>) {
+    fn send_matches_alone(&self, early: Vec<KeptMatch>, block: Option<(u64, Block)>) {
         let settings = &self.plan.settings;
         let logs_alone = settings.remote() == Some(Remote::Otlp)
             && !settings.live.match_records.as_span_events();
@@ -280,6 +323,7 @@ impl LiveThread {
         let records: Vec<LiveRecord> = early
             .iter()
             .map(|kept| self.plan.match_record(kept, self.plan.line(kept)))
+            .chain(block.map(|(number, block)| self.plan.block_record(number, &block)))
             .collect();
         let _ =
             OtlpLogs::new(&settings.otlp, &self.plan.resource).send(&self.plan.context, &records);
@@ -418,6 +462,13 @@ impl<'a> Running<'a> {
         }
         self.send(records);
         self.heartbeat(match_count, true);
+    }
+
+    /// Sends the failure block's record where the matches' records go.
+    fn block(&self, match_number: u64, block: &Block) {
+        if self.match_logs {
+            self.send(vec![self.plan.block_record(match_number, block)]);
+        }
     }
 
     /// Says the run is still going, with the span when it has new events.

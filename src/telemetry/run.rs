@@ -339,6 +339,9 @@ impl Telemetry {
     /// take milliseconds, and a signal must not cost the local record.
     pub fn finish(mut self) -> Vec<String> {
         if let Some(live) = &mut self.live {
+            if let Some((match_number, block)) = &self.block {
+                live.block(*match_number, block);
+            }
             live.ended();
         }
         self.span().end();
@@ -463,6 +466,9 @@ impl RunObserver for Telemetry {
         );
         attributes.extend(span::outcome_attributes(outcome));
         if let Some(live) = &mut self.live {
+            if let Some((match_number, block)) = &self.block {
+                live.block(*match_number, block);
+            }
             live.ended();
             if self.match_logs && live.suppressed() > 0 {
                 attributes.push(KeyValue::new(

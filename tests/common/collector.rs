@@ -107,8 +107,20 @@ pub fn parse_logs(text: &str) -> Vec<DumpedLog> {
     let mut logs = Vec::new();
     let mut current: Option<DumpedLog> = None;
     let mut in_attributes = false;
+    // An attribute whose text goes on over lines (a failure block): its key, until the line
+    // that closes its `Str(`.
+    let mut continued: Option<String> = None;
     for line in text.lines() {
         let trimmed = line.trim();
+        if let (Some(key), Some(log)) = (&continued, &mut current) {
+            let value = log.attributes.entry(key.clone()).or_default();
+            value.push('\n');
+            value.push_str(line.strip_suffix(')').unwrap_or(line));
+            if line.ends_with(')') {
+                continued = None;
+            }
+            continue;
+        }
         if trimmed.starts_with("LogRecord #") {
             logs.extend(current.take());
             current = Some(DumpedLog::default());
@@ -119,6 +131,9 @@ pub fn parse_logs(text: &str) -> Vec<DumpedLog> {
             if trimmed == "Attributes:" {
                 in_attributes = true;
             } else if let (true, Some((key, value))) = (in_attributes, attribute(line)) {
+                if line.contains("Str(") && !line.ends_with(')') {
+                    continued = Some(key.clone());
+                }
                 log.attributes.insert(key, value);
             } else if let Some((key, value)) = trimmed.split_once(':') {
                 in_attributes = false;
