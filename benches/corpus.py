@@ -8,7 +8,7 @@ Each case runs in a copy of its fixture, once to warm the build caches, then RUN
 alternately alone and through earlyexit. The block's last line is the last line of `--json`'s
 `block`; its arrival is when this script read it from earlyexit's stdout or stderr.
 
-Usage: benches/corpus.py EARLYEXIT [RUNS]
+Usage: benches/corpus.py EARLYEXIT [RUNS [FIXTURE,...]]
 (The tools are those tests/install-and-run.sh installs: EARLYEXIT_TEST_PYTHON and
 EARLYEXIT_TEST_NODE_BIN name pytest's venv and the npm prefix's bin.)
 """
@@ -40,12 +40,15 @@ CASES = [
     ("python traceback", "python", ["python3", "service.py"]),
     ("node --test", "node-test", ["node", "--test"]),
     ("jest", "jest", ["@jest", "--ci"]),
+    ("vitest", "vitest", ["@vitest", "run"]),
     ("tsc", "tsc", ["@tsc", "--noEmit", "--strict", "cart.ts"]),
     ("eslint", "eslint", ["@eslint", "."]),
     ("go test", "go", ["go", "test", "./..."]),
     ("go test -v", "go", ["go", "test", "-v", "./..."]),
     ("make -k -B (gcc)", "make", ["make", "-k", "-B"]),
     ("javac", "java", ["javac", "Inventory.java"]),
+    ("mvn compile", "maven-build", ["mvn", "compile"]),
+    ("mvn test", "maven-test", ["mvn", "test"]),
 ]
 
 
@@ -77,12 +80,15 @@ def timed_lines(argv, cwd, env):
 
 def main():
     earlyexit, runs = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    only = sys.argv[3].split(",") if len(sys.argv) > 3 else None
     scratch = tempfile.mkdtemp(prefix="earlyexit-corpus-")
     env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(scratch, "target"),
                GOCACHE=os.path.join(scratch, "go-cache"), GOFLAGS="-count=1", NO_COLOR="1",
                EARLYEXIT_NO_TELEMETRY="1")
     print("%-18s %12s %14s %8s %22s" % ("case", "alone", "earlyexit", "saved", "block's end to exit"))
     for name, fixture, command in CASES:
+        if only and fixture not in only:
+            continue
         workspace = os.path.join(scratch, fixture)
         if not os.path.exists(workspace):
             shutil.copytree(os.path.join(ROOT, "tests/fixtures/corpus", fixture), workspace)

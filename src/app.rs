@@ -72,20 +72,14 @@ fn end_by_sigpipe_when_the_reader_goes() {
 
 fn run(cli: &Cli) -> i32 {
     let env = |name: &str| std::env::var(name).ok();
-    let settled = cli.settings(&env).and_then(|mut settings| {
-        let quiet = settings.output == OutputMode::Quiet;
-        settings.telemetry = consent::settle(settings.telemetry, quiet)?;
-        Ok(settings)
-    });
-    let settings = match settled {
-        Ok(settings) => settings,
-        Err(error) => {
-            if !cli.quiet {
-                crate::message::say(&error);
-            }
-            return exit_code::USAGE;
+    let mut settings = cli.settings(&env);
+    let quiet = settings.output == OutputMode::Quiet;
+    if let Err(error) = consent::settle(&mut settings.telemetry, quiet) {
+        if !cli.quiet {
+            crate::message::say(&error);
         }
-    };
+        return exit_code::USAGE;
+    }
     if cli.command.is_empty() && settings.patterns.is_empty() && cli.timeout.is_none() {
         return usage_error(
             &settings,
@@ -96,15 +90,17 @@ fn run(cli: &Cli) -> i32 {
         Ok(matcher) => matcher,
         Err(error) => return usage_error(&settings, &error.to_string()),
     };
-    let quiet = settings.output == OutputMode::Quiet;
     let notices = [
         settings.profile.as_ref().map(|p| p.announcement()),
-        settings.telemetry.unreadable_config.clone(),
         consent::remote_off_line(&settings.telemetry),
         consent::ci_hint(&settings.telemetry, &env),
         variables_not_text(),
     ];
-    for notice in notices.into_iter().flatten().filter(|_| !quiet) {
+    let warnings = settings.telemetry.warnings.iter().cloned();
+    for notice in warnings
+        .chain(notices.into_iter().flatten())
+        .filter(|_| !quiet)
+    {
         crate::message::say(&notice);
     }
     let execution_id = uuid::Uuid::new_v4().to_string();

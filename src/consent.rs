@@ -10,7 +10,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
-use crate::config::telemetry::{Backend, ConfigError, Remote, RemoteOff, TelemetrySettings};
+use crate::config::telemetry::{Backend, Declined, Remote, RemoteOff, TelemetrySettings};
 use crate::recording::detect;
 
 /// `TELEMETRY_BACKENDS.md`'s explanation, shown when remote telemetry is asked for but not configured.
@@ -113,17 +113,9 @@ pub fn remote_off_line(settings: &TelemetrySettings) -> Option<String> {
 ///
 /// When a remote backend has no endpoint, it runs `TELEMETRY_BACKENDS.md`'s opt-in flow. On a terminal it
 /// asks whether to continue without telemetry (yes: telemetry is off for this run; no:
-/// [`ConfigError::Declined`]). Without a terminal it never waits: the run continues with local
+/// [`Declined`]). Without a terminal it never waits: the run continues with local
 /// telemetry only. With a destination, it settles `http.opt_in`: asked once on a terminal.
-pub fn settle(
-    mut settings: TelemetrySettings,
-    quiet: bool,
-) -> Result<TelemetrySettings, ConfigError> {
-    settle_remote(&mut settings, quiet)?;
-    Ok(settings)
-}
-
-fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), ConfigError> {
+pub fn settle(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Declined> {
     let http_without_endpoint =
         settings.remote() == Some(Remote::Http) && settings.http.endpoint.is_none();
     if !settings.is_active() {
@@ -147,7 +139,7 @@ fn settle_remote(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Co
                 settings.enabled = false;
                 Ok(())
             }
-            _ => Err(ConfigError::Declined),
+            _ => Err(Declined),
         };
     }
     if !quiet {

@@ -101,7 +101,7 @@ proptest! {
             "TRACESTATE" => Some(state.clone()),
             _ => None,
         };
-        crate::recording::span::parent_context(&env);
+        crate::recording::span::parent_context(&env, true);
     }
 
     #[test]

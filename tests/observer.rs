@@ -57,7 +57,7 @@ fn settings(args: &[&str]) -> Settings {
                     .then(|| std::env::var(name).ok())
                     .flatten()
             };
-            cli.settings(&env).unwrap()
+            cli.settings(&env)
         }
         other => unreachable!("{other:?}"),
     }

@@ -322,12 +322,44 @@ fn service_name_and_resource_attributes_from_the_environment() {
     let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc.as_str()),
         ("OTEL_SERVICE_NAME", "ci-jobs"),
-        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment=staging,service.name=loses,team=a%2Cb%3Dc",
+        ),
     ];
     let summary = run_otlp(&home, &env, &["--", "true"]);
     let span = collector.span(summary["execution_id"].as_str().unwrap());
-    assert_eq!(span.resource["service.name"], "ci-jobs");
+    assert_eq!(
+        span.resource["service.name"], "ci-jobs",
+        "OTEL_SERVICE_NAME wins"
+    );
     assert_eq!(span.resource["deployment.environment"], "staging");
+    assert_eq!(span.resource["team"], "a,b=c", "values are percent-decoded");
+    // A malformed entry discards the whole variable, with one warning.
+    let malformed = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc.as_str()),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "team=qa,garbage,deployment.environment=x",
+        ),
+    ];
+    let mut command = home.earlyexit(&["--json", "--telemetry-backend", "otlp", "--", "true"]);
+    for (name, value) in malformed {
+        command.env(name, value);
+    }
+    let run = crate::common::run(&mut command);
+    assert_eq!(run.code, 0);
+    let warnings: Vec<String> = run
+        .stderr_text()
+        .lines()
+        .filter(|line| line.contains("OTEL_RESOURCE_ATTRIBUTES"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr_text());
+    assert!(warnings[0].contains("'garbage'"), "{warnings:?}");
+    let span = collector.span(run.json()["execution_id"].as_str().unwrap());
+    assert_eq!(span.resource["service.name"], "earlyexit");
+    assert!(!span.resource.contains_key("team"), "{:?}", span.resource);
 }
 
 #[test]

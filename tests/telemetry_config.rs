@@ -79,29 +79,35 @@ fn earlyexit_config_and_the_config_flag_name_other_files() {
     assert!(home.dir.join("from-flag.db").exists());
 }
 
-/// Runs with a config file and expects exit 3, one line naming `names`, and the command not run.
-fn assert_config_error(config: &str, names: &[&str]) {
+/// Runs with a config file and expects the command to run and keep its exit code, with one
+/// warning naming `names`: no telemetry setting stops a run.
+fn assert_config_warning(config: &str, names: &[&str]) {
     let home = Home::new();
     let path = home.write_config(config);
     let marker = home.dir.join("ran");
-    let run = run(&mut home.earlyexit(&["--", "touch", marker.to_str().unwrap()]));
-    assert_eq!(run.code, 3, "{config:?}: {}", run.stderr_text());
+    let run = run(&mut home.earlyexit(&[
+        "--",
+        "sh",
+        "-c",
+        &format!("touch {}; exit 4", marker.display()),
+    ]));
+    assert_eq!(run.code, 4, "{config:?}: {}", run.stderr_text());
     let stderr = run.stderr_text();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
     for name in names {
         assert!(stderr.contains(name), "{stderr:?} does not name {name:?}");
     }
-    assert!(!marker.exists(), "the command ran despite the bad config");
+    assert!(marker.exists(), "the command did not run");
 }
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    assert_config_error(
+    assert_config_warning(
         "telemetry:\n  backend: sqlite\n  sqlite:\n    pth: x.db\n",
-        &[":4:", "telemetry.sqlite.pth"],
+        &[":4:", "telemetry.sqlite.pth", "ignored"],
     );
-    assert_config_error(
+    assert_config_warning(
         "telemetri:\n  backend: sqlite\n",
         &[":2:", "telemetri.backend"],
     );
@@ -109,15 +115,20 @@ fn unknown_key_names_file_line_and_key() {
 
 #[test]
 fn wrong_type_names_file_line_and_key() {
-    assert_config_error(
+    assert_config_warning(
         "telemetry:\n  enabled: sometimes\n",
-        &[":2:", "telemetry.enabled", "sometimes"],
+        &[
+            ":2:",
+            "telemetry.enabled",
+            "sometimes",
+            "the default true kept",
+        ],
     );
-    assert_config_error(
+    assert_config_warning(
         "telemetry:\n  sqlite:\n    retention_days: soon\n",
         &[":3:", "retention_days"],
     );
-    assert_config_error(
+    assert_config_warning(
         "telemetry:\n  backend: carrier-pigeon\n",
         &[":2:", "carrier-pigeon"],
     );
@@ -125,31 +136,38 @@ fn wrong_type_names_file_line_and_key() {
 
 #[test]
 fn yaml_that_does_not_parse_names_file_and_line() {
-    assert_config_error("telemetry:\n  backend: [sqlite\n", &["invalid YAML"]);
+    assert_config_warning(
+        "telemetry:\n  backend: [sqlite\n",
+        &["invalid YAML", "telemetry is off for this run"],
+    );
 }
 
 #[test]
-fn a_named_config_file_that_is_missing_is_an_error() {
+fn a_named_config_file_that_is_missing_is_a_warning_and_telemetry_is_off() {
     let home = Home::new();
     let run = run(home
         .earlyexit(&["--", "true"])
         .env("EARLYEXIT_CONFIG", home.dir.join("nope.yaml")));
-    assert_eq!(run.code, 3);
-    assert!(run.stderr_text().contains("nope.yaml"));
+    assert_eq!(run.code, 0);
+    let stderr = run.stderr_text();
+    assert!(stderr.contains("nope.yaml"), "{stderr}");
+    assert!(stderr.contains("telemetry is off for this run"), "{stderr}");
+    assert!(!home.db_path().exists());
 }
 
 #[test]
-fn a_bad_environment_value_names_the_variable() {
+fn a_bad_environment_value_is_a_warning_that_names_the_variable() {
     let home = Home::new();
     let run = run(home
-        .earlyexit(&["--", "true"])
+        .earlyexit(&["--", "sh", "-c", "exit 5"])
         .env("EARLYEXIT_TELEMETRY_BACKEND", "carrier-pigeon"));
-    assert_eq!(run.code, 3);
-    assert!(
-        run.stderr_text().contains("EARLYEXIT_TELEMETRY_BACKEND"),
-        "{}",
-        run.stderr_text()
+    assert_eq!(run.code, 5);
+    assert_eq!(
+        run.stderr_text(),
+        "earlyexit: EARLYEXIT_TELEMETRY_BACKEND: expected sqlite, file, http, hybrid, otlp or \
+         none, found 'carrier-pigeon'; the default sqlite kept\n"
     );
+    assert_eq!(home.query("SELECT count(*) FROM executions"), [["1"]]);
 }
 
 /// Flags, environment variables and a config file that together should disable telemetry.
@@ -210,7 +228,7 @@ fn empty_zero_false_no_and_off_leave_telemetry_on() {
 
 #[test]
 fn an_unset_variable_in_the_config_is_an_error_that_names_it() {
-    assert_config_error(
+    assert_config_warning(
         "telemetry:\n  sqlite:\n    path: ${EARLYEXIT_TEST_UNSET}/x/t.db\n",
         &[
             ":3:",
@@ -218,7 +236,7 @@ fn an_unset_variable_in_the_config_is_an_error_that_names_it() {
             "${EARLYEXIT_TEST_UNSET} is not set",
         ],
     );
-    assert_config_error(
+    assert_config_warning(
         "telemetry:\n  sqlite:\n    path: ${EARLYEXIT_TEST_UNSET/t.db\n",
         &[":3:", "unclosed '${'"],
     );
@@ -236,21 +254,18 @@ fn a_default_in_the_config_stands_in_for_an_unset_variable() {
 }
 
 #[test]
-fn a_config_that_is_not_utf8_stops_the_run_in_one_line() {
+fn a_config_that_is_not_utf8_is_one_line_and_the_run_goes_on_without_telemetry() {
     let home = Home::new();
     let path = home.write_config("telemetry:\n  backend: sqlite\n");
     std::fs::write(&path, b"telemetry:\n  backend: \xff\n").unwrap();
     let marker = home.dir.join("ran");
     let run = run(&mut home.earlyexit(&["--", "touch", marker.to_str().unwrap()]));
-    assert_eq!(run.code, 3, "{}", run.stderr_text());
-    assert!(
-        !marker.exists(),
-        "broken content stops the run, as invalid YAML does"
-    );
+    assert_eq!(run.code, 0, "{}", run.stderr_text());
+    assert!(marker.exists());
     assert_eq!(
         run.stderr_text(),
         format!(
-            "earlyexit: config file {}: not UTF-8 text\n",
+            "earlyexit: config file {}: not UTF-8 text; telemetry is off for this run\n",
             path.display()
         )
     );

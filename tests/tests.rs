@@ -15,6 +15,7 @@ mod live;
 mod matching;
 mod modes;
 mod observer;
+mod otel_environment;
 mod otlp;
 mod outcomes;
 mod passthrough;

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use super::Cli;
 use crate::config::{
-    ConfigError, OutputMode, PatternSettings, Settings, Source, TelemetryFlags, TelemetrySettings,
-    Timeouts, WatchedStreams, DEFAULT_CONTEXT_PAUSE, DEFAULT_DELAY_EXIT_COMMAND,
-    DEFAULT_DELAY_EXIT_LINES,
+    OutputMode, PatternSettings, Settings, Source, TelemetryFlags, TelemetrySettings, Timeouts,
+    WatchedStreams, DEFAULT_CONTEXT_PAUSE, DEFAULT_DELAY_EXIT_COMMAND, DEFAULT_DELAY_EXIT_LINES,
 };
 use crate::profile::{AppliedProfile, ProfileChoice};
 
@@ -16,7 +15,7 @@ impl Cli {
     /// file and the environment (`env` looks a variable up). Consent to a remote is the
     /// application's next step (`consent::settle`). Pipe mode stops at once after a match
     /// unless `-A` says otherwise.
-    pub fn settings(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+    pub fn settings(&self, env: &dyn Fn(&str) -> Option<String>) -> Settings {
         let cli = self;
         let flags = TelemetryFlags {
             config: cli.config.clone(),
@@ -32,7 +31,7 @@ impl Cli {
         } else {
             OutputMode::PassThrough
         };
-        let telemetry = TelemetrySettings::resolve(&flags, env)?;
+        let telemetry = TelemetrySettings::resolve(&flags, env);
         let exit_codes = cli
             .exit_codes()
             .or(telemetry.exit_codes)
@@ -51,7 +50,7 @@ impl Cli {
             Source::Stdin => Duration::ZERO,
         };
         let off_when_zero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
-        Ok(Settings {
+        Settings {
             source,
             patterns: PatternSettings {
                 pattern: cli
@@ -93,7 +92,7 @@ impl Cli {
             kill_after: cli.kill_after,
             pty: cli.pty,
             telemetry,
-        })
+        }
     }
 
     /// The profile of the run: the one `--profile` names, or the one that recognises the

@@ -36,9 +36,7 @@ fn export_otlp(
     spans: Vec<SpanData>,
 ) -> Result<(String, f64), CommandError> {
     let mut sink = OtlpTransport::new(&settings.otlp);
-    sink.set_resource(&crate::recording::resource(&|name| {
-        std::env::var(name).ok()
-    }));
+    sink.set_resource(&crate::recording::resource(settings));
     let started = Instant::now();
     futures_executor::block_on(sink.export_spans(spans))
         .map_err(|error| CommandError::Otlp(error.to_string()))?;

@@ -253,14 +253,8 @@ pub fn main(args: Vec<OsString>) -> i32 {
         config: cli.config.clone(),
         ..TelemetryFlags::default()
     };
-    let settings = match TelemetrySettings::resolve(&flags, &env) {
-        Ok(settings) => settings,
-        Err(error) => {
-            crate::message::say(&error);
-            return exit_code::USAGE;
-        }
-    };
-    if let Some(warning) = &settings.unreadable_config {
+    let settings = TelemetrySettings::resolve(&flags, &env);
+    for warning in &settings.warnings {
         crate::message::say(warning);
     }
     match run(cli.command, &settings) {
@@ -312,7 +306,7 @@ fn open(settings: &TelemetrySettings) -> Result<Option<Store>, CommandError> {
 /// Closes the runs of killed earlyexits as lost (see `telemetry::close_abandoned`), says how
 /// many, and returns how many.
 fn close_lost(settings: &TelemetrySettings) -> usize {
-    let resource = crate::recording::resource(&|name| std::env::var(name).ok());
+    let resource = crate::recording::resource(settings);
     let closed = crate::telemetry::close_abandoned(settings, &resource, usize::MAX);
     if closed.closed > 0 {
         crate::message::say(format!(

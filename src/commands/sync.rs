@@ -30,9 +30,7 @@ fn remotes_to_sync(
 /// The transport of one remote, with this process's resource for OTLP.
 fn transport(settings: &TelemetrySettings, remote: Remote) -> Result<Transport, CommandError> {
     let mut transport = Transport::of(remote, settings)?;
-    transport.set_resource(&crate::recording::resource(&|name| {
-        std::env::var(name).ok()
-    }));
+    transport.set_resource(&crate::recording::resource(settings));
     Ok(transport)
 }
 

@@ -7,7 +7,7 @@ pub mod telemetry;
 use std::ffi::OsString;
 use std::time::Duration;
 
-pub use telemetry::{ConfigError, ExitCodes, TelemetryFlags, TelemetrySettings};
+pub use telemetry::{Declined, ExitCodes, TelemetryFlags, TelemetrySettings};
 
 /// Lines of context after the deciding match, unless `--delay-exit-after-lines` says otherwise.
 pub const DEFAULT_DELAY_EXIT_LINES: u64 = 100;

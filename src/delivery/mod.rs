@@ -137,7 +137,9 @@ impl Transport {
             Remote::Otlp => {
                 let mut otlp = OtlpTransport::new(&settings.otlp);
                 let live = &settings.live;
-                otlp.match_events = !live.enabled || live.match_records.as_span_events();
+                otlp.match_events = !live.enabled
+                    || settings.otlp.logs.disabled
+                    || live.match_records.as_span_events();
                 Ok(Transport::Otlp(Box::new(otlp)))
             }
         }

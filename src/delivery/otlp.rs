@@ -25,7 +25,7 @@ use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord, SdkLogger, Sd
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
-use crate::config::telemetry::{self as config, OtlpProtocol, OtlpSettings};
+use crate::config::telemetry::{self as config, OtlpExport, OtlpProtocol, OtlpSettings, Signal};
 use crate::delivery::tls::{self, HttpClient, TlsError, Trust};
 use crate::recording::live::LiveRecord;
 use crate::recording::span;
@@ -100,8 +100,8 @@ impl std::fmt::Debug for OtlpTransport {
 
 /// The builders of one kind of exporter, over gRPC and over HTTP (see `builders!`).
 struct Builders<E> {
-    grpc: fn(GrpcParts, &OtlpSettings) -> Result<E, OtlpError>,
-    http: fn(HttpParts, &OtlpSettings) -> Result<E, OtlpError>,
+    grpc: fn(GrpcParts, &OtlpExport) -> Result<E, OtlpError>,
+    http: fn(HttpParts, &OtlpExport) -> Result<E, OtlpError>,
 }
 
 /// What a gRPC exporter is built on: the channel and the metadata (the configured headers).
@@ -118,9 +118,10 @@ struct HttpParts {
 }
 
 impl<E> Exporting<E> {
-    /// The exporter for `url` as the settings say: over gRPC built inside a runtime of its
-    /// own, over HTTP with the blocking client.
-    fn new(settings: &OtlpSettings, url: String, builders: Builders<E>) -> Exporting<E> {
+    /// The exporter of one signal as its settings say: over gRPC built inside a runtime of
+    /// its own, over HTTP with the blocking client.
+    fn new(settings: &OtlpExport, builders: Builders<E>) -> Exporting<E> {
+        let url = settings.url.clone();
         let (exporter, runtime) = match settings.protocol {
             OtlpProtocol::Grpc => match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -137,7 +138,7 @@ impl<E> Exporting<E> {
                 }
                 Err(e) => (Err(OtlpError::Runtime(e)), None),
             },
-            OtlpProtocol::HttpProtobuf => (
+            OtlpProtocol::HttpProtobuf | OtlpProtocol::HttpJson => (
                 http_parts(settings, &url).and_then(|parts| (builders.http)(parts, settings)),
                 None,
             ),
@@ -198,7 +199,7 @@ pub fn destination(url: &str) -> String {
     format!("OTLP {}", redact_url(url))
 }
 
-fn export_timeout(settings: &OtlpSettings) -> Duration {
+fn export_timeout(settings: &OtlpExport) -> Duration {
     settings
         .timeout
         .saturating_sub(DEADLINE_MARGIN)
@@ -240,11 +241,15 @@ macro_rules! builders {
                 finish_exporter!(builder, settings)
             },
             http: |parts, settings| {
+                let protocol = match settings.protocol {
+                    OtlpProtocol::HttpJson => Protocol::HttpJson,
+                    _ => Protocol::HttpBinary,
+                };
                 let builder = <$exporter>::builder()
                     .with_http()
                     .with_http_client(parts.client)
                     .with_endpoint(parts.url)
-                    .with_protocol(Protocol::HttpBinary)
+                    .with_protocol(protocol)
                     .with_headers(parts.headers);
                 finish_exporter!(builder, settings)
             },
@@ -256,7 +261,7 @@ impl OtlpTransport {
     pub fn new(settings: &OtlpSettings) -> OtlpTransport {
         let builders = builders!(opentelemetry_otlp::SpanExporter);
         OtlpTransport {
-            spans: Exporting::new(settings, settings.traces_url(), builders),
+            spans: Exporting::new(&settings.export(Signal::Traces), builders),
             match_events: true,
         }
     }
@@ -285,7 +290,7 @@ impl OtlpTransport {
 }
 
 /// The live records' exporter: log records to the collector's logs endpoint, with the
-/// traces' headers, timeout, compression and certificates.
+/// logs' own settings where they are set and the generic ones elsewhere.
 pub struct OtlpLogs {
     logs: Exporting<opentelemetry_otlp::LogExporter>,
     /// Makes the SDK's log records, whose constructor is the SDK's own; it has no processor
@@ -297,7 +302,7 @@ pub struct OtlpLogs {
 impl OtlpLogs {
     pub fn new(settings: &OtlpSettings, resource: &Resource) -> OtlpLogs {
         let builders = builders!(opentelemetry_otlp::LogExporter);
-        let mut logs = Exporting::new(settings, settings.logs_url(), builders);
+        let mut logs = Exporting::new(&settings.export(Signal::Logs), builders);
         if let Ok(exporter) = &mut logs.exporter {
             exporter.set_resource(resource);
         }
@@ -354,7 +359,7 @@ fn any_value(value: &Value) -> AnyValue {
 }
 
 /// What a gRPC exporter for `url` is built on.
-fn grpc_parts(settings: &OtlpSettings, url: &str) -> Result<GrpcParts, OtlpError> {
+fn grpc_parts(settings: &OtlpExport, url: &str) -> Result<GrpcParts, OtlpError> {
     let mut metadata = tonic::metadata::MetadataMap::new();
     for (name, value) in &settings.headers {
         let key = tonic::metadata::MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
@@ -397,7 +402,7 @@ fn grpc_parts(settings: &OtlpSettings, url: &str) -> Result<GrpcParts, OtlpError
 }
 
 /// What an HTTP exporter for `url` is built on: the blocking client trusts as `tls` says.
-fn http_parts(settings: &OtlpSettings, url: &str) -> Result<HttpParts, OtlpError> {
+fn http_parts(settings: &OtlpExport, url: &str) -> Result<HttpParts, OtlpError> {
     let tls = url
         .starts_with("https://")
         .then(|| settings.trust.ureq_config())

@@ -22,7 +22,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
-use crate::config::telemetry::{Backend, Remote, TelemetrySettings};
+use crate::config::telemetry::{Backend, Remote, Signal, TelemetrySettings};
 use crate::delivery::http::Endpoint;
 use crate::delivery::Transport;
 
@@ -39,13 +39,17 @@ pub const LOCAL_DEADLINE: Duration = Duration::from_secs(3);
 /// How long `finish` waits: the local database (the remote sink's outbox is in it too), then
 /// the remote's own timeout.
 pub fn shutdown_deadline(config: &TelemetrySettings) -> Duration {
-    let remote = match config.remote() {
-        Some(Remote::Http) => config.http.timeout,
-        Some(Remote::Otlp) => config.otlp.timeout,
-        None => Duration::ZERO,
-    };
     // A little slack so that a sink that gives up exactly at its deadline is still counted.
-    LOCAL_DEADLINE + remote + Duration::from_millis(100)
+    LOCAL_DEADLINE + remote_wait(config) + Duration::from_millis(100)
+}
+
+/// The remote's timeout: what the wait at exit gives it, spans and live records together.
+pub fn remote_wait(config: &TelemetrySettings) -> Duration {
+    match config.remote() {
+        Some(Remote::Http) => config.http.timeout,
+        Some(Remote::Otlp) => config.otlp.export(Signal::Traces).timeout,
+        None => Duration::ZERO,
+    }
 }
 
 /// The sinks of a run, local first: SQLite or the file, then the remote. With

@@ -9,6 +9,7 @@
 //! deciding match once the run has ended.
 
 pub mod block;
+mod listing;
 mod table;
 
 use std::ffi::OsString;
@@ -16,6 +17,7 @@ use std::io::Read as _;
 use std::path::Path;
 
 pub use block::{Block, Location};
+pub use listing::list;
 pub use table::PROFILES;
 
 /// One tool's rules. Every field is data that `--list-profiles` shows.
@@ -344,55 +346,6 @@ impl Profile {
 
 fn shell_word(text: &str) -> String {
     shlex::try_quote(text).map_or_else(|_| text.to_string(), |quoted| quoted.into_owned())
-}
-
-/// `earlyexit --list-profiles`: every profile's rules, as a user reads them.
-pub fn list() -> String {
-    let mut out = String::new();
-    for profile in PROFILES {
-        out.push_str(&format!("{}  ({})\n", profile.name, profile.recognises));
-        out.push_str(&format!("  pattern       {}\n", profile.pattern));
-        for variable in profile.environment {
-            let how = if variable.append {
-                " (after yours)"
-            } else {
-                " (unless set)"
-            };
-            out.push_str(&format!(
-                "  sets          {}={}{how}\n",
-                variable.name, variable.value
-            ));
-        }
-        let rules = &profile.block;
-        if let Some(start) = rules.start {
-            out.push_str(&format!("  block starts  {start}\n"));
-            if rules.start_after_within > 0 {
-                out.push_str(&format!(
-                    "                or at such a line up to {} lines after the match\n",
-                    rules.start_after_within
-                ));
-            }
-        }
-        for end in rules.ends {
-            let text = match end {
-                End::BlankLine => "at a blank line".to_string(),
-                End::Through(pattern) => format!("with a line matching {pattern}"),
-                End::Before(pattern) => format!("before a line matching {pattern}"),
-            };
-            out.push_str(&format!("  block ends    {text}\n"));
-        }
-        for location in rules.locations {
-            out.push_str(&format!("  location      {location}\n"));
-        }
-        if let Some(hold) = rules.hold {
-            out.push_str(&format!(
-                "  waits         after {} for {}, past pauses\n",
-                hold.from, hold.until
-            ));
-        }
-        out.push_str(&format!("  saves         {}\n\n", profile.saves));
-    }
-    out
 }
 
 #[cfg(test)]

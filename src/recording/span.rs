@@ -8,12 +8,13 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 
 use super::attributes as attr;
 use super::detect;
-use crate::config::{Settings, Source};
+use crate::config::{Settings, Source, TelemetrySettings};
 use crate::matcher::MatchKind;
 use crate::observer::KeptMatch;
 use crate::outcome::RunEnd;
@@ -220,13 +221,17 @@ pub fn start_attributes(
     (name, attributes)
 }
 
-/// The context in `TRACEPARENT`/`TRACESTATE`, which CI systems set; the run's span becomes its
-/// child. Without one, under GitHub Actions, the workflow step as the Collector's GitHub
-/// receiver draws it (`github_parent`). An invalid header is ignored.
-pub fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Context {
+/// The context in `TRACEPARENT`/`TRACESTATE`, which CI systems set, unless `propagate` is off
+/// (`OTEL_PROPAGATORS` without `tracecontext`); the run's span becomes its child. Without
+/// one, under GitHub Actions, the workflow step as the Collector's GitHub receiver draws it
+/// (`github_parent`). An invalid header is ignored.
+pub fn parent_context(
+    env: &dyn Fn(&str) -> Option<String>,
+    propagate: bool,
+) -> opentelemetry::Context {
     let mut carrier = HashMap::new();
     for (variable, header) in [("TRACEPARENT", "traceparent"), ("TRACESTATE", "tracestate")] {
-        if let Some(value) = env(variable) {
+        if let Some(value) = env(variable).filter(|_| propagate) {
             carrier.insert(header.to_string(), value);
         }
     }
@@ -240,25 +245,31 @@ pub fn parent_context(env: &dyn Fn(&str) -> Option<String>) -> opentelemetry::Co
     }
 }
 
-/// `service.name` is `earlyexit` unless `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`)
-/// names another; the SDK's default detectors read those.
-pub fn resource(env: &dyn Fn(&str) -> Option<String>) -> Resource {
+/// The resource of the process: earlyexit's own attributes, then what the user gave
+/// (`OTEL_RESOURCE_ATTRIBUTES`, decoded, and `OTEL_SERVICE_NAME`, resolved in
+/// [`TelemetrySettings::resource`]), which wins; `service.name` is `earlyexit` unless the user
+/// named another. Built from those settings rather than the SDK's environment detector,
+/// which neither decodes values nor lets `OTEL_SERVICE_NAME` win.
+pub fn resource(settings: &TelemetrySettings) -> Resource {
     let host_arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
     };
-    let mut builder = Resource::builder()
+    Resource::builder_empty()
+        .with_detector(Box::new(TelemetryResourceDetector))
         .with_schema_url(Vec::<KeyValue>::new(), attr::SEMCONV_SCHEMA_URL)
+        .with_service_name("earlyexit")
         .with_attributes([
             KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
             KeyValue::new("os.type", detect::os_type()),
             KeyValue::new("host.arch", host_arch),
-        ]);
-    let named_by_user = env("OTEL_SERVICE_NAME").is_some()
-        || env("OTEL_RESOURCE_ATTRIBUTES").is_some_and(|a| a.contains("service.name="));
-    if !named_by_user {
-        builder = builder.with_service_name("earlyexit");
-    }
-    builder.build()
+        ])
+        .with_attributes(
+            settings
+                .resource
+                .iter()
+                .map(|(key, value)| KeyValue::new(key.clone(), value.clone())),
+        )
+        .build()
 }

@@ -10,20 +10,16 @@
 //! be of use, and pays for nothing but this thread; its matches go with its span. A longer
 //! run's early matches follow its start record.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use opentelemetry::trace::SpanContext;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SpanData;
-use opentelemetry_sdk::Resource;
 
+pub use super::live_plan::LivePlan;
 use super::lost;
-use crate::config::telemetry::Remote;
-use crate::config::TelemetrySettings;
 use crate::delivery::OtlpLogs;
 use crate::export::{DeliveryReport, Milestone, LOCAL_DEADLINE};
 use crate::observer::{KeptMatch, MatchEvent};
@@ -45,70 +41,6 @@ const QUEUE: usize = 256;
 /// Runs of killed earlyexits that one run closes; the rest wait for the next one, or for
 /// `telemetry sync`.
 const CLOSED_PER_RUN: usize = 20;
-/// Match events the running row keeps, as the span does.
-const MAX_EVENTS: usize = 1000;
-
-/// What the live thread needs of the run, all known before the command starts.
-pub struct LivePlan {
-    pub settings: TelemetrySettings,
-    pub execution_id: String,
-    pub context: SpanContext,
-    pub parent: SpanContext,
-    pub name: String,
-    pub start_attributes: Vec<KeyValue>,
-    pub command_line: Option<String>,
-    pub command_words: Vec<String>,
-    pub working_directory: PathBuf,
-    pub started_at: SystemTime,
-    pub resource: Resource,
-    /// The run's delivery: the lock file goes once the record is kept.
-    pub report: Arc<DeliveryReport>,
-}
-
-impl LivePlan {
-    /// True when the run has anything to do live: a database for the running row (the SQLite
-    /// sink's, or a remote's outbox, which a collector as the remote has too).
-    pub fn wanted(settings: &TelemetrySettings) -> bool {
-        settings.live.enabled && !settings.dry_run && uses_database(settings)
-    }
-}
-
-impl LivePlan {
-    /// A match's line as the run keeps it (scrubbed unless `scrub_pii` is off).
-    fn line(&self, kept: &KeptMatch) -> String {
-        privacy::scrub_if(
-            self.settings.scrub_pii,
-            &String::from_utf8_lossy(&kept.line),
-        )
-    }
-
-    fn block_record(&self, match_number: u64, block: &Block) -> LiveRecord {
-        live::block_record(
-            &self.execution_id,
-            match_number,
-            block,
-            privacy::scrub_if(self.settings.scrub_pii, &block.lines.join("\n")),
-            self.settings.remote_detail,
-        )
-    }
-
-    fn match_record(&self, kept: &KeptMatch, line: String) -> LiveRecord {
-        live::match_record(
-            &self.execution_id,
-            self.started_at,
-            kept,
-            line,
-            self.settings.remote_detail,
-        )
-    }
-}
-
-/// The SQLite database is written: by the SQLite sink, or as a remote's outbox.
-fn uses_database(settings: &TelemetrySettings) -> bool {
-    settings.remote().is_some()
-        || (settings.writes_locally()
-            && settings.backend != crate::config::telemetry::Backend::File)
-}
 
 enum Message {
     Started {
@@ -315,8 +247,8 @@ impl LiveThread {
     /// the span carries none (`match_records: logs`): then as log records, now.
     fn send_matches_alone(&self, early: Vec<KeptMatch>, block: Option<(u64, Block)>) {
         let settings = &self.plan.settings;
-        let logs_alone = settings.remote() == Some(Remote::Otlp)
-            && !settings.live.match_records.as_span_events();
+        let logs_alone =
+            settings.sends_live_records() && !settings.live.match_records.as_span_events();
         if early.is_empty() || !logs_alone {
             return;
         }
@@ -377,7 +309,7 @@ impl<'a> Running<'a> {
             plan.started_at,
             attributes,
         );
-        let to_collector = settings.remote() == Some(Remote::Otlp);
+        let to_collector = settings.sends_live_records();
         let logs = to_collector.then(|| OtlpLogs::new(&settings.otlp, &plan.resource));
         let mut running = Running {
             plan,
@@ -439,10 +371,14 @@ impl<'a> Running<'a> {
         }
     }
 
-    fn send(&self, records: Vec<LiveRecord>) {
+    /// A collector that is down costs this thread its timeout once, never the run: after
+    /// a failed send the run's later records are not sent, so that the wait at exit is one
+    /// timeout, not one per record still to go.
+    fn send(&mut self, records: Vec<LiveRecord>) {
         if let Some(logs) = &self.logs {
-            // A collector that is down costs this thread its timeout, never the run.
-            let _ = logs.send(&self.span.span_context, &records);
+            if logs.send(&self.span.span_context, &records).is_err() {
+                self.logs = None;
+            }
         }
     }
 
@@ -456,7 +392,7 @@ impl<'a> Running<'a> {
             if self.match_logs {
                 records.push(self.plan.match_record(kept, line.clone()));
             }
-            if self.span.events.len() < MAX_EVENTS {
+            if self.span.events.len() < self.plan.settings.span_event_limit {
                 live::add_match(&mut self.span, kept, line);
             }
         }
@@ -465,7 +401,7 @@ impl<'a> Running<'a> {
     }
 
     /// Sends the failure block's record where the matches' records go.
-    fn block(&self, match_number: u64, block: &Block) {
+    fn block(&mut self, match_number: u64, block: &Block) {
         if self.match_logs {
             self.send(vec![self.plan.block_record(match_number, block)]);
         }

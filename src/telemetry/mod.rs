@@ -16,8 +16,10 @@
 
 mod contained;
 mod live;
+mod live_plan;
 mod lost;
 mod run;
+mod run_ids;
 
 pub use contained::ContainedTelemetry;
 pub use live::START_DELAY;

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId,
-    Tracer as _, TracerProvider as _,
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, IdGenerator, RandomIdGenerator, Sampler,
-    SdkTracerProvider, Span, SpanProcessor,
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, Span, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -28,6 +27,7 @@ use crate::recording::span::{self, command_hash, parent_context, resource, start
 use crate::recording::{detect, privacy};
 
 use super::live::{Live, LivePlan};
+use super::run_ids::RunIds;
 
 /// How often `finish` looks for a signal while it waits for the sinks.
 const SIGNAL_CHECK: Duration = Duration::from_millis(20);
@@ -49,8 +49,6 @@ fn interrupted_from_now() -> Arc<AtomicBool> {
 
 /// Spans the batch processor holds; a run makes one.
 const SPAN_QUEUE: usize = 8;
-/// Match events kept per run; `earlyexit.match_count` still counts every match.
-const MAX_MATCH_EVENTS: u32 = 1000;
 
 /// The telemetry of one run.
 pub struct Telemetry {
@@ -64,12 +62,18 @@ pub struct Telemetry {
     command_words: Vec<String>,
     working_directory: PathBuf,
     matches: Vec<KeptMatch>,
+    /// Match events kept (`OTEL_SPAN_EVENT_COUNT_LIMIT`); `earlyexit.match_count` still
+    /// counts every match.
+    event_limit: usize,
     /// The deciding match's failure block, for that match's event.
     block: Option<(u64, Block)>,
     scrub_pii: bool,
     debug: bool,
     /// How long `finish` waits for the sinks.
     deadline: Duration,
+    /// How long `finish` waits for the live records still to go: the remote's timeout, which
+    /// the span's export gets in parallel.
+    live_wait: Duration,
     /// Whether a sink sends over the network: only then may a signal cut `finish` short.
     remote: bool,
     /// The run was cancelled (a signal to earlyexit): the remote gets
@@ -93,6 +97,7 @@ struct PendingSpan {
     name: String,
     attributes: Vec<KeyValue>,
     command_line: Option<String>,
+    event_limit: u32,
 }
 
 /// The span's life: made of parts until the command starts, then a span that a provider
@@ -120,7 +125,7 @@ impl PendingSpan {
             .with_id_generator(self.ids)
             .with_span_processor(self.processor)
             .with_resource(self.resource)
-            .with_max_events_per_span(MAX_MATCH_EVENTS)
+            .with_max_events_per_span(self.event_limit)
             .build();
         let tracer = provider.tracer_with_scope(span::scope());
         let mut attributes = self.attributes;
@@ -135,40 +140,6 @@ impl PendingSpan {
             .with_attributes(attributes)
             .start_with_context(&tracer, &self.parent);
         StartedSpan { provider, span }
-    }
-}
-
-/// The run's span context, chosen before the span exists. The SDK asks its id generator for
-/// them as it makes the span (for a trace id only when there is no parent).
-#[derive(Debug, Clone, Copy)]
-struct RunIds {
-    trace_id: TraceId,
-    span_id: SpanId,
-}
-
-impl RunIds {
-    fn choose(parent: &opentelemetry::Context) -> RunIds {
-        let random = RandomIdGenerator::default();
-        let parent = parent.span();
-        let parent = parent.span_context();
-        RunIds {
-            trace_id: if parent.is_valid() {
-                parent.trace_id()
-            } else {
-                random.new_trace_id()
-            },
-            span_id: random.new_span_id(),
-        }
-    }
-}
-
-impl IdGenerator for RunIds {
-    fn new_trace_id(&self) -> TraceId {
-        self.trace_id
-    }
-
-    fn new_span_id(&self) -> SpanId {
-        self.span_id
     }
 }
 
@@ -208,20 +179,23 @@ impl Telemetry {
             .build();
         // The thread opens the database when it has the resource; the provider would hand it
         // over only once the command has started.
-        let resource = resource(env);
+        let resource = resource(config);
         processor.set_resource(&resource);
         let started_at = SystemTime::now();
         let working_directory = std::env::current_dir().unwrap_or_default();
-        let parent = parent_context(env);
+        let parent = parent_context(env, config.propagate_trace_context);
         let ids = RunIds::choose(&parent);
-        // Always sampled (`-01`): see `PendingSpan::start`.
-        let mut child_environment = vec![(
-            "TRACEPARENT".to_string(),
-            format!("00-{}-{}-01", ids.trace_id, ids.span_id),
-        )];
-        let trace_state = parent.span().span_context().trace_state().header();
-        if !trace_state.is_empty() {
-            child_environment.push(("TRACESTATE".to_string(), trace_state));
+        let mut child_environment = Vec::new();
+        if config.propagate_trace_context {
+            // Always sampled (`-01`): see `PendingSpan::start`.
+            child_environment.push((
+                "TRACEPARENT".to_string(),
+                format!("00-{}-{}-01", ids.trace_id, ids.span_id),
+            ));
+            let trace_state = parent.span().span_context().trace_state().header();
+            if !trace_state.is_empty() {
+                child_environment.push(("TRACESTATE".to_string(), trace_state));
+            }
         }
         let (name, attributes) = start_attributes(settings, execution_id, env);
         let command_words: Vec<String> = match &settings.source {
@@ -255,8 +229,7 @@ impl Telemetry {
                 })
             })
             .flatten();
-        let match_logs = config.remote() == Some(crate::config::telemetry::Remote::Otlp)
-            && config.live.match_records.as_logs();
+        let match_logs = config.sends_live_records() && config.live.match_records.as_logs();
         Some(Telemetry {
             state: SpanState::Pending(PendingSpan {
                 processor,
@@ -266,6 +239,7 @@ impl Telemetry {
                 name,
                 attributes,
                 command_line: settings.command_line(),
+                event_limit: u32::try_from(config.span_event_limit).unwrap_or(u32::MAX),
             }),
             report,
             started_at,
@@ -274,10 +248,12 @@ impl Telemetry {
             command_words,
             working_directory,
             matches: Vec::new(),
+            event_limit: config.span_event_limit,
             block: None,
             scrub_pii: config.scrub_pii,
             debug: config.debug,
             deadline,
+            live_wait: sinks::remote_wait(config),
             remote,
             cancelled: false,
             live,
@@ -338,6 +314,7 @@ impl Telemetry {
     /// the remote `CANCELLED_REMOTE_BUDGET` to answer, then the same. Local sinks alone are waited for: they
     /// take milliseconds, and a signal must not cost the local record.
     pub fn finish(mut self) -> Vec<String> {
+        let live_give_up = Instant::now() + self.live_wait;
         if let Some(live) = &mut self.live {
             if let Some((match_number, block)) = &self.block {
                 live.block(*match_number, block);
@@ -374,7 +351,7 @@ impl Telemetry {
         }
         let remaining = give_up.saturating_duration_since(Instant::now());
         if let Some(live) = self.live.take() {
-            live.wait(give_up);
+            live.wait(give_up.min(live_give_up));
         }
         let remaining = remaining.min(give_up.saturating_duration_since(Instant::now()));
         let shutdown = started
@@ -441,7 +418,7 @@ impl RunObserver for Telemetry {
         if let Some(live) = &mut self.live {
             live.matched(event);
         }
-        if self.matches.len() < MAX_MATCH_EVENTS as usize {
+        if self.matches.len() < self.event_limit {
             self.matches.push(event.kept());
         }
     }

@@ -36,6 +36,9 @@ pub struct Receiver {
     pub db: PathBuf,
     /// Every request, one JSON line each: method, path, headers (lowercase names), body.
     pub record: PathBuf,
+    /// `http://127.0.0.1:PORT` of the server itself, without the front: for gRPC, which the
+    /// front does not speak.
+    pub direct: String,
     _server: Server,
     _front: Front,
 }
@@ -87,11 +90,13 @@ impl Receiver {
             read_key,
         );
         let upstream: SocketAddr = server.url.strip_prefix("http://").unwrap().parse().unwrap();
+        let direct = server.url.clone();
         let front = Front::start(port, upstream, faults, record.clone());
         Receiver {
             url: format!("http://127.0.0.1:{}/api/v1/events", front.port),
             db,
             record,
+            direct,
             _server: server,
             _front: front,
         }

@@ -159,6 +159,8 @@ pub enum OtlpProtocol {
     Grpc,
     #[value(name = "http/protobuf")]
     HttpProtobuf,
+    #[value(name = "http/json")]
+    HttpJson,
 }
 
 /// Compression of rotated JSON Lines files and of OTLP exports. An empty value (`compression:`

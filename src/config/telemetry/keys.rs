@@ -7,12 +7,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::duration::{format_duration, parse_duration};
-use crate::urls::{percent_decode, redact_url};
+use crate::urls::percent_decode;
 
 use super::choices::{
     AuthHeader, Backend, Compression, Detail, ExitCodes, MatchRecords, OtlpProtocol, Remote,
     SendWait,
 };
+use super::endpoint::{OtlpEndpoint, Url};
 pub use super::value::{InvalidValue, Parse, Value};
 use super::{Secret, TelemetrySettings};
 
@@ -109,30 +110,31 @@ impl Value for Option<Secret> {
     }
 }
 
-/// An http:// or https:// URL; shown without its credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url(String);
+/// A signal's own setting: unset (empty) means the generic one.
+macro_rules! optional {
+    ($($type:ty),+) => {$(
+        impl Value for Option<$type> {
+            fn parse(text: &str) -> Result<Option<$type>, InvalidValue> {
+                if text.trim().is_empty() {
+                    return Ok(None);
+                }
+                <$type as Value>::parse(text).map(Some)
+            }
 
-impl std::ops::Deref for Url {
-    type Target = str;
-
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Value for Option<Url> {
-    fn parse(text: &str) -> Result<Option<Url>, InvalidValue> {
-        if !(text.starts_with("http://") || text.starts_with("https://")) {
-            return Err(InvalidValue::new("an http:// or https:// URL", text));
+            fn show(&self) -> String {
+                self.as_ref().map(Value::show).unwrap_or_default()
+            }
         }
-        Ok(Some(Url(text.to_string())))
-    }
-
-    fn show(&self) -> String {
-        self.as_deref().map(redact_url).unwrap_or_default()
-    }
+    )+};
 }
+
+optional!(
+    OtlpProtocol,
+    Compression,
+    Duration,
+    bool,
+    Vec<(String, Secret)>
+);
 
 /// `k1=v1,k2=v2` with percent-encoded values, as in `OTEL_EXPORTER_OTLP_HEADERS`; the values
 /// may be credentials.
@@ -295,9 +297,7 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.hybrid.remote", hybrid.remote: bool),
     key!("telemetry.hybrid.local_primary", hybrid.local_primary: LocalPrimary),
     key!("telemetry.hybrid.remote_backend", hybrid.remote_backend: Remote),
-    key!("telemetry.otlp.endpoint", otlp.endpoint: Option<Url>),
-    key!("telemetry.otlp.traces_endpoint", otlp.traces_endpoint: Option<Url>),
-    key!("telemetry.otlp.logs_endpoint", otlp.logs_endpoint: Option<Url>),
+    key!("telemetry.otlp.endpoint", otlp.endpoint: Option<OtlpEndpoint>),
     key!("telemetry.otlp.protocol", otlp.protocol: OtlpProtocol),
     key!("telemetry.otlp.headers", otlp.headers: Vec<(String, Secret)>),
     key!("telemetry.otlp.timeout", otlp.timeout: Duration, at most NETWORK_WAIT),
@@ -305,6 +305,25 @@ pub const KEYS: &[Key] = &[
     key!("telemetry.otlp.certificate", otlp.trust.ca_file: Option<PathBuf>),
     key!("telemetry.otlp.client_certificate", otlp.trust.client_cert: Option<PathBuf>),
     key!("telemetry.otlp.client_key", otlp.trust.client_key: Option<PathBuf>),
+    key!("telemetry.otlp.insecure", otlp.insecure: bool),
+    key!("telemetry.otlp.traces_endpoint", otlp.traces.endpoint: Option<OtlpEndpoint>),
+    key!("telemetry.otlp.traces_protocol", otlp.traces.protocol: Option<OtlpProtocol>),
+    key!("telemetry.otlp.traces_headers", otlp.traces.headers: Option<Vec<(String, Secret)>>),
+    key!("telemetry.otlp.traces_timeout", otlp.traces.timeout: Option<Duration>, at most Some(NETWORK_WAIT)),
+    key!("telemetry.otlp.traces_compression", otlp.traces.compression: Option<Compression>),
+    key!("telemetry.otlp.traces_certificate", otlp.traces.ca_file: Option<PathBuf>),
+    key!("telemetry.otlp.traces_client_certificate", otlp.traces.client_cert: Option<PathBuf>),
+    key!("telemetry.otlp.traces_client_key", otlp.traces.client_key: Option<PathBuf>),
+    key!("telemetry.otlp.traces_insecure", otlp.traces.insecure: Option<bool>),
+    key!("telemetry.otlp.logs_endpoint", otlp.logs.endpoint: Option<OtlpEndpoint>),
+    key!("telemetry.otlp.logs_protocol", otlp.logs.protocol: Option<OtlpProtocol>),
+    key!("telemetry.otlp.logs_headers", otlp.logs.headers: Option<Vec<(String, Secret)>>),
+    key!("telemetry.otlp.logs_timeout", otlp.logs.timeout: Option<Duration>, at most Some(NETWORK_WAIT)),
+    key!("telemetry.otlp.logs_compression", otlp.logs.compression: Option<Compression>),
+    key!("telemetry.otlp.logs_certificate", otlp.logs.ca_file: Option<PathBuf>),
+    key!("telemetry.otlp.logs_client_certificate", otlp.logs.client_cert: Option<PathBuf>),
+    key!("telemetry.otlp.logs_client_key", otlp.logs.client_key: Option<PathBuf>),
+    key!("telemetry.otlp.logs_insecure", otlp.logs.insecure: Option<bool>),
     key!("telemetry.live.enabled", live.enabled: bool),
     key!("telemetry.live.match_records", live.match_records: MatchRecords),
     key!("telemetry.live.max_records_per_second", live.max_records_per_second: u32, at most RECORDS_PER_SECOND),
@@ -329,22 +348,15 @@ pub fn environment_variable(key: &str) -> String {
     format!("EARLYEXIT_{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
-/// Other names for keys, which win over the derived ones: `TELEMETRY_BACKENDS.md`'s shorter names, the
-/// logs endpoint's standard name, and the
-/// standard OpenTelemetry variables (`OTEL_EXPORTER_OTLP_` + suffix, then the traces-specific
-/// `OTEL_EXPORTER_OTLP_TRACES_` + suffix, which wins).
+/// Other names for keys, which win over the derived ones: `TELEMETRY_BACKENDS.md`'s shorter
+/// names and the standard OpenTelemetry variables (`OTEL_EXPORTER_OTLP_` + suffix, then each
+/// signal's `OTEL_EXPORTER_OTLP_TRACES_` and `…_LOGS_` + suffix).
 pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
-    const NAMED: [(&str, &str); 3] = [
+    const NAMED: [(&str, &str); 2] = [
         ("EARLYEXIT_TELEMETRY_ENDPOINT", "telemetry.http.endpoint"),
         ("EARLYEXIT_TELEMETRY_API_KEY", "telemetry.http.api_key"),
-        // Only the endpoint is the logs' own: the live records share the traces' headers,
-        // timeout and certificates.
-        (
-            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-            "telemetry.otlp.logs_endpoint",
-        ),
     ];
-    const OTLP: [(&str, &str); 8] = [
+    const OTLP: [(&str, &str); 9] = [
         ("ENDPOINT", "endpoint"),
         ("PROTOCOL", "protocol"),
         ("HEADERS", "headers"),
@@ -353,24 +365,26 @@ pub fn environment_aliases() -> impl Iterator<Item = (String, &'static Key)> {
         ("CERTIFICATE", "certificate"),
         ("CLIENT_CERTIFICATE", "client_certificate"),
         ("CLIENT_KEY", "client_key"),
+        ("INSECURE", "insecure"),
     ];
     let named = NAMED
         .into_iter()
         .map(|(variable, name)| (variable.to_string(), name.to_string()));
-    let otlp = ["OTEL_EXPORTER_OTLP_", "OTEL_EXPORTER_OTLP_TRACES_"]
-        .into_iter()
-        .flat_map(|prefix| {
-            OTLP.into_iter().map(move |(suffix, name)| {
-                let name = match (prefix, name) {
-                    ("OTEL_EXPORTER_OTLP_TRACES_", "endpoint") => "traces_endpoint",
-                    _ => name,
-                };
-                (
-                    format!("{prefix}{suffix}"),
-                    format!("telemetry.otlp.{name}"),
-                )
-            })
-        });
+    // The generic variables first: each signal's own, read after them, win.
+    let otlp = [
+        ("OTEL_EXPORTER_OTLP_", ""),
+        ("OTEL_EXPORTER_OTLP_TRACES_", "traces_"),
+        ("OTEL_EXPORTER_OTLP_LOGS_", "logs_"),
+    ]
+    .into_iter()
+    .flat_map(|(prefix, signal)| {
+        OTLP.into_iter().map(move |(suffix, name)| {
+            (
+                format!("{prefix}{suffix}"),
+                format!("telemetry.otlp.{signal}{name}"),
+            )
+        })
+    });
     named
         .chain(otlp)
         .filter_map(|(variable, name)| key(&name).map(|key| (variable, key)))
@@ -413,7 +427,7 @@ mod tests {
             "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT".into(),
             "telemetry.otlp.logs_endpoint"
         )));
-        assert_eq!(aliases.len(), 19, "every alias names a key");
+        assert_eq!(aliases.len(), 29, "every alias names a key");
     }
 
     #[test]

@@ -6,8 +6,11 @@
 //! apply. Nothing changes a [`TelemetrySettings`] once it is resolved.
 
 pub mod choices;
+mod endpoint;
 pub mod keys;
+mod otlp;
 mod resolve;
+mod sdk;
 pub mod value;
 
 use std::fmt;
@@ -19,8 +22,12 @@ pub use choices::{
     AuthHeader, Backend, Compression, Detail, ExitCodes, MatchRecords, OtlpProtocol, Remote,
     SendWait,
 };
-use keys::{LocalPrimary, Url, KEYS};
-pub use resolve::{ConfigError, ValueProblem};
+pub use endpoint::{OtlpEndpoint, Url};
+use keys::{LocalPrimary, KEYS};
+pub use otlp::{
+    OtlpExport, OtlpSettings, Signal, SignalSettings, MAX_SPAN_EVENTS, UNLIMITED_EXPORT,
+};
+pub use resolve::{Declined, ValueProblem};
 
 /// A value that must never be shown: its `Debug` and `Display` say only that it is set.
 #[derive(Clone, PartialEq, Eq)]
@@ -88,62 +95,6 @@ pub struct HybridSettings {
     pub local_primary: LocalPrimary,
     /// Which remote hybrid mode (and `--telemetry-remote`) sends to.
     pub remote_backend: Remote,
-}
-
-/// The `otlp:` section, overlaid by the standard `OTEL_EXPORTER_OTLP_*` variables.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OtlpSettings {
-    /// The base endpoint (like `OTEL_EXPORTER_OTLP_ENDPOINT`): `/v1/traces` is appended for
-    /// HTTP/protobuf.
-    pub endpoint: Option<Url>,
-    /// The traces endpoint, used as it is (like `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
-    pub traces_endpoint: Option<Url>,
-    /// The logs endpoint of the live records, used as it is (like
-    /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`).
-    pub logs_endpoint: Option<Url>,
-    pub protocol: OtlpProtocol,
-    /// Headers sent with every export; values may be credentials.
-    pub headers: Vec<(String, Secret)>,
-    pub timeout: Duration,
-    pub compression: Compression,
-    /// A private CA (`certificate`) and a client certificate and key (`client_certificate`,
-    /// `client_key`) for https endpoints.
-    pub trust: Trust,
-    /// `OTEL_TRACES_EXPORTER=none`: nothing goes to a collector.
-    pub disabled: bool,
-}
-
-impl OtlpSettings {
-    /// The URL spans are sent to.
-    pub fn traces_url(&self) -> String {
-        if let Some(url) = &self.traces_endpoint {
-            return url.to_string();
-        }
-        match (self.protocol, &self.endpoint) {
-            (OtlpProtocol::Grpc, Some(base)) => base.to_string(),
-            (OtlpProtocol::Grpc, None) => "http://localhost:4317".into(),
-            (OtlpProtocol::HttpProtobuf, Some(base)) => {
-                format!("{}/v1/traces", base.trim_end_matches('/'))
-            }
-            (OtlpProtocol::HttpProtobuf, None) => "http://localhost:4318/v1/traces".into(),
-        }
-    }
-
-    /// The URL the live records (log records) are sent to: the logs endpoint, else beside
-    /// the traces (`/v1/logs` for HTTP/protobuf; gRPC serves both on one address).
-    pub fn logs_url(&self) -> String {
-        if let Some(url) = &self.logs_endpoint {
-            return url.to_string();
-        }
-        let traces = self.traces_url();
-        match self.protocol {
-            OtlpProtocol::Grpc => traces,
-            OtlpProtocol::HttpProtobuf => match traces.strip_suffix("/v1/traces") {
-                Some(base) => format!("{base}/v1/logs"),
-                None => traces,
-            },
-        }
-    }
 }
 
 /// The `live:` section: what a run sends while it runs (see `telemetry::live`).
@@ -228,10 +179,20 @@ pub struct TelemetrySettings {
     pub dry_run: bool,
     /// `OTEL_TRACES_EXPORTER=console`: also print each span on stderr.
     pub console: bool,
+    /// Hand the command a TRACEPARENT and read one from the environment (W3C trace context,
+    /// unless `OTEL_PROPAGATORS` leaves it out).
+    pub propagate_trace_context: bool,
+    /// The most match events a span carries (`OTEL_SPAN_EVENT_COUNT_LIMIT`, at most
+    /// [`MAX_SPAN_EVENTS`]).
+    pub span_event_limit: usize,
+    /// The resource attributes the user gave (`OTEL_RESOURCE_ATTRIBUTES`, decoded, and
+    /// `OTEL_SERVICE_NAME` as `service.name`, which wins).
+    pub resource: Vec<(String, String)>,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
-    /// Why the config file could not be read, when telemetry is off for that reason.
-    pub unreadable_config: Option<String>,
+    /// Settings that could not be used, one line each (see [`TelemetrySettings::resolve`]):
+    /// said at the start of a run, unless `-q`.
+    pub warnings: Vec<String>,
     origins: Vec<(&'static str, Origin)>,
 }
 
@@ -273,7 +234,7 @@ impl TelemetrySettings {
             Backend::Sqlite | Backend::File if self.remote_once => Some(self.hybrid.remote_backend),
             _ => None,
         };
-        remote.filter(|r| !(*r == Remote::Otlp && self.otlp.disabled))
+        remote.filter(|r| !(*r == Remote::Otlp && self.otlp.traces.disabled))
     }
 
     /// What local sinks keep: full detail unless `anonymize`.
@@ -283,6 +244,12 @@ impl TelemetrySettings {
         } else {
             Detail::Full
         }
+    }
+
+    /// True when live records go to a collector: the remote is one, and its logs are not
+    /// off (`OTEL_LOGS_EXPORTER=none`).
+    pub fn sends_live_records(&self) -> bool {
+        self.remote() == Some(Remote::Otlp) && !self.otlp.logs.disabled
     }
 
     /// True when this run sends anywhere remote.
@@ -338,14 +305,14 @@ impl TelemetrySettings {
             },
             otlp: OtlpSettings {
                 endpoint: None,
-                traces_endpoint: None,
-                logs_endpoint: None,
                 protocol: OtlpProtocol::Grpc,
                 headers: Vec::new(),
                 timeout: Duration::from_secs(2),
                 compression: Compression::None,
                 trust: Trust::default(),
-                disabled: false,
+                insecure: false,
+                traces: SignalSettings::default(),
+                logs: SignalSettings::default(),
             },
             live: LiveSettings {
                 enabled: true,
@@ -362,7 +329,10 @@ impl TelemetrySettings {
             dry_run: false,
             console: false,
             config_file: None,
-            unreadable_config: None,
+            warnings: Vec::new(),
+            propagate_trace_context: true,
+            span_event_limit: MAX_SPAN_EVENTS,
+            resource: Vec::new(),
             origins: Vec::new(),
         }
     }

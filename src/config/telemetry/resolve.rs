@@ -5,28 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::keys::{self, environment_aliases, environment_variable, InvalidValue, Key, KEYS};
-use super::{Backend, Origin, Remote, RemoteOff, Secret, TelemetryFlags, TelemetrySettings};
+use super::{Origin, RemoteOff, Secret, TelemetryFlags, TelemetrySettings};
 use crate::config::file::{self, FileError, FileProblem};
-
-/// A setting that cannot be used; `Display` is the one line the user sees.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(transparent)]
-    File(#[from] FileError),
-    #[error("config file {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{variable}: {problem}")]
-    Environment {
-        variable: String,
-        problem: ValueProblem,
-    },
-    /// The user answered no to running without the remote telemetry asked for.
-    #[error("remote telemetry is not configured; nothing was run")]
-    Declined,
-}
 
 /// Why a value from the file or the environment cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -39,65 +19,75 @@ pub enum ValueProblem {
     Unclosed(String),
 }
 
+/// The user answered no to running without the remote telemetry asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("remote telemetry is not configured; nothing was run")]
+pub struct Declined;
+
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl TelemetrySettings {
     /// Resolves the settings. `env` looks up an environment variable (a closure, so that tests
     /// need not touch the process environment). Consent to a remote is settled after this,
     /// by [`crate::consent::settle`], the application's next step.
-    pub fn resolve(flags: &TelemetryFlags, env: Env) -> Result<TelemetrySettings, ConfigError> {
+    ///
+    /// No setting stops a run: a value that cannot be used (a typo in the file, an empty
+    /// `${{ vars.X }}` in CI, an OpenTelemetry variable earlyexit does not support) keeps
+    /// what was there before it, and one line in [`TelemetrySettings::warnings`] names it.
+    /// The OpenTelemetry specification asks the same of `OTEL_*` variables, and an empty one
+    /// is unset.
+    pub fn resolve(flags: &TelemetryFlags, env: Env) -> TelemetrySettings {
         let home = home_directory(env);
         let mut settings = TelemetrySettings::defaults(&home);
-        let (path, explicit) = config_location(flags, &home, env)?;
-        settings.apply_file(path, explicit, &home, env)?;
-        settings.apply_environment(&home, env)?;
+        if let Some((path, explicit)) = settings.config_location(flags, &home, env) {
+            settings.apply_file(path, explicit, &home, env);
+        }
+        settings.apply_environment(&home, env);
         settings.apply_flags(flags);
-        Ok(settings)
+        settings.check_otlp();
+        settings
     }
 
-    fn apply_file(
-        &mut self,
-        path: PathBuf,
-        explicit: bool,
-        home: &Path,
-        env: Env,
-    ) -> Result<(), ConfigError> {
+    fn apply_file(&mut self, path: PathBuf, explicit: bool, home: &Path, env: Env) {
         let text = match read_config(&path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => {
-                return Ok(())
-            }
-            // A file named on purpose that is not there is a mistake to stop at; so is text
-            // that is not UTF-8 (broken content, like invalid YAML).
-            Err(source)
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData
-                ) =>
-            {
-                return Err(ConfigError::Read { path, source })
-            }
-            // A home or a file that cannot be read is a fault of the machine, not of the run:
-            // the command runs, with telemetry off and one line that says why.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && !explicit => return,
+            // A file that cannot be read (not there although named, not text, a home without
+            // permission) is a fault of the machine, not of the run: the command runs, with
+            // telemetry off, since the file may have said where it must not go.
             Err(source) => {
                 self.enabled = false;
-                self.unreadable_config = Some(format!(
+                self.warn(format!(
                     "config file {}: {source}; telemetry is off for this run",
                     path.display()
                 ));
-                return Ok(());
+                return;
             }
         };
-        for entry in file::parse(&path, &text)? {
+        let entries = match file::parse(&path, &text) {
+            Ok(entries) => entries,
+            Err(error) => {
+                self.enabled = false;
+                self.warn(format!("{error}; telemetry is off for this run"));
+                return;
+            }
+        };
+        for entry in entries {
             let at_line = |problem| FileError {
                 path: path.clone(),
                 line: entry.line,
                 problem,
             };
-            let key = keys::key(&entry.key)
-                .ok_or_else(|| at_line(FileProblem::UnknownKey(entry.key.clone())))?;
-            self.apply(key, &entry.value, home, env)
-                .map_err(|problem| at_line(FileProblem::Value(entry.key.clone(), problem)))?;
+            let Some(key) = keys::key(&entry.key) else {
+                let error = at_line(FileProblem::UnknownKey(entry.key.clone()));
+                self.warn(format!("{error}; ignored"));
+                continue;
+            };
+            if let Err(problem) = self.apply(key, &entry.value, home, env) {
+                let error = at_line(FileProblem::Value(entry.key.clone(), problem));
+                self.warn(format!("{error}; {} kept", self.kept(key)));
+                continue;
+            }
             let origin = Origin::File {
                 path: path.clone(),
                 line: entry.line,
@@ -105,18 +95,21 @@ impl TelemetrySettings {
             self.set_origin(key.name, origin);
         }
         self.config_file = Some(path);
-        Ok(())
     }
 
-    fn apply_environment(&mut self, home: &Path, env: Env) -> Result<(), ConfigError> {
+    fn apply_environment(&mut self, home: &Path, env: Env) {
         let derived = KEYS.iter().map(|key| (environment_variable(key.name), key));
         for (variable, key) in derived.chain(environment_aliases()) {
             let Some(value) = env(&variable) else {
                 continue;
             };
+            if variable.starts_with("OTEL_") && value.trim().is_empty() {
+                continue;
+            }
             let value = keys::from_standard_units(&variable, value);
             if let Err(problem) = self.apply(key, &value, home, env) {
-                return Err(ConfigError::Environment { variable, problem });
+                self.warn(format!("{variable}: {problem}; {} kept", self.kept(key)));
+                continue;
             }
             self.set_origin(key.name, Origin::Environment(variable));
         }
@@ -136,16 +129,33 @@ impl TelemetrySettings {
         if env("DO_NOT_TRACK").is_some_and(|value| says_yes(&value)) {
             self.remote_off = Some(RemoteOff::DoNotTrack);
         }
-        if let Some(exporters) = env("OTEL_TRACES_EXPORTER") {
-            self.apply_traces_exporters(&exporters);
-        }
+        self.apply_sdk_variables(env);
         // `api_key_env` names the variable that holds the key, when no key was given.
         if self.http.api_key.is_none() {
             if let Some(variable) = &self.http.api_key_env {
                 self.http.api_key = env(variable).filter(|v| !v.is_empty()).map(Secret::new);
             }
         }
-        Ok(())
+    }
+
+    /// One line for [`TelemetrySettings::warnings`].
+    pub(super) fn warn(&mut self, line: String) {
+        self.warnings.push(line);
+    }
+
+    /// What a key keeps when a value for it cannot be used: its value so far, and where that
+    /// came from.
+    fn kept(&self, key: &Key) -> String {
+        let value = (key.show)(self);
+        let value = if value.is_empty() {
+            "(none)".into()
+        } else {
+            value
+        };
+        match self.origin_of(key.name) {
+            Origin::Default => format!("the default {value}"),
+            origin => format!("{value} from {origin}"),
+        }
     }
 
     fn apply_flags(&mut self, flags: &TelemetryFlags) {
@@ -165,29 +175,6 @@ impl TelemetrySettings {
         (key.apply)(self, &expand(text, home, env)?)?;
         Ok(())
     }
-
-    /// `OTEL_TRACES_EXPORTER`, a comma-separated list as the SDKs read it: `otlp` sends to the
-    /// collector (the backend becomes otlp, or hybrid's remote does, unless an earlyexit
-    /// variable or the file chose the backend), `console` also prints each span on stderr,
-    /// `none` sends nothing to a collector. Other exporters are not earlyexit's.
-    fn apply_traces_exporters(&mut self, exporters: &str) {
-        let origin = Origin::Environment("OTEL_TRACES_EXPORTER".into());
-        for exporter in exporters.split(',').map(|e| e.trim().to_ascii_lowercase()) {
-            match exporter.as_str() {
-                "none" => self.otlp.disabled = true,
-                "console" => self.console = true,
-                "otlp" if self.origin_of("telemetry.backend") == Origin::Default => {
-                    self.backend = Backend::Otlp;
-                    self.set_origin("telemetry.backend", origin.clone());
-                }
-                "otlp" if self.backend == Backend::Hybrid => {
-                    self.hybrid.remote_backend = Remote::Otlp;
-                    self.set_origin("telemetry.hybrid.remote_backend", origin.clone());
-                }
-                _ => {}
-            }
-        }
-    }
 }
 
 /// Without HOME (a cron job, a service), the password database names the home, as it does
@@ -200,23 +187,29 @@ fn home_directory(env: Env) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/"))
 }
 
-/// The config file to read, and whether it was named on purpose (`--config`,
-/// `EARLYEXIT_CONFIG`) rather than the default one in `~/.earlyexit`.
-fn config_location(
-    flags: &TelemetryFlags,
-    home: &Path,
-    env: Env,
-) -> Result<(PathBuf, bool), ConfigError> {
-    match (&flags.config, env("EARLYEXIT_CONFIG")) {
-        (Some(path), _) => Ok((path.clone(), true)),
-        (None, Some(path)) if !path.is_empty() => match expand(&path, home, env) {
-            Ok(path) => Ok((PathBuf::from(path), true)),
-            Err(problem) => Err(ConfigError::Environment {
-                variable: "EARLYEXIT_CONFIG".into(),
-                problem,
-            }),
-        },
-        _ => Ok((home.join(".earlyexit").join("config.yaml"), false)),
+impl TelemetrySettings {
+    /// The config file to read, and whether it was named on purpose (`--config`,
+    /// `EARLYEXIT_CONFIG`) rather than the default one in `~/.earlyexit`; none when
+    /// `EARLYEXIT_CONFIG` cannot be expanded (said in a warning).
+    fn config_location(
+        &mut self,
+        flags: &TelemetryFlags,
+        home: &Path,
+        env: Env,
+    ) -> Option<(PathBuf, bool)> {
+        match (&flags.config, env("EARLYEXIT_CONFIG")) {
+            (Some(path), _) => Some((path.clone(), true)),
+            (None, Some(path)) if !path.is_empty() => match expand(&path, home, env) {
+                Ok(path) => Some((PathBuf::from(path), true)),
+                Err(problem) => {
+                    self.warn(format!(
+                        "EARLYEXIT_CONFIG: {problem}; no config file is read"
+                    ));
+                    None
+                }
+            },
+            _ => Some((home.join(".earlyexit").join("config.yaml"), false)),
+        }
     }
 }
 
@@ -231,7 +224,7 @@ fn says_yes(value: &str) -> bool {
 
 /// The config file's text: a small regular file (see [`crate::files::read_small`]).
 fn read_config(path: &Path) -> std::io::Result<String> {
-    // InvalidData, as `read_to_string` said it: broken content stops the run (apply_file).
+    // InvalidData, as `read_to_string` said it.
     String::from_utf8(crate::files::read_small(path)?)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
@@ -273,7 +266,7 @@ fn expand(value: &str, home: &Path, env: Env) -> Result<String, ValueProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::telemetry::OtlpProtocol;
+    use crate::config::telemetry::{Backend, OtlpProtocol, Signal};
     use std::collections::HashMap;
     use std::time::Duration;
 
@@ -311,13 +304,13 @@ mod tests {
             ("HOME", "/nonexistent-home"),
             ("EARLYEXIT_TELEMETRY_BACKEND", "file"),
         ]);
-        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env);
         assert_eq!(settings.backend, Backend::File);
         let flags = TelemetryFlags {
             backend: Some(Backend::None),
             ..TelemetryFlags::default()
         };
-        let settings = TelemetrySettings::resolve(&flags, &env).unwrap();
+        let settings = TelemetrySettings::resolve(&flags, &env);
         assert_eq!(settings.backend, Backend::None);
         let origin = settings
             .describe()
@@ -340,21 +333,24 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/ca.pem"),
         ]);
-        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env);
         let otlp = &settings.otlp;
+        let traces = otlp.export(Signal::Traces);
+        let logs = otlp.export(Signal::Logs);
         assert_eq!(
-            otlp.protocol,
-            OtlpProtocol::HttpProtobuf,
-            "the traces variable wins"
+            (traces.protocol, logs.protocol),
+            (OtlpProtocol::HttpProtobuf, OtlpProtocol::Grpc),
+            "the traces variable wins for traces alone"
         );
-        assert_eq!(otlp.traces_url(), "http://generic:4318/v1/traces");
-        assert_eq!(otlp.logs_url(), "http://generic:4318/v1/logs");
+        assert_eq!(traces.url, "http://generic:4318/v1/traces");
+        assert_eq!(logs.url, "http://generic:4318", "gRPC appends no path");
         assert_eq!(
-            otlp.timeout,
+            traces.timeout,
             Duration::from_millis(1500),
             "OTEL timeouts are milliseconds"
         );
-        assert_eq!(otlp.compression, super::super::Compression::Gzip);
+        assert_eq!(traces.compression, super::super::Compression::Gzip);
+        assert_eq!(logs.compression, super::super::Compression::None);
         assert_eq!(
             otlp.trust.ca_file.as_deref(),
             Some(Path::new("/etc/ca.pem"))
@@ -387,21 +383,19 @@ mod tests {
                 "http://traces:9999/custom",
             ),
         ]);
-        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env);
         assert_eq!(settings.otlp.traces_url(), "http://traces:9999/custom");
         assert_eq!(
             settings.otlp.logs_url(),
-            "http://traces:9999/custom",
-            "gRPC serves logs where it serves traces"
+            "http://generic:4317",
+            "the logs follow the generic endpoint, not the traces' own"
         );
         let logs = TelemetrySettings::resolve(
             &TelemetryFlags::default(),
             &env_of(&[("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:4318/in")]),
-        )
-        .unwrap();
+        );
         assert_eq!(logs.otlp.logs_url(), "http://logs:4318/in");
-        let defaults =
-            TelemetrySettings::resolve(&TelemetryFlags::default(), &env_of(&[])).unwrap();
+        let defaults = TelemetrySettings::resolve(&TelemetryFlags::default(), &env_of(&[]));
         assert_eq!(defaults.otlp.traces_url(), "http://localhost:4317");
         let exporter_off = TelemetrySettings::resolve(
             &TelemetryFlags {
@@ -409,24 +403,28 @@ mod tests {
                 ..TelemetryFlags::default()
             },
             &env_of(&[("OTEL_TRACES_EXPORTER", "none")]),
-        )
-        .unwrap();
+        );
         assert!(!exporter_off.sends_remotely());
     }
 
     #[test]
-    fn bad_environment_value_names_the_variable() {
+    fn a_bad_environment_value_is_a_warning_that_names_the_variable_and_what_is_kept() {
         let env = env_of(&[
             ("HOME", "/nonexistent-home"),
             ("EARLYEXIT_TELEMETRY_DEBUG", "maybe"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
         ]);
-        let message = TelemetrySettings::resolve(&TelemetryFlags::default(), &env)
-            .unwrap_err()
-            .to_string();
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env);
         assert_eq!(
-            message,
-            "EARLYEXIT_TELEMETRY_DEBUG: expected true or false, found 'maybe'"
+            settings.warnings,
+            [
+                "EARLYEXIT_TELEMETRY_DEBUG: expected true or false, found 'maybe'; the default false kept",
+                "OTEL_EXPORTER_OTLP_TIMEOUT: expected a duration such as 30s, 1.5m or 250ms, found '-1'; the default 2s kept",
+            ]
         );
+        assert!(!settings.debug);
+        assert_eq!(settings.otlp.timeout, Duration::from_secs(2));
     }
 
     #[test]
@@ -436,7 +434,7 @@ mod tests {
             ("EARLYEXIT_TELEMETRY_HTTP_API_KEY_ENV", "TEAM_KEY"),
             ("TEAM_KEY", "from-team-key"),
         ]);
-        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env);
         assert_eq!(
             settings.http.api_key.as_ref().map(Secret::expose),
             Some("from-team-key")
@@ -447,7 +445,7 @@ mod tests {
             ("TEAM_KEY", "from-team-key"),
             ("EARLYEXIT_TELEMETRY_API_KEY", "given"),
         ]);
-        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env).unwrap();
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env);
         assert_eq!(
             settings.http.api_key.as_ref().map(Secret::expose),
             Some("given")
