@@ -150,6 +150,34 @@ impl Outcome {
         }
     }
 
+    /// The outcome of a record that carries none (an earlier version, another client of the
+    /// HTTP API), from what it says: its reason by the rules above, and without a reason a
+    /// non-zero exit code is a failure. `store::schema`'s `legacy_outcome` is the same rule
+    /// over stored rows.
+    pub fn of_record(
+        reason: Option<ExitReason>,
+        exit_code: i64,
+        command_exit_code: Option<i64>,
+        match_count: i64,
+    ) -> Outcome {
+        let command_failed = command_exit_code.unwrap_or(0) != 0;
+        match reason {
+            Some(
+                ExitReason::Timeout | ExitReason::IdleTimeout | ExitReason::FirstOutputTimeout,
+            ) => Outcome::Timeout,
+            Some(ExitReason::Interrupted) => Outcome::Cancelled,
+            Some(ExitReason::Error) => Outcome::Error,
+            Some(ExitReason::Lost) => Outcome::Lost,
+            Some(ExitReason::ErrorPattern | ExitReason::Match) => Outcome::Failure,
+            Some(ExitReason::NoMatch) if match_count > 0 => Outcome::Failure,
+            Some(_) if command_failed => Outcome::Failure,
+            Some(ExitReason::SuccessPattern) => Outcome::StoppedOnSuccess,
+            Some(_) => Outcome::Success,
+            None if exit_code != 0 || command_failed => Outcome::Failure,
+            None => Outcome::Success,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",

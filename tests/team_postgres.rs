@@ -427,3 +427,74 @@ fn a_server_killed_in_the_middle_of_a_fold_loses_no_run_and_counts_none_twice() 
     }
     assert!(served_page(&again, "since=30d").contains(": 2800 run(s)."));
 }
+
+/// The design document's envelope as another client sends it: its fields alone, no trace or
+/// span ids, no exit reason or outcome. `exit_code` 1 with a match of the pattern is a failure;
+/// 0 a success.
+fn document_envelopes(first: usize, count: usize) -> String {
+    let events: Vec<String> = (first..first + count)
+        .flat_map(|n| {
+            let id = format!("00000000-0000-4000-8000-{n:012}");
+            let exit_code = n % 2;
+            [
+                format!(
+                    r#"{{"type":"execution","data":{{"execution_id":"{id}","timestamp":"2026-12-01T10:30:00Z","command_hash":"sha256-{n}","pattern":"Error","exit_code":{exit_code},"total_runtime":45.3,"match_count":{exit_code},"project_type":"nodejs"}}}}"#
+                ),
+                format!(
+                    r#"{{"type":"match_event","data":{{"execution_id":"{id}","match_number":1,"timestamp_offset":12.5,"stream_source":"stderr"}}}}"#
+                ),
+            ]
+        })
+        .collect();
+    format!(
+        r#"{{"api_version":"1.0","events":[{}],"client":{{"version":"0.0.1","platform":"darwin","anonymized":true}}}}"#,
+        events.join(",")
+    )
+}
+
+/// 1,000 runs in the document's shape, each sent twice, are 1,000 rows, with `received`
+/// never claiming more than what is stored or already held.
+fn another_clients_runs_are_stored_once_each(server: &Server, count_rows: impl Fn(&str) -> String) {
+    for _ in 0..2 {
+        for first in (0..1000).step_by(100) {
+            let (status, body) = crate::common::http::post(
+                &format!("{}/api/v1/events", server.url),
+                &[
+                    ("authorization", &format!("Bearer {}", server.write_key)),
+                    ("content-type", "application/json"),
+                ],
+                document_envelopes(first, 100).as_bytes(),
+            );
+            assert_eq!(status, 200, "{body}");
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(answer["received"], 200, "{answer}");
+        }
+    }
+    assert_eq!(count_rows("SELECT count(*) FROM executions"), "1000");
+    assert_eq!(count_rows("SELECT count(*) FROM match_events"), "1000");
+    assert_eq!(
+        count_rows(
+            "SELECT count(*) FROM executions WHERE (exit_code = 1 AND outcome = 'failure') \
+             OR (exit_code = 0 AND outcome = 'success')"
+        ),
+        "1000"
+    );
+}
+
+#[test]
+fn another_clients_runs_without_trace_ids_are_each_stored_once_on_sqlite() {
+    let home = Home::new();
+    let server = Server::start(&home, &[]);
+    another_clients_runs_are_stored_once_each(&server, |sql| server.query(sql)[0][0].clone());
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn another_clients_runs_without_trace_ids_are_each_stored_once_on_postgres() {
+    let postgres = Postgres::start();
+    let home = Home::new();
+    let server = Server::start_on_database(&home, &postgres.url("team"), &[]);
+    another_clients_runs_are_stored_once_each(&server, |sql| {
+        postgres.psql("team", sql).trim().to_string()
+    });
+}

@@ -141,6 +141,37 @@ fn command_line(attributes: &[KeyValue]) -> Option<String> {
     }
 }
 
+impl ExecutionRecord {
+    /// Its outcome by today's rule, whichever version or client recorded it: the one it
+    /// carries, settled (`Outcome::settled`), or for a record without one (an older version,
+    /// another client of the HTTP API) derived from what it says (`Outcome::of_record`); a
+    /// name this build does not know is kept as it is. Its trace and span ids are kept only
+    /// when they are ids: another client may send none, or zeros.
+    fn settle(&mut self) {
+        let reason = self.exit_reason.parse::<ExitReason>().ok();
+        let outcome = match self.outcome.as_deref().map(str::parse::<Outcome>) {
+            Some(Ok(stored)) => Outcome::settled(stored, reason, self.match_count),
+            Some(Err(_)) => return,
+            None => Outcome::of_record(
+                reason,
+                self.exit_code,
+                self.command_exit_code,
+                self.match_count,
+            ),
+        };
+        self.outcome = Some(outcome.as_str().to_string());
+        let is_id = |id: &str, length: usize| {
+            id.len() == length
+                && id.bytes().all(|b| b.is_ascii_hexdigit())
+                && id.bytes().any(|b| b != b'0')
+        };
+        if !(is_id(&self.trace_id, 32) && is_id(&self.span_id, 16)) {
+            self.trace_id.clear();
+            self.span_id.clear();
+        }
+    }
+}
+
 impl RunRecord {
     /// Converts an earlyexit span; `None` for any other span.
     pub fn from_span(span: &SpanData, detail: Detail) -> Option<RunRecord> {
@@ -148,7 +179,7 @@ impl RunRecord {
         let execution_id = text(a, attr::EXECUTION_ID)?;
         let full = detail == Detail::Full;
         let parent = span.parent_span_id;
-        let execution = ExecutionRecord {
+        let mut execution = ExecutionRecord {
             execution_id: execution_id.clone(),
             timestamp: crate::timestamp::millis(span.start_time),
             trace_id: span.span_context.trace_id().to_string(),
@@ -160,11 +191,7 @@ impl RunRecord {
             pattern: text(a, attr::PATTERN),
             exit_code: integer(a, attr::EXIT_CODE).unwrap_or_default(),
             exit_reason: text(a, attr::EXIT_REASON).unwrap_or_default(),
-            outcome: settled_outcome(
-                text(a, attr::OUTCOME),
-                text(a, attr::EXIT_REASON).as_deref(),
-                integer(a, attr::MATCH_COUNT).unwrap_or_default(),
-            ),
+            outcome: text(a, attr::OUTCOME),
             command_exit_code: integer(a, attr::PROCESS_EXIT_CODE),
             total_runtime: float(a, attr::TOTAL_RUNTIME).unwrap_or_default(),
             time_to_first_output: float(a, attr::TIME_TO_FIRST_OUTPUT),
@@ -204,6 +231,7 @@ impl RunRecord {
                 }
             })
             .collect();
+        execution.settle();
         Some(RunRecord { execution, matches })
     }
 
@@ -232,11 +260,7 @@ impl RunRecord {
                 Some("execution") => match serde_json::from_value::<ExecutionRecord>(data) {
                     Ok(mut execution) if !execution.execution_id.is_empty() => {
                         received += 1;
-                        execution.outcome = settled_outcome(
-                            execution.outcome.take(),
-                            Some(&execution.exit_reason),
-                            execution.match_count,
-                        );
+                        execution.settle();
                         runs.insert(
                             execution.execution_id.clone(),
                             RunRecord {
@@ -285,25 +309,6 @@ impl RunRecord {
             warnings,
         }
     }
-}
-
-/// A record's outcome by today's rule (`Outcome::settled`), whichever version or client
-/// recorded it; a name this build does not know is kept as it is.
-fn settled_outcome(
-    stored: Option<String>,
-    reason: Option<&str>,
-    match_count: i64,
-) -> Option<String> {
-    let name = stored?;
-    let Ok(outcome) = name.parse::<Outcome>() else {
-        return Some(name);
-    };
-    let reason = reason.and_then(|r| r.parse::<ExitReason>().ok());
-    Some(
-        Outcome::settled(outcome, reason, match_count)
-            .as_str()
-            .to_string(),
-    )
 }
 
 /// What a list of event envelopes held.

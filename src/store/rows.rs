@@ -3,7 +3,6 @@
 use rusqlite::{params, Transaction};
 
 use super::running::DELETE_RUNNING;
-use super::schema::FILL_LEGACY_OUTCOMES;
 use crate::recording::record::{ExecutionRecord, RunRecord};
 
 pub const EXECUTION_COLUMNS: &str = "execution_id, timestamp, trace_id, span_id, parent_span_id, command_hash, \
@@ -71,7 +70,6 @@ pub const INSERT_MATCH: &str = "INSERT OR IGNORE INTO match_events
 
 pub fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlite::Result<usize> {
     let mut new_runs = 0;
-    let mut legacy = false;
     let mut execution = transaction.prepare_cached(&insert_execution_sql())?;
     let mut event = transaction.prepare_cached(INSERT_MATCH)?;
     let mut no_longer_running = transaction.prepare_cached(DELETE_RUNNING)?;
@@ -116,7 +114,6 @@ pub fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlit
             continue;
         }
         new_runs += 1;
-        legacy |= e.outcome.is_none();
         for m in &run.matches {
             event.execute(params![
                 m.execution_id,
@@ -128,9 +125,6 @@ pub fn insert_runs(transaction: &Transaction<'_>, runs: &[RunRecord]) -> rusqlit
                 m.line_content,
             ])?;
         }
-    }
-    if legacy {
-        transaction.execute(FILL_LEGACY_OUTCOMES, [])?;
     }
     Ok(new_runs)
 }

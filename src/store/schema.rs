@@ -34,13 +34,6 @@ pub(crate) use settle_outcomes;
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// The same, as a statement that fills in the runs that lack one.
-pub const FILL_LEGACY_OUTCOMES: &str = concat!(
-    "UPDATE executions SET outcome = ",
-    legacy_outcome!(),
-    " WHERE outcome IS NULL"
-);
-
 /// Each entry upgrades the schema by one version; `PRAGMA user_version` says how many ran.
 /// Append only: never edit a migration that has shipped.
 pub const MIGRATIONS: &[&str] = &[

@@ -45,6 +45,12 @@ END;
     // The local migration that settled the runs' outcomes (`schema::settle_outcomes`) ran
     // first; the kept figures are made again from them.
     fold_again!(),
+    // Trace and span ids are a second key only when a run has them: other clients of the
+    // HTTP API send runs without, each its own run by its execution id.
+    r"
+DROP INDEX executions_by_span;
+CREATE UNIQUE INDEX executions_by_span ON executions (trace_id, span_id) WHERE trace_id <> '';
+",
 ];
 
 /// An API key as the server keeps it: never the key, only its hash.

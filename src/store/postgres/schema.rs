@@ -108,4 +108,10 @@ END $$;
     // A run's outcome is a fact of the run, never of the exit-code mode; the kept figures are
     // made again from the settled outcomes.
     concat!(settle_outcomes!(), fold_again!()),
+    // Trace and span ids are a second key only when a run has them: other clients of the
+    // HTTP API send runs without, each its own run by its execution id.
+    r"
+ALTER TABLE executions DROP CONSTRAINT executions_trace_id_span_id_key;
+CREATE UNIQUE INDEX executions_by_span ON executions (trace_id, span_id) WHERE trace_id <> '';
+",
 ];
