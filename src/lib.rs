@@ -56,6 +56,7 @@ pub mod profile;
 mod properties;
 pub mod rate_limit;
 pub mod recording;
+pub mod secret_blocks;
 pub mod server;
 pub mod store;
 pub mod summary;

@@ -53,6 +53,8 @@ pub struct MatchEvent<'a> {
     /// The output of this stream read with the line and before it, not yet reported to
     /// [`RunObserver::on_output`]: with what was, the lines that led up to this one.
     pub preceding: &'a [u8],
+    /// The line is part of a private key block (`secret_blocks`): telemetry keeps none of it.
+    pub in_private_key: bool,
 }
 
 /// The longest part of a matched line that an observer keeps: 1 KiB, for telemetry's
@@ -69,6 +71,7 @@ pub struct KeptMatch {
     pub stream: StreamName,
     pub line_number: u64,
     pub line: Vec<u8>,
+    pub in_private_key: bool,
 }
 
 /// A line as an observer keeps it past its buffer: its first [`MAX_KEPT_LINE_BYTES`], owned.
@@ -86,6 +89,7 @@ impl MatchEvent<'_> {
             stream: self.stream,
             line_number: self.line_number,
             line: kept_line(self.line),
+            in_private_key: self.in_private_key,
         }
     }
 }

@@ -172,6 +172,7 @@ mod tests {
             stream: StreamName::Stderr,
             line_number: 7,
             line: b"ERROR token=abc".to_vec(),
+            in_private_key: false,
         }
     }
 

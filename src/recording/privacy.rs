@@ -8,6 +8,7 @@ use opentelemetry_sdk::trace::SpanData;
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::attributes::FULL_DETAIL_ONLY;
+use crate::observer::KeptMatch;
 
 pub use crate::config::telemetry::Detail;
 
@@ -44,8 +45,15 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     memchr::memmem::find(haystack, needle.as_bytes()).is_some()
 }
 
-/// The end of an option name whose value is a secret: `--password`, `--db-pass`, `--auth`.
-const SECRET_OPTION_WORDS: &str = "(?:password|passwd|pass|secret|token|api-?key|access-?key|auth)";
+/// An option name whose value is a secret: a secret's word as one of its parts, anywhere
+/// (`--password`, `--db-pass`, `--auth`, `--secret-value`, `--db-password-file`), and not
+/// inside another word (`--author`, `--passive`).
+const SECRET_OPTION_WORDS: &str = "(?:[a-z0-9]+[-_])*(?:password|passwd|pass|pwd|secret|secrets|token|tokens|api[-_]?key|access[-_]?key|auth|credentials?)(?:[-_][a-z0-9]+)*";
+
+/// The words that make a key's value a secret in `key=value` and `key: value` text: at the
+/// end of the key (`DB_PASSWORD`, `mypassword`) or as one of its parts (`secret_value`).
+const SECRET_KEY_WORDS: &str =
+    "(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|credentials?)";
 
 /// Words that name a secret in `key=value` text and in `--option value` arguments.
 const SECRET_WORDS: &[&str] = &[
@@ -89,19 +97,19 @@ static RULES: [Rule; 26] = [
     // Private key blocks.
     rule!(|t| contains(t, "private key"), r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", REDACTED),
     // Well-known key formats: GitHub, AWS access key ids, Slack, OpenAI-style, Google.
-    rule!(|t| contains(t, "gh") || contains(t, "github_pat_"), r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})", REDACTED),
+    rule!(|t| contains(t, "gh") || contains(t, "github_pat_"), r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{16,})", REDACTED),
     rule!(|t| contains(t, "akia") || contains(t, "asia"), r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
     rule!(|t| contains(t, "xox"), r"\bxox[abposr]-[A-Za-z0-9-]{10,}", REDACTED),
     rule!(|t| contains(t, "sk-"), r"\bsk-[A-Za-z0-9_-]{20,}", REDACTED),
     // Stripe secret, restricted and publishable keys; GitLab personal access tokens.
     rule!(|t| contains(t, "k_live_") || contains(t, "k_test_"), r"\b[spr]k_(?:live|test)_[A-Za-z0-9]{10,}", REDACTED),
     // GitLab tokens: personal, runner, pipeline trigger, deploy, CI build, feed, OAuth...
-    rule!(|t| contains(t, "gl"), r"\bgl(?:pat|rt|ptt|dt|cbt|ft|imt|agent|soat|oas|rtr)-[A-Za-z0-9_-]{20,}", REDACTED),
+    rule!(|t| contains(t, "gl"), r"\bgl(?:pat|rt|ptt|dt|cbt|ft|imt|agent|soat|oas|rtr)-[A-Za-z0-9_-]{16,}", REDACTED),
     // Stripe webhook secrets, npm tokens, SendGrid keys, Vault tokens.
-    rule!(|t| contains(t, "whsec_"), r"\bwhsec_[A-Za-z0-9+/=]{20,}", REDACTED),
-    rule!(|t| contains(t, "npm_"), r"\bnpm_[A-Za-z0-9]{30,}", REDACTED),
+    rule!(|t| contains(t, "whsec_"), r"\bwhsec_[A-Za-z0-9+/=]{16,}", REDACTED),
+    rule!(|t| contains(t, "npm_"), r"\bnpm_[A-Za-z0-9]{16,}", REDACTED),
     rule!(|t| contains(t, "sg."), r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}", REDACTED),
-    rule!(|t| contains(t, "s.") || contains(t, "b."), r"\b(?:hv[sb]\.[A-Za-z0-9_-]{20,}|[sb]\.[A-Za-z0-9]{24,}\b)", REDACTED),
+    rule!(|t| contains(t, "s.") || contains(t, "b.") || contains(t, "r."), r"\b(?:hv[sbr]\.[A-Za-z0-9_-]{8,}|[sb]\.[A-Za-z0-9]{24,}\b)", REDACTED),
     rule!(|t| contains(t, "aiza"), r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
     // JSON Web Tokens.
     rule!(|t| contains(t, "eyj"), r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", REDACTED),
@@ -112,11 +120,11 @@ static RULES: [Rule; 26] = [
     // Credentials in URLs: scheme://user:password@host.
     rule!(|t| contains(t, "://") && contains(t, "@"), r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", "${1}[REDACTED]@"),
     // key=value and key: value secrets.
-    rule!(|t| (contains(t, "=") || contains(t, ":")) && names_a_secret(t), r#"(?i)\b([a-z0-9_.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth|credentials?)["']?\s*[=:]\s*)["']?[^\s"'&;,]+"#, "${1}[REDACTED]"),
+    rule!(|t| (contains(t, "=") || contains(t, ":")) && names_a_secret(t), &format!(r#"(?i)\b((?:[a-z0-9_.-]*{SECRET_KEY_WORDS}|(?:[a-z0-9]+[_.-])*{SECRET_KEY_WORDS}(?:[_.-][a-z0-9]+)+)["']?\s*[=:]\s*)["']?[^\s"'&;,]+"#), "${1}[REDACTED]"),
     // `aws configure set aws_secret_access_key VALUE`: a secret's name set to the next word.
     rule!(|t| contains(t, "set") && names_a_secret(t), r"(?i)(\bset\s+[a-z0-9_.-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|credentials?)\s+)\S+", "${1}[REDACTED]"),
     // `--password hunter2` style options.
-    rule!(|t| contains(t, "-") && names_a_secret(t), &format!(r"(?i)(--?[a-z0-9-]*{SECRET_OPTION_WORDS}\s+)[^\s-][^\s]*"), "${1}[REDACTED]"),
+    rule!(|t| contains(t, "-") && names_a_secret(t), &format!(r"(?i)((?:^|\s)--?{SECRET_OPTION_WORDS}\s+)[^\s-][^\s]*"), "${1}[REDACTED]"),
     // `curl -u user:password` and `--user user:password`: the user stays.
     rule!(|t| contains(t, "-u") && contains(t, ":"), r"(\s(?:-u|--user)[\s=]*[^\s:]+:)[^\s@]+", "${1}[REDACTED]"),
     // Signatures and credentials in a URL's query: S3 and GCS presigned URLs, Azure SAS.
@@ -133,14 +141,12 @@ static RULES: [Rule; 26] = [
 ];
 
 /// Option names whose next argument is a secret (`--password hunter2`, `curl -u user:pw`).
-static SECRET_OPTION: LazyLock<Regex> = LazyLock::new(|| {
-    ascii_regex(&format!(
-        r"(?i)^(?:--?[a-z0-9-]*{SECRET_OPTION_WORDS}|-u|--user)$"
-    ))
-});
+static SECRET_OPTION: LazyLock<Regex> =
+    LazyLock::new(|| ascii_regex(&format!(r"(?i)^(?:--?{SECRET_OPTION_WORDS}|-u|--user)$")));
 
-/// Runs of 13 to 19 digits, spaced or dashed in groups, that may be a payment card number.
-static CARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b\d(?:[ -]?\d){12,18}\b"));
+/// Runs of 13 to 19 digits, spaced or dashed in groups, that may be a payment card number:
+/// the networks' numbers start with 2 to 6 (a nanosecond timestamp starts with 1).
+static CARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b[2-6](?:[ -]?\d){12,18}\b"));
 
 /// The Luhn checksum that every card number passes (and most other digit runs fail).
 fn passes_luhn(digits: &[u8]) -> bool {
@@ -238,6 +244,15 @@ pub fn scrub_if(scrub_pii: bool, text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// A matched line as a sink keeps it: scrubbed when `scrub_pii` says so, and nothing of it
+/// when it is part of a private key block, which no single line shows to be a secret.
+pub fn scrub_matched_line(scrub_pii: bool, kept: &KeptMatch) -> String {
+    if scrub_pii && kept.in_private_key {
+        return REDACTED.to_string();
+    }
+    scrub_if(scrub_pii, &String::from_utf8_lossy(&kept.line))
 }
 
 /// Scrubs command arguments one by one, and also the argument after a secret-bearing option
@@ -341,6 +356,13 @@ mod tests {
             ("sshpass -p Hunter2x ssh host", "Hunter2x"),
             ("aws configure set aws_secret_access_key wJalrXUtnFEMI", "wJalrXUtnFEMI"),
             ("docker login -u ci -p Hunter2x registry.example", "Hunter2x"),
+            ("deploy --secret-value Sv8x2q --dry-run", "Sv8x2q"),
+            ("notify --webhook-secret-value Wh3k9z", "Wh3k9z"),
+            ("--token-value Tk5v1m", "Tk5v1m"),
+            ("psql --db-password-file pw.txt", "pw.txt"),
+            ("export SECRET_VALUE=Sv8x2q", "Sv8x2q"),
+            ("vault hvs.AbCdEfGhIjKlMnO", "AbCdEfGhIjKlMnO"),
+            ("token ghp_AbCdEfGhIjKlMnOp", "AbCdEfGhIjKlMnOp"),
         ];
         for (text, secret) in cases {
             let scrubbed = scrub(text);
@@ -354,6 +376,8 @@ mod tests {
             "cargo test --release -- parser::tests (3 passed in 1.25s)",
             "build 1234567890123 took 20261128120455 ms",
             "git log --author bob --user-agent x",
+            "span ended at 1796661935753155012 ns",
+            "tokenizer: bert, author: bob, passive: yes",
         ] {
             assert_eq!(scrub(text), text);
         }
@@ -415,6 +439,26 @@ mod tests {
         assert_eq!(
             scrubbed(&["npm", "run", "test-token-parser", "fast"]),
             ["npm", "run", "test-token-parser", "fast"]
+        );
+        assert_eq!(
+            scrubbed(&[
+                "deploy",
+                "--secret-value",
+                "x",
+                "--db-password-file",
+                "y",
+                "--author",
+                "z"
+            ]),
+            [
+                "deploy",
+                "--secret-value",
+                "[REDACTED]",
+                "--db-password-file",
+                "[REDACTED]",
+                "--author",
+                "z"
+            ]
         );
     }
 

@@ -45,10 +45,7 @@ impl LivePlan {
 impl LivePlan {
     /// A match's line as the run keeps it (scrubbed unless `scrub_pii` is off).
     pub(super) fn line(&self, kept: &KeptMatch) -> String {
-        privacy::scrub_if(
-            self.settings.scrub_pii,
-            &String::from_utf8_lossy(&kept.line),
-        )
+        privacy::scrub_matched_line(self.settings.scrub_pii, kept)
     }
 
     pub(super) fn block_record(&self, match_number: u64, block: &Block) -> LiveRecord {

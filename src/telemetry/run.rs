@@ -457,7 +457,7 @@ impl RunObserver for Telemetry {
         let events: Vec<(SystemTime, Vec<KeyValue>)> = std::mem::take(&mut self.matches)
             .into_iter()
             .map(|kept| {
-                let line = self.free_text(&String::from_utf8_lossy(&kept.line));
+                let line = privacy::scrub_matched_line(self.scrub_pii, &kept);
                 let mut attributes = span::match_attributes(&kept, line);
                 if let Some((_, block)) = self.block.as_ref().filter(|(n, _)| *n == kept.number) {
                     let text = self.free_text(&block.lines.join("\n"));

@@ -246,6 +246,7 @@ impl Runner<'_> {
                     stream: input.name,
                     watched: input.watched,
                     line_number: &mut input.line_number,
+                    private_key: &mut input.private_key,
                     chunk: &[],
                 });
                 return false;
@@ -274,6 +275,7 @@ impl Runner<'_> {
                 stream: input.name,
                 watched: input.watched,
                 line_number: &mut input.line_number,
+                private_key: &mut input.private_key,
                 chunk,
             },
         );

@@ -13,6 +13,7 @@ use super::output;
 use crate::matcher::{MatchKind, Matcher};
 use crate::observer::{MatchEvent, RunObserver, StreamName};
 use crate::outcome::{ExitReason, Statistics};
+use crate::secret_blocks::PrivateKeyBlock;
 
 /// A match that decides the run; the run goes on for the delay, then stops.
 #[derive(Debug)]
@@ -43,6 +44,7 @@ pub(super) struct Input {
     pub(super) open: bool,
     pub(super) splitter: LineSplitter,
     pub(super) line_number: u64,
+    pub(super) private_key: PrivateKeyBlock,
 }
 
 impl Input {
@@ -55,6 +57,7 @@ impl Input {
             open: true,
             splitter: LineSplitter::default(),
             line_number: 0,
+            private_key: PrivateKeyBlock::default(),
         }
     }
 
@@ -111,6 +114,7 @@ impl Progress<'_> {
         stream: StreamName,
         line_number: u64,
         (line, preceding): (&[u8], &[u8]),
+        in_private_key: bool,
     ) -> bool {
         let now = Instant::now();
         let offset = now - self.start;
@@ -124,6 +128,7 @@ impl Progress<'_> {
             line_number,
             line,
             preceding,
+            in_private_key,
         });
         if self.decision.is_some() {
             return false;
@@ -154,6 +159,7 @@ pub(super) struct StreamLines<'p, 'a> {
     pub(super) stream: StreamName,
     pub(super) watched: bool,
     pub(super) line_number: &'p mut u64,
+    pub(super) private_key: &'p mut PrivateKeyBlock,
     /// The chunk the lines come from (empty for the last line at the end of the input).
     pub(super) chunk: &'p [u8],
 }
@@ -161,7 +167,9 @@ pub(super) struct StreamLines<'p, 'a> {
 impl LineHandler for StreamLines<'_, '_> {
     fn wants_lines(&mut self, block: &[u8]) -> bool {
         self.progress.decision.is_some()
-            || (self.watched && self.progress.matcher.may_match_any(block))
+            || (self.watched
+                && (self.progress.matcher.may_match_any(block)
+                    || self.private_key.may_change(block)))
     }
 
     fn skipped_lines(&mut self, count: u64) {
@@ -181,6 +189,7 @@ impl LineHandler for StreamLines<'_, '_> {
         let mut stop_now = false;
         if self.watched {
             self.progress.statistics.lines_processed += 1;
+            let in_private_key = self.private_key.line(line);
             if let Some(kind) = self.progress.matcher.classify(line) {
                 // The chunk's bytes before this line: up to the newline before the line's own.
                 let own = end.min(self.chunk.len()).saturating_sub(1);
@@ -191,6 +200,7 @@ impl LineHandler for StreamLines<'_, '_> {
                     self.stream,
                     *self.line_number,
                     (line, preceding),
+                    in_private_key,
                 );
             }
         }
