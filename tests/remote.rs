@@ -975,7 +975,7 @@ fn an_unreadable_outbox_row_is_set_aside_and_the_others_are_sent() {
     );
     assert_eq!(
         sync.stderr_text(),
-        "earlyexit: set aside 1 run(s) whose outbox row cannot be read (kept in outbox_aside; telemetry status counts them)\n"
+        "earlyexit: set aside 1 run(s) that cannot be read or that the remote refuses for good (kept in outbox_aside with the reason; telemetry status counts them)\n"
     );
     assert_eq!(receiver.execution_count(), 2);
     assert_eq!(
@@ -987,7 +987,7 @@ fn an_unreadable_outbox_row_is_set_aside_and_the_others_are_sent() {
     assert!(
         status
             .stdout_text()
-            .contains(", 1 set aside as unreadable (table outbox_aside))"),
+            .contains(", 1 set aside as unreadable or refused by the remote (table outbox_aside, with the reason))"),
         "{}",
         status.stdout_text()
     );
@@ -1046,4 +1046,50 @@ fn a_cancelled_run_is_sent_when_the_remote_answers_and_kept_when_it_does_not() {
         [["cancelled"]]
     );
     assert_eq!(home.query("SELECT count(*) FROM outbox"), [["1"]]);
+}
+
+/// One run the remote refuses for good (here larger than the server takes) blocks none of the
+/// others: its batch goes run by run, the others are stored, and the one at fault is set
+/// aside with the reason, said by `telemetry sync` and counted by `telemetry status`.
+#[test]
+fn one_run_the_remote_refuses_is_set_aside_and_the_rest_are_stored() {
+    let home = Home::new();
+    let receiver = Receiver::start(&home, &["--max-body-bytes", "20000"]);
+    let nowhere = format!("http://127.0.0.1:{}/api/v1/events", closed_port());
+    let queue = |script: &str| {
+        let run = run(home
+            .earlyexit(&["-m", "1000", "-A", "0", "ERROR", "--", "sh", "-c", script])
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
+            .env("EARLYEXIT_TELEMETRY_ENDPOINT", &nowhere)
+            .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY)
+            .env("EARLYEXIT_TELEMETRY_REMOTE_DETAIL", "full")
+            .env("EARLYEXIT_TELEMETRY_HTTP_RETRY_ATTEMPTS", "0"));
+        assert_eq!(run.code, 1, "{}", run.stderr_text());
+    };
+    let long_line = "x".repeat(900);
+    queue(&format!(
+        "for i in $(seq 60); do echo ERROR $i {long_line}; done"
+    ));
+    for n in 0..10 {
+        queue(&format!("echo ERROR {n}"));
+    }
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["11"]]);
+    let sync = run(home
+        .earlyexit(&["telemetry", "sync"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
+        .env("EARLYEXIT_TELEMETRY_ENDPOINT", &receiver.url)
+        .env("EARLYEXIT_TELEMETRY_API_KEY", RECEIVER_KEY));
+    assert_eq!(receiver.execution_count(), 10, "{}", sync.stderr_text());
+    let said = format!("{}{}", sync.stdout_text(), sync.stderr_text());
+    assert!(said.contains("set aside"), "{said}");
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+    let aside = home.query("SELECT reason FROM outbox_aside");
+    assert_eq!(aside.len(), 1);
+    assert!(aside[0][0].contains("413"), "{aside:?}");
+    let status = run(&mut home.earlyexit(&["telemetry", "status"]));
+    assert!(
+        status.stdout_text().contains("1 set aside"),
+        "{}",
+        status.stdout_text()
+    );
 }

@@ -498,3 +498,39 @@ fn another_clients_runs_without_trace_ids_are_each_stored_once_on_postgres() {
         postgres.psql("team", sql).trim().to_string()
     });
 }
+
+/// A matched line with a NUL, which PostgreSQL's text cannot hold, is kept with `␀` in its
+/// place; it blocks nothing: the 10 runs after it arrive as they end.
+#[test]
+#[ignore = "needs PostgreSQL: run tests/install-and-run.sh"]
+fn a_run_with_a_nul_is_stored_with_it_shown_and_blocks_nothing() {
+    let postgres = Postgres::start();
+    let home = Home::new();
+    let server = Server::start_on_database(&home, &postgres.url("team"), &[]);
+    let bad = run(server
+        .sends_here(&mut home.earlyexit(&["Error", "--", "sh", "-c", "printf 'Error a\\000b\\n'"]))
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid")
+        .env("EARLYEXIT_TELEMETRY_REMOTE_DETAIL", "full"));
+    assert_eq!(bad.code, 1);
+    assert_eq!(bad.stderr_text(), "", "sent at once, nothing to say");
+    for n in 0..10 {
+        let clean = hybrid_run(&home, &server, &format!("echo Error {n}"));
+        assert_eq!(clean.stderr_text(), "");
+    }
+    assert_eq!(home.query("SELECT count(*) FROM outbox"), [["0"]]);
+    assert_eq!(
+        postgres
+            .psql("team", "SELECT count(*) FROM executions")
+            .trim(),
+        "11"
+    );
+    assert_eq!(
+        postgres
+            .psql(
+                "team",
+                "SELECT line_content FROM match_events WHERE line_content LIKE 'Error a%'"
+            )
+            .trim(),
+        "Error a\u{2400}b"
+    );
+}

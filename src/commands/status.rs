@@ -131,7 +131,10 @@ impl Shown for Status {
             (Some(runs), Some(matches), Some(schema), Some(outbox)) => {
                 let aside = match database.set_aside {
                     Some(aside) if aside > 0 => {
-                        format!(", {aside} set aside as unreadable (table outbox_aside)")
+                        format!(
+                            ", {aside} set aside as unreadable or refused by the remote \
+                             (table outbox_aside, with the reason)"
+                        )
                     }
                     _ => String::new(),
                 };

@@ -71,7 +71,7 @@ pub fn sync(settings: &TelemetrySettings) -> Result<(), CommandError> {
         );
         if drained.set_aside > 0 {
             crate::message::say(format!(
-                "set aside {} run(s) whose outbox row cannot be read (kept in outbox_aside; telemetry status counts them)",
+                "set aside {} run(s) that cannot be read or that the remote refuses for good (kept in outbox_aside with the reason; telemetry status counts them)",
                 drained.set_aside
             ));
         }

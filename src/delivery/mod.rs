@@ -18,13 +18,14 @@
 //! May import: `store` (the outbox), `recording` (what a run's payload is), `config`, `urls`.
 
 mod background;
+mod courier;
 pub mod http;
 mod otlp;
 mod quick_ack;
 pub mod tls;
 
 use std::io;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::trace::{SpanData, SpanEvents};
 use opentelemetry_sdk::Resource;
@@ -34,14 +35,11 @@ use crate::recording::attributes as attr;
 use crate::recording::privacy::{self, Detail};
 use crate::recording::record::RunRecord;
 use crate::recording::stored_span::StoredSpan;
-use crate::store::{Queued, Store, StoreError};
+use crate::store::{Queued, StoreError};
 pub use background::{start_background_sender, SenderLock};
+pub use courier::{BatchOutcome, Courier, Drained};
 use http::{Endpoint, PostError};
 pub use otlp::{ExportError, OtlpLogs, OtlpTransport};
-
-/// How long a claim outlives its sender's deadline, so that a sender that is merely slow to
-/// record its result never sees its rows taken by another.
-const CLAIM_MARGIN: Duration = Duration::from_secs(2);
 
 /// How a remote is reached.
 #[derive(Debug)]
@@ -81,6 +79,21 @@ pub enum SendError {
     Unreadable(String),
 }
 
+impl SendError {
+    /// The remote refused what it was sent, for good (malformed, too large, a store that
+    /// cannot hold it), rather than being unreachable, busy or not letting this key in: sent
+    /// again, the same runs would be refused again.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SendError::Http(PostError::Rejected {
+                status: 400 | 413 | 415 | 422,
+                ..
+            })
+        )
+    }
+}
+
 /// A batch's payloads, each read once: the HTTP API's event envelopes, or the spans.
 enum Payloads {
     Http(Vec<serde_json::Value>),
@@ -107,6 +120,9 @@ pub enum NotDelivered {
     },
     #[error("kept in the outbox; cannot start the background sender: {0}")]
     NoSender(io::Error),
+    /// The remote refused the run for good: it is set aside, never sent again.
+    #[error("{reason} (the run is set aside: telemetry status)")]
+    Refused { reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -307,160 +323,4 @@ impl HttpTransport {
         );
         Ok(notes)
     }
-}
-
-/// What one claimed batch came to.
-#[derive(Debug)]
-pub enum BatchOutcome {
-    /// Nothing was left to claim.
-    Empty,
-    Sent {
-        execution_ids: Vec<String>,
-        notes: Vec<String>,
-    },
-    Failed {
-        execution_ids: Vec<String>,
-        error: SendError,
-    },
-}
-
-/// Claims batches of one remote's outbox rows and sends them.
-pub struct Courier<'a> {
-    pub store: &'a mut Store,
-    pub transport: &'a Transport,
-    pub batch_size: usize,
-    /// Rows set aside as unreadable so far (see [`Store::set_aside`]).
-    pub set_aside: usize,
-}
-
-impl Courier<'_> {
-    /// Claims up to a batch (`first` ahead of the rest), sends it by `deadline`, and deletes
-    /// or releases it.
-    pub async fn send_batch(
-        &mut self,
-        first: Option<&str>,
-        deadline: Instant,
-    ) -> Result<BatchOutcome, StoreError> {
-        let lease = deadline.saturating_duration_since(Instant::now()) + CLAIM_MARGIN;
-        let mut claim = self.store.claim(
-            self.transport.remote(),
-            first,
-            self.batch_size,
-            SystemTime::now() + lease,
-        )?;
-        if claim.rows.is_empty() {
-            return Ok(BatchOutcome::Empty);
-        }
-        let read = self.transport.read(&claim.rows);
-        let unreadable = read.unreadable;
-        if !unreadable.is_empty() {
-            self.store.set_aside(&claim, &unreadable)?;
-            self.set_aside += unreadable.len();
-            claim
-                .rows
-                .retain(|row| !unreadable.iter().any(|(id, _)| *id == row.execution_id));
-            if claim.rows.is_empty() {
-                return Ok(BatchOutcome::Sent {
-                    execution_ids: Vec::new(),
-                    notes: Vec::new(),
-                });
-            }
-        }
-        let execution_ids: Vec<String> = claim.execution_ids().map(str::to_string).collect();
-        match self
-            .transport
-            .send_read(read.payloads, read.runs, deadline)
-            .await
-        {
-            Ok(notes) => {
-                self.store.delivered(&claim)?;
-                Ok(BatchOutcome::Sent {
-                    execution_ids,
-                    notes,
-                })
-            }
-            Err(error) => {
-                self.store.delivery_failed(&claim, &error.to_string())?;
-                Ok(BatchOutcome::Failed {
-                    execution_ids,
-                    error,
-                })
-            }
-        }
-    }
-
-    /// A run's delivery: its own row first, then as much of the backlog as fits before
-    /// `deadline`. Errs only when the run's own row failed (with the error and how many runs
-    /// wait); a backlog batch that fails just stays for later.
-    pub async fn deliver_run(
-        &mut self,
-        execution_id: &str,
-        deadline: Instant,
-    ) -> Result<Vec<String>, NotDelivered> {
-        let mut notes = Vec::new();
-        let mut first = Some(execution_id);
-        while Instant::now() < deadline {
-            let batch = match self.send_batch(first, deadline).await {
-                Ok(batch) => batch,
-                // The run's own row has gone; the backlog waits for the next sender.
-                Err(_) if first.is_none() => break,
-                Err(error) => return Err(error.into()),
-            };
-            match batch {
-                BatchOutcome::Empty => break,
-                BatchOutcome::Sent {
-                    notes: sent_notes, ..
-                } => notes.extend(sent_notes),
-                BatchOutcome::Failed {
-                    execution_ids,
-                    error,
-                } => {
-                    if first.is_some() && execution_ids.iter().any(|id| id == execution_id) {
-                        let waiting = self.store.waiting(self.transport.remote()).unwrap_or(0);
-                        return Err(NotDelivered::Kept {
-                            source: error,
-                            waiting,
-                        });
-                    }
-                    break;
-                }
-            }
-            first = None;
-        }
-        Ok(notes)
-    }
-
-    /// Sends everything that no other sender holds, batch after batch, each within the
-    /// remote's timeout, until the outbox is empty or a batch fails.
-    pub async fn drain(&mut self) -> Result<Drained, StoreError> {
-        let mut sent = 0;
-        let mut error = None;
-        loop {
-            let deadline = Instant::now() + self.transport.timeout();
-            match self.send_batch(None, deadline).await? {
-                BatchOutcome::Empty => break,
-                BatchOutcome::Sent { execution_ids, .. } => sent += execution_ids.len(),
-                BatchOutcome::Failed { error: e, .. } => {
-                    error = Some(e);
-                    break;
-                }
-            }
-        }
-        Ok(Drained {
-            sent,
-            left: self.store.waiting(self.transport.remote())?,
-            set_aside: self.set_aside,
-            error,
-        })
-    }
-}
-
-/// The result of draining one remote's outbox.
-#[derive(Debug)]
-pub struct Drained {
-    pub sent: usize,
-    pub left: i64,
-    /// Rows that could not be read, moved to `outbox_aside`.
-    pub set_aside: usize,
-    pub error: Option<SendError>,
 }

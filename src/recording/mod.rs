@@ -9,6 +9,7 @@
 
 pub mod attributes;
 pub mod detect;
+pub mod envelopes;
 mod github_parent;
 pub mod live;
 pub mod privacy;

@@ -1,8 +1,7 @@
 //! The one conversion from a finished span to the flat records that the SQLite, file and HTTP
 //! sinks store: one execution and one match record per `earlyexit.match` event, with the
-//! field names of `TELEMETRY_BACKENDS.md`, at the detail level the sink keeps.
-
-use std::collections::BTreeMap;
+//! field names of `TELEMETRY_BACKENDS.md`, at the detail level the sink keeps. The records
+//! read back from the HTTP API's envelopes are `envelopes`'.
 
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
@@ -141,13 +140,51 @@ fn command_line(attributes: &[KeyValue]) -> Option<String> {
     }
 }
 
+/// How a team store keeps a NUL character, which PostgreSQL's text cannot hold: as `␀`
+/// (U+2400), which reads the same. Both stores keep it so, so that they agree.
+pub const NUL_KEPT_AS: char = '\u{2400}';
+
+/// `record` with every NUL in its text as [`NUL_KEPT_AS`]; as it was when it has none.
+fn without_nul<T: Serialize + serde::de::DeserializeOwned>(record: T) -> T {
+    fn replace(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) if text.contains('\0') => {
+                *text = text.replace('\0', &NUL_KEPT_AS.to_string());
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(replace),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(replace),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&record) else {
+        return record;
+    };
+    replace(&mut value);
+    serde_json::from_value(value).unwrap_or(record)
+}
+
+impl RunRecord {
+    /// The run as a team store keeps it: NUL in any text as [`NUL_KEPT_AS`].
+    pub fn without_nul(self) -> RunRecord {
+        // JSON writes a NUL as `\u0000`: a cheap test before the walk over every text.
+        let json = serde_json::to_string(&(&self.execution, &self.matches)).unwrap_or_default();
+        if !json.contains("\\u0000") {
+            return self;
+        }
+        RunRecord {
+            execution: without_nul(self.execution),
+            matches: self.matches.into_iter().map(without_nul).collect(),
+        }
+    }
+}
+
 impl ExecutionRecord {
     /// Its outcome by today's rule, whichever version or client recorded it: the one it
     /// carries, settled (`Outcome::settled`), or for a record without one (an older version,
     /// another client of the HTTP API) derived from what it says (`Outcome::of_record`); a
     /// name this build does not know is kept as it is. Its trace and span ids are kept only
     /// when they are ids: another client may send none, or zeros.
-    fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         let reason = self.exit_reason.parse::<ExitReason>().ok();
         let outcome = match self.outcome.as_deref().map(str::parse::<Outcome>) {
             Some(Ok(stored)) => Outcome::settled(stored, reason, self.match_count),
@@ -244,97 +281,6 @@ impl RunRecord {
                     .map(|m| json!({"type": "match_event", "data": m})),
             )
             .collect()
-    }
-
-    /// Runs from the HTTP API's event envelopes (a request's `events`, or the lines of
-    /// `telemetry export`), each match with its execution. What cannot be used becomes a
-    /// warning that names the envelope's index.
-    pub fn from_envelopes(events: &[serde_json::Value]) -> Envelopes {
-        let mut runs: BTreeMap<String, RunRecord> = BTreeMap::new();
-        let mut matches = Vec::new();
-        let mut warnings = Vec::new();
-        let mut received = 0;
-        for (index, event) in events.iter().enumerate() {
-            let data = event["data"].clone();
-            match event["type"].as_str() {
-                Some("execution") => match serde_json::from_value::<ExecutionRecord>(data) {
-                    Ok(mut execution) if !execution.execution_id.is_empty() => {
-                        received += 1;
-                        execution.settle();
-                        runs.insert(
-                            execution.execution_id.clone(),
-                            RunRecord {
-                                execution,
-                                matches: Vec::new(),
-                            },
-                        );
-                    }
-                    Ok(_) => warnings.push(EnvelopeWarning::new(
-                        index,
-                        "execution without execution_id",
-                    )),
-                    Err(e) => warnings.push(EnvelopeWarning::new(
-                        index,
-                        format!("invalid execution: {e}"),
-                    )),
-                },
-                Some("match_event") => match serde_json::from_value::<MatchRecord>(data) {
-                    Ok(m) => matches.push((index, m)),
-                    Err(e) => warnings.push(EnvelopeWarning::new(
-                        index,
-                        format!("invalid match_event: {e}"),
-                    )),
-                },
-                other => warnings.push(EnvelopeWarning::new(
-                    index,
-                    format!("unknown type {other:?}"),
-                )),
-            }
-        }
-        for (index, m) in matches {
-            match runs.get_mut(&m.execution_id) {
-                Some(run) => {
-                    received += 1;
-                    run.matches.push(m);
-                }
-                None => warnings.push(EnvelopeWarning::new(
-                    index,
-                    "match_event for an execution not in this request",
-                )),
-            }
-        }
-        Envelopes {
-            runs: runs.into_values().collect(),
-            received,
-            warnings,
-        }
-    }
-}
-
-/// What a list of event envelopes held.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Envelopes {
-    pub runs: Vec<RunRecord>,
-    /// How many envelopes were used.
-    pub received: usize,
-    pub warnings: Vec<EnvelopeWarning>,
-}
-
-/// An envelope that was not used, and why; `Display` is `event INDEX: PROBLEM`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("event {index}: {problem}")]
-pub struct EnvelopeWarning {
-    /// The envelope's position in the list, from 0.
-    pub index: usize,
-    pub problem: String,
-}
-
-impl EnvelopeWarning {
-    fn new(index: usize, problem: impl Into<String>) -> EnvelopeWarning {
-        EnvelopeWarning {
-            index,
-            problem: problem.into(),
-        }
     }
 }
 

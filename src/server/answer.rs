@@ -4,7 +4,8 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::ingest::Encoding;
+use super::ingest::{Encoding, IngestError};
+use crate::store::StoreError;
 
 /// An answer before it is a response.
 pub struct Answer {
@@ -82,6 +83,52 @@ pub fn otlp_answer(encoding: Encoding, what: &str, rejected: usize) -> Answer {
                 "application/x-protobuf",
                 response.encode_to_vec(),
             )
+        }
+    }
+}
+
+/// Why a body was not stored.
+pub enum Stored {
+    Invalid(IngestError),
+    /// The store will never take this batch (`StoreError::Refused`): a permanent answer, so
+    /// that a runner sends its runs one by one and sets aside the one at fault.
+    Refused(String),
+    Unavailable(String),
+}
+
+impl From<StoreError> for Stored {
+    fn from(error: StoreError) -> Stored {
+        match error {
+            StoreError::Refused { .. } => Stored::Refused(error.to_string()),
+            _ => Stored::Unavailable(error.to_string()),
+        }
+    }
+}
+
+impl Stored {
+    /// Its label in the metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Stored::Invalid(_) => "invalid",
+            Stored::Refused(_) => "refused",
+            Stored::Unavailable(_) => "store",
+        }
+    }
+
+    /// The answer: 400 for a body that is not what it says, 422 for a batch the store will
+    /// never take, 503 with `Retry-After` while the store cannot take it.
+    pub fn answer(self, retry_after: u64) -> Answer {
+        match self {
+            Stored::Invalid(error) => Answer::error(StatusCode::BAD_REQUEST, error.to_string()),
+            Stored::Refused(error) => Answer::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the store refuses this batch: {error}"),
+            ),
+            Stored::Unavailable(error) => Answer::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("storage unavailable: {error}"),
+            )
+            .with_header("retry-after", retry_after.to_string()),
         }
     }
 }

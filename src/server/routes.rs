@@ -11,9 +11,9 @@ use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::answer::{otlp_answer, Answer};
+use super::answer::{otlp_answer, Answer, Stored};
 use super::grpc::{self, FrameError};
-use super::ingest::{self, Encoding, IngestError};
+use super::ingest::{self, Encoding};
 use super::keys::{Caller, KeyRing, KeyRole};
 use super::metrics::Metrics;
 use super::request::{content_type, gunzip_within, presented_key, Gunzip, Query};
@@ -372,17 +372,9 @@ impl App {
         let stored = self.store_body(route, &body, encoding).await;
         match stored {
             Ok(answer) => answer,
-            Err(Stored::Invalid(error)) => {
-                self.metrics.rejected("invalid");
-                Answer::error(StatusCode::BAD_REQUEST, error.to_string())
-            }
-            Err(Stored::Unavailable(error)) => {
-                self.metrics.rejected("store");
-                Answer::error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("storage unavailable: {error}"),
-                )
-                .with_header("retry-after", RETRY_STORE_AFTER.to_string())
+            Err(not_stored) => {
+                self.metrics.rejected(not_stored.reason());
+                not_stored.answer(RETRY_STORE_AFTER)
             }
         }
     }
@@ -407,11 +399,7 @@ impl App {
             _ => ingest::traces(body, encoding),
         }
         .map_err(Stored::Invalid)?;
-        let new = self
-            .store
-            .insert(ingested.runs)
-            .await
-            .map_err(|e| Stored::Unavailable(e.to_string()))?;
+        let new = self.store.insert(ingested.runs).await?;
         self.metrics.stored(new);
         let mut answer = match route {
             "events" => Answer::json(
@@ -478,10 +466,4 @@ impl App {
         answer.caller = Some(caller.name);
         answer
     }
-}
-
-/// Why a body was not stored.
-enum Stored {
-    Invalid(IngestError),
-    Unavailable(String),
 }

@@ -104,8 +104,10 @@ impl TeamStore {
         }
     }
 
-    /// Stores runs in one transaction; returns how many were new.
+    /// Stores runs in one transaction, NUL in their text kept as `␀` (`RunRecord::without_nul`);
+    /// returns how many were new.
     pub async fn insert(&self, runs: Vec<RunRecord>) -> Result<usize, StoreError> {
+        let runs: Vec<RunRecord> = runs.into_iter().map(RunRecord::without_nul).collect();
         match self {
             TeamStore::Sqlite { writer, .. } => blocking(writer, move |s| s.insert(&runs)).await,
             TeamStore::Postgres(pg) => pg.insert(&runs).await,

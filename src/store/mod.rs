@@ -140,6 +140,10 @@ pub enum StoreError {
     /// PostgreSQL's error; `database` is shown without credentials.
     #[error("{database}: {message}")]
     Postgres { database: String, message: String },
+    /// What the store will never take, however often it is sent (PostgreSQL's data and
+    /// integrity errors): a refusal, not an outage.
+    #[error("{database}: {message}")]
+    Refused { database: String, message: String },
     /// Kept report figures that do not read back (changed by hand, say).
     #[error("{database}: the kept report figures: {message}")]
     Figures { database: String, message: String },

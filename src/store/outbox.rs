@@ -175,6 +175,24 @@ impl Store {
         Err(error)
     }
 
+    /// Deletes these rows of a claim, each delivered on its own. A row whose delete fails is
+    /// sent again later, and the remote keeps it once by its execution id.
+    pub fn delivered_rows(
+        &mut self,
+        claim: &Claim,
+        execution_ids: &[String],
+    ) -> Result<(), StoreError> {
+        for execution_id in execution_ids {
+            self.connection
+                .execute(
+                    "DELETE FROM outbox WHERE claimed_by = ?1 AND execution_id = ?2",
+                    params![claim.token, execution_id],
+                )
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
     /// Releases the rows of a claim that failed, noting the error, for the next sender.
     pub fn delivery_failed(&mut self, claim: &Claim, error: &str) -> Result<(), StoreError> {
         self.connection
@@ -187,8 +205,9 @@ impl Store {
             .map(drop)
     }
 
-    /// Moves claimed rows whose payload cannot be read into `outbox_aside`, with the reason,
-    /// in one transaction: they leave the outbox, so they block no batch, and stay on disk.
+    /// Moves claimed rows that cannot be sent (a payload that cannot be read, a run the remote
+    /// refuses for good) into `outbox_aside`, with the reason, in one transaction: they leave
+    /// the outbox, so they block no batch, and stay on disk.
     pub fn set_aside(
         &mut self,
         claim: &Claim,

@@ -54,9 +54,16 @@ fn pg_error(shown: &str, error: tokio_postgres::Error) -> StoreError {
         Some(db) => db.message().to_string(),
         None => error.to_string(),
     };
-    StoreError::Postgres {
-        database: shown.to_string(),
-        message: crate::urls::redact_urls_in(&message),
+    let database = shown.to_string();
+    let message = crate::urls::redact_urls_in(&message);
+    // SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the
+    // batch holds what the store will never take.
+    let refused = error
+        .code()
+        .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23"));
+    match refused {
+        true => StoreError::Refused { database, message },
+        false => StoreError::Postgres { database, message },
     }
 }
 
