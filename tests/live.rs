@@ -304,7 +304,10 @@ fn the_start_and_the_first_match_reach_the_collector_while_the_command_sleeps() 
     assert_eq!(logs[0].fields["SeverityText"], "INFO");
     assert_eq!(logs[0].attributes["process.executable.name"], "sh");
     assert_eq!(logs[1].fields["SeverityText"], "WARN");
-    assert_eq!(logs[1].attributes["earlyexit.match.line"], "ERROR one");
+    assert_eq!(
+        logs[1].fields["Body"], "Str(ERROR one)",
+        "the line is the body"
+    );
     assert_eq!(logs[1].attributes["earlyexit.match.number"], "1");
     assert_eq!(
         logs[0].attributes["earlyexit.execution_id"],
@@ -350,7 +353,8 @@ fn matches_can_go_as_log_records_alone() {
         .iter()
         .find(|log| log.fields["EventName"] == "earlyexit.match")
         .unwrap();
-    assert_eq!(record.attributes["earlyexit.match.stream"], "stdout");
+    assert_eq!(record.attributes["log.iostream"], "stdout");
+    assert!(!record.fields.contains_key("Body") || record.fields["Body"] == "Empty");
     assert!(
         !record.attributes.contains_key("earlyexit.match.line"),
         "minimal detail keeps no line"
@@ -562,12 +566,11 @@ fn the_failure_block_reaches_the_collector_as_a_record() {
         summary["execution_id"].as_str().unwrap()
     );
     assert!(
-        record.attributes["earlyexit.match.block"]
-            .starts_with("Traceback (most recent call last):"),
+        record.fields["Body"].starts_with("Str(Traceback (most recent call last):"),
         "{record:?}"
     );
     assert!(
-        record.attributes["earlyexit.match.block"].contains("KeyError: 'port'"),
+        record.fields["Body"].contains("KeyError: 'port'"),
         "{record:?}"
     );
     assert_eq!(record.attributes["code.file.path"], "app/config.py");

@@ -49,7 +49,7 @@ fn assert_full_span(span: &DumpedSpan, summary: &serde_json::Value) {
     let streams: Vec<&str> = span
         .events
         .iter()
-        .map(|e| e["earlyexit.match.stream"].as_str())
+        .map(|e| e["log.iostream"].as_str())
         .collect();
     assert!(
         streams.contains(&"stdout") && streams.contains(&"stderr"),

@@ -324,6 +324,9 @@ impl OtlpLogs {
                 record.set_observed_timestamp(SystemTime::now());
                 record.set_severity_number(live.severity);
                 record.set_severity_text(live.severity.name());
+                if let Some(body) = &live.body {
+                    record.set_body(AnyValue::String(body.clone().into()));
+                }
                 record.set_trace_context(
                     context.trace_id(),
                     context.span_id(),

@@ -51,10 +51,20 @@ pub use semconv::CICD_PIPELINE_RUN_ID;
 pub use semconv::CICD_PIPELINE_RUN_URL_FULL;
 /// The CI job (GitHub's job id, GitLab's job name …).
 pub use semconv::CICD_PIPELINE_TASK_NAME;
+/// The job's own run (GitLab's `CI_JOB_ID`, Buildkite's, Azure's, Travis's job id).
+pub use semconv::CICD_PIPELINE_TASK_RUN_ID;
+/// Full detail only: it names the repository.
+pub use semconv::CICD_PIPELINE_TASK_RUN_URL_FULL;
+/// The runner or agent the job ran on. Full detail only: a machine's name.
+pub use semconv::CICD_WORKER_NAME;
+/// The pull or merge request being built.
+pub use semconv::VCS_CHANGE_ID;
 /// Full detail only: it names the repository's owner.
 pub use semconv::VCS_OWNER_NAME;
 /// `github`, `gitlab`, `bitbucket` or `gitea`, when the CI system says.
 pub use semconv::VCS_PROVIDER_NAME;
+/// Full detail only: the branch a pull or merge request goes into, free text.
+pub use semconv::VCS_REF_BASE_NAME;
 /// Full detail only: a branch name is free text.
 pub use semconv::VCS_REF_HEAD_NAME;
 pub use semconv::VCS_REF_HEAD_REVISION;
@@ -78,7 +88,10 @@ pub const FAILURE_BLOCK_EVENT: &str = "earlyexit.failure.block";
 pub const LIVE_RECORDS_SUPPRESSED: &str = "earlyexit.live.suppressed_records";
 pub const MATCH_NUMBER: &str = "earlyexit.match.number";
 pub const MATCH_OFFSET: &str = "earlyexit.match.offset";
-pub const MATCH_STREAM: &str = "earlyexit.match.stream";
+/// `stdout` or `stderr`: the semantic conventions' name for the stream a line came from.
+pub use semconv::LOG_IOSTREAM as MATCH_STREAM;
+/// What earlier versions called [`MATCH_STREAM`]; read from spans they sent.
+pub const MATCH_STREAM_BEFORE: &str = "earlyexit.match.stream";
 pub const MATCH_LINE_NUMBER: &str = "earlyexit.match.line_number";
 /// `pattern`, `success` or `error`: which pattern the line matched.
 pub const MATCH_KIND: &str = "earlyexit.match.kind";
@@ -106,6 +119,9 @@ pub const FULL_DETAIL_ONLY: &[&str] = &[
     MATCH_BLOCK,
     CODE_FILE_PATH,
     CICD_PIPELINE_RUN_URL_FULL,
+    CICD_PIPELINE_TASK_RUN_URL_FULL,
+    CICD_WORKER_NAME,
+    VCS_REF_BASE_NAME,
     VCS_REF_HEAD_NAME,
     VCS_REPOSITORY_URL_FULL,
     VCS_REPOSITORY_NAME,

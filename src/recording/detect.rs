@@ -144,6 +144,24 @@ pub struct CiRun {
     pub owner_name: Option<String>,
     /// `branch` or `tag`.
     pub ref_type: Option<&'static str>,
+    /// The job's own run: its id and its page.
+    pub task_run_id: Option<String>,
+    pub task_run_url: Option<String>,
+    /// The runner or agent.
+    pub worker_name: Option<String>,
+    /// The pull or merge request, and the branch it goes into.
+    pub change_id: Option<String>,
+    pub base_ref: Option<String>,
+}
+
+/// GitHub's pull request number, from `refs/pull/123/merge`.
+fn pull_request_number(github_ref: Option<String>) -> Option<String> {
+    let number = github_ref?
+        .strip_prefix("refs/pull/")?
+        .split('/')
+        .next()?
+        .to_string();
+    number.bytes().all(|b| b.is_ascii_digit()).then_some(number)
 }
 
 /// `owner/name` (GitHub's, Travis's slug) split in two.
@@ -202,6 +220,9 @@ const CI_SYSTEMS: &[CiSystem] = &[
                     Some("branch") => Some("branch"),
                     _ => None,
                 },
+                worker_name: v("RUNNER_NAME"),
+                change_id: pull_request_number(v("GITHUB_REF")),
+                base_ref: v("GITHUB_BASE_REF"),
                 ..CiRun::default()
             }
         },
@@ -221,6 +242,11 @@ const CI_SYSTEMS: &[CiSystem] = &[
             repository_name: v("CI_PROJECT_NAME"),
             owner_name: v("CI_PROJECT_NAMESPACE"),
             ref_type: ref_type(v("CI_COMMIT_TAG"), v("CI_COMMIT_REF_NAME").is_some()),
+            task_run_id: v("CI_JOB_ID"),
+            task_run_url: v("CI_JOB_URL"),
+            worker_name: v("CI_RUNNER_DESCRIPTION").or_else(|| v("CI_RUNNER_ID")),
+            change_id: v("CI_MERGE_REQUEST_IID"),
+            base_ref: v("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
             ..CiRun::default()
         },
     },
@@ -236,6 +262,9 @@ const CI_SYSTEMS: &[CiSystem] = &[
             repository_url: v("GIT_URL"),
             task_name: v("STAGE_NAME"),
             ref_type: ref_type(v("TAG_NAME"), v("BRANCH_NAME").is_some()),
+            worker_name: v("NODE_NAME"),
+            change_id: v("CHANGE_ID"),
+            base_ref: v("CHANGE_TARGET"),
             ..CiRun::default()
         },
     },
@@ -274,6 +303,10 @@ const CI_SYSTEMS: &[CiSystem] = &[
                 _ => None,
             },
             ref_type: ref_type(v("BUILDKITE_TAG"), v("BUILDKITE_BRANCH").is_some()),
+            task_run_id: v("BUILDKITE_JOB_ID"),
+            worker_name: v("BUILDKITE_AGENT_NAME"),
+            change_id: v("BUILDKITE_PULL_REQUEST"),
+            base_ref: v("BUILDKITE_PULL_REQUEST_BASE_BRANCH"),
             ..CiRun::default()
         },
     },
@@ -305,6 +338,10 @@ const CI_SYSTEMS: &[CiSystem] = &[
                     "branch"
                 }
             }),
+            task_run_id: v("SYSTEM_JOBID"),
+            worker_name: v("AGENT_NAME"),
+            change_id: v("SYSTEM_PULLREQUEST_PULLREQUESTNUMBER"),
+            base_ref: v("SYSTEM_PULLREQUEST_TARGETBRANCH"),
             ..CiRun::default()
         },
     },
@@ -323,6 +360,9 @@ const CI_SYSTEMS: &[CiSystem] = &[
                 repository_name,
                 owner_name,
                 ref_type: ref_type(v("TRAVIS_TAG"), v("TRAVIS_BRANCH").is_some()),
+                task_run_id: v("TRAVIS_JOB_ID"),
+                task_run_url: v("TRAVIS_JOB_WEB_URL"),
+                change_id: v("TRAVIS_PULL_REQUEST"),
                 ..CiRun::default()
             }
         },
@@ -351,6 +391,7 @@ pub fn ci_run(env: Lookup<'_>) -> Option<CiRun> {
     Some(CiRun {
         // CI systems put tokens there (`https://x-token:…@`).
         run_url: run.run_url.as_deref().map(without_userinfo),
+        task_run_url: run.task_run_url.as_deref().map(without_userinfo),
         repository_url: run.repository_url.as_deref().map(without_userinfo),
         ..run
     })
@@ -451,5 +492,49 @@ mod tests {
             Some("https://git.example/team/app.git"),
             "credentials in the URL are stripped"
         );
+    }
+
+    #[test]
+    fn the_job_the_runner_and_the_change_from_github_and_gitlab() {
+        let variables = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+            }
+        };
+        let github = ci_run(&variables(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_REF", "refs/pull/17/merge"),
+            ("GITHUB_BASE_REF", "main"),
+            ("RUNNER_NAME", "runner-3"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (
+                github.change_id.as_deref(),
+                github.base_ref.as_deref(),
+                github.worker_name.as_deref()
+            ),
+            (Some("17"), Some("main"), Some("runner-3"))
+        );
+        let gitlab = ci_run(&variables(&[
+            ("GITLAB_CI", "true"),
+            ("CI_JOB_ID", "9001"),
+            ("CI_JOB_URL", "https://gitlab.example/team/app/-/jobs/9001"),
+            ("CI_RUNNER_DESCRIPTION", "shared-2"),
+            ("CI_MERGE_REQUEST_IID", "5"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "develop"),
+        ]))
+        .unwrap();
+        assert_eq!(gitlab.task_run_id.as_deref(), Some("9001"));
+        assert_eq!(
+            gitlab.task_run_url.as_deref(),
+            Some("https://gitlab.example/team/app/-/jobs/9001")
+        );
+        assert_eq!(gitlab.worker_name.as_deref(), Some("shared-2"));
+        assert_eq!(gitlab.change_id.as_deref(), Some("5"));
+        assert_eq!(gitlab.base_ref.as_deref(), Some("develop"));
     }
 }

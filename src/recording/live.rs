@@ -35,7 +35,17 @@ pub struct LiveRecord {
     pub event_name: &'static str,
     pub time: SystemTime,
     pub severity: Severity,
+    /// The log record's body, as the conventions put a log's text: the matched line, the
+    /// failure block (at full detail only).
+    pub body: Option<String>,
     pub attributes: Vec<KeyValue>,
+}
+
+/// Moves the attribute `key` out of `attributes` into a body: a log record's text is its
+/// body, not an attribute.
+fn into_body(attributes: &mut Vec<KeyValue>, key: &str) -> Option<String> {
+    let at = attributes.iter().position(|kv| kv.key.as_str() == key)?;
+    Some(attributes.remove(at).value.as_str().into_owned())
 }
 
 /// The run's span as it stands at its start: its ids and parent, its name and the attributes
@@ -82,6 +92,7 @@ pub fn start_record(span: &SpanData, detail: Detail) -> LiveRecord {
         event_name: attr::RUN_START_EVENT,
         time: span.start_time,
         severity: Severity::Info,
+        body: None,
         attributes,
     }
 }
@@ -97,8 +108,10 @@ pub fn match_record(
     let mut attributes = vec![KeyValue::new(attr::EXECUTION_ID, execution_id.to_string())];
     attributes.extend(span::match_attributes(kept, line));
     privacy::keep_at(detail, &mut attributes);
+    let body = into_body(&mut attributes, attr::MATCH_LINE);
     LiveRecord {
         event_name: attr::MATCH_EVENT,
+        body,
         time: started_at + kept.offset,
         severity: match kept.kind {
             MatchKind::Error => Severity::Error,
@@ -124,8 +137,10 @@ pub fn block_record(
     ];
     attributes.extend(span::block_attributes(block, text));
     privacy::keep_at(detail, &mut attributes);
+    let body = into_body(&mut attributes, attr::MATCH_BLOCK);
     LiveRecord {
         event_name: attr::FAILURE_BLOCK_EVENT,
+        body,
         time: SystemTime::now(),
         severity: Severity::Error,
         attributes,
@@ -218,13 +233,15 @@ mod tests {
     }
 
     #[test]
-    fn a_match_record_keeps_the_line_only_at_full_detail() {
+    fn a_match_record_keeps_the_line_as_its_body_only_at_full_detail() {
         let started = SystemTime::UNIX_EPOCH;
         let has_line = |record: &LiveRecord| {
-            record
+            let as_attribute = record
                 .attributes
                 .iter()
-                .any(|kv| kv.key.as_str() == attr::MATCH_LINE)
+                .any(|kv| kv.key.as_str() == attr::MATCH_LINE);
+            assert!(!as_attribute, "the line is the body, not an attribute");
+            record.body.as_deref() == Some("x")
         };
         let full = match_record(
             "e",

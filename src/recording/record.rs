@@ -261,7 +261,9 @@ impl RunRecord {
                     execution_id: execution_id.clone(),
                     match_number: integer(e, attr::MATCH_NUMBER).unwrap_or_default(),
                     timestamp_offset: float(e, attr::MATCH_OFFSET).unwrap_or_default(),
-                    stream_source: text(e, attr::MATCH_STREAM).unwrap_or_default(),
+                    stream_source: text(e, attr::MATCH_STREAM)
+                        .or_else(|| text(e, attr::MATCH_STREAM_BEFORE))
+                        .unwrap_or_default(),
                     line_number: integer(e, attr::MATCH_LINE_NUMBER).unwrap_or_default(),
                     match_kind: text(e, attr::MATCH_KIND).unwrap_or_else(|| "pattern".into()),
                     line_content: text(e, attr::MATCH_LINE).filter(|_| full),

@@ -202,6 +202,11 @@ pub fn start_attributes(
             (attr::CICD_PIPELINE_TASK_NAME, ci.task_name),
             (attr::VCS_REPOSITORY_NAME, ci.repository_name),
             (attr::VCS_OWNER_NAME, ci.owner_name),
+            (attr::CICD_PIPELINE_TASK_RUN_ID, ci.task_run_id),
+            (attr::CICD_PIPELINE_TASK_RUN_URL_FULL, ci.task_run_url),
+            (attr::CICD_WORKER_NAME, ci.worker_name),
+            (attr::VCS_CHANGE_ID, ci.change_id),
+            (attr::VCS_REF_BASE_NAME, ci.base_ref),
         ];
         for (name, value) in described.into_iter().chain(named) {
             if let Some(value) = value {

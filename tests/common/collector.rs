@@ -107,13 +107,18 @@ pub fn parse_logs(text: &str) -> Vec<DumpedLog> {
     let mut logs = Vec::new();
     let mut current: Option<DumpedLog> = None;
     let mut in_attributes = false;
-    // An attribute whose text goes on over lines (a failure block): its key, until the line
-    // that closes its `Str(`.
-    let mut continued: Option<String> = None;
+    // A field or an attribute whose text goes on over lines (a failure block): its key, and
+    // whether it is a field, until the line that closes its `Str(`.
+    let mut continued: Option<(String, bool)> = None;
     for line in text.lines() {
         let trimmed = line.trim();
-        if let (Some(key), Some(log)) = (&continued, &mut current) {
-            let value = log.attributes.entry(key.clone()).or_default();
+        if let (Some((key, field)), Some(log)) = (&continued, &mut current) {
+            let map = if *field {
+                &mut log.fields
+            } else {
+                &mut log.attributes
+            };
+            let value = map.entry(key.clone()).or_default();
             value.push('\n');
             value.push_str(line.strip_suffix(')').unwrap_or(line));
             if line.ends_with(')') {
@@ -132,13 +137,16 @@ pub fn parse_logs(text: &str) -> Vec<DumpedLog> {
                 in_attributes = true;
             } else if let (true, Some((key, value))) = (in_attributes, attribute(line)) {
                 if line.contains("Str(") && !line.ends_with(')') {
-                    continued = Some(key.clone());
+                    continued = Some((key.clone(), false));
                 }
                 log.attributes.insert(key, value);
             } else if let Some((key, value)) = trimmed.split_once(':') {
                 in_attributes = false;
-                log.fields
-                    .insert(key.trim().to_string(), value.trim().to_string());
+                let value = value.trim();
+                if value.starts_with("Str(") && !value.ends_with(')') {
+                    continued = Some((key.trim().to_string(), true));
+                }
+                log.fields.insert(key.trim().to_string(), value.to_string());
             }
         }
     }
