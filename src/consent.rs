@@ -11,7 +11,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::config::telemetry::{Backend, Declined, Remote, RemoteOff, TelemetrySettings};
-use crate::recording::detect;
 
 /// `TELEMETRY_BACKENDS.md`'s explanation, shown when remote telemetry is asked for but not configured.
 const EXPLANATION: &str = "\
@@ -166,7 +165,7 @@ pub fn ci_hint(
     if !settings.ci_hint || !local_only || settings.remote_off.is_some() {
         return None;
     }
-    detect::ci_run(env)?;
+    crate::recording::ci::ci_run(env)?;
     let marker = settings.sqlite.path.with_file_name("ci-hint-said");
     if marker.exists() {
         return None;

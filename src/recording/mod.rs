@@ -8,6 +8,7 @@
 //! exports, sends or stores.
 
 pub mod attributes;
+pub mod ci;
 pub mod detect;
 pub mod envelopes;
 mod github_parent;

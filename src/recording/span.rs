@@ -13,7 +13,7 @@ use opentelemetry_sdk::Resource;
 use sha2::{Digest, Sha256};
 
 use super::attributes as attr;
-use super::detect;
+use super::{ci, detect};
 use crate::config::{Settings, Source, TelemetrySettings};
 use crate::matcher::MatchKind;
 use crate::observer::KeptMatch;
@@ -188,7 +188,7 @@ pub fn start_attributes(
             "stdin".to_string()
         }
     };
-    if let Some(ci) = detect::ci_run(env) {
+    if let Some(ci) = ci::ci_run(env) {
         attributes.push(KeyValue::new(attr::CI_SYSTEM, ci.system));
         let described = [
             (attr::CICD_PIPELINE_NAME, ci.pipeline_name),
