@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The same pipeline as otelcol-contrib.yaml with rotel, a small OpenTelemetry collector written
 # in Rust (`pip install rotel`; the binary is rotel-agent inside the package): OTLP in on 4317
-# (gRPC) and 4318 (HTTP), batched, into ClickHouse's otel_traces table.
+# (gRPC) and 4318 (HTTP), both signals (the runs' spans and their live records), batched, into
+# ClickHouse's otel_traces and otel_logs tables. rotel has no attribute processor without its
+# Python SDK: runners keep the default remote_detail (minimal), which sends no free text.
 #
 #   CLICKHOUSE_ENDPOINT=http://localhost:8123 collector-config/rotel.sh
 set -euo pipefail

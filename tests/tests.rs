@@ -5,6 +5,7 @@ mod common;
 
 mod after_context;
 mod ci_native;
+mod collector_config;
 mod conventions;
 mod corpus;
 mod dashboards;

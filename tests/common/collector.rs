@@ -177,6 +177,40 @@ impl Collector {
     }
 
     pub fn start_on(grpc_port: u16, http_port: u16) -> Result<Collector, String> {
+        Collector::start_batching(grpc_port, http_port, &["--batch-timeout", "50ms"])
+    }
+
+    /// rotel with the batching flags of `collector-config/rotel.sh`, the shipped settings.
+    pub fn start_as_shipped() -> Collector {
+        let script = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("collector-config/rotel.sh"),
+        )
+        .unwrap();
+        let batching: Vec<String> = script
+            .lines()
+            .map(|line| line.trim().trim_end_matches('\\').trim())
+            .filter(|line| {
+                line.starts_with("--batch")
+                    || line.starts_with("--traces-batch")
+                    || line.starts_with("--logs-batch")
+            })
+            .flat_map(|line| {
+                line.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(!batching.is_empty(), "rotel.sh batches");
+        let batching: Vec<&str> = batching.iter().map(String::as_str).collect();
+        Collector::start_batching(closed_port(), closed_port(), &batching)
+            .unwrap_or_else(|problem| panic!("the collector did not start: {problem}"))
+    }
+
+    fn start_batching(
+        grpc_port: u16,
+        http_port: u16,
+        batching: &[&str],
+    ) -> Result<Collector, String> {
         let mut child = Command::new(rotel_agent())
             .args([
                 "start",
@@ -194,7 +228,7 @@ impl Collector {
                 "--debug-log-verbosity",
                 "detailed",
             ])
-            .args(["--batch-timeout", "50ms"])
+            .args(batching)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
