@@ -960,3 +960,35 @@ fn mtls_is_accepted_with_a_client_certificate_and_refused_in_one_line_without() 
     );
     assert_eq!(receiver.execution_count(), 1);
 }
+
+/// With a match already sent live, a collector that never answers still costs one timeout in
+/// all at exit, not one for the live records and another for the span.
+#[test]
+fn a_silent_collector_after_a_live_match_costs_one_timeout() {
+    let silent = SilentServer::start();
+    let home = Home::new();
+    let run = run(home
+        .earlyexit(&[
+            "--telemetry-backend",
+            "otlp",
+            "-A",
+            "0",
+            "ERROR",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.3; echo ERROR; sleep 5",
+        ])
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", silent.port),
+        )
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"));
+    assert_eq!(run.code, 1, "{}", run.stderr_text());
+    assert!(
+        run.elapsed < Duration::from_millis(2200),
+        "{:?}: the match at 0.3 s, then one timeout of 1 s",
+        run.elapsed
+    );
+}
