@@ -534,3 +534,37 @@ fn a_run_with_a_nul_is_stored_with_it_shown_and_blocks_nothing() {
         "Error a\u{2400}b"
     );
 }
+
+/// Two runs that claim the same trace and span ids: the second is not stored, and the answer
+/// says so rather than counting it as received.
+#[test]
+fn a_run_with_another_runs_span_ids_is_not_claimed_as_received() {
+    let home = Home::new();
+    let server = Server::start(&home, &[]);
+    let post = |execution_id: &str| {
+        let (status, body) = crate::common::http::post(
+            &format!("{}/api/v1/events", server.url),
+            &[
+                ("authorization", &format!("Bearer {}", server.write_key)),
+                ("content-type", "application/json"),
+            ],
+            crate::common::http::events_body(execution_id).as_bytes(),
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    assert_eq!(post("aaaa-1")["received"], 2);
+    assert_eq!(post("aaaa-1")["received"], 2, "the same run again is held");
+    let other = post("bbbb-2");
+    assert_eq!(other["received"], 0, "{other}");
+    assert!(
+        other["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("bbbb-2") && w.contains("not stored")),
+        "{other}"
+    );
+    assert_eq!(
+        server.query("SELECT execution_id FROM executions"),
+        [["aaaa-1"]]
+    );
+}

@@ -399,14 +399,36 @@ impl App {
             _ => ingest::traces(body, encoding),
         }
         .map_err(Stored::Invalid)?;
+        let sent: Vec<(String, usize)> = ingested
+            .runs
+            .iter()
+            .map(|run| (run.execution.execution_id.clone(), 1 + run.matches.len()))
+            .collect();
         let new = self.store.insert(ingested.runs).await?;
         self.metrics.stored(new);
+        // A run that is neither new nor held was not stored (its trace and span ids are
+        // another run's): the answer never claims it.
+        let mut dropped = Vec::new();
+        if new < sent.len() {
+            let held = self
+                .store
+                .held(sent.iter().map(|(id, _)| id.clone()).collect())
+                .await?;
+            dropped.extend(sent.into_iter().filter(|(id, _)| !held.contains(id)));
+        }
+        let mut warnings = ingested.warnings;
+        warnings.extend(dropped.iter().map(|(id, _)| {
+            format!("execution_id {id}: not stored: its trace_id and span_id are another run's")
+        }));
+        let received = ingested
+            .received
+            .saturating_sub(dropped.iter().map(|(_, n)| n).sum::<usize>());
         let mut answer = match route {
             "events" => Answer::json(
                 StatusCode::OK,
-                json!({"status": "ok", "received": ingested.received, "warnings": ingested.warnings}),
+                json!({"status": "ok", "received": received, "warnings": warnings}),
             ),
-            _ => otlp_answer(encoding, "spans", ingested.rejected),
+            _ => otlp_answer(encoding, "spans", ingested.rejected + dropped.len()),
         };
         answer.runs = new;
         Ok(answer)

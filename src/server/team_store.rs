@@ -287,6 +287,16 @@ impl TeamStore {
         }
     }
 
+    /// Which of these execution ids the store holds.
+    pub async fn held(&self, execution_ids: Vec<String>) -> Result<Vec<String>, StoreError> {
+        match self {
+            TeamStore::Sqlite { reader, .. } => {
+                blocking(reader, move |s| s.held(&execution_ids)).await
+            }
+            TeamStore::Postgres(pg) => pg.held(&execution_ids).await,
+        }
+    }
+
     pub async fn running_count(&self) -> Result<i64, StoreError> {
         match self {
             TeamStore::Sqlite { reader, .. } => blocking(reader, |s| s.running_count()).await,

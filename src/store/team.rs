@@ -63,6 +63,22 @@ pub struct StoredKey {
 }
 
 impl Store {
+    /// Which of these execution ids the store holds.
+    pub fn held(&self, execution_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let ids = serde_json::Value::from(execution_ids.to_vec()).to_string();
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT execution_id FROM executions
+                 WHERE execution_id IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([ids], |row| row.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))
+    }
+
     /// Opens a team database, creating it if needed, with the team schema up to date.
     pub fn open_team(path: &std::path::Path) -> Result<Store, StoreError> {
         let mut store = Store::open(path, true)?;

@@ -327,6 +327,17 @@ impl PgStore {
         self.rows("SELECT 1", &[]).await.is_ok()
     }
 
+    /// Which of these execution ids the store holds.
+    pub async fn held(&self, execution_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT execution_id FROM executions WHERE execution_id = ANY($1)",
+                &[&execution_ids],
+            )
+            .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     pub async fn running_count(&self) -> Result<i64, StoreError> {
         Ok(self.rows("SELECT count(*) FROM running", &[]).await?[0].get(0))
     }
