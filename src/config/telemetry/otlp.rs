@@ -100,12 +100,20 @@ impl OtlpSettings {
 
     /// How `signal` is exported, as the specification resolves it: its own setting, else the
     /// generic one; its own endpoint as it is, the generic one with the signal's path for
-    /// HTTP; a gRPC endpoint without a scheme is https unless insecure.
+    /// HTTP; a gRPC endpoint without a scheme is https unless insecure. An endpoint without a
+    /// scheme is for gRPC only: over HTTP the signal goes to the default instead (said once
+    /// when the settings are resolved).
     pub fn export(&self, signal: Signal) -> OtlpExport {
         let own = self.signal(signal);
         let protocol = self.protocol_of(signal);
         let insecure = own.insecure.unwrap_or(self.insecure);
-        let url = match (&own.endpoint, &self.endpoint, protocol) {
+        let usable =
+            |endpoint: &&OtlpEndpoint| protocol == OtlpProtocol::Grpc || endpoint.has_scheme();
+        let url = match (
+            own.endpoint.as_ref().filter(usable),
+            self.endpoint.as_ref().filter(usable),
+            protocol,
+        ) {
             (Some(endpoint), _, _) => endpoint.url(insecure),
             (None, Some(base), OtlpProtocol::Grpc) => base.url(insecure),
             (None, Some(base), _) => {

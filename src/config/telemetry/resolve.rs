@@ -408,6 +408,24 @@ mod tests {
     }
 
     #[test]
+    fn an_endpoint_without_a_scheme_serves_grpc_and_not_http() {
+        let env = env_of(&[
+            ("HOME", "/nonexistent-home"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"),
+        ]);
+        let settings = TelemetrySettings::resolve(&TelemetryFlags::default(), &env);
+        assert_eq!(
+            settings.otlp.traces_url(),
+            "http://localhost:4318/v1/traces",
+            "HTTP cannot use it"
+        );
+        assert_eq!(settings.otlp.logs_url(), "https://collector:4317", "gRPC can");
+        assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
+        assert!(settings.warnings[0].starts_with("$OTEL_EXPORTER_OTLP_ENDPOINT: "));
+    }
+
+    #[test]
     fn a_bad_environment_value_is_a_warning_that_names_the_variable_and_what_is_kept() {
         let env = env_of(&[
             ("HOME", "/nonexistent-home"),

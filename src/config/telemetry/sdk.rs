@@ -118,42 +118,29 @@ impl TelemetrySettings {
     }
 
     /// What only the whole OTLP configuration tells: an endpoint without a scheme is for gRPC
-    /// alone; HTTP exports of that signal go to the default instead, said once.
+    /// alone (`OtlpSettings::export`); one that an HTTP export would use is said, once.
     pub(super) fn check_otlp(&mut self) {
+        let mut unusable: Vec<&str> = Vec::new();
         for signal in [Signal::Traces, Signal::Logs] {
             if self.otlp.protocol_of(signal) == OtlpProtocol::Grpc {
                 continue;
             }
-            let (own, name) = match signal {
-                Signal::Traces => (&mut self.otlp.traces.endpoint, "traces_endpoint"),
-                Signal::Logs => (&mut self.otlp.logs.endpoint, "logs_endpoint"),
+            let own = match signal {
+                Signal::Traces => ("telemetry.otlp.traces_endpoint", &self.otlp.traces.endpoint),
+                Signal::Logs => ("telemetry.otlp.logs_endpoint", &self.otlp.logs.endpoint),
             };
-            let mut dropped = Vec::new();
-            if own.as_ref().is_some_and(|e| !e.has_scheme()) {
-                *own = None;
-                dropped.push(format!("telemetry.otlp.{name}"));
-            }
-            if self.otlp.endpoint.as_ref().is_some_and(|e| !e.has_scheme()) {
-                let other = match signal {
-                    Signal::Traces => Signal::Logs,
-                    Signal::Logs => Signal::Traces,
-                };
-                if self.otlp.protocol_of(other) != OtlpProtocol::Grpc {
-                    self.otlp.endpoint = None;
+            for (key, endpoint) in [own, ("telemetry.otlp.endpoint", &self.otlp.endpoint)] {
+                if endpoint.as_ref().is_some_and(|e| !e.has_scheme()) && !unusable.contains(&key) {
+                    unusable.push(key);
                 }
-                dropped.push("telemetry.otlp.endpoint".into());
             }
-            for key in dropped {
-                let origin = self.origin_of(&key);
-                self.warn(format!(
-                    "{origin}: an OTLP endpoint without http:// or https:// is for gRPC only; \
-                     the {} exports over HTTP go to the default",
-                    match signal {
-                        Signal::Traces => "traces",
-                        Signal::Logs => "logs",
-                    }
-                ));
-            }
+        }
+        for key in unusable {
+            let origin = self.origin_of(key);
+            self.warn(format!(
+                "{origin}: an OTLP endpoint without http:// or https:// is for gRPC only; \
+                 exports over HTTP go to the default instead"
+            ));
         }
     }
 }
