@@ -19,7 +19,10 @@ impl std::ops::Deref for Url {
 impl Value for Option<Url> {
     fn parse(text: &str) -> Result<Option<Url>, InvalidValue> {
         if !(text.starts_with("http://") || text.starts_with("https://")) {
-            return Err(InvalidValue::new("an http:// or https:// URL", text));
+            return Err(InvalidValue::new(
+                "an http:// or https:// URL",
+                &redact_url(text),
+            ));
         }
         Ok(Some(Url(text.to_string())))
     }
@@ -66,7 +69,7 @@ impl Value for Option<OtlpEndpoint> {
             }
             _ => Err(InvalidValue::new(
                 "an http:// or https:// URL (or host:port for gRPC)",
-                text,
+                &redact_url(text),
             )),
         }
     }

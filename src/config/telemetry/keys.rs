@@ -148,9 +148,11 @@ impl Value for Vec<(String, Secret)> {
                     name.trim().to_string(),
                     Secret::new(percent_decode(value.trim())),
                 )),
+                // The entry is not shown: a header's value is often a credential, and one
+                // written without its name is all value.
                 None => Err(InvalidValue::new(
                     "name=value pairs separated by commas",
-                    pair,
+                    "[REDACTED]",
                 )),
             })
             .collect()
@@ -451,6 +453,10 @@ mod tests {
         );
         let timeout = key("telemetry.http.timeout").unwrap();
         assert!((timeout.apply)(&mut settings, "2h").is_err());
+        let garbage = <Vec<(String, Secret)>>::parse("x=1,Bearer s3cret").unwrap_err();
+        assert!(!garbage.to_string().contains("s3cret"), "{garbage}");
+        let url = <Option<Url>>::parse("ftp://ci:s3cret@host/x").unwrap_err();
+        assert!(!url.to_string().contains("s3cret"), "{url}");
         let headers = <Vec<(String, Secret)>>::parse("api-key=a%20b, x-team=qa").unwrap();
         assert_eq!(headers[0].1.expose(), "a b");
         assert_eq!(headers.show(), "api-key=[REDACTED],x-team=[REDACTED]");

@@ -420,7 +420,11 @@ mod tests {
             "http://localhost:4318/v1/traces",
             "HTTP cannot use it"
         );
-        assert_eq!(settings.otlp.logs_url(), "https://collector:4317", "gRPC can");
+        assert_eq!(
+            settings.otlp.logs_url(),
+            "https://collector:4317",
+            "gRPC can"
+        );
         assert_eq!(settings.warnings.len(), 1, "{:?}", settings.warnings);
         assert!(settings.warnings[0].starts_with("$OTEL_EXPORTER_OTLP_ENDPOINT: "));
     }
