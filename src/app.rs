@@ -27,9 +27,6 @@ use crate::watch;
 /// stdout is an error we handle (stop the command, exit 141) rather than a signal that kills
 /// us with the command still running.
 pub fn main(args: Vec<OsString>) -> i32 {
-    if watch::guardian::is_guardian(&args) {
-        return watch::guardian::guard(&args);
-    }
     std::panic::set_hook(Box::new(say_panic_in_one_line));
     match cli::parse(args) {
         Ok(Invocation::Run(cli)) => run(&cli),

@@ -229,6 +229,14 @@ impl RunObserver for EvidenceRecorder<'_> {
         self.inner.on_match(event);
     }
 
+    fn next_tick(&self) -> Option<std::time::Instant> {
+        self.inner.next_tick()
+    }
+
+    fn on_tick(&mut self) {
+        self.inner.on_tick();
+    }
+
     fn on_context_line(&mut self, stream: StreamName, line: &[u8]) {
         if self.evidence.context.len() < self.context_lines {
             self.evidence.context.push((stream, kept_line(line)));

@@ -110,6 +110,12 @@ pub trait RunObserver {
     fn on_output(&mut self, _stream: StreamName, _bytes: &[u8]) {}
     /// The deciding match's failure block (with a tool profile), just before [`Self::on_end`].
     fn on_block(&mut self, _match_number: u64, _block: &crate::profile::Block) {}
+    /// When the observer has something to do whatever the output (telemetry: record a run
+    /// that goes on as running), for [`Self::on_tick`] at or after that moment.
+    fn next_tick(&self) -> Option<std::time::Instant> {
+        None
+    }
+    fn on_tick(&mut self) {}
     fn on_end(&mut self, outcome: &RunEnd);
 }
 

@@ -225,6 +225,68 @@ fn the_command_and_its_children_die_with_a_killed_earlyexit() {
     assert!(survivors.is_empty(), "still running: {survivors:?}");
 }
 
+/// Every live process whose environment carries `marker` (a command's, and whatever it
+/// started, inherit it).
+fn live_carriers(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|&byte| byte == 0)
+                    .any(|entry| entry == marker.as_bytes())
+            }) && !is_dead(*pid)
+        })
+        .collect()
+}
+
+/// The guardian is there from the command's start: an earlyexit killed 5 ms, 50 ms or 1 s into
+/// its run (before the command started, while it starts its children, long after) leaves no
+/// process of the command behind, with telemetry on and off.
+#[test]
+fn a_killed_earlyexit_leaves_nothing_of_its_command_whenever_the_kill_comes() {
+    let home = Home::new();
+    for telemetry in [true, false] {
+        for delay in [5, 50, 1000] {
+            for attempt in 0..3 {
+                let marker = format!(
+                    "EE_KILLED_AT={}-{delay}-{attempt}-{telemetry}",
+                    std::process::id()
+                );
+                let (name, value) = marker.split_once('=').unwrap();
+                let script = "sleep 30 & sleep 30 & sh -c 'sleep 30' & wait";
+                let mut command = if telemetry {
+                    home.earlyexit(&["--", "sh", "-c", script])
+                } else {
+                    home.earlyexit(&["--no-telemetry", "--", "sh", "-c", script])
+                };
+                let mut child = command
+                    .env(name, value)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(delay));
+                kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+                child.wait().unwrap();
+                let give_up = Instant::now() + Duration::from_secs(3);
+                while !live_carriers(&marker).is_empty() && Instant::now() < give_up {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let survivors = live_carriers(&marker);
+                for pid in &survivors {
+                    let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+                }
+                assert!(
+                    survivors.is_empty(),
+                    "killed after {delay} ms (telemetry {telemetry}): still running {survivors:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn a_command_stopped_at_once_is_not_held_up_by_its_guardian() {
     // The guardian joins the group while the run may already be stopping it: it must die of

@@ -218,14 +218,18 @@ fn a_killed_earlyexit_is_closed_as_lost_by_status_sync_or_the_next_run() {
             );
         }
         let run = &runs[0];
-        let rows = wait_for("the lost run", Duration::from_secs(5), || {
-            let rows = home.query(&format!(
+        let rows = wait_for(
+            &format!("the lost run, closed by {closer:?}"),
+            Duration::from_secs(5),
+            || {
+                let rows = home.query(&format!(
                 "SELECT outcome, exit_reason, exit_code, match_count, span_id, total_runtime > 0
                  FROM executions WHERE trace_id = '{}'",
                 run.trace_id
             ));
-            (!rows.is_empty()).then_some(rows)
-        });
+                (!rows.is_empty()).then_some(rows)
+            },
+        );
         assert_eq!(
             rows,
             [["lost", "lost", "137", "1", run.span_id.as_str(), "1"]],

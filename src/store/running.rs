@@ -231,6 +231,12 @@ impl RunningLock {
     }
 }
 
+/// Whether any run's lock file is there, held or left: a run that ends before it goes live
+/// looks for runs to close only then (one `open` of a directory that is usually missing).
+pub fn any_locks(database: &Path) -> bool {
+    std::fs::read_dir(lock_directory(database)).is_ok_and(|mut entries| entries.next().is_some())
+}
+
 /// The runs whose earlyexit is gone, at most `limit` of them, each with its lock, now held by
 /// the caller (so that two processes never close the same run). Leftover temporary files of
 /// runs that died before their lock file was in place are removed on the way.

@@ -78,6 +78,14 @@ impl RunObserver for ContainedTelemetry {
         self.with(|t| t.on_block(match_number, block));
     }
 
+    fn next_tick(&self) -> Option<std::time::Instant> {
+        self.0.as_ref().and_then(Telemetry::next_tick)
+    }
+
+    fn on_tick(&mut self) {
+        self.with(Telemetry::on_tick);
+    }
+
     fn on_end(&mut self, outcome: &RunEnd) {
         self.with(|t| t.on_end(outcome));
     }

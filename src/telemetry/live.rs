@@ -6,9 +6,11 @@
 //! nanoseconds, whether a match goes to this thread, and what does not is counted. Everything
 //! else happens here: scrubbing, the database, the network.
 //!
-//! A run shorter than [`START_DELAY`] has ended before a running row or a start record would
-//! be of use, and pays for nothing but this thread; its matches go with its span. A longer
-//! run's early matches follow its start record.
+//! The thread starts only once the run has gone on for [`START_DELAY`]: a shorter run has
+//! ended before a running row or a start record would be of use, and its matches go with its
+//! span. Such a run starts the thread at its end only when there is work for it: runs of killed
+//! earlyexits to close, or matches that go to a collector as log records alone. A longer run's
+//! matches so far follow its start record.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -43,9 +45,6 @@ const QUEUE: usize = 256;
 const CLOSED_PER_RUN: usize = 20;
 
 enum Message {
-    Started {
-        pid: Option<u32>,
-    },
     Matched(KeptMatch),
     /// The deciding match's failure block, complete as the run ends.
     Block {
@@ -53,6 +52,17 @@ enum Message {
         block: Block,
     },
     Ended,
+}
+
+/// Why the thread starts.
+enum Start {
+    /// The run has gone on for [`START_DELAY`]: it is recorded as running.
+    Live { pid: Option<u32> },
+    /// The run ended before that, and has work for the thread (see [`Live::ended_early`]).
+    EndedEarly {
+        early: Vec<KeptMatch>,
+        block: Option<(u64, Block)>,
+    },
 }
 
 /// The run's side of the live thread.
@@ -70,8 +80,46 @@ pub struct Live {
 }
 
 impl Live {
-    /// Starts the live thread; `None` if the thread cannot be started (the run goes on).
-    pub fn start(plan: LivePlan) -> Option<Live> {
+    /// The run has gone on for [`START_DELAY`]: starts the thread that records it as running,
+    /// with the matches kept so far (within the rate limit) of `match_count`. `None` if the
+    /// thread cannot be started (the run goes on).
+    pub fn go_live(
+        plan: LivePlan,
+        pid: Option<u32>,
+        early: &[KeptMatch],
+        match_count: u64,
+    ) -> Option<Live> {
+        let mut live = Live::start(plan, Start::Live { pid })?;
+        live.matches.store(match_count, Ordering::Relaxed);
+        // Those past the span's event limit were not kept to be sent.
+        live.suppressed = match_count.saturating_sub(early.len() as u64);
+        let now = Instant::now();
+        for kept in early {
+            live.hand_over(now, kept.clone());
+        }
+        Some(live)
+    }
+
+    /// The run ended before it went live. The thread starts only when there is work for it:
+    /// a lock file of another run (which may be one to close), or matches that no span
+    /// carries to the collector (`match_records: logs`), sent as log records.
+    pub fn ended_early(
+        plan: LivePlan,
+        early: &[KeptMatch],
+        block: Option<(u64, Block)>,
+    ) -> Option<Live> {
+        let settings = &plan.settings;
+        let logs_alone =
+            settings.sends_live_records() && !settings.live.match_records.as_span_events();
+        let records = logs_alone && !early.is_empty();
+        if !records && !crate::store::any_locks(&settings.sqlite.path) {
+            return None;
+        }
+        let early = if records { early.to_vec() } else { Vec::new() };
+        Live::start(plan, Start::EndedEarly { early, block })
+    }
+
+    fn start(plan: LivePlan, start: Start) -> Option<Live> {
         let (sender, receiver) = mpsc::sync_channel(QUEUE);
         let (finished_sender, finished) = mpsc::channel();
         let matches = Arc::new(AtomicU64::new(0));
@@ -86,7 +134,7 @@ impl Live {
         std::thread::Builder::new()
             .name("earlyexit-live".into())
             .spawn(move || {
-                thread.run();
+                thread.run(start);
                 let _ = finished_sender.send(());
             })
             .ok()?;
@@ -100,19 +148,19 @@ impl Live {
         })
     }
 
-    pub fn started(&mut self, pid: Option<u32>) {
-        let _ = self.sender.try_send(Message::Started { pid });
-    }
-
     /// Hands a match over, within the rate limit and while the queue has room.
     pub fn matched(&mut self, event: &MatchEvent<'_>) {
         self.matches.store(event.number, Ordering::Relaxed);
-        if !self.limit.allow(Instant::now()) {
+        self.hand_over(Instant::now(), event.kept());
+    }
+
+    fn hand_over(&mut self, now: Instant, kept: KeptMatch) {
+        if !self.limit.allow(now) {
             self.suppressed += 1;
             return;
         }
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.sender.try_send(Message::Matched(event.kept()))
+            self.sender.try_send(Message::Matched(kept))
         {
             self.suppressed += 1;
         }
@@ -168,37 +216,18 @@ impl LiveThread {
         *self.ended.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn run(self) {
+    fn run(self, start: Start) {
         // What killed earlyexits left, closed before this run's own row joins them.
         let closed =
             lost::close_abandoned(&self.plan.settings, &self.plan.resource, CLOSED_PER_RUN);
         drop(closed);
-        let mut pid = None;
-        let mut early = Vec::new();
-        let mut block = None;
-        let go_live = Instant::now() + START_DELAY;
-        loop {
-            match self
-                .receiver
-                .recv_timeout(go_live.saturating_duration_since(Instant::now()))
-            {
-                Ok(Message::Started { pid: started }) => pid = started,
-                Ok(Message::Matched(kept)) => early.push(kept),
-                Ok(Message::Block {
-                    match_number,
-                    block: complete,
-                }) => block = Some((match_number, complete)),
-                Ok(Message::Ended) | Err(RecvTimeoutError::Disconnected) => {
-                    self.send_matches_alone(early, block);
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => break,
-            }
-        }
+        let pid = match start {
+            Start::Live { pid } => pid,
+            Start::EndedEarly { early, block } => return self.send_matches_alone(early, block),
+        };
         let Some(mut running) = Running::begin(&self.plan, pid, &self.ended) else {
             return;
         };
-        running.matched(early, self.matches.load(Ordering::Relaxed));
         while !self.has_ended() {
             match self.receiver.recv_timeout(HEARTBEAT) {
                 Ok(Message::Matched(kept)) => {
@@ -214,7 +243,7 @@ impl LiveThread {
                     match_number,
                     block,
                 }) => running.block(match_number, &block),
-                Ok(Message::Started { .. } | Message::Ended) => {}
+                Ok(Message::Ended) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
                     running.heartbeat(self.matches.load(Ordering::Relaxed), false)
@@ -231,7 +260,7 @@ impl LiveThread {
                     match_number,
                     block: complete,
                 } => block = Some((match_number, complete)),
-                Message::Started { .. } | Message::Ended => {}
+                Message::Ended => {}
             }
         }
         running.matched(last, self.matches.load(Ordering::Relaxed));
@@ -247,9 +276,7 @@ impl LiveThread {
     /// the span carries none (`match_records: logs`): then as log records, now.
     fn send_matches_alone(&self, early: Vec<KeptMatch>, block: Option<(u64, Block)>) {
         let settings = &self.plan.settings;
-        let logs_alone =
-            settings.sends_live_records() && !settings.live.match_records.as_span_events();
-        if early.is_empty() || !logs_alone {
+        if early.is_empty() {
             return;
         }
         let records: Vec<LiveRecord> = early

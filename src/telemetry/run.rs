@@ -26,7 +26,7 @@ use crate::recording::attributes as attr;
 use crate::recording::span::{self, command_hash, parent_context, resource, start_attributes};
 use crate::recording::{detect, privacy};
 
-use super::live::{Live, LivePlan};
+use super::live_plan::{LivePlan, LiveSide};
 use super::run_ids::RunIds;
 
 /// How often `finish` looks for a signal while it waits for the sinks.
@@ -80,7 +80,9 @@ pub struct Telemetry {
     /// `CANCELLED_REMOTE_BUDGET` to answer, since a CI runner's SIGKILL is seconds away.
     cancelled: bool,
     /// The running row and the live records, when `telemetry.live` is on.
-    live: Option<Live>,
+    live: Option<LiveSide>,
+    /// The number of the run's last match so far.
+    match_count: u64,
     /// Match log records go to a collector: the span says how many were suppressed.
     match_logs: bool,
 }
@@ -205,30 +207,28 @@ impl Telemetry {
                 .collect(),
             Source::Stdin => Vec::new(),
         };
-        let live = LivePlan::wanted(config)
-            .then(|| {
-                Live::start(LivePlan {
-                    settings: config.clone(),
-                    execution_id: execution_id.to_string(),
-                    context: SpanContext::new(
-                        ids.trace_id,
-                        ids.span_id,
-                        TraceFlags::SAMPLED,
-                        false,
-                        parent.span().span_context().trace_state().clone(),
-                    ),
-                    parent: parent.span().span_context().clone(),
-                    name: name.clone(),
-                    start_attributes: attributes.clone(),
-                    command_line: settings.command_line(),
-                    command_words: command_words.clone(),
-                    working_directory: working_directory.clone(),
-                    started_at,
-                    resource: resource.clone(),
-                    report: Arc::clone(&report),
-                })
+        let live = LivePlan::wanted(config).then(|| {
+            LiveSide::planned(LivePlan {
+                settings: config.clone(),
+                execution_id: execution_id.to_string(),
+                context: SpanContext::new(
+                    ids.trace_id,
+                    ids.span_id,
+                    TraceFlags::SAMPLED,
+                    false,
+                    parent.span().span_context().trace_state().clone(),
+                ),
+                parent: parent.span().span_context().clone(),
+                name: name.clone(),
+                start_attributes: attributes.clone(),
+                command_line: settings.command_line(),
+                command_words: command_words.clone(),
+                working_directory: working_directory.clone(),
+                started_at,
+                resource: resource.clone(),
+                report: Arc::clone(&report),
             })
-            .flatten();
+        });
         let match_logs = config.sends_live_records() && config.live.match_records.as_logs();
         Some(Telemetry {
             state: SpanState::Pending(PendingSpan {
@@ -257,6 +257,7 @@ impl Telemetry {
             remote,
             cancelled: false,
             live,
+            match_count: 0,
             match_logs,
         })
     }
@@ -316,10 +317,7 @@ impl Telemetry {
     pub fn finish(mut self) -> Vec<String> {
         let live_give_up = Instant::now() + self.live_wait;
         if let Some(live) = &mut self.live {
-            if let Some((match_number, block)) = &self.block {
-                live.block(*match_number, block);
-            }
-            live.ended();
+            live.end(&self.matches, self.block.as_ref());
         }
         self.span().end();
         let SpanState::Started(started) = std::mem::replace(&mut self.state, SpanState::Ended)
@@ -351,7 +349,7 @@ impl Telemetry {
         }
         let remaining = give_up.saturating_duration_since(Instant::now());
         if let Some(live) = self.live.take() {
-            live.wait(give_up.min(live_give_up));
+            live.wait(live_give_up, give_up);
         }
         let remaining = remaining.min(give_up.saturating_duration_since(Instant::now()));
         let shutdown = started
@@ -415,6 +413,7 @@ impl RunObserver for Telemetry {
     }
 
     fn on_match(&mut self, event: &MatchEvent<'_>) {
+        self.match_count = event.number;
         if let Some(live) = &mut self.live {
             live.matched(event);
         }
@@ -425,6 +424,16 @@ impl RunObserver for Telemetry {
 
     fn on_block(&mut self, match_number: u64, block: &Block) {
         self.block = Some((match_number, block.clone()));
+    }
+
+    fn next_tick(&self) -> Option<Instant> {
+        self.live.as_ref().and_then(LiveSide::next_tick)
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.go_live(&self.matches, self.match_count);
+        }
     }
 
     fn on_end(&mut self, outcome: &RunEnd) {
@@ -443,10 +452,7 @@ impl RunObserver for Telemetry {
         );
         attributes.extend(span::outcome_attributes(outcome));
         if let Some(live) = &mut self.live {
-            if let Some((match_number, block)) = &self.block {
-                live.block(*match_number, block);
-            }
-            live.ended();
+            live.end(&self.matches, self.block.as_ref());
             if self.match_logs && live.suppressed() > 0 {
                 attributes.push(KeyValue::new(
                     attr::LIVE_RECORDS_SUPPRESSED,

@@ -44,7 +44,7 @@ pub struct Spawned {
     pub stderr: OwnedFd,
 }
 
-/// Spawns `program` as the leader of a new process group.
+/// Spawns `program` as the leader of a new process group, with its guardian.
 pub fn spawn(
     program: &OsString,
     args: &[OsString],
@@ -67,18 +67,27 @@ pub fn spawn(
         command.env_remove(name);
     }
     command.envs(environment.added.iter().map(|(k, v)| (k, v)));
-    let pty_master = if pty {
-        let (master, slave) = open_pty().map_err(WatchError::Setup)?;
-        command.stdout(Stdio::from(slave));
-        Some(master)
-    } else {
-        command.stdout(Stdio::piped());
-        None
+    // Before the pty's slave end is open here, which the guardian would hold open.
+    let guardian = Guardian::start()
+        .map_err(|error| {
+            crate::message::say(format_args!(
+                "cannot start the guardian ({error}): if earlyexit is killed, the command may outlive it"
+            ))
+        })
+        .ok();
+    let (mut child, pty_master) = match start(&mut command, program, pty) {
+        Ok(started) => started,
+        Err(error) => {
+            if let Some(guardian) = guardian {
+                guardian.release();
+            }
+            return Err(error);
+        }
     };
-    let mut child = command.spawn().map_err(|source| WatchError::Spawn {
-        program: program.to_string_lossy().into_owned(),
-        source,
-    })?;
+    let pid = Pid::from_raw(child.id() as i32);
+    if let Some(guardian) = &guardian {
+        guardian.guard(pid);
+    }
     // Our copy of the pty's slave end lives in `command`; it must close, or the master never
     // reports end of input.
     drop(command);
@@ -89,22 +98,36 @@ pub fn spawn(
     let stderr: OwnedFd = child.stderr.take().expect("stderr was piped").into();
     set_nonblocking(&stdout)?;
     set_nonblocking(&stderr)?;
-    let pid = Pid::from_raw(child.id() as i32);
     Ok(Spawned {
         child: Child {
             pid,
             status: None,
-            guardian: Guardian::start(pid)
-                .map_err(|error| {
-                    crate::message::say(format_args!(
-                        "cannot start the guardian ({error}): if earlyexit is killed, the command may outlive it"
-                    ))
-                })
-                .ok(),
+            guardian,
         },
         stdout,
         stderr,
     })
+}
+
+/// Starts the command, its output on a pty (whose master end is returned) or a pipe.
+fn start(
+    command: &mut Command,
+    program: &OsString,
+    pty: bool,
+) -> Result<(std::process::Child, Option<OwnedFd>), WatchError> {
+    let pty_master = if pty {
+        let (master, slave) = open_pty().map_err(WatchError::Setup)?;
+        command.stdout(Stdio::from(slave));
+        Some(master)
+    } else {
+        command.stdout(Stdio::piped());
+        None
+    };
+    let child = command.spawn().map_err(|source| WatchError::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    })?;
+    Ok((child, pty_master))
 }
 
 impl Child {

@@ -2,112 +2,217 @@
 //! the kernel's OOM killer and has no chance to stop it.
 //!
 //! A parent-death signal would reach only the command itself, not what it started (`npm test`
-//! → `node`). So a small process, the guardian, joins the command's process group and waits on
-//! a pipe whose only writer is earlyexit: end of file means earlyexit is gone, and it kills the
-//! whole group, itself included; a byte means earlyexit is done with the group, and it leaves
-//! quietly. It is plain POSIX, so it works wherever earlyexit does, and a CI runner's kill of
-//! earlyexit's own group misses the command's group but not the guardian's end of file.
+//! → `node`). So a small process, the guardian, waits on a pipe whose only writer is earlyexit:
+//! end of file means earlyexit is gone, and it kills the command's whole process group; a byte
+//! means earlyexit is done with the group, and it leaves quietly. It is in a group of its own,
+//! so a CI runner's kill of earlyexit's group misses it but not its end of file.
 //!
-//! The guardian is earlyexit's own executable started again (as `posix_spawn` starts the
-//! command, without copying earlyexit), under the name [`GUARDIAN`]; it joins the group before
-//! it runs, with default signal dispositions, so the group's SIGTERM ends it like the command.
-//! A forked copy of earlyexit cost each run with telemetry 0.4 ms: every page that earlyexit
-//! and its telemetry thread wrote afterwards was copied once more while the copy shared it.
+//! The guardian must cost a short run about nothing, and it must be there when the command
+//! starts, since a kill can come at any time: it starts before the command and is told the
+//! command's group (the command's pid: the command leads its group, as scripts that signal
+//! `-$$` expect) the moment earlyexit learns it, through the memory they share. What is left
+//! uncovered is the few microseconds between the command's `exec` and that moment. Neither an executable started again
+//! (0.16 ms, and a second program to install) nor a fork (its copy-on-write faults cost each
+//! run with telemetry 0.4 ms) is that. On Linux it is a `clone` that shares earlyexit's memory,
+//! as `posix_spawn` makes its child: nothing is copied, and the guardian runs a few system
+//! calls on a stack of its own. Sharing memory, it calls only async-signal-safe functions
+//! whose arguments it cannot get wrong, so that it never writes even `errno` while earlyexit
+//! runs. Elsewhere it is a fork that does the same.
+//!
 //! If the guardian cannot start, the run goes on without it and says so in one line.
 
-use std::ffi::OsString;
-use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::libc;
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use super::WatchError;
 
-/// The name (`argv[0]`) under which earlyexit's executable runs as a guardian.
-pub const GUARDIAN: &str = "earlyexit-guardian";
+/// The guardian's stack: it calls a handful of libc's system-call wrappers, nothing more.
+#[cfg(target_os = "linux")]
+const STACK: usize = 64 * 1024;
 
-/// A guardian in the command's process group.
+/// The guardian of the command's process group.
 pub struct Guardian {
     /// The pipe's write end, for the release byte.
     release: OwnedFd,
-    /// The guardian itself, reaped by [`Guardian::release`]: left to init once earlyexit exits,
-    /// it would be a zombie wherever init does not reap (a container's first process often
-    /// does not), one per run.
-    process: std::process::Child,
+    /// Where the guardian reads the group from; never freed.
+    watch: &'static Watch,
+    /// The guardian, reaped by [`Guardian::release`]: left to init once earlyexit exits, it
+    /// would be a zombie wherever init does not reap (a container's first process often does
+    /// not), one per run.
+    pid: Pid,
+}
+
+/// What the guardian is told, in memory it shares with earlyexit for its whole life.
+struct Watch {
+    /// The pipe's read end.
+    pipe: RawFd,
+    /// The pipe's write end, which the guardian must not hold: its end of file is earlyexit's
+    /// end.
+    release: RawFd,
+    /// The command's process group, 0 until the command has started.
+    group: AtomicI32,
 }
 
 impl Guardian {
-    /// Starts the guardian of the process group `group`, in that group.
-    pub fn start(group: Pid) -> Result<Guardian, WatchError> {
-        use std::os::unix::process::CommandExt;
+    /// Starts a guardian, for the command about to start.
+    pub fn start() -> Result<Guardian, WatchError> {
         let (read, write) = std::io::pipe()?;
-        let process = Command::new(guardian_program()?)
-            .arg0(GUARDIAN)
-            .arg(group.as_raw().to_string())
-            .process_group(group.as_raw())
-            .env_clear()
-            .stdin(Stdio::from(OwnedFd::from(read)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let watch = Watch {
+            pipe: read.as_raw_fd(),
+            release: write.as_raw_fd(),
+            group: AtomicI32::new(0),
+        };
+        // Until the guardian has set its own signal dispositions, a signal would run one of
+        // earlyexit's handlers on earlyexit's memory: it starts with every signal blocked.
+        let all = SigSet::all();
+        let mut previous = SigSet::empty();
+        nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&all), Some(&mut previous))
+            .map_err(std::io::Error::from)?;
+        let started = start_process(watch);
+        let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&previous), None);
+        let (pid, watch) = started?;
+        drop(read);
         Ok(Guardian {
             release: write.into(),
-            process,
+            watch,
+            pid,
         })
     }
 
+    /// The command has started, leading the process group `group`: from now on the guardian
+    /// kills that group if earlyexit dies.
+    pub fn guard(&self, group: Pid) {
+        self.watch.group.store(group.as_raw(), Ordering::Release);
+    }
+
     /// earlyexit is done with the group: the guardian leaves without touching it, and is
-    /// reaped. It exits on the byte, or has already died with its group (a stop), so the wait
-    /// is short either way.
-    pub fn release(mut self) {
+    /// reaped. It exits on the byte, so the wait is short.
+    pub fn release(self) {
         let _ = nix::unistd::write(&self.release, b"r");
-        let _ = self.process.wait();
+        let _ = waitpid(self.pid, None);
     }
 }
 
-/// The guardian's program: `earlyexit-guardian` beside earlyexit (installed with it), which
-/// starts in a fraction of earlyexit's time; else earlyexit's own executable, named so (on
-/// Linux `/proc/self/exe`, which still starts when the file was replaced during the run).
-fn guardian_program() -> std::io::Result<std::path::PathBuf> {
-    let own = std::env::current_exe()?;
-    let beside = own.with_file_name(GUARDIAN);
-    if beside.is_file() {
-        return Ok(beside);
-    }
-    if cfg!(target_os = "linux") {
-        Ok(std::path::PathBuf::from("/proc/self/exe"))
-    } else {
-        Ok(own)
-    }
-}
-
-/// Whether these arguments start a guardian rather than a run.
-pub fn is_guardian(args: &[OsString]) -> bool {
-    args.first()
-        .is_some_and(|name| name.to_str() == Some(GUARDIAN))
-}
-
-/// The guardian's whole life: wait on standard input; at its end, kill the group named by the
-/// first argument. Returns the exit code.
-pub fn guard(args: &[OsString]) -> i32 {
-    let Some(group) = args
-        .get(1)
-        .and_then(|group| group.to_str()?.parse::<i32>().ok())
-        .filter(|&group| group > 1)
-    else {
-        return 3;
+/// Makes the guardian process, sharing earlyexit's memory, which holds `watch`.
+#[cfg(target_os = "linux")]
+fn start_process(watch: Watch) -> std::io::Result<(Pid, &'static Watch)> {
+    // SAFETY: a fresh anonymous mapping; it is never unmapped, since the guardian may run on
+    // it after earlyexit's last line (it is a few pages, once per run).
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
     };
-    let mut release = [0u8; 1];
-    loop {
-        match nix::unistd::read(std::io::stdin(), &mut release) {
-            Err(nix::errno::Errno::EINTR) => {}
-            Ok(0) => {
-                // SAFETY: kill only reads its arguments.
-                unsafe { libc::kill(-group, libc::SIGKILL) };
-                return 0;
-            }
-            _ => return 0,
+    if stack == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    // What it watches sits at the stack's far end, away from where the stack grows down from.
+    let watch_at = stack.cast::<Watch>();
+    // SAFETY: the mapping is writable, page-aligned and larger than `Watch`, and lives as long
+    // as the process.
+    let watch: &'static Watch = unsafe {
+        watch_at.write(watch);
+        &*watch_at
+    };
+    // SAFETY: the stack's top is inside the mapping and 16-byte aligned; `guard_entry` calls
+    // only async-signal-safe functions and never returns into earlyexit's code.
+    let pid = unsafe {
+        libc::clone(
+            guard_entry,
+            stack.cast::<u8>().add(STACK).cast(),
+            libc::CLONE_VM | libc::SIGCHLD,
+            watch_at.cast(),
+        )
+    };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((Pid::from_raw(pid), watch))
+}
+
+#[cfg(target_os = "linux")]
+extern "C" fn guard_entry(watch: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `start_process` placed a `Watch` there and never frees it.
+    guard(unsafe { &*watch.cast::<Watch>() })
+}
+
+/// Forks the guardian where `clone` is not available; the group reaches it through a shared
+/// mapping.
+#[cfg(not(target_os = "linux"))]
+fn start_process(watch: Watch) -> std::io::Result<(Pid, &'static Watch)> {
+    // SAFETY: a fresh anonymous shared mapping, never unmapped.
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            std::mem::size_of::<Watch>(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if shared == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the mapping is writable, aligned and as large as `Watch`.
+    let watch: &'static Watch = unsafe {
+        shared.cast::<Watch>().write(watch);
+        &*shared.cast::<Watch>()
+    };
+    // SAFETY: the child calls only async-signal-safe functions, then exits.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            guard(watch);
+            unreachable!("guard exits")
         }
+        nix::unistd::ForkResult::Parent { child } => Ok((child, watch)),
+    }
+}
+
+/// The guardian's whole life: in a process group of its own, with the signal dispositions a
+/// fresh process has, wait on the pipe; at its end, kill the command's group. Never returns.
+///
+/// The other descriptors it shares with earlyexit at its start it holds no longer than
+/// earlyexit does, and closing them one by one could fail, which would write `errno`.
+fn guard(watch: &Watch) -> libc::c_int {
+    // SAFETY: every call below is async-signal-safe, with arguments that cannot fail: a
+    // process that leads no session making its own group, signals 1 to 31 but the two that
+    // cannot be caught, descriptors open in this process. `read` is the raw system call, since
+    // libc's wrapper, a cancellation point, would write to the cancellation state of the
+    // earlyexit thread that made the guardian. `kill` can fail only once earlyexit is gone.
+    unsafe {
+        libc::setpgid(0, 0);
+        for signal in 1..32 {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
+        libc::close(watch.release);
+        let mut unblocked: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut unblocked);
+        libc::sigprocmask(libc::SIG_SETMASK, &unblocked, std::ptr::null_mut());
+        let mut byte = 0u8;
+        // No handler is set, so no signal interrupts the read: each either ends the guardian
+        // or is ignored.
+        let buffer = (&mut byte as *mut u8).cast::<libc::c_void>();
+        #[cfg(target_os = "linux")]
+        let read = libc::syscall(libc::SYS_read, watch.pipe, buffer, 1usize);
+        #[cfg(not(target_os = "linux"))]
+        let read = libc::read(watch.pipe, buffer, 1);
+        let group = watch.group.load(Ordering::Acquire);
+        if read == 0 && group > 1 {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        libc::_exit(0)
     }
 }

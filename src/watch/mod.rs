@@ -203,7 +203,12 @@ impl Runner<'_> {
     }
 
     fn wait_and_read(&mut self) {
-        let timeout = match self.next_deadline() {
+        let next = self
+            .next_deadline()
+            .into_iter()
+            .chain(self.progress.observer.next_tick())
+            .min();
+        let timeout = match next {
             Some(deadline) => poll_timeout(deadline.saturating_duration_since(Instant::now())),
             None => PollTimeout::NONE,
         };
@@ -377,6 +382,14 @@ impl Runner<'_> {
             return;
         }
         let now = Instant::now();
+        if self
+            .progress
+            .observer
+            .next_tick()
+            .is_some_and(|tick| now >= tick)
+        {
+            self.progress.observer.on_tick();
+        }
         self.stop = self
             .deadlines()
             .into_iter()
