@@ -130,6 +130,7 @@ fn run(cli: &Cli) -> i32 {
             crate::message::say(&line);
         }
     }
+    watch::guardian::reap_released();
     code
 }
 

@@ -192,7 +192,7 @@ fn the_command_and_its_children_die_with_a_killed_earlyexit() {
         "--",
         "sh",
         "-c",
-        &format!("echo $$ > {}; sleep 30 & sleep 30", marker.display()),
+        &format!("{SAY_GROUP} > {}; sleep 30 & sleep 30", marker.display()),
     ])
     .stdout(Stdio::null())
     .spawn()

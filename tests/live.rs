@@ -46,14 +46,19 @@ fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>
 
 /// A command that says its pid and the trace context it was given, matches once, and then
 /// runs for half a minute.
-const SAYS_AND_SLEEPS: &str = "echo $$ $TRACEPARENT; echo ERROR one; sleep 30";
+const SAYS_AND_SLEEPS: &str = concat!(
+    "echo $(",
+    say_group!(),
+    ") $TRACEPARENT; echo ERROR one; sleep 30"
+);
 
 /// A run that is still going: earlyexit, and what its command said first.
 struct Going {
     earlyexit: Child,
     /// Kept open: a closed pipe would end the run as cancelled.
     _output: BufReader<std::process::ChildStdout>,
-    command_pid: i32,
+    /// The command's process group.
+    group: i32,
     /// The `TRACEPARENT` the command was given: the run's trace and span ids.
     trace_id: String,
     span_id: String,
@@ -73,7 +78,7 @@ fn start_going(home: &Home, env: &[(&str, &str)]) -> Going {
     let words: Vec<&str> = first.split_whitespace().collect();
     let parts: Vec<&str> = words[1].split('-').collect();
     Going {
-        command_pid: words[0].parse().unwrap(),
+        group: words[0].parse().unwrap(),
         trace_id: parts[1].to_string(),
         span_id: parts[2].to_string(),
         earlyexit,
@@ -115,9 +120,9 @@ fn kill_when_running(home: &Home, runs: &mut [Going]) {
     }
     for run in runs.iter() {
         wait_for(
-            &format!("the end of the command {}", run.command_pid),
+            &format!("the end of the command's group {}", run.group),
             Duration::from_secs(2),
-            || (!group_has_a_live_process(run.command_pid)).then_some(()),
+            || (!group_has_a_live_process(run.group)).then_some(()),
         );
     }
 }

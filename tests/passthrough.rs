@@ -173,11 +173,17 @@ fn a_gigabyte_without_newline_passes_through_in_bounded_memory() {
 
 #[test]
 fn a_reader_that_goes_away_ends_the_run_with_141_and_stops_the_command() {
-    let mut child = earlyexit(&["NEVER", "--", "sh", "-c", "echo $$; exec yes"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = earlyexit(&[
+        "NEVER",
+        "--",
+        "sh",
+        "-c",
+        concat!(say_group!(), "; exec yes"),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 64];
     let n = stdout.read(&mut first).unwrap();
@@ -185,7 +191,7 @@ fn a_reader_that_goes_away_ends_the_run_with_141_and_stops_the_command() {
         .lines()
         .next()
         .and_then(|line| line.trim().parse().ok())
-        .expect("the command's pid comes first");
+        .expect("the command's group comes first");
     drop(stdout);
     let start = Instant::now();
     let status = child.wait().unwrap();

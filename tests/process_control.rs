@@ -11,7 +11,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 /// A shell that prints its pid (the group id) and waits on a background sleep.
-const TREE: &str = "echo $$; sleep 300 & wait";
+/// Prints its process group first (`SAY_GROUP`), then starts a child and waits.
+const TREE: &str = concat!(say_group!(), "; sleep 300 & wait");
 
 #[test]
 fn timeout_kills_the_whole_tree() {
@@ -34,7 +35,7 @@ fn timeout_kills_the_whole_tree() {
 #[test]
 fn a_finished_run_leaves_not_even_a_zombie_of_its_group() {
     for _ in 0..5 {
-        let run = run(&mut earlyexit(&["NEVER", "--", "sh", "-c", "echo $$"]));
+        let run = run(&mut earlyexit(&["NEVER", "--", "sh", "-c", SAY_GROUP]));
         assert_eq!(run.code, 0);
         assert!(
             group_is_gone(run.first_line_pid()),
@@ -45,7 +46,7 @@ fn a_finished_run_leaves_not_even_a_zombie_of_its_group() {
 
 #[test]
 fn match_kills_the_whole_tree() {
-    let script = "echo $$; echo FATAL; sleep 300 & wait";
+    let script = concat!(say_group!(), "; echo FATAL; sleep 300 & wait");
     let run = run(&mut earlyexit(&[
         "-A", "0", "FATAL", "--", "sh", "-c", script,
     ]));
@@ -154,7 +155,11 @@ fn sighup_stops_the_group_too() {
 
 #[test]
 fn kill_after_escalates_to_sigkill_for_a_tree_that_ignores_sigterm() {
-    let script = "trap '' TERM; echo $$; while :; do sleep 0.1; done";
+    let script = concat!(
+        "trap '' TERM; ",
+        say_group!(),
+        "; while :; do sleep 0.1; done"
+    );
     let run = run(&mut earlyexit(&[
         "-t", "0.3", "-k", "0.5s", "--", "sh", "-c", script,
     ]));
@@ -170,7 +175,7 @@ fn kill_after_escalates_to_sigkill_for_a_tree_that_ignores_sigterm() {
 
 #[test]
 fn a_grandchild_holding_the_pipe_does_not_keep_earlyexit_waiting() {
-    let script = "echo $$; sleep 300 & echo started";
+    let script = concat!(say_group!(), "; sleep 300 & echo started");
     let run = run(&mut earlyexit(&[
         "-t", "60", "NEVER", "--", "sh", "-c", script,
     ]));
@@ -235,7 +240,10 @@ fn cancelled_runs_reach_the_collector_as_cancelled() {
 fn cancel_twenty_runs(home: &Home, env: &[(&str, &str)]) {
     use nix::sys::signal::killpg;
     use std::os::unix::process::CommandExt;
-    let stubborn = "echo $$; trap '' INT TERM; while :; do echo tick; sleep 0.05; done";
+    let stubborn = concat!(
+        say_group!(),
+        "; trap '' INT TERM; while :; do echo tick; sleep 0.05; done"
+    );
     let runs: Vec<_> = (0..20u64)
         .map(|i| {
             let child = home
@@ -284,12 +292,9 @@ fn cancel_twenty_runs(home: &Home, env: &[(&str, &str)]) {
         })
         .collect();
     for handle in handles {
-        let (code, took, command_pid) = handle.join().unwrap();
+        let (code, took, group) = handle.join().unwrap();
         assert_eq!(code, Some(130), "SIGINT's code");
         assert!(took < Duration::from_secs(2), "ended {took:?} after SIGINT");
-        assert!(
-            group_is_gone(command_pid),
-            "the command's group {command_pid} is gone"
-        );
+        assert!(group_is_gone(group), "the command's group {group} is gone");
     }
 }

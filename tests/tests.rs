@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per area (as ripgrep's `tests/tests.rs`).
 //! Every test runs the real earlyexit binary against real peers; `common` has the helpers.
 
+#[macro_use]
 mod common;
 
 mod after_context;

@@ -17,6 +17,7 @@
 mod contained;
 mod live;
 mod live_plan;
+mod live_side;
 mod lost;
 mod run;
 mod run_ids;

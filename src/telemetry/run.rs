@@ -26,7 +26,8 @@ use crate::recording::attributes as attr;
 use crate::recording::span::{self, command_hash, parent_context, resource, start_attributes};
 use crate::recording::{detect, privacy};
 
-use super::live_plan::{LivePlan, LiveSide};
+use super::live_plan::LivePlan;
+use super::live_side::LiveSide;
 use super::run_ids::RunIds;
 
 /// How often `finish` looks for a signal while it waits for the sinks.

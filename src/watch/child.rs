@@ -29,9 +29,11 @@ pub struct Environment {
     pub removed: Vec<OsString>,
 }
 
-/// A running command, the leader of its own process group.
+/// A running command, in a process group of its own: its guardian's, or led by the command
+/// when the guardian could not start.
 pub struct Child {
     pub pid: Pid,
+    group: Pid,
     /// The command's status once it has been reaped (its exit code, or 128 + signal).
     pub status: Option<i32>,
     guardian: Option<Guardian>,
@@ -44,7 +46,7 @@ pub struct Spawned {
     pub stderr: OwnedFd,
 }
 
-/// Spawns `program` as the leader of a new process group, with its guardian.
+/// Spawns `program` in a new process group, which its guardian leads.
 pub fn spawn(
     program: &OsString,
     args: &[OsString],
@@ -55,7 +57,6 @@ pub fn spawn(
     let mut command = Command::new(program);
     command
         .args(args)
-        .process_group(0)
         .stdin(Stdio::inherit())
         .stderr(Stdio::piped());
     for (name, value) in UNBUFFERING_ENVIRONMENT {
@@ -75,6 +76,11 @@ pub fn spawn(
             ))
         })
         .ok();
+    command.process_group(
+        guardian
+            .as_ref()
+            .map_or(0, |guardian| guardian.group().as_raw()),
+    );
     let (mut child, pty_master) = match start(&mut command, program, pty) {
         Ok(started) => started,
         Err(error) => {
@@ -85,9 +91,6 @@ pub fn spawn(
         }
     };
     let pid = Pid::from_raw(child.id() as i32);
-    if let Some(guardian) = &guardian {
-        guardian.guard(pid);
-    }
     // Our copy of the pty's slave end lives in `command`; it must close, or the master never
     // reports end of input.
     drop(command);
@@ -101,6 +104,7 @@ pub fn spawn(
     Ok(Spawned {
         child: Child {
             pid,
+            group: guardian.as_ref().map_or(pid, Guardian::group),
             status: None,
             guardian,
         },
@@ -136,7 +140,7 @@ impl Child {
     pub fn reap(&mut self) -> bool {
         loop {
             match waitpid(
-                Pid::from_raw(-self.pid.as_raw()),
+                Pid::from_raw(-self.group.as_raw()),
                 Some(WaitPidFlag::WNOHANG),
             ) {
                 Ok(WaitStatus::Exited(pid, code)) => self.record(pid, code),
@@ -156,7 +160,7 @@ impl Child {
 
     /// True while any process of the group exists (zombies included).
     fn group_alive(&self) -> bool {
-        killpg(self.pid, None) != Err(Errno::ESRCH)
+        killpg(self.group, None) != Err(Errno::ESRCH)
     }
 
     /// earlyexit is done with the group: its guardian leaves without touching it, and what
@@ -170,7 +174,7 @@ impl Child {
     /// Sends SIGTERM to the whole group, then SIGKILL after `grace` (or at once when another
     /// terminating signal arrives meanwhile), and reaps what it can. Never waits on the pipes.
     pub fn terminate_group(&mut self, grace: Duration, signals: &mut SignalWatcher) {
-        let _ = killpg(self.pid, Signal::SIGTERM);
+        let _ = killpg(self.group, Signal::SIGTERM);
         let deadline = Instant::now() + grace;
         loop {
             self.reap();
@@ -183,7 +187,7 @@ impl Child {
             }
             signals.wait(Some((deadline - now).min(Duration::from_millis(20))));
         }
-        let _ = killpg(self.pid, Signal::SIGKILL);
+        let _ = killpg(self.group, Signal::SIGKILL);
         // SIGKILL cannot be caught; the members vanish as soon as the kernel gets to them.
         let deadline = Instant::now() + Duration::from_secs(1);
         while Instant::now() < deadline {

@@ -134,6 +134,15 @@ pub fn group_is_gone(pgid: i32) -> bool {
 }
 
 /// Kills what a test deliberately left running.
+/// A shell command that prints the shell's process group: the command's, which its guardian
+/// leads (so not `$$`).
+macro_rules! say_group {
+    () => {
+        "cut -d' ' -f5 /proc/$$/stat"
+    };
+}
+pub const SAY_GROUP: &str = say_group!();
+
 pub fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
