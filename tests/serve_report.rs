@@ -244,3 +244,65 @@ fn a_queue_from_before_folding_by_day_gets_the_days_of_its_runs() {
     assert!(page.contains(": 2400 run(s)."), "{page:.2000}");
     assert_eq!(server.query("SELECT count(*) FROM unfolded"), [["0"]]);
 }
+
+/// `/api/v1/stats` from the kept figures gives what `telemetry stats` gives from the runs of
+/// the same database, for a whole period and for periods that start inside a day: the counts
+/// exactly, the run-time percentiles to the histogram's bucket (5%). Its `match_events` counts
+/// the runs' matches.
+#[test]
+fn the_team_stats_from_kept_figures_are_those_of_the_runs() {
+    let home = Home::new();
+    let server = Server::start(&home, &[]);
+    send_varied(&[&server], SystemTime::now());
+    for since in ["36500d", "36h", "50h", "1h"] {
+        let bearer = format!("Bearer {}", server.read_key);
+        let (status, body) = crate::common::http::get(
+            &format!("{}/api/v1/stats?since={since}", server.url),
+            &[("Authorization", &bearer)],
+        );
+        assert_eq!(status, 200, "{body}");
+        let served: Value = serde_json::from_str(&body).unwrap();
+        let mut local = home.earlyexit(&["telemetry", "stats", "--json", "--since", since]);
+        local.env("EARLYEXIT_TELEMETRY_SQLITE_PATH", &server.database);
+        let local = run(&mut local);
+        assert_eq!(local.code, 0, "{}", local.stderr_text());
+        let local: Value = serde_json::from_str(&local.stdout_text()).unwrap();
+        for field in [
+            "runs",
+            "by_outcome",
+            "by_exit_reason",
+            "by_project_type",
+            "top_patterns",
+            "top_commands",
+        ] {
+            assert_eq!(served[field], local[field], "since {since}: {field}");
+        }
+        for field in ["runtime_p50", "runtime_p95"] {
+            let (served, local) = (served[field].as_f64(), local[field].as_f64());
+            match (served, local) {
+                (Some(served), Some(local)) => {
+                    assert!(
+                        (served / local - 1.0).abs() <= 0.05,
+                        "{since}: {field}: {served} against {local}"
+                    )
+                }
+                _ => assert_eq!(served, local, "since {since}: {field}"),
+            }
+        }
+        let in_period = if since == "36500d" {
+            server.query("SELECT coalesce(sum(match_count), 0) FROM executions")
+        } else {
+            let hours: u64 = since.trim_end_matches('h').parse().unwrap();
+            let start = SystemTime::now() - Duration::from_secs(hours * 3600);
+            server.query(&format!(
+                "SELECT coalesce(sum(match_count), 0) FROM executions WHERE timestamp >= '{}'",
+                humantime::format_rfc3339_millis(start)
+            ))
+        };
+        assert_eq!(
+            served["match_events"].to_string(),
+            in_period[0][0],
+            "since {since}"
+        );
+    }
+}

@@ -8,3 +8,4 @@ pub mod histogram;
 pub mod report;
 pub mod rollup;
 pub mod savings;
+pub mod stats;

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::histogram::{sane_seconds, Histogram};
+use super::stats::Tallies;
 use crate::outcome::{ExitReason, Outcome};
 use crate::store::{Fold, Folded, ReportRun, StoredGroup, StoredRevision};
 
@@ -109,6 +110,9 @@ pub struct Group {
     pub matches: BTreeMap<String, u64>,
     /// Runs per [`FIRST_MATCH_BUCKETS`] bucket.
     pub first_match: [u64; FIRST_MATCH_BUCKETS.len()],
+    /// What `/api/v1/stats` counts beside these (figures kept before it are folded again).
+    #[serde(default)]
+    pub tallies: Tallies,
 }
 
 impl Group {
@@ -149,6 +153,7 @@ impl Group {
         for (mine, theirs) in self.first_match.iter_mut().zip(other.first_match) {
             *mine += theirs;
         }
+        self.tallies.merge(&other.tallies);
     }
 
     /// Counts a run's time where its class says: the baseline, the time saved, hangs.
@@ -168,6 +173,7 @@ impl Group {
     }
 
     fn add(&mut self, run: &ReportRun) {
+        self.tallies.add(run);
         let column = Outcome::ALL.iter().position(|o| *o == run.outcome);
         self.outcomes[column.unwrap_or_default()] += 1;
         let class = RunClass::of(run.exit_reason, run.stopped_command);

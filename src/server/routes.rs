@@ -476,7 +476,7 @@ impl App {
             }
             _ => self
                 .store
-                .stats(start)
+                .stats(start, &self.options.database.shown())
                 .await
                 .map(|stats| Answer::json(StatusCode::OK, json!(stats))),
         };

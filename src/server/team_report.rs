@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use super::team_store::TeamStore;
 use crate::analysis::report::{self, Figures, Filter, Page, TOP};
 use crate::analysis::rollup::{stored_revisions, Rollup};
-use crate::store::StoreError;
+use crate::store::{Stats, StoreError, StoredGroup};
 use crate::timestamp::{day, millis, next_start_of_day, start_of_day};
 
 /// Runs a fold takes at once. A fold rewrites each group its runs fall in once, so larger
@@ -27,6 +27,29 @@ impl TeamStore {
     pub async fn fold_all(&self) -> Result<(), StoreError> {
         while self.fold_pending(FOLD_BATCH).await? == FOLD_BATCH {}
         Ok(())
+    }
+
+    /// `/api/v1/stats`: the figures of `telemetry stats` over the runs since `start`, from the
+    /// kept days after it and the runs of the day it cuts.
+    pub async fn stats(&self, start: SystemTime, database: &str) -> Result<Stats, StoreError> {
+        self.fold_all().await?;
+        let kept = self.kept_rollup(self.kept_groups().await?, database)?;
+        let first_whole_day = millis(next_start_of_day(start));
+        let mut period = Rollup::default();
+        period.groups = kept
+            .groups
+            .into_iter()
+            .filter(|((day_of_group, _), _)| day_of_group.as_str() >= day(&first_whole_day))
+            .collect();
+        period.merge(self.folded_runs(start, next_start_of_day(start)).await?);
+        Ok(period.stats())
+    }
+
+    fn kept_rollup(&self, groups: Vec<StoredGroup>, database: &str) -> Result<Rollup, StoreError> {
+        Rollup::from_stored(groups).map_err(|message| StoreError::Figures {
+            database: database.to_string(),
+            message,
+        })
     }
 
     /// The runs from `since` until `until`, folded (nothing when the stretch is empty).
@@ -67,10 +90,7 @@ impl TeamStore {
         let (groups, revisions) = self
             .kept_figures(since_day.clone(), filter.branch.clone(), repository_like)
             .await?;
-        let kept = Rollup::from_stored(groups).map_err(|message| StoreError::Figures {
-            database: database.to_string(),
-            message,
-        })?;
+        let kept = self.kept_rollup(groups, database)?;
         let baseline = kept.baseline();
         let revisions = report::revisions_on_page(stored_revisions(revisions), filter, &since_day);
         let (mut period, mut previous) = (Rollup::default(), Rollup::default());

@@ -11,8 +11,7 @@ use std::time::{Duration, SystemTime};
 use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
-    PgStore, ReportRun, RunningRow, Stats, Store, StoreError, StoredGroup, StoredKey,
-    StoredRevision,
+    PgStore, ReportRun, RunningRow, Store, StoreError, StoredGroup, StoredKey, StoredRevision,
 };
 
 /// Which store, as `--database` names it.
@@ -206,12 +205,11 @@ impl TeamStore {
         }
     }
 
-    pub async fn stats(&self, since: SystemTime) -> Result<Stats, StoreError> {
+    /// Every kept report group.
+    pub async fn kept_groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
         match self {
-            TeamStore::Sqlite { reader, .. } => {
-                blocking(reader, move |s| s.stats(Some(since))).await
-            }
-            TeamStore::Postgres(pg) => pg.stats(Some(since)).await,
+            TeamStore::Sqlite { reader, .. } => blocking(reader, |s| s.report_groups()).await,
+            TeamStore::Postgres(pg) => pg.report_groups().await,
         }
     }
 

@@ -37,6 +37,7 @@ pub struct ReportRun {
     pub ci_system: Option<String>,
     /// The first matched line, as stored (full detail only).
     pub first_line: Option<String>,
+    pub project_type: Option<String>,
 }
 
 /// One run, as the estimate sees it.
@@ -83,21 +84,20 @@ macro_rules! outcome_column {
 }
 /// A run's outcome, as stored or made from what older versions stored.
 pub(super) const OUTCOME_COLUMN: &str = outcome_column!();
-pub(super) const BY_OUTCOME: &str = concat!(
+const BY_OUTCOME: &str = concat!(
     "SELECT ",
     outcome_column!(),
     ", count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1"
 );
-pub(super) const BY_EXIT_REASON: &str =
+const BY_EXIT_REASON: &str =
     "SELECT exit_reason, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
-pub(super) const BY_PROJECT_TYPE: &str =
+const BY_PROJECT_TYPE: &str =
     "SELECT project_type, count(*) AS n FROM runs GROUP BY 1 ORDER BY n DESC, 1";
-pub(super) const TOP_PATTERNS: &str =
-    "SELECT pattern, count(*) AS n FROM runs WHERE pattern IS NOT NULL
+const TOP_PATTERNS: &str = "SELECT pattern, count(*) AS n FROM runs WHERE pattern IS NOT NULL
     GROUP BY 1 ORDER BY n DESC, 1 LIMIT 10";
 /// The command's text where any run of it kept it, else its executable and hash prefix; runs
 /// that watched standard input (pipe mode) have neither, and are `stdin`.
-pub(super) const TOP_COMMANDS: &str = "SELECT coalesce(max(command), max(executable) || ' (' || substr(command_hash, 1, 12) || ')', 'stdin'),
+const TOP_COMMANDS: &str = "SELECT coalesce(max(command), max(executable) || ' (' || substr(command_hash, 1, 12) || ')', 'stdin'),
     count(*) AS n FROM runs GROUP BY command_hash ORDER BY n DESC, 1 LIMIT 10";
 
 const MATCHES_OF_RUN: &str = "SELECT execution_id, match_number, timestamp_offset, stream_source,
@@ -131,7 +131,7 @@ macro_rules! report_select {
             outcome_column!(),
             ", total_runtime, time_to_first_match, pattern, match_count,
              vcs_ref, vcs_repository_url, vcs_revision, ci_system, m.line_content, exit_reason,
-             stopped_command
+             stopped_command, project_type
              FROM executions e
              LEFT JOIN match_events m ON m.execution_id = e.execution_id AND m.match_number = 1"
         )
@@ -166,6 +166,7 @@ pub(super) fn report_run(row: &Row<'_>) -> rusqlite::Result<ReportRun> {
         first_line: row.get(13)?,
         exit_reason: row.get::<_, String>(14)?.parse().ok(),
         stopped_command: row.get(15)?,
+        project_type: row.get(16)?,
     })
 }
 
@@ -317,7 +318,7 @@ pub(super) fn end_bound(until: Option<SystemTime>) -> String {
 /// Without a start, `runs` is the whole table: `timestamp >= ''` would lead SQLite through the
 /// time index row by row, which for rows out of time order (a receiver's file fed by many
 /// machines) took 0.9 s over 100,000 runs, against 0.2 s for a plain scan.
-pub(super) fn over_period(sql: &str, since: Option<SystemTime>) -> (String, Option<String>) {
+fn over_period(sql: &str, since: Option<SystemTime>) -> (String, Option<String>) {
     match since {
         None => (
             format!("WITH runs AS (SELECT * FROM executions) {sql}"),

@@ -17,14 +17,10 @@ use tokio_postgres::{Client, NoTls, Row, Statement};
 mod report;
 mod schema;
 
-use crate::numbers::percentile;
 use crate::recording::record::{ExecutionRecord, MatchRecord, RunRecord};
-use crate::store::queries::{
-    end_bound, over_period, time_bound, BY_EXIT_REASON, BY_OUTCOME, BY_PROJECT_TYPE, REPORT_RUNS,
-    RUN_TIMINGS, TOP_COMMANDS, TOP_PATTERNS,
-};
+use crate::store::queries::{end_bound, time_bound, REPORT_RUNS, RUN_TIMINGS};
 use crate::store::rows::EXECUTION_COLUMNS;
-use crate::store::{ReportRun, RunTiming, RunningRow, Stats, StoreError, Tally};
+use crate::store::{ReportRun, RunTiming, RunningRow, StoreError};
 use schema::MIGRATIONS;
 
 /// Connections kept open to the database.
@@ -314,14 +310,6 @@ impl PgStore {
         Ok(mapped)
     }
 
-    /// A query over a period: with its start bound, or over every run.
-    async fn rows_bound(&self, sql: &str, bound: &Option<String>) -> Result<Vec<Row>, StoreError> {
-        match bound {
-            Some(bound) => self.rows(sql, &[bound]).await,
-            None => self.rows(sql, &[]).await,
-        }
-    }
-
     /// The database answers.
     pub async fn ready(&self) -> bool {
         self.rows("SELECT 1", &[]).await.is_ok()
@@ -397,46 +385,6 @@ impl PgStore {
             )
             .await?;
         Ok(!rows.is_empty())
-    }
-
-    async fn tally(&self, sql: &str, since: Option<SystemTime>) -> Result<Vec<Tally>, StoreError> {
-        let (sql, bound) = over_period(sql, since);
-        let rows = self.rows_bound(&sql, &bound).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Tally {
-                value: r.get::<_, Option<String>>(0).unwrap_or_default(),
-                count: r.get(1),
-            })
-            .collect())
-    }
-
-    /// The figures of `telemetry stats`, as the SQLite store gives them.
-    pub async fn stats(&self, since: Option<SystemTime>) -> Result<Stats, StoreError> {
-        let by_outcome = self.tally(BY_OUTCOME, since).await?;
-        let (sql, bound) = over_period("SELECT total_runtime FROM runs ORDER BY 1", since);
-        let runtimes: Vec<f64> = self
-            .rows_bound(&sql, &bound)
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let (sql, bound) = over_period(
-            "SELECT count(*) FROM match_events JOIN runs USING (execution_id)",
-            since,
-        );
-        let match_events: i64 = self.rows_bound(&sql, &bound).await?[0].get(0);
-        Ok(Stats {
-            runs: by_outcome.iter().map(|tally| tally.count).sum(),
-            match_events,
-            by_outcome,
-            by_exit_reason: self.tally(BY_EXIT_REASON, since).await?,
-            by_project_type: self.tally(BY_PROJECT_TYPE, since).await?,
-            runtime_p50: percentile(&runtimes, 0.50),
-            runtime_p95: percentile(&runtimes, 0.95),
-            top_patterns: self.tally(TOP_PATTERNS, since).await?,
-            top_commands: self.tally(TOP_COMMANDS, since).await?,
-        })
     }
 
     /// What the time-saved estimate reads, as the SQLite store gives it.

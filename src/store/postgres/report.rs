@@ -48,6 +48,7 @@ impl PgStore {
             first_line: r.get(13),
             exit_reason: r.get::<_, String>(14).parse().ok(),
             stopped_command: r.get(15),
+            project_type: r.get(16),
         })
     }
 
