@@ -9,3 +9,4 @@ pub mod report;
 pub mod rollup;
 pub mod savings;
 pub mod stats;
+pub mod tallies;

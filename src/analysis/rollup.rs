@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::histogram::{sane_seconds, Histogram};
-use super::stats::Tallies;
+use super::tallies::Tallies;
 use crate::outcome::{ExitReason, Outcome};
 use crate::store::{Fold, Folded, ReportRun, StoredGroup, StoredRevision};
 
@@ -429,6 +429,7 @@ mod tests {
             revision: Some(format!("rev-{}", n % 4)),
             ci_system: None,
             first_line: None,
+            project_type: Some("rust".into()),
         }
     }
 

@@ -1,56 +1,18 @@
 //! `telemetry stats`'s figures made from folded groups instead of from the runs, for the team
 //! server's `/api/v1/stats`: a million runs cost the few thousand groups the report reads. Each
 //! group keeps, beside the report's figures, its runs per exit reason, project type and
-//! pattern, and its matches ([`Tallies`]); run times come from its histograms, so the
+//! pattern, and its matches (`tallies`); run times come from its histograms, so the
 //! percentiles are exact to a bucket's width (5%).
 
-use std::collections::{BTreeMap, HashMap};
-
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use super::rollup::Rollup;
+use super::tallies::Tallies;
 use crate::outcome::Outcome;
-use crate::store::{ReportRun, Stats, Tally};
+use crate::store::{Stats, Tally};
 
 /// How many patterns and commands `/api/v1/stats` lists, as `telemetry stats` does.
 const TOP: usize = 10;
-
-/// Runs counted by what `telemetry stats` groups them by.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Tallies {
-    pub exit_reasons: BTreeMap<String, u64>,
-    pub project_types: BTreeMap<String, u64>,
-    /// Runs per pattern; a run without one is not counted.
-    pub patterns: BTreeMap<String, u64>,
-    /// The runs' matches.
-    pub matches: u64,
-}
-
-impl Tallies {
-    pub fn add(&mut self, run: &ReportRun) {
-        let reason = run.exit_reason.map(|reason| reason.as_str()).unwrap_or("");
-        *self.exit_reasons.entry(reason.to_string()).or_default() += 1;
-        let project = run.project_type.clone().unwrap_or_default();
-        *self.project_types.entry(project).or_default() += 1;
-        if let Some(pattern) = &run.pattern {
-            *self.patterns.entry(pattern.clone()).or_default() += 1;
-        }
-        self.matches += u64::try_from(run.match_count).unwrap_or(0);
-    }
-
-    pub fn merge(&mut self, other: &Tallies) {
-        for (mine, theirs) in [
-            (&mut self.exit_reasons, &other.exit_reasons),
-            (&mut self.project_types, &other.project_types),
-            (&mut self.patterns, &other.patterns),
-        ] {
-            for (value, count) in theirs {
-                *mine.entry(value.clone()).or_default() += count;
-            }
-        }
-        self.matches += other.matches;
-    }
-}
 
 impl Rollup {
     /// The figures of `telemetry stats` over these groups. `match_events` counts the runs'

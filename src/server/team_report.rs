@@ -35,12 +35,14 @@ impl TeamStore {
         self.fold_all().await?;
         let kept = self.kept_rollup(self.kept_groups().await?, database)?;
         let first_whole_day = millis(next_start_of_day(start));
-        let mut period = Rollup::default();
-        period.groups = kept
-            .groups
-            .into_iter()
-            .filter(|((day_of_group, _), _)| day_of_group.as_str() >= day(&first_whole_day))
-            .collect();
+        let mut period = Rollup {
+            groups: kept
+                .groups
+                .into_iter()
+                .filter(|((day_of_group, _), _)| day_of_group.as_str() >= day(&first_whole_day))
+                .collect(),
+            ..Rollup::default()
+        };
         period.merge(self.folded_runs(start, next_start_of_day(start)).await?);
         Ok(period.stats())
     }
