@@ -8,6 +8,7 @@ use super::ingest::{Encoding, IngestError};
 use crate::store::StoreError;
 
 /// An answer before it is a response.
+#[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub content_type: &'static str,

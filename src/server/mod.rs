@@ -7,7 +7,7 @@
 //! `telemetry stats` at `/api/v1/stats`, `/healthz`, `/readyz` and Prometheus `/metrics`.
 //!
 //! `connection` speaks HTTP/1.1 or HTTP/2, `keys` makes and checks the API keys, `ingest` reads
-//! the bodies (`grpc` unwraps gRPC's), `routes` answers, `metrics` counts. The server keeps nothing but what is in the store, so several of them can share one.
+//! the bodies (`grpc` unwraps gRPC's), `routes` answers (`reads` the reports, each built once for the requests that ask for it at once: `shared_reads`), `metrics` counts. The server keeps nothing but what is in the store, so several of them can share one.
 //!
 //! May import: `store`, `recording`, `analysis`, and the leaves.
 
@@ -18,8 +18,10 @@ mod connection;
 mod grpc;
 mod ingest;
 mod metrics;
+mod reads;
 mod request;
 mod routes;
+mod shared_reads;
 mod team_report;
 mod team_store;
 mod tls;

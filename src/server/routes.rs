@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -16,32 +16,31 @@ use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding};
 use super::keys::{Caller, KeyRing, KeyRole};
 use super::metrics::Metrics;
-use super::request::{content_type, gunzip_within, presented_key, Gunzip, Query};
+use super::request::{content_type, gunzip_within, presented_key, Gunzip};
+use super::shared_reads::SharedReads;
 use super::team_store::TeamStore;
 use super::ServeOptions;
-use crate::analysis::report::Filter;
 use crate::rate_limit::RateLimit;
 use crate::store::StoreError;
 
 /// How long a client that cannot store is told to wait.
-const RETRY_STORE_AFTER: u64 = 5;
+pub(super) const RETRY_STORE_AFTER: u64 = 5;
 
 /// Reports built at once. A page holds the kept groups and the revisions that can be flaky
 /// (a few hundred MB for the million-run benchmark's 162,389), and `/api/v1/stats` every run
 /// time of its period, so readers take turns rather than multiply that.
 const REPORTS_AT_ONCE: usize = 1;
-/// How long a reader waits for its turn before it is told to come back.
-const REPORT_TURN: Duration = Duration::from_secs(30);
 
 /// The server's state: connections to the store, the keys, the rate limits and the counters.
 /// Nothing here outlives the process but the store: servers behind one load balancer share
 /// only the database.
 pub struct App {
-    options: ServeOptions,
+    pub(super) options: ServeOptions,
     pub store: TeamStore,
     keys: KeyRing,
     limits: Mutex<HashMap<String, RateLimit>>,
-    reports: tokio::sync::Semaphore,
+    pub(super) reports: tokio::sync::Semaphore,
+    pub(super) shared_reads: SharedReads,
     pub metrics: Metrics,
 }
 
@@ -60,6 +59,7 @@ impl App {
             keys: KeyRing::default(),
             limits: Mutex::new(HashMap::new()),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
+            shared_reads: SharedReads::default(),
             metrics: Metrics::default(),
             options,
         })
@@ -158,7 +158,11 @@ impl App {
     }
 
     /// The caller of a request, if its key is in force and has `role`; else the refusal.
-    async fn caller(self: &Arc<App>, headers: &HeaderMap, role: KeyRole) -> Result<Caller, Answer> {
+    pub(super) async fn caller(
+        self: &Arc<App>,
+        headers: &HeaderMap,
+        role: KeyRole,
+    ) -> Result<Caller, Answer> {
         let challenge = |answer: Answer| match role {
             // A browser asks for the read key when told how.
             KeyRole::Read => {
@@ -432,60 +436,5 @@ impl App {
         };
         answer.runs = new;
         Ok(answer)
-    }
-
-    /// `GET /` (the report), `GET /api/v1/report` (its figures) and `GET /api/v1/stats`,
-    /// with a read key.
-    async fn read(self: Arc<App>, route: &'static str, request: Request<Incoming>) -> Answer {
-        let caller = match self.caller(request.headers(), KeyRole::Read).await {
-            Ok(caller) => caller,
-            Err(answer) => return answer,
-        };
-        let query = Query::parse(request.uri().query().unwrap_or(""));
-        let since = match query.since() {
-            Ok(since) => since,
-            Err(message) => return Answer::error(StatusCode::BAD_REQUEST, message),
-        };
-        let (start, since) = since;
-        let Ok(Ok(_turn)) = tokio::time::timeout(REPORT_TURN, self.reports.acquire()).await else {
-            return Answer::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "other reports are being built: come back later",
-            )
-            .with_header("retry-after", RETRY_STORE_AFTER.to_string());
-        };
-        let made = match route {
-            "report" | "report_json" => {
-                let filter = Filter {
-                    branch: query.get("branch"),
-                    repository: query.get("repository"),
-                    command: query.get("command"),
-                };
-                let label = format!("team server {}", self.options.database.shown());
-                self.store
-                    .report(start, since, filter, label)
-                    .await
-                    .map(|report| match route {
-                        "report" => Answer::new(
-                            StatusCode::OK,
-                            "text/html; charset=utf-8",
-                            report.html().into_bytes(),
-                        ),
-                        _ => Answer::json(StatusCode::OK, report.json()),
-                    })
-            }
-            _ => self
-                .store
-                .stats(start, &self.options.database.shown())
-                .await
-                .map(|stats| Answer::json(StatusCode::OK, json!(stats))),
-        };
-        let mut answer = made.unwrap_or_else(|error| {
-            let message = format!("the store does not answer: {error}");
-            Answer::error(StatusCode::SERVICE_UNAVAILABLE, message)
-                .with_header("retry-after", RETRY_STORE_AFTER.to_string())
-        });
-        answer.caller = Some(caller.name);
-        answer
     }
 }
