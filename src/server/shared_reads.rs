@@ -132,7 +132,7 @@ mod tests {
             let reads = Arc::clone(&reads);
             tokio::spawn(async move {
                 reads
-                    .answer("stats?".to_string(), || std::future::pending::<Answer>())
+                    .answer("stats?".to_string(), std::future::pending::<Answer>)
                     .await
             })
         };
