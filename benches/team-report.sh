@@ -2,7 +2,8 @@
 # Issue 22's report figure: how long `earlyexit serve` takes to answer GET / (the team report,
 # the default 30 days) and GET /api/v1/stats over COUNT runs from 20 machines
 # (examples/send-team-runs.py, through the server's HTTP API), on PostgreSQL and on SQLite.
-# Each page is asked for REPEATS times in a row; the median and the range are printed.
+# Each page is asked for REPEATS times in a row; the median and the range are printed; then ten
+# page loads at once, and when each was answered.
 # Usage: [STORES="postgresql sqlite"] benches/team-report.sh [COUNT] [REPEATS]   (needs postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,20 @@ for path in ["/", "/api/v1/stats"]:
         times.append(time.perf_counter() - started)
     print("GET %-14s median %.3f s (min %.3f, max %.3f), %d bytes"
           % (path, statistics.median(times), min(times), max(times), size))
+# Ten people open the page at once: when each is answered, from the moment all were asked.
+import threading
+started, done = time.perf_counter(), []
+def load():
+    request = urllib.request.Request(url + "/", headers={"Authorization": "Bearer " + key})
+    urllib.request.urlopen(request, timeout=600).read()
+    done.append(time.perf_counter() - started)
+loads = [threading.Thread(target=load) for _ in range(10)]
+for thread in loads:
+    thread.start()
+for thread in loads:
+    thread.join()
+print("GET / ten at once: answered from %.3f to %.3f s (%.3f s apart)"
+      % (min(done), max(done), max(done) - min(done)))
 PY
     echo "server peak memory: $(grep VmHWM /proc/$server/status)"
     kill $server
