@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 target/rotel-venv/bin/pip install --quiet --disable-pip-version-check rotel
 agent=$(target/rotel-venv/bin/python -c 'import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"))')
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 grpc=$(free_port); http=$(free_port); refused=$(free_port)
 "$agent" start --otlp-grpc-endpoint "127.0.0.1:$grpc" --otlp-http-endpoint "127.0.0.1:$http" --exporter blackhole > /dev/null 2>&1 &
 start_silent_server

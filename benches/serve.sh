@@ -15,7 +15,7 @@ batches=${*:-1 10 50}
 commands=${COMMANDS:-100}
 work=$(mktemp -d /tmp/earlyexit-serve-bench.XXXXXX)
 server=""
-trap 'kill $server 2>/dev/null; stop_postgres; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null || true; stop_postgres; rm -rf "$work"' EXIT
 . benches/postgres.sh
 key=$(HOME=$work "$ee" serve --database "$url" keys add bench 2>/dev/null)
 serve_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

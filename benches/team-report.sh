@@ -12,7 +12,7 @@ count=${1:-1000000}
 repeats=${2:-5}
 work=$(mktemp -d /tmp/earlyexit-report-bench.XXXXXX)
 server=""
-trap 'kill $server 2>/dev/null; stop_postgres; rm -rf "$work"' EXIT
+trap 'kill $server 2>/dev/null || true; stop_postgres; rm -rf "$work"' EXIT
 . benches/postgres.sh
 
 # DATABASE NAME: a server on that store, loaded with the runs, then the pages timed.
