@@ -48,6 +48,9 @@ fn interrupted_from_now() -> Arc<AtomicBool> {
     flag
 }
 
+/// How long `finish` gives the live thread, after the run is kept, to remove its lock file.
+const LOCK_RELEASE: Duration = Duration::from_millis(100);
+
 /// Spans the batch processor holds; a run makes one.
 const SPAN_QUEUE: usize = 8;
 
@@ -349,13 +352,15 @@ impl Telemetry {
             }
         }
         let remaining = give_up.saturating_duration_since(Instant::now());
-        if let Some(live) = self.live.take() {
-            live.wait(live_give_up, give_up);
-        }
-        let remaining = remaining.min(give_up.saturating_duration_since(Instant::now()));
         let shutdown = started
             .provider
             .shutdown_with_timeout(remaining.max(SIGNAL_CHECK));
+        // The live thread, which sent its last records meanwhile, removes the run's lock file
+        // once the record is kept: that takes it a moment after the export, even when the
+        // live records' own time is over.
+        if let Some(live) = self.live.take() {
+            live.wait(live_give_up.max(Instant::now() + LOCK_RELEASE), give_up);
+        }
         let deliveries = self.report.deliveries();
         let mut lines = Vec::new();
         if self.debug {
