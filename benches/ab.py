@@ -5,7 +5,7 @@ reference and every case once, in turn, so that this VM's drift hits every case 
 
 A case is LABEL|BINARY|VAR=VALUE,VAR=VALUE[|OPTIONS]: the binary runs `OPTIONS -A 0 X --
 /bin/true` (OPTIONS split on spaces: `--no-telemetry`, `--profile cargo-test`) with those
-variables, stderr to /dev/null. Each binary gets a fresh HOME of its own, shared by its
+variables, its output to /dev/null. Each binary gets a fresh HOME of its own, shared by its
 cases (an older build refuses a database that a newer one wrote). Each line gives the median,
 the IQR, the ratio of medians to `timeout 10 true` and the difference in ms. The build
 against build table of issue 33:
@@ -14,7 +14,12 @@ against build table of issue 33:
                       'now|target/.../earlyexit||--no-telemetry' \\
                       'b67d77b SQLite|/tmp/b67/earlyexit|' 'now SQLite|target/.../earlyexit|'
 
-Usage: benches/ab.py RUNS CASE [CASE ...]
+With `--run 'WORDS'` first, each binary runs `OPTIONS WORDS` instead: the 100 MB
+passthrough build against build is `--run 'NEVERMATCH -- cat target/bench-results/build-100mb.log'`
+(the `timeout 10 true` line stays as the loop's clock; against the shell pipeline it replaces,
+see ratios.py).
+
+Usage: benches/ab.py [--run WORDS] RUNS CASE [CASE ...]
 """
 import os
 import shutil
@@ -29,23 +34,28 @@ REFERENCE = "timeout 10 true"
 def timed(argv, env):
     start = time.perf_counter_ns()
     pid = os.posix_spawn(argv[0], argv, env,
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                                       (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)])
     os.waitpid(pid, 0)
     return (time.perf_counter_ns() - start) / 1e6
 
 
 def main():
-    runs = int(sys.argv[1])
+    arguments = sys.argv[1:]
     true, timeout = shutil.which("true"), shutil.which("timeout")
+    words = ["-A", "0", "X", "--", true]
+    if arguments[0] == "--run":
+        words, arguments = arguments[1].split(), arguments[2:]
+    runs = int(arguments[0])
     homes = {}
     cases = [(REFERENCE, [timeout, "10", true], dict(os.environ))]
-    for case in sys.argv[2:]:
+    for case in arguments[1:]:
         label, binary, variables, *options = case.split("|")
         home = homes.setdefault(binary, tempfile.mkdtemp(prefix="earlyexit-ab-"))
         env = dict(os.environ, HOME=home)
         env.update(kv.split("=", 1) for kv in variables.split(",") if kv)
         options = options[0].split() if options else []
-        cases.append((label, [binary, *options, "-A", "0", "X", "--", true], env))
+        cases.append((label, [binary, *options, *words], env))
     times = {label: [] for label, _, _ in cases}
     for _ in range(runs):
         for label, argv, env in cases:
