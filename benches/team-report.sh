@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 22's report figure: how long `earlyexit serve` takes to answer GET / (the team report,
-# the default 30 days) and GET /api/v1/stats over COUNT runs from 20 machines
+# the default 30 days), GET /api/v1/report and GET /api/v1/stats over COUNT runs from 20 machines
 # (examples/send-team-runs.py, through the server's HTTP API), on PostgreSQL and on SQLite.
 # Each page is asked for REPEATS times in a row; the median and the range are printed; then ten
 # page loads at once, and when each was answered.
@@ -31,7 +31,7 @@ measure() {
     python3 - "$serve_url" "$read" "$repeats" <<'PY'
 import statistics, sys, time, urllib.request
 url, key, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for path in ["/", "/api/v1/stats"]:
+for path in ["/", "/api/v1/report", "/api/v1/stats"]:
     times, size = [], 0
     for _ in range(repeats):
         started = time.perf_counter()
