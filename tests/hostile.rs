@@ -168,23 +168,6 @@ fn a_client_certificate_tls_cannot_use_is_one_line_and_the_exit_code_stays() {
     }
 }
 
-/// The state letter of every process of `pgid` that is still running (not a zombie).
-fn live_members(pgid: i32) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                let fields: Vec<&str> = stat
-                    .rsplit_once(") ")
-                    .map(|(_, rest)| rest.split(' ').collect())
-                    .unwrap_or_default();
-                fields.get(2) == Some(&pgid.to_string().as_str()) && !is_dead(*pid)
-            })
-        })
-        .collect()
-}
-
 #[test]
 fn the_command_and_its_children_die_with_a_killed_earlyexit() {
     let marker = std::env::temp_dir().join(format!("ee-killed-{}", std::process::id()));
@@ -228,17 +211,13 @@ fn the_command_and_its_children_die_with_a_killed_earlyexit() {
 /// Every live process whose environment carries `marker` (a command's, and whatever it
 /// started, inherit it).
 fn live_carriers(marker: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                environ
-                    .split(|&byte| byte == 0)
-                    .any(|entry| entry == marker.as_bytes())
-            }) && !is_dead(*pid)
+    live_processes(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+            environ
+                .split(|&byte| byte == 0)
+                .any(|entry| entry == marker.as_bytes())
         })
-        .collect()
+    })
 }
 
 /// The guardian is there from the command's start: an earlyexit killed 5 ms, 50 ms or 1 s into
@@ -289,8 +268,8 @@ fn a_killed_earlyexit_leaves_nothing_of_its_command_whenever_the_kill_comes() {
 
 #[test]
 fn a_command_stopped_at_once_is_not_held_up_by_its_guardian() {
-    // The guardian joins the group while the run may already be stopping it: it must die of
-    // the group's SIGTERM, not wait for the SIGKILL after the grace.
+    // The guardian leads the group the run stops at once: it must die of the group's SIGTERM
+    // like the command, not wait for the SIGKILL after the grace.
     for _ in 0..20 {
         let run = run(&mut earlyexit(&[
             "-A",

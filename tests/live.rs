@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::collector::{Collector, DumpedLog, DumpedSpan};
 use crate::common::receiver::{Receiver, RECEIVER_KEY};
-use crate::common::Home;
+use crate::common::{live_members, Home};
 
 /// Rows of a query on the run's database, or `None` while it does not exist or is not yet
 /// migrated.
@@ -44,8 +44,8 @@ fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>
     }
 }
 
-/// A command that says its pid and the trace context it was given, matches once, and then
-/// runs for half a minute.
+/// A command that says its process group and the trace context it was given, matches once, and
+/// then runs for half a minute.
 const SAYS_AND_SLEEPS: &str = concat!(
     "echo $(",
     say_group!(),
@@ -86,23 +86,6 @@ fn start_going(home: &Home, env: &[(&str, &str)]) -> Going {
     }
 }
 
-/// Whether a process of the group is alive. A killed command whose earlyexit is gone is a
-/// zombie until the system's first process reaps it, which some never do promptly: a zombie
-/// counts as gone.
-fn group_has_a_live_process(pgid: i32) -> bool {
-    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            return false;
-        };
-        // pid (comm) state ppid pgrp …; the name may hold spaces and parentheses.
-        let Some((_, after_name)) = stat.rsplit_once(") ") else {
-            return false;
-        };
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z"
-    })
-}
-
 /// Kills each earlyexit with SIGKILL once all of them are recorded as running with their match,
 /// and checks that none of their commands outlives it.
 fn kill_when_running(home: &Home, runs: &mut [Going]) {
@@ -122,7 +105,7 @@ fn kill_when_running(home: &Home, runs: &mut [Going]) {
         wait_for(
             &format!("the end of the command's group {}", run.group),
             Duration::from_secs(2),
-            || (!group_has_a_live_process(run.group)).then_some(()),
+            || live_members(run.group).is_empty().then_some(()),
         );
     }
 }

@@ -33,7 +33,7 @@ impl TeamStore {
     /// kept days after it and the runs of the day it cuts.
     pub async fn stats(&self, start: SystemTime, database: &str) -> Result<Stats, StoreError> {
         self.fold_all().await?;
-        let kept = self.kept_rollup(self.kept_groups().await?, database)?;
+        let kept = kept_rollup(self.kept_groups().await?, database)?;
         let first_whole_day = millis(next_start_of_day(start));
         let mut period = Rollup {
             groups: kept
@@ -45,13 +45,6 @@ impl TeamStore {
         };
         period.merge(self.folded_runs(start, next_start_of_day(start)).await?);
         Ok(period.stats())
-    }
-
-    fn kept_rollup(&self, groups: Vec<StoredGroup>, database: &str) -> Result<Rollup, StoreError> {
-        Rollup::from_stored(groups).map_err(|message| StoreError::Figures {
-            database: database.to_string(),
-            message,
-        })
     }
 
     /// The runs from `since` until `until`, folded (nothing when the stretch is empty).
@@ -92,7 +85,7 @@ impl TeamStore {
         let (groups, revisions) = self
             .kept_figures(since_day.clone(), filter.branch.clone(), repository_like)
             .await?;
-        let kept = self.kept_rollup(groups, database)?;
+        let kept = kept_rollup(groups, database)?;
         let baseline = kept.baseline();
         let revisions = report::revisions_on_page(stored_revisions(revisions), filter, &since_day);
         let (mut period, mut previous) = (Rollup::default(), Rollup::default());
@@ -157,6 +150,14 @@ impl TeamStore {
             in_progress: self.running_count().await?,
         })
     }
+}
+
+/// The kept groups as figures; `database` names the store whose figures cannot be read.
+fn kept_rollup(groups: Vec<StoredGroup>, database: &str) -> Result<Rollup, StoreError> {
+    Rollup::from_stored(groups).map_err(|message| StoreError::Figures {
+        database: database.to_string(),
+        message,
+    })
 }
 
 /// The page of `telemetry report`, with the runs in progress above it.

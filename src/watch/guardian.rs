@@ -143,7 +143,10 @@ fn start_process(watch: Watch) -> std::io::Result<Pid> {
         )
     };
     if pid < 0 {
-        return Err(std::io::Error::last_os_error());
+        let error = std::io::Error::last_os_error();
+        // SAFETY: no guardian runs on the mapping.
+        unsafe { libc::munmap(stack, STACK) };
+        return Err(error);
     }
     Ok(Pid::from_raw(pid))
 }

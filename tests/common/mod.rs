@@ -133,7 +133,6 @@ pub fn group_is_gone(pgid: i32) -> bool {
     }
 }
 
-/// Kills what a test deliberately left running.
 /// A shell command that prints the shell's process group: the command's, which its guardian
 /// leads (so not `$$`).
 macro_rules! say_group {
@@ -143,6 +142,7 @@ macro_rules! say_group {
 }
 pub const SAY_GROUP: &str = say_group!();
 
+/// Kills what a test deliberately left running.
 pub fn kill_group(pgid: i32) {
     let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
 }
@@ -324,6 +324,30 @@ pub fn limit_memory(command: &mut Command, bytes: u64) -> &mut Command {
 
 /// True when `pid` is gone or a zombie (a zombie whose parent died waits for init to reap it,
 /// which a container's init may never do).
+/// Every process still running (not a zombie) that `keep` keeps, by pid.
+pub fn live_processes(keep: impl Fn(i32) -> bool) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| keep(pid) && !is_dead(pid))
+        .collect()
+}
+
+/// Every process of `pgid` that is still running. A killed command whose earlyexit is gone
+/// is a zombie until the system's first process reaps it, which some never do promptly: a
+/// zombie counts as gone.
+pub fn live_members(pgid: i32) -> Vec<i32> {
+    live_processes(|pid| group_of(pid) == Some(pgid))
+}
+
+/// The process group of a process, while it exists.
+pub fn group_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid pgrp …; the name may hold spaces and parentheses.
+    let (_, after_name) = stat.rsplit_once(") ")?;
+    after_name.split_whitespace().nth(2)?.parse().ok()
+}
+
 pub fn is_dead(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
