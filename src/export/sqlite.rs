@@ -17,7 +17,7 @@ pub struct SqliteSink {
     wal_mode: bool,
     retention_days: u32,
     detail: Detail,
-    /// Opened once, on the exporter's thread: early, while the command runs (see
+    /// Opened once, on the exporting thread: early, while the command runs (see
     /// `set_resource`), or at the first export. A failure to open is kept and reported at
     /// the export, not tried again: a locked database must cost its busy timeout only once.
     store: Mutex<Option<Opened>>,
@@ -79,9 +79,10 @@ impl SpanExporter for SqliteSink {
             .map_err(|e| OTelSdkError::InternalFailure(e.to_string()))
     }
 
-    /// Called on the exporter's thread before the first export: by `Telemetry::start` before
-    /// the command starts, and by the SDK again once the provider is made. Opening the
-    /// database here (about 0.4 ms) overlaps with the command instead of following it.
+    /// Called before the first export: as the provider is made once the command has started,
+    /// and, where a remote sink exports on the batch thread, by `Telemetry::start` before.
+    /// Opening the database here (about 0.4 ms) overlaps with the command instead of
+    /// following it.
     fn set_resource(&mut self, _resource: &opentelemetry_sdk::Resource) {
         drop(self.open());
     }

@@ -70,6 +70,19 @@ fn names_a_secret(text: &[u8]) -> bool {
     SECRET_WORDS.iter().any(|word| contains(text, word))
 }
 
+/// Four runs of digits joined by dots, as every IPv4 address has and a version or a decimal
+/// (`3.11.2`, `sleep 0.5`) has not: the IPv4 rule's trigger, so that such words do not
+/// compile its regex (0.3 ms).
+fn has_dotted_quad(text: &[u8]) -> bool {
+    text.split(|b| !b.is_ascii_digit() && *b != b'.')
+        .any(|word| {
+            word.split(|b| *b == b'.')
+                .filter(|part| !part.is_empty())
+                .count()
+                >= 4
+        })
+}
+
 /// Compiled without Unicode classes: every rule is about ASCII text, and Unicode-aware `\b`
 /// and `\s` take far longer to compile.
 fn ascii_regex(pattern: &str) -> Regex {
@@ -136,8 +149,8 @@ static RULES: [Rule; 26] = [
     // E-mail addresses.
     rule!(|t| contains(t, "@"), r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", "[EMAIL]"),
     // IPv4 and IPv6 addresses.
-    rule!(|t| t.windows(3).any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit()), r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", "[IP]"),
-    rule!(|t| t.windows(2).any(|w| w[0].is_ascii_hexdigit() && w[1] == b':'), r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}\b", "[IP]"),
+    rule!(has_dotted_quad, r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b", "[IP]"),
+    rule!(|t| contains(t, "::") || t.iter().filter(|&&b| b == b':').count() >= 7, r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}\b", "[IP]"),
 ];
 
 /// Option names whose next argument is a secret (`--password hunter2`, `curl -u user:pw`).
@@ -282,7 +295,10 @@ pub fn scrub_args(args: &[String]) -> Vec<String> {
                 && SECRET_OPTION.is_match(arg.as_bytes());
             let password_option =
                 arg == "-p" && matches!(flag, PasswordFlag::GluedOrNext | PasswordFlag::Next);
-            let secret_name = !arg.starts_with('-') && SECRET_NAME.is_match(arg.as_bytes());
+            // The words' search first: compiling the regex costs more than a short run.
+            let secret_name = !arg.starts_with('-')
+                && names_a_secret(lowercase.as_bytes())
+                && SECRET_NAME.is_match(arg.as_bytes());
             previous_was_secret_option =
                 !glued_password && (secret_option || password_option || secret_name);
             scrubbed
@@ -380,6 +396,44 @@ mod tests {
             "tokenizer: bert, author: bob, passive: yes",
         ] {
             assert_eq!(scrub(text), text);
+        }
+    }
+
+    /// A rule's trigger must hold for every text its regex matches: a trigger that misses one
+    /// leaves a secret in the record. And the IP rules' triggers must not hold for versions,
+    /// decimals and `word:` text, or nearly every run compiles their regexes.
+    #[test]
+    fn every_rule_is_tried_on_every_text_it_matches() {
+        let texts = [
+            "connect 10.1.2.3:5432",
+            "peer 255.255.255.255 and 0.0.0.0",
+            "ping 192.168.001.1.",
+            "host fe80::1ff:fe23:4567:890a up",
+            "ip 2001:db8:85a3:0:0:8a2e:370:7334",
+            "loopback ::1 and 1::",
+            "mail bob.smith@example.com now",
+            "token=ghp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "curl -u admin:pw https://h",
+        ];
+        for rule in &RULES {
+            for text in texts {
+                if rule.regex.is_match(text.as_bytes()) {
+                    let lowercase = text.to_ascii_lowercase();
+                    assert!((rule.could_match)(lowercase.as_bytes()), "{text:?}");
+                }
+            }
+        }
+        let ipv4 = &RULES[RULES.len() - 2];
+        let ipv6 = &RULES[RULES.len() - 1];
+        for word in [
+            "0.01",
+            "python3.11",
+            "v1.2.3",
+            "error: file: x",
+            "src/a.rs:10:5:",
+        ] {
+            assert!(!(ipv4.could_match)(word.as_bytes()), "{word}");
+            assert!(!(ipv6.could_match)(word.as_bytes()), "{word}");
         }
     }
 

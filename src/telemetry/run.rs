@@ -11,9 +11,7 @@ use opentelemetry::trace::{
     TracerProvider as _,
 };
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, Span, SpanProcessor,
-};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Span};
 use opentelemetry_sdk::Resource;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -28,6 +26,7 @@ use crate::recording::{detect, privacy};
 
 use super::live_plan::LivePlan;
 use super::live_side::LiveSide;
+use super::processor::RunProcessor;
 use super::run_ids::RunIds;
 
 /// How often `finish` looks for a signal while it waits for the sinks.
@@ -50,9 +49,6 @@ fn interrupted_from_now() -> Arc<AtomicBool> {
 
 /// How long `finish` gives the live thread, after the run is kept, to remove its lock file.
 const LOCK_RELEASE: Duration = Duration::from_millis(100);
-
-/// Spans the batch processor holds; a run makes one.
-const SPAN_QUEUE: usize = 8;
 
 /// The telemetry of one run.
 pub struct Telemetry {
@@ -92,11 +88,11 @@ pub struct Telemetry {
 }
 
 /// Before the command starts, telemetry does only what the start needs: it chooses the span's
-/// ids (the command's `TRACEPARENT` names them) and starts the batch processor, whose thread
-/// opens the local database meanwhile. The provider and the span are made once the command
-/// runs: with the command's hash, 0.05 ms that its start no longer waits for.
+/// ids (the command's `TRACEPARENT` names them) and makes the span processor. The provider and
+/// the span are made once the command runs: with the command's hash and the local database's
+/// open, which its start no longer waits for.
 struct PendingSpan {
-    processor: BatchSpanProcessor,
+    processor: RunProcessor,
     resource: Resource,
     ids: RunIds,
     parent: opentelemetry::Context,
@@ -171,22 +167,8 @@ impl Telemetry {
             .iter()
             .any(|sink| matches!(sink, sinks::Sink::Remote(_)));
         let (fanout, report) = Fanout::new(sinks);
-        let mut processor = BatchSpanProcessor::builder(fanout)
-            .with_batch_config(
-                // A run makes one span. The default queue of 2048 spans is allocated and
-                // touched up front: a third of a millisecond for nothing. A batch of one
-                // starts the export the moment the span ends, not when `finish` asks.
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(SPAN_QUEUE)
-                    .with_max_export_batch_size(1)
-                    .with_scheduled_delay(config.http.flush_interval)
-                    .build(),
-            )
-            .build();
-        // The thread opens the database when it has the resource; the provider would hand it
-        // over only once the command has started.
         let resource = resource(config);
-        processor.set_resource(&resource);
+        let processor = RunProcessor::new(fanout, remote, config.http.flush_interval, &resource);
         let started_at = SystemTime::now();
         let working_directory = std::env::current_dir().unwrap_or_default();
         let parent = parent_context(env, config.propagate_trace_context);
