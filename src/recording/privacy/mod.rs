@@ -12,6 +12,9 @@ use crate::observer::KeptMatch;
 
 pub use crate::config::telemetry::Detail;
 
+mod arguments;
+pub use arguments::scrub_args;
+
 const REDACTED: &str = "[REDACTED]";
 
 /// The span as a sink at `detail` keeps it: at minimal detail without what only full detail
@@ -153,10 +156,6 @@ static RULES: [Rule; 26] = [
     rule!(|t| contains(t, "::") || t.iter().filter(|&&b| b == b':').count() >= 7, r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}:){0,5}[0-9a-f]{1,4}\b", "[IP]"),
 ];
 
-/// Option names whose next argument is a secret (`--password hunter2`, `curl -u user:pw`).
-static SECRET_OPTION: LazyLock<Regex> =
-    LazyLock::new(|| ascii_regex(&format!(r"(?i)^(?:--?{SECRET_OPTION_WORDS}|-u|--user)$")));
-
 /// Runs of 13 to 19 digits, spaced or dashed in groups, that may be a payment card number:
 /// the networks' numbers start with 2 to 6 (a nanosecond timestamp starts with 1).
 static CARD_NUMBER: LazyLock<Regex> = LazyLock::new(|| ascii_regex(r"\b[2-6](?:[ -]?\d){12,18}\b"));
@@ -217,39 +216,6 @@ pub fn scrub(text: &str) -> String {
     String::from_utf8_lossy(&current).into_owned()
 }
 
-/// A whole argument that names a secret, whose value the next argument is
-/// (`aws configure set aws_secret_access_key VALUE`, `vault kv put x password VALUE`).
-static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    ascii_regex(
-        r"(?i)^[a-z0-9_.-]*(?:secret|password|passwd|token|api[_-]?key|access[_-]?key|secret[_-]?key|credentials?)$",
-    )
-});
-
-/// Where `-p` takes a password: the MySQL clients (glued, `-pSECRET`), `sshpass` (glued or
-/// not), and the container tools' `login`.
-#[derive(Clone, Copy, PartialEq)]
-enum PasswordFlag {
-    None,
-    Glued,
-    GluedOrNext,
-    Next,
-}
-
-/// What `-p` means after the word `program` (with `rest`, the words after it), when that word
-/// names one of those programs; a program may come after a wrapper (`sudo`, `env`, `sh -c`).
-fn password_flag(program: &str, rest: &[String]) -> Option<PasswordFlag> {
-    let name = program.rsplit('/').next().unwrap_or(program);
-    let logs_in = || rest.iter().any(|arg| arg == "login");
-    match name {
-        _ if name.starts_with("mysql") || name.starts_with("mariadb") => Some(PasswordFlag::Glued),
-        "sshpass" => Some(PasswordFlag::GluedOrNext),
-        "docker" | "podman" | "nerdctl" | "buildah" | "skopeo" | "helm" if logs_in() => {
-            Some(PasswordFlag::Next)
-        }
-        _ => None,
-    }
-}
-
 /// `text` as a sink keeps it: scrubbed when `scrub_pii` says so.
 pub fn scrub_if(scrub_pii: bool, text: &str) -> String {
     if scrub_pii {
@@ -266,44 +232,6 @@ pub fn scrub_matched_line(scrub_pii: bool, kept: &KeptMatch) -> String {
         return REDACTED.to_string();
     }
     scrub_if(scrub_pii, &String::from_utf8_lossy(&kept.line))
-}
-
-/// Scrubs command arguments one by one, and also the argument after a secret-bearing option
-/// or a secret's name, and a password behind `-p` where a program takes one there.
-pub fn scrub_args(args: &[String]) -> Vec<String> {
-    let mut flag = PasswordFlag::None;
-    let mut previous_was_secret_option = false;
-    args.iter()
-        .enumerate()
-        .map(|(index, arg)| {
-            if let Some(program) = password_flag(arg, &args[index + 1..]) {
-                flag = program;
-            }
-            let glued_password = matches!(flag, PasswordFlag::Glued | PasswordFlag::GluedOrNext)
-                && arg.len() > 2
-                && arg.starts_with("-p");
-            let scrubbed = if previous_was_secret_option {
-                REDACTED.to_string()
-            } else if glued_password {
-                format!("-p{REDACTED}")
-            } else {
-                scrub(arg)
-            };
-            let lowercase = arg.to_ascii_lowercase();
-            let secret_option = arg.starts_with('-')
-                && (names_a_secret(lowercase.as_bytes()) || arg == "-u" || arg == "--user")
-                && SECRET_OPTION.is_match(arg.as_bytes());
-            let password_option =
-                arg == "-p" && matches!(flag, PasswordFlag::GluedOrNext | PasswordFlag::Next);
-            // The words' search first: compiling the regex costs more than a short run.
-            let secret_name = !arg.starts_with('-')
-                && names_a_secret(lowercase.as_bytes())
-                && SECRET_NAME.is_match(arg.as_bytes());
-            previous_was_secret_option =
-                !glued_password && (secret_option || password_option || secret_name);
-            scrubbed
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -435,95 +363,5 @@ mod tests {
             assert!(!(ipv4.could_match)(word.as_bytes()), "{word}");
             assert!(!(ipv6.could_match)(word.as_bytes()), "{word}");
         }
-    }
-
-    #[test]
-    fn arguments_after_secret_options_and_glued_mysql_passwords() {
-        let scrubbed =
-            |words: &[&str]| scrub_args(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            scrubbed(&["curl", "-u", "admin:pw", "https://h"]),
-            ["curl", "-u", "[REDACTED]", "https://h"]
-        );
-        assert_eq!(
-            scrubbed(&["mysql", "-uroot", "-pSECRET", "db"]),
-            ["mysql", "-uroot", "-p[REDACTED]", "db"]
-        );
-        assert_eq!(
-            scrubbed(&["tool", "--pass", "x", "--auth", "y"]),
-            ["tool", "--pass", "[REDACTED]", "--auth", "[REDACTED]"]
-        );
-        assert_eq!(scrubbed(&["mkdir", "-p", "dir"]), ["mkdir", "-p", "dir"]);
-        assert_eq!(
-            scrubbed(&[
-                "aws",
-                "configure",
-                "set",
-                "aws_secret_access_key",
-                "wJalrXUtnFEMI"
-            ]),
-            [
-                "aws",
-                "configure",
-                "set",
-                "aws_secret_access_key",
-                "[REDACTED]"
-            ]
-        );
-        assert_eq!(
-            scrubbed(&["sshpass", "-p", "Hunter2x", "ssh", "h"]),
-            ["sshpass", "-p", "[REDACTED]", "ssh", "h"]
-        );
-        assert_eq!(
-            scrubbed(&["sshpass", "-pHunter2x", "ssh", "h"]),
-            ["sshpass", "-p[REDACTED]", "ssh", "h"]
-        );
-        assert_eq!(
-            scrubbed(&["docker", "login", "-u", "ci", "-p", "Hunter2x", "r.example"]),
-            [
-                "docker",
-                "login",
-                "-u",
-                "[REDACTED]",
-                "-p",
-                "[REDACTED]",
-                "r.example"
-            ]
-        );
-        assert_eq!(
-            scrubbed(&["npm", "run", "test-token-parser", "fast"]),
-            ["npm", "run", "test-token-parser", "fast"]
-        );
-        assert_eq!(
-            scrubbed(&[
-                "deploy",
-                "--secret-value",
-                "x",
-                "--db-password-file",
-                "y",
-                "--author",
-                "z"
-            ]),
-            [
-                "deploy",
-                "--secret-value",
-                "[REDACTED]",
-                "--db-password-file",
-                "[REDACTED]",
-                "--author",
-                "z"
-            ]
-        );
-    }
-
-    #[test]
-    fn the_argument_after_a_secret_option_is_redacted() {
-        let args: Vec<String> = ["deploy", "--token", "t0ps3cret", "--verbose"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(
-            scrub_args(&args),
-            ["deploy", "--token", "[REDACTED]", "--verbose"]
-        );
     }
 }
