@@ -148,7 +148,7 @@ pub fn settle(settings: &mut TelemetrySettings, quiet: bool) -> Result<(), Decli
         );
     }
     settings.remote_once = false;
-    if settings.backend != Backend::File {
+    if !settings.backend.is_local() {
         settings.backend = Backend::Sqlite;
     }
     Ok(())

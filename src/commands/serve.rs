@@ -49,7 +49,7 @@ struct ServeCli {
     listen: SocketAddr,
     /// The team store: a SQLite file (created if missing; default ~/.earlyexit/team.db) or a
     /// PostgreSQL URL, postgres://user:password@host:port/database
-    #[arg(long, value_name = "PATH|URL")]
+    #[arg(long, value_name = "PATH|URL", global = true)]
     database: Option<String>,
     /// The largest request body, before and after gzip (at most 1 GiB)
     #[arg(long, default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
@@ -62,7 +62,7 @@ struct ServeCli {
     max_requests_per_second: u32,
     /// How long one statement of a PostgreSQL store may run (its statement_timeout, lock
     /// waits included); a request whose statement runs over gets 503 with Retry-After
-    #[arg(long, default_value = "60s", value_parser = bounded_duration)]
+    #[arg(long, default_value = "60s", value_parser = bounded_duration, global = true)]
     statement_timeout: Duration,
     /// How long requests in flight may finish after SIGTERM
     #[arg(long, default_value = "10s", value_parser = bounded_duration)]

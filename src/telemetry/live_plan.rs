@@ -9,7 +9,6 @@ use opentelemetry::trace::SpanContext;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
 
-use crate::config::telemetry::Backend;
 use crate::config::TelemetrySettings;
 use crate::export::DeliveryReport;
 use crate::observer::KeptMatch;
@@ -71,5 +70,5 @@ impl LivePlan {
 
 /// The SQLite database is written: by the SQLite sink, or as a remote's outbox.
 fn uses_database(settings: &TelemetrySettings) -> bool {
-    settings.remote().is_some() || (settings.writes_locally() && settings.backend != Backend::File)
+    settings.remote().is_some() || (settings.writes_locally() && settings.backend.keeps_database())
 }

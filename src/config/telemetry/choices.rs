@@ -123,6 +123,25 @@ pub enum Backend {
     None,
 }
 
+impl Backend {
+    /// Keeps runs on this machine alone: what a run may fall back to when it must not send.
+    pub fn is_local(self) -> bool {
+        match self {
+            Backend::Sqlite | Backend::File => true,
+            Backend::Http | Backend::Hybrid | Backend::Otlp | Backend::None => false,
+        }
+    }
+
+    /// Its local copy of a run, when it keeps one, is the SQLite database (the file
+    /// backend's is JSON Lines).
+    pub fn keeps_database(self) -> bool {
+        match self {
+            Backend::Sqlite | Backend::Hybrid => true,
+            Backend::File | Backend::Http | Backend::Otlp | Backend::None => false,
+        }
+    }
+}
+
 /// How the API key is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthHeader {
