@@ -65,7 +65,7 @@ fn named_paths(module: &str, text: &str) -> Vec<String> {
 }
 
 #[test]
-fn no_module_imports_one_that_imports_it_and_no_file_is_too_long() {
+fn no_module_imports_one_that_imports_it_and_no_file_or_room_is_too_large() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
@@ -75,12 +75,17 @@ fn no_module_imports_one_that_imports_it_and_no_file_is_too_long() {
         .collect();
     let mut imports: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut too_long = Vec::new();
+    let mut room_lines: BTreeMap<String, usize> = BTreeMap::new();
     for (module, file) in &modules {
         let text = std::fs::read_to_string(file).unwrap();
         let lines = text.lines().count();
         if lines > LONGEST_FILE {
             too_long.push(format!("{} ({lines} lines)", file.display()));
         }
+        let room = file.strip_prefix(&src).unwrap().iter().next().unwrap();
+        *room_lines
+            .entry(room.to_string_lossy().trim_end_matches(".rs").to_string())
+            .or_default() += lines;
         for path in named_paths(module, &text) {
             let segments: Vec<&str> = path.split("::").collect();
             let target = (1..=segments.len())
@@ -99,6 +104,15 @@ fn no_module_imports_one_that_imports_it_and_no_file_is_too_long() {
     assert!(
         too_long.is_empty(),
         "files over {LONGEST_FILE} lines: {too_long:?}"
+    );
+    let all: usize = room_lines.values().sum();
+    let too_large: Vec<_> = room_lines
+        .iter()
+        .filter(|(_, lines)| **lines * 3 > all)
+        .collect();
+    assert!(
+        too_large.is_empty(),
+        "rooms over a third of the {all} lines of src/: {too_large:?}"
     );
     for start in imports.keys() {
         let mut path = vec![*start];

@@ -2,7 +2,7 @@
 //! `histogram`), the time-saved estimate and the HTML report. Reads values the store hands
 //! it; writes nothing.
 //!
-//! May import: `outcome`, `timestamp`.
+//! May import: `store` (the values it reads), `outcome`, `numbers`, `timestamp`.
 
 pub mod histogram;
 pub mod report;

@@ -1,4 +1,4 @@
-//! API keys: made here, kept only as their SHA-256 (a key is 256 random bits, so a fast hash
+//! API keys: made here, kept only as their SHA-256 (a key holds 244 random bits, so a fast hash
 //! is enough and a stolen database holds no key), and checked against every key in force in
 //! constant time. A key writes (runners) or reads (the report and the JSON API), not both.
 

@@ -1,5 +1,5 @@
 //! `earlyexit telemetry report`: one self-contained HTML page a person looks at. Every chart is
-//! inline SVG drawn by plotters, with its numbers in a table beside it (for screen readers
+//! inline SVG that `chart` writes itself, with its numbers in a table beside it (for screen readers
 //! and for copying); the page loads nothing from the network and runs no script.
 //!
 //! Commands appear as the database holds them: their text at full detail, else the executable
