@@ -3,7 +3,8 @@
 # the default 30 days), GET /api/v1/report and GET /api/v1/stats over COUNT runs from 20 machines
 # (examples/send-team-runs.py, through the server's HTTP API), on PostgreSQL and on SQLite.
 # Each page is asked for REPEATS times in a row; the median and the range are printed; then ten
-# page loads at once, and when each was answered.
+# page loads at once, and when each was answered; on PostgreSQL, each Grafana panel's SQL
+# (benches/panels.py).
 # Usage: [STORES="postgresql sqlite"] benches/team-report.sh [COUNT] [REPEATS]   (needs postgresql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,9 @@ print("GET / ten at once: answered from %.3f to %.3f s (%.3f s apart)"
       % (min(done), max(done), max(done) - min(done)))
 PY
     echo "server peak memory: $(grep VmHWM /proc/$server/status)"
+    if [ "$2" = postgresql ]; then
+        python3 benches/panels.py "$bin/psql" "$port" "$repeats"
+    fi
     kill $server
     wait $server 2>/dev/null || true
 }
