@@ -109,3 +109,25 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
     }
 }
+
+/// No text reaches a panic, and what parses fits a deadline and a start time.
+#[cfg(test)]
+mod properties {
+    use std::time::{Instant, SystemTime};
+
+    use proptest::prelude::*;
+
+    use super::{parse_duration, MAX_DURATION};
+
+    proptest! {
+        #[test]
+        fn durations_parse_into_what_a_deadline_can_hold(input in crate::test_inputs::typed_text()) {
+            if let Ok(duration) = parse_duration(&input) {
+                prop_assert!(duration <= MAX_DURATION);
+                prop_assert!(Instant::now().checked_add(duration).is_some());
+                let start = crate::timestamp::before(SystemTime::now(), duration);
+                crate::timestamp::millis(start);
+            }
+        }
+    }
+}

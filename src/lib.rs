@@ -54,8 +54,6 @@ pub mod numbers;
 pub mod observer;
 pub mod outcome;
 pub mod profile;
-#[cfg(test)]
-mod properties;
 pub mod rate_limit;
 pub mod recording;
 pub mod secret_blocks;
@@ -63,6 +61,8 @@ pub mod server;
 pub mod store;
 pub mod summary;
 pub mod telemetry;
+#[cfg(test)]
+mod test_inputs;
 pub mod timestamp;
 pub mod urls;
 pub mod watch;

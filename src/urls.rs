@@ -129,3 +129,43 @@ mod tests {
         assert_eq!(redact_urls_in("𐧤://x"), "𐧤://x");
     }
 }
+
+/// Any endpoint is shown without its secrets, and taken or refused without a panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::{redact_url, redact_urls_in};
+    use crate::config::telemetry::keys::key;
+    use crate::config::TelemetrySettings;
+    use crate::delivery::http::events_url;
+
+    fn endpoint_is_shown_without_its_secrets(url: &str) -> Result<(), TestCaseError> {
+        events_url(url);
+        let shown = redact_url(url);
+        if url.contains('?') {
+            prop_assert!(shown.ends_with("?[REDACTED]"));
+        }
+        redact_urls_in(url);
+        let mut settings = TelemetrySettings::defaults(std::path::Path::new("/home/u"));
+        if (key("telemetry.otlp.endpoint").expect("a key").apply)(&mut settings, url).is_ok() {
+            settings.otlp.traces_url();
+        }
+        Ok(())
+    }
+
+    /// The case proptest once found: a scheme of a character outside the BMP.
+    #[test]
+    fn a_scheme_outside_the_basic_plane() {
+        endpoint_is_shown_without_its_secrets("\u{109d2}://").unwrap();
+    }
+
+    proptest! {
+        #[test]
+        fn any_endpoint_is_shown_without_its_secrets(
+            url in prop_oneof![any::<String>(), "https?://[a-z:@\\[\\]%.0-9]{0,30}(/[a-z/]{0,10})?(\\?[a-z=&]{0,10})?"],
+        ) {
+            endpoint_is_shown_without_its_secrets(&url)?;
+        }
+    }
+}

@@ -399,3 +399,19 @@ mod tests {
         assert!(parse_since("yesterday").is_err());
     }
 }
+
+/// `--since` takes any text; what it takes is a time the store's columns can hold.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn since_takes_any_text(input in crate::test_inputs::typed_text()) {
+            if let Ok(start) = super::parse_since(&input) {
+                crate::timestamp::millis(start);
+                crate::timestamp::seconds(start);
+            }
+        }
+    }
+}

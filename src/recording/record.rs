@@ -413,3 +413,51 @@ mod tests {
         assert!(read.warnings.is_empty());
     }
 }
+
+/// Any JSON sent as events is read as runs or refused, never a panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::RunRecord;
+
+    /// Arbitrary JSON, a few levels deep, as an import file or a request body holds it.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("type".to_string()),
+                        Just("data".to_string()),
+                        Just("execution_id".to_string()),
+                        Just("timestamp".to_string()),
+                        Just("match_number".to_string()),
+                        any::<String>(),
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_envelopes_are_read_or_refused(events in prop::collection::vec(json(), 0..8)) {
+            let read = RunRecord::from_envelopes(&events);
+            prop_assert!(read.received <= events.len());
+            for run in read.runs {
+                run.envelopes();
+            }
+        }
+    }
+}

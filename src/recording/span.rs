@@ -278,3 +278,24 @@ pub fn resource(settings: &TelemetrySettings) -> Resource {
         )
         .build()
 }
+
+/// Any `TRACEPARENT` and `TRACESTATE` are taken or ignored, never a panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_trace_context_is_taken_or_ignored(
+            parent in prop_oneof![any::<String>(), "00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"],
+            state in any::<String>(),
+        ) {
+            let env = |name: &str| match name {
+                "TRACEPARENT" => Some(parent.clone()),
+                "TRACESTATE" => Some(state.clone()),
+                _ => None,
+            };
+            super::parent_context(&env, true);
+        }
+    }
+}

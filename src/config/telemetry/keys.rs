@@ -462,3 +462,28 @@ mod tests {
         assert_eq!(headers.show(), "api-key=[REDACTED],x-team=[REDACTED]");
     }
 }
+
+/// Every key takes any text: a value it refuses is an error, never a panic, and a value it
+/// takes is one the rest of the program can show and use.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::{key, KEYS};
+    use crate::config::TelemetrySettings;
+    use crate::duration::MAX_DURATION;
+
+    proptest! {
+        #[test]
+        fn every_setting_takes_any_text(input in crate::test_inputs::typed_text(), index in 0..KEYS.len()) {
+            let mut settings = TelemetrySettings::defaults(std::path::Path::new("/home/u"));
+            let chosen = &KEYS[index];
+            if (chosen.apply)(&mut settings, &input).is_ok() {
+                (chosen.show)(&settings);
+                settings.describe();
+                settings.http.timeout.checked_add(MAX_DURATION).expect("a timeout is bounded");
+            }
+            prop_assert!(key(chosen.name).is_some());
+        }
+    }
+}

@@ -365,3 +365,17 @@ mod tests {
         }
     }
 }
+
+/// Any text and any arguments are scrubbed without a panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_text_is_scrubbed(input in any::<String>(), words in prop::collection::vec(any::<String>(), 0..6)) {
+            super::scrub(&input);
+            super::scrub_args(&words);
+        }
+    }
+}
