@@ -4,23 +4,26 @@
 //! # Code map
 //!
 //! The rooms, from the ground floor up, each floor importing only from those below it (a
-//! test, `tests/layering.rs`, keeps it so: no module imports one that imports it).
+//! test, `tests/layering.rs`, keeps it so: no module imports one that imports it). A room is
+//! public only where another target uses it: the executables (`app`), the integration tests
+//! that drive the wrapper in-process (`cli`, `config`, `matcher`, `observer`, `outcome`,
+//! `watch`) and the SQLite sink's benchmark (`export`, `recording`).
 //!
 //! | floor | room | what it does |
 //! |---|---|---|
-//! | 1 | [`duration`], [`timestamp`], [`numbers`], [`urls`], [`files`], [`message`], [`rate_limit`], [`secret_blocks`], [`fault`] | small leaves: durations as the user writes them, RFC 3339 times, the percentiles stats and the report share, URLs without credentials, bounded reads and private files, earlyexit's own one-line messages, a rate limit, private-key blocks across lines, and the faults that test builds inject |
-//! | 1 | [`profile`] | the tool profiles: what `cargo test`, `pytest`, `go test`… print when they fail, and what to keep of it |
-//! | 2 | [`config`] | the resolved settings of a run ([`config::Settings`]) and of telemetry: keys, file, environment |
-//! | 3 | [`matcher`] | the patterns, compiled once |
-//! | 4 | [`outcome`] | the run's one outcome, its exit reason and exit codes |
-//! | 5 | [`observer`] | the seam the wrapper reports through |
-//! | 6 | [`recording`] | what a run is as telemetry: the span's attributes, privacy, CI detection, the flat record the sinks share |
-//! | 7 | [`store`], [`evidence`] | the databases: the local SQLite one (runs, matches, the outbox, the running rows) and the team store on SQLite or PostgreSQL; what a run leaves to show what happened (its first matches, the lines after, the last lines) |
-//! | 8 | [`delivery`], [`analysis`], [`summary`] | sending to a remote (the outbox sender, the HTTP API and OTLP transports, TLS); what the stored runs say (figures, time saved, the HTML report); the `--json` summary |
-//! | 9 | [`export`], [`ci_output`], [`consent`], [`server`] | the sinks a run's span goes to; what a run leaves for CI (annotations, job summary, JUnit); consent to a remote; `earlyexit serve`, the team server |
-//! | 10 | [`watch`], [`telemetry`], [`cli`] | the wrapper (spawns the command, passes its output through, matches lines, keeps the timers, stops the process group); a run's span end to end, its live records, the runs of killed earlyexits closed; the command line |
-//! | 11 | [`commands`] | `earlyexit telemetry …` and `earlyexit serve` |
-//! | 12 | [`app`] | the edge: a command line in, an exit code out |
+//! | 1 | `duration`, `timestamp`, `numbers`, `urls`, `files`, `message`, `rate_limit`, `secret_blocks`, `fault` | small leaves: durations as the user writes them, RFC 3339 times, the percentiles stats and the report share, URLs without credentials, bounded reads and private files, earlyexit's own one-line messages, a rate limit, private-key blocks across lines, and the faults that test builds inject |
+//! | 1 | `profile` | the tool profiles: what `cargo test`, `pytest`, `go test`… print when they fail, and what to keep of it |
+//! | 2 | `config` | the resolved settings of a run ([`config::Settings`]) and of telemetry: keys, file, environment |
+//! | 3 | `matcher` | the patterns, compiled once |
+//! | 4 | `outcome` | the run's one outcome, its exit reason and exit codes |
+//! | 5 | `observer` | the seam the wrapper reports through |
+//! | 6 | `recording` | what a run is as telemetry: the span's attributes, privacy, CI detection, the flat record the sinks share |
+//! | 7 | `store`, `evidence` | the databases: the local SQLite one (runs, matches, the outbox, the running rows) and the team store on SQLite or PostgreSQL; what a run leaves to show what happened (its first matches, the lines after, the last lines) |
+//! | 8 | `delivery`, `analysis`, `summary` | sending to a remote (the outbox sender, the HTTP API and OTLP transports, TLS); what the stored runs say (figures, time saved, the HTML report); the `--json` summary |
+//! | 9 | `export`, `ci_output`, `consent`, `server` | the sinks a run's span goes to; what a run leaves for CI (annotations, job summary, JUnit); consent to a remote; `earlyexit serve`, the team server |
+//! | 10 | `watch`, `telemetry`, `cli` | the wrapper (spawns the command, passes its output through, matches lines, keeps the timers, stops the process group); a run's span end to end, its live records, the runs of killed earlyexits closed; the command line |
+//! | 11 | `commands` | `earlyexit telemetry …` and `earlyexit serve` |
+//! | 12 | `app` | the edge: a command line in, an exit code out |
 //!
 //! What flows: `cli` resolves `config::Settings`; `app` runs `watch` with observers
 //! (`summary` for `--json`, `telemetry` for the span); `watch` ends in an
@@ -35,34 +38,34 @@
 //! outcome or an exit code, `outcome`. `docs/TELEMETRY_BACKENDS.md` is the design document the
 //! config keys, environment variables and HTTP API come from.
 
-pub mod analysis;
+mod analysis;
 pub mod app;
-pub mod ci_output;
+mod ci_output;
 pub mod cli;
-pub mod commands;
+mod commands;
 pub mod config;
-pub mod consent;
-pub mod delivery;
-pub mod duration;
-pub mod evidence;
+mod consent;
+mod delivery;
+mod duration;
+mod evidence;
 pub mod export;
-pub mod fault;
-pub mod files;
+mod fault;
+mod files;
 pub mod matcher;
-pub mod message;
-pub mod numbers;
+mod message;
+mod numbers;
 pub mod observer;
 pub mod outcome;
-pub mod profile;
-pub mod rate_limit;
+mod profile;
+mod rate_limit;
 pub mod recording;
-pub mod secret_blocks;
-pub mod server;
-pub mod store;
-pub mod summary;
-pub mod telemetry;
+mod secret_blocks;
+mod server;
+mod store;
+mod summary;
+mod telemetry;
 #[cfg(test)]
 mod test_inputs;
-pub mod timestamp;
-pub mod urls;
+mod timestamp;
+mod urls;
 pub mod watch;

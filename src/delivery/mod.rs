@@ -37,7 +37,7 @@ use crate::recording::record::RunRecord;
 use crate::recording::stored_span::StoredSpan;
 use crate::store::{Queued, StoreError};
 pub use background::{start_background_sender, SenderLock};
-pub use courier::{BatchOutcome, Courier, Drained};
+pub use courier::{Courier, Drained};
 use http::{Endpoint, PostError};
 pub use otlp::{ExportError, OtlpLogs, OtlpTransport};
 

@@ -25,6 +25,5 @@ mod run;
 mod run_ids;
 
 pub use contained::ContainedTelemetry;
-pub use live::START_DELAY;
-pub use lost::{close_abandoned, Closed};
+pub use lost::close_abandoned;
 pub use run::Telemetry;

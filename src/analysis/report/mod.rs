@@ -15,9 +15,8 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use crate::analysis::rollup::{Baseline, Dims, Group, Revision, Rollup};
-pub use crate::numbers::percentile;
 use crate::outcome::Outcome;
-pub use crate::store::{ReportRun, RunTiming};
+pub use crate::store::ReportRun;
 use crate::store::{Store, StoreError};
 use chart::{Color, Part};
 use serde::Serialize;

@@ -29,7 +29,7 @@ type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 impl TelemetrySettings {
     /// Resolves the settings. `env` looks up an environment variable (a closure, so that tests
     /// need not touch the process environment). Consent to a remote is settled after this,
-    /// by [`crate::consent::settle`], the application's next step.
+    /// by `consent::settle`, the application's next step.
     ///
     /// No setting stops a run: a value that cannot be used (a typo in the file, an empty
     /// `${{ vars.X }}` in CI, an OpenTelemetry variable earlyexit does not support) keeps

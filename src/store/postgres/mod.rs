@@ -18,9 +18,9 @@ mod report;
 mod schema;
 
 use crate::recording::record::{ExecutionRecord, MatchRecord, RunRecord};
-use crate::store::queries::{end_bound, time_bound, REPORT_RUNS, RUN_TIMINGS};
+use crate::store::queries::{end_bound, time_bound, REPORT_RUNS};
 use crate::store::rows::EXECUTION_COLUMNS;
-use crate::store::{ReportRun, RunTiming, RunningRow, StoreError};
+use crate::store::{ReportRun, RunningRow, StoreError};
 use schema::MIGRATIONS;
 
 /// Connections kept open to the database.
@@ -385,25 +385,6 @@ impl PgStore {
             )
             .await?;
         Ok(!rows.is_empty())
-    }
-
-    /// What the time-saved estimate reads, as the SQLite store gives it.
-    pub async fn run_timings(
-        &self,
-        since: Option<SystemTime>,
-    ) -> Result<Vec<RunTiming>, StoreError> {
-        let bound = time_bound(since);
-        self.map_rows(RUN_TIMINGS, &[&bound], |r| {
-            Ok(RunTiming {
-                command_hash: r.get(0),
-                label: r.get(1),
-                exit_reason: r.get::<_, String>(2).parse().ok(),
-                stopped_command: r.get(3),
-                runtime: r.get(4),
-                in_period: r.get(5),
-            })
-        })
-        .await
     }
 
     /// The runs that started from `since` until `until`, in no order.
