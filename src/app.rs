@@ -13,10 +13,11 @@ use crate::commands;
 use crate::config::{OutputMode, Settings};
 use crate::consent;
 use crate::duration::format_duration;
+use crate::evidence::context_cut;
 use crate::evidence::{Evidence, EvidenceRecorder};
 use crate::matcher::Matcher;
 use crate::outcome::{exit_code, ExitReason, Outcome, RunEnd, Statistics};
-use crate::summary::{context_cut, summary};
+use crate::summary::summary;
 use crate::telemetry::ContainedTelemetry;
 use crate::watch;
 

@@ -1,7 +1,8 @@
 //! What a run leaves to show what happened: its first matches, the lines after the deciding
-//! one, and the last lines of its output. `--json`, the CI annotations, the job summary and
-//! JUnit read it, so that a failure travels with its context and a failure without a match
-//! (a timeout, a command that failed on its own) with the output's last lines.
+//! one (and what the context's line cap cut of them), and the last lines of its output.
+//! `--json`, the CI annotations, the job summary and JUnit read it, so that a failure travels
+//! with its context and a failure without a match (a timeout, a command that failed on its
+//! own) with the output's last lines.
 //!
 //! [`EvidenceRecorder`] sees it all as an observer in front of telemetry's: the wrapper
 //! reports each match, context line and chunk of output to it as to any observer.
@@ -368,6 +369,26 @@ impl Tail {
 pub fn kept_text(settings: &Settings, bytes: &[u8]) -> Option<String> {
     (settings.telemetry.local_detail() == Detail::Full)
         .then(|| privacy::scrub_if(settings.telemetry.scrub_pii, &plain_text(bytes)))
+}
+
+/// What the after-context's line cap cut, as one line (stderr) and as `--json`'s
+/// `context_cut`; nothing when it cut nothing.
+pub fn context_cut(settings: &Settings, end: &RunEnd) -> Option<(String, serde_json::Value)> {
+    let cut = end.statistics.context_lines_not_shown;
+    (cut > 0).then(|| {
+        let shown = settings.delay_exit_lines;
+        (
+            format!(
+                "{cut} more line(s) after the match were not shown: the context stops after \
+                 {shown} line(s) (--delay-exit-after-lines {shown}; raise it to see more)"
+            ),
+            serde_json::json!({
+                "lines_not_shown": cut,
+                "lines_shown": shown,
+                "option": "--delay-exit-after-lines",
+            }),
+        )
+    })
 }
 
 #[cfg(test)]

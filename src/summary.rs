@@ -9,7 +9,6 @@ use serde_json::json;
 use crate::ci_output::Finished;
 use crate::config::Settings;
 use crate::evidence::{kept_text, KeptLine, Shown};
-use crate::outcome::RunEnd;
 use crate::recording::privacy;
 
 /// The version of the `--json` object's schema.
@@ -67,26 +66,6 @@ fn evidence_json(finished: &Finished<'_>) -> (serde_json::Value, serde_json::Val
     (matches.into(), tail)
 }
 
-/// What the after-context's line cap cut, as one line (stderr) and as `--json`'s
-/// `context_cut`; nothing when it cut nothing.
-pub fn context_cut(settings: &Settings, end: &RunEnd) -> Option<(String, serde_json::Value)> {
-    let cut = end.statistics.context_lines_not_shown;
-    (cut > 0).then(|| {
-        let shown = settings.delay_exit_lines;
-        (
-            format!(
-                "{cut} more line(s) after the match were not shown: the context stops after \
-                 {shown} line(s) (--delay-exit-after-lines {shown}; raise it to see more)"
-            ),
-            json!({
-                "lines_not_shown": cut,
-                "lines_shown": shown,
-                "option": "--delay-exit-after-lines",
-            }),
-        )
-    })
-}
-
 /// The `--json` object of a run that ended.
 pub fn summary(finished: &Finished<'_>) -> serde_json::Value {
     let (settings, outcome) = (finished.settings, finished.end);
@@ -104,7 +83,7 @@ pub fn summary(finished: &Finished<'_>) -> serde_json::Value {
         "match_count": outcome.match_count,
         "matches": matches,
         "tail": tail,
-        "context_cut": context_cut(settings, outcome).map(|(_, cut)| cut),
+        "context_cut": crate::evidence::context_cut(settings, outcome).map(|(_, cut)| cut),
         "duration_seconds": outcome.duration.as_secs_f64(),
         "pattern": settings.patterns.pattern,
         "success_pattern": settings.patterns.success,

@@ -190,7 +190,7 @@ pub fn summary(finished: &Finished<'_>) -> String {
         out.push_str(&format!("{heading}\n\n"));
         out.push_str(&fenced(&finished.detail().join("\n")));
     }
-    if let Some((line, _)) = crate::summary::context_cut(finished.settings, end) {
+    if let Some((line, _)) = crate::evidence::context_cut(finished.settings, end) {
         out.push_str(&format!("{}\n\n", html(&line)));
     }
     out
