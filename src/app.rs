@@ -1,5 +1,8 @@
 //! The edge of the program: turns the command line into a run, prints what the user sees of
 //! earlyexit itself (errors, stop messages, the `--json` summary) and picks the exit code.
+//!
+//! May import: `cli`, `config`, `consent`, `matcher`, `watch`, `telemetry`, `evidence`,
+//! `summary`, `ci_output`, `commands`, `outcome` and the leaves: it is the top.
 
 use std::ffi::OsString;
 use std::time::Duration;

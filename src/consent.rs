@@ -6,6 +6,8 @@
 //! `--telemetry-remote`) is itself the user's act, so it sends. `http.opt_in: true` asks for
 //! more: an explicit "yes" on a terminal, remembered per destination in `remote-consent` next
 //! to the database. Remote sending is never off without a line that says so.
+//!
+//! May import: `config`, `delivery` (whether an endpoint answers), `recording` and the leaves.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

@@ -2,6 +2,8 @@
 //!
 //! A bare number is seconds, because that is what `timeout(1)` users type. Zero is a valid
 //! duration; callers decide whether it means "off".
+//!
+//! May import: nothing (a leaf).
 
 use std::time::Duration;
 

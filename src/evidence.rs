@@ -6,6 +6,9 @@
 //!
 //! [`EvidenceRecorder`] sees it all as an observer in front of telemetry's: the wrapper
 //! reports each match, context line and chunk of output to it as to any observer.
+//!
+//! May import: `config`, `matcher`, `observer`, `outcome`, `recording` (privacy) and the
+//! leaves.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;

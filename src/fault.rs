@@ -1,5 +1,7 @@
 //! Injected faults, in test builds only: the integration tests prove with them that a panic
 //! inside telemetry never changes the command's exit code. A release build compiles them away.
+//!
+//! May import: nothing (a leaf).
 
 /// Panics here when `EARLYEXIT_TEST_PANIC` names `point` (test builds only).
 #[cfg(debug_assertions)]

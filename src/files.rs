@@ -1,5 +1,7 @@
 //! The files earlyexit reads from the user (config, certificates, keys) and the ones it keeps
 //! in their home: inputs are read with a bound, outputs are private.
+//!
+//! May import: nothing (a leaf).
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{self, Read};

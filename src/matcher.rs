@@ -8,6 +8,8 @@
 //! A pattern sees the text a reader sees: tools colour their output in CI (vitest, cargo with
 //! `CARGO_TERM_COLOR=always`), and `^error` must match `\x1b[31merror` as the terminal shows
 //! it. The escape codes are removed only from lines that hold one, so plain logs cost nothing.
+//!
+//! May import: `config` and the leaves.
 
 use std::borrow::Cow;
 

@@ -1,6 +1,8 @@
 //! earlyexit's own lines on stderr. Each is written with one `write()`, so that the lines of
 //! runs sharing a terminal or a CI log never interleave mid-line; `eprintln!` writes the
 //! prefix, the text and the newline separately.
+//!
+//! May import: nothing (a leaf).
 
 use std::fmt::Display;
 use std::io::Write;

@@ -1,4 +1,6 @@
 //! Arithmetic that stats and the report share.
+//!
+//! May import: nothing (a leaf).
 
 /// The value at the given fraction of a sorted list (nearest rank), as `telemetry stats` and
 /// the report give percentiles.

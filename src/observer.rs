@@ -3,6 +3,8 @@
 //! The wrapper knows nothing about sinks: it reports the start, each match and the end here.
 //! Implementations must return quickly: they run on the thread that forwards the command's
 //! output, so anything slow belongs on a thread of their own.
+//!
+//! May import: `config`, `matcher`, `outcome` and the leaves.
 
 use std::time::{Duration, SystemTime};
 

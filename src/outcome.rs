@@ -1,5 +1,7 @@
 //! How a run ended: the one value that decides the exit code, the `--json` summary and the
 //! telemetry record.
+//!
+//! May import: `config`, `matcher`.
 
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! A token bucket: at most a number of events a second, in bursts of up to a second's worth.
 //! The live records of a run and the team server's requests per key are held to one.
+//!
+//! May import: nothing (a leaf).
 
 use std::time::Instant;
 

@@ -6,6 +6,8 @@
 //!
 //! The state changes only at a `-----BEGIN` line: a reader that skips blocks of lines it has
 //! no use for (see `watch`) asks [`PrivateKeyBlock::may_change`] first, a memchr-speed search.
+//!
+//! May import: nothing (a leaf).
 
 /// Where a stream stands: inside a private key block or not, and for how many lines.
 #[derive(Debug, Default, Clone, Copy)]

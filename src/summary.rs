@@ -1,6 +1,8 @@
 //! The `--json` summary: the one object that scripts and agents read at the end of a run.
 //! Its keys are a promise (README, "`--json`"): new keys may come, with `schema_version`
 //! raised only when one changes meaning or goes.
+//!
+//! May import: `config`, `evidence`, `ci_output`, `recording`.
 
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! test: texts like those users type into flags, variables and config files, and arbitrary
 //! ones. `PROPTEST_CASES` sets how many inputs each property tries (256 by default; CI runs
 //! more).
+//!
+//! May import: nothing (a leaf).
 
 use proptest::prelude::*;
 

@@ -3,6 +3,8 @@
 //! humantime panics on a time before 1970 and fails on one after 9999, and either can come
 //! from input (`--since 99999d`, `retention_days: 36500`) or from a machine whose clock is
 //! wrong. Every time is therefore clamped into that range here, and nowhere else formats one.
+//!
+//! May import: nothing (a leaf).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

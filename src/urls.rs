@@ -1,6 +1,8 @@
 //! URLs as messages and attributes may show them: without `user:password@`, and with the
 //! query string (`?token=…`) redacted. A leaf: it knows nothing else of earlyexit, so the
 //! settings, CI detection and both transports can all use it.
+//!
+//! May import: nothing (a leaf).
 
 /// Where a URL's `user:password@` stands, `@` included, if it has one.
 fn userinfo(url: &str) -> Option<std::ops::Range<usize>> {

@@ -1,6 +1,7 @@
 //! The layout rules a newcomer relies on, checked on the source itself: no module imports a
-//! module that imports it (directly or through others), no file is over 500 lines, and no
-//! room (a directory of `src/`) holds more than a third of the code.
+//! module that imports it (directly or through others), no file is over 500 lines, no room (a
+//! directory or file of `src/`) holds more than a third of the code, and each room imports only
+//! the rooms its doc's "May import:" line names.
 //!
 //! A module is a file of `src/`; it imports another when it names it by a `crate::` or
 //! `super::` path. A module's use of its own ancestors (a child reading what its `mod.rs`
@@ -144,4 +145,96 @@ fn cycle_from<'a>(
         }
     }
     None
+}
+
+/// The first segment of `src/…`: a directory of `src/` or a file of its own; `None` for the
+/// crate's roots (`lib.rs`, `main.rs`, `bin/`), which are no room.
+fn room_of(src: &Path, file: &Path) -> Option<String> {
+    let first = file.strip_prefix(src).unwrap().iter().next()?;
+    let room = first.to_string_lossy().trim_end_matches(".rs").to_string();
+    (!matches!(room.as_str(), "lib" | "main" | "bin")).then_some(room)
+}
+
+/// The rooms named in a room's "May import:" sentence (its module doc, up to the sentence's
+/// end: the words in backticks that could name a module); `the leaves` stands for every room
+/// that imports no other. `None` without the line.
+fn may_import(doc: &str) -> Option<(BTreeSet<String>, bool)> {
+    let start = doc.find("May import:")? + "May import:".len();
+    let sentence = &doc[start..];
+    let end = sentence
+        .find(". ")
+        .or_else(|| sentence.find(".\n"))
+        .unwrap_or(sentence.len());
+    let sentence = sentence[..end].replace('\n', " ");
+    let names = sentence
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(str::to_string)
+        .collect();
+    Some((names, sentence.contains("the leaves")))
+}
+
+/// Every room's doc says what it may import ("May import: `store`, `config`."), and says it
+/// truly: a room that imports one it does not name fails, as does a name that is no room.
+#[test]
+fn each_room_imports_only_what_its_doc_says_it_may() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let rooms: BTreeSet<String> = files.iter().filter_map(|f| room_of(&src, f)).collect();
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let Some(room) = room_of(&src, file) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        let named = imports.entry(room.clone()).or_default();
+        for path in named_paths(&module_of(&src, file), &text) {
+            let first = path.split("::").next().unwrap_or_default().to_string();
+            if first != room && rooms.contains(&first) {
+                named.insert(first);
+            }
+        }
+    }
+    let leaves: BTreeSet<&String> = imports
+        .iter()
+        .filter(|(_, named)| named.is_empty())
+        .map(|(room, _)| room)
+        .collect();
+    let mut wrong = Vec::new();
+    for (room, named) in &imports {
+        let doc_file = if src.join(room).is_dir() {
+            src.join(room).join("mod.rs")
+        } else {
+            src.join(format!("{room}.rs"))
+        };
+        let doc: String = std::fs::read_to_string(&doc_file)
+            .unwrap()
+            .lines()
+            .take_while(|line| line.starts_with("//!"))
+            .map(|line| format!("{}\n", line.trim_start_matches("//!").trim()))
+            .collect();
+        let Some((allowed, with_leaves)) = may_import(&doc) else {
+            wrong.push(format!("{room}: no \"May import:\" line"));
+            continue;
+        };
+        for name in allowed.iter().filter(|name| !rooms.contains(*name)) {
+            wrong.push(format!("{room}: may import `{name}`, which is no room"));
+        }
+        for name in named {
+            let named_in_doc = allowed.contains(name) || (with_leaves && leaves.contains(name));
+            if !named_in_doc {
+                wrong.push(format!(
+                    "{room}: imports `{name}`, which its doc does not name"
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the code map is not true:\n{}",
+        wrong.join("\n")
+    );
 }

@@ -3,6 +3,8 @@
 //! section around the after-context ([`gitlab`]); anywhere, a JUnit XML report with
 //! `--junit FILE` ([`junit`]). None of it changes the exit code: a file that cannot be
 //! written is one warning.
+//!
+//! May import: `config`, `evidence`, `matcher`, `outcome` and the leaves.
 
 pub mod github;
 pub mod gitlab;

@@ -5,6 +5,8 @@
 //! happily assign `make` to PATTERN in `earlyexit -- make test`, so `split_command_line`
 //! cuts the command off before clap sees anything, using clap's own knowledge of which options
 //! take a value.
+//!
+//! May import: `config`, `ci_output` (the CI systems `--ci` names) and the leaves.
 
 mod generate;
 mod settings;

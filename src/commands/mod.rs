@@ -3,6 +3,9 @@
 //! They read the same settings as a run (config file, environment, `--config`) and never
 //! create a database that does not exist. A command that reports builds one serde value,
 //! printed as text or, with `--json`, as one JSON object (`Shown`).
+//!
+//! May import: `cli`, `config`, `store`, `analysis`, `recording`, `delivery`, `telemetry`,
+//! `server`, `outcome` and the leaves.
 
 mod endpoint;
 mod maintenance;

@@ -1,5 +1,7 @@
 //! One [`Settings`] value holds every resolved choice for a run, so that the rest of the
 //! program never looks at flags, defaults or the environment again.
+//!
+//! May import: the leaves.
 
 pub mod file;
 pub mod telemetry;

@@ -15,7 +15,8 @@
 //! The transports sit side by side: the HTTP API's in [`http`], OTLP's in
 //! `otlp` (with its gRPC connector, `quick_ack`), both trusting as [`tls`] says.
 //!
-//! May import: `store` (the outbox), `recording` (what a run's payload is), `config`, `urls`.
+//! May import: `store` (the outbox), `recording` (what a run's payload is), `config` and the
+//! leaves.
 
 mod background;
 mod courier;

@@ -7,7 +7,7 @@
 //! `shutdown()` reports Ok even then.
 //!
 //! May import: `recording` (the flat record, privacy), `store` (the SQLite sink, the outbox),
-//! `delivery` (the remote sink hands its rows to it), `config`.
+//! `delivery` (the remote sink hands its rows to it), `config` and the leaves.
 
 mod console;
 mod dry_run;

@@ -7,6 +7,8 @@
 //! The wrapper never asks which tool runs: the profile only adds variables to the command's
 //! environment, a default pattern, and the rules that [`block`] applies to the lines around the
 //! deciding match once the run has ended.
+//!
+//! May import: nothing (a leaf).
 
 pub mod block;
 mod listing;

@@ -4,7 +4,7 @@
 //! execution record that the SQLite, file and HTTP sinks share, the span as the OTLP outbox
 //! keeps it, and the live records of a run in progress (`live`).
 //!
-//! May import: `config`, `outcome`, `observer`, `matcher`, `urls`, `timestamp`. Nothing here
+//! May import: `config`, `outcome`, `observer`, `matcher` and the leaves. Nothing here
 //! exports, sends or stores.
 
 pub mod attributes;

@@ -4,8 +4,8 @@
 //! `queries` the typed reads behind the telemetry commands, and `outbox` the queue of runs
 //! waiting for a remote. No SQL leaves this module.
 //!
-//! May import: `recording` (the flat record it stores), `outcome`, `config`, `numbers`,
-//! `timestamp`, `files`. The rows it hands out ([`ReportRun`], [`RunTiming`]) are what
+//! May import: `recording` (the flat record it stores), `outcome`, `config` and the leaves.
+//! The rows it hands out ([`ReportRun`], [`RunTiming`]) are what
 //! `analysis` reads.
 
 use std::path::{Path, PathBuf};

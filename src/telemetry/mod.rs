@@ -13,7 +13,7 @@
 //! the runs of earlyexits that were killed.
 //!
 //! May import: `recording` (the span), `export` (the sinks), `store` (the running row),
-//! `delivery` (the live records' exporter), `config`, `observer`, `outcome`.
+//! `delivery` (the live records' exporter), `config`, `observer`, `outcome` and the leaves.
 
 mod contained;
 mod live;

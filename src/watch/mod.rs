@@ -4,6 +4,9 @@
 //! Everything happens on one thread around one `poll`: the command's two streams, a self-pipe
 //! for signals, and the nearest timer. One thread means the order of events is the order in
 //! which they are handled, so a match, a timeout and a signal can never race each other.
+//!
+//! May import: `config`, `matcher`, `observer`, `outcome`, `ci_output` (GitLab's folded
+//! sections) and the leaves.
 
 mod child;
 pub mod guardian;
