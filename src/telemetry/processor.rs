@@ -1,13 +1,13 @@
 //! Which thread exports the run's span: earlyexit's own, or one of the SDK's.
 //!
-//! A local sink (the database, a JSON Lines file, the console) takes a fraction of a
+//! A local sink (the database, a JSON Lines file, the console) takes a tenth of a
 //! millisecond, and handing the span to another thread and waiting for it to say it is done
-//! costs two wake-ups of an idle core, each tens of microseconds on a virtual machine: more
-//! than the insert itself (benches/README.md, "Back to the floor"). So the span goes to the
-//! local sinks on the thread that ends it, and the database is opened there too, as the
-//! provider is made once the command has started. A remote sink must never hold the run up
-//! and may be cut short by a signal, so it gets the SDK's batch thread and `finish` waits for
-//! it.
+//! wakes a core that has gone idle while the command ran: with SQLite, a run of `sleep 0.01`
+//! took 0.47 ms longer than without telemetry exporting here, 0.72 ms on the batch thread
+//! (benches/README.md, "Back to the floor"). So the span goes to the local sinks on the thread
+//! that ends it, and the database is opened there too, as the provider is made once the
+//! command has started. A remote sink must never hold the run up and may be cut short by a
+//! signal, so it gets the SDK's batch thread and `finish` waits for it.
 
 use std::time::Duration;
 
