@@ -1,6 +1,9 @@
 //! `earlyexit serve`: who may write and read: keys and their roles, the per-key rate, TLS and
 //! client certificates.
 
+use std::io::Write;
+use std::process::Stdio;
+
 use crate::common::http::{agent, events_body, get, post};
 use crate::common::server::Server;
 use crate::common::{run, Home};
@@ -268,4 +271,53 @@ fn otlp_over_grpc_through_mutual_tls_is_stored_once() {
         log.contains("TraceService/Export") && log.contains("\"status\":200"),
         "{log}"
     );
+}
+
+/// A key given twice, under a second name, is refused with the reason (not "the name
+/// exists"), and a name given twice likewise; neither adds a row.
+#[test]
+fn a_key_or_a_name_given_twice_is_refused_with_its_reason() {
+    let home = Home::new();
+    let database = home.dir.join("keys.db");
+    let database = database.to_str().unwrap();
+    let add = |name: &str, key: &str| {
+        let mut command = home
+            .earlyexit(&[
+                "serve",
+                "keys",
+                "add",
+                name,
+                "--from-stdin",
+                "--database",
+                database,
+            ])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(command.stdin.take().unwrap(), "{key}").unwrap();
+        let output = command.wait_with_output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let token = "a-runner-token-of-enough-length";
+    assert_eq!(add("first", token).0, Some(0));
+    let (code, stderr) = add("second", token);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("already in the store under another name"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("first") && !stderr.contains(token),
+        "{stderr}"
+    );
+    let (code, stderr) = add("first", "another-token-of-enough-length");
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("a key named 'first' exists"), "{stderr}");
+    let listed =
+        run(&mut home.earlyexit(&["serve", "keys", "list", "--database", database])).stdout_text();
+    assert_eq!(listed.lines().count(), 1, "{listed}");
 }

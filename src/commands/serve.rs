@@ -210,9 +210,15 @@ fn manage_keys(
                     .await
                     .map_err(|e| e.to_string())?;
                 if !added {
-                    return Err(format!(
-                        "a key named '{name}' exists (revoked keys keep their names)"
-                    ));
+                    // Names and keys are both unique; say which one was taken, never the
+                    // other key's name.
+                    let keys = store.keys().await.map_err(|e| e.to_string())?;
+                    return Err(if keys.iter().any(|key| key.name == name) {
+                        format!("a key named '{name}' exists (revoked keys keep their names)")
+                    } else {
+                        "this key is already in the store under another name: a key is added once"
+                            .to_string()
+                    });
                 }
                 if from_stdin {
                     crate::message::say(format!("added the {} key '{name}'", role.as_str()));
