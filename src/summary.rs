@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::ci_output::Finished;
 use crate::config::Settings;
-use crate::evidence::{kept_text, KeptLine, Shown};
+use crate::evidence::{context_cut, kept_text, KeptLine, Shown};
 use crate::recording::privacy;
 
 /// The version of the `--json` object's schema.
@@ -85,7 +85,7 @@ pub fn summary(finished: &Finished<'_>) -> serde_json::Value {
         "match_count": outcome.match_count,
         "matches": matches,
         "tail": tail,
-        "context_cut": crate::evidence::context_cut(settings, outcome).map(|(_, cut)| cut),
+        "context_cut": context_cut(settings, outcome).map(|(_, cut)| cut),
         "duration_seconds": outcome.duration.as_secs_f64(),
         "pattern": settings.patterns.pattern,
         "success_pattern": settings.patterns.success,

@@ -5,8 +5,7 @@
 //! waiting for a remote. No SQL leaves this module.
 //!
 //! May import: `recording` (the flat record it stores), `outcome`, `config` and the leaves.
-//! The rows it hands out ([`ReportRun`], [`RunTiming`]) are what
-//! `analysis` reads.
+//! The rows it hands out ([`ReportRun`], [`RunTiming`]) are what `analysis` reads.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};

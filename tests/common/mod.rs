@@ -322,8 +322,6 @@ pub fn limit_memory(command: &mut Command, bytes: u64) -> &mut Command {
     command
 }
 
-/// True when `pid` is gone or a zombie (a zombie whose parent died waits for init to reap it,
-/// which a container's init may never do).
 /// Every process still running (not a zombie) that `keep` keeps, by pid.
 pub fn live_processes(keep: impl Fn(i32) -> bool) -> Vec<i32> {
     std::fs::read_dir("/proc")
@@ -348,6 +346,8 @@ pub fn group_of(pid: i32) -> Option<i32> {
     after_name.split_whitespace().nth(2)?.parse().ok()
 }
 
+/// True when `pid` is gone or a zombie (a zombie whose parent died waits for init to reap it,
+/// which a container's init may never do).
 pub fn is_dead(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,

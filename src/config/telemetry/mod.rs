@@ -231,7 +231,7 @@ impl TelemetrySettings {
             Backend::Hybrid if self.hybrid.remote || self.remote_once => {
                 Some(self.hybrid.remote_backend)
             }
-            Backend::Sqlite | Backend::File if self.remote_once => Some(self.hybrid.remote_backend),
+            backend if backend.is_local() && self.remote_once => Some(self.hybrid.remote_backend),
             _ => None,
         };
         remote.filter(|r| !(*r == Remote::Otlp && self.otlp.traces.disabled))
@@ -260,9 +260,8 @@ impl TelemetrySettings {
     /// True when this run writes to a local sink.
     pub fn writes_locally(&self) -> bool {
         match self.backend {
-            Backend::Sqlite | Backend::File => true,
             Backend::Hybrid => self.hybrid.local,
-            Backend::Http | Backend::Otlp | Backend::None => false,
+            backend => backend.is_local(),
         }
     }
 
