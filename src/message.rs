@@ -13,6 +13,23 @@ pub fn say(message: impl Display) {
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
+/// An error and its causes on one line (`error performing TLS handshake: invalid peer
+/// certificate: UnknownIssuer`): libraries often say what failed in the error and why in
+/// its source.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let text = error.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = error.source();
+    }
+    line
+}
+
 /// The longest user text (a pattern) quoted whole in a message.
 const QUOTED: usize = 200;
 

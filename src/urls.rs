@@ -23,6 +23,11 @@ pub fn without_userinfo(url: &str) -> String {
     }
 }
 
+/// Whether the URL carries a password (`user:password@`).
+pub fn has_password(url: &str) -> bool {
+    userinfo(url).is_some_and(|range| url[range].contains(':'))
+}
+
 /// The URL with any `user:password@` and any query string replaced by `[REDACTED]`: both
 /// are where credentials hide in an endpoint (`?token=…`).
 pub fn redact_url(url: &str) -> String {
@@ -105,6 +110,9 @@ mod tests {
             "https://[REDACTED]@host/x?[REDACTED]"
         );
         assert_eq!(redact_url("https://h?k=v"), "https://h?[REDACTED]");
+        assert!(has_password("postgres://team:p@db/runs"));
+        assert!(!has_password("postgres://team@db/runs"));
+        assert!(!has_password("postgres://db/runs?mail=a:b@c"));
         assert_eq!(
             without_userinfo("https://ci:t0k@git.example/team/app.git"),
             "https://git.example/team/app.git"

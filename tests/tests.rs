@@ -28,6 +28,7 @@ mod serve_access;
 mod serve_faults;
 mod serve_report;
 mod team_postgres;
+mod team_postgres_tls;
 mod team_report;
 mod telemetry;
 mod telemetry_commands;

@@ -47,10 +47,15 @@ struct ServeCli {
     /// Where to listen
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDRESS:PORT")]
     listen: SocketAddr,
-    /// The team store: a SQLite file (created if missing; default ~/.earlyexit/team.db) or a
-    /// PostgreSQL URL, postgres://user:password@host:port/database
+    /// The team store: a SQLite file (created if missing) or a PostgreSQL URL,
+    /// postgres://user@host:port/database?sslmode=verify-full&sslrootcert=CA.pem. Without it,
+    /// $EARLYEXIT_DATABASE_URL, then a postgres:// $DATABASE_URL, then ~/.earlyexit/team.db
     #[arg(long, value_name = "PATH|URL", global = true)]
     database: Option<String>,
+    /// The PostgreSQL password, from the first line of this file (else $PGPASSWORD, then
+    /// $PGPASSFILE or ~/.pgpass); a password in the URL is visible to every user through ps
+    #[arg(long, value_name = "FILE", global = true)]
+    password_file: Option<PathBuf>,
     /// The largest request body, before and after gzip (at most 1 GiB)
     #[arg(long, default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     max_body_bytes: u64,
@@ -137,13 +142,13 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit_code::SUCCESS;
         }
     };
-    let database = match &cli.database {
-        Some(text) => Database::parse(text),
-        None => {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default();
-            Database::Sqlite(home.join(".earlyexit").join("team.db"))
+    let database = match which_database(cli.database, cli.password_file, &|name| {
+        std::env::var(name).ok().filter(|value| !value.is_empty())
+    }) {
+        Ok(database) => database,
+        Err(message) => {
+            crate::message::say(format!("serve: {message}"));
+            return exit_code::USAGE;
         }
     };
     let result = match cli.command {
@@ -174,6 +179,42 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Err(message) => {
             crate::message::say(format!("serve: {message}"));
             exit_code::FAILED
+        }
+    }
+}
+
+/// The team store: `--database`, `EARLYEXIT_DATABASE_URL` (a path or a URL, as
+/// `--database`), a PostgreSQL `DATABASE_URL` (a variable other programs set for their own
+/// databases: one that is not PostgreSQL's is refused rather than taken for a path), or
+/// `~/.earlyexit/team.db`. A password written in a command-line URL is warned about.
+fn which_database(
+    flag: Option<String>,
+    password_file: Option<PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Database, String> {
+    if let Some(text) = &flag {
+        if crate::server::is_postgres_url(text) && crate::urls::has_password(text) {
+            crate::message::say(
+                "serve: warning: the password in --database is visible to every user of this \
+                 machine (ps); give it in PGPASSWORD, ~/.pgpass or --password-file",
+            );
+        }
+    }
+    if let Some(text) = flag.or_else(|| env("EARLYEXIT_DATABASE_URL")) {
+        return Ok(Database::parse(&text, password_file));
+    }
+    match env("DATABASE_URL") {
+        Some(url) if crate::server::is_postgres_url(&url) => {
+            Ok(Database::parse(&url, password_file))
+        }
+        Some(_) => Err(
+            "DATABASE_URL is not a postgres:// URL; give the team store with --database or \
+             EARLYEXIT_DATABASE_URL"
+                .to_string(),
+        ),
+        None => {
+            let home = env("HOME").map(PathBuf::from).unwrap_or_default();
+            Ok(Database::Sqlite(home.join(".earlyexit").join("team.db")))
         }
     }
 }
@@ -247,4 +288,55 @@ fn manage_keys(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database(flag: Option<&str>, env: &[(&str, &str)]) -> Result<Database, String> {
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.to_string())
+        };
+        which_database(flag.map(str::to_string), None, &lookup)
+    }
+
+    fn postgres(url: &str) -> Database {
+        Database::Postgres {
+            url: url.to_string(),
+            password_file: None,
+        }
+    }
+
+    #[test]
+    fn the_flag_then_earlyexit_database_url_then_a_postgres_database_url() {
+        let env = [
+            ("EARLYEXIT_DATABASE_URL", "postgres://ours@db/team"),
+            ("DATABASE_URL", "postgres://app@db/app"),
+            ("HOME", "/home/lead"),
+        ];
+        assert_eq!(
+            database(Some("/srv/team.db"), &env),
+            Ok(Database::Sqlite("/srv/team.db".into()))
+        );
+        assert_eq!(
+            database(None, &env),
+            Ok(postgres("postgres://ours@db/team"))
+        );
+        assert_eq!(
+            database(None, &env[1..]),
+            Ok(postgres("postgres://app@db/app"))
+        );
+        assert_eq!(
+            database(None, &env[2..]),
+            Ok(Database::Sqlite("/home/lead/.earlyexit/team.db".into()))
+        );
+        let refused = database(None, &[("DATABASE_URL", "mysql://app@db/app")]).unwrap_err();
+        assert!(
+            refused.starts_with("DATABASE_URL is not a postgres:// URL"),
+            "{refused}"
+        );
+    }
 }

@@ -13,7 +13,8 @@
 //! lock: a hundred runs started together start one sender.
 //!
 //! The transports sit side by side: the HTTP API's in [`http`], OTLP's in
-//! `otlp` (with its gRPC connector, `quick_ack`), both trusting as [`tls`] says.
+//! `otlp` (with its gRPC connector, `quick_ack`), both trusting as [`tls`] says, as does the
+//! team server's connection to PostgreSQL (`postgres_tls`).
 //!
 //! May import: `store` (the outbox), `recording` (what a run's payload is), `config` and the
 //! leaves.
@@ -22,6 +23,7 @@ mod background;
 mod courier;
 pub mod http;
 mod otlp;
+mod postgres_tls;
 mod quick_ack;
 pub mod tls;
 
@@ -41,6 +43,7 @@ pub use background::{start_background_sender, SenderLock};
 pub use courier::{Courier, Drained};
 use http::{Endpoint, PostError};
 pub use otlp::{ExportError, OtlpLogs, OtlpTransport};
+pub use postgres_tls::postgres_connector;
 
 /// How a remote is reached.
 #[derive(Debug)]

@@ -45,6 +45,8 @@ pub enum TlsError {
     },
     #[error("a client certificate needs both a certificate file and a key file")]
     HalfIdentity,
+    #[error("TLS: {0}")]
+    Rustls(rustls::Error),
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {

@@ -9,7 +9,8 @@
 //! `connection` speaks HTTP/1.1 or HTTP/2, `keys` makes and checks the API keys, `ingest` reads
 //! the bodies (`grpc` unwraps gRPC's), `routes` answers (`reads` the reports, each built once for the requests that ask for it at once: `shared_reads`), `metrics` counts. The server keeps nothing but what is in the store, so several of them can share one.
 //!
-//! May import: `store`, `recording`, `analysis`, and the leaves.
+//! May import: `store`, `recording`, `analysis`, `delivery` (the trust policy, for
+//! PostgreSQL's TLS), and the leaves.
 
 pub mod keys;
 
@@ -26,7 +27,7 @@ mod team_report;
 mod team_store;
 mod tls;
 
-pub use team_store::{Database, TeamStore};
+pub use team_store::{is_postgres_url, Database, TeamStore};
 pub use tls::{ServeTls, ServeTlsError};
 
 use std::net::SocketAddr;

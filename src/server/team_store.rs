@@ -11,21 +11,30 @@ use std::time::{Duration, SystemTime};
 use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
-    PgStore, ReportRun, RunningRow, Store, StoreError, StoredGroup, StoredKey, StoredRevision,
+    PasswordSources, PgStore, PgTarget, ReportRun, RunningRow, Store, StoreError, StoredGroup,
+    StoredKey, StoredRevision,
 };
 
-/// Which store, as `--database` names it.
+/// Which store, as `--database` (or `EARLYEXIT_DATABASE_URL`, `DATABASE_URL`) names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(PathBuf),
-    /// A `postgres://` or `postgresql://` URL (credentials are never shown).
-    Postgres(String),
+    /// A `postgres://` or `postgresql://` URL (credentials are never shown), and the file
+    /// that holds its password, if one was given.
+    Postgres {
+        url: String,
+        password_file: Option<PathBuf>,
+    },
 }
 
 impl Database {
-    pub fn parse(text: &str) -> Database {
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Database::Postgres(text.to_string())
+    /// A PostgreSQL URL, or else a SQLite file's path.
+    pub fn parse(text: &str, password_file: Option<PathBuf>) -> Database {
+        if is_postgres_url(text) {
+            Database::Postgres {
+                url: text.to_string(),
+                password_file,
+            }
         } else {
             Database::Sqlite(PathBuf::from(text))
         }
@@ -35,9 +44,38 @@ impl Database {
     pub fn shown(&self) -> String {
         match self {
             Database::Sqlite(path) => path.display().to_string(),
-            Database::Postgres(url) => crate::urls::redact_url(url),
+            Database::Postgres { url, .. } => crate::urls::redact_url(url),
         }
     }
+}
+
+pub fn is_postgres_url(text: &str) -> bool {
+    text.starts_with("postgres://") || text.starts_with("postgresql://")
+}
+
+/// The PostgreSQL store: the URL read as libpq would (the password from the environment or
+/// a file when the URL has none), the TLS its `sslmode` asks for, and the schema brought up
+/// to date.
+async fn connect_postgres(
+    url: &str,
+    password_file: Option<&std::path::Path>,
+    statement_timeout: Duration,
+) -> Result<PgStore, StoreError> {
+    let shown = crate::urls::redact_url(url);
+    let refused = |message: String| StoreError::Postgres {
+        database: shown.clone(),
+        message,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let sources = PasswordSources {
+        file: password_file,
+        env: &env,
+    };
+    let target = PgTarget::parse(url, &sources).map_err(|e| refused(e.to_string()))?;
+    let connector =
+        crate::delivery::postgres_connector(&target.tls.trust, target.tls.server_check())
+            .map_err(|e| refused(e.to_string()))?;
+    PgStore::connect(target, connector, statement_timeout).await
 }
 
 pub enum TeamStore {
@@ -97,8 +135,8 @@ impl TeamStore {
                     sampled_runs: Arc::new(AtomicU64::new(0)),
                 })
             }
-            Database::Postgres(url) => Ok(TeamStore::Postgres(Box::new(
-                PgStore::connect(url, statement_timeout).await?,
+            Database::Postgres { url, password_file } => Ok(TeamStore::Postgres(Box::new(
+                connect_postgres(url, password_file.as_deref(), statement_timeout).await?,
             ))),
         }
     }

@@ -100,7 +100,7 @@ mod schema;
 mod team;
 
 pub use outbox::{Claim, Queued};
-pub use postgres::PgStore;
+pub use postgres::{PasswordSources, PgStore, PgTarget};
 pub use queries::{ReportRun, RunTiming, Stats, Tally};
 pub use report::{Fold, Folded, StoredGroup, StoredRevision};
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};

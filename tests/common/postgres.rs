@@ -46,11 +46,55 @@ pub struct Postgres {
     pub port: u16,
     /// How many times the server was started (each start logs to a file of its own).
     starts: usize,
+    /// `-c name=value` settings besides the tests' own.
+    settings: Vec<String>,
 }
 
 impl Postgres {
     /// A new cluster with a database `team`.
     pub fn start() -> Postgres {
+        let mut postgres = Postgres::init();
+        postgres.run();
+        postgres.psql("postgres", "CREATE DATABASE team");
+        postgres
+    }
+
+    /// A new cluster with a database `team` that serves TLS with the certificate of
+    /// `tls_front::private_ca` in `ca` (for 127.0.0.1) and checks client certificates
+    /// against that CA, after `sql` (roles, say) has run, with `hba` as its pg_hba.conf.
+    pub fn start_tls(ca: &std::path::Path, sql: &str, hba: &str) -> Postgres {
+        let mut postgres = Postgres::init();
+        let tls = postgres.directory.join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        for file in ["server.pem", "server.key", "ca.pem"] {
+            std::fs::copy(ca.join(file), tls.join(file)).unwrap();
+            if let Some((uid, gid)) = postgres.owner {
+                std::os::unix::fs::chown(tls.join(file), Some(uid), Some(gid)).unwrap();
+            }
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            tls.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        postgres.settings = [
+            "ssl=on".to_string(),
+            format!("ssl_cert_file={}", tls.join("server.pem").display()),
+            format!("ssl_key_file={}", tls.join("server.key").display()),
+            format!("ssl_ca_file={}", tls.join("ca.pem").display()),
+        ]
+        .into();
+        postgres.run();
+        postgres.psql("postgres", "CREATE DATABASE team");
+        postgres.psql("postgres", sql);
+        std::fs::write(postgres.directory.join("data/pg_hba.conf"), hba).unwrap();
+        postgres.psql("postgres", "SELECT pg_reload_conf()");
+        postgres
+    }
+
+    /// A new cluster, initialised but not started.
+    fn init() -> Postgres {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let directory = std::env::temp_dir().join(format!(
@@ -73,16 +117,14 @@ impl Postgres {
             .status()
             .expect("initdb runs");
         assert!(status.success(), "initdb failed");
-        let mut postgres = Postgres {
+        Postgres {
             child: None,
             directory,
             owner,
             port: port_to_restart_on(),
             starts: 0,
-        };
-        postgres.run();
-        postgres.psql("postgres", "CREATE DATABASE team");
-        postgres
+            settings: Vec::new(),
+        }
     }
 
     /// Starts the server on its data directory and port, and waits until it answers.
@@ -93,6 +135,7 @@ impl Postgres {
             .args(["-k", self.directory.to_str().unwrap()])
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "max_connections=200"])
+            .args(self.settings.iter().flat_map(|setting| ["-c", setting]))
             .current_dir(&self.directory)
             .stdout(Stdio::null())
             .stderr(

@@ -28,10 +28,22 @@ fn serve(home: &Home, args: &[&str]) -> Command {
 
 /// Creates a key and returns it.
 pub fn add_key(home: &Home, database: &str, name: &str, role: &str) -> String {
+    add_key_with(home, database, name, role, &[])
+}
+
+/// Creates a key, with these variables set, and returns it.
+fn add_key_with(
+    home: &Home,
+    database: &str,
+    name: &str,
+    role: &str,
+    env: &[(&str, &str)],
+) -> String {
     let output = serve(
         home,
         &["--database", database, "keys", "add", name, "--role", role],
     )
+    .envs(env.iter().copied())
     .output()
     .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -50,6 +62,18 @@ impl Server {
         let write_key = add_key(home, database, "runners", "write");
         let read_key = add_key(home, database, "dashboard", "read");
         Server::start_on(home, database, "127.0.0.1:0", extra, write_key, read_key)
+    }
+
+    /// On this database, with these variables set for the server and for making its keys
+    /// (`PGPASSWORD`, say).
+    pub fn start_with_env(home: &Home, database: &str, env: &[(&str, &str)]) -> Server {
+        let keys = (
+            add_key_with(home, database, "runners", "write", env),
+            add_key_with(home, database, "dashboard", "read", env),
+        );
+        Server::launch(home, database, "127.0.0.1:0", &[], keys, |command| {
+            command.envs(env.iter().copied());
+        })
     }
 
     pub fn start_on(

@@ -50,6 +50,18 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// What a TLS client checks of the server's certificate. Every transport of a run checks
+/// both; PostgreSQL's `sslmode` may ask for less (`store::postgres::target`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerCheck {
+    /// Encryption only: any certificate (libpq's `prefer` and `require`).
+    Nothing,
+    /// A chain to a trusted CA, whatever host it names (`verify-ca`).
+    Chain,
+    /// A chain to a trusted CA, for the host connected to.
+    ChainAndName,
+}
+
 /// What a transport trusts and presents, as configured (the TLS that uses it is
 /// `delivery::tls`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

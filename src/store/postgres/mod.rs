@@ -12,10 +12,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
+mod passfile;
 mod report;
 mod schema;
+mod target;
+
+pub use target::{PasswordSources, PgTarget};
 
 use crate::recording::record::{ExecutionRecord, MatchRecord, RunRecord};
 use crate::store::queries::{end_bound, time_bound, REPORT_RUNS};
@@ -31,6 +36,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The team store on PostgreSQL.
 pub struct PgStore {
     config: tokio_postgres::Config,
+    /// Used as `sslmode` says: not at all for `disable`.
+    tls: MakeRustlsConnect,
     /// Where it is, for messages: without credentials.
     shown: String,
     pool: Vec<tokio::sync::Mutex<Option<Connection>>>,
@@ -48,7 +55,7 @@ fn pg_error(shown: &str, error: tokio_postgres::Error) -> StoreError {
     // Display says only "db error".
     let message = match error.as_db_error() {
         Some(db) => db.message().to_string(),
-        None => error.to_string(),
+        None => crate::message::with_causes(&error),
     };
     let database = shown.to_string();
     let message = crate::urls::redact_urls_in(&message);
@@ -103,9 +110,14 @@ impl PgStore {
     /// Connects and brings the schema up to date. No statement may run longer than
     /// `statement_timeout` (lock waits included): a request is never held by the database
     /// for longer than that.
-    pub async fn connect(url: &str, statement_timeout: Duration) -> Result<PgStore, StoreError> {
-        let shown = crate::urls::redact_url(url);
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| pg_error(&shown, e))?;
+    pub async fn connect(
+        target: PgTarget,
+        tls: MakeRustlsConnect,
+        statement_timeout: Duration,
+    ) -> Result<PgStore, StoreError> {
+        let PgTarget {
+            mut config, shown, ..
+        } = target;
         config.connect_timeout(CONNECT_TIMEOUT);
         let timeout = format!("-c statement_timeout={}", statement_timeout.as_millis());
         let options = match config.get_options() {
@@ -115,6 +127,7 @@ impl PgStore {
         config.options(&options);
         let store = PgStore {
             config,
+            tls,
             shown,
             pool: (0..POOL).map(|_| tokio::sync::Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
@@ -142,7 +155,7 @@ impl PgStore {
         if guard.as_ref().is_none_or(|open| open.client.is_closed()) {
             let (client, connection) = self
                 .config
-                .connect(NoTls)
+                .connect(self.tls.clone())
                 .await
                 .map_err(|e| pg_error(&self.shown, e))?;
             tokio::spawn(async move {
