@@ -94,11 +94,13 @@ fn sigterm_lets_the_request_in_flight_finish() {
 fn a_database_that_cannot_be_reached_is_one_line_without_its_password() {
     let home = Home::new();
     let url = format!(
-        "postgres://earlyexit:s3cr3t-pw@127.0.0.1:{}/team",
+        "postgres://earlyexit@127.0.0.1:{}/team",
         crate::common::closed_port()
     );
     let started = Instant::now();
-    let serve = run(&mut home.earlyexit(&["serve", "--database", &url, "--listen", "127.0.0.1:0"]));
+    let serve = run(home
+        .earlyexit(&["serve", "--database", &url, "--listen", "127.0.0.1:0"])
+        .env("PGPASSWORD", "s3cr3t-pw"));
     assert_eq!(serve.code, 1);
     let stderr = serve.stderr_text();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -26,6 +26,7 @@ mod remote;
 mod serve;
 mod serve_access;
 mod serve_faults;
+mod serve_running;
 mod serve_report;
 mod team_postgres;
 mod team_postgres_tls;

@@ -69,6 +69,10 @@ struct ServeCli {
     /// waits included); a request whose statement runs over gets 503 with Retry-After
     #[arg(long, default_value = "60s", value_parser = bounded_duration, global = true)]
     statement_timeout: Duration,
+    /// How long a run in progress may go without a record from its runner (which sends one
+    /// every 30 s) before the report shows it as lost
+    #[arg(long, default_value = "2m", value_parser = bounded_duration)]
+    lost_after: Duration,
     /// How long requests in flight may finish after SIGTERM
     #[arg(long, default_value = "10s", value_parser = bounded_duration)]
     shutdown_grace: Duration,
@@ -163,6 +167,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             max_requests_per_second: cli.max_requests_per_second,
             shutdown_grace: cli.shutdown_grace,
             statement_timeout: cli.statement_timeout,
+            lost_after: cli.lost_after,
             tls: cli
                 .tls_certificate
                 .zip(cli.tls_key)

@@ -80,6 +80,9 @@ pub use semconv::VCS_REPOSITORY_URL_FULL;
 pub const MATCH_EVENT: &str = "earlyexit.match";
 /// The event name of the live log record sent as a run starts.
 pub const RUN_START_EVENT: &str = "earlyexit.run.start";
+/// The event name of the live log record that says a run still goes, every 30 s while it runs
+/// (a team server shows a run it has not heard of for a while as lost).
+pub const RUN_HEARTBEAT_EVENT: &str = "earlyexit.run.heartbeat";
 /// The event name of the live log record that carries the deciding match's failure block,
 /// sent when the block is complete (as the run ends).
 pub const FAILURE_BLOCK_EVENT: &str = "earlyexit.failure.block";

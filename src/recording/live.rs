@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `earlyexit.run.start` | INFO | the span's attributes at the start (execution id, pattern, command, CI) |
 //! | `earlyexit.match` | ERROR for `-e`, WARN for PATTERN, INFO for `-s` | the execution id and the match event's attributes |
+//! | `earlyexit.run.heartbeat` | DEBUG | the execution id and the matches so far, every 30 s while the run goes |
 //! | `earlyexit.failure.block` | ERROR | the execution id, the deciding match's number, its failure block and location (a tool profile's), as the run ends |
 //!
 //! Both keep only what the remote detail level keeps, as the span does.
@@ -94,6 +95,20 @@ pub fn start_record(span: &SpanData, detail: Detail) -> LiveRecord {
         severity: Severity::Info,
         body: None,
         attributes,
+    }
+}
+
+/// The record that the run `execution_id` still goes, with its matches so far.
+pub fn heartbeat_record(execution_id: &str, match_count: u64) -> LiveRecord {
+    LiveRecord {
+        event_name: attr::RUN_HEARTBEAT_EVENT,
+        time: SystemTime::now(),
+        severity: Severity::Debug,
+        body: None,
+        attributes: vec![
+            KeyValue::new(attr::EXECUTION_ID, execution_id.to_string()),
+            KeyValue::new(attr::MATCH_COUNT, match_count.min(i64::MAX as u64) as i64),
+        ],
     }
 }
 

@@ -143,7 +143,7 @@ pub fn traces(body: &[u8], encoding: Encoding) -> Result<Ingested, IngestError> 
 pub struct LiveNews {
     /// Runs that started (from `earlyexit.run.start`).
     pub started: Vec<RunningRow>,
-    /// The latest match number heard of, per run.
+    /// The latest match number heard of, per run (from a match or a heartbeat).
     pub matched: Vec<(String, u64)>,
     pub received: usize,
     pub rejected: usize,
@@ -190,10 +190,14 @@ pub fn logs(body: &[u8], encoding: Encoding) -> Result<LiveNews, IngestError> {
                             span: StoredSpan::of(&span).to_json(),
                         });
                     }
-                    (attr::MATCH_EVENT, Some(execution_id), _) => {
+                    (event @ (attr::MATCH_EVENT | attr::RUN_HEARTBEAT_EVENT), Some(execution_id), _) => {
+                        let counter = match event {
+                            attr::MATCH_EVENT => attr::MATCH_NUMBER,
+                            _ => attr::MATCH_COUNT,
+                        };
                         let number = attributes
                             .iter()
-                            .find(|kv| kv.key.as_str() == attr::MATCH_NUMBER)
+                            .find(|kv| kv.key.as_str() == counter)
                             .and_then(|kv| match kv.value {
                                 Value::I64(n) => u64::try_from(n).ok(),
                                 _ => None,

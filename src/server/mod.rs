@@ -17,6 +17,7 @@ pub mod keys;
 mod answer;
 mod connection;
 mod grpc;
+mod in_progress;
 mod ingest;
 mod metrics;
 mod reads;
@@ -39,16 +40,18 @@ use tokio::net::TcpListener;
 use crate::store::StoreError;
 use routes::App;
 
-/// How often the server looks whether the store's planner statistics are out of date.
-const STATISTICS_EVERY: Duration = Duration::from_secs(30);
+/// How often the server keeps house.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
-/// Keeps the planner's statistics fresh while the server runs: at start, then every
-/// [`STATISTICS_EVERY`] once the runs have grown by a tenth. A failure is tried again next
-/// time; the queries stay right, only slower.
-async fn keep_statistics(app: Arc<App>) {
+/// Keeps house while the server runs, at start and then every [`HOUSEKEEPING_EVERY`]: the
+/// planner's statistics refreshed once the runs have grown by a tenth, and the running rows of
+/// stored runs deleted (reads never count them; this keeps the table small). A failure is
+/// tried again next time; the answers stay right, only slower.
+async fn keep_house(app: Arc<App>) {
     loop {
         let _ = app.store.refresh_statistics().await;
-        tokio::time::sleep(STATISTICS_EVERY).await;
+        let _ = app.store.forget_stored_running().await;
+        tokio::time::sleep(HOUSEKEEPING_EVERY).await;
     }
 }
 
@@ -90,6 +93,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// How long one statement of a PostgreSQL store may run.
     pub statement_timeout: Duration,
+    /// How long a run in progress may go unheard of before it is shown as lost.
+    pub lost_after: Duration,
     /// Serve HTTPS (and with a client CA, mTLS) instead of HTTP.
     pub tls: Option<ServeTls>,
 }
@@ -134,7 +139,7 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
     })?;
     let (read_timeout, grace) = (options.read_timeout, options.shutdown_grace);
     let app = Arc::new(App::open(options).await?);
-    tokio::spawn(keep_statistics(Arc::clone(&app)));
+    tokio::spawn(keep_house(Arc::clone(&app)));
     tokio::spawn(keep_figures(Arc::clone(&app)));
     let scheme = if acceptor.is_some() { "https" } else { "http" };
     {

@@ -70,7 +70,7 @@ impl App {
                 };
                 let label = format!("team server {}", self.options.database.shown());
                 self.store
-                    .report(start, since, filter, label)
+                    .report(start, since, filter, label, self.options.lost_after)
                     .await
                     .map(|report| match route {
                         "report" => Answer::new(

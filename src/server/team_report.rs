@@ -3,8 +3,9 @@
 //! a few thousand rows. Kept figures are whole UTC days; where a period starts or ends inside
 //! a day, that part of the day is read as runs and folded here.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use super::in_progress::{RunsNow, LISTED};
 use super::team_store::TeamStore;
 use crate::analysis::report::{self, Figures, Filter, Page, TOP};
 use crate::analysis::rollup::{stored_revisions, Rollup};
@@ -136,18 +137,22 @@ impl TeamStore {
         Ok(latest)
     }
 
-    /// The team's report: the same as `telemetry report`, and the runs in progress.
+    /// The team's report: the same as `telemetry report`, and the runs in progress (those not
+    /// heard of for `lost_after` are lost).
     pub async fn report(
         &self,
         start: SystemTime,
         since: String,
         filter: Filter,
         database: String,
+        lost_after: Duration,
     ) -> Result<TeamReport, StoreError> {
         let figures = self.figures(start, &filter, &database).await?;
+        let lost_before = SystemTime::now() - lost_after;
+        let running = self.running_now(lost_before, LISTED).await?;
         Ok(TeamReport {
             page: report::page(&figures, start, &since, &filter, &database),
-            in_progress: self.running_count().await?,
+            running: RunsNow::new(running, lost_before, lost_after),
         })
     }
 }
@@ -163,24 +168,23 @@ fn kept_rollup(groups: Vec<StoredGroup>, database: &str) -> Result<Rollup, Store
 /// The page of `telemetry report`, with the runs in progress above it.
 pub struct TeamReport {
     page: Page,
-    in_progress: i64,
+    running: RunsNow,
 }
 
 impl TeamReport {
     pub fn html(&self) -> String {
-        let in_progress = format!(
-            "<section><h2>Runs in progress</h2><p>{} run(s) in progress now.</p></section>\n",
-            self.in_progress
-        );
         self.page
             .html()
-            .replacen("</h1>\n", &format!("</h1>\n{in_progress}"), 1)
+            .replacen("</h1>\n", &format!("</h1>\n{}", self.running.html()), 1)
     }
 
-    /// `telemetry report --json`'s object, with `in_progress`.
+    /// `telemetry report --json`'s object, with `in_progress`, `lost` and the `running` runs.
     pub fn json(&self) -> serde_json::Value {
         let mut json = self.page.json();
-        json["in_progress"] = self.in_progress.into();
+        json["in_progress"] = self.running.in_progress.into();
+        json["lost"] = self.running.lost.into();
+        json["lost_after_seconds"] = self.running.lost_after_seconds.into();
+        json["running"] = serde_json::json!(self.running.runs);
         json
     }
 }

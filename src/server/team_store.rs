@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
-    PasswordSources, PgStore, PgTarget, ReportRun, RunningRow, Store, StoreError, StoredGroup,
+    PasswordSources, PgStore, PgTarget, ReportRun, RunningNow, RunningRow, Store, StoreError, StoredGroup,
     StoredKey, StoredRevision,
 };
 
@@ -333,10 +333,27 @@ impl TeamStore {
         }
     }
 
-    pub async fn running_count(&self) -> Result<i64, StoreError> {
+    /// The runs in progress: heard of since `lost_before`, or lost; `limit` rows.
+    pub async fn running_now(
+        &self,
+        lost_before: SystemTime,
+        limit: usize,
+    ) -> Result<RunningNow, StoreError> {
         match self {
-            TeamStore::Sqlite { reader, .. } => blocking(reader, |s| s.running_count()).await,
-            TeamStore::Postgres(pg) => pg.running_count().await,
+            TeamStore::Sqlite { reader, .. } => {
+                blocking(reader, move |s| s.running_now(lost_before, limit)).await
+            }
+            TeamStore::Postgres(pg) => pg.running_now(lost_before, limit).await,
+        }
+    }
+
+    /// Deletes the running rows of runs that are stored.
+    pub async fn forget_stored_running(&self) -> Result<usize, StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => {
+                blocking(writer, |s| s.forget_stored_running()).await
+            }
+            TeamStore::Postgres(pg) => pg.forget_stored_running().await,
         }
     }
 }

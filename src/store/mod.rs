@@ -104,7 +104,7 @@ pub use postgres::{PasswordSources, PgStore, PgTarget};
 pub use queries::{ReportRun, RunTiming, Stats, Tally};
 pub use report::{Fold, Folded, StoredGroup, StoredRevision};
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};
-pub use running::{abandoned, any_locks, RunningLock, RunningRow};
+pub use running::{abandoned, any_locks, RunningLock, RunningNow, RunningRow};
 use schema::MIGRATIONS;
 pub use schema::SCHEMA_VERSION;
 pub use team::StoredKey;

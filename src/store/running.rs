@@ -36,6 +36,32 @@ pub struct RunningRow {
     pub span: String,
 }
 
+/// What a team server knows of runs in progress: rows whose run is not stored (on PostgreSQL a
+/// start record read while its span is being stored can leave one for a moment), split by
+/// whether a record came since the cut-off, and the newest rows themselves.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunningNow {
+    /// Heard of since the cut-off.
+    pub in_progress: i64,
+    /// Not heard of since: the runner went away without sending the run.
+    pub lost: i64,
+    /// The newest rows, both kinds, newest first.
+    pub rows: Vec<RunningRow>,
+}
+
+/// The unstored rows, newest first, at most `?1`.
+pub(super) const RUNNING_NOW: &str = "SELECT execution_id, trace_id, span_id, started, last_seen,
+        match_count, span
+    FROM running r WHERE NOT EXISTS (SELECT 1 FROM executions e WHERE e.execution_id = r.execution_id)
+    ORDER BY started DESC LIMIT ?1";
+/// How many unstored rows were heard of since `?1` (milliseconds), and how many before.
+pub(super) const RUNNING_COUNTS: &str = "SELECT count(*) FILTER (WHERE last_seen >= ?1),
+        count(*) FILTER (WHERE last_seen < ?1)
+    FROM running r WHERE NOT EXISTS (SELECT 1 FROM executions e WHERE e.execution_id = r.execution_id)";
+/// The rows of runs that are stored.
+pub(super) const FORGET_STORED_RUNNING: &str = "DELETE FROM running
+    WHERE EXISTS (SELECT 1 FROM executions e WHERE e.execution_id = running.execution_id)";
+
 pub(super) fn epoch_millis(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -96,22 +122,43 @@ impl Store {
                 "SELECT execution_id, trace_id, span_id, started, last_seen, match_count, span
                  FROM running WHERE execution_id = ?1",
                 [execution_id],
-                |row| {
-                    let last_seen: i64 = row.get(4)?;
-                    let match_count: i64 = row.get(5)?;
-                    Ok(RunningRow {
-                        execution_id: row.get(0)?,
-                        trace_id: row.get(1)?,
-                        span_id: row.get(2)?,
-                        started: row.get(3)?,
-                        last_seen: SystemTime::UNIX_EPOCH
-                            + std::time::Duration::from_millis(last_seen.max(0) as u64),
-                        match_count: match_count.max(0) as u64,
-                        span: row.get(6)?,
-                    })
-                },
+                running_row,
             )
             .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// A team store's runs in progress: heard of since `lost_before`, or lost; `limit` rows.
+    pub fn running_now(
+        &self,
+        lost_before: SystemTime,
+        limit: usize,
+    ) -> Result<RunningNow, StoreError> {
+        let (in_progress, lost) = self
+            .connection
+            .query_row(RUNNING_COUNTS, [epoch_millis(lost_before)], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(|e| self.error(e))?;
+        let mut statement = self
+            .connection
+            .prepare_cached(RUNNING_NOW)
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map([limit as i64], running_row)
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.error(e))?;
+        Ok(RunningNow {
+            in_progress,
+            lost,
+            rows,
+        })
+    }
+
+    /// Deletes the rows of runs that are stored; returns how many.
+    pub fn forget_stored_running(&mut self) -> Result<usize, StoreError> {
+        self.connection
+            .execute(FORGET_STORED_RUNNING, [])
             .map_err(|e| self.error(e))
     }
 
@@ -175,6 +222,7 @@ impl Store {
             .map_err(|e| super::sqlite_error(&path, e))
     }
 
+
     /// How many runs are in progress, as far as their rows say (runs whose earlyexit was killed
     /// count until they are closed).
     pub fn running_count(&self) -> Result<i64, StoreError> {
@@ -182,6 +230,21 @@ impl Store {
             .query_row("SELECT count(*) FROM running", [], |row| row.get(0))
             .map_err(|e| self.error(e))
     }
+}
+
+fn running_row(row: &rusqlite::Row) -> rusqlite::Result<RunningRow> {
+    let last_seen: i64 = row.get(4)?;
+    let match_count: i64 = row.get(5)?;
+    Ok(RunningRow {
+        execution_id: row.get(0)?,
+        trace_id: row.get(1)?,
+        span_id: row.get(2)?,
+        started: row.get(3)?,
+        last_seen: SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_millis(last_seen.max(0) as u64),
+        match_count: match_count.max(0) as u64,
+        span: row.get(6)?,
+    })
 }
 
 /// The directory of the runs' lock files: `telemetry.db.running` beside `telemetry.db`.

@@ -37,6 +37,9 @@ use crate::store::{RunningLock, RunningRow, Store};
 pub const START_DELAY: Duration = Duration::from_millis(100);
 /// How often the running row says that the run is still going.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How often a collector hears that the run is still going, when nothing else was sent: a
+/// team server shows a run not heard of for `serve --lost-after` (2 minutes) as lost.
+const REMOTE_HEARTBEAT: Duration = Duration::from_secs(30);
 /// Matches waiting for this thread; past it (a collector that is slow to answer), a match is
 /// counted as suppressed.
 const QUEUE: usize = 256;
@@ -302,6 +305,8 @@ struct Running<'a> {
     opened: Option<Store>,
     ended: &'a Mutex<bool>,
     logs: Option<OtlpLogs>,
+    /// When the collector was last sent a record.
+    last_sent: Instant,
     match_logs: bool,
 }
 
@@ -345,6 +350,7 @@ impl<'a> Running<'a> {
             opened: None,
             ended,
             logs,
+            last_sent: Instant::now(),
             match_logs: to_collector && settings.live.match_records.as_logs(),
         };
         if !running.write_row() {
@@ -402,6 +408,10 @@ impl<'a> Running<'a> {
     /// a failed send the run's later records are not sent, so that the wait at exit is one
     /// timeout, not one per record still to go.
     fn send(&mut self, records: Vec<LiveRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        self.last_sent = Instant::now();
         if let Some(logs) = &self.logs {
             if logs.send(&self.span.span_context, &records).is_err() {
                 self.logs = None;
@@ -434,8 +444,13 @@ impl<'a> Running<'a> {
         }
     }
 
-    /// Says the run is still going, with the span when it has new events.
+    /// Says the run is still going, with the span when it has new events; and to the
+    /// collector, when it has heard nothing for [`REMOTE_HEARTBEAT`].
     fn heartbeat(&mut self, match_count: u64, with_span: bool) {
+        if self.logs.is_some() && self.last_sent.elapsed() >= REMOTE_HEARTBEAT {
+            let record = live::heartbeat_record(&self.plan.execution_id, match_count);
+            self.send(vec![record]);
+        }
         if self.row.is_none() && !self.write_row() {
             return;
         }

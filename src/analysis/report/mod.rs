@@ -20,7 +20,8 @@ pub use crate::store::ReportRun;
 use crate::store::{Store, StoreError};
 use chart::{Color, Part};
 use serde::Serialize;
-use table::{escape, to_millisecond, Table};
+pub use table::escape;
+use table::{to_millisecond, Table};
 
 /// Rows of the tables that list runs or commands, and bars of their charts.
 pub const TOP: usize = 10;

@@ -25,6 +25,9 @@ pub use target::{PasswordSources, PgTarget};
 use crate::recording::record::{ExecutionRecord, MatchRecord, RunRecord};
 use crate::store::queries::{end_bound, time_bound, REPORT_RUNS};
 use crate::store::rows::EXECUTION_COLUMNS;
+use crate::store::running::{
+    epoch_millis, RunningNow, FORGET_STORED_RUNNING, RUNNING_COUNTS, RUNNING_NOW,
+};
 use crate::store::{ReportRun, RunningRow, StoreError};
 use schema::MIGRATIONS;
 
@@ -265,7 +268,7 @@ impl PgStore {
         let client = &mut guard.as_mut().expect("made by connection()").client;
         let error = |e| pg_error(&self.shown, e);
         let transaction = client.transaction().await.map_err(error)?;
-        let now = crate::store::running::epoch_millis(SystemTime::now());
+        let now = epoch_millis(SystemTime::now());
         for row in started {
             transaction
                 .execute(
@@ -339,8 +342,46 @@ impl PgStore {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    pub async fn running_count(&self) -> Result<i64, StoreError> {
-        Ok(self.rows("SELECT count(*) FROM running", &[]).await?[0].get(0))
+    /// The runs in progress: heard of since `lost_before`, or lost; `limit` rows.
+    pub async fn running_now(
+        &self,
+        lost_before: SystemTime,
+        limit: usize,
+    ) -> Result<RunningNow, StoreError> {
+        let cut = epoch_millis(lost_before);
+        let counts = &self.rows(RUNNING_COUNTS, &[&cut]).await?[0];
+        let rows = self
+            .map_rows(RUNNING_NOW, &[&(limit as i64)], |row| {
+                let last_seen: i64 = row.get(4);
+                let match_count: i64 = row.get(5);
+                Ok(RunningRow {
+                    execution_id: row.get(0),
+                    trace_id: row.get(1),
+                    span_id: row.get(2),
+                    started: row.get(3),
+                    last_seen: SystemTime::UNIX_EPOCH
+                        + Duration::from_millis(last_seen.max(0) as u64),
+                    match_count: match_count.max(0) as u64,
+                    span: row.get(6),
+                })
+            })
+            .await?;
+        Ok(RunningNow {
+            in_progress: counts.get(0),
+            lost: counts.get(1),
+            rows,
+        })
+    }
+
+    /// Deletes the rows of runs that are stored; returns how many.
+    pub async fn forget_stored_running(&self) -> Result<usize, StoreError> {
+        let guard = self.connection().await?;
+        let client = &guard.as_ref().expect("made by connection()").client;
+        let deleted = client
+            .execute(FORGET_STORED_RUNNING, &[])
+            .await
+            .map_err(|e| pg_error(&self.shown, e))?;
+        Ok(deleted as usize)
     }
 
     /// Every key in force, as (hash, name, role).
