@@ -30,6 +30,19 @@ const POSTGRES_ANSWERS: [(&str, &str); 7] = [
 /// Grafana's macros as its PostgreSQL data source expands them, over November and December
 /// 2026, and the dashboard's variables as given.
 fn expand_postgres(sql: &str, variables: &[(&str, &str)]) -> String {
+    expand_postgres_over(
+        sql,
+        variables,
+        ("2026-11-01T00:00:00Z", "2026-12-31T00:00:00Z"),
+    )
+}
+
+/// The same over the time range `from` to `to` (RFC 3339).
+pub fn expand_postgres_over(
+    sql: &str,
+    variables: &[(&str, &str)],
+    (from, to): (&str, &str),
+) -> String {
     let mut sql = sql.to_string();
     while let Some(start) = sql.find("$__timeFilter(") {
         let end = start + sql[start..].find(')').unwrap();
@@ -37,7 +50,7 @@ fn expand_postgres(sql: &str, variables: &[(&str, &str)]) -> String {
         // The column may hold its own parentheses (`timestamp::timestamptz` holds none).
         sql.replace_range(
             start..=end,
-            &format!("{column} BETWEEN '2026-11-01T00:00:00Z' AND '2026-12-31T00:00:00Z'"),
+            &format!("{column} BETWEEN '{from}' AND '{to}'"),
         );
     }
     while let Some(start) = sql.find("$__timeGroupAlias(") {
@@ -61,7 +74,7 @@ fn expand_postgres(sql: &str, variables: &[(&str, &str)]) -> String {
 }
 
 /// Each panel's title and SQL, in order.
-fn panels(dashboard: &str) -> Vec<(String, String)> {
+pub fn panels(dashboard: &str) -> Vec<(String, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("dashboards")
         .join(dashboard);

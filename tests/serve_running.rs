@@ -53,7 +53,10 @@ fn a_killed_runners_run_is_listed_with_its_job_then_shown_as_lost() {
     assert_eq!(run["command"], "sh -c sleep 30", "{run}");
     assert_eq!(run["branch"], "main");
     assert_eq!(run["runs_on"], "github_actions: unit-tests");
-    assert_eq!(run["url"], "https://github.example/team/app/actions/runs/4242");
+    assert_eq!(
+        run["url"],
+        "https://github.example/team/app/actions/runs/4242"
+    );
     assert_eq!(run["lost"], false);
     let page = served_page(&server, "since=1d");
     assert!(page.contains("1 run(s) in progress now."), "{page}");
@@ -73,7 +76,10 @@ fn a_killed_runners_run_is_listed_with_its_job_then_shown_as_lost() {
         if figures["lost"] == 1 {
             break figures;
         }
-        assert!(Instant::now() < until, "the run is not shown as lost: {figures}");
+        assert!(
+            Instant::now() < until,
+            "the run is not shown as lost: {figures}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(figures["in_progress"], 0);
@@ -112,7 +118,10 @@ fn two_hundred_short_otlp_runs_on_postgres_leave_none_in_progress() {
             });
         }
     });
-    assert_eq!(postgres.psql("team", "SELECT count(*) FROM executions"), "200");
+    assert_eq!(
+        postgres.psql("team", "SELECT count(*) FROM executions"),
+        "200"
+    );
     let figures = served_figures(&server, "since=1d");
     assert_eq!(
         (&figures["in_progress"], &figures["lost"]),

@@ -6,16 +6,35 @@ use std::time::{Duration, SystemTime};
 use super::{open_or_say, CommandError};
 use crate::config::TelemetrySettings;
 use crate::duration::format_duration;
-use crate::store::Table;
+use crate::store::{Table, FORGET_BATCH};
 
 pub fn prune(settings: &TelemetrySettings, older_than: Duration) -> Result<(), CommandError> {
     let Some(mut store) = open_or_say(settings, "prune")? else {
         return Ok(());
     };
-    let removed = store.prune_before(crate::timestamp::before(SystemTime::now(), older_than))?;
+    let cutoff = crate::timestamp::before(SystemTime::now(), older_than);
+    if !store.is_team()? {
+        let removed = store.prune_before(cutoff)?;
+        println!(
+            "removed {removed} run(s) older than {}",
+            format_duration(older_than)
+        );
+        return Ok(());
+    }
+    // A team database's kept figures are whole days: the runs of whole days go, with them.
+    let cutoff = crate::timestamp::start_of_day(cutoff);
+    let mut removed = 0;
+    loop {
+        let fold = Box::<crate::analysis::rollup::StoreFold>::default();
+        let batch = store.forget_before(cutoff, FORGET_BATCH, fold)?;
+        removed += batch;
+        if batch < FORGET_BATCH {
+            break;
+        }
+    }
     println!(
-        "removed {removed} run(s) older than {}",
-        format_duration(older_than)
+        "removed {removed} run(s) of the days before {} (the team report's figures with them)",
+        crate::timestamp::day(&crate::timestamp::millis(cutoff))
     );
     Ok(())
 }

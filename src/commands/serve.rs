@@ -73,6 +73,10 @@ struct ServeCli {
     /// every 30 s) before the report shows it as lost
     #[arg(long, default_value = "2m", value_parser = bounded_duration)]
     lost_after: Duration,
+    /// Remove runs older than this (90d: the runs of the days that ended over 90 days ago),
+    /// in small batches while the server runs; the report's kept figures follow
+    #[arg(long, value_name = "DURATION", value_parser = retention_duration)]
+    retention: Option<Duration>,
     /// How long requests in flight may finish after SIGTERM
     #[arg(long, default_value = "10s", value_parser = bounded_duration)]
     shutdown_grace: Duration,
@@ -127,6 +131,15 @@ fn bounded_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// A retention between a day and 100 years.
+fn retention_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text).map_err(|e| e.to_string())?;
+    if duration < Duration::from_secs(86_400) || duration > Duration::from_secs(36_500 * 86_400) {
+        return Err(format!("'{text}' is not between 1d and 36500d"));
+    }
+    Ok(duration)
+}
+
 /// The clap definition, for the completions and the man page.
 pub fn definition() -> clap::Command {
     ServeCli::command()
@@ -168,6 +181,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             shutdown_grace: cli.shutdown_grace,
             statement_timeout: cli.statement_timeout,
             lost_after: cli.lost_after,
+            retention: cli.retention,
             tls: cli
                 .tls_certificate
                 .zip(cli.tls_key)

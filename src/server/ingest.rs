@@ -190,7 +190,11 @@ pub fn logs(body: &[u8], encoding: Encoding) -> Result<LiveNews, IngestError> {
                             span: StoredSpan::of(&span).to_json(),
                         });
                     }
-                    (event @ (attr::MATCH_EVENT | attr::RUN_HEARTBEAT_EVENT), Some(execution_id), _) => {
+                    (
+                        event @ (attr::MATCH_EVENT | attr::RUN_HEARTBEAT_EVENT),
+                        Some(execution_id),
+                        _,
+                    ) => {
                         let counter = match event {
                             attr::MATCH_EVENT => attr::MATCH_NUMBER,
                             _ => attr::MATCH_COUNT,

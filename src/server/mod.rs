@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::store::StoreError;
+use crate::store::{StoreError, FORGET_BATCH};
 use routes::App;
 
 /// How often the server keeps house.
@@ -51,8 +51,26 @@ async fn keep_house(app: Arc<App>) {
     loop {
         let _ = app.store.refresh_statistics().await;
         let _ = app.store.forget_stored_running().await;
+        if let Some(retention) = app.options.retention {
+            let _ = apply_retention(&app.store, retention).await;
+        }
         tokio::time::sleep(HOUSEKEEPING_EVERY).await;
     }
+}
+
+/// The pause between two batches of retention: runners' writes and folds get their turn.
+const RETENTION_PAUSE: Duration = Duration::from_millis(20);
+
+/// Removes the runs of the UTC days that ended more than `retention` ago, a batch at a time.
+async fn apply_retention(store: &TeamStore, retention: Duration) -> Result<(), StoreError> {
+    let cutoff = crate::timestamp::start_of_day(crate::timestamp::before(
+        std::time::SystemTime::now(),
+        retention,
+    ));
+    while store.forget_before(cutoff, FORGET_BATCH).await? == FORGET_BATCH {
+        tokio::time::sleep(RETENTION_PAUSE).await;
+    }
+    Ok(())
 }
 
 /// How often the server folds newly stored runs into the kept report figures.
@@ -95,6 +113,8 @@ pub struct ServeOptions {
     pub statement_timeout: Duration,
     /// How long a run in progress may go unheard of before it is shown as lost.
     pub lost_after: Duration,
+    /// Runs of the UTC days that ended longer ago than this are removed.
+    pub retention: Option<Duration>,
     /// Serve HTTPS (and with a client CA, mTLS) instead of HTTP.
     pub tls: Option<ServeTls>,
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
-    PasswordSources, PgStore, PgTarget, ReportRun, RunningNow, RunningRow, Store, StoreError, StoredGroup,
-    StoredKey, StoredRevision,
+    PasswordSources, PgStore, PgTarget, ReportRun, RunningNow, RunningRow, Store, StoreError,
+    StoredGroup, StoredKey, StoredRevision,
 };
 
 /// Which store, as `--database` (or `EARLYEXIT_DATABASE_URL`, `DATABASE_URL`) names it.
@@ -262,6 +262,27 @@ impl TeamStore {
                 .await
             }
             TeamStore::Postgres(pg) => pg.fold_pending(limit, Box::<StoreFold>::default()).await,
+        }
+    }
+
+    /// Removes up to `limit` runs that started before `cutoff` (the start of a UTC day), and
+    /// their part of the kept figures; returns how many went.
+    pub async fn forget_before(
+        &self,
+        cutoff: SystemTime,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        match self {
+            TeamStore::Sqlite { folder, .. } => {
+                blocking(folder, move |s| {
+                    s.forget_before(cutoff, limit, Box::<StoreFold>::default())
+                })
+                .await
+            }
+            TeamStore::Postgres(pg) => {
+                pg.forget_before(cutoff, limit, Box::<StoreFold>::default())
+                    .await
+            }
         }
     }
 

@@ -94,6 +94,7 @@ mod outbox;
 mod postgres;
 mod queries;
 mod report;
+mod retention;
 mod rows;
 mod running;
 mod schema;
@@ -103,6 +104,7 @@ pub use outbox::{Claim, Queued};
 pub use postgres::{PasswordSources, PgStore, PgTarget};
 pub use queries::{ReportRun, RunTiming, Stats, Tally};
 pub use report::{Fold, Folded, StoredGroup, StoredRevision};
+pub use retention::FORGET_BATCH;
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};
 pub use running::{abandoned, any_locks, RunningLock, RunningNow, RunningRow};
 use schema::MIGRATIONS;
@@ -389,10 +391,20 @@ impl Store {
     }
 
     /// Deletes every run and whatever waits in the outbox; returns how many runs.
+    /// Deletes every run (and on a team database the kept figures made of them).
     pub fn clear(&mut self) -> Result<usize, StoreError> {
         self.connection
             .execute("DELETE FROM outbox", [])
             .map_err(|e| self.error(e))?;
+        if self.is_team()? {
+            self.connection
+                .execute_batch(
+                    "DELETE FROM report_groups; DELETE FROM report_revisions;
+                     DELETE FROM report_revisions_by_group; DELETE FROM unfolded;
+                     DELETE FROM running;",
+                )
+                .map_err(|e| self.error(e))?;
+        }
         self.connection
             .execute("DELETE FROM executions", [])
             .map_err(|e| self.error(e))

@@ -222,7 +222,6 @@ impl Store {
             .map_err(|e| super::sqlite_error(&path, e))
     }
 
-
     /// How many runs are in progress, as far as their rows say (runs whose earlyexit was killed
     /// count until they are closed).
     pub fn running_count(&self) -> Result<i64, StoreError> {

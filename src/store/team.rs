@@ -120,6 +120,17 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// Whether this database is a team server's (it keeps report figures that follow its runs).
+    pub fn is_team(&self) -> Result<bool, StoreError> {
+        self.connection
+            .query_row("SELECT 1 FROM meta WHERE key = 'team_schema'", [], |_| {
+                Ok(())
+            })
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(|e| self.error(e))
+    }
+
     fn migrate_team(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
         let transaction = self

@@ -190,6 +190,18 @@ impl Server {
         )
     }
 
+    /// A server on this (stopped) one's database and keys, with `extra` arguments.
+    pub fn restarted(&self, home: &Home, extra: &[&str]) -> Server {
+        Server::start_on(
+            home,
+            &self.database,
+            "127.0.0.1:0",
+            extra,
+            self.write_key.clone(),
+            self.read_key.clone(),
+        )
+    }
+
     /// SIGKILL, as a crash or the OOM killer would end it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

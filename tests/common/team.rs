@@ -78,6 +78,27 @@ pub const PERIODS: [&str; 5] = [
 /// shared by ten runs, and start times every hour of the five days before `now`, on the half
 /// hour (so that no period that starts on a whole hour from `now` cuts through a run).
 pub fn varied_batch(first: u64, count: u64, now: std::time::SystemTime) -> String {
+    let events = (first..first + count).flat_map(|n| varied_run(n, now, 120).1);
+    envelope(events)
+}
+
+/// A time as the stores keep it: RFC 3339 in UTC, with milliseconds.
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// The HTTP API's envelope of these events.
+pub fn envelope(events: impl Iterator<Item = String>) -> String {
+    let events: Vec<String> = events.collect();
+    format!(
+        r#"{{"api_version":"1.0","events":[{}],"client":{{"version":"0","platform":"linux","anonymized":false}}}}"#,
+        events.join(",")
+    )
+}
+
+/// Run N of [`varied_batch`], started on the half hour of one of the `hours` hours before
+/// `now`: when it started, and its events (the run, and its first match if it has one).
+pub fn varied_run(n: u64, now: SystemTime, hours: u64) -> (SystemTime, Vec<String>) {
     const ENDINGS: [(&str, &str, bool, i64); 6] = [
         ("success", "no_match", false, 0),
         ("failure", "error_pattern", true, 1),
@@ -87,40 +108,44 @@ pub fn varied_batch(first: u64, count: u64, now: std::time::SystemTime) -> Strin
         ("cancelled", "interrupted", true, 130),
     ];
     let commands = ["cargo test", "npm test", "make check", "pytest -x"];
-    let events: Vec<String> = (first..first + count)
-        .flat_map(|n| {
-            let (outcome, reason, stopped, code) = ENDINGS[(n / 4 % 6) as usize];
-            let command = commands[(n % 4) as usize];
-            let runtime = 0.1 + (n * 37 % 1000) as f64 / 10.0;
-            let hours_ago = n * 7919 % 120;
-            let started = now - Duration::from_secs(hours_ago * 3600 + 1800);
-            let timestamp = humantime::format_rfc3339_millis(started);
-            let matches = if reason.ends_with("pattern") { 1 + n % 3 } else { 0 };
-            let first_match = if matches > 0 { format!("{}", runtime / 2.0) } else { "null".into() };
-            let ci = if n % 5 == 0 { "null".to_string() } else { r#""github_actions""#.to_string() };
-            let execution = format!(
-                r#"{{"type":"execution","data":{{"execution_id":"0d-{n:x}","timestamp":"{timestamp}","trace_id":"{:032x}","span_id":"{:016x}","command_hash":"h{}","executable":"{}","command":"{command}","pattern":"{}","exit_code":{code},"exit_reason":"{reason}","outcome":"{outcome}","stopped_command":{stopped},"total_runtime":{runtime},"time_to_first_match":{first_match},"match_count":{matches},"ci_system":{ci},"vcs_ref":"{}","vcs_revision":"r{}","vcs_repository_url":"https://git.example/team/app","anonymized":false}}}}"#,
-                n + 1,
-                n + 1,
-                n % 4,
-                command.split(' ').next().unwrap_or_default(),
-                ["error", "FAIL"][(n % 2) as usize],
-                ["main", "feature/x"][(n / 3 % 2) as usize],
-                n / 10,
-            );
-            let matched = (matches > 0).then(|| {
-                format!(
-                    r#"{{"type":"match_event","data":{{"execution_id":"0d-{n:x}","match_number":1,"timestamp_offset":{first_match},"stream_source":"stderr","line_number":{},"line_content":"error in case {n}"}}}}"#,
-                    n % 90
-                )
-            });
-            std::iter::once(execution).chain(matched)
-        })
-        .collect();
-    format!(
-        r#"{{"api_version":"1.0","events":[{}],"client":{{"version":"0","platform":"linux","anonymized":false}}}}"#,
-        events.join(",")
-    )
+    let (outcome, reason, stopped, code) = ENDINGS[(n / 4 % 6) as usize];
+    let command = commands[(n % 4) as usize];
+    let runtime = 0.1 + (n * 37 % 1000) as f64 / 10.0;
+    let hours_ago = n * 7919 % hours;
+    let started = now - Duration::from_secs(hours_ago * 3600 + 1800);
+    let timestamp = humantime::format_rfc3339_millis(started);
+    let matches = if reason.ends_with("pattern") {
+        1 + n % 3
+    } else {
+        0
+    };
+    let first_match = if matches > 0 {
+        format!("{}", runtime / 2.0)
+    } else {
+        "null".into()
+    };
+    let ci = if n.is_multiple_of(5) {
+        "null".to_string()
+    } else {
+        r#""github_actions""#.to_string()
+    };
+    let execution = format!(
+        r#"{{"type":"execution","data":{{"execution_id":"0d-{n:x}","timestamp":"{timestamp}","trace_id":"{:032x}","span_id":"{:016x}","command_hash":"h{}","executable":"{}","command":"{command}","pattern":"{}","exit_code":{code},"exit_reason":"{reason}","outcome":"{outcome}","stopped_command":{stopped},"total_runtime":{runtime},"time_to_first_match":{first_match},"match_count":{matches},"ci_system":{ci},"vcs_ref":"{}","vcs_revision":"r{}","vcs_repository_url":"https://git.example/team/app","anonymized":false}}}}"#,
+        n + 1,
+        n + 1,
+        n % 4,
+        command.split(' ').next().unwrap_or_default(),
+        ["error", "FAIL"][(n % 2) as usize],
+        ["main", "feature/x"][(n / 3 % 2) as usize],
+        n / 10,
+    );
+    let matched = (matches > 0).then(|| {
+        format!(
+            r#"{{"type":"match_event","data":{{"execution_id":"0d-{n:x}","match_number":1,"timestamp_offset":{first_match},"stream_source":"stderr","line_number":{},"line_content":"error in case {n}"}}}}"#,
+            n % 90
+        )
+    });
+    (started, std::iter::once(execution).chain(matched).collect())
 }
 
 /// The sections of a report page, without its heading (which names the store and the time).

@@ -17,6 +17,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 mod passfile;
 mod report;
+mod retention;
 mod schema;
 mod target;
 

@@ -15,7 +15,7 @@ use crate::store::report::{
 use crate::store::{ReportRun, StoreError};
 
 /// The advisory lock a fold holds (the migrations hold another).
-const FOLD_LOCK: i64 = 7_272_728;
+pub(super) const FOLD_LOCK: i64 = 7_272_728;
 
 fn group_from(row: &Row) -> StoredGroup {
     StoredGroup {
@@ -23,6 +23,38 @@ fn group_from(row: &Row) -> StoredGroup {
         dims: row.get(1),
         figures: row.get(2),
     }
+}
+
+/// Adds each table's rows (in `REVISION_TABLES`' order) to what it keeps: a fold's tallies,
+/// or retention's taken off.
+pub(super) async fn add_revisions(
+    transaction: &tokio_postgres::Transaction<'_>,
+    tables: [&[StoredRevision]; 2],
+) -> Result<(), tokio_postgres::Error> {
+    for (table, rows) in REVISION_TABLES.into_iter().zip(tables) {
+        let text =
+            |f: fn(&StoredRevision) -> &String| -> Vec<&String> { rows.iter().map(f).collect() };
+        let count = |f: fn(&StoredRevision) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
+        let values = "SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+            $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])";
+        transaction
+            .execute(
+                &add_revisions_sql(table, values),
+                &[
+                    &text(|r| &r.command_hash),
+                    &text(|r| &r.revision),
+                    &text(|r| &r.branch),
+                    &text(|r| &r.repository),
+                    &text(|r| &r.ci_system),
+                    &text(|r| &r.label),
+                    &count(|r| r.passed),
+                    &count(|r| r.failed),
+                    &text(|r| &r.last_day),
+                ],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 impl PgStore {
@@ -124,33 +156,12 @@ impl PgStore {
             )
             .await
             .map_err(error)?;
-        let tables = [&folded.revisions, &folded.revisions_by_group];
-        for (table, rows) in REVISION_TABLES.into_iter().zip(tables) {
-            let text = |f: fn(&StoredRevision) -> &String| -> Vec<&String> {
-                rows.iter().map(f).collect()
-            };
-            let count =
-                |f: fn(&StoredRevision) -> i64| -> Vec<i64> { rows.iter().map(f).collect() };
-            let values = "SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-                $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])";
-            transaction
-                .execute(
-                    &add_revisions_sql(table, values),
-                    &[
-                        &text(|r| &r.command_hash),
-                        &text(|r| &r.revision),
-                        &text(|r| &r.branch),
-                        &text(|r| &r.repository),
-                        &text(|r| &r.ci_system),
-                        &text(|r| &r.label),
-                        &count(|r| r.passed),
-                        &count(|r| r.failed),
-                        &text(|r| &r.last_day),
-                    ],
-                )
-                .await
-                .map_err(error)?;
-        }
+        add_revisions(
+            &transaction,
+            [&folded.revisions, &folded.revisions_by_group],
+        )
+        .await
+        .map_err(error)?;
         transaction.commit().await.map_err(error)?;
         Ok(runs.len())
     }
