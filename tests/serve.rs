@@ -12,7 +12,7 @@ use crate::common::{run, Home};
 /// A run as an OTLP/JSON span.
 fn otlp_json(execution_id: &str, span_id: &str) -> String {
     format!(
-        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"{span_id}","name":"make","kind":3,"startTimeUnixNano":"1800000000000000000","endTimeUnixNano":"1800000002500000000","attributes":[{{"key":"earlyexit.execution_id","value":{{"stringValue":"{execution_id}"}}}},{{"key":"earlyexit.exit_code","value":{{"intValue":"2"}}}},{{"key":"earlyexit.exit_reason","value":{{"stringValue":"timeout"}}}},{{"key":"earlyexit.outcome","value":{{"stringValue":"timeout"}}}},{{"key":"earlyexit.total_runtime","value":{{"doubleValue":2.5}}}}],"status":{{"code":2,"message":"timeout after 2.5s"}}}}]}}]}}]}}"#
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"{span_id}","name":"make","kind":3,"startTimeUnixNano":"1796000000000000000","endTimeUnixNano":"1796000002500000000","attributes":[{{"key":"earlyexit.execution_id","value":{{"stringValue":"{execution_id}"}}}},{{"key":"earlyexit.exit_code","value":{{"intValue":"2"}}}},{{"key":"earlyexit.exit_reason","value":{{"stringValue":"timeout"}}}},{{"key":"earlyexit.outcome","value":{{"stringValue":"timeout"}}}},{{"key":"earlyexit.total_runtime","value":{{"doubleValue":2.5}}}}],"status":{{"code":2,"message":"timeout after 2.5s"}}}}]}}]}}]}}"#
     )
 }
 

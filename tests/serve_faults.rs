@@ -239,6 +239,10 @@ fn a_full_disk_under_the_team_store_costs_503s_and_no_acknowledged_run() {
                 );
                 let body = response.body_mut().read_to_string().unwrap();
                 assert_eq!(body.trim().lines().count(), 1, "{body}");
+                assert!(
+                    !body.contains(home.dir.to_str().unwrap()),
+                    "the store's path is the server's business: {body}"
+                );
                 refused += 1;
             }
             other => panic!("batch {batch}: status {other}"),
@@ -254,6 +258,9 @@ fn a_full_disk_under_the_team_store_costs_503s_and_no_acknowledged_run() {
     );
     let (status, _) = get(&format!("{}/healthz", server.url), &[]);
     assert_eq!(status, 200, "the server goes on answering");
+    let (status, body) = get(&format!("{}/readyz", server.url), &[]);
+    assert_eq!(status, 503, "not ready while writes fail: {body}");
+    assert!(!body.contains(home.dir.to_str().unwrap()), "{body}");
     // Room again: the soft limit is lifted to the hard one (this test's) on the running server.
     let mut unlimited = libc::rlimit {
         rlim_cur: 0,
@@ -285,6 +292,11 @@ fn a_full_disk_under_the_team_store_costs_503s_and_no_acknowledged_run() {
     );
     assert_eq!(status, 200, "{body}");
     acknowledged.extend(run_ids(100_000, 20));
+    assert_eq!(
+        get(&format!("{}/readyz", server.url), &[]).0,
+        200,
+        "ready again"
+    );
     assert!(server.stop().success());
     let stored = stored_ids(&server.database);
     let expected: std::collections::BTreeSet<String> = acknowledged.into_iter().collect();

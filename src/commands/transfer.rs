@@ -43,12 +43,27 @@ const LIMITS: ImportLimits = ImportLimits {
     file: 16 * 1024 * 1024 * 1024,
 };
 
+/// Warnings an import prints; the rest are counted (a file of millions of bad lines would
+/// otherwise print millions of lines).
+const SHOWN_WARNINGS: usize = 20;
+
 /// What an import came to.
 #[derive(Debug, Default)]
 struct Imported {
     added: usize,
     already: usize,
+    /// Envelopes or runs skipped, each with a warning (shown or counted).
     skipped: usize,
+}
+
+impl Imported {
+    /// One envelope or run skipped: said while fewer than [`SHOWN_WARNINGS`] were.
+    fn skip(&mut self, warning: std::fmt::Arguments) {
+        if self.skipped < SHOWN_WARNINGS {
+            crate::message::say(format_args!("import: {warning}"));
+        }
+        self.skipped += 1;
+    }
 }
 
 /// Stores one file's runs, batch by batch, as they are read: plain or gzip (by its first two
@@ -154,16 +169,27 @@ impl Batch {
         let read = RunRecord::from_envelopes(&self.envelopes);
         for warning in &read.warnings {
             let line = self.lines.get(warning.index).copied().unwrap_or_default();
-            crate::message::say(format_args!(
-                "import: {}:{line}: {}",
+            imported.skip(format_args!(
+                "{}:{line}: {}",
                 path.display(),
                 warning.problem
             ));
         }
-        imported.skipped += read.warnings.len();
-        let added = store.insert(&read.runs)?;
+        let now = SystemTime::now();
+        let mut runs = Vec::with_capacity(read.runs.len());
+        for run in read.runs {
+            let execution_id = run.execution.execution_id.clone();
+            match run.checked(now) {
+                Ok(run) => runs.push(run),
+                Err(problem) => imported.skip(format_args!(
+                    "{}: run {execution_id}: {problem}",
+                    path.display()
+                )),
+            }
+        }
+        let added = store.insert(&runs)?;
         imported.added += added;
-        imported.already += read.runs.len() - added;
+        imported.already += runs.len() - added;
         *self = Batch::default();
         Ok(())
     }
@@ -174,6 +200,13 @@ pub fn import(settings: &TelemetrySettings, files: &[PathBuf]) -> Result<(), Com
     let mut imported = Imported::default();
     for path in files {
         import_file(path, &mut store, LIMITS, &mut imported)?;
+    }
+    if imported.skipped > SHOWN_WARNINGS {
+        crate::message::say(format_args!(
+            "import: {} more warning(s) not shown ({} envelope(s) or run(s) skipped in all)",
+            imported.skipped - SHOWN_WARNINGS,
+            imported.skipped
+        ));
     }
     if imported.added + imported.already == 0 && imported.skipped > 0 {
         return Err(CommandError::NothingImported(imported.skipped));

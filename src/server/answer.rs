@@ -1,9 +1,11 @@
 //! An answer before it is a response: its status, body and headers, and what the request log
 //! line says of it.
 
-use hyper::StatusCode;
+use hyper::header::HeaderValue;
+use hyper::{Response, StatusCode};
 use serde_json::json;
 
+use super::grpc;
 use super::ingest::{Encoding, IngestError};
 use crate::store::StoreError;
 
@@ -51,6 +53,58 @@ impl Answer {
         self.headers.push((name, value));
         self
     }
+
+    /// The HTTP response, with the request's id; a page also gets the headers that keep a
+    /// browser from running or framing anything else in it.
+    pub fn into_response(self, request_id: &str) -> Response<grpc::Body> {
+        let html = self.content_type.starts_with("text/html");
+        let mut response = Response::new(grpc::plain(self.body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert("content-type", HeaderValue::from_static(self.content_type));
+        headers.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.insert("x-request-id", id);
+        }
+        if html {
+            // The page runs no script and loads nothing: its style and charts are inline.
+            headers.insert(
+                "content-security-policy",
+                HeaderValue::from_static(PAGE_POLICY),
+            );
+            headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+            headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+        }
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// What the report page may load and do: its own inline style and images, forms back to
+/// itself, nothing else; and no page may frame it.
+const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+    form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The request's id: the client's `X-Request-Id` when it is 1 to 64 letters, digits, `-`,
+/// `_` or `.`, else a new UUID.
+pub fn request_id(headers: &hyper::HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string)
 }
 
 /// The OTLP answer: an empty export response, or one that says how many were rejected.
@@ -93,15 +147,15 @@ pub enum Stored {
     Invalid(IngestError),
     /// The store will never take this batch (`StoreError::Refused`): a permanent answer, so
     /// that a runner sends its runs one by one and sets aside the one at fault.
-    Refused(String),
-    Unavailable(String),
+    Refused(StoreError),
+    Unavailable(StoreError),
 }
 
 impl From<StoreError> for Stored {
     fn from(error: StoreError) -> Stored {
         match error {
-            StoreError::Refused { .. } => Stored::Refused(error.to_string()),
-            _ => Stored::Unavailable(error.to_string()),
+            StoreError::Refused { .. } => Stored::Refused(error),
+            _ => Stored::Unavailable(error),
         }
     }
 }
@@ -123,12 +177,15 @@ impl Stored {
             Stored::Invalid(error) => Answer::error(StatusCode::BAD_REQUEST, error.to_string()),
             Stored::Refused(error) => Answer::error(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the store refuses this batch: {error}"),
+                format!("the store refuses this batch: {}", error.cause()),
             ),
-            Stored::Unavailable(error) => Answer::error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("storage unavailable: {error}"),
-            )
+            Stored::Unavailable(error) => Answer {
+                failure: Some(format!("storage unavailable: {error}")),
+                ..Answer::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("storage unavailable: {}", error.cause()),
+                )
+            }
             .with_header("retry-after", retry_after.to_string()),
         }
     }

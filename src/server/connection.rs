@@ -6,6 +6,7 @@
 //! keeps one open for as long as the client answers its pings.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,12 +34,19 @@ pub async fn serve(
     read_timeout: Duration,
     watcher: Watcher,
 ) {
+    let client = stream.peer_addr().ok();
+    let connection = Connection {
+        app,
+        client,
+        read_timeout,
+        watcher,
+    };
     match acceptor {
         None => {
             if let Ok(Ok(http2)) =
                 tokio::time::timeout(read_timeout, opens_with_http2(&stream)).await
             {
-                run(stream, http2, app, read_timeout, watcher).await;
+                run(stream, http2, connection).await;
             }
         }
         Some(acceptor) => {
@@ -47,7 +55,7 @@ pub async fn serve(
                 tokio::time::timeout(read_timeout, acceptor.accept(stream)).await
             {
                 let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-                run(stream, http2, app, read_timeout, watcher).await;
+                run(stream, http2, connection).await;
             }
         }
     }
@@ -72,10 +80,25 @@ async fn opens_with_http2(stream: &TcpStream) -> std::io::Result<bool> {
     }
 }
 
-async fn run<I>(io: I, http2: bool, app: Arc<App>, read_timeout: Duration, watcher: Watcher)
+/// What serving one connection needs.
+struct Connection {
+    app: Arc<App>,
+    /// The peer's address, for the request log.
+    client: Option<SocketAddr>,
+    read_timeout: Duration,
+    watcher: Watcher,
+}
+
+async fn run<I>(io: I, http2: bool, connection: Connection)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Connection {
+        app,
+        client,
+        read_timeout,
+        watcher,
+    } = connection;
     let activity = Arc::new(Activity::new());
     let service = {
         let activity = Arc::clone(&activity);
@@ -84,7 +107,7 @@ where
             let activity = Arc::clone(&activity);
             async move {
                 let _in_flight = InFlight::begin(activity);
-                Ok::<_, Infallible>(app.handle(request).await)
+                Ok::<_, Infallible>(app.handle(request, client).await)
             }
         })
     };

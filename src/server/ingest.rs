@@ -46,6 +46,11 @@ pub enum IngestError {
     NotOtlp(&'static str, String),
     #[error("nothing to store: {0}")]
     NothingUsable(String),
+    #[error("run {execution_id}: {problem}")]
+    BadValue {
+        execution_id: String,
+        problem: crate::recording::checks::BadValue,
+    },
 }
 
 /// The runs of one request, and what could not be used.
@@ -86,6 +91,17 @@ pub fn events(body: &[u8]) -> Result<Ingested, IngestError> {
         let why = warnings.first().cloned().unwrap_or_default();
         return Err(IngestError::NothingUsable(why));
     }
+    let now = SystemTime::now();
+    let runs = runs
+        .into_iter()
+        .map(|run| {
+            let execution_id = run.execution.execution_id.clone();
+            run.checked(now).map_err(|problem| IngestError::BadValue {
+                execution_id,
+                problem,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Ingested {
         runs,
         received: envelopes.received,
@@ -113,6 +129,7 @@ fn decode<T: Message + Default + serde::de::DeserializeOwned>(
 pub fn traces(body: &[u8], encoding: Encoding) -> Result<Ingested, IngestError> {
     let request: ExportTraceServiceRequest = decode(body, encoding, "traces")?;
     let mut ingested = Ingested::default();
+    let now = SystemTime::now();
     for resource in &request.resource_spans {
         for scope in &resource.scope_spans {
             for span in &scope.spans {
@@ -128,7 +145,16 @@ pub fn traces(body: &[u8], encoding: Encoding) -> Result<Ingested, IngestError> 
                 });
                 match run {
                     Some(run) if is_execution_id(&run.execution.execution_id) => {
-                        ingested.runs.push(run)
+                        let execution_id = run.execution.execution_id.clone();
+                        match run.checked(now) {
+                            Ok(run) => ingested.runs.push(run),
+                            Err(problem) => {
+                                ingested.rejected += 1;
+                                ingested
+                                    .warnings
+                                    .push(format!("run {execution_id}: {problem}"));
+                            }
+                        }
                     }
                     _ => ingested.rejected += 1,
                 }

@@ -137,11 +137,28 @@ pub enum ServeError {
 /// Serves until SIGTERM or SIGINT, then lets the requests in flight finish (within the grace)
 /// and refuses new ones. The first line on stdout says where it listens.
 pub fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    raise_open_files_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
     runtime.block_on(run(options))
+}
+
+/// Lifts the soft limit of open files to the hard one: a server holds a descriptor per
+/// connection, and systemd's default soft limit (1024) is a few hundred runners. A limit that
+/// cannot be raised is left, and said in the log.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let raised = getrlimit(Resource::RLIMIT_NOFILE).and_then(|(soft, hard)| {
+        if soft < hard {
+            setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+        }
+        Ok(hard)
+    });
+    if let Err(error) = raised {
+        log_line(&serde_json::json!({"event": "open_files_limit", "error": error.to_string()}));
+    }
 }
 
 async fn run(options: ServeOptions) -> Result<(), ServeError> {

@@ -88,9 +88,14 @@ impl App {
                 .map(|stats| Answer::json(StatusCode::OK, json!(stats))),
         };
         made.unwrap_or_else(|error| {
-            let message = format!("the store does not answer: {error}");
-            Answer::error(StatusCode::SERVICE_UNAVAILABLE, message)
-                .with_header("retry-after", RETRY_STORE_AFTER.to_string())
+            Answer {
+                failure: Some(format!("the store does not answer: {error}")),
+                ..Answer::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the store does not answer: {}", error.cause()),
+                )
+            }
+            .with_header("retry-after", RETRY_STORE_AFTER.to_string())
         })
     }
 }

@@ -3,15 +3,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::answer::{otlp_answer, Answer, Stored};
+use super::answer::{otlp_answer, request_id, Answer, Stored};
 use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding};
 use super::keys::{Caller, KeyRing, KeyRole};
@@ -42,7 +42,12 @@ pub struct App {
     pub(super) reports: tokio::sync::Semaphore,
     pub(super) shared_reads: SharedReads,
     pub metrics: Metrics,
+    /// When a runner's write last failed for want of the store (cleared by one that works).
+    write_failed: Mutex<Option<Instant>>,
 }
+
+/// How long a failed write keeps the server not ready.
+const WRITE_FAILURE_COUNTS: Duration = Duration::from_secs(10);
 
 /// Why a request's body was not read.
 enum BodyProblem {
@@ -61,21 +66,31 @@ impl App {
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
             shared_reads: SharedReads::default(),
             metrics: Metrics::default(),
+            write_failed: Mutex::new(None),
             options,
         })
     }
 
-    /// Answers one request, counts it and logs it.
-    pub async fn handle(self: Arc<App>, request: Request<Incoming>) -> Response<grpc::Body> {
+    /// Answers one request, counts it and logs it with its id (the client's `X-Request-Id`
+    /// when it is a short token, else a new one, answered in the same header) and the client's
+    /// address.
+    pub async fn handle(
+        self: Arc<App>,
+        request: Request<Incoming>,
+        client: Option<std::net::SocketAddr>,
+    ) -> Response<grpc::Body> {
         let started = Instant::now();
         let method = request.method().clone();
         let path = request.uri().path().to_string();
+        let request_id = request_id(request.headers());
         let grpc = grpc::is_grpc(&content_type(request.headers()));
         let (route, answer) = self.clone().answer(request).await;
         let took = started.elapsed();
         self.metrics.request(route, answer.status.as_u16(), took);
         let mut line = json!({
             "time": crate::timestamp::millis(SystemTime::now()),
+            "request_id": request_id,
+            "client": client.map(|address| address.to_string()),
             "method": method.as_str(),
             "path": path,
             "status": answer.status.as_u16(),
@@ -90,19 +105,7 @@ impl App {
         if grpc {
             return grpc::response(answer);
         }
-        let mut response = Response::new(grpc::plain(answer.body));
-        *response.status_mut() = answer.status;
-        let headers = response.headers_mut();
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static(answer.content_type),
-        );
-        for (name, value) in answer.headers {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(name, value);
-            }
-        }
-        response
+        answer.into_response(&request_id)
     }
 
     async fn answer(self: Arc<App>, request: Request<Incoming>) -> (&'static str, Answer) {
@@ -149,12 +152,27 @@ impl App {
     }
 
     /// Ready when the store answers.
+    /// Ready when the store answers, a write can be committed, and no runner's write failed
+    /// in the last [`WRITE_FAILURE_COUNTS`].
     async fn ready(self: Arc<App>) -> Answer {
-        match self.store.ready().await {
-            true => Answer::new(StatusCode::OK, "text/plain", b"ready\n".to_vec()),
-            false => Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
-                .with_header("retry-after", RETRY_STORE_AFTER.to_string()),
+        let not_ready = |message: String| {
+            Answer::error(StatusCode::SERVICE_UNAVAILABLE, message)
+                .with_header("retry-after", RETRY_STORE_AFTER.to_string())
+        };
+        if !self.store.ready().await {
+            return not_ready("the store does not answer".into());
         }
+        if let Err(error) = self.store.probe_write().await {
+            return not_ready(format!("the store takes no write: {}", error.cause()));
+        }
+        let failed = *self
+            .write_failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if failed.is_some_and(|at| at.elapsed() < WRITE_FAILURE_COUNTS) {
+            return not_ready("runners' writes are failing".into());
+        }
+        Answer::new(StatusCode::OK, "text/plain", b"ready\n".to_vec())
     }
 
     /// The caller of a request, if its key is in force and has `role`; else the refusal.
@@ -395,7 +413,7 @@ impl App {
             self.store
                 .note_live(news.started, news.matched)
                 .await
-                .map_err(|e| Stored::Unavailable(e.to_string()))?;
+                .map_err(Stored::Unavailable)?;
             return Ok(otlp_answer(encoding, "log records", news.rejected));
         }
         let ingested = match route {
@@ -408,7 +426,15 @@ impl App {
             .iter()
             .map(|run| (run.execution.execution_id.clone(), 1 + run.matches.len()))
             .collect();
-        let new = self.store.insert(ingested.runs).await?;
+        let inserted = self.store.insert(ingested.runs).await;
+        *self
+            .write_failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = match &inserted {
+            Err(error) if !matches!(error, StoreError::Refused { .. }) => Some(Instant::now()),
+            _ => None,
+        };
+        let new = inserted?;
         self.metrics.stored(new);
         // A run that is neither new nor held was not stored (its trace and span ids are
         // another run's): the answer never claims it.

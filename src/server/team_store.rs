@@ -243,6 +243,15 @@ impl TeamStore {
         }
     }
 
+    /// Whether a write can be committed: on SQLite a row is written (a full disk refuses it);
+    /// PostgreSQL's own disk is its business, and its failed writes show in the requests.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => blocking(writer, |s| s.probe_write()).await,
+            TeamStore::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Every kept report group.
     pub async fn kept_groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
         match self {

@@ -151,6 +151,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What went wrong, without where: the file's path or the database's address are the
+    /// server's business, not a client's (its log has them).
+    pub fn cause(&self) -> String {
+        match self {
+            StoreError::Sqlite { source, .. } => source.to_string(),
+            StoreError::Create { source, .. } => format!("cannot create the store: {source}"),
+            StoreError::TooNew { found, .. } => {
+                format!("written by a newer earlyexit (schema {found})")
+            }
+            StoreError::ThreadFailed => self.to_string(),
+            StoreError::Postgres { message, .. } | StoreError::Refused { message, .. } => {
+                message.clone()
+            }
+            StoreError::Figures { message, .. } => format!("the kept report figures: {message}"),
+        }
+    }
+
     /// True when another connection held a lock.
     fn is_busy(&self) -> bool {
         matches!(

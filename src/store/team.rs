@@ -120,6 +120,19 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// Writes a row to show that a write can be committed (`/readyz`): on a full disk the
+    /// commit fails.
+    pub fn probe_write(&mut self) -> Result<(), StoreError> {
+        let now = crate::timestamp::millis(std::time::SystemTime::now());
+        self.connection
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_probe', ?1)",
+                [now],
+            )
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
     /// Whether this database is a team server's (it keeps report figures that follow its runs).
     pub fn is_team(&self) -> Result<bool, StoreError> {
         self.connection

@@ -1,0 +1,153 @@
+//! The team server's edges, each as a client or an operator meets it: values a store cannot
+//! order or sum, the request log's id and client, a page's security headers, the open files
+//! limit, and an import of a file full of bad lines.
+
+use std::io::Write;
+
+use nix::sys::resource::Resource;
+
+use crate::common::http::{agent, post};
+use crate::common::server::Server;
+use crate::common::{run, Home};
+
+fn one_run(timestamp: &str, total_runtime: &str) -> String {
+    format!(
+        r#"{{"api_version":"1.0","events":[{{"type":"execution","data":{{"execution_id":"0b-1","timestamp":"{timestamp}","command_hash":"h","exit_code":0,"exit_reason":"no_match","total_runtime":{total_runtime},"match_count":0}}}}]}}"#
+    )
+}
+
+#[test]
+fn a_time_or_duration_no_store_can_order_or_sum_is_refused_with_its_field() {
+    let home = Home::new();
+    let server = Server::start(&home, &[]);
+    let send = |body: String| {
+        post(
+            &format!("{}/api/v1/events", server.url),
+            &[
+                ("X-API-Key", &server.write_key),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_bytes(),
+        )
+    };
+    for (timestamp, runtime, said) in [
+        (
+            "yesterday",
+            "1",
+            "timestamp \\\"yesterday\\\" is not an RFC 3339 time in UTC",
+        ),
+        (
+            "9999-12-31T00:00:00Z",
+            "1",
+            "is more than a day ahead of this clock",
+        ),
+        (
+            "2026-12-01T10:00:00Z",
+            "-5",
+            "total_runtime -5 is not a number of seconds",
+        ),
+    ] {
+        let (status, body) = send(one_run(timestamp, runtime));
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("run 0b-1: "), "{body}");
+        assert!(body.contains(said), "{body}");
+    }
+    assert_eq!(server.query("SELECT count(*) FROM executions"), [["0"]]);
+    let (status, body) = send(one_run("2026-12-01T10:00:00+00:00", "2.5"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        server.query("SELECT timestamp FROM executions"),
+        [["2026-12-01T10:00:00.000Z"]],
+        "kept as every store keeps a start"
+    );
+}
+
+#[test]
+fn each_request_is_logged_with_its_id_and_client_and_a_page_forbids_scripts_and_frames() {
+    let home = Home::new();
+    let mut server = Server::start(&home, &[]);
+    let response = agent()
+        .get(&format!("{}/", server.url))
+        .header("Authorization", &format!("Bearer {}", server.read_key))
+        .header("X-Request-Id", "lb-7f3a.1")
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_string())
+    };
+    assert_eq!(header("x-request-id").as_deref(), Some("lb-7f3a.1"));
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+    let policy = header("content-security-policy").unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(!policy.contains("script-src"), "{policy}");
+    // A request id that is not a short token is replaced by one of the server's.
+    let response = agent()
+        .get(&format!("{}/healthz", server.url))
+        .header("X-Request-Id", "a b\"c")
+        .call()
+        .unwrap();
+    let made = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(made.len(), 36, "{made}");
+    server.stop();
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| line["path"].is_string())
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert_eq!(lines[0]["request_id"], "lb-7f3a.1");
+    assert_eq!(lines[1]["request_id"], made.as_str());
+    for line in &lines {
+        let client = line["client"].as_str().unwrap();
+        assert!(client.starts_with("127.0.0.1:"), "{line}");
+    }
+}
+
+#[test]
+fn the_server_lifts_its_open_files_limit_to_the_hard_one() {
+    let home = Home::new();
+    let server = Server::start_limited(&home, Resource::RLIMIT_NOFILE, 256);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "soft and hard: {line}");
+    assert_ne!(numbers[0], "256", "{line}");
+}
+
+#[test]
+fn an_import_of_a_thousand_bad_lines_says_twenty_and_counts_the_rest() {
+    let home = Home::new();
+    let file = home.dir.join("bad.jsonl");
+    let mut out = std::fs::File::create(&file).unwrap();
+    for n in 0..1000 {
+        writeln!(out, r#"{{"type":"execution","data":{{"execution_id":"0c-{n:x}","timestamp":"soon","total_runtime":1}}}}"#).unwrap();
+    }
+    drop(out);
+    let imported = run(&mut home.earlyexit(&["telemetry", "import", file.to_str().unwrap()]));
+    let stderr = imported.stderr_text();
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("import: ")).collect();
+    assert_eq!(warnings.len(), 21, "{stderr}");
+    assert!(
+        warnings[0].contains("timestamp \"soon\" is not an RFC 3339 time"),
+        "{stderr}"
+    );
+    assert!(
+        warnings[20]
+            .contains("980 more warning(s) not shown (1000 envelope(s) or run(s) skipped in all)"),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() <= 23, "{stderr}");
+}
