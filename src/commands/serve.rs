@@ -118,7 +118,7 @@ enum KeyAction {
     },
     /// Every key's name, role, and when it was created or revoked
     List,
-    /// Revoke a key: it stops working within 2 s on every server of the database
+    /// Revoke a key: it stops working at once on every server of the database
     Revoke { name: String },
 }
 

@@ -1,9 +1,7 @@
 //! API keys: made here, kept only as their SHA-256 (a key holds 244 random bits, so a fast hash
-//! is enough and a stolen database holds no key), and checked against every key in force in
-//! constant time. A key writes (runners) or reads (the report and the JSON API), not both.
-
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! is enough and a stolen database holds no key), and looked up by that hash at every request
+//! (so a revoked key stops working at once; the lookup compares hashes, which tell nothing of
+//! a key). A key writes (runners) or reads (the report and the JSON API), not both.
 
 use sha2::{Digest, Sha256};
 
@@ -73,11 +71,6 @@ pub fn hash(key: &str) -> String {
         .collect()
 }
 
-/// Compares without stopping at the first difference, so timing does not reveal the hash.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// A key that was recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -85,70 +78,13 @@ pub struct Caller {
     pub role: KeyRole,
 }
 
-/// How long a read of the keys is used before the database is asked again: a key revoked on
-/// one server (or with `serve keys revoke`) stops working everywhere within it.
-const KEYS_FRESH_FOR: Duration = Duration::from_secs(2);
-
-/// The keys in force, read from the database at most every `KEYS_FRESH_FOR` (2 s).
-#[derive(Default)]
-pub struct KeyRing {
-    cached: Mutex<Option<Read>>,
-}
-
-/// The keys as read at one moment: each key's hash and whose it is.
-struct Read {
-    at: Instant,
-    keys: Vec<(String, Caller)>,
-}
-
-impl KeyRing {
-    /// True when the keys were read within `KEYS_FRESH_FOR` (2 s).
-    pub fn is_fresh(&self) -> bool {
-        self.cached
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|read| read.at.elapsed() <= KEYS_FRESH_FOR)
-    }
-
-    /// The keys in force as the store has them now: (hash, name, role).
-    pub fn update(&self, keys: Vec<(String, String, String)>) {
-        let keys = keys
-            .into_iter()
-            .filter_map(|(hash, name, role)| {
-                Some((
-                    hash,
-                    Caller {
-                        name,
-                        role: role.parse().ok()?,
-                    },
-                ))
-            })
-            .collect();
-        *self
-            .cached
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Read {
-            at: Instant::now(),
-            keys,
-        });
-    }
-
-    /// The caller whose key this is, if it is a key in force. Every key is compared, so the
-    /// time taken does not tell which one came close.
-    pub fn recognise(&self, key: &str) -> Option<Caller> {
-        let cached = self
-            .cached
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let presented = hash(key);
-        let mut found = None;
-        for (hash, caller) in cached.as_ref().map_or(&[][..], |read| &read.keys) {
-            if constant_time_eq(hash.as_bytes(), presented.as_bytes()) {
-                found = Some(caller.clone());
-            }
-        }
-        found
+impl Caller {
+    /// The caller of a key in force, from its name and role as the store keeps them.
+    pub fn of(name: String, role: &str) -> Option<Caller> {
+        Some(Caller {
+            name,
+            role: role.parse().ok()?,
+        })
     }
 }
 
@@ -175,9 +111,6 @@ mod tests {
         assert_eq!(a.len(), 4 + 64);
         assert_eq!(hash(&a).len(), 64);
         assert_ne!(hash(&a), a);
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
         assert_eq!("read".parse(), Ok(KeyRole::Read));
         assert!("admin".parse::<KeyRole>().is_err());
     }

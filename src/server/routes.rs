@@ -14,7 +14,7 @@ use serde_json::json;
 use super::answer::{otlp_answer, request_id, Answer, Stored};
 use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding};
-use super::keys::{Caller, KeyRing, KeyRole};
+use super::keys::{self, Caller, KeyRole};
 use super::metrics::Metrics;
 use super::request::{content_type, gunzip_within, presented_key, Gunzip};
 use super::shared_reads::SharedReads;
@@ -37,7 +37,6 @@ const REPORTS_AT_ONCE: usize = 1;
 pub struct App {
     pub(super) options: ServeOptions,
     pub store: TeamStore,
-    keys: KeyRing,
     limits: Mutex<HashMap<String, RateLimit>>,
     pub(super) reports: tokio::sync::Semaphore,
     pub(super) shared_reads: SharedReads,
@@ -61,7 +60,6 @@ impl App {
     pub async fn open(options: ServeOptions) -> Result<App, StoreError> {
         Ok(App {
             store: TeamStore::open(&options.database, options.statement_timeout).await?,
-            keys: KeyRing::default(),
             limits: Mutex::new(HashMap::new()),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
             shared_reads: SharedReads::default(),
@@ -195,13 +193,11 @@ impl App {
                 "missing API key: send Authorization: Bearer KEY or X-API-Key: KEY",
             )));
         };
-        let recognised = match self.keys.is_fresh() {
-            true => Ok(self.keys.recognise(&key)),
-            false => self.store.keys_in_force().await.map(|keys| {
-                self.keys.update(keys);
-                self.keys.recognise(&key)
-            }),
-        };
+        let recognised = self
+            .store
+            .key_in_force(keys::hash(&key))
+            .await
+            .map(|found| found.and_then(|(name, role)| Caller::of(name, &role)));
         match recognised {
             Ok(Some(caller)) if caller.role == role => Ok(caller),
             Ok(Some(caller)) => {

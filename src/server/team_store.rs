@@ -166,10 +166,11 @@ impl TeamStore {
     }
 
     /// Every key in force, as (hash, name, role).
-    pub async fn keys_in_force(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+    /// The name and role of the key in force with this hash, if there is one.
+    pub async fn key_in_force(&self, hash: String) -> Result<Option<(String, String)>, StoreError> {
         match self {
-            TeamStore::Sqlite { keys, .. } => blocking(keys, |s| s.keys_in_force()).await,
-            TeamStore::Postgres(pg) => pg.keys_in_force().await,
+            TeamStore::Sqlite { keys, .. } => blocking(keys, move |s| s.key_in_force(&hash)).await,
+            TeamStore::Postgres(pg) => pg.key_in_force(&hash).await,
         }
     }
 

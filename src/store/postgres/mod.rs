@@ -29,6 +29,7 @@ use crate::store::rows::EXECUTION_COLUMNS;
 use crate::store::running::{
     epoch_millis, RunningNow, FORGET_STORED_RUNNING, RUNNING_COUNTS, RUNNING_NOW,
 };
+use crate::store::team::KEY_IN_FORCE;
 use crate::store::{ReportRun, RunningRow, StoreError};
 use schema::MIGRATIONS;
 
@@ -385,18 +386,10 @@ impl PgStore {
         Ok(deleted as usize)
     }
 
-    /// Every key in force, as (hash, name, role).
-    pub async fn keys_in_force(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        let rows = self
-            .rows(
-                "SELECT hash, name, role FROM api_keys WHERE revoked IS NULL",
-                &[],
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+    /// The name and role of the key in force with this hash, if there is one.
+    pub async fn key_in_force(&self, hash: &str) -> Result<Option<(String, String)>, StoreError> {
+        let rows = self.rows(KEY_IN_FORCE, &[&hash]).await?;
+        Ok(rows.first().map(|r| (r.get(0), r.get(1))))
     }
 
     /// Adds a key by its hash; false when the name is taken.
