@@ -151,3 +151,79 @@ fn an_import_of_a_thousand_bad_lines_says_twenty_and_counts_the_rest() {
     );
     assert!(stderr.lines().count() <= 23, "{stderr}");
 }
+
+/// The server's peak resident memory so far, in bytes.
+fn peak_memory(server: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+/// A 9 MB body of 280,000 empty envelopes, and one of 4.5 million empty OTLP spans: read as
+/// trees and records they took 300 MB and 1.2 GB. Now each costs a few times its size, and
+/// sixteen at once are held within the in-flight budget.
+#[test]
+fn bodies_of_tiny_items_cost_a_small_multiple_of_their_size_and_share_one_budget() {
+    let home = Home::new();
+    let server = Server::start(&home, &["--max-in-flight-bytes", "20000000"]);
+    let envelopes = vec![r#"{"type":"match_event","data":{}}"#; 280_000].join(",");
+    let events = format!(r#"{{"api_version":"1.0","events":[{envelopes}]}}"#);
+    let spans = {
+        let span = [0x12u8, 0x00];
+        let scope: Vec<u8> = span.repeat(4_500_000);
+        let field = |tag: u8, payload: &[u8]| {
+            let mut out = vec![tag << 3 | 2];
+            let mut length = payload.len();
+            while length >= 0x80 {
+                out.push((length as u8 & 0x7f) | 0x80);
+                length >>= 7;
+            }
+            out.push(length as u8);
+            out.extend_from_slice(payload);
+            out
+        };
+        field(1, &field(2, &scope))
+    };
+    let before = peak_memory(&server);
+    let send = |path: &str, content_type: &str, body: &[u8]| {
+        post(
+            &format!("{}{path}", server.url),
+            &[
+                ("X-API-Key", &server.write_key),
+                ("Content-Type", content_type),
+            ],
+            body,
+        )
+    };
+    let (status, answer) = send("/api/v1/events", "application/json", events.as_bytes());
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = send("/v1/traces", "application/x-protobuf", &spans);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("4500000 spans in one request"), "{answer}");
+    let one = peak_memory(&server) - before;
+    assert!(
+        one < 10 * events.len() as u64,
+        "{one} bytes for one body of {}",
+        events.len()
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| {
+                let (status, answer) =
+                    send("/api/v1/events", "application/json", events.as_bytes());
+                assert!(status == 400 || status == 503, "{status} {answer}");
+            });
+        }
+    });
+    let sixteen = peak_memory(&server) - before;
+    assert!(
+        sixteen < 20 * events.len() as u64,
+        "{sixteen} bytes for sixteen bodies of {}",
+        events.len()
+    );
+}

@@ -59,6 +59,10 @@ struct ServeCli {
     /// The largest request body, before and after gzip (at most 1 GiB)
     #[arg(long, default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     max_body_bytes: u64,
+    /// The request bytes all requests together may hold, inflated gzip included (at least
+    /// --max-body-bytes); a body that does not fit waits up to --read-timeout, then gets 503
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 34))]
+    max_in_flight_bytes: u64,
     /// How long a request's headers, then its body, may take to arrive
     #[arg(long, default_value = "10s", value_parser = bounded_duration)]
     read_timeout: Duration,
@@ -176,6 +180,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             listen: cli.listen,
             database,
             max_body_bytes: cli.max_body_bytes as usize,
+            max_in_flight_bytes: cli.max_in_flight_bytes.max(cli.max_body_bytes) as usize,
             read_timeout: cli.read_timeout,
             max_requests_per_second: cli.max_requests_per_second,
             shutdown_grace: cli.shutdown_grace,

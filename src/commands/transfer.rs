@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use super::{open, CommandError, ImportProblem};
 use crate::config::TelemetrySettings;
+use crate::recording::envelopes::Envelope;
 use crate::recording::record::RunRecord;
 use crate::store::Store;
 
@@ -129,35 +130,37 @@ fn import_file(
         if text.trim().is_empty() {
             continue;
         }
-        let envelope = serde_json::from_str::<serde_json::Value>(text)
-            .ok()
-            .filter(|envelope| envelope["type"].is_string() && envelope["data"].is_object())
-            .ok_or_else(|| CommandError::NotAnEnvelope {
-                path: path.to_path_buf(),
-                line: number,
-            })?;
-        let starts_run = envelope["type"] == "execution";
+        let starts_run = match serde_json::from_str::<Envelope>(text) {
+            Ok(envelope) if envelope.is_whole() => envelope.kind.as_deref() == Some("execution"),
+            _ => {
+                return Err(CommandError::NotAnEnvelope {
+                    path: path.to_path_buf(),
+                    line: number,
+                })
+            }
+        };
         if starts_run && batch.text >= limits.batch {
             batch.store(path, store, imported)?;
         }
-        batch.push(envelope, number, text.len());
+        batch.push(text, number);
     }
     batch.store(path, store, imported)
 }
 
-/// Envelopes read but not yet stored, with their line numbers.
+/// Envelopes read but not yet stored (their lines' text, each checked to be an envelope),
+/// with their line numbers.
 #[derive(Default)]
 struct Batch {
-    envelopes: Vec<serde_json::Value>,
+    envelopes: Vec<String>,
     lines: Vec<usize>,
     text: usize,
 }
 
 impl Batch {
-    fn push(&mut self, envelope: serde_json::Value, line: usize, length: usize) {
-        self.envelopes.push(envelope);
+    fn push(&mut self, envelope: &str, line: usize) {
+        self.envelopes.push(envelope.to_string());
         self.lines.push(line);
-        self.text += length;
+        self.text += envelope.len();
     }
 
     fn store(
@@ -166,7 +169,13 @@ impl Batch {
         store: &mut Store,
         imported: &mut Imported,
     ) -> Result<(), CommandError> {
-        let read = RunRecord::from_envelopes(&self.envelopes);
+        // Each line was read as an envelope when it was pushed.
+        let envelopes: Vec<Envelope> = self
+            .envelopes
+            .iter()
+            .filter_map(|text| serde_json::from_str(text).ok())
+            .collect();
+        let read = RunRecord::from_envelopes(&envelopes);
         for warning in &read.warnings {
             let line = self.lines.get(warning.index).copied().unwrap_or_default();
             imported.skip(format_args!(
@@ -175,6 +184,7 @@ impl Batch {
                 warning.problem
             ));
         }
+        imported.skipped += read.unlisted();
         let now = SystemTime::now();
         let mut runs = Vec::with_capacity(read.runs.len());
         for run in read.runs {

@@ -20,6 +20,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use prost::Message;
 
 use crate::recording::attributes as attr;
+use crate::recording::envelopes::Envelope;
 use crate::recording::live;
 use crate::recording::privacy::Detail;
 use crate::recording::record::{is_execution_id, RunRecord};
@@ -46,6 +47,8 @@ pub enum IngestError {
     NotOtlp(&'static str, String),
     #[error("nothing to store: {0}")]
     NothingUsable(String),
+    #[error("{count} {what} in one request: send at most {MAX_RUNS_PER_REQUEST} at once")]
+    TooMany { what: &'static str, count: usize },
     #[error("run {execution_id}: {problem}")]
     BadValue {
         execution_id: String,
@@ -64,15 +67,62 @@ pub struct Ingested {
     pub warnings: Vec<String>,
 }
 
+/// The design document's body: its version, and its envelopes read as slices of it.
+#[derive(serde::Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    events: Option<Vec<Envelope<'a>>>,
+}
+
+/// The body's shape, read only to say what is wrong with one that is not a payload.
+#[derive(serde::Deserialize)]
+struct Shape<'a> {
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    events: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The most runs (spans, live records) one request may hold: a runner's largest batch
+/// (`http.batch_size`; the OTLP exporters send 512). Each is a record of a few hundred bytes
+/// once read, however few bytes it took in the body.
+pub const MAX_RUNS_PER_REQUEST: usize = 10_000;
+
 /// `POST /api/v1/events`: the design document's body.
 pub fn events(body: &[u8]) -> Result<Ingested, IngestError> {
-    let payload: serde_json::Value = serde_json::from_slice(body).map_err(IngestError::NotJson)?;
-    if payload["api_version"] != "1.0" {
+    let payload: Payload = serde_json::from_slice(body).map_err(|error| {
+        match serde_json::from_slice::<Shape>(body) {
+            Ok(shape) if shape.api_version.as_deref() != Some("1.0") => IngestError::ApiVersion,
+            Ok(shape) if !shape.events.is_some_and(|e| e.get().starts_with('[')) => {
+                IngestError::NoEvents
+            }
+            _ => IngestError::NotJson(error),
+        }
+    })?;
+    if payload.api_version.as_deref() != Some("1.0") {
         return Err(IngestError::ApiVersion);
     }
-    let events = payload["events"].as_array().ok_or(IngestError::NoEvents)?;
-    let envelopes = RunRecord::from_envelopes(events);
+    let events = payload.events.ok_or(IngestError::NoEvents)?;
+    let executions = events
+        .iter()
+        .filter(|event| event.kind.as_deref() == Some("execution"))
+        .count();
+    if executions > MAX_RUNS_PER_REQUEST {
+        return Err(IngestError::TooMany {
+            what: "runs",
+            count: executions,
+        });
+    }
+    let envelopes = RunRecord::from_envelopes(&events);
     let mut warnings: Vec<String> = envelopes.warnings.iter().map(ToString::to_string).collect();
+    if envelopes.unlisted() > 0 {
+        warnings.push(format!(
+            "and {} more event(s) not used",
+            envelopes.unlisted()
+        ));
+    }
     let (runs, odd): (Vec<RunRecord>, Vec<RunRecord>) = envelopes
         .runs
         .into_iter()
@@ -110,11 +160,24 @@ pub fn events(body: &[u8]) -> Result<Ingested, IngestError> {
     })
 }
 
+/// Decodes an OTLP request once its items are counted and within [`MAX_RUNS_PER_REQUEST`].
 fn decode<T: Message + Default + serde::de::DeserializeOwned>(
     body: &[u8],
     encoding: Encoding,
     signal: &'static str,
 ) -> Result<T, IngestError> {
+    let items = match encoding {
+        Encoding::Protobuf => super::counting::protobuf_items(body),
+        Encoding::Json => super::counting::json_items(body),
+    };
+    if let Some(count) = items.filter(|&count| count > MAX_RUNS_PER_REQUEST) {
+        let what = if signal == "logs" {
+            "log records"
+        } else {
+            "spans"
+        };
+        return Err(IngestError::TooMany { what, count });
+    }
     match encoding {
         Encoding::Protobuf => {
             T::decode(body).map_err(|e| IngestError::NotOtlp(signal, e.to_string()))

@@ -15,7 +15,9 @@
 pub mod keys;
 
 mod answer;
+mod body;
 mod connection;
+mod counting;
 mod grpc;
 mod in_progress;
 mod ingest;
@@ -103,6 +105,8 @@ pub struct ServeOptions {
     pub database: Database,
     /// The largest body, before and after gzip.
     pub max_body_bytes: usize,
+    /// The request bytes all requests together may hold (at least `max_body_bytes`).
+    pub max_in_flight_bytes: usize,
     /// A request's headers, and then its body, must arrive within this.
     pub read_timeout: Duration,
     /// Requests per second per key, in bursts of a second's worth.

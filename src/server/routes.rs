@@ -5,18 +5,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use super::answer::{otlp_answer, request_id, Answer, Stored};
+use super::body::{BodyLimits, BodyProblem};
 use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding};
 use super::keys::{self, Caller, KeyRole};
 use super::metrics::Metrics;
-use super::request::{content_type, gunzip_within, presented_key, Gunzip};
+use super::request::{content_type, presented_key};
 use super::shared_reads::SharedReads;
 use super::team_store::TeamStore;
 use super::ServeOptions;
@@ -43,18 +43,12 @@ pub struct App {
     pub metrics: Metrics,
     /// When a runner's write last failed for want of the store (cleared by one that works).
     write_failed: Mutex<Option<Instant>>,
+    /// The request bytes all requests together may hold (`--max-in-flight-bytes`).
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// How long a failed write keeps the server not ready.
 const WRITE_FAILURE_COUNTS: Duration = Duration::from_secs(10);
-
-/// Why a request's body was not read.
-enum BodyProblem {
-    TooLarge,
-    TooSlow,
-    Unreadable,
-    Encoding(String),
-}
 
 impl App {
     pub async fn open(options: ServeOptions) -> Result<App, StoreError> {
@@ -65,6 +59,7 @@ impl App {
             shared_reads: SharedReads::default(),
             metrics: Metrics::default(),
             write_failed: Mutex::new(None),
+            in_flight: tokio::sync::Semaphore::new(options.max_in_flight_bytes),
             options,
         })
     }
@@ -241,44 +236,6 @@ impl App {
         }
     }
 
-    /// Reads the body within the size limit and the read timeout, and inflates gzip within
-    /// the same limit.
-    async fn body(&self, request: Request<Incoming>) -> Result<Vec<u8>, BodyProblem> {
-        let max = self.options.max_body_bytes;
-        let declared = request
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > max as u64) {
-            return Err(BodyProblem::TooLarge);
-        }
-        let encoding = request
-            .headers()
-            .get("content-encoding")
-            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-        let collected = tokio::time::timeout(
-            self.options.read_timeout,
-            Limited::new(request.into_body(), max).collect(),
-        )
-        .await
-        .map_err(|_| BodyProblem::TooSlow)?;
-        let bytes = match collected {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                return Err(BodyProblem::TooLarge)
-            }
-            Err(_) => return Err(BodyProblem::Unreadable),
-        };
-        match encoding.as_deref() {
-            None | Some("identity") => Ok(bytes.to_vec()),
-            Some("gzip") => gunzip_within(&bytes, max).map_err(|problem| match problem {
-                Gunzip::Damaged => BodyProblem::Unreadable,
-                Gunzip::TooLarge => BodyProblem::TooLarge,
-            }),
-            Some(other) => Err(BodyProblem::Encoding(other.to_string())),
-        }
-    }
-
     /// `POST /api/v1/events`, `/v1/traces`, `/v1/logs`.
     async fn ingest(self: Arc<App>, route: &'static str, request: Request<Incoming>) -> Answer {
         let caller = match self.caller(request.headers(), KeyRole::Write).await {
@@ -330,64 +287,49 @@ impl App {
                 );
             }
         };
-        let body = match self.body(request).await {
-            Ok(body) => body,
-            Err(problem) => {
-                let (status, reason, message) = match problem {
-                    BodyProblem::TooLarge => (
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        format!("body larger than {} bytes", self.options.max_body_bytes),
-                    ),
-                    BodyProblem::TooSlow => (
-                        StatusCode::REQUEST_TIMEOUT,
-                        "too_slow",
-                        format!(
-                            "body not received within {}",
-                            crate::duration::format_duration(self.options.read_timeout)
-                        ),
-                    ),
-                    BodyProblem::Unreadable => (
-                        StatusCode::BAD_REQUEST,
-                        "unreadable",
-                        "body cannot be read (or its gzip is damaged)".into(),
-                    ),
-                    BodyProblem::Encoding(encoding) => (
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        "encoding",
-                        format!("Content-Encoding '{encoding}' is not gzip"),
-                    ),
-                };
-                self.metrics.rejected(reason);
-                return Answer::error(status, message);
+        let limits = BodyLimits {
+            max: self.options.max_body_bytes,
+            read_timeout: self.options.read_timeout,
+            in_flight: &self.in_flight,
+        };
+        let refused = |problem: BodyProblem| {
+            let (status, reason, message) = problem.refusal(limits.max, limits.read_timeout);
+            self.metrics.rejected(reason);
+            let answer = Answer::error(status, message);
+            match problem {
+                BodyProblem::Busy => answer.with_header("retry-after", "1".into()),
+                _ => answer,
             }
+        };
+        let body = match limits.read(request).await {
+            Ok(body) => body,
+            Err(problem) => return refused(problem),
         };
         let body = match grpc {
             false => body,
-            true => {
-                match grpc::unframe(&body, grpc_encoding.as_deref(), self.options.max_body_bytes) {
-                    Ok(message) => message,
-                    Err(problem) => {
-                        self.metrics.rejected("grpc_frame");
-                        let (status, message) = match problem {
-                            FrameError::Malformed => {
-                                (StatusCode::BAD_REQUEST, "not one gRPC message")
-                            }
-                            FrameError::Encoding => (
-                                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                                "grpc-encoding is not gzip",
-                            ),
-                            FrameError::TooLarge => (
-                                StatusCode::PAYLOAD_TOO_LARGE,
-                                "message larger than the limit",
-                            ),
-                        };
-                        return Answer::error(status, message);
-                    }
+            true => match grpc::unframe(&body.bytes, grpc_encoding.as_deref(), limits.max) {
+                Ok(message) => match limits.replaced(body, message).await {
+                    Ok(body) => body,
+                    Err(problem) => return refused(problem),
+                },
+                Err(problem) => {
+                    self.metrics.rejected("grpc_frame");
+                    let (status, message) = match problem {
+                        FrameError::Malformed => (StatusCode::BAD_REQUEST, "not one gRPC message"),
+                        FrameError::Encoding => (
+                            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                            "grpc-encoding is not gzip",
+                        ),
+                        FrameError::TooLarge => (
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "message larger than the limit",
+                        ),
+                    };
+                    return Answer::error(status, message);
                 }
-            }
+            },
         };
-        let stored = self.store_body(route, &body, encoding).await;
+        let stored = self.store_body(route, &body.bytes, encoding).await;
         match stored {
             Ok(answer) => answer,
             Err(not_stored) => {
