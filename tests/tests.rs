@@ -25,6 +25,7 @@ mod process_control;
 mod remote;
 mod serve;
 mod serve_access;
+mod serve_alerts;
 mod serve_edges;
 mod serve_faults;
 mod serve_report;

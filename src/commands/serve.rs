@@ -10,7 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::duration::parse_duration;
 use crate::outcome::exit_code;
 use crate::server::keys::{self, KeyRole};
-use crate::server::{serve, Database, ServeOptions, ServeTls, TeamStore};
+use crate::server::{serve, AlertSettings, Database, ServeOptions, ServeTls, Target, TeamStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -81,6 +81,13 @@ struct ServeCli {
     /// in small batches while the server runs; the report's kept figures follow
     #[arg(long, value_name = "DURATION", value_parser = retention_duration)]
     retention: Option<Duration>,
+    /// Post to this webhook (Slack-compatible JSON, the facts also under "earlyexit") when a
+    /// command on a --notify-branch turns failing, passes again, or becomes flaky (repeatable)
+    #[arg(long, value_name = "URL")]
+    notify: Vec<String>,
+    /// A branch whose commands --notify watches (repeatable; default: main)
+    #[arg(long, value_name = "BRANCH")]
+    notify_branch: Vec<String>,
     /// How long requests in flight may finish after SIGTERM
     #[arg(long, default_value = "10s", value_parser = bounded_duration)]
     shutdown_grace: Duration,
@@ -172,6 +179,18 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit_code::USAGE;
         }
     };
+    let targets = match cli.notify.iter().map(|url| Target::new(url)).collect() {
+        Ok(targets) => targets,
+        Err(message) => {
+            crate::message::say(format!("serve: {message}"));
+            return exit_code::USAGE;
+        }
+    };
+    let branches = match cli.notify_branch.is_empty() {
+        true => vec!["main".to_string()],
+        false => cli.notify_branch,
+    };
+    let alerts = AlertSettings { targets, branches };
     let result = match cli.command {
         Some(ServeCommand::Keys { action }) => {
             manage_keys(&database, cli.statement_timeout, action)
@@ -187,6 +206,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             statement_timeout: cli.statement_timeout,
             lost_after: cli.lost_after,
             retention: cli.retention,
+            alerts,
             tls: cli
                 .tls_certificate
                 .zip(cli.tls_key)

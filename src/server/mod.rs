@@ -14,6 +14,7 @@
 
 pub mod keys;
 
+mod alerts;
 mod answer;
 mod body;
 mod connection;
@@ -30,6 +31,7 @@ mod team_report;
 mod team_store;
 mod tls;
 
+pub use alerts::{AlertSettings, Target};
 pub use team_store::{is_postgres_url, Database, TeamStore};
 pub use tls::{ServeTls, ServeTlsError};
 
@@ -119,6 +121,8 @@ pub struct ServeOptions {
     pub lost_after: Duration,
     /// Runs of the UTC days that ended longer ago than this are removed.
     pub retention: Option<Duration>,
+    /// Where to post when a watched command turns (`--notify`), and on which branches.
+    pub alerts: AlertSettings,
     /// Serve HTTPS (and with a client CA, mTLS) instead of HTTP.
     pub tls: Option<ServeTls>,
 }
@@ -179,7 +183,13 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     let (read_timeout, grace) = (options.read_timeout, options.shutdown_grace);
-    let app = Arc::new(App::open(options).await?);
+    let targets = options.alerts.targets.clone();
+    let (app, seen) = App::open(options).await?;
+    let app = Arc::new(app);
+    if let Some(seen) = seen {
+        tokio::spawn(alerts::compare(Arc::clone(&app), seen, targets.clone()));
+        tokio::spawn(alerts::post(Arc::clone(&app), targets));
+    }
     tokio::spawn(keep_house(Arc::clone(&app)));
     tokio::spawn(keep_figures(Arc::clone(&app)));
     let scheme = if acceptor.is_some() { "https" } else { "http" };

@@ -10,6 +10,9 @@ use hyper::header::HeaderMap;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use tokio::sync::mpsc;
+
+use super::alerts::{Alerts, Seen};
 use super::answer::{otlp_answer, request_id, Answer, Stored};
 use super::body::{BodyLimits, BodyProblem};
 use super::grpc::{self, FrameError};
@@ -45,15 +48,22 @@ pub struct App {
     write_failed: Mutex<Option<Instant>>,
     /// The request bytes all requests together may hold (`--max-in-flight-bytes`).
     in_flight: tokio::sync::Semaphore,
+    /// `--notify`: stored runs on watched branches go to be compared.
+    alerts: Option<Alerts>,
 }
 
 /// How long a failed write keeps the server not ready.
 const WRITE_FAILURE_COUNTS: Duration = Duration::from_secs(10);
 
 impl App {
-    pub async fn open(options: ServeOptions) -> Result<App, StoreError> {
-        Ok(App {
+    /// The server's state, and the queue of stored runs its alerts compare (when it has any).
+    pub async fn open(
+        options: ServeOptions,
+    ) -> Result<(App, Option<mpsc::Receiver<Seen>>), StoreError> {
+        let (alerts, seen) = Alerts::new(options.alerts.clone()).unzip();
+        let app = App {
             store: TeamStore::open(&options.database, options.statement_timeout).await?,
+            alerts,
             limits: Mutex::new(HashMap::new()),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
             shared_reads: SharedReads::default(),
@@ -61,7 +71,8 @@ impl App {
             write_failed: Mutex::new(None),
             in_flight: tokio::sync::Semaphore::new(options.max_in_flight_bytes),
             options,
-        })
+        };
+        Ok((app, seen))
     }
 
     /// Answers one request, counts it and logs it with its id (the client's `X-Request-Id`
@@ -364,6 +375,10 @@ impl App {
             .iter()
             .map(|run| (run.execution.execution_id.clone(), 1 + run.matches.len()))
             .collect();
+        let seen = self
+            .alerts
+            .as_ref()
+            .map(|alerts| alerts.watched(&ingested.runs));
         let inserted = self.store.insert(ingested.runs).await;
         *self
             .write_failed
@@ -373,6 +388,9 @@ impl App {
             _ => None,
         };
         let new = inserted?;
+        if let Some((alerts, seen)) = self.alerts.as_ref().zip(seen) {
+            alerts.stored(seen);
+        }
         self.metrics.stored(new);
         // A run that is neither new nor held was not stored (its trace and span ids are
         // another run's): the answer never claims it.

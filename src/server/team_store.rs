@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
-    PasswordSources, PgStore, PgTarget, ReportRun, RunningNow, RunningRow, Store, StoreError,
-    StoredGroup, StoredKey, StoredRevision,
+    Change, Notification, Observed, PasswordSources, PgStore, PgTarget, ReportRun, RunningNow,
+    RunningRow, Store, StoreError, StoredGroup, StoredKey, StoredRevision,
 };
 
 /// Which store, as `--database` (or `EARLYEXIT_DATABASE_URL`, `DATABASE_URL`) names it.
@@ -272,6 +272,74 @@ impl TeamStore {
                 .await
             }
             TeamStore::Postgres(pg) => pg.fold_pending(limit, Box::<StoreFold>::default()).await,
+        }
+    }
+
+    /// Compares a run with its command's state on its branch (see `store::alerts`), queuing
+    /// the messages `messages` makes of each change.
+    pub async fn observe(
+        &self,
+        run: &Observed,
+        messages: &(dyn Fn(Change) -> Vec<(String, String)> + Sync),
+    ) -> Result<Vec<Change>, StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => {
+                let run = run.clone();
+                let made: Vec<(Change, Vec<(String, String)>)> =
+                    [Change::Failing, Change::Passing, Change::Flaky]
+                        .into_iter()
+                        .map(|change| (change, messages(change)))
+                        .collect();
+                blocking(writer, move |s| {
+                    let messages = |change: Change| {
+                        made.iter()
+                            .find(|(made, _)| *made == change)
+                            .map(|(_, messages)| messages.clone())
+                            .unwrap_or_default()
+                    };
+                    s.observe(&run, &messages)
+                })
+                .await
+            }
+            TeamStore::Postgres(pg) => pg.observe(run, messages).await,
+        }
+    }
+
+    /// The next message due for `target`, leased until `until`.
+    pub async fn claim_notification(
+        &self,
+        target: &str,
+        now: SystemTime,
+        until: SystemTime,
+    ) -> Result<Option<Notification>, StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => {
+                let target = target.to_string();
+                blocking(writer, move |s| s.claim_notification(&target, now, until)).await
+            }
+            TeamStore::Postgres(pg) => pg.claim_notification(target, now, until).await,
+        }
+    }
+
+    /// A message posted, or given up on.
+    pub async fn forget_notification(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => {
+                let id = id.to_string();
+                blocking(writer, move |s| s.forget_notification(&id)).await
+            }
+            TeamStore::Postgres(pg) => pg.forget_notification(id).await,
+        }
+    }
+
+    /// A message its target did not take, due again at `at`.
+    pub async fn retry_notification(&self, id: &str, at: SystemTime) -> Result<(), StoreError> {
+        match self {
+            TeamStore::Sqlite { writer, .. } => {
+                let id = id.to_string();
+                blocking(writer, move |s| s.retry_notification(&id, at)).await
+            }
+            TeamStore::Postgres(pg) => pg.retry_notification(id, at).await,
         }
     }
 

@@ -39,6 +39,33 @@ CREATE TABLE report_groups (
     };
 }
 
+/// The team store's tables of alerts (`alerts`), the same on SQLite and PostgreSQL: each
+/// watched command's state on each branch, and the messages waiting to be posted.
+macro_rules! alert_tables {
+    () => {
+        "CREATE TABLE alert_states (
+    command_hash    TEXT NOT NULL,
+    branch          TEXT NOT NULL,
+    repository      TEXT NOT NULL,
+    failing         BIGINT NOT NULL,
+    last_run_at     TEXT NOT NULL,
+    revision        TEXT NOT NULL,
+    revision_passed BIGINT NOT NULL,
+    revision_failed BIGINT NOT NULL,
+    PRIMARY KEY (command_hash, branch, repository)
+);
+CREATE TABLE notifications (
+    id       TEXT PRIMARY KEY,
+    target   TEXT NOT NULL,
+    body     TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    due      BIGINT NOT NULL
+);
+CREATE INDEX notifications_by_due ON notifications (target, due);
+"
+    };
+}
+
 /// Folds every run again from the start (both team stores), for a migration that changed
 /// stored runs: the kept figures are emptied and every run is queued, each with its day.
 macro_rules! fold_again {
@@ -89,6 +116,7 @@ macro_rules! revision_table {
     };
 }
 
+mod alerts;
 mod ledger;
 mod outbox;
 mod postgres;
@@ -100,6 +128,7 @@ mod running;
 mod schema;
 mod team;
 
+pub use alerts::{Change, Notification, Observed};
 pub use outbox::{Claim, Queued};
 pub use postgres::{PasswordSources, PgStore, PgTarget};
 pub use queries::{ReportRun, RunTiming, Stats, Tally};

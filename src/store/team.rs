@@ -59,6 +59,7 @@ CREATE UNIQUE INDEX executions_by_span ON executions (trace_id, span_id) WHERE t
 ",
     // The kept figures carry what `/api/v1/stats` counts (`analysis::stats`): made again.
     fold_again!(),
+    alert_tables!(),
 ];
 
 /// An API key as the server keeps it: never the key, only its hash.
