@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | 1 | `duration`, `timestamp`, `numbers`, `urls`, `files`, `message`, `rate_limit`, `secret_blocks`, `fault` | small leaves: durations as the user writes them, RFC 3339 times, the percentiles stats and the report share, URLs without credentials, bounded reads and private files, earlyexit's own one-line messages, a rate limit, private-key blocks across lines, and the faults that test builds inject |
 //! | 1 | `profile` | the tool profiles: what `cargo test`, `pytest`, `go test`… print when they fail, and what to keep of it |
-//! | 2 | `config` | the resolved settings of a run ([`config::Settings`]) and of telemetry: keys, file, environment |
+//! | 2 | `config`, `since` | the resolved settings of a run ([`config::Settings`]) and of telemetry: keys, file, environment; the start of a period as people write it (`7d`, `2026-11-01`) |
 //! | 3 | `matcher` | the patterns, compiled once |
 //! | 4 | `outcome` | the run's one outcome, its exit reason and exit codes |
 //! | 5 | `observer` | the seam the wrapper reports through |
@@ -61,6 +61,7 @@ mod rate_limit;
 pub mod recording;
 mod secret_blocks;
 mod server;
+mod since;
 mod store;
 mod summary;
 mod telemetry;

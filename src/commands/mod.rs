@@ -5,7 +5,7 @@
 //! printed as text or, with `--json`, as one JSON object (`Shown`).
 //!
 //! May import: `cli`, `config`, `store`, `analysis`, `recording`, `delivery`, `telemetry`,
-//! `server`, `outcome` and the leaves.
+//! `server`, `outcome`, `since` and the leaves.
 
 mod endpoint;
 mod maintenance;
@@ -27,8 +27,9 @@ use crate::config::telemetry::AuthHeader;
 use crate::config::{TelemetryFlags, TelemetrySettings};
 use crate::delivery::http::PostError;
 use crate::delivery::{DeliveryError, SendError};
-use crate::duration::{parse_duration, DurationError};
+use crate::duration::parse_duration;
 use crate::outcome::exit_code;
+use crate::since::{parse_since, InvalidSince};
 use crate::store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
@@ -333,15 +334,6 @@ fn open_or_say(settings: &TelemetrySettings, verb: &str) -> Result<Option<Store>
     Ok(store)
 }
 
-/// A `--since` that is neither an age nor a date.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum InvalidSince {
-    #[error("expected a duration (7d) or a date (2026-11-01), found '{0}'")]
-    Neither(String),
-    #[error(transparent)]
-    TooLong(DurationError),
-}
-
 /// The start of a period, and the `--since` text that named it.
 #[derive(Debug, Clone)]
 struct Since {
@@ -360,61 +352,3 @@ impl std::str::FromStr for Since {
     }
 }
 
-/// `7d` means the last seven days; `2026-11-01` or an RFC 3339 time means since then.
-pub(crate) fn parse_since(text: &str) -> Result<SystemTime, InvalidSince> {
-    match parse_duration(text) {
-        Ok(age) => return Ok(crate::timestamp::before(SystemTime::now(), age)),
-        Err(too_long @ DurationError::TooLong(_)) => return Err(InvalidSince::TooLong(too_long)),
-        Err(DurationError::Invalid(_)) => {}
-    }
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_string()
-    };
-    humantime::parse_rfc3339_weak(&full)
-        .or_else(|_| humantime::parse_rfc3339(&full))
-        .map_err(|_| InvalidSince::Neither(text.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_takes_an_age_a_date_or_a_time() {
-        let age = SystemTime::now()
-            .duration_since(parse_since("7d").unwrap())
-            .unwrap();
-        assert!(
-            // The wall clock may step a little between the two readings.
-            age > Duration::from_secs(7 * 86400 - 1) && age < Duration::from_secs(7 * 86400 + 60),
-            "{age:?}"
-        );
-        assert_eq!(
-            parse_since("2026-11-01").unwrap(),
-            humantime::parse_rfc3339("2026-11-01T00:00:00Z").unwrap()
-        );
-        assert_eq!(
-            parse_since("2026-11-01T12:30:00Z").unwrap(),
-            humantime::parse_rfc3339("2026-11-01T12:30:00Z").unwrap()
-        );
-        assert!(parse_since("yesterday").is_err());
-    }
-}
-
-/// `--since` takes any text; what it takes is a time the store's columns can hold.
-#[cfg(test)]
-mod properties {
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn since_takes_any_text(input in crate::test_inputs::typed_text()) {
-            if let Ok(start) = super::parse_since(&input) {
-                crate::timestamp::millis(start);
-                crate::timestamp::seconds(start);
-            }
-        }
-    }
-}

@@ -8,37 +8,26 @@
 //! Ingest never waits for any of it: a stored run's facts go to a bounded queue (a run that
 //! finds it full is not compared, and the next run of its command is); a task compares them
 //! with the store's states, which queues the messages in the same transaction; another posts
-//! them, each at most [`ATTEMPTS`] times, 1, 2, 4… s apart. Servers sharing a store post one
+//! them (`notify`), each at most five times, 2, 4, 8… s apart. Servers sharing a store post one
 //! message per change: the state is changed under its row's lock.
-
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use super::routes::App;
 use crate::outcome::Outcome;
 use crate::recording::record::RunRecord;
 use crate::store::{Change, Observed};
 
 /// Runs waiting to be compared; past it a run is not (the next one of its command is).
 const QUEUE: usize = 10_000;
-/// Posts of one message before it is given up.
-const ATTEMPTS: i64 = 5;
-/// How long a post may take, and how long a message is held by the server posting it.
-const POST_TIMEOUT: Duration = Duration::from_secs(10);
-const LEASE: Duration = Duration::from_secs(30);
-/// How often the messages due are looked for.
-const POST_EVERY: Duration = Duration::from_secs(1);
 
 /// A webhook, and the name the store keeps its messages under: a hash, since a webhook's URL
 /// is often its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    url: String,
-    id: String,
+    pub url: String,
+    pub id: String,
 }
 
 impl Target {
@@ -70,7 +59,7 @@ pub struct AlertSettings {
 
 /// A stored run on a watched branch: what is compared, and what a message says of it.
 pub struct Seen {
-    observed: Observed,
+    pub observed: Observed,
     command: String,
     execution_id: String,
     run_url: Option<String>,
@@ -134,7 +123,7 @@ impl Alerts {
 }
 
 /// The message for a change, as the webhook's JSON body.
-fn body(change: Change, seen: &Seen) -> String {
+pub fn body(change: Change, seen: &Seen) -> String {
     let o = &seen.observed;
     let place = match o.repository.as_str() {
         "" => format!("on {}", o.branch),
@@ -177,78 +166,4 @@ fn body(change: Change, seen: &Seen) -> String {
         }
     })
     .to_string()
-}
-
-/// Compares each stored run as it comes; a store that fails costs that run's comparison.
-pub async fn compare(app: Arc<App>, mut runs: mpsc::Receiver<Seen>, targets: Vec<Target>) {
-    while let Some(seen) = runs.recv().await {
-        let messages = |change: Change| -> Vec<(String, String)> {
-            let text = body(change, &seen);
-            targets
-                .iter()
-                .map(|t| (t.id.clone(), text.clone()))
-                .collect()
-        };
-        if let Err(error) = app.store.observe(&seen.observed, &messages).await {
-            super::log_line(&json!({"event": "alert", "error": error.to_string()}));
-        }
-    }
-}
-
-/// Posts the messages due, target by target, for as long as the server runs.
-pub async fn post(app: Arc<App>, targets: Vec<Target>) {
-    let tls = crate::delivery::tls::Trust::default().ureq_config().ok();
-    let agent = crate::delivery::tls::agent(POST_TIMEOUT, tls.as_ref());
-    loop {
-        for (number, target) in targets.iter().enumerate() {
-            while let Ok(Some(message)) = {
-                let now = SystemTime::now();
-                app.store
-                    .claim_notification(&target.id, now, now + LEASE)
-                    .await
-            } {
-                let (agent, url, body) = (agent.clone(), target.url.clone(), message.body);
-                let posted = tokio::task::spawn_blocking(move || {
-                    agent
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .send(body.as_bytes())
-                        .map(|response| response.status().as_u16())
-                })
-                .await;
-                let status = match posted {
-                    Ok(Ok(status)) if (200..300).contains(&status) => None,
-                    Ok(Ok(status)) => Some(format!("status {status}")),
-                    Ok(Err(error)) => Some(crate::urls::redact_urls_in(&error.to_string())),
-                    Err(_) => Some("the posting thread failed".to_string()),
-                };
-                let done = match &status {
-                    None => true,
-                    Some(why) => {
-                        let gave_up = message.attempts >= ATTEMPTS;
-                        super::log_line(&json!({
-                            "event": "notify",
-                            "target": number + 1,
-                            "attempt": message.attempts,
-                            "error": why,
-                            "gave_up": gave_up,
-                        }));
-                        gave_up
-                    }
-                };
-                let _ = match done {
-                    true => app.store.forget_notification(&message.id).await,
-                    false => {
-                        let wait = Duration::from_secs(1 << message.attempts.clamp(0, 10));
-                        let at = SystemTime::now() + wait;
-                        app.store.retry_notification(&message.id, at).await
-                    }
-                };
-                if status.is_some() {
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(POST_EVERY).await;
-    }
 }

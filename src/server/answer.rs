@@ -1,11 +1,9 @@
 //! An answer before it is a response: its status, body and headers, and what the request log
 //! line says of it.
 
-use hyper::header::HeaderValue;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use serde_json::json;
 
-use super::grpc;
 use super::ingest::{Encoding, IngestError};
 use crate::store::StoreError;
 
@@ -53,43 +51,11 @@ impl Answer {
         self.headers.push((name, value));
         self
     }
-
-    /// The HTTP response, with the request's id; a page also gets the headers that keep a
-    /// browser from running or framing anything else in it.
-    pub fn into_response(self, request_id: &str) -> Response<grpc::Body> {
-        let html = self.content_type.starts_with("text/html");
-        let mut response = Response::new(grpc::plain(self.body));
-        *response.status_mut() = self.status;
-        let headers = response.headers_mut();
-        headers.insert("content-type", HeaderValue::from_static(self.content_type));
-        headers.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
-        if let Ok(id) = HeaderValue::from_str(request_id) {
-            headers.insert("x-request-id", id);
-        }
-        if html {
-            // The page runs no script and loads nothing: its style and charts are inline.
-            headers.insert(
-                "content-security-policy",
-                HeaderValue::from_static(PAGE_POLICY),
-            );
-            headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-            headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        }
-        for (name, value) in self.headers {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(name, value);
-            }
-        }
-        response
-    }
 }
 
 /// What the report page may load and do: its own inline style and images, forms back to
 /// itself, nothing else; and no page may frame it.
-const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+pub const PAGE_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The request's id: the client's `X-Request-Id` when it is 1 to 64 letters, digits, `-`,

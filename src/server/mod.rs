@@ -9,8 +9,8 @@
 //! `connection` speaks HTTP/1.1 or HTTP/2, `keys` makes and checks the API keys, `ingest` reads
 //! the bodies (`grpc` unwraps gRPC's), `routes` answers (`reads` the reports, each built once for the requests that ask for it at once: `shared_reads`), `metrics` counts. The server keeps nothing but what is in the store, so several of them can share one.
 //!
-//! May import: `store`, `recording`, `analysis`, `delivery` (the trust policy, for
-//! PostgreSQL's TLS), and the leaves.
+//! May import: `store`, `recording`, `analysis`, `outcome`, `delivery` (the trust policy,
+//! for PostgreSQL's TLS), `since` and the leaves.
 
 pub mod keys;
 
@@ -23,6 +23,7 @@ mod grpc;
 mod in_progress;
 mod ingest;
 mod metrics;
+mod notify;
 mod reads;
 mod request;
 mod routes;
@@ -187,8 +188,8 @@ async fn run(options: ServeOptions) -> Result<(), ServeError> {
     let (app, seen) = App::open(options).await?;
     let app = Arc::new(app);
     if let Some(seen) = seen {
-        tokio::spawn(alerts::compare(Arc::clone(&app), seen, targets.clone()));
-        tokio::spawn(alerts::post(Arc::clone(&app), targets));
+        tokio::spawn(notify::compare(Arc::clone(&app), seen, targets.clone()));
+        tokio::spawn(notify::post(Arc::clone(&app), targets));
     }
     tokio::spawn(keep_house(Arc::clone(&app)));
     tokio::spawn(keep_figures(Arc::clone(&app)));

@@ -125,18 +125,17 @@ impl Query {
             .filter(|v| !v.is_empty())
     }
 
-    /// `since=7d`: the start of the period, and how it was asked for.
+    /// `since=7d` or `since=2026-12-01`: the start of the period, and how it was asked for.
     pub fn since(&self) -> Result<(SystemTime, String), String> {
-        let text = self.get("since");
-        let length = match &text {
-            Some(text) => crate::duration::parse_duration(text)
-                .map_err(|_| format!("since: expected a duration such as 7d, found '{text}'"))?,
-            None => DEFAULT_PERIOD,
-        };
-        Ok((
-            crate::timestamp::before(SystemTime::now(), length),
-            text.unwrap_or_else(|| "30d".into()),
-        ))
+        match self.get("since") {
+            Some(text) => crate::since::parse_since(&text)
+                .map(|start| (start, text))
+                .map_err(|error| format!("since: {error}")),
+            None => Ok((
+                crate::timestamp::before(SystemTime::now(), DEFAULT_PERIOD),
+                "30d".into(),
+            )),
+        }
     }
 }
 

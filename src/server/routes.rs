@@ -6,14 +6,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use hyper::body::Incoming;
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
 use tokio::sync::mpsc;
 
 use super::alerts::{Alerts, Seen};
-use super::answer::{otlp_answer, request_id, Answer, Stored};
+use super::answer::{otlp_answer, request_id, Answer, Stored, PAGE_POLICY};
 use super::body::{BodyLimits, BodyProblem};
 use super::grpc::{self, FrameError};
 use super::ingest::{self, Encoding};
@@ -54,6 +54,41 @@ pub struct App {
 
 /// How long a failed write keeps the server not ready.
 const WRITE_FAILURE_COUNTS: Duration = Duration::from_secs(10);
+
+/// The HTTP response, with the request's id; a page also gets the headers that keep a
+/// browser from running or framing anything else in it.
+fn http_response(answer: Answer, request_id: &str) -> Response<grpc::Body> {
+    let html = answer.content_type.starts_with("text/html");
+    let mut response = Response::new(grpc::plain(answer.body));
+    *response.status_mut() = answer.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static(answer.content_type),
+    );
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-request-id", id);
+    }
+    if html {
+        // The page runs no script and loads nothing: its style and charts are inline.
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static(PAGE_POLICY),
+        );
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    }
+    for (name, value) in answer.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
 
 impl App {
     /// The server's state, and the queue of stored runs its alerts compare (when it has any).
@@ -109,7 +144,7 @@ impl App {
         if grpc {
             return grpc::response(answer);
         }
-        answer.into_response(&request_id)
+        http_response(answer, &request_id)
     }
 
     async fn answer(self: Arc<App>, request: Request<Incoming>) -> (&'static str, Answer) {
