@@ -96,7 +96,14 @@ fn the_team_page_and_its_json_from_kept_figures_are_those_of_the_runs() {
     let failing = section(&figures, "failing-commands");
     assert_eq!(
         failing["columns"],
-        json!(["command", "runs", "failed", "failure rate"])
+        json!([
+            "command",
+            "runs",
+            "failed",
+            "failure rate",
+            "failing since",
+            "last success"
+        ])
     );
     for row in failing["rows"].as_array().unwrap() {
         let (runs, failed, rate) = (

@@ -30,6 +30,7 @@ mod serve_edges;
 mod serve_faults;
 mod serve_report;
 mod serve_running;
+mod team_page;
 mod team_postgres;
 mod team_postgres_tls;
 mod team_report;

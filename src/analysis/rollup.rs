@@ -430,6 +430,7 @@ mod tests {
             ci_system: None,
             first_line: None,
             project_type: Some("rust".into()),
+            run_url: None,
         }
     }
 

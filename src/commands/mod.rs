@@ -289,6 +289,7 @@ fn run(command: TelemetryCommand, settings: &TelemetrySettings) -> Result<(), Co
                 branch,
                 repository,
                 command,
+                ..Default::default()
             };
             report::write_report(settings, &since, &filter, output.as_deref(), json)?
         }
@@ -351,4 +352,3 @@ impl std::str::FromStr for Since {
         })
     }
 }
-

@@ -18,6 +18,7 @@ mod alerts;
 mod answer;
 mod body;
 mod connection;
+mod controls;
 mod counting;
 mod grpc;
 mod in_progress;

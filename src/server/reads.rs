@@ -36,10 +36,14 @@ impl App {
             Ok(since) => since,
             Err(message) => return Answer::error(StatusCode::BAD_REQUEST, message),
         };
+        let filter = match query.filter() {
+            Ok(filter) => filter,
+            Err(message) => return Answer::error(StatusCode::BAD_REQUEST, message),
+        };
         let mut answer = self
             .shared_reads
             .answer(format!("{route}?{asked}"), || {
-                self.build_read(route, &query, start, since.clone())
+                self.build_read(route, filter.clone(), start, since.clone())
             })
             .await;
         answer.caller = Some(caller.name);
@@ -50,7 +54,7 @@ impl App {
     async fn build_read(
         &self,
         route: &'static str,
-        query: &Query,
+        filter: Filter,
         start: SystemTime,
         since: String,
     ) -> Answer {
@@ -63,11 +67,6 @@ impl App {
         };
         let made = match route {
             "report" | "report_json" => {
-                let filter = Filter {
-                    branch: query.get("branch"),
-                    repository: query.get("repository"),
-                    command: query.get("command"),
-                };
                 let label = format!("team server {}", self.options.database.shown());
                 self.store
                     .report(start, since, filter, label, self.options.lost_after)

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use hyper::header::HeaderMap;
 
+use crate::analysis::report::Filter;
+use crate::outcome::Outcome;
 use crate::urls::percent_decode;
 
 /// The report's period when the query does not say.
@@ -123,6 +125,28 @@ impl Query {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The page's filter: `branch`, `repository`, `command`, `place` (ci or local) and
+    /// `outcome` (of the failures listed).
+    pub fn filter(&self) -> Result<Filter, String> {
+        let place = self.get("place").map(|text| text.parse()).transpose()?;
+        let outcome = self
+            .get("outcome")
+            .map(|text| {
+                text.parse::<Outcome>()
+                    .ok()
+                    .filter(|outcome| outcome.is_failed())
+                    .ok_or_else(|| format!("outcome: '{text}' is not a failed outcome"))
+            })
+            .transpose()?;
+        Ok(Filter {
+            branch: self.get("branch"),
+            repository: self.get("repository"),
+            command: self.get("command"),
+            place,
+            outcome,
+        })
     }
 
     /// `since=7d` or `since=2026-12-01`: the start of the period, and how it was asked for.

@@ -3,8 +3,10 @@
 //! a few thousand rows. Kept figures are whole UTC days; where a period starts or ends inside
 //! a day, that part of the day is read as runs and folded here.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use super::controls::{self, Choices};
 use super::in_progress::{RunsNow, LISTED};
 use super::team_store::TeamStore;
 use crate::analysis::report::{self, Figures, Filter, Page, TOP};
@@ -67,7 +69,7 @@ impl TeamStore {
         start: SystemTime,
         filter: &Filter,
         database: &str,
-    ) -> Result<Figures, StoreError> {
+    ) -> Result<(Figures, Choices), StoreError> {
         self.fold_all().await?;
         let previous_start = report::previous_start(start);
         // Whole days: the period's from the first midnight at or after its start; the
@@ -76,15 +78,24 @@ impl TeamStore {
         let (whole_from, whole_until) = (next_start_of_day(previous_start), start_of_day(start));
         let previous_days = (millis(whole_from), millis(whole_until));
         let since_day = day(&millis(start)).to_string();
-        let repository_like = filter.repository.as_deref().map(|part| {
-            let escaped = part
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        // The revision tables keep none as ''; a filter of the place alone reads them by group.
+        let repository_like = match filter.repository.as_deref() {
+            Some(report::NONE) => Some(String::new()),
+            Some(part) => {
+                let escaped = part
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                Some(format!("%{escaped}%"))
+            }
+            None => filter.place.map(|_| "%".to_string()),
+        };
+        let branch = match filter.branch.as_deref() {
+            Some(report::NONE) => Some(String::new()),
+            other => other.map(str::to_string),
+        };
         let (groups, revisions) = self
-            .kept_figures(since_day.clone(), filter.branch.clone(), repository_like)
+            .kept_figures(since_day.clone(), branch.clone(), repository_like.clone())
             .await?;
         let kept = kept_rollup(groups, database)?;
         let baseline = kept.baseline();
@@ -106,15 +117,29 @@ impl TeamStore {
         } else {
             previous = self.folded_runs(previous_start, start).await?;
         }
+        let choices = Choices::of(&period);
         filter.apply(&mut period);
         filter.apply(&mut previous);
-        Ok(Figures {
+        let mut streaks = HashMap::new();
+        let place = filter.place.map(|place| match place {
+            report::Place::Ci => "ci",
+            report::Place::Local => "local",
+        });
+        for hash in report::failing_hashes(&period) {
+            let streak = self
+                .streak(hash, branch.clone(), repository_like.clone(), place)
+                .await?;
+            streaks.insert(hash.to_string(), streak);
+        }
+        let figures = Figures {
             period,
             previous,
             baseline,
             revisions,
             latest_failures: self.latest_failures(start, filter).await?,
-        })
+            streaks,
+        };
+        Ok((figures, choices))
     }
 
     /// The period's latest failed runs that the filter keeps, newest first.
@@ -147,11 +172,12 @@ impl TeamStore {
         database: String,
         lost_after: Duration,
     ) -> Result<TeamReport, StoreError> {
-        let figures = self.figures(start, &filter, &database).await?;
+        let (figures, choices) = self.figures(start, &filter, &database).await?;
         let lost_before = SystemTime::now() - lost_after;
         let running = self.running_now(lost_before, LISTED).await?;
         Ok(TeamReport {
             page: report::page(&figures, start, &since, &filter, &database),
+            controls: controls::html(&since, &filter, &choices),
             running: RunsNow::new(running, lost_before, lost_after),
         })
     }
@@ -168,14 +194,23 @@ fn kept_rollup(groups: Vec<StoredGroup>, database: &str) -> Result<Rollup, Store
 /// The page of `telemetry report`, with the runs in progress above it.
 pub struct TeamReport {
     page: Page,
+    /// The controls' section, above the runs in progress.
+    controls: String,
     running: RunsNow,
 }
 
 impl TeamReport {
+    /// The page, which asks for itself again every few minutes.
     pub fn html(&self) -> String {
-        self.page
-            .html()
-            .replacen("</h1>\n", &format!("</h1>\n{}", self.running.html()), 1)
+        let refresh = format!(
+            "<head><meta http-equiv=\"refresh\" content=\"{}\">",
+            controls::REFRESH_SECONDS
+        );
+        self.page.html().replacen("<head>", &refresh, 1).replacen(
+            "</h1>\n",
+            &format!("</h1>\n{}{}", self.controls, self.running.html()),
+            1,
+        )
     }
 
     /// `telemetry report --json`'s object, with `in_progress`, `lost` and the `running` runs.

@@ -12,7 +12,7 @@ use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
     Change, Notification, Observed, PasswordSources, PgStore, PgTarget, ReportRun, RunningNow,
-    RunningRow, Store, StoreError, StoredGroup, StoredKey, StoredRevision,
+    RunningRow, Store, StoreError, StoredGroup, StoredKey, StoredRevision, Streak,
 };
 
 /// Which store, as `--database` (or `EARLYEXIT_DATABASE_URL`, `DATABASE_URL`) names it.
@@ -166,6 +166,30 @@ impl TeamStore {
     }
 
     /// Every key in force, as (hash, name, role).
+    /// Where command `hash` stands on the runs of `branch`, a repository `LIKE`
+    /// `repository` and `place` (`store::Streak`).
+    pub async fn streak(
+        &self,
+        hash: &str,
+        branch: Option<String>,
+        repository: Option<String>,
+        place: Option<&'static str>,
+    ) -> Result<Streak, StoreError> {
+        match self {
+            TeamStore::Sqlite { reader, .. } => {
+                let hash = hash.to_string();
+                blocking(reader, move |s| {
+                    s.streak(&hash, branch.as_deref(), repository.as_deref(), place)
+                })
+                .await
+            }
+            TeamStore::Postgres(pg) => {
+                pg.streak(hash, branch.as_deref(), repository.as_deref(), place)
+                    .await
+            }
+        }
+    }
+
     /// The name and role of the key in force with this hash, if there is one.
     pub async fn key_in_force(&self, hash: String) -> Result<Option<(String, String)>, StoreError> {
         match self {

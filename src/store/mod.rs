@@ -32,7 +32,7 @@ mod team;
 pub use alerts::{Change, Notification, Observed};
 pub use outbox::{Claim, Queued};
 pub use postgres::{PasswordSources, PgStore, PgTarget};
-pub use queries::{ReportRun, RunTiming, Stats, Tally};
+pub use queries::{ReportRun, RunTiming, Stats, Streak, Tally};
 pub use report::{Fold, Folded, StoredGroup, StoredRevision};
 pub use retention::FORGET_BATCH;
 use rows::{insert_execution_sql, insert_runs, INSERT_MATCH, WARM_INSERT_PAGES};

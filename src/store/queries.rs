@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use rusqlite::{params_from_iter, Params, Row};
+use rusqlite::{params, params_from_iter, OptionalExtension, Params, Row};
 
 use super::rows::{execution_from_row, EXECUTION_COLUMNS};
 use super::schema::legacy_outcome;
@@ -38,6 +38,8 @@ pub struct ReportRun {
     /// The first matched line, as stored (full detail only).
     pub first_line: Option<String>,
     pub project_type: Option<String>,
+    /// Its CI job's page (full detail only).
+    pub run_url: Option<String>,
 }
 
 /// One run, as the estimate sees it.
@@ -131,7 +133,7 @@ macro_rules! report_select {
             outcome_column!(),
             ", total_runtime, time_to_first_match, pattern, match_count,
              vcs_ref, vcs_repository_url, vcs_revision, ci_system, m.line_content, exit_reason,
-             stopped_command, project_type
+             stopped_command, project_type, pipeline_run_url
              FROM executions e
              LEFT JOIN match_events m ON m.execution_id = e.execution_id AND m.match_number = 1"
         )
@@ -145,6 +147,47 @@ pub(super) const REPORT_SELECT: &str = report_select!();
 pub(super) const REPORT_RUNS: &str = concat!(
     report_select!(),
     " WHERE timestamp >= ?1 AND timestamp < ?2"
+);
+
+/// Where a command stands on the page's runs: since when it has failed, and when it last
+/// passed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Streak {
+    /// When it last passed (RFC 3339), if ever.
+    pub last_success: Option<String>,
+    /// The first failed run after that: when, and its revision. `None` while it passes.
+    pub failing_since: Option<(String, Option<String>)>,
+}
+
+/// The runs of command `?1` the page's filter keeps: the branch `?2` ('' for none), a
+/// repository `LIKE ?3` (a pattern; '' for none), the place `?4` (`ci` or `local`); `NULL`
+/// keeps any.
+macro_rules! streak_runs {
+    () => {
+        concat!(
+            " FROM executions WHERE command_hash = ?1
+            AND (CAST(?2 AS TEXT) IS NULL OR coalesce(vcs_ref, '') = ?2)
+            AND (CAST(?3 AS TEXT) IS NULL OR coalesce(vcs_repository_url, '') LIKE ?3 ESCAPE '\\')
+            AND (CAST(?4 AS TEXT) IS NULL OR (?4 = 'ci' AND ci_system IS NOT NULL)
+                 OR (?4 = 'local' AND ci_system IS NULL))"
+        )
+    };
+}
+/// When the command last passed.
+pub(super) const LAST_SUCCESS: &str = concat!(
+    "SELECT max(timestamp)",
+    streak_runs!(),
+    " AND ",
+    outcome_column!(),
+    " IN ('success', 'stopped_on_success')"
+);
+/// Its first failed run after `?5`.
+pub(super) const FIRST_FAILURE_AFTER: &str = concat!(
+    "SELECT timestamp, vcs_revision",
+    streak_runs!(),
+    " AND timestamp > ?5 AND ",
+    outcome_column!(),
+    " IN ('failure', 'timeout', 'lost', 'error') ORDER BY timestamp, execution_id LIMIT 1"
 );
 
 /// A row of [`report_select`] as the value.
@@ -167,6 +210,7 @@ pub(super) fn report_run(row: &Row<'_>) -> rusqlite::Result<ReportRun> {
         exit_reason: row.get::<_, String>(14)?.parse().ok(),
         stopped_command: row.get(15)?,
         project_type: row.get(16)?,
+        run_url: row.get(17)?,
     })
 }
 
@@ -182,6 +226,39 @@ impl Store {
             .prepare_cached(sql)
             .and_then(|mut statement| statement.query_map(params, map)?.collect())
             .map_err(|e| self.error(e))
+    }
+
+    /// Where command `hash` stands on the runs of `branch`, a repository `LIKE` `repository`
+    /// and `place` (see [`Streak`]).
+    pub fn streak(
+        &self,
+        hash: &str,
+        branch: Option<&str>,
+        repository: Option<&str>,
+        place: Option<&str>,
+    ) -> Result<Streak, StoreError> {
+        let last_success: Option<String> = self
+            .connection
+            .query_row(
+                LAST_SUCCESS,
+                params![hash, branch, repository, place],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.error(e))?;
+        let after = last_success.clone().unwrap_or_default();
+        let failing_since = self
+            .connection
+            .query_row(
+                FIRST_FAILURE_AFTER,
+                params![hash, branch, repository, place, after],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        Ok(Streak {
+            last_success,
+            failing_since,
+        })
     }
 
     /// Runs (with their matches) that started at or after `since`, oldest first.

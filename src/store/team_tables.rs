@@ -30,7 +30,7 @@ CREATE TABLE report_groups (
 /// watched command's state on each branch, and the messages waiting to be posted.
 macro_rules! alert_tables {
     () => {
-        "CREATE TABLE alert_states (
+        "CREATE TABLE IF NOT EXISTS alert_states (
     command_hash    TEXT NOT NULL,
     branch          TEXT NOT NULL,
     repository      TEXT NOT NULL,
@@ -41,14 +41,14 @@ macro_rules! alert_tables {
     revision_failed BIGINT NOT NULL,
     PRIMARY KEY (command_hash, branch, repository)
 );
-CREATE TABLE notifications (
+CREATE TABLE IF NOT EXISTS notifications (
     id       TEXT PRIMARY KEY,
     target   TEXT NOT NULL,
     body     TEXT NOT NULL,
     attempts BIGINT NOT NULL,
     due      BIGINT NOT NULL
 );
-CREATE INDEX notifications_by_due ON notifications (target, due);
+CREATE INDEX IF NOT EXISTS notifications_by_due ON notifications (target, due);
 "
     };
 }

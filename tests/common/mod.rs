@@ -374,6 +374,11 @@ pub fn openssl(dir: &std::path::Path, words: &str) {
 /// Headless Chromium (Debian's package, which tests/install-and-run.sh installs) on `page`
 /// with these extra flags; its stdout and stderr.
 pub fn chromium(page: &std::path::Path, flags: &[&str]) -> (String, String) {
+    chromium_url(&format!("file://{}", page.display()), flags)
+}
+
+/// Headless Chromium on a URL (`http://user:key@127.0.0.1:PORT/` for a page behind a key).
+pub fn chromium_url(url: &str, flags: &[&str]) -> (String, String) {
     let profile = Home::new();
     let output = std::process::Command::new("chromium")
         .args([
@@ -391,7 +396,7 @@ pub fn chromium(page: &std::path::Path, flags: &[&str]) -> (String, String) {
         ])
         .arg(format!("--user-data-dir={}", profile.dir.display()))
         .args(flags)
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .output()
         .expect("chromium runs (apt-get install chromium)");
     assert!(

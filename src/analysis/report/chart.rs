@@ -8,6 +8,7 @@
 
 use std::fmt::Write as _;
 
+use super::table::human_seconds;
 use super::table::{escape, Cell, Table};
 
 /// A colour, as CSS writes it.
@@ -39,34 +40,6 @@ impl Unit {
             Unit::Ratio => format!("{:.0}%", value * 100.0),
         }
     }
-}
-
-/// A duration as a person reads it.
-pub fn human_seconds(seconds: f64) -> String {
-    let seconds = seconds.max(0.0);
-    if seconds == 0.0 {
-        "0 s".to_string()
-    } else if seconds < 1.0 {
-        format!("{:.0} ms", seconds * 1000.0)
-    } else if seconds < 60.0 {
-        trimmed(seconds, "s")
-    } else if seconds < 3600.0 {
-        trimmed(seconds / 60.0, "min")
-    } else if seconds < 86_400.0 {
-        trimmed(seconds / 3600.0, "h")
-    } else {
-        trimmed(seconds / 86_400.0, "d")
-    }
-}
-
-/// One decimal below 10 (`2.5 s`), none above (`42 s`), and never `3.0`.
-fn trimmed(value: f64, unit: &str) -> String {
-    let text = if value < 10.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.0}")
-    };
-    format!("{} {unit}", text.trim_end_matches(".0"))
 }
 
 /// One series of bars: its name in the legend, its colour, one value per label.
@@ -215,7 +188,18 @@ impl Section {
         let slots = self.labels.len().max(1) as f64;
         let plot_width = WIDTH - LEFT - RIGHT;
         let slot = plot_width / slots;
-        let chars_per_line = ((slot / 6.5).floor() as usize).max(4);
+        // A label's longest word must fit: where slots are narrower (days over a month),
+        // every `every`th slot is labelled, with the room of `every` slots; the bars' tooltips
+        // still name each one.
+        let longest_word = self
+            .labels
+            .iter()
+            .flat_map(|label| label.split_whitespace())
+            .map(|word| word.chars().count())
+            .max()
+            .unwrap_or(1);
+        let every = ((longest_word as f64 * 6.5 + 4.0) / slot).ceil().max(1.0) as usize;
+        let chars_per_line = ((slot * every as f64 / 6.5).floor() as usize).max(4);
         let wrapped: Vec<Vec<String>> = self
             .labels
             .iter()
@@ -283,6 +267,9 @@ impl Section {
                 if self.stacked {
                     base += value;
                 }
+            }
+            if i % every != 0 {
+                continue;
             }
             let centre = LEFT + slot * (i as f64 + 0.5);
             let _ = write!(
@@ -419,6 +406,35 @@ mod tests {
         assert_eq!(human_seconds(7200.0), "2 h");
         let (minutes, _) = ticks(600.0, Unit::Seconds);
         assert!(minutes.iter().all(|t| t % 60.0 == 0.0), "{minutes:?}");
+    }
+
+    #[test]
+    fn ninety_days_are_labelled_without_overlapping() {
+        let days: Vec<(String, f64, Vec<Cell>)> = (1..=90)
+            .map(|n| (format!("2026-09-{n:02}"), n as f64, Vec::new()))
+            .collect();
+        let section = Section::single(
+            ("days", "Days"),
+            ("Day", "Runs", Unit::Count),
+            ("runs", Color(0, 0, 0)),
+            vec!["day"],
+            days,
+        );
+        let svg = section.bar_chart();
+        let labelled: Vec<f64> = svg
+            .split("<tspan x=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            labelled.len() >= 6 && labelled.len() < 20,
+            "{}",
+            labelled.len()
+        );
+        for pair in labelled.windows(2) {
+            assert!(pair[1] - pair[0] >= 10.0 * 6.5, "labels {pair:?} overlap");
+        }
+        assert_eq!(svg.matches("<rect x=").count(), 90, "every day has its bar");
     }
 
     #[test]

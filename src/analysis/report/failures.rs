@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::chart::{Color, Part, Section, Series, Unit};
+use super::streaks::Streak;
 use super::table::{Cell, Table};
 use super::{Command, ReportRun, Revisions, TOP};
 use crate::analysis::rollup::{Dims, Rollup};
@@ -21,29 +22,64 @@ pub fn ratio(failed: u64, runs: u64) -> f64 {
     }
 }
 
-/// The ten commands with the highest failure rate, more runs first among equals.
-pub fn failing_commands(commands: &[Command<'_>]) -> Section {
-    let mut failing: Vec<(&str, u64, u64)> = commands
+/// The ten commands with the most failed runs, more runs first among equals: a command that
+/// failed fifteen times of a hundred comes before a typo that failed five times of five.
+pub fn most_failing<'c, 'a>(commands: &'c [Command<'a>]) -> Vec<&'c Command<'a>> {
+    let mut failing: Vec<&Command<'_>> = commands
         .iter()
-        .map(|command| {
-            let group = &command.group;
-            (group.label.as_str(), group.runs(), group.failed())
-        })
-        .filter(|(_, _, failures)| *failures > 0)
+        .filter(|command| command.group.failed() > 0)
         .collect();
-    failing.sort_by(|a, b| (b.2 * a.1).cmp(&(a.2 * b.1)).then(b.1.cmp(&a.1)));
+    failing.sort_by(|a, b| {
+        (b.group.failed(), b.group.runs(), &a.group.label).cmp(&(
+            a.group.failed(),
+            a.group.runs(),
+            &b.group.label,
+        ))
+    });
     failing.truncate(TOP);
+    failing
+}
+
+/// The commands that fail most, with since when each has failed (its first failed run after
+/// its last success, and that run's revision) and when it last passed.
+pub fn failing_commands(commands: &[Command<'_>], streaks: &HashMap<String, Streak>) -> Section {
+    let when = |time: &str| time.chars().take(16).collect::<String>().replace('T', " ");
     Section::single(
         ("failing-commands", "Commands that fail most"),
-        ("Command", "Failure rate", Unit::Ratio),
-        ("failure rate", FAILED),
-        vec!["command", "runs", "failed", "failure rate"],
-        failing
+        ("Command", "Failed runs", Unit::Count),
+        ("failed runs", FAILED),
+        vec![
+            "command",
+            "runs",
+            "failed",
+            "failure rate",
+            "failing since",
+            "last success",
+        ],
+        most_failing(commands)
             .into_iter()
-            .map(|(label, runs, failures)| {
-                let rate = ratio(failures, runs);
-                let cells = vec![Cell::Count(runs), Cell::Count(failures), Cell::ratio(rate)];
-                (label.to_string(), rate, cells)
+            .map(|command| {
+                let (runs, failures) = (command.group.runs(), command.group.failed());
+                let streak = streaks.get(command.hash).cloned().unwrap_or_default();
+                let since = match &streak.failing_since {
+                    Some((time, Some(revision))) => {
+                        Cell::text(format!("{revision} ({})", when(time)))
+                    }
+                    Some((time, None)) => Cell::text(when(time)),
+                    None => Cell::Absent("passing"),
+                };
+                let last = streak
+                    .last_success
+                    .as_deref()
+                    .map_or(Cell::Absent("never"), |time| Cell::text(when(time)));
+                let cells = vec![
+                    Cell::Count(runs),
+                    Cell::Count(failures),
+                    Cell::ratio(ratio(failures, runs)),
+                    since,
+                    last,
+                ];
+                (command.group.label.clone(), failures as f64, cells)
             })
             .collect(),
     )
@@ -197,6 +233,15 @@ pub fn latest_failures(runs: &[ReportRun]) -> Part {
                 Cell::text(run.outcome.label()),
                 or_empty(&run.branch),
                 or_empty(&run.first_line),
+                match &run.run_url {
+                    Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                        Cell::Link {
+                            text: "job".into(),
+                            url: url.clone(),
+                        }
+                    }
+                    _ => Cell::Absent(""),
+                },
             ]
         })
         .collect();
@@ -211,6 +256,7 @@ pub fn latest_failures(runs: &[ReportRun]) -> Part {
                 "outcome",
                 "branch",
                 "matched line",
+                "CI job",
             ],
             rows,
             text: true,

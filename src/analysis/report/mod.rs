@@ -8,6 +8,7 @@
 mod chart;
 mod failures;
 mod sections;
+pub mod streaks;
 mod table;
 
 use std::collections::hash_map::Entry;
@@ -26,35 +27,76 @@ use table::{to_millisecond, Table};
 /// Rows of the tables that list runs or commands, and bars of their charts.
 pub const TOP: usize = 10;
 
-/// Which runs the page shows: `--branch`, `--repository` and `--command`.
+/// What a filter of the branch or the repository names to keep the runs that have none
+/// (sent at minimal detail, or from outside a repository).
+pub const NONE: &str = "(none)";
+
+/// Where a run ran, as the page's filter names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Place {
+    Ci,
+    Local,
+}
+
+impl std::str::FromStr for Place {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Place, String> {
+        <Place as clap::ValueEnum>::from_str(text, true)
+            .map_err(|_| format!("'{text}' is not ci or local"))
+    }
+}
+
+/// Which runs the page shows: `--branch`, `--repository` and `--command`, and on the team's
+/// page also where they ran and (among the latest failures) how they ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Filter {
-    /// The branch (or tag), exactly.
+    /// The branch (or tag), exactly; [`NONE`] for runs without one.
     pub branch: Option<String>,
-    /// A part of the repository's URL (`team/app`).
+    /// A part of the repository's URL (`team/app`); [`NONE`] for runs without one.
     pub repository: Option<String>,
     /// A part of the command as the report shows it (`cargo test`).
     pub command: Option<String>,
+    /// In CI, or on a workstation.
+    pub place: Option<Place>,
+    /// The failures listed: only those that ended so.
+    #[serde(serialize_with = "outcome_name")]
+    pub outcome: Option<Outcome>,
+}
+
+fn outcome_name<S: serde::Serializer>(outcome: &Option<Outcome>, to: S) -> Result<S::Ok, S::Error> {
+    outcome.map(Outcome::as_str).serialize(to)
 }
 
 impl Filter {
     /// Whether runs of this command, branch, repository and place (`label` being the command
     /// as shown) are on the page.
     pub fn keeps(&self, dims: &Dims, label: &str) -> bool {
-        let part = |wanted: &Option<String>, value: Option<&str>| {
-            wanted
-                .as_deref()
-                .is_none_or(|wanted| value.is_some_and(|value| value.contains(wanted)))
+        let part = |wanted: &Option<String>, value: Option<&str>| match wanted.as_deref() {
+            None => true,
+            Some(NONE) => value.is_none(),
+            Some(wanted) => value.is_some_and(|value| value.contains(wanted)),
         };
-        self.branch
-            .as_deref()
-            .is_none_or(|branch| dims.branch.as_deref() == Some(branch))
+        let branch = match self.branch.as_deref() {
+            None => true,
+            Some(NONE) => dims.branch.is_none(),
+            Some(branch) => dims.branch.as_deref() == Some(branch),
+        };
+        let place = match self.place {
+            None => true,
+            Some(Place::Ci) => dims.ci_system.is_some(),
+            Some(Place::Local) => dims.ci_system.is_none(),
+        };
+        branch
+            && place
             && part(&self.repository, dims.repository.as_deref())
             && part(&self.command, Some(label))
     }
 
     pub fn keeps_run(&self, run: &ReportRun) -> bool {
         self.keeps(&Dims::of(run), &run.label)
+            && self.outcome.is_none_or(|outcome| run.outcome == outcome)
     }
 
     /// Leaves in `rollup`'s groups what the filter keeps (its revisions reach the page
@@ -69,10 +111,17 @@ impl Filter {
 
     /// What the filter says, for the page's heading; empty without one.
     pub fn describe(&self) -> String {
+        let place = self.place.map(|place| match place {
+            Place::Ci => "CI".to_string(),
+            Place::Local => "local".to_string(),
+        });
+        let outcome = self.outcome.map(|outcome| outcome.label().to_string());
         [
             ("branch", &self.branch),
             ("repository", &self.repository),
             ("command", &self.command),
+            ("runs", &place),
+            ("failures", &outcome),
         ]
         .into_iter()
         .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name} {v}")))
@@ -101,6 +150,14 @@ pub fn by_command(rollup: &Rollup) -> Vec<Command<'_>> {
         (b.group.runs(), &a.group.label, a.hash).cmp(&(a.group.runs(), &b.group.label, b.hash))
     });
     commands
+}
+
+/// The hashes of the commands that fail most in `period` (whose streaks the page shows).
+pub fn failing_hashes(period: &Rollup) -> Vec<&str> {
+    failures::most_failing(&by_command(period))
+        .into_iter()
+        .map(|command| command.hash)
+        .collect()
 }
 
 /// Each outcome's colour: red for what failed, green for what succeeded.
@@ -132,6 +189,8 @@ pub struct Figures {
     pub revisions: Revisions,
     /// The period's latest failed runs that the filter keeps, newest first.
     pub latest_failures: Vec<ReportRun>,
+    /// Where each of the commands that fail most stands, by command hash.
+    pub streaks: HashMap<String, streaks::Streak>,
 }
 
 impl Figures {
@@ -167,6 +226,7 @@ impl Figures {
         );
         filter.apply(&mut period);
         filter.apply(&mut previous);
+        let streaks = streaks::of_runs(runs, filter, &failing_hashes(&period));
         Figures {
             period,
             previous,
@@ -176,6 +236,7 @@ impl Figures {
                 runs.iter().filter(|run| run.timestamp >= period_start),
                 filter,
             ),
+            streaks,
         }
     }
 

@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::chart::{human_seconds, Color, Part, Section, Series, Unit};
+use super::chart::{Color, Part, Section, Series, Unit};
 use super::failures::{self, ratio};
+use super::table::human_seconds;
 use super::table::{Cell, Table};
 use super::{by_command, outcome_color, Command, Figures, TOP};
 use crate::analysis::histogram::Histogram;
@@ -35,7 +36,7 @@ pub fn all(figures: &Figures) -> Contents {
         trend(period, &figures.previous),
         Part::Chart(time_saved_per_week(figures)),
         Part::Chart(runs_per_day(period)),
-        Part::Chart(failures::failing_commands(&commands)),
+        Part::Chart(failures::failing_commands(&commands, &figures.streaks)),
         Part::Chart(failures::failures_by(
             period,
             ("failures-by-branch", "Failures by branch", "Branch"),
@@ -98,11 +99,11 @@ fn time_saved(saved: &Savings) -> Part {
             heading: "Time saved",
             columns: vec![
                 "command",
-                "saved (s)",
+                "saved",
                 "stopped early",
                 "ended on their own",
                 "hangs stopped",
-                "hang time allowed (s)",
+                "hang time allowed",
             ],
             rows,
             text: false,
@@ -211,7 +212,7 @@ fn time_saved_per_week(figures: &Figures) -> Section {
         ("time-saved-per-week", "Time saved per week"),
         ("Week of", "Time saved", Unit::Seconds),
         ("saved", Color(46, 125, 50)),
-        vec!["week of", "saved (s)"],
+        vec!["week of", "saved"],
         weeks
             .into_iter()
             .map(|(week, saved)| (week, saved, vec![Cell::seconds(saved)]))
@@ -303,7 +304,7 @@ fn durations(commands: &[Command<'_>]) -> Section {
         table: Table {
             id: "durations",
             heading: "Run time per command (p50 and p95)",
-            columns: vec!["command", "p50 (s)", "p95 (s)"],
+            columns: vec!["command", "p50", "p95"],
             rows: durations
                 .iter()
                 .map(|d| vec![Cell::text(d.0), Cell::seconds(d.1), Cell::seconds(d.2)])

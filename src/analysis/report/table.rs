@@ -18,6 +18,11 @@ pub enum Cell {
     /// No figure (too few runs to estimate, no branch): the page shows a word for why, JSON
     /// gives null.
     Absent(&'static str),
+    /// A page elsewhere (a CI job's): the page links `text` to it, JSON gives the address.
+    Link {
+        text: String,
+        url: String,
+    },
 }
 
 impl Cell {
@@ -25,9 +30,9 @@ impl Cell {
         Cell::Text(text.into())
     }
 
-    /// Seconds to the millisecond.
+    /// Seconds, shown in human units (`2.9 h`, not `10585.227`) and given to the millisecond.
     pub fn seconds(value: f64) -> Cell {
-        Cell::time(format!("{value:.3}"), value)
+        Cell::time(human_seconds(value), value)
     }
 
     /// Seconds the page shows as `shown`, given to the millisecond: sums of run times differ
@@ -55,6 +60,7 @@ impl Cell {
             Cell::Count(count) => count.to_string().into(),
             Cell::Figure { shown, .. } => shown.as_str().into(),
             Cell::Absent(word) => (*word).into(),
+            Cell::Link { text, .. } => text.as_str().into(),
         }
     }
 }
@@ -66,6 +72,7 @@ impl Serialize for Cell {
             Cell::Count(count) => serializer.serialize_u64(*count),
             Cell::Figure { value, .. } => serializer.serialize_f64(*value),
             Cell::Absent(_) => serializer.serialize_none(),
+            Cell::Link { url, .. } => serializer.serialize_str(url),
         }
     }
 }
@@ -97,13 +104,48 @@ impl Table {
             .map(|row| {
                 let cells: String = row
                     .iter()
-                    .map(|cell| format!("<td{cell_class}>{}</td>", escape(&cell.shown_text())))
+                    .map(|cell| match cell {
+                        Cell::Link { text, url } => format!(
+                            "<td{cell_class}><a href=\"{}\">{}</a></td>",
+                            escape(url),
+                            escape(text)
+                        ),
+                        _ => format!("<td{cell_class}>{}</td>", escape(&cell.shown_text())),
+                    })
                     .collect();
                 format!("<tr>{cells}</tr>")
             })
             .collect();
         format!("<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     }
+}
+
+/// A duration as a person reads it.
+pub fn human_seconds(seconds: f64) -> String {
+    let seconds = seconds.max(0.0);
+    if seconds == 0.0 {
+        "0 s".to_string()
+    } else if seconds < 1.0 {
+        format!("{:.0} ms", seconds * 1000.0)
+    } else if seconds < 60.0 {
+        trimmed(seconds, "s")
+    } else if seconds < 3600.0 {
+        trimmed(seconds / 60.0, "min")
+    } else if seconds < 86_400.0 {
+        trimmed(seconds / 3600.0, "h")
+    } else {
+        trimmed(seconds / 86_400.0, "d")
+    }
+}
+
+/// One decimal below 10 (`2.5 s`), none above (`42 s`), and never `3.0`.
+fn trimmed(value: f64, unit: &str) -> String {
+    let text = if value < 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    };
+    format!("{} {unit}", text.trim_end_matches(".0"))
 }
 
 pub fn to_millisecond(seconds: f64) -> f64 {
@@ -138,12 +180,12 @@ mod tests {
         let table = Table {
             id: "t",
             heading: "T",
-            columns: vec!["command", "runs", "p50 (s)", "time", "saved (s)"],
+            columns: vec!["command", "runs", "p50", "time", "saved"],
             rows: vec![row],
             text: false,
         };
         assert!(table.html().contains(
-            "<td>cargo &lt;test&gt;</td><td>3</td><td>1.235</td><td>2.5 min</td><td>unknown</td>"
+            "<td>cargo &lt;test&gt;</td><td>3</td><td>1.2 s</td><td>2.5 min</td><td>unknown</td>"
         ));
         assert_eq!(
             serde_json::to_string(&table.rows).unwrap(),

@@ -7,12 +7,14 @@ use std::time::SystemTime;
 use tokio_postgres::Row;
 
 use super::{pg_error, PgStore};
-use crate::store::queries::{outcome_of, time_bound, REPORT_SELECT};
+use crate::store::queries::{
+    outcome_of, time_bound, FIRST_FAILURE_AFTER, LAST_SUCCESS, REPORT_SELECT,
+};
 use crate::store::report::{
     add_revisions_sql, latest_failed_sql, Fold, StoredGroup, StoredRevision, ALL_GROUPS,
     FLAKY_REVISIONS, FLAKY_REVISIONS_BY_GROUP, GROUP_CONFLICT, REVISION_TABLES,
 };
-use crate::store::{ReportRun, StoreError};
+use crate::store::{ReportRun, StoreError, Streak};
 
 /// The advisory lock a fold holds (the migrations hold another).
 pub(super) const FOLD_LOCK: i64 = 7_272_728;
@@ -81,6 +83,7 @@ impl PgStore {
             exit_reason: r.get::<_, String>(14).parse().ok(),
             stopped_command: r.get(15),
             project_type: r.get(16),
+            run_url: r.get(17),
         })
     }
 
@@ -203,6 +206,31 @@ impl PgStore {
             revision_from,
         )
         .await
+    }
+
+    /// As the SQLite store's `streak`.
+    pub async fn streak(
+        &self,
+        hash: &str,
+        branch: Option<&str>,
+        repository: Option<&str>,
+        place: Option<&str>,
+    ) -> Result<Streak, StoreError> {
+        let rows = self
+            .rows(LAST_SUCCESS, &[&hash, &branch, &repository, &place])
+            .await?;
+        let last_success: Option<String> = rows.first().and_then(|row| row.get(0));
+        let after = last_success.clone().unwrap_or_default();
+        let rows = self
+            .rows(
+                FIRST_FAILURE_AFTER,
+                &[&hash, &branch, &repository, &place, &after],
+            )
+            .await?;
+        Ok(Streak {
+            last_success,
+            failing_since: rows.first().map(|row| (row.get(0), row.get(1))),
+        })
     }
 
     /// As the SQLite store's `latest_failed`.

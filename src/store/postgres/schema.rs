@@ -117,4 +117,6 @@ CREATE UNIQUE INDEX executions_by_span ON executions (trace_id, span_id) WHERE t
     // The kept figures carry what `/api/v1/stats` counts (`analysis::stats`): made again.
     fold_again!(),
     alert_tables!(),
+    // Where each failing command stands on the page (`queries::Streak`): read per command.
+    "CREATE INDEX IF NOT EXISTS executions_by_command ON executions (command_hash, timestamp);",
 ];
