@@ -102,7 +102,8 @@ fn the_team_page_and_its_json_from_kept_figures_are_those_of_the_runs() {
             "failed",
             "failure rate",
             "failing since",
-            "last success"
+            "last success",
+            "failed per day"
         ])
     );
     for row in failing["rows"].as_array().unwrap() {

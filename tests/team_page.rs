@@ -109,6 +109,10 @@ fn failing_since_names_the_revision_its_streak_began_on() {
     assert_eq!(rows[0][2], 3);
     assert_eq!(rows[0][4], format!("r3 ({})", minute(3)));
     assert_eq!(rows[0][5], minute(4));
+    assert_eq!(
+        rows[0][6], "▁▁███",
+        "no failure on its first two days, one on each after"
+    );
     // On feature/x cargo test fails since r5 though it passes on main: the branch decides.
     let (_, json) = get(
         &format!("{}/api/v1/report?since=7d&branch=feature%2Fx", server.url),

@@ -40,9 +40,33 @@ pub fn most_failing<'c, 'a>(commands: &'c [Command<'a>]) -> Vec<&'c Command<'a>>
     failing
 }
 
+/// A command's failed runs per day of the period, as a line of bars (`▁▃█`, `·` for a day
+/// it did not run): the small trend beside its figures.
+fn daily_failures(period: &Rollup, hash: &str) -> String {
+    let mut days: BTreeMap<&str, Option<u64>> = BTreeMap::new();
+    for ((day, dims), group) in &period.groups {
+        let failed = days.entry(day).or_default();
+        if dims.command_hash == hash {
+            *failed = Some(failed.unwrap_or(0) + group.failed());
+        }
+    }
+    let most = days.values().flatten().copied().max().unwrap_or(0).max(1);
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    days.values()
+        .map(|failed| match failed {
+            None => '·',
+            Some(failed) => BARS[(*failed * 7).div_ceil(most) as usize],
+        })
+        .collect()
+}
+
 /// The commands that fail most, with since when each has failed (its first failed run after
-/// its last success, and that run's revision) and when it last passed.
-pub fn failing_commands(commands: &[Command<'_>], streaks: &HashMap<String, Streak>) -> Section {
+/// its last success, and that run's revision), when it last passed, and its failures per day.
+pub fn failing_commands(
+    period: &Rollup,
+    commands: &[Command<'_>],
+    streaks: &HashMap<String, Streak>,
+) -> Section {
     let when = |time: &str| time.chars().take(16).collect::<String>().replace('T', " ");
     Section::single(
         ("failing-commands", "Commands that fail most"),
@@ -55,6 +79,7 @@ pub fn failing_commands(commands: &[Command<'_>], streaks: &HashMap<String, Stre
             "failure rate",
             "failing since",
             "last success",
+            "failed per day",
         ],
         most_failing(commands)
             .into_iter()
@@ -78,6 +103,7 @@ pub fn failing_commands(commands: &[Command<'_>], streaks: &HashMap<String, Stre
                     Cell::ratio(ratio(failures, runs)),
                     since,
                     last,
+                    Cell::text(daily_failures(period, command.hash)),
                 ];
                 (command.group.label.clone(), failures as f64, cells)
             })

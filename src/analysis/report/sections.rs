@@ -36,7 +36,11 @@ pub fn all(figures: &Figures) -> Contents {
         trend(period, &figures.previous),
         Part::Chart(time_saved_per_week(figures)),
         Part::Chart(runs_per_day(period)),
-        Part::Chart(failures::failing_commands(&commands, &figures.streaks)),
+        Part::Chart(failures::failing_commands(
+            period,
+            &commands,
+            &figures.streaks,
+        )),
         Part::Chart(failures::failures_by(
             period,
             ("failures-by-branch", "Failures by branch", "Branch"),
