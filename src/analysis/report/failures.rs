@@ -87,10 +87,10 @@ pub fn failing_commands(
                 let (runs, failures) = (command.group.runs(), command.group.failed());
                 let streak = streaks.get(command.hash).cloned().unwrap_or_default();
                 let since = match &streak.failing_since {
-                    Some((time, Some(revision))) => {
+                    Some((time, Some(revision))) if !revision.is_empty() => {
                         Cell::text(format!("{revision} ({})", when(time)))
                     }
-                    Some((time, None)) => Cell::text(when(time)),
+                    Some((time, _)) => Cell::text(when(time)),
                     None => Cell::Absent("passing"),
                 };
                 let last = streak
