@@ -154,6 +154,13 @@ fn failing_since_names_the_revision_its_streak_began_on() {
         local.contains("branch (none), runs local"),
         "the heading says the filter"
     );
+    // A filter of the branch says what it leaves out, and links to it.
+    let main = page(&server, "?since=30d&branch=main");
+    assert_eq!(runs_on(&main), 6);
+    assert!(
+        main.contains("2 run(s) of the period have no branch (their runners send minimal detail) and are not counted here: <a href=\"?since=30d&amp;branch=%28none%29\">show them</a>"),
+        "{main}"
+    );
     let ci = page(&server, "?since=30d&place=ci&outcome=failure");
     assert_eq!(runs_on(&ci), 7);
     assert!(

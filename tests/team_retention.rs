@@ -94,8 +94,9 @@ fn answers(server: &Server) -> Vec<String> {
     said
 }
 
-/// Sends every run to `everything` (then restarted with `--retention 90d`) and the kept ones
-/// alone to `kept_only`; the first must come to say what the second says.
+/// Sends every run to `everything` (then restarted with a retention of 90 days, from
+/// `EARLYEXIT_SERVE_RETENTION`, as `--retention`'s variable) and the kept ones alone to
+/// `kept_only`; the first must come to say what the second says.
 fn retention_agrees(everything: &str, kept_only: &str, count_old: impl Fn() -> u64) {
     let now = SystemTime::now();
     let home = Home::new();
@@ -118,7 +119,7 @@ fn retention_agrees(everything: &str, kept_only: &str, count_old: impl Fn() -> u
     assert!(old > 1_000, "runs older than 90 days were sent");
     all.stop();
     let started = Instant::now();
-    let retained = all.restarted(&home, &["--retention", "90d"]);
+    let retained = all.restarted(&home, &[("EARLYEXIT_SERVE_RETENTION", "90d")]);
     while count_old() > 0 {
         assert!(
             started.elapsed() < Duration::from_secs(120),

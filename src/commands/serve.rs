@@ -75,11 +75,11 @@ struct ServeCli {
     statement_timeout: Duration,
     /// How long a run in progress may go without a record from its runner (which sends one
     /// every 30 s) before the report shows it as lost
-    #[arg(long, default_value = "2m", value_parser = bounded_duration)]
+    #[arg(long, env = "EARLYEXIT_SERVE_LOST_AFTER", default_value = "2m", value_parser = bounded_duration)]
     lost_after: Duration,
     /// Remove runs older than this (90d: the runs of the days that ended over 90 days ago),
     /// in small batches while the server runs; the report's kept figures follow
-    #[arg(long, value_name = "DURATION", value_parser = retention_duration)]
+    #[arg(long, env = "EARLYEXIT_SERVE_RETENTION", value_name = "DURATION", value_parser = retention_duration)]
     retention: Option<Duration>,
     /// Post to this webhook (Slack-compatible JSON, the facts also under "earlyexit") when a
     /// command on a --notify-branch turns failing, passes again, or becomes flaky (repeatable)

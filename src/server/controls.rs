@@ -26,6 +26,10 @@ pub struct Choices {
     pub repositories: Vec<String>,
     pub branches: Vec<String>,
     pub commands: Vec<String>,
+    /// The period's runs that have no branch, and no repository: a filter of either leaves
+    /// them out, and the page says so.
+    pub without_branch: u64,
+    pub without_repository: u64,
 }
 
 impl Choices {
@@ -41,6 +45,12 @@ impl Choices {
                 .branches
                 .push(dims.branch.clone().unwrap_or_else(|| NONE.into()));
             choices.commands.push(group.label.clone());
+            if dims.branch.is_none() {
+                choices.without_branch += group.runs();
+            }
+            if dims.repository.is_none() {
+                choices.without_repository += group.runs();
+            }
         }
         for values in [
             &mut choices.repositories,
@@ -105,6 +115,30 @@ fn select(name: &str, label: &str, options: &[(&str, &str)], chosen: Option<&str
     format!("<label>{label} <select name=\"{name}\">{options}</select></label>\n")
 }
 
+/// What a filter of the branch or the repository leaves out: the runs without one.
+fn left_out(since: &str, filter: &Filter, choices: &Choices) -> String {
+    let mut said = String::new();
+    for (field, wanted, count) in [
+        ("branch", &filter.branch, choices.without_branch),
+        ("repository", &filter.repository, choices.without_repository),
+    ] {
+        if count == 0 || wanted.as_deref().is_none_or(|wanted| wanted == NONE) {
+            continue;
+        }
+        let mut theirs = filter.clone();
+        match field {
+            "branch" => theirs.branch = Some(NONE.into()),
+            _ => theirs.repository = Some(NONE.into()),
+        }
+        said += &format!(
+            "<p class=\"left-out\">{count} run(s) of the period have no {field} (their runners \
+             send minimal detail) and are not counted here: <a href=\"{}\">show them</a>.</p>\n",
+            escape(&query(since, &theirs))
+        );
+    }
+    said
+}
+
 /// The controls' section.
 pub fn html(since: &str, filter: &Filter, choices: &Choices) -> String {
     let periods: Vec<String> = PERIODS
@@ -132,7 +166,8 @@ pub fn html(since: &str, filter: &Filter, choices: &Choices) -> String {
          <form method=\"get\" action=\"\">\n\
          <label>Since <input name=\"since\" value=\"{since}\" size=\"12\" title=\"an age (7d) or a date (2026-12-01)\"></label>\n\
          {repository}{branch}{command}{place}{outcome}<button type=\"submit\">Show</button>\n\
-         </form></section>\n",
+         </form>{left_out}</section>\n",
+        left_out = left_out(since, filter, choices),
         periods = periods.join(" · "),
         minutes = REFRESH_SECONDS / 60,
         since = escape(since),

@@ -190,16 +190,12 @@ impl Server {
         )
     }
 
-    /// A server on this (stopped) one's database and keys, with `extra` arguments.
-    pub fn restarted(&self, home: &Home, extra: &[&str]) -> Server {
-        Server::start_on(
-            home,
-            &self.database,
-            "127.0.0.1:0",
-            extra,
-            self.write_key.clone(),
-            self.read_key.clone(),
-        )
+    /// A server on this (stopped) one's database and keys, with these variables set.
+    pub fn restarted(&self, home: &Home, env: &[(&str, &str)]) -> Server {
+        let keys = (self.write_key.clone(), self.read_key.clone());
+        Server::launch(home, &self.database, "127.0.0.1:0", &[], keys, |command| {
+            command.envs(env.iter().copied());
+        })
     }
 
     /// SIGKILL, as a crash or the OOM killer would end it.
