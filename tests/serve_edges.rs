@@ -227,3 +227,30 @@ fn bodies_of_tiny_items_cost_a_small_multiple_of_their_size_and_share_one_budget
         events.len()
     );
 }
+
+/// A run that could not start, sent over OTLP at full detail from CI, keeps its branch and
+/// repository: it has no working directory, which the server once took for minimal detail.
+#[test]
+fn a_run_that_could_not_start_keeps_its_branch_over_otlp() {
+    let home = Home::new();
+    home.write_config("telemetry:\n  remote_detail: full\n");
+    let server = Server::start(&home, &[]);
+    let failed = run(home
+        .earlyexit(&["Error", "--", "/nonexistent/command"])
+        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("x-api-key={}", server.write_key),
+        )
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REF_NAME", "main")
+        .env("GITHUB_SERVER_URL", "https://github.example")
+        .env("GITHUB_REPOSITORY", "team/app"));
+    assert_eq!(failed.code, 3, "{}", failed.stderr_text());
+    assert_eq!(
+        server.query("SELECT outcome, vcs_ref, vcs_repository_url, anonymized FROM executions"),
+        [["error", "main", "https://github.example/team/app", "0"]]
+    );
+}

@@ -198,11 +198,12 @@ pub fn traces(body: &[u8], encoding: Encoding) -> Result<Ingested, IngestError> 
             for span in &scope.spans {
                 ingested.received += 1;
                 let run = span_data(span).and_then(|span| {
-                    // A run sent at full detail says where it ran; at minimal detail it does not.
+                    // A run sent at full detail carries one of what only full detail keeps (a
+                    // run that could not start has no working directory, but its branch).
                     let full = span
                         .attributes
                         .iter()
-                        .any(|kv| kv.key.as_str() == attr::PROCESS_WORKING_DIRECTORY);
+                        .any(|kv| attr::FULL_DETAIL_ONLY.contains(&kv.key.as_str()));
                     let detail = if full { Detail::Full } else { Detail::Minimal };
                     RunRecord::from_span(&span, detail)
                 });
