@@ -6,8 +6,14 @@
 //! serves the team report at `/`, the same figures as JSON at `/api/v1/report`, those of
 //! `telemetry stats` at `/api/v1/stats`, `/healthz`, `/readyz` and Prometheus `/metrics`.
 //!
-//! `connection` speaks HTTP/1.1 or HTTP/2, `keys` makes and checks the API keys, `ingest` reads
-//! the bodies (`grpc` unwraps gRPC's), `routes` answers (`reads` the reports, each built once for the requests that ask for it at once: `shared_reads`), `metrics` counts. The server keeps nothing but what is in the store, so several of them can share one.
+//! `connection` speaks HTTP/1.1 or HTTP/2, `body` reads a body within its limits and the
+//! budget of bytes in flight, `counting` counts an OTLP body's items before it is read, `ingest`
+//! reads the bodies (`grpc` unwraps gRPC's), `keys` makes the API keys, `routes` answers
+//! (`reads` the reports, each built once for the requests that ask for it at once:
+//! `shared_reads`; `controls` and `in_progress` are the page's top), `alerts` and `notify` tell a
+//! webhook when a command turns, `metrics` counts. Housekeeping (here) refreshes statistics,
+//! forgets the running rows of stored runs and applies `--retention`. The server keeps nothing
+//! but what is in the store, so several of them can share one.
 //!
 //! May import: `store`, `recording`, `analysis`, `outcome`, `delivery` (the trust policy,
 //! for PostgreSQL's TLS), `since` and the leaves.
