@@ -134,3 +134,38 @@ fn two_hundred_short_otlp_runs_on_postgres_leave_none_in_progress() {
         postgres.psql("team", "SELECT count(*) FROM running")
     );
 }
+
+/// A lost run stays listed for a week; then housekeeping deletes its row.
+#[test]
+fn a_run_lost_for_over_a_week_is_no_longer_listed() {
+    let home = Home::new();
+    let mut server = Server::start(&home, &[]);
+    server.stop();
+    let database = rusqlite::Connection::open(&server.database).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for (id, days) in [("0a-8", 8), ("0a-6", 6)] {
+        database
+            .execute(
+                "INSERT INTO running (execution_id, trace_id, span_id, started, last_seen, match_count, span)
+                 VALUES (?1, '', '', '2026-11-01T00:00:00.000Z', ?2, 0, '{}')",
+                rusqlite::params![id, now - days * 86_400_000],
+            )
+            .unwrap();
+    }
+    drop(database);
+    let server = server.restarted(&home, &[]);
+    let until = Instant::now() + Duration::from_secs(10);
+    while server.query("SELECT count(*) FROM running") != [["1"]] {
+        assert!(Instant::now() < until, "the week-old row was not deleted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(server.query("SELECT execution_id FROM running"), [["0a-6"]]);
+    let figures = served_figures(&server, "since=30d");
+    assert_eq!(
+        (&figures["lost"], &figures["in_progress"]),
+        (&1.into(), &0.into())
+    );
+}

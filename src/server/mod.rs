@@ -12,7 +12,8 @@
 //! (`reads` the reports, each built once for the requests that ask for it at once:
 //! `shared_reads`; `controls` and `in_progress` are the page's top), `alerts` and `notify` tell a
 //! webhook when a command turns, `metrics` counts. Housekeeping (here) refreshes statistics,
-//! forgets the running rows of stored runs and applies `--retention`. The server keeps nothing
+//! forgets the running rows of stored runs (and of lost runs after a week) and applies
+//! `--retention`. The server keeps nothing
 //! but what is in the store, so several of them can share one.
 //!
 //! May import: `store`, `recording`, `analysis`, `outcome`, `delivery` (the trust policy,
@@ -52,17 +53,22 @@ use tokio::net::TcpListener;
 use crate::store::{StoreError, FORGET_BATCH};
 use routes::App;
 
+/// How long a lost run stays listed on the page before its row is deleted.
+const LOST_LISTED_FOR: Duration = Duration::from_secs(7 * 86_400);
+
 /// How often the server keeps house.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
 
 /// Keeps house while the server runs, at start and then every [`HOUSEKEEPING_EVERY`]: the
 /// planner's statistics refreshed once the runs have grown by a tenth, and the running rows of
-/// stored runs deleted (reads never count them; this keeps the table small). A failure is
+/// stored runs deleted (reads never count them; this keeps the table small), as are those of
+/// runs lost for over [`LOST_LISTED_FOR`]. A failure is
 /// tried again next time; the answers stay right, only slower.
 async fn keep_house(app: Arc<App>) {
     loop {
         let _ = app.store.refresh_statistics().await;
-        let _ = app.store.forget_stored_running().await;
+        let forgotten_before = std::time::SystemTime::now() - LOST_LISTED_FOR;
+        let _ = app.store.forget_ended_running(forgotten_before).await;
         if let Some(retention) = app.options.retention {
             let _ = apply_retention(&app.store, retention).await;
         }

@@ -470,13 +470,17 @@ impl TeamStore {
         }
     }
 
-    /// Deletes the running rows of runs that are stored.
-    pub async fn forget_stored_running(&self) -> Result<usize, StoreError> {
+    /// Deletes the running rows of runs that are stored, and of lost runs not heard of since
+    /// `forgotten_before`.
+    pub async fn forget_ended_running(
+        &self,
+        forgotten_before: SystemTime,
+    ) -> Result<usize, StoreError> {
         match self {
             TeamStore::Sqlite { writer, .. } => {
-                blocking(writer, |s| s.forget_stored_running()).await
+                blocking(writer, move |s| s.forget_ended_running(forgotten_before)).await
             }
-            TeamStore::Postgres(pg) => pg.forget_stored_running().await,
+            TeamStore::Postgres(pg) => pg.forget_ended_running(forgotten_before).await,
         }
     }
 }

@@ -58,9 +58,9 @@ pub(super) const RUNNING_NOW: &str = "SELECT execution_id, trace_id, span_id, st
 pub(super) const RUNNING_COUNTS: &str = "SELECT count(*) FILTER (WHERE last_seen >= ?1),
         count(*) FILTER (WHERE last_seen < ?1)
     FROM running r WHERE NOT EXISTS (SELECT 1 FROM executions e WHERE e.execution_id = r.execution_id)";
-/// The rows of runs that are stored.
-pub(super) const FORGET_STORED_RUNNING: &str = "DELETE FROM running
-    WHERE EXISTS (SELECT 1 FROM executions e WHERE e.execution_id = running.execution_id)";
+/// The rows of runs that are stored, and of lost runs not heard of since `?1`.
+pub(super) const FORGET_ENDED_RUNNING: &str = "DELETE FROM running WHERE last_seen < ?1
+    OR EXISTS (SELECT 1 FROM executions e WHERE e.execution_id = running.execution_id)";
 
 pub(super) fn epoch_millis(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
@@ -155,10 +155,14 @@ impl Store {
         })
     }
 
-    /// Deletes the rows of runs that are stored; returns how many.
-    pub fn forget_stored_running(&mut self) -> Result<usize, StoreError> {
+    /// Deletes the rows of runs that are stored, and of lost runs not heard of since
+    /// `forgotten_before`; returns how many.
+    pub fn forget_ended_running(
+        &mut self,
+        forgotten_before: SystemTime,
+    ) -> Result<usize, StoreError> {
         self.connection
-            .execute(FORGET_STORED_RUNNING, [])
+            .execute(FORGET_ENDED_RUNNING, [epoch_millis(forgotten_before)])
             .map_err(|e| self.error(e))
     }
 

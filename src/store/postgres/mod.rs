@@ -28,7 +28,7 @@ use crate::recording::record::{ExecutionRecord, MatchRecord, RunRecord};
 use crate::store::queries::{end_bound, time_bound, REPORT_RUNS};
 use crate::store::rows::EXECUTION_COLUMNS;
 use crate::store::running::{
-    epoch_millis, RunningNow, FORGET_STORED_RUNNING, RUNNING_COUNTS, RUNNING_NOW,
+    epoch_millis, RunningNow, FORGET_ENDED_RUNNING, RUNNING_COUNTS, RUNNING_NOW,
 };
 use crate::store::team::KEY_IN_FORCE;
 use crate::store::{ReportRun, RunningRow, StoreError};
@@ -376,12 +376,18 @@ impl PgStore {
         })
     }
 
-    /// Deletes the rows of runs that are stored; returns how many.
-    pub async fn forget_stored_running(&self) -> Result<usize, StoreError> {
+    /// As the SQLite store's `forget_ended_running`.
+    pub async fn forget_ended_running(
+        &self,
+        forgotten_before: SystemTime,
+    ) -> Result<usize, StoreError> {
         let guard = self.connection().await?;
         let client = &guard.as_ref().expect("made by connection()").client;
         let deleted = client
-            .execute(FORGET_STORED_RUNNING, &[])
+            .execute(
+                &numbered(FORGET_ENDED_RUNNING),
+                &[&epoch_millis(forgotten_before)],
+            )
             .await
             .map_err(|e| pg_error(&self.shown, e))?;
         Ok(deleted as usize)
