@@ -354,7 +354,9 @@ fn two_servers_on_postgres_fold_every_run_once_into_the_page_sqlite_serves() {
     let now = SystemTime::now();
     assert_eq!(send_varied(&[&first, &second], now), 2400);
     send_varied(&[&sqlite], now);
-    for query in PERIODS {
+    // The team page's own filters too, which `telemetry report` does not take.
+    let team_only = ["since=4d&place=ci", "since=4d&place=local&branch=main"];
+    for query in PERIODS.into_iter().chain(team_only) {
         let expected = served_page(&sqlite, query);
         for server in [&first, &second] {
             let page = served_page(server, query);

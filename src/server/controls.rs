@@ -67,16 +67,12 @@ impl Choices {
 
 /// The page's query for `since` and `filter`, with `since` replaced by `period`.
 fn query(period: &str, filter: &Filter) -> String {
-    let place = filter.place.map(|place| match place {
-        Place::Ci => "ci",
-        Place::Local => "local",
-    });
     let fields = [
         ("since", Some(period)),
         ("repository", filter.repository.as_deref()),
         ("branch", filter.branch.as_deref()),
         ("command", filter.command.as_deref()),
-        ("place", place),
+        ("place", filter.place.map(Place::as_str)),
         ("outcome", filter.outcome.map(Outcome::as_str)),
     ];
     let pairs: Vec<String> = fields
@@ -148,10 +144,6 @@ pub fn html(since: &str, filter: &Filter, choices: &Choices) -> String {
             false => format!("<a href=\"{}\">{shown}</a>", escape(&query(period, filter))),
         })
         .collect();
-    let place = filter.place.map(|place| match place {
-        Place::Ci => "ci",
-        Place::Local => "local",
-    });
     let failed: Vec<(&str, &str)> = std::iter::once(("", "every failure"))
         .chain(
             Outcome::ALL
@@ -182,8 +174,12 @@ pub fn html(since: &str, filter: &Filter, choices: &Choices) -> String {
         place = select(
             "place",
             "Runs",
-            &[("", "CI and local"), ("ci", "CI"), ("local", "local")],
-            place
+            &[
+                ("", "CI and local"),
+                (Place::Ci.as_str(), "CI"),
+                (Place::Local.as_str(), "local")
+            ],
+            filter.place.map(Place::as_str)
         ),
         outcome = select(
             "outcome",

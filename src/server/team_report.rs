@@ -121,13 +121,10 @@ impl TeamStore {
         filter.apply(&mut period);
         filter.apply(&mut previous);
         let mut streaks = HashMap::new();
-        let place = filter.place.map(|place| match place {
-            report::Place::Ci => "ci",
-            report::Place::Local => "local",
-        });
+        let in_ci = filter.place.map(|place| place == report::Place::Ci);
         for hash in report::failing_hashes(&period) {
             let streak = self
-                .streak(hash, branch.clone(), repository_like.clone(), place)
+                .streak(hash, branch.clone(), repository_like.clone(), in_ci)
                 .await?;
             streaks.insert(hash.to_string(), streak);
         }

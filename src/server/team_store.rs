@@ -167,24 +167,24 @@ impl TeamStore {
 
     /// Every key in force, as (hash, name, role).
     /// Where command `hash` stands on the runs of `branch`, a repository `LIKE`
-    /// `repository` and `place` (`store::Streak`).
+    /// `repository`, and in CI or not (`store::Streak`).
     pub async fn streak(
         &self,
         hash: &str,
         branch: Option<String>,
         repository: Option<String>,
-        place: Option<&'static str>,
+        in_ci: Option<bool>,
     ) -> Result<Streak, StoreError> {
         match self {
             TeamStore::Sqlite { reader, .. } => {
                 let hash = hash.to_string();
                 blocking(reader, move |s| {
-                    s.streak(&hash, branch.as_deref(), repository.as_deref(), place)
+                    s.streak(&hash, branch.as_deref(), repository.as_deref(), in_ci)
                 })
                 .await
             }
             TeamStore::Postgres(pg) => {
-                pg.streak(hash, branch.as_deref(), repository.as_deref(), place)
+                pg.streak(hash, branch.as_deref(), repository.as_deref(), in_ci)
                     .await
             }
         }

@@ -160,35 +160,40 @@ pub struct Streak {
 }
 
 /// The runs of command `?1` the page's filter keeps: the branch `?2` ('' for none), a
-/// repository `LIKE ?3` (a pattern; '' for none), the place `?4` (`ci` or `local`); `NULL`
+/// repository `LIKE ?3` (a pattern; '' for none), in CI (`?4` true) or not (false); `NULL`
 /// keeps any.
-macro_rules! streak_runs {
-    () => {
-        concat!(
-            " FROM executions WHERE command_hash = ?1
-            AND (CAST(?2 AS TEXT) IS NULL OR coalesce(vcs_ref, '') = ?2)
-            AND (CAST(?3 AS TEXT) IS NULL OR coalesce(vcs_repository_url, '') LIKE ?3 ESCAPE '\\')
-            AND (CAST(?4 AS TEXT) IS NULL OR (?4 = 'ci' AND ci_system IS NOT NULL)
-                 OR (?4 = 'local' AND ci_system IS NULL))"
-        )
-    };
+const STREAK_RUNS: &str = " FROM executions WHERE command_hash = ?1
+    AND (CAST(?2 AS TEXT) IS NULL OR coalesce(vcs_ref, '') = ?2)
+    AND (CAST(?3 AS TEXT) IS NULL OR coalesce(vcs_repository_url, '') LIKE ?3 ESCAPE '\\')
+    AND (CAST(?4 AS BOOLEAN) IS NULL OR CAST(?4 AS BOOLEAN) = (ci_system IS NOT NULL))";
+
+/// The outcomes `keep` picks, as an SQL list (`'failure', 'timeout'`): the one rule of what
+/// failed, in the store's words.
+pub(super) fn outcomes_in(keep: impl Fn(Outcome) -> bool) -> String {
+    Outcome::ALL
+        .into_iter()
+        .filter(|outcome| keep(*outcome))
+        .map(|outcome| format!("'{}'", outcome.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
+
 /// When the command last passed.
-pub(super) const LAST_SUCCESS: &str = concat!(
-    "SELECT max(timestamp)",
-    streak_runs!(),
-    " AND ",
-    outcome_column!(),
-    " IN ('success', 'stopped_on_success')"
-);
+pub(super) fn last_success_sql() -> String {
+    format!(
+        "SELECT max(timestamp){STREAK_RUNS} AND {OUTCOME_COLUMN} IN ({})",
+        outcomes_in(|outcome| !outcome.is_error())
+    )
+}
+
 /// Its first failed run after `?5`.
-pub(super) const FIRST_FAILURE_AFTER: &str = concat!(
-    "SELECT timestamp, vcs_revision",
-    streak_runs!(),
-    " AND timestamp > ?5 AND ",
-    outcome_column!(),
-    " IN ('failure', 'timeout', 'lost', 'error') ORDER BY timestamp, execution_id LIMIT 1"
-);
+pub(super) fn first_failure_after_sql() -> String {
+    format!(
+        "SELECT timestamp, vcs_revision{STREAK_RUNS} AND timestamp > ?5
+         AND {OUTCOME_COLUMN} IN ({}) ORDER BY timestamp, execution_id LIMIT 1",
+        outcomes_in(Outcome::is_failed)
+    )
+}
 
 /// A row of [`report_select`] as the value.
 pub(super) fn report_run(row: &Row<'_>) -> rusqlite::Result<ReportRun> {
@@ -229,19 +234,19 @@ impl Store {
     }
 
     /// Where command `hash` stands on the runs of `branch`, a repository `LIKE` `repository`
-    /// and `place` (see [`Streak`]).
+    /// and in CI or not (see [`Streak`]).
     pub fn streak(
         &self,
         hash: &str,
         branch: Option<&str>,
         repository: Option<&str>,
-        place: Option<&str>,
+        in_ci: Option<bool>,
     ) -> Result<Streak, StoreError> {
         let last_success: Option<String> = self
             .connection
             .query_row(
-                LAST_SUCCESS,
-                params![hash, branch, repository, place],
+                &last_success_sql(),
+                params![hash, branch, repository, in_ci],
                 |row| row.get(0),
             )
             .map_err(|e| self.error(e))?;
@@ -249,8 +254,8 @@ impl Store {
         let failing_since = self
             .connection
             .query_row(
-                FIRST_FAILURE_AFTER,
-                params![hash, branch, repository, place, after],
+                &first_failure_after_sql(),
+                params![hash, branch, repository, in_ci, after],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-use super::queries::{report_run, time_bound, OUTCOME_COLUMN, REPORT_SELECT};
+use super::queries::{outcomes_in, report_run, time_bound, OUTCOME_COLUMN, REPORT_SELECT};
 use super::{sqlite_error, ReportRun, Store, StoreError};
 use crate::outcome::Outcome;
 
@@ -105,16 +105,11 @@ pub(super) const FLAKY_REVISIONS_BY_GROUP: &str = "SELECT g.command_hash, g.revi
 
 /// The failed runs since `?1`, newest first, `?2` from `?3` on.
 pub(super) fn latest_failed_sql() -> String {
-    let failed: Vec<String> = Outcome::ALL
-        .iter()
-        .filter(|outcome| outcome.is_failed())
-        .map(|outcome| format!("'{}'", outcome.as_str()))
-        .collect();
     format!(
         "{REPORT_SELECT} WHERE timestamp >= ?1 AND {} IN ({})
          ORDER BY timestamp DESC, e.execution_id DESC LIMIT ?2 OFFSET ?3",
         OUTCOME_COLUMN,
-        failed.join(", ")
+        outcomes_in(Outcome::is_failed)
     )
 }
 

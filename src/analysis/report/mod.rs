@@ -39,6 +39,16 @@ pub enum Place {
     Local,
 }
 
+impl Place {
+    /// Its name in a query (`place=ci`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Place::Ci => "ci",
+            Place::Local => "local",
+        }
+    }
+}
+
 impl std::str::FromStr for Place {
     type Err = String;
 

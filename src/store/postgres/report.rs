@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use super::{pg_error, PgStore};
 use crate::store::queries::{
-    outcome_of, time_bound, FIRST_FAILURE_AFTER, LAST_SUCCESS, REPORT_SELECT,
+    first_failure_after_sql, last_success_sql, outcome_of, time_bound, REPORT_SELECT,
 };
 use crate::store::report::{
     add_revisions_sql, latest_failed_sql, Fold, StoredGroup, StoredRevision, ALL_GROUPS,
@@ -214,17 +214,17 @@ impl PgStore {
         hash: &str,
         branch: Option<&str>,
         repository: Option<&str>,
-        place: Option<&str>,
+        in_ci: Option<bool>,
     ) -> Result<Streak, StoreError> {
         let rows = self
-            .rows(LAST_SUCCESS, &[&hash, &branch, &repository, &place])
+            .rows(&last_success_sql(), &[&hash, &branch, &repository, &in_ci])
             .await?;
         let last_success: Option<String> = rows.first().and_then(|row| row.get(0));
         let after = last_success.clone().unwrap_or_default();
         let rows = self
             .rows(
-                FIRST_FAILURE_AFTER,
-                &[&hash, &branch, &repository, &place, &after],
+                &first_failure_after_sql(),
+                &[&hash, &branch, &repository, &in_ci, &after],
             )
             .await?;
         Ok(Streak {
