@@ -113,6 +113,32 @@ pub(super) fn latest_failed_sql() -> String {
     )
 }
 
+/// Adds each table's rows (in [`REVISION_TABLES`]' order) to what it keeps: a fold's tallies,
+/// or retention's taken off.
+pub(super) fn add_revisions(
+    transaction: &rusqlite::Transaction,
+    tables: [&[StoredRevision]; 2],
+) -> rusqlite::Result<()> {
+    for (table, rows) in REVISION_TABLES.into_iter().zip(tables) {
+        let values = "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+        let mut add = transaction.prepare_cached(&add_revisions_sql(table, values))?;
+        for r in rows {
+            add.execute(params![
+                r.command_hash,
+                r.revision,
+                r.branch,
+                r.repository,
+                r.ci_system,
+                r.label,
+                r.passed,
+                r.failed,
+                r.last_day
+            ])?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn group_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredGroup> {
     Ok(StoredGroup {
         day: row.get(0)?,
@@ -211,26 +237,8 @@ impl Store {
                 put.execute(params![group.day, group.dims, group.figures])
                     .map_err(error)?;
             }
-            let tables = [&folded.revisions, &folded.revisions_by_group];
-            for (table, rows) in REVISION_TABLES.into_iter().zip(tables) {
-                let values = "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-                let add = add_revisions_sql(table, values);
-                let mut add = transaction.prepare_cached(&add).map_err(error)?;
-                for r in rows {
-                    add.execute(params![
-                        r.command_hash,
-                        r.revision,
-                        r.branch,
-                        r.repository,
-                        r.ci_system,
-                        r.label,
-                        r.passed,
-                        r.failed,
-                        r.last_day
-                    ])
-                    .map_err(error)?;
-                }
-            }
+            let tables = [&folded.revisions[..], &folded.revisions_by_group[..]];
+            add_revisions(&transaction, tables).map_err(error)?;
         }
         transaction.commit().map_err(error)?;
         Ok(runs.len())

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use rusqlite::{params, TransactionBehavior};
 
 use super::queries::{report_run, REPORT_SELECT};
-use super::report::{add_revisions_sql, Fold, StoredRevision, REVISION_TABLES};
+use super::report::{add_revisions, Fold, StoredRevision, REVISION_TABLES};
 use super::{sqlite_error, ReportRun, Store, StoreError};
 
 /// Runs removed in one transaction.
@@ -128,29 +128,14 @@ impl Store {
             message,
         };
         let off = taken_off(&folded, fold).map_err(figures_error)?;
-        for (table, rows) in REVISION_TABLES.into_iter().zip(off) {
-            let values = "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-            let mut add = transaction
-                .prepare_cached(&add_revisions_sql(table, values))
-                .map_err(error)?;
+        add_revisions(&transaction, [&off[0][..], &off[1][..]]).map_err(error)?;
+        for (table, rows) in REVISION_TABLES.into_iter().zip(&off) {
             let mut empty = transaction
                 .prepare_cached(&forget_empty_revision_sql(table))
                 .map_err(error)?;
             for r in rows {
-                add.execute(params![
-                    r.command_hash,
-                    r.revision,
-                    r.branch,
-                    r.repository,
-                    r.ci_system,
-                    r.label,
-                    r.passed,
-                    r.failed,
-                    r.last_day
-                ])
-                .map_err(error)?;
                 empty
-                    .execute(rusqlite::params_from_iter(key_values(table, &r)))
+                    .execute(rusqlite::params_from_iter(key_values(table, r)))
                     .map_err(error)?;
             }
         }
