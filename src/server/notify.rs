@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::alerts::{body, Seen, Target};
 use super::routes::App;
-use crate::store::Change;
+use crate::store::{Change, Messages};
 
 /// Posts of one message before it is given up.
 const ATTEMPTS: i64 = 5;
@@ -36,14 +36,17 @@ fn without_urls(text: &str) -> String {
 /// Compares each stored run as it comes; a store that fails costs that run's comparison.
 pub async fn compare(app: Arc<App>, mut runs: mpsc::Receiver<Seen>, targets: Vec<Target>) {
     while let Some(seen) = runs.recv().await {
-        let messages = |change: Change| -> Vec<(String, String)> {
-            let text = body(change, &seen);
-            targets
-                .iter()
-                .map(|t| (t.id.clone(), text.clone()))
-                .collect()
-        };
-        if let Err(error) = app.store.observe(&seen.observed, &messages).await {
+        let messages = Messages(
+            [Change::Failing, Change::Passing, Change::Flaky]
+                .into_iter()
+                .map(|change| {
+                    let text = body(change, &seen);
+                    let to_each = targets.iter().map(|t| (t.id.clone(), text.clone()));
+                    (change, to_each.collect())
+                })
+                .collect(),
+        );
+        if let Err(error) = app.store.observe(&seen.observed, messages).await {
             super::log_line(&json!({"event": "alert", "error": error.to_string()}));
         }
     }

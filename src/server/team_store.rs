@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use crate::analysis::rollup::StoreFold;
 use crate::recording::record::RunRecord;
 use crate::store::{
-    Change, Notification, Observed, PasswordSources, PgStore, PgTarget, ReportRun, RunningNow,
-    RunningRow, Store, StoreError, StoredGroup, StoredKey, StoredRevision, Streak,
+    Change, Messages, Notification, Observed, PasswordSources, PgStore, PgTarget, ReportRun,
+    RunningNow, RunningRow, Store, StoreError, StoredGroup, StoredKey, StoredRevision, Streak,
 };
 
 /// Which store, as `--database` (or `EARLYEXIT_DATABASE_URL`, `DATABASE_URL`) names it.
@@ -300,32 +300,18 @@ impl TeamStore {
     }
 
     /// Compares a run with its command's state on its branch (see `store::alerts`), queuing
-    /// the messages `messages` makes of each change.
+    /// the messages of each change.
     pub async fn observe(
         &self,
         run: &Observed,
-        messages: &(dyn Fn(Change) -> Vec<(String, String)> + Sync),
+        messages: Messages,
     ) -> Result<Vec<Change>, StoreError> {
         match self {
             TeamStore::Sqlite { writer, .. } => {
                 let run = run.clone();
-                let made: Vec<(Change, Vec<(String, String)>)> =
-                    [Change::Failing, Change::Passing, Change::Flaky]
-                        .into_iter()
-                        .map(|change| (change, messages(change)))
-                        .collect();
-                blocking(writer, move |s| {
-                    let messages = |change: Change| {
-                        made.iter()
-                            .find(|(made, _)| *made == change)
-                            .map(|(_, messages)| messages.clone())
-                            .unwrap_or_default()
-                    };
-                    s.observe(&run, &messages)
-                })
-                .await
+                blocking(writer, move |s| s.observe(&run, &messages)).await
             }
-            TeamStore::Postgres(pg) => pg.observe(run, messages).await,
+            TeamStore::Postgres(pg) => pg.observe(run, &messages).await,
         }
     }
 

@@ -35,6 +35,20 @@ pub enum Change {
     Flaky,
 }
 
+/// What to queue for each change a run may make: (target, body) pairs, made before the
+/// run is compared, so that the comparison's transaction only writes them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Messages(pub Vec<(Change, Vec<(String, String)>)>);
+
+impl Messages {
+    pub(super) fn of(&self, change: Change) -> &[(String, String)] {
+        self.0
+            .iter()
+            .find(|(made, _)| *made == change)
+            .map_or(&[], |(_, messages)| messages)
+    }
+}
+
 /// A command's state on a branch, as kept.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct State {
@@ -116,11 +130,11 @@ pub(super) fn state_from(row: &rusqlite::Row) -> rusqlite::Result<State> {
 
 impl Store {
     /// Compares a run with its command's state on its branch and keeps the new state; for each
-    /// change, queues the messages `messages` makes of it (target, body). Returns the changes.
+    /// change, queues its `messages`. Returns the changes.
     pub fn observe(
         &mut self,
         run: &Observed,
-        messages: &dyn Fn(Change) -> Vec<(String, String)>,
+        messages: &Messages,
     ) -> Result<Vec<Change>, StoreError> {
         let path = self.path.clone();
         let error = |e| sqlite_error(&path, e);
@@ -154,7 +168,7 @@ impl Store {
             .map_err(error)?;
         let now = epoch_millis(SystemTime::now());
         for change in &changes {
-            for (target, body) in messages(*change) {
+            for (target, body) in messages.of(*change) {
                 let id = uuid::Uuid::new_v4().to_string();
                 transaction
                     .execute(QUEUE, params![id, target, body, now])

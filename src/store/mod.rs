@@ -29,7 +29,7 @@ mod running;
 mod schema;
 mod team;
 
-pub use alerts::{Change, Notification, Observed};
+pub use alerts::{Change, Messages, Notification, Observed};
 pub use outbox::{Claim, Queued};
 pub use postgres::{PasswordSources, PgStore, PgTarget};
 pub use queries::{ReportRun, RunTiming, Stats, Streak, Tally};

@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use super::{numbered, pg_error, PgStore};
 use crate::store::alerts::{
-    Change, Notification, Observed, State, CLAIM, POSTED, QUEUE, RETRY_AT, SAVE_STATE, STATE,
+    Change, Messages, Notification, Observed, State, CLAIM, POSTED, QUEUE, RETRY_AT, SAVE_STATE,
+    STATE,
 };
 use crate::store::running::epoch_millis;
 use crate::store::StoreError;
@@ -16,7 +17,7 @@ impl PgStore {
     pub async fn observe(
         &self,
         run: &Observed,
-        messages: &(dyn Fn(Change) -> Vec<(String, String)> + Sync),
+        messages: &Messages,
     ) -> Result<Vec<Change>, StoreError> {
         let error = |e| pg_error(&self.shown, e);
         let mut guard = self.connection().await?;
@@ -65,7 +66,7 @@ impl PgStore {
             .map_err(error)?;
         let now = epoch_millis(SystemTime::now());
         for change in &changes {
-            for (target, body) in messages(*change) {
+            for (target, body) in messages.of(*change) {
                 let id = uuid::Uuid::new_v4().to_string();
                 transaction
                     .execute(&numbered(QUEUE), &[&id, &target, &body, &now])
