@@ -25,8 +25,8 @@ fn runs_by_both_paths_are_stored_once_however_often_they_are_sent() {
             .env("EARLYEXIT_TELEMETRY_BACKEND", "hybrid"),
     ));
     assert_eq!(hybrid.stderr_text(), "");
-    let otlp = run(home
-        .earlyexit(&[
+    let otlp = run(server.sends_otlp_here(
+        &mut home.earlyexit(&[
             "--json",
             "-m",
             "3",
@@ -35,14 +35,9 @@ fn runs_by_both_paths_are_stored_once_however_often_they_are_sent() {
             "sh",
             "-c",
             "echo Error y; sleep 0.3",
-        ])
-        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("x-api-key={}", server.write_key),
-        ));
+        ]),
+        "http/protobuf",
+    ));
     assert_eq!(otlp.stderr_text(), "");
     for summary in [hybrid.json(), otlp.json()] {
         let id = summary["execution_id"].as_str().unwrap();

@@ -244,15 +244,9 @@ fn otlp_over_grpc_through_mutual_tls_is_stored_once() {
     let certificates = Certificates::new();
     let file = |name: &str| certificates.file(name);
     let server = Server::start(&home, &strs(&certificates.serve_tls(true)));
-    let sent = run(home
-        .earlyexit(&["--json", "Error", "--", "sh", "-c", "echo Error x"])
-        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("x-api-key={}", server.write_key),
-        )
+    let mut command = home.earlyexit(&["--json", "Error", "--", "sh", "-c", "echo Error x"]);
+    let sent = run(server
+        .sends_otlp_here(&mut command, "grpc")
         .env("OTEL_EXPORTER_OTLP_CERTIFICATE", file("ca.pem"))
         .env("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", file("client.pem"))
         .env("OTEL_EXPORTER_OTLP_CLIENT_KEY", file("client.key")));

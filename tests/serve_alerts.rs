@@ -7,9 +7,9 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::http::post;
 use crate::common::postgres::Postgres;
 use crate::common::server::Server;
+use crate::common::team::store_events;
 use crate::common::Home;
 
 /// A webhook on loopback: answers each post with the next status of `statuses` (then 200),
@@ -95,16 +95,7 @@ fn run(
 }
 
 fn send(server: &Server, runs: &[String]) {
-    let body = format!(r#"{{"api_version":"1.0","events":[{}]}}"#, runs.join(","));
-    let (status, answer) = post(
-        &format!("{}/api/v1/events", server.url),
-        &[
-            ("X-API-Key", &server.write_key),
-            ("Content-Type", "application/json"),
-        ],
-        body.as_bytes(),
-    );
-    assert_eq!(status, 200, "{answer}");
+    store_events(server, runs.iter().cloned());
 }
 
 #[test]

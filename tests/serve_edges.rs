@@ -235,15 +235,9 @@ fn a_run_that_could_not_start_keeps_its_branch_over_otlp() {
     let home = Home::new();
     home.write_config("telemetry:\n  remote_detail: full\n");
     let server = Server::start(&home, &[]);
-    let failed = run(home
-        .earlyexit(&["Error", "--", "/nonexistent/command"])
-        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("x-api-key={}", server.write_key),
-        )
+    let mut command = home.earlyexit(&["Error", "--", "/nonexistent/command"]);
+    let failed = run(server
+        .sends_otlp_here(&mut command, "http/protobuf")
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_REF_NAME", "main")
         .env("GITHUB_SERVER_URL", "https://github.example")

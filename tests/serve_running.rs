@@ -13,14 +13,7 @@ use crate::common::Home;
 /// A runner's command that sends to the server over OTLP/HTTP (live records included).
 fn otlp_runner(home: &Home, server: &Server, args: &[&str]) -> std::process::Command {
     let mut command = home.earlyexit(args);
-    command
-        .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.url)
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("x-api-key={}", server.write_key),
-        );
+    server.sends_otlp_here(&mut command, "http/protobuf");
     command
 }
 

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::common::http::{get, post};
+use crate::common::http::get;
 use crate::common::server::Server;
-use crate::common::team::rfc3339;
+use crate::common::team::{rfc3339, store_events};
 use crate::common::Home;
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -75,19 +75,7 @@ fn runs_on(page: &str) -> u64 {
 fn failing_since_names_the_revision_its_streak_began_on() {
     let home = Home::new();
     let server = Server::start(&home, &[]);
-    let body = format!(
-        r#"{{"api_version":"1.0","events":[{}]}}"#,
-        fixture().join(",")
-    );
-    let (status, answer) = post(
-        &format!("{}/api/v1/events", server.url),
-        &[
-            ("X-API-Key", &server.write_key),
-            ("Content-Type", "application/json"),
-        ],
-        body.as_bytes(),
-    );
-    assert_eq!(status, 200, "{answer}");
+    store_events(&server, fixture().into_iter());
     let (_, json) = get(
         &format!("{}/api/v1/report?since=7d", server.url),
         &[("Authorization", &format!("Bearer {}", server.read_key))],
@@ -185,18 +173,7 @@ fn failing_since_names_the_revision_its_streak_began_on() {
 fn the_page_and_its_period_links_render_in_chromium() {
     let home = Home::new();
     let server = Server::start(&home, &[]);
-    let body = format!(
-        r#"{{"api_version":"1.0","events":[{}]}}"#,
-        fixture().join(",")
-    );
-    post(
-        &format!("{}/api/v1/events", server.url),
-        &[
-            ("X-API-Key", &server.write_key),
-            ("Content-Type", "application/json"),
-        ],
-        body.as_bytes(),
-    );
+    store_events(&server, fixture().into_iter());
     let url = |query: &str| {
         format!(
             "http://reader:{}@{}/{query}",

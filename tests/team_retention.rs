@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::common::http::post;
 use crate::common::postgres::Postgres;
 use crate::common::server::Server;
-use crate::common::team::{envelope, report_sections, served_figures, served_page, varied_run};
+use crate::common::team::{report_sections, served_figures, served_page, store_events, varied_run};
 use crate::common::Home;
 use crate::dashboards::{expand_postgres_over, panels};
 
@@ -24,16 +23,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 fn send(server: &Server, events: Vec<String>) {
     for chunk in events.chunks(1_000) {
-        let body = envelope(chunk.iter().cloned());
-        let (status, answer) = post(
-            &format!("{}/api/v1/events", server.url),
-            &[
-                ("X-API-Key", &server.write_key),
-                ("Content-Type", "application/json"),
-            ],
-            body.as_bytes(),
-        );
-        assert_eq!(status, 200, "{answer}");
+        store_events(server, chunk.iter().cloned());
     }
 }
 

@@ -169,6 +169,19 @@ impl Server {
             .env("EARLYEXIT_TELEMETRY_API_KEY", &self.write_key)
     }
 
+    /// Points a runner's command at this server over OTLP (`http/protobuf` or `grpc`), with
+    /// the write key.
+    pub fn sends_otlp_here<'c>(&self, command: &'c mut Command, protocol: &str) -> &'c mut Command {
+        command
+            .env("EARLYEXIT_TELEMETRY_BACKEND", "otlp")
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &self.url)
+            .env(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("x-api-key={}", self.write_key),
+            )
+    }
+
     /// SIGTERM, then waits for the server to end.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = nix::sys::signal::kill(

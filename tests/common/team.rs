@@ -10,9 +10,17 @@ const RUNNERS: u64 = 12;
 const BATCHES_PER_RUNNER: u64 = 5;
 const RUNS_PER_BATCH: u64 = 40;
 
-/// Posts the runs `first..first + count` of [`varied_batch`] in one request; they are stored.
+/// Posts the runs `first..first + count` of [`varied_run`] over five days in one request.
 pub fn send_batch(server: &Server, first: u64, count: u64, now: SystemTime) {
-    let body = varied_batch(first, count, now);
+    store_events(
+        server,
+        (first..first + count).flat_map(|n| varied_run(n, now, 120).1),
+    );
+}
+
+/// Posts these events in one envelope, with the write key; the server answers 200.
+pub fn store_events(server: &Server, events: impl Iterator<Item = String>) {
+    let body = envelope(events);
     let (status, answer) = post(
         &format!("{}/api/v1/events", server.url),
         &[
@@ -24,7 +32,7 @@ pub fn send_batch(server: &Server, first: u64, count: u64, now: SystemTime) {
     assert_eq!(status, 200, "{answer}");
 }
 
-/// Sends the runs of [`varied_batch`] from [`RUNNERS`] threads at once, each to one of the
+/// Sends the runs of [`varied_run`] from [`RUNNERS`] threads at once, each to one of the
 /// servers in turn; returns how many.
 pub fn send_varied(servers: &[&Server], now: SystemTime) -> u64 {
     std::thread::scope(|scope| {
@@ -73,15 +81,6 @@ pub const PERIODS: [&str; 5] = [
     "since=3d&repository=team/ap",
 ];
 
-/// Runs `first..first + count` as a team sends them (ids `0d-` and N in hex): four commands,
-/// six kinds of ending, run times from 0.1 s to 100 s, two branches, CI and local, revisions
-/// shared by ten runs, and start times every hour of the five days before `now`, on the half
-/// hour (so that no period that starts on a whole hour from `now` cuts through a run).
-pub fn varied_batch(first: u64, count: u64, now: std::time::SystemTime) -> String {
-    let events = (first..first + count).flat_map(|n| varied_run(n, now, 120).1);
-    envelope(events)
-}
-
 /// A time as the stores keep it: RFC 3339 in UTC, with milliseconds.
 pub fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
@@ -96,8 +95,11 @@ pub fn envelope(events: impl Iterator<Item = String>) -> String {
     )
 }
 
-/// Run N of [`varied_batch`], started on the half hour of one of the `hours` hours before
-/// `now`: when it started, and its events (the run, and its first match if it has one).
+/// Run N as a team sends it (ids `0d-` and N in hex): four commands, six kinds of ending,
+/// run times from 0.1 s to 100 s, two branches, CI and local, revisions shared by ten runs,
+/// started on the half hour of one of the `hours` hours before `now` (so that no period that
+/// starts on a whole hour from `now` cuts through a run): when it started, and its events
+/// (the run, and its first match if it has one).
 pub fn varied_run(n: u64, now: SystemTime, hours: u64) -> (SystemTime, Vec<String>) {
     const ENDINGS: [(&str, &str, bool, i64); 6] = [
         ("success", "no_match", false, 0),
