@@ -64,17 +64,14 @@ pub fn postgres_connector(
     Ok(MakeRustlsConnect::new(config))
 }
 
-/// The system's store and the CA file; Mozilla's roots where the system has none and no CA
-/// file is given (as `Trust::ureq_config` does).
+/// The roots of the one trust policy (`Trust::roots`), Mozilla's where it has none.
 fn roots(trust: &Trust) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(pem) = trust.ca_pem()? {
-        roots
-            .add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok));
-    }
-    if roots.is_empty() {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    match trust.roots()? {
+        Some(certificates) => {
+            roots.add_parsable_certificates(certificates);
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     Ok(roots)
 }

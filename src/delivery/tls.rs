@@ -192,21 +192,30 @@ impl Trust {
         !rustls_native_certs::load_native_certs().certs.is_empty()
     }
 
+    /// The certificates this policy trusts: the system's store and the CA file. `None` where
+    /// there are neither, for Mozilla's roots to stand in.
+    pub fn roots(&self) -> Result<Option<Vec<CertificateDer<'static>>>, TlsError> {
+        let mut roots = rustls_native_certs::load_native_certs().certs;
+        if let Some(path) = &self.ca_file {
+            roots.extend(
+                certificates(path)?
+                    .iter()
+                    .map(|certificate| CertificateDer::from(certificate.der().to_vec())),
+            );
+        }
+        Ok((!roots.is_empty()).then_some(roots))
+    }
+
     /// The TLS configuration of the ureq client.
     pub fn ureq_config(&self) -> Result<TlsConfig, TlsError> {
-        let mut roots: Vec<Certificate<'static>> = rustls_native_certs::load_native_certs()
-            .certs
-            .iter()
-            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
-            .collect();
-        let system_has_roots = !roots.is_empty();
-        if let Some(path) = &self.ca_file {
-            roots.extend(certificates(path)?);
-        }
-        let roots = if system_has_roots || self.ca_file.is_some() {
-            RootCerts::new_with_certs(&roots)
-        } else {
-            RootCerts::WebPki
+        let roots = match self.roots()? {
+            Some(roots) => RootCerts::new_with_certs(
+                &roots
+                    .iter()
+                    .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+                    .collect::<Vec<_>>(),
+            ),
+            None => RootCerts::WebPki,
         };
         let client_cert = match self.pem_identity()? {
             Some(identity) => {
